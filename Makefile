@@ -1,0 +1,34 @@
+# Two commands for a fresh clone:  make run  (baseline)  and  make test.
+# Python 3.12+ is found as python3.13, python3.12, or pyenv's 3.12/3.13 builds.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3.13 \
+             $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
+             $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench docs clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/wattyear run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_speed.py
+
+docs: $(STAMP)
+	$(BIN)/wattyear params > docs/parameters.md
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,65 @@
+"""PNG plots of a run: per-watt metrics over time, and the token market."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _lines(ax, frame: pd.DataFrame, column: str, scale: float = 1.0, **kw) -> None:
+    for agent, g in frame.groupby("agent", sort=False):
+        ax.plot(g["date"], g[column] * scale, label=agent, **kw)
+
+
+def plot_per_watt(metrics: pd.DataFrame, path: Path) -> Path:
+    """2×3 grid: TPWY, RPT, RPWY against CPWY, utilisation, rate-limited share, cash."""
+    labs = metrics[metrics["kind"].isin(("lab", "fringe"))]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True)
+    _lines(axes[0, 0], labs, "tokens_per_watt_year", 1e-6)
+    axes[0, 0].set(title="Tokens per watt-year (supply)", ylabel="M tokens / W-yr", yscale="log")
+    _lines(axes[0, 1], labs, "revenue_per_token", 1e6)
+    axes[0, 1].set(title="Revenue per token = price × utilisation × mix", ylabel="$ / M tokens", yscale="log")
+    for agent, g in labs.groupby("agent", sort=False):
+        line, = axes[0, 2].plot(g["date"], g["revenue_per_watt_year"], label=agent)
+        axes[0, 2].plot(g["date"], g["cost_per_watt_year"], ls="--", color=line.get_color())
+    axes[0, 2].set(title="Revenue (solid) vs cost (dashed) per watt-year", ylabel="$ / W-yr")
+    _lines(axes[1, 0], labs, "utilization")
+    axes[1, 0].set(title="Utilisation", ylabel="tokens served / capacity", ylim=(0, 1))
+    _lines(axes[1, 1], labs, "rate_limited_share")
+    axes[1, 1].set(title="Rate-limited share of demand", ylabel="share", ylim=(0, 1))
+    _lines(axes[1, 2], labs, "cash_usd", 1e-9)
+    axes[1, 2].axhline(0, color="black", lw=0.5)
+    axes[1, 2].set(title="Cash", ylabel="$ B")
+    axes[0, 0].legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_market(market: pd.DataFrame, path: Path) -> Path:
+    """Per segment: prices by provider (top) and shares of demand served (bottom)."""
+    segments = list(dict.fromkeys(market["segment"]))
+    fig, axes = plt.subplots(2, len(segments), figsize=(4 * len(segments), 7), sharex=True, squeeze=False)
+    for j, seg in enumerate(segments):
+        sub = market[market["segment"] == seg]
+        for provider, g in sub.groupby("provider", sort=False):
+            if provider != "unserved":
+                axes[0, j].plot(g["date"], g["price_usd_per_mtok"], label=provider)
+        axes[0, j].set(title=f"{seg}: price", ylabel="$ / M tokens")
+        wide = sub.pivot(index="date", columns="provider", values="share")[list(dict.fromkeys(sub["provider"]))]
+        axes[1, j].stackplot(wide.index, wide.T.values, labels=wide.columns)
+        axes[1, j].set(title=f"{seg}: share of demand", ylim=(0, 1))
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7, loc="lower left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

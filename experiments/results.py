@@ -1,0 +1,77 @@
+"""Tidy tables of a finished run: metrics per month × agent, market per month × segment × provider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: columns of metrics.parquet after the keys (step, date, agent, kind), in order
+METRIC_COLUMNS = (
+    "watts", "owned_watts", "leased_in_watts", "leased_out_watts",
+    "tokens_per_watt_year", "revenue_per_token", "revenue_per_watt_year", "cost_per_watt_year",
+    "utilization", "rate_limited_share", "blended_price_usd_per_mtok", "quality",
+    "tokens_capacity", "tokens_served",
+    "revenue_usd", "token_revenue_usd", "lease_income_usd", "cloud_revenue_usd", "rent_paid_usd",
+    "operating_cost_usd", "operating_profit_usd", "operating_margin", "depreciation_usd", "capex_usd",
+    "cash_usd", "stake_income_usd", "revenue_at_risk_usd", "customers_over_1m",
+)
+
+
+def _dates(model, n_steps: int) -> np.ndarray:
+    return np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)])
+
+
+def metrics_frame(model, scenario: int = 0) -> pd.DataFrame:
+    """One row per month × supply-side agent (labs, fringe, hyperscalers, publisher)."""
+    n_steps, n_agents = len(model.history), len(model.agent_ids)
+    data = {
+        "step": np.repeat(np.arange(n_steps), n_agents),
+        "date": np.repeat(_dates(model, n_steps), n_agents),
+        "agent": np.tile(np.array(model.agent_ids, dtype=object), n_steps),
+        "kind": np.tile(np.array(model.agent_kinds, dtype=object), n_steps),
+    }
+    for col in METRIC_COLUMNS:
+        data[col] = np.stack([m[col][scenario] for m, _ in model.history]).reshape(-1)
+    return pd.DataFrame(data)
+
+
+def market_frame(model, scenario: int = 0) -> pd.DataFrame:
+    """One row per month × segment × provider, plus an ``unserved`` row per segment.
+
+    Columns: price, first-choice and total tokens asked, tokens served, spend,
+    share of the segment's demand served, rate-limited share, customers.
+    """
+    n_steps = len(model.history)
+    seg_ids = [s.agent_id for s in model.segments]
+    providers = model.agent_ids[: model.n_providers]
+    n_seg, n_prov = len(seg_ids), len(providers)
+    stack = lambda key: np.stack([mk[key][scenario] for _, mk in model.history])  # noqa: E731
+    demand = stack("demand")  # (T, K)
+    served = stack("served_tokens")  # (T, K, P)
+    cols = {
+        "price_usd_per_mtok": stack("price_usd_per_mtok"),
+        "first_choice_tokens": stack("first_choice_tokens"),
+        "asked_tokens": stack("asked_tokens"),
+        "served_tokens": served,
+        "spend_usd": stack("spend_usd"),
+        "rate_limited_share": stack("rate_limited_share"),
+    }
+    unserved = stack("unserved")[..., None]
+    zeros = np.zeros_like(unserved)
+    for key, arr in cols.items():
+        cols[key] = np.concatenate([arr, unserved if key in ("first_choice_tokens", "asked_tokens") else zeros],
+                                   axis=2)
+    cols["share"] = np.divide(np.concatenate([served, unserved], axis=2), demand[..., None],
+                              out=np.zeros((n_steps, n_seg, n_prov + 1)), where=demand[..., None] > 0)
+    width = n_prov + 1
+    data = {
+        "step": np.repeat(np.arange(n_steps), n_seg * width),
+        "date": np.repeat(_dates(model, n_steps), n_seg * width),
+        "segment": np.tile(np.repeat(np.array(seg_ids, dtype=object), width), n_steps),
+        "provider": np.tile(np.array([*providers, "unserved"], dtype=object), n_steps * n_seg),
+        "segment_demand_tokens": np.repeat(demand.reshape(-1), width),
+        "segment_customers": np.repeat(stack("customers").reshape(-1), width),
+    }
+    for key, arr in cols.items():
+        data[key] = arr.reshape(-1)
+    return pd.DataFrame(data)

@@ -1,0 +1,45 @@
+"""The run summary: per-watt economics of every lab at the start and at the end."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: (column, heading, scale, format) of the summary table
+SUMMARY_COLUMNS = (
+    ("tokens_per_watt_year", "TPWY Mtok/W-yr", 1e-6, "{:8.2f}"),
+    ("revenue_per_token", "RPT $/Mtok", 1e6, "{:7.3f}"),
+    ("revenue_per_watt_year", "RPWY $/W-yr", 1.0, "{:7.2f}"),
+    ("cost_per_watt_year", "CPWY $/W-yr", 1.0, "{:7.2f}"),
+    ("utilization", "util", 1.0, "{:5.2f}"),
+    ("rate_limited_share", "rate-ltd", 1.0, "{:5.2f}"),
+    ("operating_margin", "op. margin", 1.0, "{:6.2f}"),
+)
+
+
+def summary_frame(metrics: pd.DataFrame, kinds: tuple[str, ...] = ("lab",)) -> pd.DataFrame:
+    """Wide table: one row per agent of ``kinds``, start and end value of each metric."""
+    sub = metrics[metrics["kind"].isin(kinds)]
+    first, last = sub["step"].min(), sub["step"].max()
+    rows = []
+    for agent, g in sub.groupby("agent", sort=False):
+        start, end = g[g["step"] == first].iloc[0], g[g["step"] == last].iloc[0]
+        row = {"agent": agent}
+        for col, *_ in SUMMARY_COLUMNS:
+            row[f"{col}_start"] = start[col]
+            row[f"{col}_end"] = end[col]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(metrics: pd.DataFrame, start_label: str, end_label: str) -> str:
+    """The table printed after a run: each cell shows start → end."""
+    table = summary_frame(metrics)
+    head = f"{'lab':<12}" + "".join(f"{h:>22}" for _, h, _, _ in SUMMARY_COLUMNS)
+    lines = [f"Per-watt economics of the labs, {start_label} → {end_label}", head, "-" * len(head)]
+    for _, row in table.iterrows():
+        cells = []
+        for col, _, scale, fmt in SUMMARY_COLUMNS:
+            a, b = row[f"{col}_start"] * scale, row[f"{col}_end"] * scale
+            cells.append(f"{fmt.format(a).strip()} → {fmt.format(b).strip()}".rjust(22))
+        lines.append(f"{row['agent']:<12}" + "".join(cells))
+    return "\n".join(lines)

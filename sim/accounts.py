@@ -1,0 +1,162 @@
+"""Monthly accounting: revenue, costs, profit and cash for every agent.
+
+Every dollar that moves between agents is booked on both sides: segments'
+spend equals providers' token revenue, rent paid by lessees equals rent
+received by lessors. Flows in from outside the modelled economy (ads,
+third-party cloud customers) and out of it (energy, site opex, overhead,
+capex) are reported separately so conservation can be checked:
+Σ Δcash = segment spend + external in − external out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import kernel
+from sim.units import DT_YEARS, TOKENS_PER_MTOK
+
+#: threshold for the count of large customers (per lab, per year)
+LARGE_CUSTOMER_USD_PER_YEAR = 1e6
+
+
+def book_month(model, t, supply, clearing, customers, demand, release_cost):
+    """Book month ``t``; return (metrics per agent (S, A), market arrays)."""
+    st, cfg = model.state, model.config
+    n_prov = model.n_providers
+    s, n_agents = st.cash.shape
+    growth = lambda rate: (1 + rate) ** (t * DT_YEARS)  # noqa: E731
+
+    # token revenue (segments pay providers)
+    cell_price = st.price[:, model.cell_segment, :] / TOKENS_PER_MTOK  # $/token, (S, N, P)
+    cell_spend = clearing.served * cell_price  # (S, N, P)
+    token_revenue = np.zeros((s, n_agents))
+    token_revenue[:, :n_prov] = cell_spend.sum(axis=1)
+    tokens_served = np.zeros((s, n_agents))
+    tokens_served[:, :n_prov] = clearing.served.sum(axis=1)
+
+    # costs of owned watts: energy, site opex, depreciation (the owner pays, leased out or not)
+    active = model.fleet.active(t)
+    dep_rate = model.fleet.capex_usd_per_w / np.array(
+        [cfg["hardware"][h]["life_years"] for h in model.hardware_ids])[model.fleet.hardware]
+    depreciation = model.fleet.by_cell(model.fleet.watts * active * dep_rate).sum(axis=1) * DT_YEARS
+    run_rate = model.energy_usd_per_w_year + cfg["world"]["site_opex_usd_per_w_year"]
+    owned = supply["owned"].sum(axis=1)
+    leased_out = supply["leased_out"].sum(axis=1)
+    running = owned * run_rate * DT_YEARS
+    owned_cost = running + depreciation
+    out_share = kernel.safe_divide(leased_out, owned)
+    rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
+    rent_recv = supply["rent_received_usd_per_year"] * DT_YEARS
+    fringe = model.fringe.column
+    fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
+    operating_cost = owned_cost * (1 - out_share) + rent_paid  # cost of the watts each agent operates
+    operating_cost[:, fringe] += fringe_rent
+
+    # revenue and cost outside the token market
+    other_revenue = np.zeros((s, n_agents))
+    other_cost = np.zeros((s, n_agents))
+    revenue_at_risk = np.zeros((s, n_agents))
+    cloud_revenue = np.zeros((s, n_agents))
+    for lab in model.labs:
+        p = lab.profile
+        other_cost[:, lab.column] += p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
+    consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
+    consumer_cells = consumer[model.cell_segment]
+    consumer_served = clearing.served[:, consumer_cells, :].sum(axis=1)  # (S, P)
+    consumer_total = consumer_served.sum(axis=1)
+    for h in model.hyperscalers:
+        p, c = h.profile, h.column
+        own_labs = [lab.column for lab in model.labs if lab.profile["owner"] == h.agent_id]
+        rival_share = kernel.safe_divide(consumer_total - consumer_served[:, own_labs].sum(axis=1), consumer_total)
+        at_risk = h.revenue_at_risk_usd(rival_share, t)
+        business = h.business_revenue_usd(t) - at_risk
+        revenue_at_risk[:, c] = at_risk
+        cloud_revenue[:, c] = ((owned[:, c] - leased_out[:, c]) * p["third_party_utilization"]
+                               * p["cloud_rent_usd_per_w_year"] * DT_YEARS)
+        other_revenue[:, c] += business + cloud_revenue[:, c]
+        other_cost[:, c] += business * (1 - p["business_margin"])
+    pub, pc = cfg["open_weights"], model.publisher.column
+    ads = pub["ad_revenue_usd_per_year"] * growth(pub["ad_growth_per_year"]) * DT_YEARS
+    other_revenue[:, pc] += ads
+    other_cost[:, pc] += ads * (1 - pub["ad_margin"]) + release_cost
+    other_cost[:, pc] += pub["talent_cost_usd_per_year"] * growth(pub["talent_cost_growth_per_year"]) * DT_YEARS
+    cloud_revenue += rent_recv
+
+    revenue = token_revenue + rent_recv + other_revenue
+    cost = owned_cost + rent_paid + other_cost
+    cost[:, fringe] += fringe_rent
+    profit = kernel.operating_profit_usd(revenue, cost)
+    capex = model.fleet.capex_due_usd(t)
+    cash_flow = kernel.operating_cash_flow_usd(profit, depreciation) - capex
+    st.cash += cash_flow
+
+    econ = kernel.per_watt_economics(watts=supply["watts"], tokens_capacity_year=supply["capacity_year"],
+                                     tokens_served=tokens_served, token_revenue_usd=token_revenue,
+                                     operating_cost_usd=operating_cost)
+    # who asked for more than a provider could serve
+    asked = np.zeros((s, n_agents))
+    asked[:, :n_prov] = clearing.asked.sum(axis=1)
+    rate_limited = kernel.safe_divide(asked - tokens_served, asked)
+    stake_income = np.zeros((s, n_agents))
+    for h in model.hyperscalers:
+        for lab_id, frac in h.profile["stakes"].items():
+            stake_income[:, h.column] += frac * profit[:, model.by_id[lab_id].column]
+    # customers whose spend at one provider exceeds $1M a year
+    spend_per_customer = kernel.safe_divide(cell_spend, customers[..., None]) * 12
+    large = np.zeros((s, n_agents))
+    large[:, :n_prov] = (customers[..., None] * (spend_per_customer > LARGE_CUSTOMER_USD_PER_YEAR)).sum(axis=1)
+    quality = np.zeros((s, n_agents))
+    quality[:, :n_prov] = st.quality
+
+    metrics = {
+        "watts": econ.watts,
+        "owned_watts": owned,
+        "leased_in_watts": supply["leased_in"].sum(axis=1),
+        "leased_out_watts": leased_out,
+        "tokens_capacity": econ.tokens_capacity,
+        "tokens_served": econ.tokens_served,
+        "tokens_per_watt_year": econ.tokens_per_watt_year,
+        "revenue_per_token": econ.revenue_per_token,
+        "revenue_per_watt_year": econ.revenue_per_watt_year,
+        "cost_per_watt_year": econ.cost_per_watt_year,
+        "blended_price_usd_per_mtok": econ.blended_price_usd_per_token * TOKENS_PER_MTOK,
+        "utilization": econ.utilization,
+        "rate_limited_share": rate_limited,
+        "quality": quality,
+        "token_revenue_usd": token_revenue,
+        "lease_income_usd": rent_recv,
+        "rent_paid_usd": rent_paid,
+        "cloud_revenue_usd": cloud_revenue,
+        "revenue_usd": revenue,
+        "operating_cost_usd": cost,
+        "operating_profit_usd": profit,
+        "operating_margin": kernel.safe_divide(profit, revenue),
+        "depreciation_usd": depreciation,
+        "capex_usd": capex,
+        "cash_usd": st.cash.copy(),
+        "stake_income_usd": stake_income,
+        "revenue_at_risk_usd": revenue_at_risk,
+        "customers_over_1m": large,
+        # flows for conservation checks
+        "external_in_usd": other_revenue,
+        "external_out_usd": (running + other_cost + capex
+                             + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0)),
+    }
+    segment_index = model.cell_segment
+    n_seg = len(model.segments)
+    seg_sum = lambda x: np.stack([x[:, segment_index == k].sum(axis=1) for k in range(n_seg)], axis=1)  # noqa: E731
+    asked_seg = seg_sum(clearing.asked)
+    served_seg = seg_sum(clearing.served)
+    market_rec = {
+        "price_usd_per_mtok": st.price.copy(),  # (S, K, P) prices charged this month
+        "first_choice_tokens": seg_sum(clearing.first_choice),
+        "asked_tokens": asked_seg,
+        "served_tokens": served_seg,
+        "spend_usd": seg_sum(cell_spend),
+        "rate_limited_share": kernel.safe_divide(asked_seg - served_seg, asked_seg),
+        "demand": seg_sum(demand),
+        "unserved": seg_sum(clearing.unserved),
+        "outside": seg_sum(clearing.outside),
+        "customers": seg_sum(customers),
+    }
+    return metrics, market_rec

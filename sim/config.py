@@ -1,0 +1,397 @@
+"""Load, override and validate TOML configs before anything runs.
+
+A config is checked once, completely, and every problem is reported together:
+``ConfigError`` carries a list of ``Problem`` (file, key, expected, found).
+Validation rules are small ``check_*`` functions, as in PyPSA's consistency
+checks. The validated config is a plain nested dict with every default filled.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim import schema
+from sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
+from sim.units import month_index, parse_month
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+BASELINE = CONFIG_DIR / "baseline.toml"
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str  #: file name, or "--set"
+    key: str  #: dotted path
+    expected: str
+    found: Any
+
+    def __str__(self) -> str:
+        found = "nothing (missing)" if self.found is _MISSING else repr(self.found)
+        return f"{self.source}: {self.key}: expected {self.expected}, found {found}"
+
+
+class ConfigError(Exception):
+    """One or more problems in a config; ``str()`` lists them one per line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+_MISSING = type("_Missing", (), {"__repr__": lambda self: "missing"})()
+
+
+# ----------------------------------------------------------------- loading
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "(file)", "an existing TOML file", "no such file")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), "(syntax)", "valid TOML", str(exc))]) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
+    """Read a config file, apply dotted-path overrides, validate, fill defaults."""
+    path = Path(path) if path is not None else BASELINE
+    raw = read_toml(path)
+    return resolve(raw, source=str(path), overrides=overrides)
+
+
+def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | None = None) -> dict:
+    """Validate a raw config dict (plus overrides) and return it with defaults."""
+    raw = copy.deepcopy(raw)
+    problems: list[Problem] = []
+    for path, value in (overrides or {}).items():
+        problem = apply_override(raw, path, value)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise ConfigError(problems)
+    cfg, problems = _check_structure(raw, source)
+    if not problems:
+        problems = check_references(cfg, source)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+# ---------------------------------------------------------------- overrides
+
+def parse_value(text: str) -> Any:
+    """Parse the VALUE of ``--set PATH=VALUE`` as TOML, else keep it a string.
+
+    >>> parse_value("2e9"), parse_value('"x"'), parse_value("hopper"), parse_value("[1, 2]")
+    (2000000000.0, 'x', 'hopper', [1, 2])
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def field_at(path: str, raw: dict | None = None) -> Field | None:
+    """The schema field a dotted path names, or None if there is none."""
+    parts = path.split(".")
+    head = parts[0]
+    if head in SECTIONS and len(parts) == 2:
+        return SECTIONS[head].get(parts[1])
+    if head in COLLECTIONS and len(parts) == 3:
+        return COLLECTIONS[head].get(parts[2])
+    if head in COLLECTIONS and len(parts) == 4:
+        f = COLLECTIONS[head].get(parts[2])
+        if f is not None and f.kind in ("segment_map", "lab_map"):
+            return Field("float", f.unit, f.doc, min=f.min, max=f.max)
+    if head in LISTS and len(parts) == 3 and parts[1].isdigit():
+        return LISTS[head].get(parts[2])
+    return None
+
+
+def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
+    """Set ``raw[path] = value`` for a dotted path that names a known parameter.
+
+    The entity must exist (``labs.anthropic`` must be in the file); the value is
+    then checked with the rest of the config.
+    """
+    parts = path.split(".")
+    if field_at(path) is None:
+        return Problem("--set", path, "a parameter path such as labs.anthropic.watts "
+                       "(see docs/parameters.md)", path)
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            idx = int(part)
+            if idx >= len(node):
+                return Problem("--set", ".".join(parts[: i + 1]), f"an index below {len(node)}", idx)
+            node = node[idx]
+            continue
+        if part not in node:
+            if i == 0 and parts[0] in SECTIONS:
+                node[part] = {}
+            elif i == 2:  # a map such as price_usd_per_mtok
+                node[part] = {}
+            else:
+                known = ", ".join(sorted(node)) or "none"
+                return Problem("--set", ".".join(parts[: i + 1]), f"an existing entry (known: {known})", part)
+        node = node[part]
+    node[parts[-1]] = value
+    return None
+
+
+# ------------------------------------------------------------ structure checks
+
+def _check_structure(raw: dict, source: str) -> tuple[dict, list[Problem]]:
+    problems: list[Problem] = []
+    cfg: dict = {}
+    known_top = set(SECTIONS) | set(COLLECTIONS) | set(LISTS)
+    for key in raw:
+        if key not in known_top:
+            problems.append(Problem(source, key, "a top-level table among " + ", ".join(sorted(known_top)),
+                                    key))
+    for name, table_schema in SECTIONS.items():
+        cfg[name] = check_table(raw.get(name, {}), table_schema, name, source, problems)
+    for name, entity_schema in COLLECTIONS.items():
+        entities = raw.get(name, {})
+        if not isinstance(entities, dict):
+            problems.append(Problem(source, name, "a table of named entries", entities))
+            entities = {}
+        cfg[name] = {eid: check_table(body, entity_schema, f"{name}.{eid}", source, problems)
+                     for eid, body in entities.items()}
+    for name, item_schema in LISTS.items():
+        cfg[name] = check_list(raw.get(name, []), item_schema, name, source, problems)
+    return cfg, problems
+
+
+def check_table(body: Any, table_schema: dict[str, Field], where: str, source: str,
+                problems: list[Problem]) -> dict:
+    """Check one table against its schema: unknown keys, missing keys, values."""
+    if not isinstance(body, dict):
+        problems.append(Problem(source, where, "a table", body))
+        return {}
+    out: dict = {}
+    for key in body:
+        if key not in table_schema:
+            problems.append(Problem(source, f"{where}.{key}",
+                                    "one of the keys " + ", ".join(table_schema), key))
+    for key, f in table_schema.items():
+        path = f"{where}.{key}"
+        if key not in body:
+            if f.required:
+                problems.append(Problem(source, path, f.expected(), _MISSING))
+            else:
+                out[key] = copy.deepcopy(list(f.default) if isinstance(f.default, tuple) else f.default)
+            continue
+        out[key] = check_value(body[key], f, path, source, problems)
+    return out
+
+
+def check_list(items: Any, item_schema: dict[str, Field], where: str, source: str,
+               problems: list[Problem]) -> list:
+    if not isinstance(items, list):
+        problems.append(Problem(source, where, "a list of tables ([[...]])", items))
+        return []
+    return [check_table(item, item_schema, f"{where}.{i}", source, problems) for i, item in enumerate(items)]
+
+
+def check_value(value: Any, f: Field, path: str, source: str, problems: list[Problem]) -> Any:
+    """Check one value against its field; return it normalised (ints to floats)."""
+    bad = Problem(source, path, f.expected(), value)
+    if f.kind in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(bad)
+            return value
+        if f.kind == "int" and not isinstance(value, int):
+            problems.append(bad)
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(bad)
+            return value
+        if f.min is not None and (value < f.min or (f.exclusive_min and value == f.min)):
+            problems.append(bad)
+        if f.max is not None and value > f.max:
+            problems.append(bad)
+        return float(value) if f.kind == "float" else value
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            problems.append(bad)
+        return value
+    if f.kind == "str":
+        if not isinstance(value, str):
+            problems.append(bad)
+        return value
+    if f.kind == "month":
+        try:
+            parse_month(value)
+        except (ValueError, AttributeError, TypeError):
+            problems.append(bad)
+        return value
+    if f.kind == "choice":
+        if value not in f.choices:
+            problems.append(bad)
+        return value
+    if f.kind in ("segment_map", "lab_map"):
+        if not isinstance(value, dict):
+            problems.append(bad)
+            return {}
+        number = Field("float", f.unit, f.doc, min=f.min, max=f.max)
+        return {k: check_value(v, number, f"{path}.{k}", source, problems) for k, v in value.items()}
+    if f.kind == "table_list":
+        return check_list(value, f.item, path, source, problems)
+    raise AssertionError(f"unknown field kind {f.kind}")
+
+
+# ------------------------------------------------------------ reference checks
+
+def check_references(cfg: dict, source: str) -> list[Problem]:
+    """Cross-table rules: ids that must exist, sums that must add up."""
+    problems: list[Problem] = []
+    for check in (check_nonempty, check_hardware_refs, check_owner_refs, check_segment_maps,
+                  check_stakes, check_leases):
+        problems.extend(check(cfg, source))
+    return problems
+
+
+def check_nonempty(cfg, source):
+    out = []
+    for name in ("hardware", "labs", "segments"):
+        if not cfg[name]:
+            out.append(Problem(source, name, f"at least one entry in [{name}]", "none"))
+    return out
+
+
+def _owners(cfg):
+    """Every agent id that can own watts, with its table path."""
+    owners = {f"labs.{k}": v for k, v in cfg["labs"].items()}
+    owners.update({f"hyperscalers.{k}": v for k, v in cfg["hyperscalers"].items()})
+    owners["open_weights"] = cfg["open_weights"]
+    return owners
+
+
+def check_hardware_refs(cfg, source):
+    out = []
+    known = sorted(cfg["hardware"])
+    tables = dict(_owners(cfg))
+    tables["fringe"] = cfg["fringe"]
+    for path, body in tables.items():
+        if body.get("hardware") not in cfg["hardware"]:
+            out.append(Problem(source, f"{path}.hardware", "one of " + ", ".join(known), body.get("hardware")))
+        for i, vintage in enumerate(body.get("fleet", [])):
+            if vintage["hardware"] not in cfg["hardware"]:
+                out.append(Problem(source, f"{path}.fleet.{i}.hardware", "one of " + ", ".join(known),
+                                   vintage["hardware"]))
+    replacement = cfg["world"]["replacement_hardware"]
+    if replacement and replacement not in cfg["hardware"]:
+        out.append(Problem(source, "world.replacement_hardware", "empty or one of " + ", ".join(known), replacement))
+    return out
+
+
+def check_owner_refs(cfg, source):
+    return [Problem(source, f"labs.{lab_id}.owner", "empty or a hyperscaler id among "
+                    + ", ".join(sorted(cfg["hyperscalers"])), lab["owner"])
+            for lab_id, lab in cfg["labs"].items()
+            if lab["owner"] and lab["owner"] not in cfg["hyperscalers"]]
+
+
+def check_segment_maps(cfg, source):
+    out = []
+    segments = cfg["segments"]
+    priced = [s for s, seg in segments.items() if seg["pricing"] != "free"]
+    tables = {f"labs.{k}": v for k, v in cfg["labs"].items()}
+    tables["fringe"] = cfg["fringe"]
+    for path, body in tables.items():
+        for key in ("price_usd_per_mtok", "affinity"):
+            for seg_id in body.get(key, {}):
+                if seg_id not in segments:
+                    out.append(Problem(source, f"{path}.{key}.{seg_id}", "a segment id among "
+                                       + ", ".join(sorted(segments)), seg_id))
+        if path.startswith("labs."):
+            for seg_id in priced:
+                if seg_id not in body["price_usd_per_mtok"]:
+                    out.append(Problem(source, f"{path}.price_usd_per_mtok.{seg_id}",
+                                       f"a price for priced segment '{seg_id}'", _MISSING))
+    for seg_id, seg in segments.items():
+        if seg["pricing"] == "free" and seg["beta_price"] != 0:
+            out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",
+                               seg["beta_price"]))
+        if seg["customers"] > seg["max_customers"]:
+            out.append(Problem(source, f"segments.{seg_id}.customers",
+                               f"at most max_customers ({seg['max_customers']:g})", seg["customers"]))
+    return out
+
+
+def check_stakes(cfg, source):
+    out = []
+    for hid, h in cfg["hyperscalers"].items():
+        for lab_id in h["stakes"]:
+            if lab_id not in cfg["labs"]:
+                out.append(Problem(source, f"hyperscalers.{hid}.stakes.{lab_id}",
+                                   "a lab id among " + ", ".join(sorted(cfg["labs"])), lab_id))
+    for lab_id in cfg["labs"]:
+        total = sum(h["stakes"].get(lab_id, 0.0) for h in cfg["hyperscalers"].values())
+        if total > 1.0:
+            out.append(Problem(source, f"hyperscalers.*.stakes.{lab_id}", "stakes summing to at most 1", total))
+    return out
+
+
+def owned_watts_at(cfg: dict, owner_path: str, month: int) -> float:
+    """IT watts an owner has in service in ``month`` (steps from the start).
+
+    Follows the model's fleet rules: starting watts spread over ages, vintages
+    retiring at the end of their life unless ``world.replacement_hardware``
+    replaces them.
+    """
+    from sim.fleet import starting_cohorts
+
+    body = _owners(cfg)[owner_path]
+    start = cfg["run"]["start"]
+    replaced = bool(cfg["world"]["replacement_hardware"])
+    life = lambda hw: cfg["hardware"][hw]["life_years"] * 12  # noqa: E731
+    rows = [(w, begin, body["hardware"]) for w, begin in
+            starting_cohorts(body["watts"], cfg["world"]["starting_fleet_age_months"])]
+    rows += [(v["watts"], month_index(v["in_service"], start), v["hardware"]) for v in body.get("fleet", [])]
+    return sum(w for w, begin, hw in rows if begin <= month and (replaced or month < begin + life(hw)))
+
+
+def check_leases(cfg, source):
+    """Lessor and lessee exist; a lessor never lets more watts than it owns."""
+    out = []
+    owners = _owners(cfg)
+    ids = {path.split(".")[-1]: path for path in owners}
+    start = cfg["run"]["start"]
+    for i, lease in enumerate(cfg["leases"]):
+        if lease["lessor"] not in ids:
+            out.append(Problem(source, f"leases.{i}.lessor", "an agent id among " + ", ".join(sorted(ids)),
+                               lease["lessor"]))
+        if lease["lessee"] not in cfg["labs"]:
+            out.append(Problem(source, f"leases.{i}.lessee", "a lab id among " + ", ".join(sorted(cfg["labs"])),
+                               lease["lessee"]))
+        if lease["lessor"] == lease["lessee"]:
+            out.append(Problem(source, f"leases.{i}.lessee", "a lab other than the lessor", lease["lessee"]))
+    if out:
+        return out
+    span = lambda lease: (month_index(lease["start"], start),  # noqa: E731
+                          month_index(lease["start"], start) + lease["months"])
+    for i, lease in enumerate(cfg["leases"]):
+        first, last = span(lease)
+        for month in range(max(first, 0), min(last, cfg["run"]["months"])):
+            let = sum(other["watts"] for other in cfg["leases"]
+                      if other["lessor"] == lease["lessor"] and span(other)[0] <= month < span(other)[1])
+            owned = owned_watts_at(cfg, ids[lease["lessor"]], month)
+            if let > owned * (1 + 1e-12):
+                out.append(Problem(source, f"leases.{i}.watts",
+                                   f"at most the {owned:.4g} W that {lease['lessor']} owns in month {month} "
+                                   "(all its leases together)", let))
+                break
+    return out
+
+
+__all__ = ["ConfigError", "Problem", "load_config", "resolve", "parse_value", "apply_override", "schema",
+           "BASELINE"]

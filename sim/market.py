@@ -1,0 +1,175 @@
+"""The token market: logit choice, capacity-constrained water-filling, pricing.
+
+Pure numpy over arrays shaped ``(..., N, P)``: leading axes (scenarios), demand
+cells ``N`` (customer classes of every segment) and providers ``P`` (labs and
+the open-weights fringe). The outside option (not using AI this month) is an
+extra utility per cell with unlimited capacity.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+#: Prices are floored here before taking logs, so a free tier (price 0) gives a
+#: finite log; free segments carry ``beta_price = 0`` so the term vanishes.
+PRICE_FLOOR_USD_PER_MTOK = 1e-9
+
+
+def utility(quality, log_price, affinity, prev_share, *, beta_quality, beta_price, inertia):
+    """Deterministic utility of each provider for each demand cell.
+
+    u = β_q·quality − β_p·ln(price) + affinity + inertia·(last month's share).
+
+    Shapes: ``quality`` ``(..., 1, P)``; ``log_price``, ``affinity``,
+    ``prev_share`` ``(..., N, P)``; ``beta_*`` and ``inertia`` ``(N, 1)``.
+    """
+    return beta_quality * quality - beta_price * log_price + affinity + inertia * prev_share
+
+
+def logit_shares(utilities, outside_utility=None, available=None):
+    """Multinomial-logit choice shares over the last axis.
+
+    With ``outside_utility`` (shape ``(..., N)``), the returned shares over
+    providers sum to less than 1, the rest choosing the outside option.
+    ``available`` (bool, broadcastable to ``utilities``) removes providers.
+    Numerically stable (the max utility is subtracted first).
+
+    >>> s = logit_shares(np.array([[0.0, np.log(3.0)]]))
+    >>> s.round(6).tolist()
+    [[0.25, 0.75]]
+    >>> logit_shares(np.array([[0.0, 0.0]]), outside_utility=np.array([0.0])).round(6).tolist()
+    [[0.333333, 0.333333]]
+    """
+    u = np.asarray(utilities, dtype=float)
+    if outside_utility is not None:
+        outside = np.broadcast_to(np.asarray(outside_utility, dtype=float), u.shape[:-1])
+        u = np.concatenate([u, outside[..., None]], axis=-1)
+    mask = np.ones(u.shape, dtype=bool)
+    if available is not None:
+        av = np.broadcast_to(available, u.shape[:-1] + (u.shape[-1] - (outside_utility is not None),))
+        if outside_utility is not None:
+            av = np.concatenate([av, np.ones(av.shape[:-1] + (1,), dtype=bool)], axis=-1)
+        mask = np.broadcast_to(av, u.shape)
+    u_max = np.max(np.where(mask, u, -np.inf), axis=-1, keepdims=True)
+    u_max = np.where(np.isfinite(u_max), u_max, 0.0)
+    w = np.where(mask, np.exp(u - u_max), 0.0)
+    total = w.sum(axis=-1, keepdims=True)
+    shares = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    return shares[..., :-1] if outside_utility is not None else shares
+
+
+class Clearing(NamedTuple):
+    """Result of one month's token market."""
+
+    first_choice: np.ndarray  #: (..., N, P) tokens asked of each provider before rationing
+    asked: np.ndarray  #: (..., N, P) all tokens asked of each provider, spill-over included
+    served: np.ndarray  #: (..., N, P) tokens served
+    outside: np.ndarray  #: (..., N) tokens of customers who chose the outside option first
+    unserved: np.ndarray  #: (..., N) tokens turned away everywhere (spilled to the outside option)
+    rounds: int  #: water-filling rounds used
+
+
+def water_fill(demand, utilities, outside_utility, capacity, *, tol=1e-12):
+    """Allocate demand to providers by logit, rationing those over capacity.
+
+    ``demand`` ``(..., N)`` tokens wanted by each cell; ``utilities``
+    ``(..., N, P)``; ``outside_utility`` ``(..., N)``; ``capacity`` ``(..., P)``
+    tokens each provider can serve this month.
+
+    Round 1: every cell splits its demand by logit over all providers and the
+    outside option. A provider asked for more than its remaining capacity serves
+    exactly its capacity, pro rata across cells, and is then full. The turned-away
+    tokens re-choose among the providers not yet full and the outside option (the
+    customers' next choices; logit's independence of irrelevant alternatives makes
+    this the same logit with full providers removed). Repeat until nothing is
+    turned away. Each round fills at least one provider, so at most P + 1 rounds.
+    Tokens that end in the outside option after being turned away are
+    *unserved*: demand nobody could serve.
+
+    Two providers of equal utility, capacities 30 and 100, no outside option to
+    speak of, demand 100: round 1 asks 50 of each; A serves 30, 20 spill to B,
+    which serves 70 in all.
+
+    >>> c = water_fill(np.array([100.0]), np.array([[0.0, 0.0]]), np.array([-50.0]),
+    ...                np.array([30.0, 100.0]))
+    >>> c.served.round(9).tolist(), c.unserved.round(9).tolist()
+    ([[30.0, 70.0]], [0.0])
+    """
+    demand = np.asarray(demand, dtype=float)
+    u = np.asarray(utilities, dtype=float)
+    remaining = np.array(np.broadcast_to(capacity, u.shape[:-2] + u.shape[-1:]), dtype=float)
+    open_ = remaining > 0
+    served = np.zeros(u.shape)
+    asked = np.zeros(u.shape)
+    pending = demand.copy()
+    outside = np.zeros(demand.shape)
+    unserved = np.zeros(demand.shape)
+    first_choice = None
+    n_providers = u.shape[-1]
+    rounds = 0
+    for rounds in range(1, n_providers + 2):
+        shares = logit_shares(u, outside_utility, available=open_[..., None, :])
+        want = pending[..., None] * shares  # (..., N, P)
+        to_outside = pending - want.sum(axis=-1)
+        if first_choice is None:
+            first_choice = want
+            outside += to_outside
+        else:
+            unserved += to_outside
+        asked += want
+        want_total = want.sum(axis=-2)  # (..., P)
+        over = want_total > remaining
+        ratio = np.where(over, np.divide(remaining, want_total, out=np.ones_like(remaining),
+                                         where=want_total > 0), 1.0)
+        got = want * ratio[..., None, :]
+        served += got
+        remaining = np.where(over, 0.0, remaining - got.sum(axis=-2))
+        open_ &= ~over
+        pending = (want - got).sum(axis=-1)
+        if not np.any(pending > tol * np.maximum(demand, 1.0)):
+            break
+    unserved += pending  # only non-zero if every provider is full
+    return Clearing(first_choice, asked, served, outside, unserved, rounds)
+
+
+def indifference_price(reference_price, quality, reference_quality, *, beta_quality, beta_price,
+                       affinity_gap=0.0):
+    """Price at which a provider's quality (and brand) edge is exactly worth its premium.
+
+    From u = β_q·q − β_p·ln p + a, equal utility with a reference provider (the
+    open-weights fringe) at price p_ref, quality q_ref and affinity a_ref gives
+    p = p_ref · exp((β_q·(q − q_ref) + (a − a_ref)) / β_p). With β_p = 0 (price
+    does not matter) the bound is infinite.
+
+    >>> float(indifference_price(1.0, 1.0, 1.0, beta_quality=5.0, beta_price=1.0))
+    1.0
+    >>> round(float(indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=1.0)), 6)
+    1.359141
+    >>> round(float(indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=2.0, affinity_gap=1.0)), 6)
+    1.359141
+    """
+    bp = np.asarray(beta_price, dtype=float)
+    edge = (np.asarray(beta_quality, dtype=float)
+            * (np.asarray(quality, dtype=float) - np.asarray(reference_quality, dtype=float)) + affinity_gap)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        exponent = np.where(bp > 0, edge / np.where(bp > 0, bp, 1.0), np.inf)
+        bound = np.asarray(reference_price, dtype=float) * np.exp(exponent)
+    return np.where(np.isnan(bound), np.inf, bound)
+
+
+def nudge_prices(price, *, rate_limited_share, idle_share, up, down, floor, cap):
+    """Next month's prices: up when rate-limited, down when idle, then bounded.
+
+    p' = p · (1 + up·rate_limited_share − down·idle_share), then clipped to
+    [floor, cap]. Where the cap (quality-adjusted open-weights price) lies below
+    the floor (marginal cost), the floor wins: a lab does not sell below its
+    marginal cost.
+
+    >>> nudge_prices(np.array([10.0, 10.0]), rate_limited_share=np.array([0.5, 0.0]),
+    ...     idle_share=np.array([0.0, 0.5]), up=0.1, down=0.2, floor=1.0, cap=np.array([100.0, 100.0]))
+    array([10.5,  9. ])
+    """
+    proposed = price * (1.0 + up * rate_limited_share - down * idle_share)
+    return np.maximum(np.minimum(proposed, cap), floor)

@@ -1,0 +1,221 @@
+"""Every configuration parameter in one table: type, unit, default, meaning.
+
+This is the single checked place where parameters are documented (as PyPSA
+keeps one attribute table per component). ``sim.config`` validates configs
+against it and ``docs/parameters.md`` is generated from it
+(``wattyear params > docs/parameters.md``; a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUIRED = object()
+
+PRICING_FORMS = ("free", "subscription", "per_token", "contract")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One parameter: its kind, unit, default (``REQUIRED`` if none) and bounds."""
+
+    kind: str  # float | int | bool | str | month | choice | segment_map | lab_map | table_list
+    unit: str
+    doc: str
+    default: Any = REQUIRED
+    min: float | None = None
+    max: float | None = None
+    exclusive_min: bool = False
+    choices: tuple = ()
+    item: dict | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def expected(self) -> str:
+        """Human wording of what a valid value looks like, for error messages."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "month":
+            return 'a month "YYYY-MM"'
+        if self.kind == "str":
+            return "a string"
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind in ("segment_map", "lab_map"):
+            what = "segment" if self.kind == "segment_map" else "lab"
+            return f"a table of {what} id = number"
+        if self.kind == "table_list":
+            return "a list of tables"
+        noun = "an integer" if self.kind == "int" else "a number"
+        bounds = []
+        if self.min is not None:
+            bounds.append(f"{'>' if self.exclusive_min else '≥'} {self.min:g}")
+        if self.max is not None:
+            bounds.append(f"≤ {self.max:g}")
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+
+def F(kind, unit, doc, default=REQUIRED, **kw) -> Field:
+    return Field(kind, unit, doc, default, **kw)
+
+
+FLEET_ENTRY = {
+    "hardware": F("str", "-", "hardware generation id (a key of [hardware])"),
+    "watts": F("float", "W", "IT watts of this vintage", min=0),
+    "in_service": F("month", "YYYY-MM", "month the vintage starts serving (paid then if after the start)"),
+}
+
+LEASE = {
+    "lessor": F("str", "-", "agent id of the owner letting the watts"),
+    "lessee": F("str", "-", "lab id using the watts"),
+    "watts": F("float", "W", "IT watts leased", min=0),
+    "start": F("month", "YYYY-MM", "first month of the lease"),
+    "months": F("int", "months", "term", min=1),
+    "price_usd_per_w_year": F("float", "$/W-yr", "rent", min=0),
+    "renew": F("bool", "-", "roll over on the same terms when the term ends", default=False),
+    "note": F("str", "-", "free text: what the lease stands for", default=""),
+}
+
+RUN = {
+    "start": F("month", "YYYY-MM", "first simulated month", default="2026-01"),
+    "months": F("int", "months", "horizon", default=120, min=1, max=1200),
+    "seed": F("int", "-", "seed of the model's random generator", default=42, min=0),
+}
+
+WORLD = {
+    "energy_usd_per_mwh": F("float", "$/MWh", "electricity price paid by data centres", min=0),
+    "pue": F("float", "ratio", "power usage effectiveness (facility W per IT W)", min=1.0),
+    "site_opex_usd_per_w_year": F("float", "$/W-yr", "non-energy site opex per owned IT watt", min=0),
+    "serving_multiplier": F("float", "x", "m(0): serving-stack multiplier on tokens per joule", default=1.0,
+                            min=0, exclusive_min=True),
+    "serving_multiplier_growth_per_year": F("float", "1/yr", "growth rate of m(t)", default=0.0, min=-0.99),
+    "replacement_hardware": F("str", "-", "hardware a retiring vintage is replaced with (empty: not replaced)",
+                              default=""),
+    "starting_fleet_age_months": F("int", "months", "starting watts are spread evenly over this many months "
+                                   "of age (0: all new)", default=0, min=0),
+    "demand_shock_persistence": F("float", "-", "AR(1) coefficient of monthly log-demand shocks",
+                                  default=0.8, min=0, max=0.999),
+}
+
+HARDWARE = {
+    "tokens_per_joule": F("float", "tokens/J", "frontier-model tokens per joule of IT energy at m = 1",
+                          min=0, exclusive_min=True),
+    "capex_usd_per_w": F("float", "$/W", "all-in capex per IT watt (chips, systems, building)", min=0),
+    "life_years": F("float", "years", "depreciation life", min=0, exclusive_min=True),
+    "training_efficiency": F("float", "x", "training compute per joule relative to the reference generation",
+                             default=1.0, min=0, exclusive_min=True),
+}
+
+LAB = {
+    "name": F("str", "-", "display name"),
+    "owner": F("str", "-", "hyperscaler id that owns the lab (Gemini: google), or empty", default=""),
+    "watts": F("float", "W", "IT watts owned and in service at the start", default=0.0, min=0),
+    "hardware": F("str", "-", "hardware generation of the starting watts", default="hopper"),
+    "fleet": F("table_list", "-", "planned vintages beyond the starting watts", default=(), item=FLEET_ENTRY),
+    "cash_usd": F("float", "$", "cash at the start", min=0),
+    "overhead_usd_per_year": F("float", "$/yr", "staff, sales, G&A: costs not tied to watts", min=0),
+    "overhead_growth_per_year": F("float", "1/yr", "growth of overhead", default=0.0, min=-0.99),
+    "quality": F("float", "index", "model quality at the start (frontier ≈ 1)", min=0),
+    "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", default=1.0,
+                          min=0, exclusive_min=True),
+    "training_fraction": F("float", "fraction", "share of operated watts on training", min=0, max=0.95),
+    "generation_compute_multiple": F("float", "x", "g: compute of each training run over the last",
+                                     min=1, exclusive_min=True),
+    "last_run_compute_watt_years": F("float", "W-yr", "compute of the latest training run, in watt-years",
+                                     min=0, exclusive_min=True),
+    "run_progress": F("float", "fraction", "share of the next run already done at the start",
+                      default=0.0, min=0, max=1),
+    "quality_per_ln_compute": F("float", "index", "quality gained per e-fold of training compute", min=0),
+    "quality_noise_sigma": F("float", "index", "s.d. of the random quality outcome of a run", default=0.0, min=0),
+    "price_usd_per_mtok": F("segment_map", "$/Mtok", "starting price in each priced segment (effective, "
+                            "subscriptions converted at the segment's tokens per customer)", min=0),
+    "affinity": F("segment_map", "utility", "brand, channel and product fit by segment", default={}),
+    "price_up": F("float", "1/month", "price rise per unit of rate-limited share", default=0.05, min=0),
+    "price_down": F("float", "1/month", "price cut per unit of idle share", default=0.05, min=0, max=1),
+    "min_markup": F("float", "fraction", "price floor over marginal (energy + site opex) cost", default=0.0,
+                    min=0),
+}
+
+HYPERSCALER = {
+    "name": F("str", "-", "display name"),
+    "watts": F("float", "W", "cloud IT watts owned and in service at the start", default=0.0, min=0),
+    "hardware": F("str", "-", "hardware generation of the starting watts", default="hopper"),
+    "fleet": F("table_list", "-", "planned vintages", default=(), item=FLEET_ENTRY),
+    "cash_usd": F("float", "$", "cash at the start (AI business unit)", min=0),
+    "cloud_rent_usd_per_w_year": F("float", "$/W-yr", "rent earned on watts used by other cloud customers", min=0),
+    "third_party_utilization": F("float", "fraction", "share of unleased watts rented to other customers",
+                                 min=0, max=1),
+    "business_revenue_usd_per_year": F("float", "$/yr", "revenue of a business AI can threaten (Search ads)",
+                                       default=0.0, min=0),
+    "business_growth_per_year": F("float", "1/yr", "growth of that business absent AI", default=0.0, min=-0.99),
+    "business_margin": F("float", "fraction", "operating margin of that business", default=0.0, min=0, max=1),
+    "ai_substitution": F("float", "fraction", "share of that business lost when rival chatbots serve all "
+                         "consumer AI demand", default=0.0, min=0, max=1),
+    "stakes": F("lab_map", "fraction", "equity stakes in labs (share of their operating profit)", default={},
+                min=0, max=1),
+}
+
+OPEN_WEIGHTS = {
+    "name": F("str", "-", "display name of the publisher", default="Meta"),
+    "watts": F("float", "W", "IT watts owned (ads ranking and training)", default=0.0, min=0),
+    "hardware": F("str", "-", "hardware generation of those watts", default="hopper"),
+    "cash_usd": F("float", "$", "cash at the start", min=0),
+    "ad_revenue_usd_per_year": F("float", "$/yr", "advertising revenue, not threatened by AI", min=0),
+    "ad_growth_per_year": F("float", "1/yr", "growth of ad revenue", default=0.0, min=-0.99),
+    "ad_margin": F("float", "fraction", "operating margin of the ads business before AI spending", min=0, max=1),
+    "talent_cost_usd_per_year": F("float", "$/yr", "AI talent cost at the start", min=0),
+    "talent_cost_growth_per_year": F("float", "1/yr", "growth of talent cost with frontier competition",
+                                     default=0.0, min=-0.99),
+    "quality_fraction": F("float", "fraction", "q: open-weights quality as a fraction of the frontier",
+                          min=0, max=1.5),
+    "release_every_months": F("int", "months", "release cadence", min=1),
+    "next_release_month": F("int", "months", "months after the start of the first release", default=0, min=0),
+    "lag_months": F("int", "months", "the frontier a release matches is this many months old", default=0,
+                    min=0),
+    "training_cost_usd": F("float", "$", "one-time cost of each release", min=0),
+    "quality": F("float", "index", "quality of the open weights available at the start", min=0),
+}
+
+FRINGE = {
+    "name": F("str", "-", "display name", default="Open-weights fringe"),
+    "watts": F("float", "W", "IT watts of the inference providers serving open weights", min=0),
+    "entry_speed": F("float", "1/month", "share of the gap to planning utilisation closed by entry or exit "
+                     "each month", default=0.1, min=0, max=1),
+    "hardware": F("str", "-", "hardware generation", default="hopper"),
+    "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", min=0,
+                          exclusive_min=True),
+    "rent_usd_per_w_year": F("float", "$/W-yr", "all-in cost of a watt to the fringe (it rents)", min=0),
+    "margin": F("float", "fraction", "markup over cost per token", default=0.1, min=0),
+    "planning_utilization": F("float", "fraction", "utilisation the fringe prices for", default=0.6,
+                              min=0, max=1, exclusive_min=True),
+    "affinity": F("segment_map", "utility", "appeal by segment", default={}),
+}
+
+SEGMENT = {
+    "name": F("str", "-", "display name"),
+    "pricing": F("choice", "-", "how the segment pays", choices=PRICING_FORMS),
+    "customers": F("float", "customers", "customers at the start", min=0),
+    "max_customers": F("float", "customers", "saturation level of adoption", min=0, exclusive_min=True),
+    "adoption_rate_per_year": F("float", "1/yr", "logistic adoption rate", min=0),
+    "tokens_per_customer_per_month": F("float", "tokens", "mean usage per customer at the start", min=0),
+    "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer", min=-0.99),
+    "beta_quality": F("float", "1/index", "utility per unit of quality", min=0),
+    "beta_price": F("float", "-", "utility per e-fold of price (0 for free)", min=0),
+    "outside_utility": F("float", "utility", "utility of not using AI this month"),
+    "inertia": F("float", "utility", "utility bonus per unit of last month's share", default=0.0, min=0),
+    "peak_to_average": F("float", "ratio", "peak over mean load; lowers reachable utilisation", min=1),
+    "demand_shock_sigma": F("float", "-", "s.d. of monthly log-demand shocks", default=0.0, min=0),
+    "size_sigma": F("float", "-", "lognormal s.d. of customer sizes (0: all alike)", default=0.0, min=0),
+    "size_classes": F("int", "-", "customer classes the size distribution is binned into", default=1,
+                      min=1, max=256),
+}
+
+#: top-level single tables
+SECTIONS = {"run": RUN, "world": WORLD, "open_weights": OPEN_WEIGHTS, "fringe": FRINGE}
+#: top-level tables of named entities
+COLLECTIONS = {"hardware": HARDWARE, "labs": LAB, "hyperscalers": HYPERSCALER, "segments": SEGMENT}
+#: top-level lists of tables
+LISTS = {"leases": LEASE}
