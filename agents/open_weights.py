@@ -57,9 +57,14 @@ class OpenWeightsFringe(EconomicAgent):
         self.model.state.fringe_watts *= 1.0 + p["entry_speed"] * gap
 
     def set_price(self, tpwy: np.ndarray) -> None:
-        """Cost-plus price from this month's tokens per watt-year, shape (S,)."""
+        """Cost-plus price from this month's tokens per watt-year, shape (S,).
+
+        A fringe with no watts has no cost per token to price from; it keeps
+        its last price (it serves nothing, so the price is never charged).
+        """
         st, p, c = self.model.state, self.profile, self.column
         usd_per_token = np.divide(p["rent_usd_per_w_year"], tpwy * p["planning_utilization"],
-                                  out=np.full(tpwy.shape, np.inf), where=tpwy > 0)
+                                  out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = usd_per_token * (1 + p["margin"]) * TOKENS_PER_MTOK
-        st.price[:, :, c] = np.where(self.model.segment_priced, price[:, None], 0.0)
+        new = np.where(self.model.segment_priced, price[:, None], 0.0)
+        st.price[:, :, c] = np.where((tpwy > 0)[:, None], new, st.price[:, :, c])

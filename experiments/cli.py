@@ -57,7 +57,7 @@ def cmd_run(args) -> int:
 def cmd_params(args) -> int:
     from sim.docs import parameter_table
 
-    print(parameter_table())
+    sys.stdout.write(parameter_table())
     return 0
 
 

@@ -80,7 +80,10 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
     if not problems:
         problems = check_references(cfg, source)
     if problems:
-        raise ConfigError(problems)
+        # a value that came from --set is reported as coming from there
+        overridden = set(overrides or {})
+        raise ConfigError([Problem("--set", p.key, p.expected, p.found) if p.key in overridden else p
+                           for p in problems])
     return cfg
 
 

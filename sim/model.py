@@ -65,7 +65,7 @@ class WattyearModel(mesa.Model):
             },
             agenttype_reporters={
                 FrontierLab: {
-                    "watts": "watts", "revenue_per_token": "revenue_per_token",
+                    "agent": "agent_id", "watts": "watts", "revenue_per_token": "revenue_per_token",
                     "revenue_per_watt_year": "revenue_per_watt_year", "cost_per_watt_year": "cost_per_watt_year",
                     "utilization": "utilization", "rate_limited_share": "rate_limited_share",
                     "operating_profit_usd": "operating_profit_usd", "cash_usd": "cash_usd", "quality": "quality",

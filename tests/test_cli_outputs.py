@@ -1,0 +1,40 @@
+"""`wattyear run` writes the promised files with the promised columns."""
+
+import json
+import tomllib
+
+import pandas as pd
+
+from experiments.cli import main
+
+REQUIRED_METRICS = {"step", "date", "agent", "kind", "watts", "tokens_per_watt_year", "revenue_per_token",
+                    "revenue_per_watt_year", "cost_per_watt_year", "utilization", "rate_limited_share",
+                    "revenue_usd", "operating_profit_usd", "cash_usd"}
+
+
+def test_run_writes_tables_plots_config_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--months", "6", "--seed", "11", "--out", str(out),
+                 "--set", "labs.anthropic.watts=2e9", "--set", "open_weights.quality_fraction=0.7"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "anthropic" in printed and "RPT $/Mtok" in printed and "2026-01 → 2026-06" in printed
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert REQUIRED_METRICS <= set(metrics.columns)
+    assert metrics["step"].nunique() == 6
+    assert set(metrics["kind"]) == {"lab", "fringe", "hyperscaler", "open_weights"}
+    assert str(metrics["date"].iloc[0])[:10] == "2026-01-01"
+    market = pd.read_parquet(out / "market.parquet")
+    assert {"segment", "provider", "price_usd_per_mtok", "share", "served_tokens"} <= set(market.columns)
+    shares = market.groupby(["step", "segment"])["share"].sum()
+    assert (shares <= 1 + 1e-9).all()
+    resolved = tomllib.loads((out / "config.resolved.toml").read_text())
+    assert resolved["labs"]["anthropic"]["watts"] == 2e9 and resolved["run"]["seed"] == 11
+    assert json.loads((out / "run.json").read_text())["seed"] == 11
+    for png in ("per_watt_metrics.png", "market.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_params_prints_the_parameter_table(capsys):
+    assert main(["params"]) == 0
+    assert "`labs.ID.training_fraction`" in capsys.readouterr().out

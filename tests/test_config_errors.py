@@ -1,0 +1,100 @@
+"""Bad input gets one clear message per problem: file, key, expected, found."""
+
+import tomllib
+
+import pytest
+
+from experiments.cli import main
+from sim.config import BASELINE, ConfigError, load_config
+
+
+def write(tmp_path, text, name="bad.toml"):
+    raw = BASELINE.read_text() + "\n" + text
+    path = tmp_path / name
+    path.write_text(raw)
+    return path
+
+
+def baseline_with(tmp_path, edit):
+    raw = tomllib.loads(BASELINE.read_text())
+    edit(raw)
+    import tomli_w
+
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def problems(path, **kw):
+    with pytest.raises(ConfigError) as info:
+        load_config(path, **kw)
+    return info.value.problems
+
+
+def test_negative_watts(tmp_path):
+    path = baseline_with(tmp_path, lambda r: r["labs"]["xai"].update(watts=-5.0))
+    [p] = problems(path)
+    assert (p.source, p.key, p.found) == (str(path), "labs.xai.watts", -5.0)
+    assert "≥ 0" in p.expected
+    assert str(p) == f"{path}: labs.xai.watts: expected a number ≥ 0, found -5.0"
+
+
+def test_unknown_key_names_the_valid_ones(tmp_path):
+    path = baseline_with(tmp_path, lambda r: r["labs"]["anthropic"].update(wats=1.0))
+    [p] = problems(path)
+    assert p.key == "labs.anthropic.wats" and "watts" in p.expected
+
+
+def test_wrong_type_missing_key_and_bad_reference_are_all_reported(tmp_path):
+    def edit(r):
+        r["segments"]["api"]["beta_price"] = "high"
+        del r["labs"]["openai"]["cash_usd"]
+        r["leases"][0]["lessor"] = "oracle"
+    keys = {p.key for p in problems(baseline_with(tmp_path, edit))}
+    assert {"segments.api.beta_price", "labs.openai.cash_usd"} <= keys
+
+
+def test_references_checked_after_types(tmp_path):
+    path = baseline_with(tmp_path, lambda r: r["leases"][0].update(lessor="oracle"))
+    [p] = problems(path)
+    assert p.key == "leases.0.lessor" and p.found == "oracle" and "microsoft" in p.expected
+
+
+def test_lease_larger_than_the_lessor_owns(tmp_path):
+    path = baseline_with(tmp_path, lambda r: r["leases"][0].update(watts=9e9))
+    [p] = problems(path)
+    assert p.key == "leases.0.watts" and "microsoft owns" in p.expected
+
+
+def test_set_of_unknown_path_and_bad_value():
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"labs.anthropic.wats": 1.0})
+    assert info.value.problems[0].source == "--set"
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"labs.anthropc.watts": 1.0})
+    assert "anthropic" in info.value.problems[0].expected
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"labs.anthropic.watts": -1.0})
+    assert (info.value.problems[0].source, info.value.problems[0].key) == ("--set", "labs.anthropic.watts")
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[run\nmonths = 3")
+    [p] = problems(path)
+    assert p.key == "(syntax)"
+    [p] = problems(tmp_path / "nope.toml")
+    assert p.found == "no such file"
+
+
+def test_cli_exits_2_with_message_and_no_traceback(tmp_path, capsys):
+    path = baseline_with(tmp_path, lambda r: r["labs"]["xai"].update(watts=-5.0))
+    code = main(["run", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "labs.xai.watts: expected a number ≥ 0, found -5.0" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing written for a config that never ran
+    code = main(["run", "--set", "labs.anthropic.watts=-2e9", "--months", "2", "--out", str(tmp_path / "o2")])
+    assert code == 2
+    assert "--set: labs.anthropic.watts: expected a number ≥ 0, found -2000000000.0" in capsys.readouterr().err

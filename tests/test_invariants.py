@@ -1,0 +1,66 @@
+"""Conservation and identities over random variations of the baseline."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.config import load_config
+from sim.model import WattyearModel
+
+BASE = load_config()
+
+variations = st.fixed_dictionaries({
+    "run.seed": st.integers(0, 2**31),
+    "run.months": st.integers(1, 30),
+    "labs.anthropic.watts": st.floats(0, 3e9),
+    "labs.xai.training_fraction": st.floats(0, 0.95),
+    "open_weights.quality_fraction": st.floats(0.3, 1.2),
+    "fringe.watts": st.floats(0, 5e9),
+    "segments.api.demand_shock_sigma": st.floats(0, 0.5),
+    "segments.enterprise.usage_growth_per_year": st.floats(-0.5, 3.0),
+    "labs.openai.price_usd_per_mtok.api": st.floats(0.01, 50),
+})
+
+
+def run_model(overrides):
+    from sim.config import resolve
+
+    model = WattyearModel(resolve(BASE, overrides=overrides))
+    model.run()
+    return model
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(variations)
+def test_every_month_conserves_watts_money_and_identities(overrides):
+    model = run_model(overrides)
+    assert len(model.history) == overrides["run.months"]
+    prev_cash = np.array([[a.profile.get("cash_usd", 0.0) for a in model.ledger_agents]])
+    for metrics, mk in model.history:
+        for name, arr in metrics.items():
+            assert np.all(np.isfinite(arr)), name
+        # RPWY = TPWY x RPT exactly, in every row
+        np.testing.assert_array_equal(metrics["revenue_per_watt_year"],
+                                      metrics["tokens_per_watt_year"] * metrics["revenue_per_token"])
+        # served <= capacity, for every provider
+        assert np.all(metrics["tokens_served"] <= metrics["tokens_capacity"] * (1 + 1e-12))
+        # watts: every owned watt is in use once, by its owner or a lessee
+        np.testing.assert_allclose(metrics["leased_in_watts"].sum(), metrics["leased_out_watts"].sum(), rtol=1e-12)
+        assert np.all(metrics["leased_out_watts"] <= metrics["owned_watts"] * (1 + 1e-12))
+        fringe = model.fringe.column
+        operated = metrics["watts"].copy()
+        operated[:, fringe] = 0.0
+        np.testing.assert_allclose(operated.sum(), metrics["owned_watts"].sum(), rtol=1e-12)
+        # money: segments' spend is providers' token revenue; rent paid is rent received
+        np.testing.assert_allclose(mk["spend_usd"].sum(), metrics["token_revenue_usd"].sum(), rtol=1e-12)
+        np.testing.assert_allclose(metrics["rent_paid_usd"].sum(), metrics["lease_income_usd"].sum(), rtol=1e-12)
+        # cash changes by exactly what flowed in and out
+        change = metrics["cash_usd"] - prev_cash
+        flows = (metrics["token_revenue_usd"] + metrics["lease_income_usd"] - metrics["rent_paid_usd"]
+                 + metrics["external_in_usd"] - metrics["external_out_usd"])
+        np.testing.assert_allclose(change, flows, rtol=1e-9, atol=1e-3)
+        prev_cash = metrics["cash_usd"]
+        # market shares: served + outside + unserved = demand; shares within [0, 1]
+        np.testing.assert_allclose(mk["served_tokens"].sum(axis=-1) + mk["outside"] + mk["unserved"], mk["demand"],
+                                   rtol=1e-9)
+        assert np.all((mk["rate_limited_share"] >= -1e-12) & (mk["rate_limited_share"] <= 1 + 1e-12))

@@ -1,0 +1,77 @@
+"""Token market: logit shares, water-filling with spill-over, pricing bounds."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sim import market
+
+
+def test_logit_shares_sum_to_one_and_respect_availability():
+    u = np.array([[1.0, 2.0, 3.0]])
+    s = market.logit_shares(u)
+    assert s.sum() == pytest.approx(1.0)
+    s = market.logit_shares(u, available=np.array([True, False, True]))
+    assert s[0, 1] == 0.0
+    assert s[0, 0] / s[0, 2] == pytest.approx(np.exp(-2.0))
+
+
+def test_two_labs_one_over_capacity_spills_on_paper():
+    """Demand 120; utilities ln 2, ln 1, outside ln 1 => first choice 60 / 30 / 30.
+    Lab A can serve 40: it serves 40 and turns away 20. Those 20 re-choose between
+    B (u = 0) and outside (u = 0): 10 each. B asked 30 + 10 = 40 <= 100, serves 40.
+    Unserved (turned away, then outside) = 10; outside by first choice = 30."""
+    c = market.water_fill(np.array([120.0]), np.log(np.array([[2.0, 1.0]])), np.array([0.0]),
+                          np.array([40.0, 100.0]))
+    np.testing.assert_allclose(c.first_choice, [[60.0, 30.0]])
+    np.testing.assert_allclose(c.served, [[40.0, 40.0]])
+    np.testing.assert_allclose(c.asked, [[60.0, 40.0]])
+    np.testing.assert_allclose(c.unserved, [10.0])
+    np.testing.assert_allclose(c.outside, [30.0])
+    assert c.rounds == 2
+
+
+def test_all_full_leaves_the_rest_unserved():
+    """Both labs full in round 1 (60 asked each of 10): the 100 turned away have no
+    provider left; with the outside option at -inf-like utility they are unserved."""
+    c = market.water_fill(np.array([120.0]), np.zeros((1, 2)), np.array([-80.0]), np.array([10.0, 10.0]))
+    np.testing.assert_allclose(c.served, [[10.0, 10.0]])
+    np.testing.assert_allclose(c.unserved, [100.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    demand=arrays(float, (2, 3), elements=st.one_of(st.just(0.0), st.floats(1e-3, 1e9))),
+    utilities=arrays(float, (2, 3, 4), elements=st.floats(-5, 5)),
+    outside=arrays(float, (2, 3), elements=st.floats(-5, 5)),
+    capacity=arrays(float, (2, 4), elements=st.one_of(st.just(0.0), st.floats(1e-3, 1e9))),
+)
+def test_water_fill_invariants(demand, utilities, outside, capacity):
+    c = market.water_fill(demand, utilities, outside, capacity)
+    for arr in c[:5]:
+        assert np.all(np.isfinite(arr)) and np.all(arr >= -1e-6)
+    # served never exceeds capacity
+    assert np.all(c.served.sum(axis=1) <= capacity * (1 + 1e-9) + 1e-6)
+    # every token asked for ends up served, outside by choice, or unserved
+    np.testing.assert_allclose(c.served.sum(axis=-1) + c.outside + c.unserved, demand, rtol=1e-9, atol=1e-3)
+    # served shares of each cell sum to at most 1
+    share = np.divide(c.served.sum(axis=-1), demand, out=np.zeros_like(demand), where=demand > 0)
+    assert np.all(share <= 1 + 1e-9)
+    # a provider that turned anyone away is full
+    turned_away = c.asked.sum(axis=1) - c.served.sum(axis=1)
+    full = np.isclose(c.served.sum(axis=1), capacity, rtol=1e-9, atol=1e-3)
+    assert np.all(full | (turned_away <= 1e-6 * np.maximum(1, c.asked.sum(axis=1))))
+
+
+def test_indifference_price_and_nudge_bounds():
+    # quality edge 0.2 worth exp(5*0.2/1) = e times the open-weights price
+    assert market.indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=1.0) == pytest.approx(0.5 * np.e)
+    assert market.indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=0.0) == np.inf
+    p = market.nudge_prices(np.array([10.0]), rate_limited_share=np.array([1.0]), idle_share=np.array([0.0]),
+                            up=0.5, down=0.1, floor=1.0, cap=np.array([12.0]))
+    assert p[0] == 12.0  # capped
+    p = market.nudge_prices(np.array([1.05]), rate_limited_share=np.array([0.0]), idle_share=np.array([1.0]),
+                            up=0.5, down=0.5, floor=1.0, cap=np.array([0.5]))
+    assert p[0] == 1.0  # floor beats a cap below it
