@@ -65,10 +65,18 @@ class DemandSegment(mesa.Agent):
         st, p = self.model.state, self.profile
         n = st.customers[:, self.k]
         st.customers[:, self.k] = n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS
-        st.tokens_per_customer[:, self.k] *= (1 + p["usage_growth_per_year"]) ** DT_YEARS
+        st.tokens_per_customer[:, self.k] *= (1 + self.usage_growth(self.model.steps - 1)) ** DT_YEARS
         rho = self.model.config["world"]["demand_shock_persistence"]
         eps = self.model.rng.standard_normal(st.customers.shape[0])
         st.demand_shock[:, self.k] = rho * st.demand_shock[:, self.k] + p["demand_shock_sigma"] * eps
+
+    def usage_growth(self, t: int) -> float:
+        """Annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""
+        p = self.profile
+        halflife = p["usage_growth_halflife_years"]
+        if halflife == 0:
+            return p["usage_growth_per_year"]
+        return p["usage_growth_per_year"] * 2.0 ** (-(t * DT_YEARS) / halflife)
 
     def cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
         """(customers, tokens wanted) per class this month, shape (S, classes) each."""
@@ -79,7 +87,18 @@ class DemandSegment(mesa.Agent):
         var = sigma**2 / max(1e-12, 1 - self.model.config["world"]["demand_shock_persistence"] ** 2)
         shock = np.exp(st.demand_shock[:, self.k] - 0.5 * var)[:, None]
         tokens = customers * st.tokens_per_customer[:, self.k, None] * self.class_size * shock
-        return customers, tokens
+        return customers, tokens * self.price_response()[:, None]
+
+    def price_response(self) -> np.ndarray:
+        """Usage multiplier from prices, shape (S,): (index / start index)^(−ε).
+
+        Cheaper tokens get used more (agents, longer contexts): with ε = 1,
+        halving the price doubles the tokens each customer asks for.
+        """
+        st, eps = self.model.state, self.profile["price_elasticity"]
+        ratio = np.divide(st.price_index[:, self.k], st.price_index_start[:, self.k],
+                          out=np.ones(st.price_index.shape[0]), where=st.price_index_start[:, self.k] > 0)
+        return np.maximum(ratio, 1e-12) ** (-eps)
 
     @property
     def customers(self) -> float:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import EconomicAgent
-from sim import market
+from agents.capacity import CapacityOwner
+from sim import capacity, capital, market
+from sim.units import month_index
 
 
-class FrontierLab(EconomicAgent):
+class FrontierLab(CapacityOwner, EconomicAgent):
     """A lab that trains models, serves tokens and prices them.
 
     Decisions each month:
@@ -19,6 +21,13 @@ class FrontierLab(EconomicAgent):
     * ``set_prices``: per priced segment, up with the rate-limited share, down
       with the idle share, bounded below by marginal cost and above by the
       quality- and brand-adjusted open-weights price (see ``sim.market``).
+    * ``plan_capacity`` (from ``CapacityOwner``): order the next cluster when
+      the rate-limited share of paid demand exceeds ``order_trigger``.
+    * ``capacity_bid``: when rate-limited, bid for the watts that would serve
+      the paid tokens it turned away, up to what a watt-year earns it.
+    * ``capacity_ask``: when idle, offer idle owned watts at cost × (1 + markup).
+    * ``raise_capital``: when cash covers fewer than ``runway_months`` of burn,
+      raise ``raise_months`` of burn from its funding sources.
     """
 
     kind = "lab"
@@ -41,7 +50,7 @@ class FrontierLab(EconomicAgent):
         st.quality[:, self.column] += np.where(done, np.maximum(gain, 0.0), 0.0)
         st.run_compute[:, i] = np.where(done, st.run_compute[:, i] - needed, st.run_compute[:, i])
         st.last_run_compute[:, i] = np.where(done, needed, st.last_run_compute[:, i])
-        self.releases.append(self.model.steps)
+        self.releases.append(self.model.steps - 1)  # month index
 
     def set_prices(self, *, rate_limited_share, idle_share, marginal_usd_per_mtok) -> None:
         """Nudge this lab's prices in every priced segment for next month.
@@ -62,9 +71,85 @@ class FrontierLab(EconomicAgent):
                                   floor=floor, cap=cap)
         st.price[:, :, c] = np.where(model.segment_priced, new, 0.0)
 
+    def capacity_bid(self, ctx) -> tuple[np.ndarray, np.ndarray]:
+        """(watts wanted, $/W-yr it would pay), each shape (S,).
+
+        A leased watt serves (its training runs are planned in watts, not as a
+        share), so it yields TPWY / peak-to-average tokens a year.
+        """
+        c = self.column
+        watts = capacity.shortfall_watts(ctx["rejected_paid_tokens"][:, c], ctx["tpwy"][:, c],
+                                         ctx["serving_reach"][:, c])
+        price = capacity.willingness_to_pay(ctx["paid_price_usd_per_token"][:, c], ctx["tpwy"][:, c],
+                                            ctx["serving_reach"][:, c])
+        return watts, price
+
+    def capacity_ask(self, ctx) -> tuple[np.ndarray, np.ndarray]:
+        """(idle owned watts offered, asking rent $/W-yr), each shape (S,).
+
+        Idle watts are those not needed to serve this month's tokens at the
+        reachable utilisation; only watts it owns and has not let can be let.
+        """
+        c, p = self.column, self.profile
+        per_watt = ctx["tpwy"][:, c] / 12 * ctx["reachable"][:, c]
+        needed = np.divide(ctx["served_tokens"][:, c], per_watt, out=np.zeros_like(per_watt), where=per_watt > 0)
+        idle = np.maximum(ctx["watts"][:, c] - needed, 0.0)
+        free_owned = np.maximum(ctx["owned_watts"][:, c] - ctx["leased_out_watts"][:, c], 0.0)
+        offered = np.minimum(idle * p["idle_offered"], free_owned)
+        return offered, ctx["owned_cost_per_watt_year"][:, c] * (1 + p["lease_markup"])
+
+    def raise_capital(self, t: int, operating_cash_flows: np.ndarray) -> list[dict]:
+        """Raise outside money if the runway is short; return one record per source.
+
+        Burn = the recent operating cash outflow (``operating_cash_flows``,
+        (S, months)) plus the capex already committed for the next 12 months,
+        a month's worth. Money from a cloud partner comes out of the partner's
+        cash; the committed share is spent back as a lease of its watts.
+        """
+        st, p, model, c = self.model.state, self.profile, self.model, self.column
+        committed = model.fleet.capex_committed_usd(t, 12)[:, c] / 12
+        burn = capital.monthly_burn(operating_cash_flows[:, :, None])[:, 0] + committed
+        amount = capital.raise_needed(st.cash[:, c], burn, p["runway_months"], p["raise_months"])
+        if not np.any(amount > 0):
+            return []
+        entries = p["funding"] or [{"source": "investors", "share": 1.0, "partner": "", "cloud_commitment": 0.0,
+                                    "commitment_months": 36, "from_month": "2000-01"}]
+        open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
+        shares = capital.source_shares(np.array([e["share"] for e in entries]), open_now)
+        if shares.sum() == 0:  # every source closed: investors of last resort
+            entries, shares = [dict(entries[0], source="investors", partner="", cloud_commitment=0.0)], np.ones(1)
+        records = []
+        for entry, share in zip(entries, shares):
+            if share == 0:
+                continue
+            money = amount * share
+            st.cash[:, c] += money
+            st.outside_capital[:, c] += money
+            st.raised[:, c] += money
+            commitment = np.zeros_like(money)
+            lease_watts = np.zeros_like(money)
+            if entry["source"] == "cloud_partner":
+                partner = model.by_id[entry["partner"]]
+                st.cash[:, partner.column] -= money
+                st.invested[:, partner.column] += money
+                commitment = money * entry["cloud_commitment"]
+                lease_watts = partner.commit_capacity(self, commitment, entry["commitment_months"], t)
+            records.append({"step": t, "lab": self.agent_id, "source": entry["source"],
+                            "partner": entry["partner"], "amount_usd": money, "cloud_commitment_usd": commitment,
+                            "commitment_watts": lease_watts})
+        return records
+
     @property
     def quality(self) -> float:
         return float(self.model.state.quality[0, self.column])
+
+    @property
+    def self_funding_ratio(self) -> float:
+        return self._metric("self_funding_ratio")
+
+    @property
+    def outside_capital_usd(self) -> float:
+        return float(self.model.state.outside_capital[0, self.column])
 
     @property
     def revenue_per_token(self) -> float:

@@ -63,3 +63,27 @@ def plot_market(market: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path) -> Path:
+    """Trajectories to self-funding: SFR per lab with the threshold, and outside capital by source."""
+    labs = metrics[metrics["kind"] == "lab"]
+    fig, (ax_sfr, ax_cap) = plt.subplots(1, 2, figsize=(14, 5))
+    _lines(ax_sfr, labs, "self_funding_ratio")
+    ax_sfr.axhline(1.0, color="black", ls="--", lw=1, label="self-funding threshold")
+    ax_sfr.set(title="Self-funding ratio: trailing-12-month operating cash flow / annualised next-cluster capex",
+               ylabel="SFR")
+    ax_sfr.title.set_fontsize(9)
+    ax_sfr.legend(fontsize=8)
+    dates = pd.Index(sorted(labs["date"].unique()))
+    if len(funding):
+        cumulative = (funding.pivot_table(index="date", columns="source", values="amount_usd", aggfunc="sum")
+                      .reindex(dates, fill_value=0.0).fillna(0.0).cumsum())
+        ax_cap.stackplot(cumulative.index, (cumulative.T / 1e9).values, labels=cumulative.columns)
+        ax_cap.legend(fontsize=8, loc="upper left")
+    ax_cap.set(title="Outside capital raised by the labs, cumulative, by source", ylabel="$ B")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -13,7 +13,11 @@ METRIC_COLUMNS = (
     "tokens_capacity", "tokens_served",
     "revenue_usd", "token_revenue_usd", "lease_income_usd", "cloud_revenue_usd", "rent_paid_usd",
     "operating_cost_usd", "operating_profit_usd", "operating_margin", "depreciation_usd", "capex_usd",
-    "cash_usd", "stake_income_usd", "revenue_at_risk_usd", "customers_over_1m",
+    "cash_usd", "cash_flow_usd", "operating_cash_flow_usd", "stake_income_usd", "revenue_at_risk_usd",
+    "customers_over_1m", "training_share", "paid_rate_limited_share",
+    "self_funding_ratio", "trailing_operating_cash_flow_usd", "next_cluster_capex_usd",
+    "outside_capital_usd", "raised_usd", "invested_usd", "watts_under_construction", "largest_cluster_watts",
+    "bid_watts", "asked_watts", "traded_in_watts", "traded_out_watts",
 )
 
 
@@ -75,3 +79,39 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
     for key, arr in cols.items():
         data[key] = arr.reshape(-1)
     return pd.DataFrame(data)
+
+
+def leases_frame(model, scenario: int = 0) -> pd.DataFrame:
+    """One row per lease: lessor, lessee, watts, first and last month, rent, origin."""
+    book = model.leases
+    rows = np.flatnonzero(book.watts[scenario] > 0)
+    ids = np.array(model.agent_ids, dtype=object)
+    last = book.end_step[rows] - 1
+    return pd.DataFrame({
+        "lessor": ids[book.lessor[rows]],
+        "lessee": ids[book.lessee[rows]],
+        "watts": book.watts[scenario, rows],
+        "start_step": book.start_step[rows],
+        "end_step": last,
+        "start": [np.datetime64(model.date(int(t)), "D") for t in book.start_step[rows]],
+        "end": [np.datetime64(model.date(int(t)), "D") for t in last],
+        "price_usd_per_w_year": book.price_usd_per_w_year[scenario, rows],
+        "renew": book.renew[rows],
+        "origin": [book.note[r] for r in rows],
+    })
+
+
+def funding_frame(model, scenario: int = 0) -> pd.DataFrame:
+    """One row per raise and source: date, lab, source, partner, amount, committed cloud spend."""
+    recs = [r for r in model.funding.records if r["amount_usd"][scenario] > 0]
+    return pd.DataFrame({
+        "step": [r["step"] for r in recs],
+        "date": [np.datetime64(model.date(r["step"]), "D") for r in recs],
+        "lab": [r["lab"] for r in recs],
+        "source": [r["source"] for r in recs],
+        "partner": [r["partner"] for r in recs],
+        "amount_usd": [float(r["amount_usd"][scenario]) for r in recs],
+        "cloud_commitment_usd": [float(r["cloud_commitment_usd"][scenario]) for r in recs],
+        "commitment_watts": [float(r["commitment_watts"][scenario]) for r in recs],
+    }, columns=["step", "date", "lab", "source", "partner", "amount_usd", "cloud_commitment_usd",
+                "commitment_watts"])

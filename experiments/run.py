@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from experiments.plots import plot_market, plot_per_watt
-from experiments.results import market_frame, metrics_frame
-from experiments.summary import format_summary
+from experiments.plots import plot_market, plot_per_watt, plot_self_funding
+from experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
+from experiments.summary import format_crossings, format_summary
 from sim.model import WattyearModel
 
 
@@ -24,6 +24,8 @@ class RunResult:
     model: WattyearModel
     metrics: pd.DataFrame
     market: pd.DataFrame
+    leases: pd.DataFrame
+    funding: pd.DataFrame
     seconds: float
 
 
@@ -33,7 +35,8 @@ def run(config: dict, seed: int | None = None) -> RunResult:
     t0 = time.perf_counter()
     model = WattyearModel(config).run()
     seconds = time.perf_counter() - t0
-    return RunResult(model, metrics_frame(model), market_frame(model), seconds)
+    return RunResult(model, metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
+                     seconds)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -72,7 +75,8 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     run_path = out_dir / "run.json"
     _atomic_write(run_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     written += [cfg_path, run_path]
-    for name, frame in (("metrics.parquet", result.metrics), ("market.parquet", result.market)):
+    for name, frame in (("metrics.parquet", result.metrics), ("market.parquet", result.market),
+                        ("leases.parquet", result.leases), ("funding.parquet", result.funding)):
         path = out_dir / name
         _atomic_write(path, lambda p, f=frame: f.to_parquet(p, index=False))
         written.append(path)
@@ -83,9 +87,11 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     if plots:
         written.append(plot_per_watt(result.metrics, out_dir / "per_watt_metrics.png"))
         written.append(plot_market(result.market, out_dir / "market.png"))
+        written.append(plot_self_funding(result.metrics, result.funding, out_dir / "self_funding.png"))
     return written
 
 
 def summary_text(result: RunResult) -> str:
     model = result.model
-    return format_summary(result.metrics, str(model.date(0))[:7], str(model.date(len(model.history) - 1))[:7])
+    table = format_summary(result.metrics, str(model.date(0))[:7], str(model.date(len(model.history) - 1))[:7])
+    return table + "\n\n" + format_crossings(result.metrics, model.date)

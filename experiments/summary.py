@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sim.capital import crossing_step
+
 #: (column, heading, scale, format) of the summary table
 SUMMARY_COLUMNS = (
     ("tokens_per_watt_year", "TPWY Mtok/W-yr", 1e-6, "{:8.2f}"),
@@ -42,4 +44,21 @@ def format_summary(metrics: pd.DataFrame, start_label: str, end_label: str) -> s
             a, b = row[f"{col}_start"] * scale, row[f"{col}_end"] * scale
             cells.append(f"{fmt.format(a).strip()} → {fmt.format(b).strip()}".rjust(22))
         lines.append(f"{row['agent']:<12}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def crossings(metrics: pd.DataFrame) -> dict[str, int | None]:
+    """First step each lab's self-funding ratio reaches 1, or None."""
+    labs = metrics[metrics["kind"] == "lab"]
+    return {agent: crossing_step(g.sort_values("step")["self_funding_ratio"].to_numpy())
+            for agent, g in labs.groupby("agent", sort=False)}
+
+
+def format_crossings(metrics: pd.DataFrame, date_of) -> str:
+    """Lines: when each lab could first fund its next cluster from operations."""
+    lines = ["Self-funding (trailing-12-month operating cash flow ≥ annualised next-cluster capex):"]
+    for agent, step in crossings(metrics).items():
+        when = "not within the horizon" if step is None else f"{str(date_of(step))[:7]} (month {step})"
+        raised = metrics[(metrics["agent"] == agent)]["outside_capital_usd"].max()
+        lines.append(f"  {agent:<12} {when:<26} outside capital raised: ${raised / 1e9:,.1f}B")
     return "\n".join(lines)

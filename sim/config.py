@@ -59,10 +59,43 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError([Problem(str(path), "(syntax)", "valid TOML", str(exc))]) from None
 
 
+def merge(base: dict, child: dict) -> dict:
+    """A scenario on top of its base: tables merge key by key, lists of tables
+    (``[[leases]]``, fleet entries) are appended, other values replaced.
+
+    >>> merge({"a": {"x": 1, "y": 2}, "l": [1]}, {"a": {"y": 3}, "l": [2]})
+    {'a': {'x': 1, 'y': 3}, 'l': [1, 2]}
+    """
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + copy.deepcopy(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_scenario(path: Path, seen: tuple = ()) -> dict:
+    """Read a config; a top-level ``extends = "base.toml"`` (relative to the file)
+    reads the base first and lays this file over it."""
+    raw = read_toml(path)
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str):
+        raise ConfigError([Problem(str(path), "extends", "a file name such as \"baseline.toml\"", base_name)])
+    base_path = (path.parent / base_name).resolve()
+    if base_path in seen:
+        raise ConfigError([Problem(str(path), "extends", "a chain of files without a loop", base_name)])
+    return merge(read_scenario(base_path, seen + (base_path,)), raw)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
     """Read a config file, apply dotted-path overrides, validate, fill defaults."""
     path = Path(path) if path is not None else BASELINE
-    raw = read_toml(path)
+    raw = read_scenario(path)
     return resolve(raw, source=str(path), overrides=overrides)
 
 
@@ -77,6 +110,8 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
     if problems:
         raise ConfigError(problems)
     cfg, problems = _check_structure(raw, source)
+    for hw_id, hw in cfg["hardware"].items():
+        hw["family"] = hw.get("family") or hw_id
     if not problems:
         problems = check_references(cfg, source)
     if problems:
@@ -257,7 +292,7 @@ def check_references(cfg: dict, source: str) -> list[Problem]:
     """Cross-table rules: ids that must exist, sums that must add up."""
     problems: list[Problem] = []
     for check in (check_nonempty, check_hardware_refs, check_owner_refs, check_segment_maps,
-                  check_stakes, check_leases):
+                  check_stakes, check_leases, check_funding):
         problems.extend(check(cfg, source))
     return problems
 
@@ -290,9 +325,6 @@ def check_hardware_refs(cfg, source):
             if vintage["hardware"] not in cfg["hardware"]:
                 out.append(Problem(source, f"{path}.fleet.{i}.hardware", "one of " + ", ".join(known),
                                    vintage["hardware"]))
-    replacement = cfg["world"]["replacement_hardware"]
-    if replacement and replacement not in cfg["hardware"]:
-        out.append(Problem(source, "world.replacement_hardware", "empty or one of " + ", ".join(known), replacement))
     return out
 
 
@@ -344,18 +376,36 @@ def check_stakes(cfg, source):
     return out
 
 
+def check_funding(cfg, source):
+    """Funding sources: shares that add up, partners that exist."""
+    out = []
+    for lab_id, lab in cfg["labs"].items():
+        entries = lab["funding"]
+        if entries and abs(sum(e["share"] for e in entries) - 1.0) > 1e-9:
+            out.append(Problem(source, f"labs.{lab_id}.funding", "shares summing to 1",
+                               round(sum(e["share"] for e in entries), 12)))
+        for i, e in enumerate(entries):
+            if e["source"] == "cloud_partner" and e["partner"] not in cfg["hyperscalers"]:
+                out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner", "a hyperscaler id among "
+                                   + ", ".join(sorted(cfg["hyperscalers"])), e["partner"]))
+            if e["source"] != "cloud_partner" and (e["partner"] or e["cloud_commitment"]):
+                out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner",
+                                   "no partner or commitment unless source = cloud_partner",
+                                   e["partner"] or e["cloud_commitment"]))
+    return out
+
+
 def owned_watts_at(cfg: dict, owner_path: str, month: int) -> float:
     """IT watts an owner has in service in ``month`` (steps from the start).
 
     Follows the model's fleet rules: starting watts spread over ages, vintages
-    retiring at the end of their life unless ``world.replacement_hardware``
-    replaces them.
+    retiring at the end of their life unless ``world.replace_retiring``.
     """
     from sim.fleet import starting_cohorts
 
     body = _owners(cfg)[owner_path]
     start = cfg["run"]["start"]
-    replaced = bool(cfg["world"]["replacement_hardware"])
+    replaced = cfg["world"]["replace_retiring"]
     life = lambda hw: cfg["hardware"][hw]["life_years"] * 12  # noqa: E731
     rows = [(w, begin, body["hardware"]) for w, begin in
             starting_cohorts(body["watts"], cfg["world"]["starting_fleet_age_months"])]

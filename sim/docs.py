@@ -30,6 +30,7 @@ def parameter_table() -> str:
     for name, fields in schema.COLLECTIONS.items():
         out += _table(f"[{name}.ID]", fields, f"{name}.ID.")
     out += _table("[[labs.ID.fleet]], [[hyperscalers.ID.fleet]]", schema.FLEET_ENTRY, "fleet.N.")
+    out += _table("[[labs.ID.funding]]", schema.FUNDING, "funding.N.")
     for name, fields in schema.LISTS.items():
         out += _table(f"[[{name}]]", fields, f"{name}.N.")
     return "\n".join(out).rstrip() + "\n"

@@ -43,16 +43,23 @@ class Fleet:
     n_agents: int
     owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     hardware: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    order_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     start_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     end_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
     watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
-            capex_usd_per_w: float) -> int:
-        """Append a vintage (watts scalar or shape (S,)); return its row."""
+            capex_usd_per_w: float, order_step: int | None = None) -> int:
+        """Append a vintage (watts scalar or shape (S,)); return its row.
+
+        ``order_step`` < ``start_step`` makes it a build: capex is paid in equal
+        monthly parts from the order until it enters service. Without an order
+        step the capex is paid when it enters service (if after month 0).
+        """
         self.owner = np.append(self.owner, owner)
         self.hardware = np.append(self.hardware, hardware)
+        self.order_step = np.append(self.order_step, start_step if order_step is None else order_step)
         self.start_step = np.append(self.start_step, start_step)
         self.end_step = np.append(self.end_step, start_step + int(round(life_months)))
         self.capex_usd_per_w = np.append(self.capex_usd_per_w, capex_usd_per_w)
@@ -66,8 +73,10 @@ class Fleet:
     def by_cell(self, values: np.ndarray) -> np.ndarray:
         """Sum (S, V) row values into (S, H, A)."""
         s = values.shape[0]
-        onehot = one_hot(self.owner, self.hardware, self.n_hardware, self.n_agents)
-        return (values @ onehot).reshape(s, self.n_hardware, self.n_agents)
+        if getattr(self, "_onehot_rows", -1) != len(self.owner):  # rebuilt only after rows are added
+            self._onehot = one_hot(self.owner, self.hardware, self.n_hardware, self.n_agents)
+            self._onehot_rows = len(self.owner)
+        return (values @ self._onehot).reshape(s, self.n_hardware, self.n_agents)
 
     def owned_watts(self, step: int) -> np.ndarray:
         """(S, H, A) watts in service."""
@@ -77,10 +86,41 @@ class Fleet:
         """Rows whose life ends at ``step``."""
         return np.flatnonzero(self.end_step == step)
 
+    def ordered_between(self, first: int, last: int) -> np.ndarray:
+        """(S, A) watts of builds ordered in steps first..last."""
+        ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)
+        return self.by_cell(self.watts * ordered).sum(axis=1)
+
+    def entering_service(self, step: int) -> np.ndarray:
+        """Rows of builds that enter service at ``step``."""
+        return np.flatnonzero((self.start_step == step) & (self.order_step < self.start_step))
+
+    def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
+        """(S, A) capex already committed for the ``months`` after ``step``."""
+        steps = step + np.arange(1, months + 1)[:, None]
+        return self.by_cell(self.watts * self._capex_share(steps).sum(axis=0) * self.capex_usd_per_w).sum(axis=1)
+
+    def _capex_share(self, steps) -> np.ndarray:
+        """Share of each vintage's capex paid at ``steps`` (any shape broadcasting against rows)."""
+        lead = self.start_step - self.order_step
+        building = (self.order_step < steps) & (steps <= self.start_step)
+        share = np.where(building, 1.0 / np.maximum(lead, 1), 0.0)
+        return np.where((lead == 0) & (self.start_step == steps) & (steps > 0), 1.0, share)
+
+    def under_construction(self, step: int) -> np.ndarray:
+        """(S, A) watts ordered and not yet in service."""
+        building = (self.order_step <= step) & (step < self.start_step)
+        return self.by_cell(self.watts * building).sum(axis=1)
+
     def capex_due_usd(self, step: int) -> np.ndarray:
-        """(S, A) capex paid this step: vintages entering service after the start."""
-        due = (self.start_step == step) & (step > 0)
-        return self.by_cell(self.watts * due * self.capex_usd_per_w).sum(axis=1)
+        """(S, A) capex paid this step.
+
+        Builds pay capex / lead each month after the order, the last payment in
+        the month they enter service (an order is placed after that month's
+        books are closed); vintages with no lead pay it all when they enter
+        service, unless that is month 0 or earlier (paid before the run).
+        """
+        return self.by_cell(self.watts * self._capex_share(step) * self.capex_usd_per_w).sum(axis=1)
 
 
 @dataclass
@@ -142,6 +182,27 @@ class LeaseBook:
         scale = np.ones_like(let)
         np.divide(owned_total, let, out=scale, where=let > owned_total)
         return nominal * scale[:, self.lessor]
+
+    def pending_in(self, step: int, within: int | None = None) -> np.ndarray:
+        """(S, A) watts each lessee has signed for that start after ``step``
+        (and no later than ``step + within``, if given)."""
+        future = self.start_step > step
+        if within is not None:
+            future &= self.start_step <= step + within
+        return (self.watts * future) @ self._party_map(self.lessee) if len(self.lessee) else \
+            np.zeros((self.watts.shape[0], self.n_agents))
+
+    def pending_out(self, step: int) -> np.ndarray:
+        """(S, A) watts each lessor has promised that start after ``step``."""
+        future = self.start_step > step
+        return (self.watts * future) @ self._party_map(self.lessor) if len(self.lessor) else \
+            np.zeros((self.watts.shape[0], self.n_agents))
+
+    def let_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
+        """(S, A) watts each lessor has let at ``step``."""
+        if not len(self.lessor):
+            return np.zeros((owned.shape[0], self.n_agents))
+        return self.effective_watts(step, owned) @ self._party_map(self.lessor)
 
     def flows(self, step: int, owned: np.ndarray) -> dict[str, np.ndarray]:
         """Watts let and used by (hardware, agent), and annual rent paid and received."""

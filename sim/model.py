@@ -20,12 +20,17 @@ import mesa
 import numpy as np
 
 from agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from sim import kernel, market
+from sim import kernel, market, markets
 from sim.accounts import book_month
+from sim.capital import FundingBook
 from sim.config import load_config, resolve
 from sim.fleet import Fleet, LeaseBook, starting_cohorts
 from sim.state import WorldState
 from sim.units import DT_YEARS, TOKENS_PER_MTOK, month_index, step_date
+
+
+#: months before retirement a replacement vintage is ordered
+REPLACEMENT_LEAD_MONTHS = 12
 
 
 class WattyearModel(mesa.Model):
@@ -55,6 +60,7 @@ class WattyearModel(mesa.Model):
         self.last_market: dict[str, np.ndarray] = {}
         self.history: list[tuple[dict, dict]] = []
         self._frontier_history: list[np.ndarray] = []
+        self._newest: dict[tuple[str, int], str] = {}
         self._build(cfg)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -69,6 +75,7 @@ class WattyearModel(mesa.Model):
                     "revenue_per_watt_year": "revenue_per_watt_year", "cost_per_watt_year": "cost_per_watt_year",
                     "utilization": "utilization", "rate_limited_share": "rate_limited_share",
                     "operating_profit_usd": "operating_profit_usd", "cash_usd": "cash_usd", "quality": "quality",
+                    "self_funding_ratio": "self_funding_ratio", "outside_capital_usd": "outside_capital_usd",
                 },
             },
         )
@@ -126,10 +133,8 @@ class WattyearModel(mesa.Model):
 
         # per-agent constants
         self.model_efficiency = np.ones(n_agents)
-        self.training_fraction = np.zeros(n_agents)
         for lab in self.labs:
             self.model_efficiency[lab.column] = lab.profile["model_efficiency"]
-            self.training_fraction[lab.column] = lab.profile["training_fraction"]
         self.model_efficiency[self.fringe.column] = cfg["fringe"]["model_efficiency"]
         w = cfg["world"]
         self.energy_usd_per_w_year = float(kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]))
@@ -173,22 +178,71 @@ class WattyearModel(mesa.Model):
             demand_shock=np.zeros((s, len(seg_ids))),
             fringe_watts=np.full(s, cfg["fringe"]["watts"]),
             serving_multiplier=np.full(s, w["serving_multiplier"]),
+            largest_cluster=np.array([[a.profile.get("largest_cluster_watts", 0.0) for a in self.ledger_agents]]),
+            outside_capital=np.zeros((s, n_agents)),
+            raised=np.zeros((s, n_agents)),
+            invested=np.zeros((s, n_agents)),
+            ocf_history=np.zeros((s, 12, n_agents)),
+            unmet_bid_watts=np.zeros((s, n_labs)),
+            unmet_bid_price=np.zeros((s, n_labs)),
+            price_index=np.zeros((s, len(seg_ids))),
+            price_index_start=np.zeros((s, len(seg_ids))),
         )
+        self.funding = FundingBook()
         # starting prices of the fringe and starting shares (no inertia yet)
         self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column])
         self.state.prev_share = market.logit_shares(self._utilities(), self.cell_outside)
+        self.state.price_index_start = self._price_index(self.state.prev_share)
+        self.state.price_index = self.state.price_index_start.copy()
 
-    def _add_vintage(self, column: int, hardware: str, watts: float, start_step: int) -> None:
+    def _add_vintage(self, column: int, hardware: str, watts, start_step: int, order_step: int | None = None):
         hw = self.config["hardware"][hardware]
-        self.fleet.add(column, self.hardware_ids.index(hardware), watts, start_step, hw["life_years"] * 12,
-                       hw["capex_usd_per_w"])
+        return self.fleet.add(column, self.hardware_ids.index(hardware), watts, start_step, hw["life_years"] * 12,
+                              hw["capex_usd_per_w"], order_step=order_step)
+
+    def newest_hardware(self, family: str, t: int) -> str:
+        """The latest generation of ``family`` on sale in month ``t`` (ties: most tokens per joule)."""
+        key = (family, t)
+        if key not in self._newest:
+            self._newest[key] = self._find_newest(family, t)
+        return self._newest[key]
+
+    def _find_newest(self, family: str, t: int) -> str:
+        hw = self.config["hardware"]
+        on_sale = [h for h in self.hardware_ids
+                   if hw[h]["family"] == family and month_index(hw[h]["available_from"], self.start) <= t]
+        if not on_sale:
+            on_sale = [h for h in self.hardware_ids if hw[h]["family"] == family]
+        return max(on_sale, key=lambda h: (month_index(hw[h]["available_from"], self.start),
+                                           hw[h]["tokens_per_joule"]))
+
+    def build_cost_usd_per_w_year(self, hardware: str) -> float:
+        """Full cost of a new watt of ``hardware`` a year: depreciation, energy, site opex."""
+        hw, w = self.config["hardware"][hardware], self.config["world"]
+        return (float(kernel.depreciation_usd_per_watt_year(hw["capex_usd_per_w"], hw["life_years"]))
+                + self.energy_usd_per_w_year + w["site_opex_usd_per_w_year"])
+
+    def add_build(self, column: int, hardware: str, watts, order_step: int, lead_months: int) -> int:
+        """Order a cluster: paid over ``lead_months``, in service after them."""
+        return self._add_vintage(column, hardware, watts, order_step + lead_months, order_step=order_step)
 
     def _renew_fleet(self, t: int) -> None:
-        """Replace vintages that retire now (if configured) and roll over leases."""
-        replacement = self.config["world"]["replacement_hardware"]
-        if replacement:
-            for row in self.fleet.retiring(t):
-                self._add_vintage(int(self.fleet.owner[row]), replacement, self.fleet.watts[:, row], t)
+        """Builds entering service, replacements of retiring vintages, lease roll-overs."""
+        for row in self.fleet.entering_service(t):
+            owner = int(self.fleet.owner[row])
+            self.state.largest_cluster[:, owner] = np.maximum(self.state.largest_cluster[:, owner],
+                                                              self.fleet.watts[:, row])
+        if self.config["world"]["replace_retiring"]:
+            # a replacement is ordered a year before the vintage retires, so its capex is spread
+            lead = REPLACEMENT_LEAD_MONTHS
+            rows = self.fleet.retiring(t + lead)
+            if t == 0:  # vintages retiring within the first year are replaced on time too
+                rows = np.concatenate([self.fleet.retiring(k) for k in range(0, lead + 1)])
+            for row in rows:
+                retires = int(self.fleet.end_step[row])
+                family = self.config["hardware"][self.hardware_ids[self.fleet.hardware[row]]]["family"]
+                self._add_vintage(int(self.fleet.owner[row]), self.newest_hardware(family, t),
+                                  self.fleet.watts[:, row], retires, order_step=min(t, retires - 1))
         self.leases.renew_expiring(t)
 
     # --------------------------------------------------------------- helpers
@@ -205,7 +259,8 @@ class WattyearModel(mesa.Model):
         owned = self.fleet.owned_watts(t)
         lease_flows = self.leases.flows(t, owned)
         leased_out, leased_in = lease_flows["leased_out"], lease_flows["leased_in"]
-        operated = owned - leased_out + leased_in
+        # a lessor that lets all it owns can come out a rounding error below zero
+        operated = np.maximum(owned - leased_out + leased_in, 0.0)
         fringe_hw = self.hardware_ids.index(self.config["fringe"]["hardware"])
         operated[:, fringe_hw, self.fringe.column] += st.fringe_watts
         capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, None],
@@ -256,7 +311,8 @@ class WattyearModel(mesa.Model):
         first = demand[..., None] * market.logit_shares(u, self.cell_outside)
         peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
-        serving_share = 1.0 - self.training_fraction[: self.n_providers]
+        training = self._training_share(supply)
+        serving_share = 1.0 - training[:, : self.n_providers]
         capacity_month = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
         clearing = market.water_fill(demand, u, self.cell_outside, capacity_month)
 
@@ -267,7 +323,7 @@ class WattyearModel(mesa.Model):
         # decisions for next month
         for lab in self.labs:
             compute = (supply["operated"][:, :, lab.column] * self.training_efficiency).sum(axis=1)
-            lab.train(compute * lab.profile["training_fraction"] * DT_YEARS)
+            lab.train(compute * training[:, lab.column] * DT_YEARS)
         reachable = serving_share / peak
         util = metrics["utilization"][:, : self.n_providers]
         idle = np.clip(kernel.safe_divide(reachable - util, reachable), 0.0, 1.0)
@@ -278,12 +334,86 @@ class WattyearModel(mesa.Model):
             lab.set_prices(rate_limited_share=limited[:, :, lab.column], idle_share=idle[:, lab.column],
                            marginal_usd_per_mtok=marginal[:, lab.column])
         st.prev_share = kernel.safe_divide(clearing.served, demand[..., None])
+        st.price_index = self._price_index(st.prev_share)
         self.fringe.enter_or_exit(metrics["utilization"][:, self.fringe.column])
+
+        # capacity market (leases from next month), builds, capital market, self-funding
+        ctx = self._decision_context(supply, metrics, clearing, reachable, peak)
+        lease_record = markets.clear_capacity_market(self, t, ctx)
+        markets.plan_builds(self, t, ctx, st.unmet_bid_watts, st.unmet_bid_price)
+        st.unmet_bid_watts = lease_record.pop("unmet_bid_watts")
+        st.unmet_bid_price = lease_record.pop("unmet_bid_price")
+        st.raised[:], st.invested[:] = 0.0, 0.0
+        for record in markets.clear_capital_market(self, t):
+            self.funding.add(**record)
+        st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
+        st.ocf_history[:, -1, :] = metrics["operating_cash_flow_usd"]
+        metrics.update(lease_record)
+        metrics["paid_rate_limited_share"] = ctx["paid_rate_limited_share"]
+        metrics["training_share"] = training
+        metrics.update(markets.self_funding(self, t))
+        metrics.update({
+            "cash_usd": st.cash.copy(),
+            "raised_usd": st.raised.copy(),
+            "invested_usd": st.invested.copy(),
+            "outside_capital_usd": st.outside_capital.copy(),
+            "watts_under_construction": self.fleet.under_construction(t),
+            "largest_cluster_watts": st.largest_cluster.copy(),
+        })
 
         self.history.append((metrics, market_rec))
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
             self.running = False
+
+    def _price_index(self, cell_shares: np.ndarray) -> np.ndarray:
+        """(S, K) each segment's price, weighted by the shares of its cells' demand served."""
+        weights = np.stack([cell_shares[:, seg.cells, :].mean(axis=1) for seg in self.segments], axis=1)
+        return kernel.safe_divide((weights * self.state.price).sum(axis=-1), weights.sum(axis=-1))
+
+    def _training_share(self, supply) -> np.ndarray:
+        """(S, A) share of operated watts each lab puts on training this month.
+
+        A run needs g × the last run's compute (reference watt-years) over
+        ``run_months``; its watts are that rate over the fleet's training
+        efficiency, capped at ``max_training_share`` of operated watts.
+        """
+        st = self.state
+        share = np.zeros(supply["watts"].shape)
+        for lab in self.labs:
+            p, c = lab.profile, lab.column
+            watts = supply["watts"][:, c]
+            efficiency = kernel.safe_divide((supply["operated"][:, :, c] * self.training_efficiency).sum(axis=1),
+                                            watts)
+            rate = st.last_run_compute[:, lab.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
+            needed = kernel.safe_divide(rate, efficiency)
+            share[:, c] = np.minimum(kernel.safe_divide(needed, watts), p["max_training_share"])
+            share[:, c] = np.where(watts > 0, share[:, c], 0.0)
+        return share
+
+    def _decision_context(self, supply, metrics, clearing, reachable, peak) -> dict:
+        """What agents see when they bid, ask and build: arrays (S, A)."""
+        s, n_agents = metrics["watts"].shape
+        n_prov = self.n_providers
+        priced_cells = self.segment_priced[0][self.cell_segment]
+        paid_asked = clearing.asked[:, priced_cells, :].sum(axis=1)
+        paid_served = clearing.served[:, priced_cells, :].sum(axis=1)
+        cell_price = self.state.price[:, self.cell_segment, :][:, priced_cells, :] / TOKENS_PER_MTOK
+        paid_rejected = clearing.asked[:, priced_cells, :] - clearing.served[:, priced_cells, :]
+        rejected_value = (paid_rejected * cell_price).sum(axis=1)
+        widen = lambda x: np.concatenate([x, np.zeros((s, n_agents - n_prov))], axis=1)  # noqa: E731
+        return {
+            "watts": metrics["watts"], "owned_watts": metrics["owned_watts"],
+            "leased_out_watts": metrics["leased_out_watts"] + self.leases.pending_out(self.steps - 1),
+            "served_tokens": metrics["tokens_served"],
+            "owned_cost_per_watt_year": metrics["owned_cost_per_watt_year"],
+            "tpwy": supply["tpwy"],
+            "reachable": widen(reachable),
+            "serving_reach": widen(1.0 / peak),
+            "rejected_paid_tokens": widen(paid_rejected.sum(axis=1)),
+            "paid_price_usd_per_token": widen(kernel.safe_divide(rejected_value, paid_rejected.sum(axis=1))),
+            "paid_rate_limited_share": widen(kernel.safe_divide(paid_asked - paid_served, paid_asked)),
+        }
 
     def run(self) -> "WattyearModel":
         """Step to the horizon and return self."""

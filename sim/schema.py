@@ -92,10 +92,13 @@ WORLD = {
     "serving_multiplier": F("float", "x", "m(0): serving-stack multiplier on tokens per joule", default=1.0,
                             min=0, exclusive_min=True),
     "serving_multiplier_growth_per_year": F("float", "1/yr", "growth rate of m(t)", default=0.0, min=-0.99),
-    "replacement_hardware": F("str", "-", "hardware a retiring vintage is replaced with (empty: not replaced)",
-                              default=""),
+    "replace_retiring": F("bool", "-", "rebuild retiring vintages with the newest hardware of their family",
+                          default=False),
     "starting_fleet_age_months": F("int", "months", "starting watts are spread evenly over this many months "
                                    "of age (0: all new)", default=0, min=0),
+    "min_lease_watts": F("float", "W", "smallest capacity-market trade worth a contract", default=2e7, min=0),
+    "lease_lead_months": F("int", "months", "from a capacity-market deal to the lessee using the watts",
+                           default=1, min=1),
     "demand_shock_persistence": F("float", "-", "AR(1) coefficient of monthly log-demand shocks",
                                   default=0.8, min=0, max=0.999),
 }
@@ -107,6 +110,32 @@ HARDWARE = {
     "life_years": F("float", "years", "depreciation life", min=0, exclusive_min=True),
     "training_efficiency": F("float", "x", "training compute per joule relative to the reference generation",
                              default=1.0, min=0, exclusive_min=True),
+    "family": F("str", "-", "product line (gpu, tpu, trainium): owners build the newest of their family",
+                default=""),
+    "available_from": F("month", "YYYY-MM", "first month it can be ordered", default="2000-01"),
+}
+
+FUNDING_SOURCES = ("investors", "ipo", "cloud_partner", "sovereign_fund")
+
+FUNDING = {
+    "source": F("choice", "-", "who puts the money in", choices=FUNDING_SOURCES),
+    "share": F("float", "fraction", "share of each raise from this source (shares of sources available "
+               "at the time are renormalised)", min=0, max=1),
+    "partner": F("str", "-", "hyperscaler id, for source = cloud_partner", default=""),
+    "cloud_commitment": F("float", "fraction", "share of the partner's money to be spent back on its cloud",
+                          default=0.0, min=0, max=1),
+    "commitment_months": F("int", "months", "term of the lease that commitment buys", default=36, min=1),
+    "from_month": F("month", "YYYY-MM", "first month the source is open (an IPO date)", default="2000-01"),
+}
+
+#: capacity policy shared by labs and hyperscalers
+CAPACITY = {
+    "largest_cluster_watts": F("float", "W", "IT watts of the owner's largest cluster so far", default=0.0, min=0),
+    "cluster_multiple": F("float", "x", "g_cluster: the next cluster over the largest", default=2.0, min=1),
+    "build_lead_months": F("int", "months", "from order to service", default=18, min=1, max=60),
+    "power_secured_w_per_year": F("float", "W/yr", "new cluster watts the owner can power each year "
+                                  "(0: builds nothing)", default=0.0, min=0),
+    "lease_term_months": F("int", "months", "term of the leases it offers", default=24, min=1),
 }
 
 LAB = {
@@ -121,7 +150,10 @@ LAB = {
     "quality": F("float", "index", "model quality at the start (frontier ≈ 1)", min=0),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", default=1.0,
                           min=0, exclusive_min=True),
-    "training_fraction": F("float", "fraction", "share of operated watts on training", min=0, max=0.95),
+    "max_training_share": F("float", "fraction", "most of its operated watts a training run may take", min=0,
+                            max=0.95),
+    "run_months": F("int", "months", "planned length of a training run: its watts = the run's compute over "
+                    "this time", default=6, min=1),
     "generation_compute_multiple": F("float", "x", "g: compute of each training run over the last",
                                      min=1, exclusive_min=True),
     "last_run_compute_watt_years": F("float", "W-yr", "compute of the latest training run, in watt-years",
@@ -137,6 +169,17 @@ LAB = {
     "price_down": F("float", "1/month", "price cut per unit of idle share", default=0.05, min=0, max=1),
     "min_markup": F("float", "fraction", "price floor over marginal (energy + site opex) cost", default=0.0,
                     min=0),
+    **CAPACITY,
+    "order_trigger": F("float", "fraction", "rate-limited share of paid demand, averaged over the last 6 "
+                       "months, that makes it order a cluster", default=0.2, min=0, max=1),
+    "lease_markup": F("float", "fraction", "asking rent over its cost per watt-year for idle watts", default=0.3,
+                      min=0),
+    "idle_offered": F("float", "fraction", "share of its idle owned watts it offers for lease", default=0.8,
+                      min=0, max=1),
+    "runway_months": F("int", "months", "raise when cash falls below this many months of burn", default=12,
+                       min=0),
+    "raise_months": F("int", "months", "a raise covers this many months of burn", default=24, min=1),
+    "funding": F("table_list", "-", "where its raises come from", default=(), item=FUNDING),
 }
 
 HYPERSCALER = {
@@ -156,6 +199,7 @@ HYPERSCALER = {
                          "consumer AI demand", default=0.0, min=0, max=1),
     "stakes": F("lab_map", "fraction", "equity stakes in labs (share of their operating profit)", default={},
                 min=0, max=1),
+    **CAPACITY,
 }
 
 OPEN_WEIGHTS = {
@@ -201,7 +245,11 @@ SEGMENT = {
     "max_customers": F("float", "customers", "saturation level of adoption", min=0, exclusive_min=True),
     "adoption_rate_per_year": F("float", "1/yr", "logistic adoption rate", min=0),
     "tokens_per_customer_per_month": F("float", "tokens", "mean usage per customer at the start", min=0),
-    "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer", min=-0.99),
+    "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer at the start", min=-0.99),
+    "usage_growth_halflife_years": F("float", "years", "the usage growth rate halves over this time "
+                                     "(0: never)", default=0.0, min=0),
+    "price_elasticity": F("float", "-", "ε: usage per customer scales with (price index / its start)^(−ε)",
+                          default=0.0, min=0),
     "beta_quality": F("float", "1/index", "utility per unit of quality", min=0),
     "beta_price": F("float", "-", "utility per e-fold of price (0 for free)", min=0),
     "outside_utility": F("float", "utility", "utility of not using AI this month"),

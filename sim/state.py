@@ -28,3 +28,12 @@ class WorldState:
     demand_shock: np.ndarray  #: (S, K) AR(1) log shock
     fringe_watts: np.ndarray  #: (S,)
     serving_multiplier: np.ndarray  #: (S,)
+    largest_cluster: np.ndarray  #: (S, A) W of each owner's largest cluster in service
+    outside_capital: np.ndarray  #: (S, A) $ raised from outside since the start
+    raised: np.ndarray  #: (S, A) $ raised this month
+    invested: np.ndarray  #: (S, A) $ a partner put into labs this month
+    ocf_history: np.ndarray  #: (S, 12, A) operating cash flow of the last 12 months, newest last
+    unmet_bid_watts: np.ndarray  #: (S, L) watts each lab bid for last month and did not get
+    unmet_bid_price: np.ndarray  #: (S, L) the rent it bid, $/W-yr
+    price_index: np.ndarray  #: (S, K) share-weighted price each segment paid last month, $/Mtok
+    price_index_start: np.ndarray  #: (S, K) the same at the start

@@ -37,4 +37,4 @@ def test_run_writes_tables_plots_config_and_summary(tmp_path, capsys):
 
 def test_params_prints_the_parameter_table(capsys):
     assert main(["params"]) == 0
-    assert "`labs.ID.training_fraction`" in capsys.readouterr().out
+    assert "`labs.ID.max_training_share`" in capsys.readouterr().out

@@ -11,9 +11,13 @@ BASE = load_config()
 
 variations = st.fixed_dictionaries({
     "run.seed": st.integers(0, 2**31),
-    "run.months": st.integers(1, 30),
+    "run.months": st.integers(1, 40),
+    "world.lease_lead_months": st.integers(1, 6),
+    "labs.xai.idle_offered": st.floats(0, 1),
+    "labs.openai.runway_months": st.integers(0, 36),
+    "hyperscalers.amazon.third_party_utilization": st.floats(0, 1),
     "labs.anthropic.watts": st.floats(0, 3e9),
-    "labs.xai.training_fraction": st.floats(0, 0.95),
+    "labs.xai.max_training_share": st.floats(0, 0.95),
     "open_weights.quality_fraction": st.floats(0.3, 1.2),
     "fringe.watts": st.floats(0, 5e9),
     "segments.api.demand_shock_sigma": st.floats(0, 0.5),
@@ -54,10 +58,17 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         # money: segments' spend is providers' token revenue; rent paid is rent received
         np.testing.assert_allclose(mk["spend_usd"].sum(), metrics["token_revenue_usd"].sum(), rtol=1e-12)
         np.testing.assert_allclose(metrics["rent_paid_usd"].sum(), metrics["lease_income_usd"].sum(), rtol=1e-12)
+        # money a cloud partner invests is money a lab raised from it
+        partner_money = metrics["invested_usd"].sum()
+        assert partner_money <= metrics["raised_usd"].sum() * (1 + 1e-12) + 1e-6
+        # capacity market: nobody trades more than it bid or offered
+        assert np.all(metrics["traded_in_watts"] <= metrics["bid_watts"] * (1 + 1e-9) + 1e-6)
+        assert np.all(metrics["traded_out_watts"] <= metrics["asked_watts"] * (1 + 1e-9) + 1e-6)
         # cash changes by exactly what flowed in and out
         change = metrics["cash_usd"] - prev_cash
         flows = (metrics["token_revenue_usd"] + metrics["lease_income_usd"] - metrics["rent_paid_usd"]
-                 + metrics["external_in_usd"] - metrics["external_out_usd"])
+                 + metrics["external_in_usd"] - metrics["external_out_usd"]
+                 + metrics["raised_usd"] - metrics["invested_usd"])
         np.testing.assert_allclose(change, flows, rtol=1e-9, atol=1e-3)
         prev_cash = metrics["cash_usd"]
         # market shares: served + outside + unserved = demand; shares within [0, 1]

@@ -62,22 +62,40 @@ def test_two_labs_one_over_capacity_spill_over_on_paper():
     assert model.last_market["unserved"][0].sum() == pytest.approx(0.0, abs=1e-9)
 
 
-def test_training_watts_serve_nothing_and_release_raises_quality():
-    """Half the watts train: capacity still counts all watts (TPWY is the fleet's),
-    but only half serve. A run needs 4 x 1 W-yr; 1,000 W x 0.5 trains 41.67 W-yr a
-    month, so the first month completes the run: quality rises by 0.1 x ln 4."""
+def test_training_run_takes_watts_off_inference_up_to_its_cap():
+    """A run of 4 x 1,000 W-yr planned over 6 months needs 8,000 W: more than the
+    lab's 1,000 W, so training takes the cap, half the watts. Capacity (TPWY) still
+    counts all watts; only half serve, so utilisation is at most 0.5."""
     raw = tiny_world(**{
-        "labs.solo.training_fraction": 0.5,
-        "labs.solo.last_run_compute_watt_years": 1.0,
-        "labs.solo.quality_per_ln_compute": 0.1,
+        "labs.solo.max_training_share": 0.5,
+        "labs.solo.last_run_compute_watt_years": 1000.0,
         "segments.api.tokens_per_customer_per_month": 1e8,  # 1e10 asked, more than it can serve
     })
     model = WattyearModel(resolved(raw))
     model.step()
     m = model.last_metrics
     lab = model.by_id["solo"].column
+    assert m["training_share"][0, lab] == 0.5
     assert m["tokens_served"][0, lab] == pytest.approx(0.5 * 1000 * MONTH_SECONDS, rel=1e-12)
     assert m["utilization"][0, lab] == pytest.approx(0.5, rel=1e-12)
+    assert model.state.quality[0, lab] == 1.0  # 41.7 of 4,000 W-yr done
+
+
+def test_small_run_finishes_on_plan_and_raises_quality():
+    """A run of 4 x 1 W-yr over 6 months needs 8 W (0.8% of the fleet); at 8/12 W-yr
+    a month it is done in the 6th month and quality rises by 0.1 x ln 4."""
+    raw = tiny_world(**{
+        "labs.solo.max_training_share": 0.5,
+        "labs.solo.last_run_compute_watt_years": 1.0,
+        "labs.solo.quality_per_ln_compute": 0.1,
+    })
+    model = WattyearModel(resolved(raw))
+    model.step()
+    lab = model.by_id["solo"].column
+    assert model.last_metrics["training_share"][0, lab] == pytest.approx(8 / 1000, rel=1e-12)
+    for _ in range(6):
+        model.step()
+    assert model.labs[0].releases[0] in (5, 6)  # 6 x 8/12 = 4 W-yr, up to rounding
     assert model.state.quality[0, lab] == pytest.approx(1.0 + 0.1 * np.log(4.0), rel=1e-12)
 
 

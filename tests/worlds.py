@@ -20,9 +20,10 @@ def tiny_world(**changes) -> dict:
         "labs": {
             "solo": {
                 "name": "Solo", "watts": 1000.0, "cash_usd": 1000.0, "overhead_usd_per_year": 0.0,
-                "quality": 1.0, "training_fraction": 0.0, "generation_compute_multiple": 4.0,
+                "quality": 1.0, "max_training_share": 0.0, "generation_compute_multiple": 4.0,
                 "last_run_compute_watt_years": 1e12, "quality_per_ln_compute": 0.0,
                 "price_usd_per_mtok": {"api": 2.0}, "price_up": 0.0, "price_down": 0.0,
+                "runway_months": 0,  # raises only when cash would go negative
             },
         },
         "open_weights": {

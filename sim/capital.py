@@ -1,0 +1,92 @@
+"""The capital market and the self-funding threshold: pure functions and the funding record.
+
+A lab raises outside money when its cash would cover fewer than ``runway_months``
+of burn; each raise is recorded with its source. Whether a lab could instead pay
+for its next cluster from operations is the self-funding ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def monthly_burn(cash_changes):
+    """Average monthly cash outflow over the rows given (last axis agents); 0 if cash grew.
+
+    ``cash_changes`` has shape (..., months, A).
+
+    >>> monthly_burn(np.array([[-3.0, 1.0], [-1.0, 1.0]])).tolist()
+    [2.0, 0.0]
+    """
+    return np.maximum(-np.asarray(cash_changes, float).mean(axis=-2), 0.0)
+
+
+def raise_needed(cash, burn, runway_months, raise_months):
+    """Amount to raise now: if cash covers fewer than ``runway_months`` of burn, raise
+    ``raise_months`` of burn (and at least enough to bring cash back to zero).
+
+    >>> raise_needed(np.array([10.0, 100.0, -5.0]), np.array([2.0, 2.0, 1.0]), 12, 24).tolist()
+    [48.0, 0.0, 29.0]
+    """
+    cash, burn = np.asarray(cash, float), np.asarray(burn, float)
+    short = cash < runway_months * burn
+    need = raise_months * burn + np.maximum(-cash, 0.0)
+    return np.where(short | (cash < 0), need, 0.0)
+
+
+def source_shares(shares, available):
+    """Renormalise the shares of the sources open now; none open → all zeros.
+
+    >>> source_shares(np.array([0.5, 0.3, 0.25]), np.array([True, False, True])).tolist()
+    [0.6666666666666666, 0.0, 0.3333333333333333]
+    """
+    s = np.where(available, shares, 0.0)
+    total = s.sum()
+    return s / total if total > 0 else s
+
+
+def next_cluster_capex_usd(largest_cluster_watts, cluster_multiple, capex_usd_per_w):
+    """Capex of the next cluster: g_cluster × the largest cluster's watts × capex per W of the newest hardware.
+
+    >>> float(next_cluster_capex_usd(1e9, 2.0, 50.0))
+    100000000000.0
+    """
+    return np.asarray(largest_cluster_watts, float) * cluster_multiple * capex_usd_per_w
+
+
+def self_funding_ratio(trailing_ocf_usd_per_year, next_capex_usd, build_lead_months):
+    """SFR = trailing-12-month operating cash flow / annualised next-cluster capex.
+
+    The next cluster's capex is spread over its build lead time, so the annual
+    bill is capex / (lead / 12). SFR ≥ 1: operations could pay for it. No next
+    cluster (capex 0) gives SFR 0: nothing to fund is not being self-funded.
+
+    >>> float(self_funding_ratio(30e9, 60e9, 24))
+    1.0
+    """
+    annual = np.asarray(next_capex_usd, float) / (np.asarray(build_lead_months, float) / 12.0)
+    return np.divide(trailing_ocf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_ocf_usd_per_year,
+                                                                                  annual).shape),
+                     where=annual > 0)
+
+
+def crossing_step(sfr_by_step):
+    """First step at which SFR ≥ 1, or None ("not within the horizon").
+
+    >>> crossing_step([0.2, 0.9, 1.0, 0.8]), crossing_step([0.5])
+    (2, None)
+    """
+    hits = np.flatnonzero(np.asarray(sfr_by_step) >= 1.0)
+    return int(hits[0]) if hits.size else None
+
+
+@dataclass
+class FundingBook:
+    """Every raise: one record per (step, lab, source)."""
+
+    records: list[dict] = field(default_factory=list)
+
+    def add(self, **record) -> None:
+        self.records.append(record)

@@ -1,0 +1,115 @@
+"""Capacity market, capital market and the self-funding ratio in worlds solved by hand."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from sim import capital
+from sim.capacity import merit_order_match
+from sim.model import WattyearModel
+from sim.units import SECONDS_PER_YEAR
+from tests.worlds import resolved, tiny_world
+
+MONTH_SECONDS = SECONDS_PER_YEAR / 12
+
+
+def landlord(name, watts, rent):
+    """A hyperscaler whose watts are all spare, offered at ``rent`` $/W-yr."""
+    return {"name": name, "watts": watts, "cash_usd": 1e6, "cloud_rent_usd_per_w_year": rent,
+            "third_party_utilization": 0.0}
+
+
+def test_merit_order_two_owners_one_bidder():
+    """Asks 100 W at $10 and 100 W at $20; bids 150 W up to $25: 100 W at $10, 50 W at $20."""
+    trade = merit_order_match(np.array([150.0]), np.array([25.0]), np.array([100.0, 100.0]),
+                              np.array([10.0, 20.0]))
+    np.testing.assert_array_equal(trade, [[100.0, 50.0]])
+
+
+def test_lease_two_owners_one_bidder_exact_watts_and_rents():
+    """'solo' (1,000 W at 1 token/J) is asked for 1,150 W worth of tokens: it turns
+    away 150 W worth (150 x 2,629,800 tokens). A leased watt earns it $2/Mtok x
+    31,557,600 tokens = $63.12 a year, above both asks. Cheapest first: 100 W from
+    'cheap' at $10, then 50 W from 'dear' at $20. From next month (lead 1) it
+    operates 1,150 W and pays 100 x 10/12 + 50 x 20/12 = $166.67 a month."""
+    raw = tiny_world(**{"segments.api.tokens_per_customer_per_month": 1150 * MONTH_SECONDS / 100,
+                        "world.min_lease_watts": 0.0})
+    raw["hyperscalers"] = {"cheap": landlord("Cheap", 100.0, 10.0), "dear": landlord("Dear", 100.0, 20.0)}
+    model = WattyearModel(resolved(raw))
+    model.step()
+    lab, cheap, dear = (model.by_id[i].column for i in ("solo", "cheap", "dear"))
+    m = model.last_metrics
+    assert m["bid_watts"][0, lab] == pytest.approx(150.0, rel=1e-12)
+    assert m["traded_out_watts"][0, cheap] == pytest.approx(100.0, rel=1e-12)
+    assert m["traded_out_watts"][0, dear] == pytest.approx(50.0, rel=1e-12)
+    model.step()
+    m = model.last_metrics
+    assert m["watts"][0, lab] == pytest.approx(1150.0, rel=1e-12)
+    assert m["leased_out_watts"][0, cheap] == pytest.approx(100.0, rel=1e-12)
+    assert m["rent_paid_usd"][0, lab] == pytest.approx(100 * 10 / 12 + 50 * 20 / 12, rel=1e-12)
+    assert m["lease_income_usd"][0, cheap] == pytest.approx(100 * 10 / 12, rel=1e-12)
+    assert m["lease_income_usd"][0, dear] == pytest.approx(50 * 20 / 12, rel=1e-12)
+    assert m["rate_limited_share"][0, lab] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_lab_out_of_cash_raises_with_recorded_sources():
+    """Cash 0 and an operating cash outflow of 73.05 + 41.67 - 0.20 = $114.52 a month:
+    cash goes negative, so it raises 24 months of burn plus the shortfall,
+    25 x 114.5167 = $2,862.92, half from investors, half from its cloud partner
+    (out of the partner's cash)."""
+    raw = tiny_world(**{"labs.solo.cash_usd": 0.0})
+    raw["labs"]["solo"]["funding"] = [
+        {"source": "investors", "share": 0.5},
+        {"source": "cloud_partner", "partner": "cheap", "share": 0.5},
+    ]
+    raw["hyperscalers"] = {"cheap": landlord("Cheap", 0.0, 10.0)}
+    model = WattyearModel(resolved(raw))
+    model.step()
+    burn = 73.05 + 500 / 12 - 0.2
+    records = model.funding.records
+    assert [r["source"] for r in records] == ["investors", "cloud_partner"]
+    assert records[0]["amount_usd"][0] == pytest.approx(12.5 * burn, rel=1e-12)
+    assert records[1]["partner"] == "cheap"
+    m = model.last_metrics
+    lab, partner = model.by_id["solo"].column, model.by_id["cheap"].column
+    assert m["outside_capital_usd"][0, lab] == pytest.approx(25 * burn, rel=1e-12)
+    assert m["cash_usd"][0, lab] == pytest.approx(24 * burn, rel=1e-12)
+    assert m["invested_usd"][0, partner] == pytest.approx(12.5 * burn, rel=1e-12)
+
+
+def test_self_funding_ratio_and_crossing_by_hand():
+    """No energy or opex cost: operating cash flow = revenue = 100 x 1e7 tokens x $2/Mtok
+    = $2,000 a month, $24,000 a year. Next cluster = 2 x 1,000 W x $12/W = $24,000
+    over 12 months: SFR = 1.0, crossed in month 0. With a 6-month lead the annual
+    capex doubles: SFR = 0.5, never crossed."""
+    raw = tiny_world(**{"world.energy_usd_per_mwh": 0.0, "world.site_opex_usd_per_w_year": 0.0,
+                        "segments.api.tokens_per_customer_per_month": 1e7,
+                        "labs.solo.largest_cluster_watts": 1000.0, "labs.solo.cluster_multiple": 2.0,
+                        "labs.solo.build_lead_months": 12})
+    model = WattyearModel(resolved(copy.deepcopy(raw))).run()
+    lab = model.by_id["solo"].column
+    sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
+    assert sfr == pytest.approx([1.0, 1.0, 1.0], rel=1e-12)
+    assert capital.crossing_step(sfr) == 0
+    raw["labs"]["solo"]["build_lead_months"] = 6
+    model = WattyearModel(resolved(raw)).run()
+    sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
+    assert sfr == pytest.approx([0.5, 0.5, 0.5], rel=1e-12)
+    assert capital.crossing_step(sfr) is None
+
+
+def test_build_is_paid_over_its_lead_and_enters_service():
+    """A lab persistently rate-limited, with power for 600 W a year, orders min(2 x 1,000, 600)
+    = 600 W of new hardware at $12/W: $7,200 paid as $600 a month over 12 months, in
+    service from month 12."""
+    raw = tiny_world(**{"segments.api.tokens_per_customer_per_month": 2000 * MONTH_SECONDS / 100,
+                        "labs.solo.largest_cluster_watts": 1000.0, "labs.solo.power_secured_w_per_year": 600.0,
+                        "labs.solo.build_lead_months": 12, "labs.solo.order_trigger": 0.1,
+                        "run.months": 14})
+    model = WattyearModel(resolved(raw)).run()
+    lab = model.by_id["solo"].column
+    capex = [m["capex_usd"][0, lab] for m, _ in model.history]
+    assert capex[0] == 0.0 and capex[1:13] == pytest.approx([600.0] * 12, rel=1e-12)
+    assert model.history[12][0]["owned_watts"][0, lab] == 1600.0
+    assert model.history[12][0]["largest_cluster_watts"][0, lab] == 1000.0  # the build is smaller
