@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench docs clean
+.PHONY: setup run test bench docs calibrate clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -29,6 +29,10 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/wattyear params > docs/parameters.md
+	$(BIN)/wattyear calibrate --fit --report docs/calibration.md
+
+calibrate: $(STAMP)
+	$(BIN)/wattyear calibrate --fit --report out/calibration/calibration.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -13,7 +13,8 @@ SIZE_DRAWS = 200_000
 TAIL_SHARE = 1e-4
 
 
-def size_classes(rng: np.random.Generator, sigma: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def size_classes(rng: np.random.Generator, sigma: float, n_classes: int,
+                 with_draws: bool = False):
     """Bin a heavy-tailed (lognormal) customer-size distribution into classes.
 
     Class edges are quantiles spaced evenly in log of the upper-tail share
@@ -24,12 +25,19 @@ def size_classes(rng: np.random.Generator, sigma: float, n_classes: int) -> tupl
     the customer-weighted mean size is 1, so a segment's total demand does not
     depend on the binning. ``sigma = 0`` gives classes of size 1.
 
+    With ``with_draws`` it also returns the sorted draws and each class's
+    first draw index, so counts of customers can be read per customer.
+
     >>> w, z = size_classes(np.random.default_rng(0), 1.5, 4)
     >>> float(w.sum()), round(float((w * z).sum()), 12), bool(np.all(np.diff(z) > 0))
     (1.0, 1.0, True)
     """
     if sigma == 0 or n_classes == 1:
-        return np.full(n_classes, 1.0 / n_classes), np.ones(n_classes)
+        weight, size = np.full(n_classes, 1.0 / n_classes), np.ones(n_classes)
+        if with_draws:
+            edges = np.round(np.arange(n_classes + 1) * SIZE_DRAWS / n_classes).astype(int)
+            return weight, size, np.ones(SIZE_DRAWS), edges
+        return weight, size
     draws = np.sort(rng.lognormal(0.0, sigma, SIZE_DRAWS))
     draws /= draws.mean()
     tail = np.logspace(0.0, np.log10(TAIL_SHARE), n_classes)  # upper-tail share at each lower edge
@@ -38,7 +46,7 @@ def size_classes(rng: np.random.Generator, sigma: float, n_classes: int) -> tupl
     weight = np.diff(edges) / SIZE_DRAWS
     sums = np.add.reduceat(draws, edges[:-1])
     size = sums / np.diff(edges)
-    return weight, size
+    return (weight, size, draws, edges) if with_draws else (weight, size)
 
 
 class DemandSegment(mesa.Agent):
@@ -58,8 +66,8 @@ class DemandSegment(mesa.Agent):
         self.name = profile["name"]
         self.k = k
         self.cells = cells  #: this segment's rows in the (S, N, P) market arrays
-        self.class_weight, self.class_size = size_classes(model.rng, profile["size_sigma"],
-                                                          profile["size_classes"])
+        self.class_weight, self.class_size, self._draws, self._edges = size_classes(
+            model.rng, profile["size_sigma"], profile["size_classes"], with_draws=True)
 
     def grow(self) -> None:
         st, p = self.model.state, self.profile
@@ -99,6 +107,24 @@ class DemandSegment(mesa.Agent):
         ratio = np.divide(st.price_index[:, self.k], st.price_index_start[:, self.k],
                           out=np.ones(st.price_index.shape[0]), where=st.price_index_start[:, self.k] > 0)
         return np.maximum(ratio, 1e-12) ** (-eps)
+
+    def customers_spending_over(self, spend_year: np.ndarray, customers: np.ndarray,
+                                threshold_usd: float) -> np.ndarray:
+        """Customers whose own yearly spend at a provider exceeds ``threshold_usd``, (S, P).
+
+        ``spend_year`` (S, classes, P) is each class's spend at each provider;
+        ``customers`` (S, classes). A customer of size z in class c spends
+        z / z̄_c times the class average, so the count is read from the sorted
+        size draws, customer by customer, not class by class.
+        """
+        lo, hi = self._edges[:-1], self._edges[1:]
+        per_customer = np.divide(spend_year, customers[..., None], out=np.zeros_like(spend_year),
+                                 where=customers[..., None] > 0)  # average spend per customer of each class
+        with np.errstate(divide="ignore"):
+            z_star = np.where(per_customer > 0, threshold_usd * self.class_size[:, None] / per_customer, np.inf)
+        idx = np.clip(np.searchsorted(self._draws, z_star, side="right"), lo[:, None], hi[:, None])
+        share = (hi[:, None] - idx) / (hi - lo)[:, None]  # share of the class above the threshold
+        return (customers[..., None] * share).sum(axis=1)
 
     @property
     def customers(self) -> float:

@@ -1,6 +1,7 @@
 """The ``wattyear`` command line.
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
+    wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
 
 A user mistake (bad config, unknown key, bad --set) prints one message per
@@ -54,6 +55,44 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    import json
+
+    from experiments import calibration
+
+    path = Path(args.config) if args.config else BASELINE
+    config = load_config(path)
+    fit_result = None
+    if args.fit or args.apply:
+        fit_result = calibration.fit(config, max_evaluations=args.max_evaluations)
+        print(f"fit: {fit_result.evaluations} evaluations, cost {fit_result.cost:.4g} ({fit_result.message})")
+        for name, value in fit_result.fitted.items():
+            print(f"  {name} = {value:.4g}")
+        out = Path(args.report).parent
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fit.json").write_text(json.dumps({"start": fit_result.start, "fitted": fit_result.fitted,
+                                                  "residuals": fit_result.residuals, "cost": fit_result.cost,
+                                                  "evaluations": fit_result.evaluations}, indent=2) + "\n")
+    if args.apply:
+        calibration.apply_fit(path, fit_result.fitted)
+        config = load_config(path)
+        print(f"wrote the fitted values into {path}")
+    try:
+        name = str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        name = str(path)
+    text = calibration.report(config, fit_result, config_name=name, applied=args.apply)
+    report_path = Path(args.report)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(text)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.endswith(("| yes |", "| **no** |"))]
+    misses = [row.split("|")[1].strip() for row in rows if row.endswith("| **no** |")]
+    print(f"{len(rows) - len(misses)} of {len(rows)} targets within the promised error; report: {report_path}")
+    for name in misses:
+        print(f"  outside: {name}")
+    return 0
+
+
 def cmd_params(args) -> int:
     from sim.docs import parameter_table
 
@@ -73,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("calibrate", help="compare the baseline with public figures; optionally fit and apply")
+    p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
+    p.add_argument("--fit", action="store_true", help="fit the free behavioural parameters first")
+    p.add_argument("--apply", action="store_true", help="fit, then write the fitted values into the config file")
+    p.add_argument("--report", default="out/calibration/calibration.md", help="where to write the report")
+    p.add_argument("--max-evaluations", type=int, default=200, help="model evaluations the fit may use")
+    p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("params", help="print the parameter table (Markdown)")
     p.set_defaults(func=cmd_params)
     return parser

@@ -102,9 +102,10 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
         for lab_id, frac in h.profile["stakes"].items():
             stake_income[:, h.column] += frac * profit[:, model.by_id[lab_id].column]
     # customers whose spend at one provider exceeds $1M a year
-    spend_per_customer = kernel.safe_divide(cell_spend, customers[..., None]) * 12
     large = np.zeros((s, n_agents))
-    large[:, :n_prov] = (customers[..., None] * (spend_per_customer > LARGE_CUSTOMER_USD_PER_YEAR)).sum(axis=1)
+    for seg in model.segments:
+        large[:, :n_prov] += seg.customers_spending_over(cell_spend[:, seg.cells, :] * 12, customers[:, seg.cells],
+                                                         LARGE_CUSTOMER_USD_PER_YEAR)
     quality = np.zeros((s, n_agents))
     quality[:, :n_prov] = st.quality
 

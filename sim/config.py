@@ -142,6 +142,10 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
     head = parts[0]
     if head in SECTIONS and len(parts) == 2:
         return SECTIONS[head].get(parts[1])
+    if head in SECTIONS and len(parts) == 3:
+        f = SECTIONS[head].get(parts[1])
+        if f is not None and f.kind in ("segment_map", "lab_map"):
+            return Field("float", f.unit, f.doc, min=f.min, max=f.max)
     if head in COLLECTIONS and len(parts) == 3:
         return COLLECTIONS[head].get(parts[2])
     if head in COLLECTIONS and len(parts) == 4:
@@ -174,8 +178,8 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
         if part not in node:
             if i == 0 and parts[0] in SECTIONS:
                 node[part] = {}
-            elif i == 2:  # a map such as price_usd_per_mtok
-                node[part] = {}
+            elif (i == 2 and parts[0] in COLLECTIONS) or (i == 1 and parts[0] in SECTIONS):
+                node[part] = {}  # a map such as price_usd_per_mtok or affinity
             else:
                 known = ", ".join(sorted(node)) or "none"
                 return Problem("--set", ".".join(parts[: i + 1]), f"an existing entry (known: {known})", part)

@@ -29,11 +29,13 @@ def test_every_number_cites_a_source_or_an_assumption(path):
             continue
         comment = line.split("#", 1)[1] if "#" in line else ""
         reasoned = re.search(r"assumption:\s*\S+\s+\S+", comment)  # an assumption says why
-        assert "src:" in comment or reasoned, f"{path.name}:{lineno}: {line.strip()}"
-        if "src:" in comment:
-            cited = KEY.findall(comment.split("src:", 1)[1].split("assumption:")[0])
+        assert "src:" in comment or "fit:" in comment or reasoned, f"{path.name}:{lineno}: {line.strip()}"
+        for tag in ("src:", "fit:"):
+            if tag not in comment:
+                continue
+            cited = KEY.findall(comment.split(tag, 1)[1].split("assumption:")[0].split("(")[0])
             cited = [k for k in cited if not k.startswith(("x_", "per_"))]
-            assert cited, f"{path.name}:{lineno}: src: names no key"
+            assert cited, f"{path.name}:{lineno}: {tag} names no key"
             unknown = [k for k in cited if k not in keys]
             assert not unknown, f"{path.name}:{lineno}: keys not in configs/sources.csv: {unknown}"
 
@@ -44,3 +46,27 @@ def test_sources_rows_carry_their_provenance():
     assert rows
     for row in rows:
         assert row["value"] and row["source_url"].startswith("http"), row["key"]
+
+
+def test_calibration_targets_cite_known_figures():
+    from experiments.calibration import TARGETS, figures
+
+    table = figures()
+    for target in TARGETS:
+        assert all(key in table for key in target.keys), target.name
+
+
+def test_sweep_bounds_name_real_parameters_around_the_baseline():
+    import tomllib
+
+    from sim.config import field_at, load_config
+
+    bounds = tomllib.loads((CONFIGS / "bounds.toml").read_text())["bounds"]
+    base = load_config()
+    for path, b in bounds.items():
+        assert field_at(path) is not None, path
+        assert b["low"] < b["high"], path
+        node = base
+        for part in path.split("."):
+            node = node[part]
+        assert b["low"] <= node <= b["high"], f"{path}: baseline {node} outside [{b['low']}, {b['high']}]"
