@@ -9,6 +9,11 @@ from sim.model import WattyearModel
 
 BASE = load_config()
 
+def amount(high):
+    """Zero or a magnitude a config could hold (no subnormal watts or dollars)."""
+    return st.one_of(st.just(0.0), st.floats(1.0, high))
+
+
 variations = st.fixed_dictionaries({
     "run.seed": st.integers(0, 2**31),
     "run.months": st.integers(1, 40),
@@ -16,10 +21,10 @@ variations = st.fixed_dictionaries({
     "labs.xai.idle_offered": st.floats(0, 1),
     "labs.openai.runway_months": st.integers(0, 36),
     "hyperscalers.amazon.third_party_utilization": st.floats(0, 1),
-    "labs.anthropic.watts": st.floats(0, 3e9),
+    "labs.anthropic.watts": amount(3e9),
     "labs.xai.max_training_share": st.floats(0, 0.95),
     "open_weights.quality_fraction": st.floats(0.3, 1.2),
-    "fringe.watts": st.floats(0, 5e9),
+    "fringe.watts": amount(5e9),
     "segments.api.demand_shock_sigma": st.floats(0, 0.5),
     "segments.enterprise.usage_growth_per_year": st.floats(-0.5, 3.0),
     "labs.openai.price_usd_per_mtok.api": st.floats(0.01, 50),
