@@ -1,6 +1,7 @@
 """The ``wattyear`` command line.
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
+    wattyear sweep STUDY [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
 
@@ -93,6 +94,26 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from experiments.study import load_study
+    from experiments.sweep import run_sweep
+
+    study = load_study(args.study)
+    out = Path(args.out) if args.out else Path("out") / study.name
+    previous = out / "study.toml"
+    if previous.exists() and previous.read_text() != study.path.read_text():
+        from sim.config import Problem
+
+        raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
+                                   "a different study's results")])
+    print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
+          f"{study.replicates} replicates) into {out}/")
+    report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
+                       progress=not args.no_progress)
+    print(report.line())
+    return 0 if report.failed == 0 else 1
+
+
 def cmd_params(args) -> int:
     from sim.docs import parameter_table
 
@@ -112,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sweep", help="run a study: parameter sweeps x replicates, stored run by run, resumable")
+    p.add_argument("study", help="study file (TOML), e.g. experiments/llama_pressure.toml")
+    p.add_argument("--out", help="result folder (default: out/<study name>)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted sweep (also what rerunning into the same folder does)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("calibrate", help="compare the baseline with public figures; optionally fit and apply")
     p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
     p.add_argument("--fit", action="store_true", help="fit the free behavioural parameters first")

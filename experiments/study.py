@@ -1,0 +1,234 @@
+"""Study files: what a sweep varies, how many replicates, which outputs to keep.
+
+A study is TOML (see ``experiments/llama_pressure.toml``)::
+
+    [study]
+    name = "llama-pressure"
+    base = "../configs/baseline.toml"   # relative to the study file
+    replicates = 4                      # seeds per design point
+    seed = 2026                         # master seed: replicate seeds are spawned from it
+    months = 60                         # optional: overrides run.months
+
+    [grid]                              # every combination of these values
+    "open_weights.quality_fraction" = [0.6, 0.75, 0.9]
+
+    [sample]                            # and/or a sampled design
+    method = "lhs"                      # or "sobol"
+    n = 32
+    [sample.ranges]
+    "world.energy_usd_per_mwh" = [55, 90]
+    "open_weights.lag_months" = "bounds"   # the cited range in configs/bounds.toml
+
+    [outputs]
+    keep = "monthly"                    # "monthly", "every" (every_months) or "summary" (last month)
+    every_months = 12
+    kinds = ["lab"]                     # agent kinds to keep (default: all)
+
+Grid and sample combine as a cartesian product; each design point runs
+``replicates`` times. Everything is checked before any run starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, resolve
+
+KEEP = ("monthly", "every", "summary")
+SAMPLERS = ("lhs", "sobol")
+BOUNDS = CONFIG_DIR / "bounds.toml"
+
+STUDY_KEYS = {"name", "base", "replicates", "seed", "months"}
+OUTPUT_KEYS = {"keep", "every_months", "kinds", "columns"}
+KINDS = ("lab", "fringe", "hyperscaler", "open_weights")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a design point and a replicate seed."""
+
+    run_id: str
+    point: int
+    replicate: int
+    params: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class Study:
+    path: Path
+    name: str
+    base_path: Path
+    base: dict  #: the validated base config (with months applied)
+    replicates: int
+    seed: int
+    grid: dict[str, list]
+    sample_method: str | None
+    sample_n: int
+    ranges: dict[str, tuple[float, float]]
+    keep: str = "monthly"
+    every_months: int = 12
+    kinds: tuple[str, ...] = KINDS
+    columns: tuple[str, ...] | None = None
+    runs: list[RunSpec] = field(default_factory=list)
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file; raise ConfigError naming file and key on any problem."""
+    path = Path(path)
+    raw = read_toml(path)
+    src = str(path)
+    problems: list[Problem] = []
+
+    def need(cond: bool, key: str, expected: str, found: Any) -> bool:
+        if not cond:
+            problems.append(Problem(src, key, expected, found))
+        return cond
+
+    for key in raw:
+        need(key in ("study", "grid", "sample", "outputs"), key, "one of the tables study, grid, sample, outputs",
+             key)
+    st = raw.get("study", {})
+    for key in st:
+        need(key in STUDY_KEYS, f"study.{key}", "one of " + ", ".join(sorted(STUDY_KEYS)), key)
+    base_path = (path.parent / st.get("base", str(CONFIG_DIR / "baseline.toml"))).resolve()
+    replicates = st.get("replicates", 1)
+    need(isinstance(replicates, int) and not isinstance(replicates, bool) and replicates >= 1,
+         "study.replicates", "an integer ≥ 1", replicates)
+    seed = st.get("seed", 0)
+    need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "study.seed", "an integer ≥ 0", seed)
+    months = st.get("months")
+    need(months is None or (isinstance(months, int) and months >= 1), "study.months", "an integer ≥ 1", months)
+    if problems:
+        raise ConfigError(problems)
+    base_overrides = {"run.months": months} if months else {}
+    base = load_config(base_path, overrides=base_overrides)
+
+    grid = raw.get("grid", {})
+    for key, values in grid.items():
+        if need(isinstance(values, list) and len(values) > 0, f"grid.{key}", "a non-empty list of values", values):
+            _check_parameter(base, key, values, src, f"grid.{key}", problems)
+
+    sample = raw.get("sample", {})
+    method, n, ranges = None, 0, {}
+    if sample:
+        for key in sample:
+            need(key in ("method", "n", "ranges"), f"sample.{key}", "method, n or ranges", key)
+        method = sample.get("method", "lhs")
+        need(method in SAMPLERS, "sample.method", "one of " + ", ".join(SAMPLERS), method)
+        n = sample.get("n", 0)
+        need(isinstance(n, int) and n >= 1, "sample.n", "an integer ≥ 1", n)
+        bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
+        for key, rng in sample.get("ranges", {}).items():
+            where = f"sample.ranges.{key}"
+            if rng == "bounds":
+                if not need(key in bounds, where, f"a parameter with bounds in {BOUNDS.name} (or [low, high])", key):
+                    continue
+                rng = [bounds[key]["low"], bounds[key]["high"]]
+            if need(isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)
+                    and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
+                if _check_parameter(base, key, list(rng), src, where, problems):
+                    ranges[key] = (float(rng[0]), float(rng[1]))
+        need(bool(sample.get("ranges")), "sample.ranges", "at least one parameter range", sample.get("ranges"))
+    clash = set(grid) & set(ranges)
+    need(not clash, "sample.ranges", "parameters not also in [grid]", sorted(clash))
+
+    out = raw.get("outputs", {})
+    for key in out:
+        need(key in OUTPUT_KEYS, f"outputs.{key}", "one of " + ", ".join(sorted(OUTPUT_KEYS)), key)
+    keep = out.get("keep", "monthly")
+    need(keep in KEEP, "outputs.keep", "one of " + ", ".join(KEEP), keep)
+    every = out.get("every_months", 12)
+    need(isinstance(every, int) and every >= 1, "outputs.every_months", "an integer ≥ 1", every)
+    kinds = out.get("kinds", list(KINDS))
+    need(isinstance(kinds, list) and set(kinds) <= set(KINDS), "outputs.kinds", "a list from " + ", ".join(KINDS),
+         kinds)
+    columns = out.get("columns")
+    if columns is not None:
+        from experiments.results import METRIC_COLUMNS
+
+        unknown = [c for c in columns if c not in METRIC_COLUMNS]
+        need(isinstance(columns, list) and not unknown, "outputs.columns", "metric columns of metrics.parquet",
+             unknown or columns)
+    if problems:
+        raise ConfigError(problems)
+
+    study = Study(path=path, name=st.get("name", path.stem), base_path=base_path, base=base, replicates=replicates,
+                  seed=seed, grid=grid, sample_method=method, sample_n=n, ranges=ranges, keep=keep,
+                  every_months=every, kinds=tuple(kinds), columns=tuple(columns) if columns else None)
+    study.runs = design(study)
+    return study
+
+
+def _check_parameter(base: dict, key: str, values: list, src: str, where: str, problems: list[Problem]) -> bool:
+    """A swept parameter must exist in the base config and accept each value."""
+    f = field_at(key)
+    if f is None or not _exists(base, key):
+        problems.append(Problem(src, where, "a parameter of the base config (see docs/parameters.md)", key))
+        return False
+    for value in values:
+        try:
+            resolve(base, overrides={key: _cast(f, value)})
+        except ConfigError as exc:
+            for p in exc.problems:
+                problems.append(Problem(src, where, p.expected, p.found))
+            return False
+    return True
+
+
+def _exists(cfg: dict, key: str) -> bool:
+    node: Any = cfg
+    for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _cast(f, value):
+    """Sampled values are floats; integer parameters get the nearest integer."""
+    if f is not None and f.kind == "int" and isinstance(value, float):
+        return int(round(value))
+    return value
+
+
+def design(study: Study) -> list[RunSpec]:
+    """The runs: grid × sample design points, each with ``replicates`` seeds.
+
+    Seeds: ``numpy.random.SeedSequence(master).spawn(n_runs)``, one per run in
+    run-id order, each turned into a 63-bit integer (recorded in the manifest).
+    """
+    grid_keys = list(study.grid)
+    grid_points = [dict(zip(grid_keys, combo)) for combo in itertools.product(*study.grid.values())] or [{}]
+    sample_points: list[dict] = [{}]
+    if study.ranges:
+        keys = list(study.ranges)
+        low = np.array([study.ranges[k][0] for k in keys])
+        high = np.array([study.ranges[k][1] for k in keys])
+        if study.sample_method == "sobol":
+            sampler = qmc.Sobol(d=len(keys), scramble=True, seed=np.random.default_rng(study.seed))
+        else:
+            sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(study.seed))
+        unit = sampler.random(study.sample_n)
+        values = qmc.scale(unit, low, high)
+        sample_points = [{k: _cast(field_at(k), float(v)) for k, v in zip(keys, row)} for row in values]
+    points = [{**g, **s} for g in grid_points for s in sample_points]
+    n_runs = len(points) * study.replicates
+    seeds = [int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+             for ss in np.random.SeedSequence(study.seed).spawn(n_runs)]
+    runs = []
+    for i, params in enumerate(points):
+        for r in range(study.replicates):
+            k = i * study.replicates + r
+            runs.append(RunSpec(f"p{i:05d}-r{r:03d}", i, r, params, seeds[k]))
+    return runs

@@ -1,0 +1,138 @@
+"""Sweeps: same results locally and on Dask, resumable after SIGKILL, failures recorded, bad studies refused."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+from experiments.store import ResultStore
+from experiments.study import load_study
+from experiments.sweep import run_sweep
+from sim.config import CONFIG_DIR, ConfigError
+
+BASE = CONFIG_DIR / "baseline.toml"
+
+
+def study_file(tmp_path, body: str, name="study.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(f'[study]\nname = "t"\nbase = "{BASE}"\nseed = 11\n' + body)
+    return path
+
+
+SMALL = """months = 12
+replicates = 2
+
+[grid]
+"open_weights.quality_fraction" = [0.7, 0.9]
+
+[sample]
+method = "lhs"
+n = 2
+[sample.ranges]
+"world.energy_usd_per_mwh" = "bounds"
+
+[outputs]
+keep = "every"
+every_months = 6
+kinds = ["lab"]
+"""
+
+
+def results(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_parquet(p) for p in sorted((folder / "runs").glob("*.parquet"))}
+
+
+def assert_same_results(a: Path, b: Path):
+    ra, rb = results(a), results(b)
+    assert ra.keys() == rb.keys() and ra
+    for run_id in ra:
+        pd.testing.assert_frame_equal(ra[run_id], rb[run_id], check_exact=True)
+
+
+def test_design_seeds_and_outputs(tmp_path):
+    study = load_study(study_file(tmp_path, SMALL))
+    assert len(study.runs) == 2 * 2 * 2
+    assert len({r.seed for r in study.runs}) == len(study.runs)
+    assert load_study(study_file(tmp_path, SMALL, "again.toml")).runs == study.runs  # reproducible design
+    report = run_sweep(study, tmp_path / "out", workers=1, progress=False)
+    assert (report.done, report.failed, report.skipped) == (8, 0, 0)
+    table = ResultStore(tmp_path / "out").load()
+    assert set(table["step"]) == {5, 11} and set(table["kind"]) == {"lab"}
+    assert {"run_id", "seed", "open_weights.quality_fraction", "world.energy_usd_per_mwh"} <= set(table.columns)
+    manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
+    assert list(manifest["status"]) == ["ok"] * 8 and manifest["run_id"].is_unique
+
+
+def test_dask_cluster_gives_the_local_pool_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    study = load_study(study_file(tmp_path, SMALL))
+    run_sweep(study, tmp_path / "local", workers=2, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        report = run_sweep(study, tmp_path / "dask", scheduler=c.scheduler_address, progress=False)
+    assert report.done == 8
+    assert_same_results(tmp_path / "local", tmp_path / "dask")
+
+
+def test_sigkill_then_resume_gives_each_run_once_and_the_same_results(tmp_path):
+    body = SMALL.replace("n = 2", "n = 4").replace("months = 12", "months = 48")
+    path = study_file(tmp_path, body)
+    run_sweep(load_study(path), tmp_path / "whole", workers=2, progress=False)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(path), "--out", str(out), "--workers", "2",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "runs").glob("*.parquet"))) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and its workers, mid-sweep
+    proc.wait()
+    part = len(list((out / "runs").glob("*.parquet")))
+    assert 3 <= part < 16
+    report = run_sweep(load_study(path), out, workers=2, progress=False)
+    assert report.skipped == part and report.done == 16 - part
+    manifest = ResultStore(out).manifest()
+    assert sorted(manifest["run_id"]) == sorted(results(tmp_path / "whole"))
+    assert (manifest["status"] == "ok").all()
+    assert_same_results(tmp_path / "whole", out)
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
+    """Each value is valid alone, but 5e8 paying customers exceed the segment's 4e8 maximum."""
+    body = 'months = 6\n[grid]\n"segments.consumer_paid.customers" = [1e8, 5e8]\n' \
+           '"open_weights.quality_fraction" = [0.7, 0.8]\n'
+    with pytest.raises(ConfigError) as info:  # checked value by value first: 5e8 alone is refused
+        load_study(study_file(tmp_path, body))
+    assert "at most max_customers" in str(info.value)
+    # each value is valid with the base config; 3e8 customers with a 2e8 maximum is not
+    body = 'months = 6\n[grid]\n"segments.consumer_paid.customers" = [1e8, 3e8]\n' \
+           '"segments.consumer_paid.max_customers" = [4e8, 2e8]\n'
+    study = load_study(study_file(tmp_path, body))
+    report = run_sweep(study, tmp_path / "out", workers=2, progress=False)
+    assert (report.done, report.failed) == (3, 1)
+    manifest = ResultStore(tmp_path / "out").manifest()
+    failed = manifest[manifest["status"] == "failed"]
+    assert len(failed) == 1 and "max_customers" in failed["error"].iloc[0]
+    assert failed["params"].iloc[0] == {"segments.consumer_paid.customers": 3e8,
+                                        "segments.consumer_paid.max_customers": 2e8}
+    assert len(results(tmp_path / "out")) == 3
+    again = run_sweep(study, tmp_path / "out", workers=1, progress=False)  # failed runs are retried, not skipped
+    assert (again.skipped, again.failed) == (3, 1)
+
+
+def test_unknown_parameter_fails_before_any_run(tmp_path, capsys):
+    path = study_file(tmp_path, '[grid]\n"labs.anthropic.wats" = [1e9, 2e9]\n')
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{path}: grid.labs.anthropic.wats: expected a parameter of the base config" in err
+    assert not (tmp_path / "out").exists()
+    bad = study_file(tmp_path, '[sample]\nn = 4\n[sample.ranges]\n"world.pue" = [2.0, 1.0]\n', "b.toml")
+    with pytest.raises(ConfigError) as info:
+        load_study(bad)
+    assert info.value.problems[0].key == "sample.ranges.world.pue"
