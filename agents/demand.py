@@ -2,51 +2,54 @@
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+
 import mesa
+import numpy as np
+from scipy import stats
 
 from sim.units import DT_YEARS
 
-#: draws used to bin a segment's customer-size distribution into classes
-SIZE_DRAWS = 200_000
+#: points of the size distribution used to bin a segment's customers into classes
+SIZE_POINTS = 200_000
 #: the classes resolve the tail down to this share of customers
 TAIL_SHARE = 1e-4
 
 
-def size_classes(rng: np.random.Generator, sigma: float, n_classes: int,
-                 with_draws: bool = False):
+@functools.lru_cache(maxsize=32)
+def size_classes(sigma: float, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bin a heavy-tailed (lognormal) customer-size distribution into classes.
 
-    Class edges are quantiles spaced evenly in log of the upper-tail share
-    (1, 10^-4/n, ..., 10^-4), so the few very large customers that make up "1,000+
-    customers over $1M a year" get classes of their own instead of vanishing
-    into an equal-count bin. Sizes come from ``SIZE_DRAWS`` draws of the model's
-    generator. Returns (weight, relative size) per class: weights sum to 1 and
-    the customer-weighted mean size is 1, so a segment's total demand does not
-    depend on the binning. ``sigma = 0`` gives classes of size 1.
+    Customer sizes are ``SIZE_POINTS`` evenly spaced quantiles of a lognormal
+    with log-s.d. ``sigma``, scaled to mean 1. Class edges are quantiles spaced
+    evenly in log of the upper-tail share (1, 10^-4/n, ..., 10^-4), so the few
+    very large customers that make up "1,000+ customers over $1M a year" get
+    classes of their own instead of vanishing into an equal-count bin.
+    Deterministic (no draws), so every scenario and every run shares it.
 
-    With ``with_draws`` it also returns the sorted draws and each class's
-    first draw index, so counts of customers can be read per customer.
+    Returns (weight, relative size) per class, the sorted sizes and each
+    class's first index into them: weights sum to 1 and the customer-weighted
+    mean size is 1, so a segment's total demand does not depend on the binning.
+    ``sigma = 0`` gives classes of size 1.
 
-    >>> w, z = size_classes(np.random.default_rng(0), 1.5, 4)
-    >>> float(w.sum()), round(float((w * z).sum()), 12), bool(np.all(np.diff(z) > 0))
-    (1.0, 1.0, True)
+    >>> w, z, sizes, edges = size_classes(1.5, 4)
+    >>> float(w.sum()), round(float((w * z).sum()), 12), bool(np.all(np.diff(z) > 0)), len(edges)
+    (1.0, 1.0, True, 5)
     """
     if sigma == 0 or n_classes == 1:
-        weight, size = np.full(n_classes, 1.0 / n_classes), np.ones(n_classes)
-        if with_draws:
-            edges = np.round(np.arange(n_classes + 1) * SIZE_DRAWS / n_classes).astype(int)
-            return weight, size, np.ones(SIZE_DRAWS), edges
-        return weight, size
-    draws = np.sort(rng.lognormal(0.0, sigma, SIZE_DRAWS))
-    draws /= draws.mean()
+        edges = np.round(np.arange(n_classes + 1) * SIZE_POINTS / n_classes).astype(int)
+        return np.full(n_classes, 1.0 / n_classes), np.ones(n_classes), np.ones(SIZE_POINTS), edges
+    u = (np.arange(SIZE_POINTS) + 0.5) / SIZE_POINTS
+    sizes = np.exp(sigma * stats.norm.ppf(u))
+    sizes /= sizes.mean()
     tail = np.logspace(0.0, np.log10(TAIL_SHARE), n_classes)  # upper-tail share at each lower edge
-    lower = np.round((1.0 - tail) * SIZE_DRAWS).astype(int)
-    edges = np.append(lower, SIZE_DRAWS)
-    weight = np.diff(edges) / SIZE_DRAWS
-    sums = np.add.reduceat(draws, edges[:-1])
-    size = sums / np.diff(edges)
-    return (weight, size, draws, edges) if with_draws else (weight, size)
+    lower = np.round((1.0 - tail) * SIZE_POINTS).astype(int)
+    edges = np.append(lower, SIZE_POINTS)
+    weight = np.diff(edges) / SIZE_POINTS
+    size = np.add.reduceat(sizes, edges[:-1]) / np.diff(edges)
+    for arr in (weight, size, sizes, edges):
+        arr.flags.writeable = False  # shared through the cache
+    return weight, size, sizes, edges
 
 
 class DemandSegment(mesa.Agent):
@@ -66,8 +69,8 @@ class DemandSegment(mesa.Agent):
         self.name = profile["name"]
         self.k = k
         self.cells = cells  #: this segment's rows in the (S, N, P) market arrays
-        self.class_weight, self.class_size, self._draws, self._edges = size_classes(
-            model.rng, profile["size_sigma"], profile["size_classes"], with_draws=True)
+        self.class_weight, self.class_size, self._sizes, self._edges = size_classes(
+            float(profile["size_sigma"]), int(profile["size_classes"]))
 
     def grow(self) -> None:
         st, p = self.model.state, self.profile
@@ -75,7 +78,7 @@ class DemandSegment(mesa.Agent):
         st.customers[:, self.k] = n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS
         st.tokens_per_customer[:, self.k] *= (1 + self.usage_growth(self.model.steps - 1)) ** DT_YEARS
         rho = self.model.config["world"]["demand_shock_persistence"]
-        eps = self.model.rng.standard_normal(st.customers.shape[0])
+        eps = np.array([g.standard_normal() for g in self.model.generators])
         st.demand_shock[:, self.k] = rho * st.demand_shock[:, self.k] + p["demand_shock_sigma"] * eps
 
     def usage_growth(self, t: int) -> float:
@@ -115,14 +118,14 @@ class DemandSegment(mesa.Agent):
         ``spend_year`` (S, classes, P) is each class's spend at each provider;
         ``customers`` (S, classes). A customer of size z in class c spends
         z / z̄_c times the class average, so the count is read from the sorted
-        size draws, customer by customer, not class by class.
+        sizes, customer by customer, not class by class.
         """
         lo, hi = self._edges[:-1], self._edges[1:]
         per_customer = np.divide(spend_year, customers[..., None], out=np.zeros_like(spend_year),
                                  where=customers[..., None] > 0)  # average spend per customer of each class
         with np.errstate(divide="ignore"):
             z_star = np.where(per_customer > 0, threshold_usd * self.class_size[:, None] / per_customer, np.inf)
-        idx = np.clip(np.searchsorted(self._draws, z_star, side="right"), lo[:, None], hi[:, None])
+        idx = np.clip(np.searchsorted(self._sizes, z_star, side="right"), lo[:, None], hi[:, None])
         share = (hi[:, None] - idx) / (hi - lo)[:, None]  # share of the class above the threshold
         return (customers[..., None] * share).sum(axis=1)
 

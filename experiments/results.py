@@ -25,9 +25,15 @@ def _dates(model, n_steps: int) -> np.ndarray:
     return np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)])
 
 
-def metrics_frame(model, scenario: int = 0) -> pd.DataFrame:
+def stacked_metrics(model) -> dict[str, np.ndarray]:
+    """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario."""
+    return {col: np.stack([m[col] for m, _ in model.history]) for col in METRIC_COLUMNS}
+
+
+def metrics_frame(model, scenario: int = 0, stacked: dict | None = None) -> pd.DataFrame:
     """One row per month × supply-side agent (labs, fringe, hyperscalers, publisher)."""
     n_steps, n_agents = len(model.history), len(model.agent_ids)
+    stacked = stacked if stacked is not None else stacked_metrics(model)
     data = {
         "step": np.repeat(np.arange(n_steps), n_agents),
         "date": np.repeat(_dates(model, n_steps), n_agents),
@@ -35,7 +41,7 @@ def metrics_frame(model, scenario: int = 0) -> pd.DataFrame:
         "kind": np.tile(np.array(model.agent_kinds, dtype=object), n_steps),
     }
     for col in METRIC_COLUMNS:
-        data[col] = np.stack([m[col][scenario] for m, _ in model.history]).reshape(-1)
+        data[col] = stacked[col][:, scenario, :].reshape(-1)
     return pd.DataFrame(data)
 
 

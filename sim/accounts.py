@@ -62,7 +62,7 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
         other_cost[:, lab.column] += p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
     consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
     consumer_cells = consumer[model.cell_segment]
-    consumer_served = clearing.served[:, consumer_cells, :].sum(axis=1)  # (S, P)
+    consumer_served = kernel.sum_cells(clearing.served, consumer_cells)  # (S, P)
     consumer_total = consumer_served.sum(axis=1)
     for h in model.hyperscalers:
         p, c = h.profile, h.column
@@ -148,7 +148,7 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
     }
     segment_index = model.cell_segment
     n_seg = len(model.segments)
-    seg_sum = lambda x: np.stack([x[:, segment_index == k].sum(axis=1) for k in range(n_seg)], axis=1)  # noqa: E731
+    seg_sum = lambda x: np.stack([kernel.sum_cells(x, segment_index == k) for k in range(n_seg)], axis=1)  # noqa: E731
     asked_seg = seg_sum(clearing.asked)
     served_seg = seg_sum(clearing.served)
     market_rec = {

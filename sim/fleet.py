@@ -28,10 +28,19 @@ def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tu
     return [(watts / cohorts, -int(round(age_months - step * (i + 0.5)))) for i in range(cohorts)]
 
 
-def one_hot(owner: np.ndarray, hardware: np.ndarray, n_hardware: int, n_agents: int) -> np.ndarray:
-    """(rows, H·A) map from rows to (hardware, agent) cells."""
-    out = np.zeros((len(owner), n_hardware * n_agents))
-    out[np.arange(len(owner)), hardware * n_agents + owner] = 1.0
+def sum_into(values: np.ndarray, index: np.ndarray, n_cells: int) -> np.ndarray:
+    """Sum the rows' values (last axis) into cells: ``out[..., index[r]] += values[..., r]``.
+
+    Rows are added one after another in order, so each scenario's sums are the
+    same whatever the number of scenarios (a BLAS product, or a reduction whose
+    order depends on the array's shape, would not promise that), which keeps an
+    ensemble member bit-identical to a single run.
+
+    >>> sum_into(np.array([[1.0, 2.0, 4.0]]), np.array([1, 0, 1]), 3).tolist()
+    [[2.0, 5.0, 0.0]]
+    """
+    out = np.zeros(values.shape[:-1] + (n_cells,))
+    np.add.at(out, (Ellipsis, index), values)
     return out
 
 
@@ -72,11 +81,8 @@ class Fleet:
 
     def by_cell(self, values: np.ndarray) -> np.ndarray:
         """Sum (S, V) row values into (S, H, A)."""
-        s = values.shape[0]
-        if getattr(self, "_onehot_rows", -1) != len(self.owner):  # rebuilt only after rows are added
-            self._onehot = one_hot(self.owner, self.hardware, self.n_hardware, self.n_agents)
-            self._onehot_rows = len(self.owner)
-        return (values @ self._onehot).reshape(s, self.n_hardware, self.n_agents)
+        cells = sum_into(values, self.hardware * self.n_agents + self.owner, self.n_hardware * self.n_agents)
+        return cells.reshape(values.shape[0], self.n_hardware, self.n_agents)
 
     def owned_watts(self, step: int) -> np.ndarray:
         """(S, H, A) watts in service."""
@@ -169,15 +175,14 @@ class LeaseBook:
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)
 
-    def _party_map(self, party: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(party), self.n_agents))
-        out[np.arange(len(party)), party] = 1.0
-        return out
+    def _by_party(self, values: np.ndarray, party: np.ndarray) -> np.ndarray:
+        """Sum (..., L) lease values into (..., A) by lessor or lessee."""
+        return sum_into(values, party, self.n_agents)
 
     def effective_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
         """(S, L) watts each lease delivers this step, given ``owned`` (S, H, A)."""
         nominal = self.watts * self.active(step)
-        let = nominal @ self._party_map(self.lessor)  # (S, A) total let by each lessor
+        let = self._by_party(nominal, self.lessor)  # (S, A) total let by each lessor
         owned_total = owned.sum(axis=1)
         scale = np.ones_like(let)
         np.divide(owned_total, let, out=scale, where=let > owned_total)
@@ -189,20 +194,16 @@ class LeaseBook:
         future = self.start_step > step
         if within is not None:
             future &= self.start_step <= step + within
-        return (self.watts * future) @ self._party_map(self.lessee) if len(self.lessee) else \
-            np.zeros((self.watts.shape[0], self.n_agents))
+        return self._by_party(self.watts * future, self.lessee)
 
     def pending_out(self, step: int) -> np.ndarray:
         """(S, A) watts each lessor has promised that start after ``step``."""
         future = self.start_step > step
-        return (self.watts * future) @ self._party_map(self.lessor) if len(self.lessor) else \
-            np.zeros((self.watts.shape[0], self.n_agents))
+        return self._by_party(self.watts * future, self.lessor)
 
     def let_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
         """(S, A) watts each lessor has let at ``step``."""
-        if not len(self.lessor):
-            return np.zeros((owned.shape[0], self.n_agents))
-        return self.effective_watts(step, owned) @ self._party_map(self.lessor)
+        return self._by_party(self.effective_watts(step, owned), self.lessor)
 
     def flows(self, step: int, owned: np.ndarray) -> dict[str, np.ndarray]:
         """Watts let and used by (hardware, agent), and annual rent paid and received."""
@@ -211,14 +212,11 @@ class LeaseBook:
         owned_total = owned.sum(axis=1, keepdims=True)
         mix = np.divide(owned, owned_total, out=np.zeros_like(owned), where=owned_total > 0)  # (S, H, A)
         by_lease = mix[:, :, self.lessor] * eff[:, None, :]  # (S, H, L)
-        lessor_map, lessee_map = self._party_map(self.lessor), self._party_map(self.lessee)
         rent = eff * self.price_usd_per_w_year
         return {
-            "leased_out": by_lease @ lessor_map if len(self.lessor) else np.zeros((s, self.n_hardware,
-                                                                                   self.n_agents)),
-            "leased_in": by_lease @ lessee_map if len(self.lessor) else np.zeros((s, self.n_hardware,
-                                                                                  self.n_agents)),
-            "rent_paid_usd_per_year": rent @ lessee_map,
-            "rent_received_usd_per_year": rent @ lessor_map,
+            "leased_out": self._by_party(by_lease, self.lessor),
+            "leased_in": self._by_party(by_lease, self.lessee),
+            "rent_paid_usd_per_year": self._by_party(rent, self.lessee),
+            "rent_received_usd_per_year": self._by_party(rent, self.lessor),
             "lease_watts": eff,
         }

@@ -41,17 +41,27 @@ class WattyearModel(mesa.Model):
             baseline.
         rng: seed (or generator) of the model's random generator; default the
             config's ``run.seed``.
+        seeds: step an ensemble: one scenario per seed, each with its own
+            generator ``numpy.random.default_rng(seed)``, through the same
+            arrays (the leading scenario axis). Scenario i matches a single run
+            with ``rng=seeds[i]``. Without it, one scenario drawing from ``rng``.
         **overrides: dotted config paths, e.g. ``**{"labs.anthropic.watts": 2e9}``,
             validated like the file (this is how ``mesa.batch_run`` varies them).
     """
 
-    def __init__(self, config: dict | str | Path | None = None, *, rng: Any = None, **overrides: Any):
+    def __init__(self, config: dict | str | Path | None = None, *, rng: Any = None,
+                 seeds: list[int] | None = None, **overrides: Any):
         if config is None or isinstance(config, (str, Path)):
             cfg = load_config(config, overrides=overrides)
         else:
             cfg = resolve(config, overrides=overrides) if overrides else config
         seed = cfg["run"]["seed"] if rng is None else rng
+        if seeds is not None:
+            seed = int(seeds[0])
         super().__init__(rng=seed)
+        #: one generator per scenario; all randomness is drawn from these
+        self.generators = [self.rng] if seeds is None else [np.random.default_rng(int(x)) for x in seeds]
+        self.n_scenarios = len(self.generators)
         self.config = cfg
         self.seed_used = seed
         self.horizon = cfg["run"]["months"]
@@ -82,7 +92,8 @@ class WattyearModel(mesa.Model):
 
     # ------------------------------------------------------------------ setup
     def _build(self, cfg: dict) -> None:
-        s = 1
+        s = self.n_scenarios
+        rows = lambda values: np.tile(np.asarray(values, dtype=float), (s, 1))  # noqa: E731
         self.hardware_ids = list(cfg["hardware"])
         hw = cfg["hardware"]
         self.tokens_per_joule = np.array([hw[h]["tokens_per_joule"] for h in self.hardware_ids])
@@ -164,21 +175,19 @@ class WattyearModel(mesa.Model):
         quality[:, self.fringe.column] = cfg["open_weights"]["quality"]
         price *= self.segment_priced[:, :, None]
         self.state = WorldState(
-            cash=np.array([[a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0
-                            for a in self.ledger_agents]]),
+            cash=rows([a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0 for a in self.ledger_agents]),
             quality=quality,
             price=price,
             prev_share=np.zeros((s, n_cells, n_prov)),
-            run_compute=np.array([[lab.profile["run_progress"] * lab.profile["last_run_compute_watt_years"]
-                                   * lab.profile["generation_compute_multiple"] for lab in self.labs]]),
-            last_run_compute=np.array([[lab.profile["last_run_compute_watt_years"] for lab in self.labs]]),
-            customers=np.array([[cfg["segments"][sid]["customers"] for sid in seg_ids]]),
-            tokens_per_customer=np.array([[cfg["segments"][sid]["tokens_per_customer_per_month"]
-                                           for sid in seg_ids]]),
+            run_compute=rows([lab.profile["run_progress"] * lab.profile["last_run_compute_watt_years"]
+                              * lab.profile["generation_compute_multiple"] for lab in self.labs]),
+            last_run_compute=rows([lab.profile["last_run_compute_watt_years"] for lab in self.labs]),
+            customers=rows([cfg["segments"][sid]["customers"] for sid in seg_ids]),
+            tokens_per_customer=rows([cfg["segments"][sid]["tokens_per_customer_per_month"] for sid in seg_ids]),
             demand_shock=np.zeros((s, len(seg_ids))),
             fringe_watts=np.full(s, cfg["fringe"]["watts"]),
             serving_multiplier=np.full(s, w["serving_multiplier"]),
-            largest_cluster=np.array([[a.profile.get("largest_cluster_watts", 0.0) for a in self.ledger_agents]]),
+            largest_cluster=rows([a.profile.get("largest_cluster_watts", 0.0) for a in self.ledger_agents]),
             outside_capital=np.zeros((s, n_agents)),
             raised=np.zeros((s, n_agents)),
             invested=np.zeros((s, n_agents)),
@@ -368,7 +377,8 @@ class WattyearModel(mesa.Model):
 
     def _price_index(self, cell_shares: np.ndarray) -> np.ndarray:
         """(S, K) each segment's price, weighted by the shares of its cells' demand served."""
-        weights = np.stack([cell_shares[:, seg.cells, :].mean(axis=1) for seg in self.segments], axis=1)
+        weights = np.stack([kernel.sum_cells(cell_shares, seg.cells) / (seg.cells.stop - seg.cells.start)
+                            for seg in self.segments], axis=1)
         return kernel.safe_divide((weights * self.state.price).sum(axis=-1), weights.sum(axis=-1))
 
     def _training_share(self, supply) -> np.ndarray:
@@ -396,11 +406,12 @@ class WattyearModel(mesa.Model):
         s, n_agents = metrics["watts"].shape
         n_prov = self.n_providers
         priced_cells = self.segment_priced[0][self.cell_segment]
-        paid_asked = clearing.asked[:, priced_cells, :].sum(axis=1)
-        paid_served = clearing.served[:, priced_cells, :].sum(axis=1)
-        cell_price = self.state.price[:, self.cell_segment, :][:, priced_cells, :] / TOKENS_PER_MTOK
-        paid_rejected = clearing.asked[:, priced_cells, :] - clearing.served[:, priced_cells, :]
-        rejected_value = (paid_rejected * cell_price).sum(axis=1)
+        paid_asked = kernel.sum_cells(clearing.asked, priced_cells)
+        paid_served = kernel.sum_cells(clearing.served, priced_cells)
+        cell_price = self.state.price[:, self.cell_segment, :] / TOKENS_PER_MTOK
+        rejected = clearing.asked - clearing.served
+        rejected_value = kernel.sum_cells(rejected * cell_price, priced_cells)
+        paid_rejected = kernel.sum_cells(rejected, priced_cells)
         widen = lambda x: np.concatenate([x, np.zeros((s, n_agents - n_prov))], axis=1)  # noqa: E731
         return {
             "watts": metrics["watts"], "owned_watts": metrics["owned_watts"],
@@ -410,8 +421,8 @@ class WattyearModel(mesa.Model):
             "tpwy": supply["tpwy"],
             "reachable": widen(reachable),
             "serving_reach": widen(1.0 / peak),
-            "rejected_paid_tokens": widen(paid_rejected.sum(axis=1)),
-            "paid_price_usd_per_token": widen(kernel.safe_divide(rejected_value, paid_rejected.sum(axis=1))),
+            "rejected_paid_tokens": widen(paid_rejected),
+            "paid_price_usd_per_token": widen(kernel.safe_divide(rejected_value, paid_rejected)),
             "paid_rate_limited_share": widen(kernel.safe_divide(paid_asked - paid_served, paid_asked)),
         }
 

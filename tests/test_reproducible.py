@@ -29,3 +29,18 @@ def test_resolved_config_reruns_to_the_same_result(tmp_path):
     write_outputs(first, tmp_path, plots=False)
     again = run(load_config(tmp_path / "config.resolved.toml"))
     pd.testing.assert_frame_equal(first.metrics, again.metrics, check_exact=True)
+
+
+def test_ensemble_members_are_bit_identical_to_single_runs():
+    """Replicates stepped together (the scenario axis) give exactly what each seed gives alone."""
+    from experiments.results import market_frame, metrics_frame
+    from sim.model import WattyearModel
+
+    config = load_config(overrides={"run.months": 48})
+    seeds = [3, 5, 8]
+    ensemble = WattyearModel(config, seeds=seeds).run()
+    for i, seed in enumerate(seeds):
+        alone = WattyearModel(config, rng=seed).run()
+        pd.testing.assert_frame_equal(metrics_frame(ensemble, i), metrics_frame(alone), check_exact=True)
+        pd.testing.assert_frame_equal(market_frame(ensemble, i), market_frame(alone), check_exact=True)
+    assert not metrics_frame(ensemble, 0)["revenue_usd"].equals(metrics_frame(ensemble, 1)["revenue_usd"])
