@@ -19,6 +19,14 @@ from pathlib import Path
 from sim.config import BASELINE, ConfigError, load_config, parse_value
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, found {text}")
+    return value
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -128,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
     p.add_argument("--out", help="output folder (default: out/<config name>)")
     p.add_argument("--seed", type=int, help="seed of the model's generator (default: the config's run.seed)")
-    p.add_argument("--months", type=int, help="horizon in months (default: the config's run.months)")
+    p.add_argument("--months", type=positive_int, help="horizon in months (default: the config's run.months)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -136,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a study: parameter sweeps x replicates, stored run by run, resumable")
     p.add_argument("study", help="study file (TOML), e.g. experiments/llama_pressure.toml")
     p.add_argument("--out", help="result folder (default: out/<study name>)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")
@@ -147,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", action="store_true", help="fit the free behavioural parameters first")
     p.add_argument("--apply", action="store_true", help="fit, then write the fitted values into the config file")
     p.add_argument("--report", default="out/calibration/calibration.md", help="where to write the report")
-    p.add_argument("--max-evaluations", type=int, default=200, help="model evaluations the fit may use")
+    p.add_argument("--max-evaluations", type=positive_int, default=200, help="model evaluations the fit may use")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("params", help="print the parameter table (Markdown)")
     p.set_defaults(func=cmd_params)
@@ -163,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # an output folder that cannot be made or written
+        print(f"wattyear: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nwattyear: interrupted; finished runs are kept (a sweep resumes where it stopped)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

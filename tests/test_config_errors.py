@@ -98,3 +98,14 @@ def test_cli_exits_2_with_message_and_no_traceback(tmp_path, capsys):
     code = main(["run", "--set", "labs.anthropic.watts=-2e9", "--months", "2", "--out", str(tmp_path / "o2")])
     assert code == 2
     assert "--set: labs.anthropic.watts: expected a number ≥ 0, found -2000000000.0" in capsys.readouterr().err
+
+
+def test_cli_bad_numbers_and_unwritable_output(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--months", "0"])
+    assert info.value.code == 2 and "expected an integer ≥ 1, found 0" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "--months", "1", "--no-plots", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
