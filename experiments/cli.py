@@ -2,6 +2,7 @@
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
     wattyear sweep STUDY [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
+    wattyear analyze SWEEP_FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
 
@@ -122,6 +123,25 @@ def cmd_sweep(args) -> int:
     return 0 if report.failed == 0 else 1
 
 
+def cmd_analyze(args) -> int:
+    from experiments.analysis import analyze
+
+    folder = Path(args.folder)
+    if not (folder / "runs").is_dir():
+        from sim.config import Problem
+
+        raise ConfigError([Problem(str(folder), "runs/", "a sweep result folder (made by wattyear sweep)",
+                                   "no runs/ folder")])
+    try:
+        files = analyze(folder)
+    except ValueError as exc:
+        print(f"wattyear: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {', '.join(f.name for f in files)} to {folder}/")
+    print((folder / "analysis.md").read_text())
+    return 0
+
+
 def cmd_params(args) -> int:
     from sim.docs import parameter_table
 
@@ -150,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("analyze", help="fan charts, crossing-date distributions and sensitivities of a sweep")
+    p.add_argument("folder", help="a sweep's result folder, e.g. out/llama_pressure")
+    p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("calibrate", help="compare the baseline with public figures; optionally fit and apply")
     p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
     p.add_argument("--fit", action="store_true", help="fit the free behavioural parameters first")

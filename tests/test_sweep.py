@@ -136,3 +136,20 @@ def test_unknown_parameter_fails_before_any_run(tmp_path, capsys):
     with pytest.raises(ConfigError) as info:
         load_study(bad)
     assert info.value.problems[0].key == "sample.ranges.world.pue"
+
+
+def test_analyze_a_sweep(tmp_path, capsys):
+    body = 'months = 30\nreplicates = 2\n[grid]\n"open_weights.quality_fraction" = [0.6, 0.9]\n' \
+           '[outputs]\nkinds = ["lab"]\n'
+    study = load_study(study_file(tmp_path, body))
+    run_sweep(study, tmp_path / "out", workers=1, progress=False)
+    assert main(["analyze", str(tmp_path / "out")]) == 0
+    crossings = pd.read_parquet(tmp_path / "out" / "crossings.parquet")
+    assert len(crossings) == 4 * 4  # runs x labs
+    assert set(crossings["open_weights.quality_fraction"]) == {0.6, 0.9}
+    text = (tmp_path / "out" / "analysis.md").read_text()
+    assert "Mean crossing month by `open_weights.quality_fraction`" in text and "Spearman" in text
+    for png in ("fan_self_funding.png", "crossing_dates.png"):
+        assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
+    assert main(["analyze", str(tmp_path / "nothing")]) == 2
+    assert "a sweep result folder" in capsys.readouterr().err
