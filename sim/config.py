@@ -295,7 +295,7 @@ def check_value(value: Any, f: Field, path: str, source: str, problems: list[Pro
 def check_references(cfg: dict, source: str) -> list[Problem]:
     """Cross-table rules: ids that must exist, sums that must add up."""
     problems: list[Problem] = []
-    for check in (check_nonempty, check_hardware_refs, check_owner_refs, check_segment_maps,
+    for check in (check_nonempty, check_unique_ids, check_hardware_refs, check_owner_refs, check_segment_maps,
                   check_stakes, check_leases, check_funding):
         problems.extend(check(cfg, source))
     return problems
@@ -306,6 +306,24 @@ def check_nonempty(cfg, source):
     for name in ("hardware", "labs", "segments"):
         if not cfg[name]:
             out.append(Problem(source, name, f"at least one entry in [{name}]", "none"))
+    return out
+
+
+#: ids the model gives its own agents
+PUBLISHER_ID, FRINGE_ID = "meta", "open_weights_fringe"
+RESERVED_IDS = (PUBLISHER_ID, FRINGE_ID)
+
+
+def check_unique_ids(cfg, source):
+    """Labs and hyperscalers share one namespace (leases and stakes name them)."""
+    out = []
+    for hid in cfg["hyperscalers"]:
+        if hid in cfg["labs"]:
+            out.append(Problem(source, f"hyperscalers.{hid}", "an id not already used by a lab", hid))
+    for name in ("labs", "hyperscalers"):
+        for eid in cfg[name]:
+            if eid in RESERVED_IDS:
+                out.append(Problem(source, f"{name}.{eid}", "an id other than " + ", ".join(RESERVED_IDS), eid))
     return out
 
 

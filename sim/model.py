@@ -3,12 +3,17 @@
 Step order (one month):
 
 1. demand segments grow (adoption, usage, random shock);
-2. supply: vintages in service, leases active, tokens capacity of every fleet;
+2. supply: builds entering service, replacements ordered, leases rolled over;
+   vintages in service, leases active, tokens capacity of every fleet;
 3. the open-weights publisher releases if due; the fringe prices at cost-plus;
 4. token market: logit choice, capacity-constrained water-filling;
 5. accounting: revenue, costs, profit and cash for every agent (the kernel);
-6. labs train (quality) and set next month's prices;
-7. metrics are recorded.
+6. labs train (quality) and set next month's prices; the fringe enters or exits;
+7. capacity market (new leases start after the lease lead time) and builds;
+8. capital market: labs short of runway raise money;
+9. self-funding ratios; metrics are recorded.
+
+``docs/model.md`` states each equation and decision rule.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, O
 from sim import kernel, market, markets
 from sim.accounts import book_month
 from sim.capital import FundingBook
-from sim.config import load_config, resolve
+from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from sim.fleet import Fleet, LeaseBook, starting_cohorts
 from sim.state import WorldState
 from sim.units import DT_YEARS, TOKENS_PER_MTOK, month_index, step_date
@@ -63,7 +68,6 @@ class WattyearModel(mesa.Model):
         self.generators = [self.rng] if seeds is None else [np.random.default_rng(int(x)) for x in seeds]
         self.n_scenarios = len(self.generators)
         self.config = cfg
-        self.seed_used = seed
         self.horizon = cfg["run"]["months"]
         self.start = cfg["run"]["start"]
         self.last_metrics: dict[str, np.ndarray] = {}
@@ -102,10 +106,10 @@ class WattyearModel(mesa.Model):
         n_labs = len(lab_ids)
         # ledger columns: labs, fringe, hyperscalers, publisher; providers are the first n_labs + 1
         self.labs = [FrontierLab(self, lid, cfg["labs"][lid], i, i) for i, lid in enumerate(lab_ids)]
-        self.fringe = OpenWeightsFringe(self, "open_weights_fringe", cfg["fringe"], n_labs)
+        self.fringe = OpenWeightsFringe(self, FRINGE_ID, cfg["fringe"], n_labs)
         self.hyperscalers = [Hyperscaler(self, hid, cfg["hyperscalers"][hid], n_labs + 1 + i)
                              for i, hid in enumerate(hyper_ids)]
-        self.publisher = OpenWeightsPublisher(self, "meta", cfg["open_weights"], n_labs + 1 + len(hyper_ids))
+        self.publisher = OpenWeightsPublisher(self, PUBLISHER_ID, cfg["open_weights"], n_labs + 1 + len(hyper_ids))
         self.ledger_agents = [*self.labs, self.fringe, *self.hyperscalers, self.publisher]
         self.by_id = {a.agent_id: a for a in self.ledger_agents}
         n_agents, n_prov = len(self.ledger_agents), n_labs + 1

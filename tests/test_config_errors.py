@@ -109,3 +109,11 @@ def test_cli_bad_numbers_and_unwritable_output(tmp_path, capsys):
     assert main(["run", "--months", "1", "--no-plots", "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "Traceback" not in err
+
+
+def test_ids_must_be_unique_and_not_reserved(tmp_path):
+    def edit(r):
+        r["hyperscalers"]["xai"] = dict(r["hyperscalers"]["amazon"])
+        r["labs"]["meta"] = dict(r["labs"]["xai"])
+    keys = {p.key for p in problems(baseline_with(tmp_path, edit))}
+    assert {"hyperscalers.xai", "labs.meta"} <= keys
