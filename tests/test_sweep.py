@@ -153,3 +153,10 @@ def test_analyze_a_sweep(tmp_path, capsys):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
     assert main(["analyze", str(tmp_path / "nothing")]) == 2
     assert "a sweep result folder" in capsys.readouterr().err
+
+
+def test_example_studies_are_valid():
+    root = Path(__file__).resolve().parent.parent / "experiments"
+    for name, runs in (("llama_pressure.toml", 27), ("sensitivity.toml", 128)):
+        study = load_study(root / name)
+        assert len(study.runs) == runs
