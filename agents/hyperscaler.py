@@ -52,7 +52,3 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
             model.leases.add(c, lab.column, watts, t + 1, months, rent, note=f"{lab.agent_id} commitment",
                              renew=False)
         return watts
-
-    @property
-    def stake_income_usd(self) -> float:
-        return self._metric("stake_income_usd")

@@ -7,7 +7,12 @@ import numpy as np
 from agents.base import EconomicAgent
 from agents.capacity import CapacityOwner
 from sim import capacity, capital, market
+from sim.schema import FUNDING
 from sim.units import month_index
+
+#: a lab with no funding table raises from investors, every other field at its schema default
+DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required},
+                   "source": "investors", "share": 1.0}
 
 
 class FrontierLab(CapacityOwner, EconomicAgent):
@@ -114,8 +119,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         amount = capital.raise_needed(st.cash[:, c], burn, p["runway_months"], p["raise_months"])
         if not np.any(amount > 0):
             return []
-        entries = p["funding"] or [{"source": "investors", "share": 1.0, "partner": "", "cloud_commitment": 0.0,
-                                    "commitment_months": 36, "from_month": "2000-01"}]
+        entries = p["funding"] or [DEFAULT_FUNDING]
         open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
         shares = capital.source_shares(np.array([e["share"] for e in entries]), open_now)
         if shares.sum() == 0:  # every source closed: investors of last resort

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-from sim.config import CONFIG_DIR, resolve
+from sim.config import CONFIG_DIR, resolve, value_at
 from sim.model import WattyearModel
 
 SOURCES = CONFIG_DIR / "sources.csv"
@@ -170,13 +170,6 @@ FREE = (
 )
 
 
-def _get(raw: dict, path: str):
-    node = raw
-    for part in path.split("."):
-        node = node[part]
-    return node
-
-
 def probe(config: dict, overrides: dict | None = None) -> Probe:
     """Run the first ``PROBE_MONTHS`` months of a config (with overrides)."""
     cfg = resolve(config, overrides={**(overrides or {}), "run.months": PROBE_MONTHS})
@@ -203,7 +196,7 @@ def fit(config: dict, max_evaluations: int = 200) -> FitResult:
     """Fit the free parameters to the fitted targets: least squares on log ratios."""
     table = figures()
     fitted_targets = [t for t in TARGETS if t.fitted]
-    x0 = np.array([float(np.clip(_get(config, f.path), f.low, f.high)) for f in FREE])
+    x0 = np.array([float(np.clip(value_at(config, f.path), f.low, f.high)) for f in FREE])
     low = np.array([t.figure(table)[0] for t in fitted_targets])
     high = np.array([t.figure(table)[1] for t in fitted_targets])
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.config import BASELINE, ConfigError, load_config, parse_value
+from sim.config import BASELINE, ConfigError, Problem, load_config, parse_value
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -34,16 +34,10 @@ def _parse_sets(items: list[str]) -> dict:
     overrides = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError([_set_problem(item)])
+            raise ConfigError([Problem("--set", item, "PATH=VALUE, e.g. labs.anthropic.watts=2e9", item)])
         path, value = item.split("=", 1)
         overrides[path.strip()] = parse_value(value.strip())
     return overrides
-
-
-def _set_problem(item):
-    from sim.config import Problem
-
-    return Problem("--set", item, "PATH=VALUE, e.g. labs.anthropic.watts=2e9", item)
 
 
 def cmd_run(args) -> int:
@@ -111,8 +105,6 @@ def cmd_sweep(args) -> int:
     out = Path(args.out) if args.out else Path("out") / study.name
     previous = out / "study.toml"
     if previous.exists() and previous.read_text() != study.path.read_text():
-        from sim.config import Problem
-
         raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
                                    "a different study's results")])
     print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
@@ -128,8 +120,6 @@ def cmd_analyze(args) -> int:
 
     folder = Path(args.folder)
     if not (folder / "runs").is_dir():
-        from sim.config import Problem
-
         raise ConfigError([Problem(str(folder), "runs/", "a sweep result folder (made by wattyear sweep)",
                                    "no runs/ folder")])
     try:

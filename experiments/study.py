@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, resolve
+from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, resolve, value_at
 
 KEEP = ("monthly", "every", "summary")
 SAMPLERS = ("lhs", "sobol")
@@ -170,7 +170,11 @@ def load_study(path: str | Path) -> Study:
 def _check_parameter(base: dict, key: str, values: list, src: str, where: str, problems: list[Problem]) -> bool:
     """A swept parameter must exist in the base config and accept each value."""
     f = field_at(key)
-    if f is None or not _exists(base, key):
+    try:
+        value_at(base, key)
+    except KeyError:
+        f = None
+    if f is None:
         problems.append(Problem(src, where, "a parameter of the base config (see docs/parameters.md)", key))
         return False
     for value in values:
@@ -179,18 +183,6 @@ def _check_parameter(base: dict, key: str, values: list, src: str, where: str, p
         except ConfigError as exc:
             for p in exc.problems:
                 problems.append(Problem(src, where, p.expected, p.found))
-            return False
-    return True
-
-
-def _exists(cfg: dict, key: str) -> bool:
-    node: Any = cfg
-    for part in key.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
             return False
     return True
 

@@ -36,9 +36,8 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
 
     # costs of owned watts: energy, site opex, depreciation (the owner pays, leased out or not)
     active = model.fleet.active(t)
-    dep_rate = model.fleet.capex_usd_per_w / np.array(
-        [cfg["hardware"][h]["life_years"] for h in model.hardware_ids])[model.fleet.hardware]
-    depreciation = model.fleet.by_cell(model.fleet.watts * active * dep_rate).sum(axis=1) * DT_YEARS
+    depreciation = model.fleet.by_cell(model.fleet.watts * active * model.fleet.depreciation_usd_per_w_year()
+                                       ).sum(axis=1) * DT_YEARS
     run_rate = model.energy_usd_per_w_year + cfg["world"]["site_opex_usd_per_w_year"]
     owned = supply["owned"].sum(axis=1)
     leased_out = supply["leased_out"].sum(axis=1)

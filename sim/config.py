@@ -157,6 +157,23 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
     return None
 
 
+def value_at(cfg: dict, path: str):
+    """The value at a dotted path (list entries by index); KeyError if there is none.
+
+    >>> value_at({"labs": {"x": {"fleet": [{"watts": 5.0}]}}}, "labs.x.fleet.0.watts")
+    5.0
+    """
+    node = cfg
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(path)
+    return node
+
+
 def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
     """Set ``raw[path] = value`` for a dotted path that names a known parameter.
 

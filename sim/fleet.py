@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim import kernel
+
 
 def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tuple[float, int]]:
     """Split starting watts into equal cohorts of evenly spread age.
@@ -87,6 +89,11 @@ class Fleet:
     def owned_watts(self, step: int) -> np.ndarray:
         """(S, H, A) watts in service."""
         return self.by_cell(self.watts * self.active(step))
+
+    def depreciation_usd_per_w_year(self) -> np.ndarray:
+        """Straight-line depreciation of each vintage over its life (retirement − service)."""
+        life_months = np.maximum(self.end_step - self.start_step, 1)  # a life under half a month rounds to 0
+        return kernel.depreciation_usd_per_watt_year(self.capex_usd_per_w, life_months / 12)
 
     def retiring(self, step: int) -> np.ndarray:
         """Rows whose life ends at ``step``."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from sim import capacity, capital
 
+
 def clear_capacity_market(model, t: int, ctx: dict) -> dict:
     """Match labs' bids with owners' asks; new leases start after ``world.lease_lead_months``.
 
@@ -18,8 +19,8 @@ def clear_capacity_market(model, t: int, ctx: dict) -> dict:
     arrive within the lead time; an owner offers what it has not let, counting
     leases signed but not yet started.
 
-    Returns arrays for the record: watts bid, asked and traded by agent (S, A)
-    and the unmet bids (S,).
+    Returns arrays for the record: watts bid, asked and traded by agent (S, A);
+    and each lab's bid price and unmet bid watts (S, labs).
     """
     s, n_agents = ctx["watts"].shape
     lead = model.config["world"]["lease_lead_months"]
@@ -52,24 +53,27 @@ def clear_capacity_market(model, t: int, ctx: dict) -> dict:
         record["traded_out_watts"][:, owner.column] = trade[:, :, j].sum(axis=-1)
     # bids that found no ask at or below their price: what a builder could sell
     record["unmet_bid_watts"] = np.maximum(bid_watts - trade.sum(axis=-1), 0.0)  # (S, labs)
-    record["unmet_bid_price"] = bid_price
+    record["bid_price"] = bid_price
     return record
 
 
-#: months over which a lab averages its rate-limited share before building
+#: months over which a lab averages its rate-limited share before building: long
+#: enough that one month's demand shock (AR(1), ~5-month memory) does not order
+#: a multi-billion-dollar cluster (an assumption, like the order trigger)
 ORDER_SIGNAL_MONTHS = 6
 
 
-def plan_builds(model, t: int, ctx: dict, unmet_bid_watts: np.ndarray, unmet_bid_price: np.ndarray) -> None:
+def plan_builds(model, t: int, ctx: dict, bid_price: np.ndarray, unmet_bid_watts: np.ndarray,
+                unmet_bid_price: np.ndarray) -> None:
     """Labs build when persistently rate-limited on paid demand and a new watt would
-    earn more than it costs; hyperscalers build when labs' bids at or above their
-    rent went unmet (watts they could have let at their price)."""
+    earn more than it costs (``bid_price``, this month's bids, (S, labs));
+    hyperscalers build when labs' bids at or above their rent went unmet last
+    month (watts they could have let at their price)."""
     recent = [m["paid_rate_limited_share"] for m, _ in model.history[-(ORDER_SIGNAL_MONTHS - 1):]]
     signal = np.mean([*recent, ctx["paid_rate_limited_share"]], axis=0)
-    for lab in model.labs:
-        _, earns = lab.capacity_bid(ctx)
+    for i, lab in enumerate(model.labs):
         pays = model.build_cost_usd_per_w_year(model.newest_hardware(lab.family(), t))
-        lab.plan_capacity(t, (signal[:, lab.column] > lab.profile["order_trigger"]) & (earns > pays))
+        lab.plan_capacity(t, (signal[:, lab.column] > lab.profile["order_trigger"]) & (bid_price[:, i] > pays))
     for h in model.hyperscalers:
         sellable = (unmet_bid_watts * (unmet_bid_price >= h.profile["cloud_rent_usd_per_w_year"])).sum(axis=-1)
         h.plan_capacity(t, sellable > max(model.config["world"]["min_lease_watts"], 0.0))

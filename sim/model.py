@@ -34,7 +34,9 @@ from sim.state import WorldState
 from sim.units import DT_YEARS, TOKENS_PER_MTOK, month_index, step_date
 
 
-#: months before retirement a replacement vintage is ordered
+#: months before retirement a replacement vintage is ordered: within the 12-24
+#: month build leads of the specification, and long enough to spread its capex
+#: (an assumption)
 REPLACEMENT_LEAD_MONTHS = 12
 
 
@@ -353,9 +355,9 @@ class WattyearModel(mesa.Model):
         # capacity market (leases from next month), builds, capital market, self-funding
         ctx = self._decision_context(supply, metrics, clearing, reachable, peak)
         lease_record = markets.clear_capacity_market(self, t, ctx)
-        markets.plan_builds(self, t, ctx, st.unmet_bid_watts, st.unmet_bid_price)
+        markets.plan_builds(self, t, ctx, lease_record["bid_price"], st.unmet_bid_watts, st.unmet_bid_price)
         st.unmet_bid_watts = lease_record.pop("unmet_bid_watts")
-        st.unmet_bid_price = lease_record.pop("unmet_bid_price")
+        st.unmet_bid_price = lease_record.pop("bid_price")
         st.raised[:], st.invested[:] = 0.0, 0.0
         for record in markets.clear_capital_market(self, t):
             self.funding.add(**record)
