@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import EconomicAgent
-from agents.capacity import CapacityOwner
+from agents.builder import CapacityOwner
 
 
 class Hyperscaler(CapacityOwner, EconomicAgent):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import EconomicAgent
-from agents.capacity import CapacityOwner
-from sim import capacity, capital, market
+from agents.builder import CapacityOwner
+from sim import capital_market, lease_market, token_market
 from sim.schema import FUNDING
 from sim.units import month_index
 
@@ -25,7 +25,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
       by κ·ln g (plus noise from the model's generator) — log-linear in compute.
     * ``set_prices``: per priced segment, up with the rate-limited share, down
       with the idle share, bounded below by marginal cost and above by the
-      quality- and brand-adjusted open-weights price (see ``sim.market``).
+      quality- and brand-adjusted open-weights price (see ``sim.token_market``).
     * ``plan_capacity`` (from ``CapacityOwner``): order the next cluster when
       the rate-limited share of paid demand exceeds ``order_trigger``.
     * ``capacity_bid``: when rate-limited, bid for the watts that would serve
@@ -68,12 +68,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         st, model, c = self.model.state, self.model, self.column
         p = self.profile
         fringe = model.fringe.column
-        cap = market.indifference_price(st.price[:, :, fringe], st.quality[:, None, c], st.quality[:, None, fringe],
+        cap = token_market.indifference_price(st.price[:, :, fringe], st.quality[:, None, c], st.quality[:, None, fringe],
                                         beta_quality=model.segment_beta_quality,
                                         beta_price=model.segment_beta_price,
                                         affinity_gap=model.segment_affinity[:, c] - model.segment_affinity[:, fringe])
         floor = (marginal_usd_per_mtok * (1 + p["min_markup"]))[:, None]
-        new = market.nudge_prices(st.price[:, :, c], rate_limited_share=rate_limited_share,
+        new = token_market.nudge_prices(st.price[:, :, c], rate_limited_share=rate_limited_share,
                                   idle_share=idle_share[:, None], up=p["price_up"], down=p["price_down"],
                                   floor=floor, cap=cap)
         st.price[:, :, c] = np.where(model.segment_priced, new, 0.0)
@@ -85,9 +85,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         share), so it yields TPWY / peak-to-average tokens a year.
         """
         c = self.column
-        watts = capacity.shortfall_watts(ctx["rejected_paid_tokens"][:, c], ctx["tpwy"][:, c],
+        watts = lease_market.shortfall_watts(ctx["rejected_paid_tokens"][:, c], ctx["tpwy"][:, c],
                                          ctx["serving_reach"][:, c])
-        price = capacity.willingness_to_pay(ctx["paid_price_usd_per_token"][:, c], ctx["tpwy"][:, c],
+        price = lease_market.willingness_to_pay(ctx["paid_price_usd_per_token"][:, c], ctx["tpwy"][:, c],
                                             ctx["serving_reach"][:, c])
         return watts, price
 
@@ -115,13 +115,13 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """
         st, p, model, c = self.model.state, self.profile, self.model, self.column
         committed = model.fleet.capex_committed_usd(t, 12)[:, c] / 12
-        burn = capital.monthly_burn(operating_cash_flows[:, :, None])[:, 0] + committed
-        amount = capital.raise_needed(st.cash[:, c], burn, p["runway_months"], p["raise_months"])
+        burn = capital_market.monthly_burn(operating_cash_flows[:, :, None])[:, 0] + committed
+        amount = capital_market.raise_needed(st.cash[:, c], burn, p["runway_months"], p["raise_months"])
         if not np.any(amount > 0):
             return []
         entries = p["funding"] or [DEFAULT_FUNDING]
         open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
-        shares = capital.source_shares(np.array([e["share"] for e in entries]), open_now)
+        shares = capital_market.source_shares(np.array([e["share"] for e in entries]), open_now)
         if shares.sum() == 0:  # every source closed: investors of last resort
             entries, shares = [dict(entries[0], source="investors", partner="", cloud_commitment=0.0)], np.ones(1)
         records = []

@@ -25,9 +25,9 @@ import mesa
 import numpy as np
 
 from agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from sim import kernel, market, markets
+from sim import clearing, kernel, token_market
 from sim.accounts import book_month
-from sim.capital import FundingBook
+from sim.capital_market import FundingBook
 from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from sim.fleet import Fleet, LeaseBook, starting_cohorts
 from sim.state import WorldState
@@ -206,7 +206,7 @@ class WattyearModel(mesa.Model):
         self.funding = FundingBook()
         # starting prices of the fringe and starting shares (no inertia yet)
         self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column])
-        self.state.prev_share = market.logit_shares(self._utilities(), self.cell_outside)
+        self.state.prev_share = token_market.logit_shares(self._utilities(), self.cell_outside)
         self.state.price_index_start = self._price_index(self.state.prev_share)
         self.state.price_index = self.state.price_index_start.copy()
 
@@ -289,8 +289,8 @@ class WattyearModel(mesa.Model):
 
     def _utilities(self) -> np.ndarray:
         st = self.state
-        log_price = np.log(np.maximum(st.price[:, self.cell_segment, :], market.PRICE_FLOOR_USD_PER_MTOK))
-        return market.utility(st.quality[:, None, :], log_price, self.cell_affinity, st.prev_share,
+        log_price = np.log(np.maximum(st.price[:, self.cell_segment, :], token_market.PRICE_FLOOR_USD_PER_MTOK))
+        return token_market.utility(st.quality[:, None, :], log_price, self.cell_affinity, st.prev_share,
                               beta_quality=self.cell_beta_quality, beta_price=self.cell_beta_price,
                               inertia=self.cell_inertia)
 
@@ -323,15 +323,15 @@ class WattyearModel(mesa.Model):
         customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
         customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
         u = self._utilities()
-        first = demand[..., None] * market.logit_shares(u, self.cell_outside)
+        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside)
         peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
         training = self._training_share(supply)
         serving_share = 1.0 - training[:, : self.n_providers]
         capacity_month = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
-        clearing = market.water_fill(demand, u, self.cell_outside, capacity_month)
+        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity_month)
 
-        metrics, market_rec = book_month(self, t, supply, clearing, customers, demand, release_cost)
+        metrics, market_rec = book_month(self, t, supply, cleared, customers, demand, release_cost)
         self.last_metrics, self.last_market = metrics, market_rec
         self._frontier_history.append(st.quality[:, : len(self.labs)].max(axis=1).copy())
 
@@ -348,25 +348,25 @@ class WattyearModel(mesa.Model):
         for lab in self.labs:
             lab.set_prices(rate_limited_share=limited[:, :, lab.column], idle_share=idle[:, lab.column],
                            marginal_usd_per_mtok=marginal[:, lab.column])
-        st.prev_share = kernel.safe_divide(clearing.served, demand[..., None])
+        st.prev_share = kernel.safe_divide(cleared.served, demand[..., None])
         st.price_index = self._price_index(st.prev_share)
         self.fringe.enter_or_exit(metrics["utilization"][:, self.fringe.column])
 
         # capacity market (leases from next month), builds, capital market, self-funding
-        ctx = self._decision_context(supply, metrics, clearing, reachable, peak)
-        lease_record = markets.clear_capacity_market(self, t, ctx)
-        markets.plan_builds(self, t, ctx, lease_record["bid_price"], st.unmet_bid_watts, st.unmet_bid_price)
+        ctx = self._decision_context(supply, metrics, cleared, reachable, peak)
+        lease_record = clearing.clear_capacity_market(self, t, ctx)
+        clearing.plan_builds(self, t, ctx, lease_record["bid_price"], st.unmet_bid_watts, st.unmet_bid_price)
         st.unmet_bid_watts = lease_record.pop("unmet_bid_watts")
         st.unmet_bid_price = lease_record.pop("bid_price")
         st.raised[:], st.invested[:] = 0.0, 0.0
-        for record in markets.clear_capital_market(self, t):
+        for record in clearing.clear_capital_market(self, t):
             self.funding.add(**record)
         st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
         st.ocf_history[:, -1, :] = metrics["operating_cash_flow_usd"]
         metrics.update(lease_record)
         metrics["paid_rate_limited_share"] = ctx["paid_rate_limited_share"]
         metrics["training_share"] = training
-        metrics.update(markets.self_funding(self, t))
+        metrics.update(clearing.self_funding(self, t))
         metrics.update({
             "cash_usd": st.cash.copy(),
             "raised_usd": st.raised.copy(),

@@ -5,8 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from sim import capital
-from sim.capacity import merit_order_match
+from sim import capital_market as capital
+from sim.lease_market import merit_order_match
 from sim.model import WattyearModel
 from sim.units import SECONDS_PER_YEAR
 from tests.worlds import resolved, tiny_world

@@ -2,14 +2,14 @@
 
 Agents decide (bids, asks, builds, raises); these functions gather their
 decisions into arrays, clear them with the pure functions of
-``sim.capacity`` and ``sim.capital``, and book the results.
+``sim.lease_market`` and ``sim.capital_market``, and book the results.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim import capacity, capital
+from sim import capital_market, lease_market
 
 
 def clear_capacity_market(model, t: int, ctx: dict) -> dict:
@@ -35,7 +35,7 @@ def clear_capacity_market(model, t: int, ctx: dict) -> dict:
     ask_watts = np.stack([a[0] for a in asks], axis=-1)
     ask_price = np.stack([a[1] for a in asks], axis=-1)
     same = np.array([[b is a for a in askers] for b in bidders])
-    trade = capacity.merit_order_match(bid_watts, bid_price, ask_watts, ask_price, same_party=same)
+    trade = lease_market.merit_order_match(bid_watts, bid_price, ask_watts, ask_price, same_party=same)
     min_watts = model.config["world"]["min_lease_watts"]
     trade = np.where((trade >= min_watts) & (trade > 0), trade, 0.0)
     for i, lab in enumerate(bidders):
@@ -103,5 +103,5 @@ def self_funding(model, t: int) -> dict:
     return {
         "trailing_operating_cash_flow_usd": trailing,
         "next_cluster_capex_usd": capex,
-        "self_funding_ratio": capital.self_funding_ratio(trailing, capex, lead),
+        "self_funding_ratio": capital_market.self_funding_ratio(trailing, capex, lead),
     }

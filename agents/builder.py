@@ -34,7 +34,7 @@ class CapacityOwner:
             model.add_build(self.column, hardware, size, order_step=t, lead_months=p["build_lead_months"])
 
     def next_cluster_capex_usd(self, t: int) -> np.ndarray:
-        from sim.capital import next_cluster_capex_usd
+        from sim.capital_market import next_cluster_capex_usd
 
         hw = self.model.config["hardware"][self.model.newest_hardware(self.family(), t)]
         return next_cluster_capex_usd(self.model.state.largest_cluster[:, self.column],
