@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mesa
+import numpy as np
 
 
 class EconomicAgent(mesa.Agent):
@@ -46,3 +47,19 @@ class EconomicAgent(mesa.Agent):
     @property
     def operating_profit_usd(self) -> float:
         return self._metric("operating_profit_usd")
+
+    def settle_cash(self, outlays_usd: np.ndarray, buffer_months: float) -> None:
+        """Borrow rather than hold negative cash; repay debt from cash; return cash beyond the buffer.
+
+        Debt is recorded (``state.debt``) and pays ``world.debt_interest_per_year``;
+        cash above ``buffer_months`` of this month's outlays (after repaying) is
+        returned to the owners (``state.returned``).
+        """
+        st, c = self.model.state, self.column
+        borrow = np.maximum(-st.cash[:, c], 0.0)
+        repay = np.minimum(st.debt[:, c], np.maximum(st.cash[:, c] - buffer_months * outlays_usd, 0.0))
+        st.debt[:, c] += borrow - repay
+        st.cash[:, c] += borrow - repay
+        excess = np.maximum(st.cash[:, c] - buffer_months * outlays_usd, 0.0)
+        st.cash[:, c] -= excess
+        st.returned[:, c] += excess

@@ -1,41 +1,57 @@
-"""Capacity decisions shared by owners of watts: build the next cluster, price spare watts."""
+"""What every owner of watts does alike: plan the watts it will have, order builds, price a new watt."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from sim import kernel
+
 
 class CapacityOwner:
-    """Mixin for agents that own watts and build clusters (labs, hyperscalers).
+    """Mixin for agents that own watts and build (labs, hyperscalers, the publisher).
 
-    ``plan_capacity`` orders a cluster when ``want`` says so (shape (S,)), if
-    none is under construction and the year's power budget allows: size =
-    min(g_cluster × largest cluster, power still unsecured in the last 12
-    months). The cluster uses the newest hardware of the owner's family, is
-    paid over the build lead time and enters service after it.
+    ``order_build`` places a build of the newest hardware of the owner's
+    family, paid over ``build_lead_months`` and in service after them, within
+    the power it can secure (``power_secured_w_per_year`` less what it ordered
+    in the last 12 months).
     """
 
     def family(self) -> str:
         return self.model.config["hardware"][self.profile["hardware"]]["family"]
 
-    def plan_capacity(self, t: int, want: np.ndarray) -> None:
-        p, model = self.profile, self.model
-        if p["power_secured_w_per_year"] <= 0 or not np.any(want):
-            return
-        fleet = model.fleet
-        building = fleet.under_construction(t)[:, self.column] > 0
-        ordered = fleet.ordered_between(t - 11, t)[:, self.column]
-        budget = np.maximum(p["power_secured_w_per_year"] - ordered, 0.0)
-        largest = model.state.largest_cluster[:, self.column]
-        target = np.where(largest > 0, p["cluster_multiple"] * largest, budget)
-        size = np.where(want & ~building, np.minimum(target, budget), 0.0)
-        if np.any(size > 0):
-            hardware = model.newest_hardware(self.family(), t)
-            model.add_build(self.column, hardware, size, order_step=t, lead_months=p["build_lead_months"])
+    def newest_hardware(self, t: int) -> dict:
+        return self.model.config["hardware"][self.model.newest_hardware(self.family(), t)]
+
+    def power_budget(self, t: int) -> np.ndarray:
+        """(S,) watts it can still order this year."""
+        ordered = self.model.fleet.ordered_between(t - 11, t, growth_only=True)[:, self.column]
+        return np.maximum(self.profile.get("power_secured_w_per_year", 0.0) - ordered, 0.0)
+
+    def planned_watts(self, step: int) -> np.ndarray:
+        """(S,) watts it will operate at ``step`` as things stand: owned in service then
+        (builds under way included), plus leases in, less leases out, counting
+        leases marked to renew as renewed and signed commitments as delivered."""
+        model, c = self.model, self.column
+        owned = model.fleet.owned_watts(step).sum(axis=1)[:, c]
+        return owned + model.leases.nominal_watts(step, c, "lessee") - model.leases.nominal_watts(step, c, "lessor")
+
+    def order_build(self, watts: np.ndarray, t: int) -> None:
+        """Order ``watts`` (S,) of its newest hardware now; in service after its lead time."""
+        if np.any(watts > 0):
+            self.model.add_build(self.column, self.model.newest_hardware(self.family(), t), watts, order_step=t,
+                                 lead_months=self.profile["build_lead_months"])
 
     def next_cluster_capex_usd(self, t: int) -> np.ndarray:
-        from sim.capital_market import next_cluster_capex_usd
+        """(S,) capex of the next cluster its build rule plans, at the newest hardware's capex per W."""
+        return self.model.state.next_cluster_watts[:, self.column] * self.newest_hardware(t)["capex_usd_per_w"]
 
-        hw = self.model.config["hardware"][self.model.newest_hardware(self.family(), t)]
-        return next_cluster_capex_usd(self.model.state.largest_cluster[:, self.column],
-                                      self.profile["cluster_multiple"], hw["capex_usd_per_w"])
+    def build_margin_usd_per_w_year(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
+        """What a new watt of its newest hardware earns a year over its running costs (site opex)."""
+        return np.asarray(revenue_usd_per_w_year, float) - self.model.config["world"]["site_opex_usd_per_w_year"]
+
+    def build_pays(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
+        """Whether a new watt earning ``revenue_usd_per_w_year`` has a positive NPV at its cost of capital."""
+        hw = self.newest_hardware(t)
+        return kernel.npv_per_watt(self.build_margin_usd_per_w_year(revenue_usd_per_w_year, t),
+                                   hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
+                                   self.profile["build_lead_months"] / 12) > 0

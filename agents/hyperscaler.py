@@ -6,23 +6,57 @@ import numpy as np
 
 from agents.base import EconomicAgent
 from agents.builder import CapacityOwner
+from agents.observation import Observation
+from sim import kernel
+from sim.units import DT_YEARS
 
 
 class Hyperscaler(CapacityOwner, EconomicAgent):
-    """A cloud landlord: owns watts, rents them to labs and to other customers.
+    """A cloud landlord: owns watts, rents them to labs and to other cloud customers.
 
     It is paid whichever lab wins: rent from its leases, equity stakes in labs
     (``stakes``: a share of their operating profit, reported, not cash) and a
     business AI may threaten (``business_revenue_usd_per_year``, of which
     ``ai_substitution`` is lost when rival chatbots serve all consumer AI use).
 
-    Decisions: ``capacity_ask`` offers its spare cloud watts (those neither let
-    to labs nor used by other customers) at its cloud rent; ``plan_capacity``
-    builds when labs' bids went unmet; ``commit_capacity`` turns a partner's
-    committed cloud spend into a lease.
+    Decisions:
+
+    * ``rent_usd_per_w_year``: its asking rent follows the hardware it would
+      build now: (capex / life + site opex) × (1 + its markup), the markup set
+      so that its starting hardware rents at ``cloud_rent_usd_per_w_year``.
+      Energy is passed through to whoever operates the watts.
+    * ``capacity_ask``: spot offer of watts neither let nor used by other
+      cloud customers.
+    * ``plan_capacity``: builds so that at the end of its lead time it owns
+      what it has let (commitments and renewals included) plus other cloud
+      customers' demand, if a new watt pays at its cost of capital.
+    * ``build_to_suit``: a lab's contract — a build, and a lease from the
+      month it enters service.
+    * ``commit_capacity``: a partner's committed cloud spend becomes a lease.
+    * ``settle``: borrows (recorded debt, with interest) rather than hold
+      negative cash, repays when it can, returns cash beyond its buffer.
     """
 
     kind = "hyperscaler"
+
+    def __init__(self, model, agent_id, profile, column):
+        super().__init__(model, agent_id, profile, column)
+        hw = model.config["hardware"][profile["hardware"]]
+        #: markup of its rent over the capital and site cost of a watt of its starting hardware
+        self.rent_markup = profile["cloud_rent_usd_per_w_year"] / self._capital_cost(hw) - 1.0
+        self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
+
+    def _capital_cost(self, hw: dict) -> float:
+        return (float(kernel.depreciation_usd_per_watt_year(hw["capex_usd_per_w"], hw["life_years"]))
+                + self.model.config["world"]["site_opex_usd_per_w_year"])
+
+    def rent_usd_per_w_year(self, t: int) -> float:
+        """Asking rent for a watt leased from month ``t``."""
+        return self._capital_cost(self.newest_hardware(t)) * (1.0 + self.rent_markup)
+
+    def third_party_watts(self, step: int) -> np.ndarray:
+        """(S,) watts other cloud customers rent in month ``step``."""
+        return self.third_party_start * (1 + self.profile["third_party_growth_per_year"]) ** (step * DT_YEARS)
 
     def revenue_at_risk_usd(self, rival_consumer_share: np.ndarray, step: int) -> np.ndarray:
         """Business revenue lost this month, shape (S,)."""
@@ -32,23 +66,50 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         p = self.profile
         return p["business_revenue_usd_per_year"] / 12 * (1 + p["business_growth_per_year"]) ** (step / 12)
 
-    def capacity_ask(self, ctx) -> tuple[np.ndarray, np.ndarray]:
-        c, p = self.column, self.profile
-        unleased = np.maximum(ctx["owned_watts"][:, c] - ctx["leased_out_watts"][:, c], 0.0)
-        spare = unleased * (1 - p["third_party_utilization"])
-        return spare, np.full(spare.shape, p["cloud_rent_usd_per_w_year"])
+    def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        c = self.column
+        unleased = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
+        spare = np.maximum(unleased - self.third_party_watts(obs.step), 0.0)
+        return spare, np.full(spare.shape, self.rent_usd_per_w_year(obs.step))
+
+    def plan_capacity(self, obs: Observation) -> np.ndarray:
+        """Order builds for what it has let and other customers' growth; return the
+        watts it can still build to suit labs this year, (S,)."""
+        t, c = obs.step, self.column
+        horizon = t + self.profile["build_lead_months"]
+        owned = self.model.fleet.owned_watts(horizon).sum(axis=1)[:, c]
+        let = self.model.leases.nominal_watts(horizon, c, "lessor")
+        gap = np.maximum(let + self.third_party_watts(horizon) - owned, 0.0)
+        pays = self.build_pays(self.rent_usd_per_w_year(t), t)
+        budget = self.power_budget(t)
+        order = np.where(pays, np.minimum(gap, budget), 0.0)
+        self.order_build(order, t)
+        self.model.state.next_cluster_watts[:, c] = np.maximum(gap, 0.2 * obs.owned_watts[:, c])
+        return np.where(pays, budget - order, 0.0)
+
+    def build_to_suit(self, lab, watts: np.ndarray, t: int) -> None:
+        """A lab's capacity contract: build ``watts`` (S,) now, let them from the month they enter service."""
+        if not np.any(watts > 0):
+            return
+        p = self.profile
+        self.order_build(watts, t)
+        self.model.leases.add(self.column, lab.column, watts, t + p["build_lead_months"], p["lease_term_months"],
+                              self.rent_usd_per_w_year(t), note=f"{lab.agent_id} contract", renew=True)
 
     def commit_capacity(self, lab, commitment_usd: np.ndarray, months: int, t: int) -> np.ndarray:
-        """Lease watts to ``lab`` worth ``commitment_usd`` over ``months`` at its cloud rent,
+        """Lease watts to ``lab`` worth ``commitment_usd`` over ``months`` at its rent,
         as far as its spare watts go; return the watts leased, shape (S,)."""
-        model, c, p = self.model, self.column, self.profile
-        rent = p["cloud_rent_usd_per_w_year"]
+        model, c = self.model, self.column
+        rent = self.rent_usd_per_w_year(t)
         wanted = commitment_usd / (rent * months / 12) if rent > 0 else np.zeros_like(commitment_usd)
         owned_next = model.fleet.owned_watts(t + 1)
         let = model.leases.let_watts(t + 1, owned_next)[:, c]
-        spare = np.maximum(owned_next.sum(axis=1)[:, c] - let, 0.0) * (1 - p["third_party_utilization"])
+        spare = np.maximum(owned_next.sum(axis=1)[:, c] - let - self.third_party_watts(t + 1), 0.0)
         watts = np.minimum(wanted, spare)
         if np.any(watts > 0):
             model.leases.add(c, lab.column, watts, t + 1, months, rent, note=f"{lab.agent_id} commitment",
                              renew=False)
         return watts
+
+    def settle(self, obs: Observation) -> None:
+        self.settle_cash(obs.outlays_usd[:, self.column], self.profile["cash_buffer_months"])

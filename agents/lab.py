@@ -6,41 +6,73 @@ import numpy as np
 
 from agents.base import EconomicAgent
 from agents.builder import CapacityOwner
-from sim import capital_market, lease_market, token_market
+from agents.observation import Observation
+from sim import capital_market, kernel, lease_market
 from sim.schema import FUNDING
-from sim.units import month_index
+from sim.units import DT_YEARS, month_index
 
 #: a lab with no funding table raises from investors, every other field at its schema default
 DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required},
                    "source": "investors", "share": 1.0}
 
+#: the largest price rise a rate-limited lab would consider to bring demand down to
+#: its capacity (a bound for the Kreps–Scheinkman solve, not a typical value; an assumption)
+MAX_CAPACITY_PRICE_MULTIPLIER = 4.0
+
+#: a lab that plans no growth still counts this share of its fleet as its next
+#: cluster, so that its self-funding ratio measures something (an assumption:
+#: about the yearly growth of a lab that only keeps up with the frontier)
+MIN_NEXT_CLUSTER_SHARE = 0.2
+
 
 class FrontierLab(CapacityOwner, EconomicAgent):
-    """A lab that trains models, serves tokens and prices them.
+    """A lab that trains models, serves tokens, prices them and races for compute.
 
-    Decisions each month:
+    Decisions each month, each whole in its method (equations in ``docs/model.md``):
 
-    * ``train``: the training share of its operated compute advances the next
-      run; a run needs g× the compute of the last. On completion quality rises
-      by κ·ln g (plus noise from the model's generator) — log-linear in compute.
-    * ``set_prices``: per priced segment, up with the rate-limited share, down
-      with the idle share, bounded below by marginal cost and above by the
-      quality- and brand-adjusted open-weights price (see ``sim.token_market``).
-    * ``plan_capacity`` (from ``CapacityOwner``): order the next cluster when
-      the rate-limited share of paid demand exceeds ``order_trigger``.
-    * ``capacity_bid``: when rate-limited, bid for the watts that would serve
-      the paid tokens it turned away, up to what a watt-year earns it.
-    * ``capacity_ask``: when idle, offer idle owned watts at cost × (1 + markup).
+    * ``training_share`` and ``train``: the training plan. A run needs g× the
+      compute of the last over ``run_months``, capped at ``max_training_share``
+      of its watts; on completion quality rises by κ·ln g (plus noise).
+    * ``set_prices``: per priced segment, part of the way toward its
+      Bertrand–Nash best response to rivals' current prices under logit demand
+      (the Lerner rule with its own-price elasticity), raised toward the
+      capacity-clearing price when it is rate-limited (Kreps–Scheinkman).
+    * ``plan_capacity``: the race for compute. Watts needed at the end of the
+      build lead time = forecast demand served at reachable utilisation plus
+      its training share; the gap is built (within secured power, if a new
+      watt's NPV at its cost of capital is positive and it can fund it) or
+      contracted from hyperscalers (built to suit, take-or-pay).
+    * ``capacity_bid`` / ``capacity_ask``: the spot lease market — rate-limited
+      labs bid for the watts that would serve the paid tokens they turned away;
+      idle labs offer idle owned watts at cost × (1 + markup).
     * ``raise_capital``: when cash covers fewer than ``runway_months`` of burn,
-      raise ``raise_months`` of burn from its funding sources.
+      a round of up to ``raise_months`` of burn, no larger than
+      ``round_fraction`` of its valuation and no sooner than
+      ``months_between_rounds`` after the last; a lab that ends a month with
+      negative cash fails. Cash beyond ``cash_buffer_months`` of outlays is
+      returned to its owners.
     """
 
     kind = "lab"
 
     def __init__(self, model, agent_id, profile, column, lab_index):
         super().__init__(model, agent_id, profile, column)
-        self.lab_index = lab_index  #: row in the (S, L) training arrays
-        self.releases: list[int] = []  #: steps at which a new model generation shipped
+        self.lab_index = lab_index  #: row in the (S, L) lab arrays of the state
+
+    # ------------------------------------------------------------ training
+    def training_share(self, operated_by_hardware: np.ndarray, training_efficiency: np.ndarray) -> np.ndarray:
+        """Share of its operated watts on training this month, shape (S,).
+
+        The next run needs g × the last run's compute (reference watt-years)
+        over ``run_months``; its watts are that rate over the fleet's training
+        efficiency, capped at ``max_training_share``. A failed lab trains nothing.
+        """
+        st, p, i = self.model.state, self.profile, self.lab_index
+        watts = operated_by_hardware.sum(axis=1)
+        efficiency = kernel.safe_divide((operated_by_hardware * training_efficiency).sum(axis=1), watts)
+        rate = st.last_run_compute[:, i] * p["generation_compute_multiple"] / (p["run_months"] / 12)
+        share = np.minimum(kernel.safe_divide(kernel.safe_divide(rate, efficiency), watts), p["max_training_share"])
+        return np.where((watts > 0) & ~st.failed[:, i], share, 0.0)
 
     def train(self, training_compute_wy: np.ndarray) -> None:
         """Add this month's training compute (reference watt-years, shape (S,))."""
@@ -57,68 +89,175 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         st.quality[:, self.column] += np.where(done, np.maximum(gain, 0.0), 0.0)
         st.run_compute[:, i] = np.where(done, st.run_compute[:, i] - needed, st.run_compute[:, i])
         st.last_run_compute[:, i] = np.where(done, needed, st.last_run_compute[:, i])
-        self.releases.append(self.model.steps - 1)  # month index
+        st.generations[:, i] += done
 
-    def set_prices(self, *, rate_limited_share, idle_share, marginal_usd_per_mtok) -> None:
-        """Nudge this lab's prices in every priced segment for next month.
+    # ------------------------------------------------------------ prices
+    def set_prices(self, obs: Observation) -> None:
+        """Move each priced segment's price part of the way toward its best response.
 
-        ``rate_limited_share`` (S, K) for this lab; ``idle_share`` and
-        ``marginal_usd_per_mtok`` (S,).
+        Best response (Lerner, logit): p* = c·η/(η − 1), η = β_p·(1 − s) + ε·w,
+        markup capped at ``max_markup``. When customers asked more compute than
+        it could serve, the price m·p that would bring demand down to capacity
+        (Σ_k D_k·m^(−η_k) = K) is the capacity-constrained answer; the lab
+        passes ``capacity_pricing`` of the excess over p* into its list price
+        and rations the rest. Then p' = p + α·(target − p).
         """
-        st, model, c = self.model.state, self.model, self.column
-        p = self.profile
-        fringe = model.fringe.column
-        cap = token_market.indifference_price(st.price[:, :, fringe], st.quality[:, None, c], st.quality[:, None, fringe],
-                                        beta_quality=model.segment_beta_quality,
-                                        beta_price=model.segment_beta_price,
-                                        affinity_gap=model.segment_affinity[:, c] - model.segment_affinity[:, fringe])
-        floor = (marginal_usd_per_mtok * (1 + p["min_markup"]))[:, None]
-        new = token_market.nudge_prices(st.price[:, :, c], rate_limited_share=rate_limited_share,
-                                  idle_share=idle_share[:, None], up=p["price_up"], down=p["price_down"],
-                                  floor=floor, cap=cap)
-        st.price[:, :, c] = np.where(model.segment_priced, new, 0.0)
+        st, model, p, c = self.model.state, self.model, self.profile, self.column
+        priced = model.segment_priced  # (1, K)
+        eta = kernel.own_price_elasticity(model.segment_beta_price, obs.own_share[:, :, c],
+                                          model.segment_price_elasticity, obs.index_weight[:, :, c])
+        best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"])
+        price = st.price[:, :, c]
+        multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
+                                                      obs.serving_capacity[:, c], MAX_CAPACITY_PRICE_MULTIPLIER)
+        clearing = price * multiplier[:, None]
+        target = best + p["capacity_pricing"] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
+        st.shadow_price[:, :, c] = np.where(priced, target - best, 0.0)
+        new = price + p["price_adjustment"] * (target - price)
+        st.price[:, :, c] = np.where(priced, new, 0.0)
 
-    def capacity_bid(self, ctx) -> tuple[np.ndarray, np.ndarray]:
-        """(watts wanted, $/W-yr it would pay), each shape (S,).
+    # ------------------------------------------------------------ capacity
+    def demand_growth(self, obs: Observation) -> np.ndarray:
+        """Yearly growth of the compute customers asked of it, over up to the last 12 months, (S,).
 
-        A leased watt serves (its training runs are planned in watts, not as a
-        share), so it yields TPWY / peak-to-average tokens a year.
+        Clipped to [0, ``world.max_forecast_growth_per_year``]: owners plan
+        for growth, not for a shrinking market (a dip does not sell clusters).
+        """
+        history = self.model.state.asked_compute_history[:, :, self.column]
+        back = min(obs.step, history.shape[1] - 1)
+        if back == 0:
+            return np.zeros(history.shape[0])
+        ratio = kernel.safe_divide(history[:, -1], history[:, -1 - back])
+        growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
+        return np.clip(growth, 0.0, self.model.config["world"]["max_forecast_growth_per_year"])
+
+    def plan_capacity(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Order what the race needs; return the watts to contract from hyperscalers, (S,),
+        and the most rent a year it can commit to for them, (S,).
+
+        Target at t + lead: serving watts for forecast demand at reachable
+        utilisation, over (1 − max_training_share) so its training keeps pace.
+        Gap = target − watts it will have then (owned, leased in, committed).
+        Serving growth is planned only if a new watt pays: its NPV at the lab's
+        cost of capital when built, or its margin over the cheapest rent when
+        contracted. Own builds come first, within secured power; the rest is
+        contracted. All of it within what the lab can fund: cash plus the round
+        investors would take, less a runway of burn and capex already committed.
+        """
+        st, p, c, model, t = self.model.state, self.profile, self.column, self.model, obs.step
+        s = obs.cash_usd.shape[0]
+        lead = p["build_lead_months"]
+        hw = model.config["hardware"][model.newest_hardware(self.family(), t)]
+        tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[c]
+        per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
+        growth = self.demand_growth(obs)
+        forecast = obs.asked_compute[:, :, c].sum(axis=1) * (1.0 + growth) ** (lead / 12)
+        serving_need = kernel.safe_divide(forecast, per_watt_month)
+        keep_training = 1.0 / (1.0 - p["max_training_share"])
+        planned = self.planned_watts(t + lead)
+        margin = (obs.revenue_per_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
+                  - model.energy_busy_usd_per_w_year - model.config["world"]["site_opex_usd_per_w_year"])
+        rent = model.cheapest_contract_rent(t)
+        build_pays = kernel.npv_per_watt(margin, hw["capex_usd_per_w"], hw["life_years"], p["cost_of_capital"],
+                                         lead / 12) > 0
+        lease_pays = margin > rent
+        serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
+        serving_target = np.where(build_pays | lease_pays, serving_need, np.minimum(serving_need, serving_now))
+        gap = np.maximum(serving_target * keep_training - planned, 0.0)
+        gap = np.where(st.failed[:, self.lab_index], 0.0, gap)
+
+        budget = self.fundable_usd(obs)
+        own = np.where(build_pays, np.minimum(gap, self.power_budget(t)), 0.0)
+        own = np.minimum(own, np.maximum(budget, 0.0) / hw["capex_usd_per_w"])
+        self.order_build(own, t)
+        budget = budget - own * hw["capex_usd_per_w"]
+        contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), np.full(s, rent)))
+        next_year = serving_target * keep_training * (1.0 + growth) - planned
+        st.next_cluster_watts[:, c] = np.maximum(np.maximum(gap, next_year), MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
+        return np.maximum(contract, 0.0), np.maximum(budget, 0.0)
+
+    def capacity_bid(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Spot market: (watts wanted, $/W-yr it would pay), each shape (S,).
+
+        The watts that would have served the paid tokens it turned away, up to
+        what a watt-year of them earns it.
         """
         c = self.column
-        watts = lease_market.shortfall_watts(ctx["rejected_paid_tokens"][:, c], ctx["tpwy"][:, c],
-                                         ctx["serving_reach"][:, c])
-        price = lease_market.willingness_to_pay(ctx["paid_price_usd_per_token"][:, c], ctx["tpwy"][:, c],
-                                            ctx["serving_reach"][:, c])
-        return watts, price
+        watts = lease_market.shortfall_watts(obs.rejected_paid_tokens[:, c], obs.tpwy[:, c], obs.serving_reach[:, c])
+        price = lease_market.willingness_to_pay(obs.paid_price_usd_per_token[:, c], obs.tpwy[:, c],
+                                                obs.serving_reach[:, c])
+        alive = ~self.model.state.failed[:, self.lab_index]
+        return np.where(alive, watts, 0.0), price
 
-    def capacity_ask(self, ctx) -> tuple[np.ndarray, np.ndarray]:
-        """(idle owned watts offered, asking rent $/W-yr), each shape (S,).
+    def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Spot market: (idle owned watts offered, asking rent $/W-yr), each shape (S,).
 
         Idle watts are those not needed to serve this month's tokens at the
         reachable utilisation; only watts it owns and has not let can be let.
         """
         c, p = self.column, self.profile
-        per_watt = ctx["tpwy"][:, c] / 12 * ctx["reachable"][:, c]
-        needed = np.divide(ctx["served_tokens"][:, c], per_watt, out=np.zeros_like(per_watt), where=per_watt > 0)
-        idle = np.maximum(ctx["watts"][:, c] - needed, 0.0)
-        free_owned = np.maximum(ctx["owned_watts"][:, c] - ctx["leased_out_watts"][:, c], 0.0)
+        per_watt = obs.tpwy[:, c] * DT_YEARS * obs.reachable[:, c]
+        needed = kernel.safe_divide(obs.served_compute[:, c], per_watt)
+        idle = np.maximum(obs.watts[:, c] - needed, 0.0)
+        free_owned = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
         offered = np.minimum(idle * p["idle_offered"], free_owned)
-        return offered, ctx["owned_cost_per_watt_year"][:, c] * (1 + p["lease_markup"])
+        return offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"])
 
-    def raise_capital(self, t: int, operating_cash_flows: np.ndarray) -> list[dict]:
+    # ------------------------------------------------------------ finance
+    def valuation_usd(self, obs: Observation) -> np.ndarray:
+        """What investors would pay for the lab, (S,): revenue multiple × forward revenue.
+
+        The multiple starts at ``revenue_multiple`` (its latest round) and
+        reverts to ``world.mature_revenue_multiple``; forward revenue is the
+        run-rate times one plus its growth over the last 12 months.
+        """
+        w = self.model.config["world"]
+        history = self.model.state.revenue_history[:, :, self.column]
+        back = min(obs.step, history.shape[1] - 1)
+        growth = (kernel.safe_divide(history[:, -1], history[:, -1 - back]) ** (12.0 / back) - 1.0
+                  if back else np.zeros(history.shape[0]))
+        multiple = kernel.revenue_multiple(self.profile["revenue_multiple"], w["mature_revenue_multiple"],
+                                           w["multiple_halflife_years"], obs.step * DT_YEARS)
+        return kernel.valuation_usd(12.0 * obs.revenue_usd[:, self.column], growth, multiple)
+
+    def round_cap_usd(self, obs: Observation) -> np.ndarray:
+        """The largest round it could raise this month, (S,); unbounded for a lab a hyperscaler owns
+        (its parent funds it and records any borrowing as debt)."""
+        if self.profile["owner"]:
+            return np.full(obs.cash_usd.shape[0], np.inf)
+        st, p = self.model.state, self.profile
+        allowed = obs.step - st.last_round_step[:, self.lab_index] >= p["months_between_rounds"]
+        return np.where(allowed, self.valuation_usd(obs) * p["round_fraction"], 0.0)
+
+    def burn_usd(self, obs: Observation) -> np.ndarray:
+        """Monthly burn, (S,): recent operating cash outflow plus a month of the capex committed for a year."""
+        st, c = self.model.state, self.column
+        committed = self.model.fleet.capex_committed_usd(obs.step, 12)[:, c] / 12
+        return capital_market.monthly_burn(st.ocf_history[:, -3:, c, None])[:, 0] + committed
+
+    def fundable_usd(self, obs: Observation) -> np.ndarray:
+        """Money it could put into new capacity now, (S,): cash and the round it could
+        raise, less a runway of burn and the capex already committed for a year."""
+        if self.profile["owner"]:
+            return np.full(obs.cash_usd.shape[0], np.inf)
+        c, p = self.column, self.profile
+        committed = self.model.fleet.capex_committed_usd(obs.step, 12)[:, c]
+        return (obs.cash_usd[:, c] + self.round_cap_usd(obs) - p["runway_months"] * self.burn_usd(obs)
+                - committed)
+
+    def raise_capital(self, obs: Observation) -> list[dict]:
         """Raise outside money if the runway is short; return one record per source.
 
-        Burn = the recent operating cash outflow (``operating_cash_flows``,
-        (S, months)) plus the capex already committed for the next 12 months,
-        a month's worth. Money from a cloud partner comes out of the partner's
-        cash; the committed share is spent back as a lease of its watts.
+        Money from a cloud partner comes out of the partner's cash; the
+        committed share is spent back as a lease of its watts.
         """
-        st, p, model, c = self.model.state, self.profile, self.model, self.column
-        committed = model.fleet.capex_committed_usd(t, 12)[:, c] / 12
-        burn = capital_market.monthly_burn(operating_cash_flows[:, :, None])[:, 0] + committed
-        amount = capital_market.raise_needed(st.cash[:, c], burn, p["runway_months"], p["raise_months"])
+        st, p, model, c, t = self.model.state, self.profile, self.model, self.column, obs.step
+        need = capital_market.raise_needed(st.cash[:, c], self.burn_usd(obs), p["runway_months"], p["raise_months"])
+        amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
+        amount = np.where(st.failed[:, self.lab_index], 0.0, amount)
         if not np.any(amount > 0):
             return []
+        st.last_round_step[:, self.lab_index] = np.where(amount > 0, t, st.last_round_step[:, self.lab_index])
         entries = p["funding"] or [DEFAULT_FUNDING]
         open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
         shares = capital_market.source_shares(np.array([e["share"] for e in entries]), open_now)
@@ -145,6 +284,34 @@ class FrontierLab(CapacityOwner, EconomicAgent):
                             "commitment_watts": lease_watts})
         return records
 
+    def settle(self, obs: Observation) -> None:
+        """After raising: fail where cash is still negative; return idle cash to its owners.
+
+        A failed lab leaves the market for good: its leases end (the watts go
+        back to their owners), its own watts are written off, its unpaid bills
+        are written off by its creditors (recorded), and its customers choose
+        among the rest. Cash above ``cash_buffer_months`` of its outlays is
+        paid out (to its parent, for a lab a hyperscaler owns).
+        """
+        st, p, model, c, i = self.model.state, self.profile, self.model, self.column, self.lab_index
+        failing = (st.cash[:, c] < 0) & ~st.failed[:, i]
+        if np.any(failing):
+            st.written_off[:, c] += np.where(failing, -st.cash[:, c], 0.0)
+            st.cash[:, c] = np.where(failing, 0.0, st.cash[:, c])
+            st.failed[:, i] |= failing
+            model.leases.end_for(c, failing)
+            model.fleet.write_off(c, failing)
+        excess = np.maximum(st.cash[:, c] - p["cash_buffer_months"] * obs.outlays_usd[:, c], 0.0)
+        excess = np.where(st.raised[:, c] > 0, 0.0, excess)
+        if np.any(excess > 0):
+            st.cash[:, c] -= excess
+            st.returned[:, c] += excess
+            if p["owner"]:
+                parent = model.by_id[p["owner"]].column
+                st.cash[:, parent] += excess
+                st.invested[:, parent] -= excess
+
+    # ------------------------------------------------------------ reporters
     @property
     def quality(self) -> float:
         return float(self.model.state.quality[0, self.column])
@@ -172,4 +339,3 @@ class FrontierLab(CapacityOwner, EconomicAgent):
     @property
     def rate_limited_share(self) -> float:
         return self._metric("rate_limited_share")
-

@@ -5,16 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import EconomicAgent
-from sim.units import TOKENS_PER_MTOK
+from agents.builder import CapacityOwner
+from agents.observation import Observation
+from sim import kernel
+from sim.units import DT_YEARS, TOKENS_PER_MTOK
+
+#: months of outlays the publisher's AI budget keeps as cash before returning the rest (an assumption)
+PUBLISHER_BUFFER_MONTHS = 12
 
 
-class OpenWeightsPublisher(EconomicAgent):
+class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
     """Releases open weights on a cadence at a fraction q of the frontier.
 
     ``maybe_release``: when a release is due, the open-weights quality becomes
-    q × (the best lab quality ``lag_months`` ago), and the one-time training
-    cost is paid. Ads (not threatened by AI) and rising talent cost are booked
-    by the model's accounting.
+    q × (the best lab quality ``lag_months`` ago; this month's with no lag),
+    and the one-time training cost is paid. The release calendar is the same
+    in every scenario (a cadence from config), so it is kept once.
+    ``plan_capacity``: AI capex (ads ranking, training) as a share of its ad
+    revenue, on the newest GPUs. Ads (not threatened by AI) and rising talent
+    cost are booked by the model's accounting.
     """
 
     kind = "open_weights"
@@ -22,7 +31,7 @@ class OpenWeightsPublisher(EconomicAgent):
     def __init__(self, model, agent_id, profile, column):
         super().__init__(model, agent_id, profile, column)
         self.next_release = profile["next_release_month"]
-        self.releases: list[int] = []
+        self.releases: list[int] = []  #: months with a release (the same in every scenario)
 
     def maybe_release(self, step: int) -> np.ndarray:
         """Release if due; return the training cost paid this month, shape (S,)."""
@@ -36,6 +45,25 @@ class OpenWeightsPublisher(EconomicAgent):
         self.releases.append(step)
         return np.full(s, p["training_cost_usd"])
 
+    def ad_revenue_usd(self, step: int) -> float:
+        p = self.profile
+        return p["ad_revenue_usd_per_year"] * (1 + p["ad_growth_per_year"]) ** (step * DT_YEARS) * DT_YEARS
+
+    def plan_capacity(self, obs: Observation) -> None:
+        """Order ``capex_share_of_ads`` of this month's ad revenue as new watts (the share
+        halving every ``capex_share_halflife_years``, if set)."""
+        p = self.profile
+        fade = 2.0 ** (-obs.step * DT_YEARS / p["capex_share_halflife_years"]) if p["capex_share_halflife_years"] else 1.0
+        capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(obs.step)
+        watts = np.full(obs.cash_usd.shape[0], capex / self.newest_hardware(obs.step)["capex_usd_per_w"])
+        self.order_build(watts, obs.step)
+
+    def power_budget(self, t: int) -> np.ndarray:
+        return np.full(self.model.n_scenarios, np.inf)
+
+    def settle(self, obs: Observation) -> None:
+        self.settle_cash(obs.outlays_usd[:, self.column], PUBLISHER_BUFFER_MONTHS)
+
 
 class OpenWeightsFringe(EconomicAgent):
     """The competitive fringe of inference providers serving open weights.
@@ -47,17 +75,25 @@ class OpenWeightsFringe(EconomicAgent):
 
     kind = "fringe"
 
-    def enter_or_exit(self, utilization: np.ndarray) -> None:
+    def enter_or_exit(self, obs: Observation) -> None:
         """Free entry: watts grow when busier than planned, shrink when idler.
 
-        w' = w · (1 + entry_speed · (u / u_plan − 1)), the step bounded to ±50%.
+        w' = w · (1 + entry_speed · (u / u_plan − 1)), the step bounded to ±50%,
+        u being its utilisation this month.
         """
-        p = self.profile
+        p, c = self.profile, self.column
+        utilization = kernel.safe_divide(obs.served_compute[:, c] * 12.0, obs.tpwy[:, c] * obs.watts[:, c])
         gap = np.clip(utilization / p["planning_utilization"] - 1.0, -0.5, 0.5)
         self.model.state.fringe_watts *= 1.0 + p["entry_speed"] * gap
 
+    def settle(self, obs: Observation) -> None:
+        self.settle_cash(obs.outlays_usd[:, self.column], PUBLISHER_BUFFER_MONTHS)
+
     def set_price(self, tpwy: np.ndarray) -> None:
-        """Cost-plus price from this month's tokens per watt-year, shape (S,).
+        """Cost-plus price in every priced segment from this month's tokens per watt-year, shape (S,).
+
+        ``tpwy`` is in tokens of its own (smaller) models; its rent is all-in
+        (energy included), so its cost per token is rent / (TPWY · u_plan).
 
         A fringe with no watts has no cost per token to price from; it keeps
         its last price (it serves nothing, so the price is never charged).

@@ -140,6 +140,9 @@ TARGETS = (
            note="model operating loss at the start vs reported net loss"),
     Target("Cost per watt-year, Hopper-class owner (xAI)", ("ai_dc_annual_tco_per_mw_usd", "ai_dc_annual_tco_per_mw_h100_usd"),
            lambda p: p.metric("cost_per_watt_year", "xai") * 1e6, "$/W-yr", 1e-6),
+    Target("Anthropic gross margin, 2025", ("anthropic_gross_margin_2025",),
+           lambda p: p.metric("gross_margin", "anthropic", PROBE_MONTHS - 1), "share", tolerance=0.35,
+           note="token revenue less the cost of serving watts (rent, depreciation, site opex, energy)"),
     Target("Google tokens a month (all surfaces)", ("google_tokens_per_month_2025_06",),
            lambda p: p.served("gemini", tuple(p.segments)), "T/month", 1e-12, tolerance=0.5, fitted=True,
            note="a mid-2025 figure; Google's count includes Search AI Overviews"),
@@ -165,7 +168,7 @@ FREE = (
     FreeParameter("labs.anthropic.affinity.enterprise", -3.0, 6.0, "Anthropic revenue run-rate, Jan 2026"),
     FreeParameter("labs.xai.affinity.api", -4.0, 4.0, "xAI revenue, 2025"),
     FreeParameter("labs.gemini.affinity.consumer_free", -2.0, 5.0, "Google tokens a month (all surfaces)"),
-    FreeParameter("fringe.affinity.api", -4.0, 4.0, "Open-weights share of developer tokens"),
+    FreeParameter("fringe.affinity.api", -10.0, 4.0, "Open-weights share of developer tokens"),
     FreeParameter("segments.enterprise.size_sigma", 0.5, 4.0, "Anthropic customers over $1M a year, Apr 2026"),
 )
 

@@ -12,12 +12,15 @@ METRIC_COLUMNS = (
     "utilization", "rate_limited_share", "blended_price_usd_per_mtok", "quality",
     "tokens_capacity", "tokens_served",
     "revenue_usd", "token_revenue_usd", "lease_income_usd", "cloud_revenue_usd", "rent_paid_usd",
-    "operating_cost_usd", "operating_profit_usd", "operating_margin", "depreciation_usd", "capex_usd",
+    "operating_cost_usd", "operating_profit_usd", "operating_margin", "gross_margin", "energy_usd",
+    "interest_usd", "depreciation_usd", "capex_usd",
     "cash_usd", "cash_flow_usd", "operating_cash_flow_usd", "stake_income_usd", "revenue_at_risk_usd",
-    "customers_over_1m", "training_share", "paid_rate_limited_share",
-    "self_funding_ratio", "trailing_operating_cash_flow_usd", "next_cluster_capex_usd",
-    "outside_capital_usd", "raised_usd", "invested_usd", "watts_under_construction", "largest_cluster_watts",
-    "bid_watts", "asked_watts", "traded_in_watts", "traded_out_watts",
+    "customers_over_1m", "training_share",
+    "self_funding_ratio", "trailing_operating_cash_flow_usd", "trailing_free_cash_flow_usd",
+    "next_cluster_capex_usd", "next_cluster_watts",
+    "outside_capital_usd", "raised_usd", "invested_usd", "returned_usd", "borrowed_usd", "debt_usd",
+    "written_off_usd", "failed", "watts_under_construction",
+    "bid_watts", "asked_watts", "traded_in_watts", "traded_out_watts", "contracted_watts",
 )
 
 

@@ -19,9 +19,16 @@ from sim.units import DT_YEARS, TOKENS_PER_MTOK
 LARGE_CUSTOMER_USD_PER_YEAR = 1e6
 
 
-def book_month(model, t, supply, clearing, customers, demand, release_cost):
-    """Book month ``t``; return (metrics per agent (S, A), market arrays)."""
+def book_month(model, t, supply, tokens, release_cost):
+    """Book month ``t``; return (metrics per agent (S, A), market arrays).
+
+    Owners pay depreciation and site opex of every watt they own, leased out
+    or not; whoever operates a watt pays its energy, which scales with how
+    busy it is (idle watts draw ``world.idle_power_fraction`` of peak): power
+    is passed through to tenants, as in most colocation and GPU leases.
+    """
     st, cfg = model.state, model.config
+    clearing, customers, demand = tokens.cleared, tokens.customers, tokens.demand
     n_prov = model.n_providers
     s, n_agents = st.cash.shape
     growth = lambda rate: (1 + rate) ** (t * DT_YEARS)  # noqa: E731
@@ -34,22 +41,36 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
     tokens_served = np.zeros((s, n_agents))
     tokens_served[:, :n_prov] = clearing.served.sum(axis=1)
 
-    # costs of owned watts: energy, site opex, depreciation (the owner pays, leased out or not)
+    # costs of owned watts: site opex and depreciation (the owner pays, leased out or not)
     active = model.fleet.active(t)
     depreciation = model.fleet.by_cell(model.fleet.watts * active * model.fleet.depreciation_usd_per_w_year()
                                        ).sum(axis=1) * DT_YEARS
-    run_rate = model.energy_usd_per_w_year + cfg["world"]["site_opex_usd_per_w_year"]
     owned = supply["owned"].sum(axis=1)
     leased_out = supply["leased_out"].sum(axis=1)
-    running = owned * run_rate * DT_YEARS
+    running = owned * cfg["world"]["site_opex_usd_per_w_year"] * DT_YEARS
     owned_cost = running + depreciation
     out_share = kernel.safe_divide(leased_out, owned)
     rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
     rent_recv = supply["rent_received_usd_per_year"] * DT_YEARS
     fringe = model.fringe.column
     fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
-    operating_cost = owned_cost * (1 - out_share) + rent_paid  # cost of the watts each agent operates
-    operating_cost[:, fringe] += fringe_rent
+    capacity_cost = owned_cost * (1 - out_share) + rent_paid  # capital and site cost of the watts operated
+    capacity_cost[:, fringe] += fringe_rent  # the fringe rents all-in, energy included
+
+    # energy: paid by the operator, by how busy its watts are
+    served_compute = (clearing.served * tokens.phi).sum(axis=1)  # (S, P)
+    full_load = supply["capacity_year"][:, :n_prov] * DT_YEARS * tokens.serving_share
+    busy = np.ones((s, n_agents))  # the publisher's watts rank ads and train all the time
+    training = supply["training_share"][:, :n_prov]
+    busy[:, :n_prov] = training + (1 - training) * np.clip(kernel.safe_divide(served_compute, full_load), 0, 1)
+    own_use = np.maximum(owned - leased_out, 0.0)
+    for h in model.hyperscalers:
+        busy[:, h.column] = np.clip(kernel.safe_divide(h.third_party_watts(t), own_use[:, h.column]), 0.0, 1.0)
+    operated = supply["watts"].copy()
+    operated[:, fringe] = 0.0  # in its all-in rent
+    energy = kernel.energy_usd(operated, model.energy_usd_per_w_year, busy, cfg["world"]["idle_power_fraction"])
+    operating_cost = capacity_cost + energy  # cost of the watts each agent operates
+    interest = st.debt * cfg["world"]["debt_interest_per_year"] * DT_YEARS
 
     # revenue and cost outside the token market
     other_revenue = np.zeros((s, n_agents))
@@ -70,8 +91,8 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
         at_risk = h.revenue_at_risk_usd(rival_share, t)
         business = h.business_revenue_usd(t) - at_risk
         revenue_at_risk[:, c] = at_risk
-        cloud_revenue[:, c] = ((owned[:, c] - leased_out[:, c]) * p["third_party_utilization"]
-                               * p["cloud_rent_usd_per_w_year"] * DT_YEARS)
+        cloud_revenue[:, c] = (np.minimum(own_use[:, c], h.third_party_watts(t)) * h.rent_usd_per_w_year(t)
+                               * DT_YEARS)
         other_revenue[:, c] += business + cloud_revenue[:, c]
         other_cost[:, c] += business * (1 - p["business_margin"])
     pub, pc = cfg["open_weights"], model.publisher.column
@@ -82,7 +103,7 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
     cloud_revenue += rent_recv
 
     revenue = token_revenue + rent_recv + other_revenue
-    cost = owned_cost + rent_paid + other_cost
+    cost = owned_cost + rent_paid + energy + other_cost + interest
     cost[:, fringe] += fringe_rent
     profit = kernel.operating_profit_usd(revenue, cost)
     capex = model.fleet.capex_due_usd(t)
@@ -131,6 +152,10 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
         "operating_cost_usd": cost,
         "operating_profit_usd": profit,
         "operating_margin": kernel.safe_divide(profit, revenue),
+        "gross_margin": kernel.safe_divide(token_revenue - operating_cost * (1 - supply["training_share"]),
+                                           token_revenue),
+        "energy_usd": energy,
+        "interest_usd": interest,
         "depreciation_usd": depreciation,
         "capex_usd": capex,
         "cash_usd": st.cash.copy(),
@@ -140,9 +165,14 @@ def book_month(model, t, supply, clearing, customers, demand, release_cost):
         "stake_income_usd": stake_income,
         "revenue_at_risk_usd": revenue_at_risk,
         "customers_over_1m": large,
+        # for agents' observation
+        "capacity_cost_usd": capacity_cost,
+        "busy_share": busy,
+        "tokens_asked": asked,
+        "outlays_usd": cost - depreciation + capex,
         # flows for conservation checks
         "external_in_usd": other_revenue,
-        "external_out_usd": (running + other_cost + capex
+        "external_out_usd": (running + energy + other_cost + interest + capex
                              + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0)),
     }
     segment_index = model.cell_segment

@@ -47,17 +47,8 @@ def source_shares(shares, available):
     return s / total if total > 0 else s
 
 
-def next_cluster_capex_usd(largest_cluster_watts, cluster_multiple, capex_usd_per_w):
-    """Capex of the next cluster: g_cluster × the largest cluster's watts × capex per W of the newest hardware.
-
-    >>> float(next_cluster_capex_usd(1e9, 2.0, 50.0))
-    100000000000.0
-    """
-    return np.asarray(largest_cluster_watts, float) * cluster_multiple * capex_usd_per_w
-
-
 def self_funding_ratio(trailing_ocf_usd_per_year, next_capex_usd, build_lead_months):
-    """SFR = trailing-12-month operating cash flow / annualised next-cluster capex.
+    """SFR = trailing-12-month free cash flow / annualised next-cluster capex.
 
     The next cluster's capex is spread over its build lead time, so the annual
     bill is capex / (lead / 12). SFR ≥ 1: operations could pay for it. No next

@@ -1,35 +1,38 @@
-"""The capacity and capital markets, run after the token market each month.
+"""The lease and capital markets and the capacity plans, run after the token market each month.
 
-Agents decide (bids, asks, builds, raises); these functions gather their
+Agents decide (bids, asks, plans, raises); these functions gather their
 decisions into arrays, clear them with the pure functions of
-``sim.lease_market`` and ``sim.capital_market``, and book the results.
+``sim.lease_market`` and ``sim.capital_market``, and book the results. None
+of them reads the output log: everything comes from the observation and the
+model's state.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from agents.observation import Observation
 from sim import capital_market, lease_market
 
 
-def clear_capacity_market(model, t: int, ctx: dict) -> dict:
-    """Match labs' bids with owners' asks; new leases start after ``world.lease_lead_months``.
+def clear_spot_leases(model, obs: Observation) -> dict:
+    """Match labs' bids for watts now with owners' asks; new leases start after ``world.lease_lead_months``.
 
     A lab bids for its shortfall less the watts it has already signed for that
     arrive within the lead time; an owner offers what it has not let, counting
     leases signed but not yet started.
 
-    Returns arrays for the record: watts bid, asked and traded by agent (S, A);
-    and each lab's bid price and unmet bid watts (S, labs).
+    Returns arrays for the record: watts bid, asked and traded by agent (S, A).
     """
-    s, n_agents = ctx["watts"].shape
+    t = obs.step
+    s, n_agents = obs.watts.shape
     lead = model.config["world"]["lease_lead_months"]
     bidders = model.labs
     askers = [*model.labs, *model.hyperscalers]
     pending = model.leases.pending_in(t, within=lead)  # (S, A) signed for, arriving by the time new deals would
-    bids = [lab.capacity_bid(ctx) for lab in bidders]
+    bids = [lab.capacity_bid(obs) for lab in bidders]
     bids = [(np.maximum(w - pending[:, lab.column], 0.0), price) for (w, price), lab in zip(bids, bidders)]
-    asks = [owner.capacity_ask(ctx) for owner in askers]
+    asks = [owner.capacity_ask(obs) for owner in askers]
     bid_watts = np.stack([b[0] for b in bids], axis=-1)
     bid_price = np.stack([b[1] for b in bids], axis=-1)
     ask_watts = np.stack([a[0] for a in asks], axis=-1)
@@ -51,57 +54,73 @@ def clear_capacity_market(model, t: int, ctx: dict) -> dict:
     for j, owner in enumerate(askers):
         record["asked_watts"][:, owner.column] = ask_watts[:, j]
         record["traded_out_watts"][:, owner.column] = trade[:, :, j].sum(axis=-1)
-    # bids that found no ask at or below their price: what a builder could sell
-    record["unmet_bid_watts"] = np.maximum(bid_watts - trade.sum(axis=-1), 0.0)  # (S, labs)
-    record["bid_price"] = bid_price
     return record
 
 
-#: months over which a lab averages its rate-limited share before building: long
-#: enough that one month's demand shock (AR(1), ~5-month memory) does not order
-#: a multi-billion-dollar cluster (an assumption, like the order trigger)
-ORDER_SIGNAL_MONTHS = 6
-
-
-def plan_builds(model, t: int, ctx: dict, bid_price: np.ndarray, unmet_bid_watts: np.ndarray,
-                unmet_bid_price: np.ndarray) -> None:
-    """Labs build when persistently rate-limited on paid demand and a new watt would
-    earn more than it costs (``bid_price``, this month's bids, (S, labs));
-    hyperscalers build when labs' bids at or above their rent went unmet last
-    month (watts they could have let at their price)."""
-    recent = [m["paid_rate_limited_share"] for m, _ in model.history[-(ORDER_SIGNAL_MONTHS - 1):]]
-    signal = np.mean([*recent, ctx["paid_rate_limited_share"]], axis=0)
+def plan_capacity(model, obs: Observation) -> dict:
+    """The race for compute: labs order builds and ask for contracts; hyperscalers build
+    for what they have let and for other customers, then build to suit the labs'
+    contracts in merit order (cheapest rent first) within the power they have left;
+    the publisher invests its share of ads. Returns the watts each lab contracted, (S, A)."""
+    t = obs.step
+    requests = [lab.plan_capacity(obs) for lab in model.labs]  # (watts, money it can commit) each (S,)
+    capacity = [h.plan_capacity(obs) for h in model.hyperscalers]  # (S,) watts each can still build
+    model.publisher.plan_capacity(obs)
+    contracted = np.zeros(obs.watts.shape)
+    if not model.hyperscalers:
+        return {"contracted_watts": contracted}
+    rents = np.array([h.rent_usd_per_w_year(t) for h in model.hyperscalers])
+    want = np.stack([w for w, _ in requests], axis=-1)  # (S, L)
+    offer = np.stack(capacity, axis=-1)  # (S, H)
+    # every lab takes the cheapest contract first: bids at a common price above every rent
+    trade = lease_market.merit_order_match(want, np.full(want.shape, np.inf), offer,
+                                           np.broadcast_to(rents, offer.shape))
+    min_watts = model.config["world"]["min_lease_watts"]
+    trade = np.where(trade >= max(min_watts, 0.0), trade, 0.0)
     for i, lab in enumerate(model.labs):
-        pays = model.build_cost_usd_per_w_year(model.newest_hardware(lab.family(), t))
-        lab.plan_capacity(t, (signal[:, lab.column] > lab.profile["order_trigger"]) & (bid_price[:, i] > pays))
-    for h in model.hyperscalers:
-        sellable = (unmet_bid_watts * (unmet_bid_price >= h.profile["cloud_rent_usd_per_w_year"])).sum(axis=-1)
-        h.plan_capacity(t, sellable > max(model.config["world"]["min_lease_watts"], 0.0))
+        for j, h in enumerate(model.hyperscalers):
+            if np.any(trade[:, i, j] > 0):
+                h.build_to_suit(lab, trade[:, i, j], t)
+    for i, lab in enumerate(model.labs):
+        contracted[:, lab.column] = trade[:, i, :].sum(axis=-1)
+    return {"contracted_watts": contracted}
 
 
-def clear_capital_market(model, t: int) -> list[dict]:
-    """Every lab short of runway raises money; returns the funding records."""
+def clear_capital_market(model, obs: Observation) -> list[dict]:
+    """Labs short of runway raise (bounded by valuation); then every agent settles its cash:
+    labs fail or pay out, others borrow, repay or pay out. Returns the funding records."""
     records = []
     for lab in model.labs:
-        recent = [m["operating_cash_flow_usd"][:, lab.column] for m, _ in model.history[-2:]]
-        recent.append(model.last_metrics["operating_cash_flow_usd"][:, lab.column])
-        records += lab.raise_capital(t, np.stack(recent, axis=-1))
+        records += lab.raise_capital(obs)
+    for lab in model.labs:
+        lab.settle(obs)
+    for agent in [*model.hyperscalers, model.publisher, model.fringe]:
+        agent.settle(obs)
     return records
 
 
 def self_funding(model, t: int) -> dict:
-    """SFR of every cluster owner this month, with its parts, shape (S, A) each."""
+    """SFR of every owner of watts this month, with its parts, shape (S, A) each.
+
+    Free cash flow = trailing-12-month operating cash flow (net of rent and
+    commitment payments, which are operating costs) less trailing replacement
+    capex; over the next cluster's capex as the owner's build rule sizes it,
+    spread over its build lead time.
+    """
     st = model.state
     s, n_agents = st.cash.shape
-    ocf = st.ocf_history[:, -min(t + 1, st.ocf_history.shape[1]):, :]
-    trailing = ocf.sum(axis=1) * (12.0 / ocf.shape[1])
+    months = min(t + 1, st.ocf_history.shape[1])
+    scale = 12.0 / months
+    ocf = st.ocf_history[:, -months:, :].sum(axis=1) * scale
+    replacement = st.replacement_capex_history[:, -months:, :].sum(axis=1) * scale
     capex = np.zeros((s, n_agents))
     lead = np.ones(n_agents)
     for owner in [*model.labs, *model.hyperscalers]:
         capex[:, owner.column] = owner.next_cluster_capex_usd(t)
         lead[owner.column] = owner.profile["build_lead_months"]
     return {
-        "trailing_operating_cash_flow_usd": trailing,
+        "trailing_operating_cash_flow_usd": ocf,
+        "trailing_free_cash_flow_usd": ocf - replacement,
         "next_cluster_capex_usd": capex,
-        "self_funding_ratio": capital_market.self_funding_ratio(trailing, capex, lead),
+        "self_funding_ratio": capital_market.self_funding_ratio(ocf - replacement, capex, lead),
     }

@@ -58,10 +58,11 @@ class Fleet:
     start_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     end_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    replacement: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  #: rebuilds a retiring vintage
     watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
-            capex_usd_per_w: float, order_step: int | None = None) -> int:
+            capex_usd_per_w: float, order_step: int | None = None, replacement: bool = False) -> int:
         """Append a vintage (watts scalar or shape (S,)); return its row.
 
         ``order_step`` < ``start_step`` makes it a build: capex is paid in equal
@@ -74,6 +75,7 @@ class Fleet:
         self.start_step = np.append(self.start_step, start_step)
         self.end_step = np.append(self.end_step, start_step + int(round(life_months)))
         self.capex_usd_per_w = np.append(self.capex_usd_per_w, capex_usd_per_w)
+        self.replacement = np.append(self.replacement, replacement)
         column = np.broadcast_to(np.asarray(watts, dtype=float), (self.watts.shape[0],))[:, None]
         self.watts = np.concatenate([self.watts, column], axis=1)
         return len(self.owner) - 1
@@ -99,9 +101,17 @@ class Fleet:
         """Rows whose life ends at ``step``."""
         return np.flatnonzero(self.end_step == step)
 
-    def ordered_between(self, first: int, last: int) -> np.ndarray:
-        """(S, A) watts of builds ordered in steps first..last."""
+    def write_off(self, owner: int, scenarios: np.ndarray) -> None:
+        """Retire every vintage of ``owner`` now in the ``scenarios`` (bool (S,)) where it failed:
+        its watts leave service and its unpaid capex is not paid."""
+        rows = self.owner == owner
+        self.watts[np.ix_(scenarios, rows)] = 0.0
+
+    def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
+        """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``)."""
         ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)
+        if growth_only:
+            ordered &= ~self.replacement
         return self.by_cell(self.watts * ordered).sum(axis=1)
 
     def entering_service(self, step: int) -> np.ndarray:
@@ -125,7 +135,7 @@ class Fleet:
         building = (self.order_step <= step) & (step < self.start_step)
         return self.by_cell(self.watts * building).sum(axis=1)
 
-    def capex_due_usd(self, step: int) -> np.ndarray:
+    def capex_due_usd(self, step: int, replacement_only: bool = False) -> np.ndarray:
         """(S, A) capex paid this step.
 
         Builds pay capex / lead each month after the order, the last payment in
@@ -133,7 +143,8 @@ class Fleet:
         books are closed); vintages with no lead pay it all when they enter
         service, unless that is month 0 or earlier (paid before the run).
         """
-        return self.by_cell(self.watts * self._capex_share(step) * self.capex_usd_per_w).sum(axis=1)
+        share = self._capex_share(step) * (self.replacement if replacement_only else 1.0)
+        return self.by_cell(self.watts * share * self.capex_usd_per_w).sum(axis=1)
 
 
 @dataclass
@@ -171,13 +182,35 @@ class LeaseBook:
         self.note.append(note)
         return len(self.lessor) - 1
 
-    def renew_expiring(self, step: int) -> None:
-        """Roll over leases marked ``renew`` that end at ``step``, same terms."""
+    def renew_expiring(self, step: int, lapse: np.ndarray | None = None, rent_now: np.ndarray | None = None) -> None:
+        """Roll over leases marked ``renew`` that end at ``step`` for the same term.
+
+        ``lapse`` (bool (S, A)): where the lessee lets them lapse (renewed with
+        no watts there). ``rent_now`` ((A,), NaN where a lessor has no list
+        rent): the renewal is at the lessor's rent of the day; otherwise at
+        the old price.
+        """
         for row in np.flatnonzero(self.renew & (self.end_step == step)):
             self.renew[row] = False
-            self.add(int(self.lessor[row]), int(self.lessee[row]), self.watts[:, row], step,
-                     int(self.end_step[row] - self.start_step[row]), self.price_usd_per_w_year[:, row],
+            lessee, lessor = int(self.lessee[row]), int(self.lessor[row])
+            watts = self.watts[:, row] if lapse is None else np.where(lapse[:, lessee], 0.0, self.watts[:, row])
+            price = self.price_usd_per_w_year[:, row]
+            if rent_now is not None and np.isfinite(rent_now[lessor]):
+                price = np.full_like(price, rent_now[lessor])
+            self.add(lessor, lessee, watts, step, int(self.end_step[row] - self.start_step[row]), price,
                      self.note[row], renew=True)
+
+    def end_for(self, party: int, scenarios: np.ndarray) -> None:
+        """End every lease to or from ``party`` in the ``scenarios`` (bool (S,)) where it failed."""
+        rows = (self.lessee == party) | (self.lessor == party)
+        self.watts[np.ix_(scenarios, rows)] = 0.0
+
+    def nominal_watts(self, step: int, party: int | None, role: str) -> np.ndarray:
+        """Watts signed to be let at ``step`` (leases marked to renew counted as renewed), by
+        ``role`` (``"lessee"`` or ``"lessor"``): (S,) for one ``party``, (S, A) for None."""
+        running = (self.start_step <= step) & ((step < self.end_step) | self.renew)
+        by_party = self._by_party(self.watts * running, self.lessee if role == "lessee" else self.lessor)
+        return by_party if party is None else by_party[:, party]
 
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)

@@ -182,3 +182,215 @@ def operating_profit_usd(revenue_usd, cost_usd):
 def operating_cash_flow_usd(operating_profit, depreciation_usd):
     """Operating cash flow: profit with the non-cash depreciation added back."""
     return np.asarray(operating_profit, dtype=float) + np.asarray(depreciation_usd, dtype=float)
+
+
+# ---------------------------------------------------------------- costs of a token
+
+def serving_multiplier(m0, growth_per_year, halflife_years, t_years):
+    """m(t): serving-stack gains (batching, quantisation, speculative decoding) that slow down.
+
+    The log growth rate starts at ln(1 + g0) and halves every ``halflife_years``:
+    ln m(t) = ln m0 + ln(1 + g0)·h/ln 2·(1 − 2^(−t/h)), so m approaches
+    m0·(1 + g0)^(h/ln 2) instead of compounding forever. h = 0 means it never
+    slows: m0·(1 + g0)^t.
+
+    >>> float(serving_multiplier(1.0, 0.25, 0.0, 2.0))
+    1.5625
+    >>> round(float(serving_multiplier(1.0, 1.0, 1.0, 1.0)), 6)  # after one half-life, half-way in logs
+    1.648721
+    >>> round(float(serving_multiplier(1.0, 1.0, 1.0, 1e9)), 6)  # the ceiling: e
+    2.718282
+    """
+    g = np.log1p(np.asarray(growth_per_year, dtype=float))
+    h = np.asarray(halflife_years, dtype=float)
+    t = np.asarray(t_years, dtype=float)
+    slowed = g * np.where(h > 0, h, 1.0) / np.log(2.0) * (1.0 - np.exp2(-t / np.where(h > 0, h, 1.0)))
+    return np.asarray(m0, dtype=float) * np.exp(np.where(h > 0, slowed, g * t))
+
+
+def compute_per_token(quality, quality_compute_elasticity, routing=1.0):
+    """Compute a token takes relative to a frontier token of quality 1: routing·exp(γ·(q − 1)).
+
+    Better models are bigger: each +0.1 of quality costs e^(0.1·γ) more
+    compute per token. ``routing`` < 1 where a lab sends a segment (free
+    users) to smaller models.
+
+    >>> round(float(compute_per_token(1.1, 3.0)), 6), float(compute_per_token(1.0, 3.0, routing=0.25))
+    (1.349859, 0.25)
+    """
+    q = np.asarray(quality, dtype=float)
+    return np.asarray(routing, dtype=float) * np.exp(np.asarray(quality_compute_elasticity, dtype=float) * (q - 1.0))
+
+
+def energy_usd(watts, energy_usd_per_w_year, busy_share, idle_power_fraction, years=DT_YEARS):
+    """Electricity of operated watts: idle watts draw a fraction f of peak.
+
+    energy = W · e · (f + (1 − f)·busy) · years.
+
+    >>> float(energy_usd(1000.0, 0.876, 0.5, 0.3, years=1.0))
+    569.4
+    """
+    busy = np.asarray(busy_share, dtype=float)
+    f = np.asarray(idle_power_fraction, dtype=float)
+    return np.asarray(watts, dtype=float) * energy_usd_per_w_year * (f + (1.0 - f) * busy) * years
+
+
+def marginal_cost_usd_per_mtok(*, energy_usd_per_w_year, idle_power_fraction, capacity_charge_usd_per_w_year,
+                               busy_share, tpwy, reachable_utilization, compute_per_token=1.0):
+    """Cost of serving one more million tokens.
+
+    c = φ·[e·(1 − f) + busy·k / reach] / TPWY · 10⁶
+
+    e·(1 − f): the energy a busy watt draws above an idle one; k: the capacity
+    charge of a watt (rent, depreciation and site opex per W-yr), paid per
+    watt whether busy or not, so per served token it is k over the tokens a
+    watt serves at the segment's reachable utilisation. Capacity that would
+    otherwise stand idle has no opportunity cost: k counts in proportion to
+    the busy share of the lab's serving watts. φ is the compute a token takes
+    (``compute_per_token``). TPWY is tokens per watt-year at full load.
+
+    A watt at 1e7 tokens/W-yr, e = $1, f = 0.3, k = $10, fully busy, reach 0.5:
+    (0.7 + 20)/1e7·1e6 = $2.07 per Mtok.
+
+    >>> round(float(marginal_cost_usd_per_mtok(energy_usd_per_w_year=1.0, idle_power_fraction=0.3,
+    ...     capacity_charge_usd_per_w_year=10.0, busy_share=1.0, tpwy=1e7, reachable_utilization=0.5)), 6)
+    2.07
+    """
+    per_w_year = (np.asarray(energy_usd_per_w_year, dtype=float) * (1.0 - np.asarray(idle_power_fraction, float))
+                  + np.asarray(busy_share, dtype=float)
+                  * safe_divide(capacity_charge_usd_per_w_year, reachable_utilization))
+    return np.asarray(compute_per_token, dtype=float) * safe_divide(per_w_year, tpwy) * 1e6
+
+
+# ---------------------------------------------------------------- prices
+
+def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, index_weight=0.0):
+    """Elasticity of a provider's token demand to its own price under logit choice.
+
+    With utility −β_p·ln p, a provider's choice share s responds as
+    ∂ln s/∂ln p = −β_p·(1 − s); its price also moves the segment's price
+    index (weight w), and usage per customer scales with index^(−ε). So
+    η = β_p·(1 − s) + ε·w. ``own_share`` is the demand-weighted share over the
+    segment's customer classes (Σ d·s² / Σ d·s), the outside option included.
+
+    >>> float(own_price_elasticity(3.0, 0.5, 1.0, 0.6))
+    2.1
+    """
+    return (np.asarray(beta_price, dtype=float) * (1.0 - np.asarray(own_share, dtype=float))
+            + np.asarray(usage_elasticity, dtype=float) * np.asarray(index_weight, dtype=float))
+
+
+def best_response_price(marginal_cost, elasticity, max_markup):
+    """Profit-maximising price given rivals' prices: the Lerner rule, capped.
+
+    (p − c)/p = 1/η, so p = c·η/(η − 1): a markup of 1/(η − 1) over marginal
+    cost. Where demand is inelastic (η ≤ 1 + 1/max_markup) the markup is
+    capped at ``max_markup`` (list prices a lab would not dare to charge).
+
+    One lab alone in a logit market with β_p = 3 and half the customers
+    (η = 1.5) would charge 3× its cost; a cap of 1.5 holds it at 2.5×:
+
+    >>> best_response_price(np.array([1.0, 1.0]), np.array([3.0, 1.5]), 1.5).tolist()
+    [1.5, 2.5]
+    """
+    eta = np.asarray(elasticity, dtype=float)
+    markup = np.where(eta > 1.0, 1.0 / np.where(eta > 1.0, eta - 1.0, 1.0), np.inf)
+    return np.asarray(marginal_cost, dtype=float) * (1.0 + np.minimum(markup, max_markup))
+
+
+def capacity_price_multiplier(demand, elasticity, capacity, max_multiplier, iterations=30):
+    """Kreps–Scheinkman: the common price rise m ≥ 1 that brings demand down to capacity.
+
+    Solves Σ_k D_k·m^(−η_k) = K for m, where D_k is what segment k asks at
+    today's prices and η_k its price elasticity (η = 0 for free tiers, whose
+    demand does not respond). m = 1 when demand fits; ``max_multiplier`` when
+    no price would make it fit. Newton's method on x = ln m from x = 0 (the
+    function is convex and decreasing, so the iterates rise monotonically to
+    the root). Shapes: ``demand``, ``elasticity`` (..., K); ``capacity`` (...).
+
+    One segment with elasticity 2 asking 4 units of a capacity of 1: m = 2.
+
+    >>> round(float(capacity_price_multiplier(np.array([4.0]), np.array([2.0]), 1.0, 10.0)), 9)
+    2.0
+    >>> float(capacity_price_multiplier(np.array([0.5]), np.array([2.0]), 1.0, 10.0))
+    1.0
+    """
+    d = np.asarray(demand, dtype=float)
+    eta = np.asarray(elasticity, dtype=float)
+    cap = np.asarray(capacity, dtype=float)
+    x_max = np.log(max_multiplier)
+    x = np.zeros(np.broadcast(d.sum(axis=-1), cap).shape)
+    for _ in range(iterations):
+        weights = d * np.exp(-eta * x[..., None])
+        f = weights.sum(axis=-1) - cap
+        slope = -(eta * weights).sum(axis=-1)
+        step = np.divide(-f, slope, out=np.full(f.shape, np.inf), where=slope < 0)
+        x = np.clip(np.where(f > 0, x + step, x), 0.0, x_max)
+    return np.exp(x)
+
+
+# ---------------------------------------------------------------- investment and finance
+
+def annuity_factor(rate_per_year, years):
+    """Present value of $1 a year for ``years`` at ``rate_per_year`` (0 → ``years``).
+
+    >>> round(float(annuity_factor(0.1, 5.0)), 6), float(annuity_factor(0.0, 5.0))
+    (3.790787, 5.0)
+    """
+    r = np.asarray(rate_per_year, dtype=float)
+    n = np.asarray(years, dtype=float)
+    safe_r = np.where(r > 0, r, 1.0)
+    return np.where(r > 0, (1.0 - (1.0 + safe_r) ** -n) / safe_r, n)
+
+
+def npv_per_watt(margin_usd_per_w_year, capex_usd_per_w, life_years, rate_per_year, lead_years=0.0):
+    """Net present value of ordering one watt: its margin over its life, discounted, less capex.
+
+    NPV = margin·A(r, life)·(1 + r)^(−lead) − capex: the watt earns from the
+    end of its build lead time; capex is counted at the order (prudently, as
+    if paid up front).
+
+    A watt earning $12 a year for 5 years at 10%, built over a year, on $40 of capex:
+
+    >>> round(float(npv_per_watt(12.0, 40.0, 5.0, 0.1, 1.0)), 4)
+    1.354
+    """
+    r = np.asarray(rate_per_year, dtype=float)
+    return (np.asarray(margin_usd_per_w_year, dtype=float) * annuity_factor(r, life_years)
+            * (1.0 + r) ** -np.asarray(lead_years, dtype=float) - np.asarray(capex_usd_per_w, dtype=float))
+
+
+def revenue_multiple(start_multiple, mature_multiple, halflife_years, t_years):
+    """Valuation over forward revenue, reverting from today's to a mature company's.
+
+    m(t) = m_mature + (m_0 − m_mature)·2^(−t/h): today's multiples price a story
+    (xAI at hundreds of times revenue); investors come to price revenue.
+
+    >>> float(revenue_multiple(40.0, 10.0, 2.0, 2.0))
+    25.0
+    """
+    m0 = np.asarray(start_multiple, dtype=float)
+    mm = np.asarray(mature_multiple, dtype=float)
+    return mm + (m0 - mm) * np.exp2(-np.asarray(t_years, dtype=float) / np.asarray(halflife_years, dtype=float))
+
+
+def valuation_usd(run_rate_usd_per_year, growth_per_year, multiple, max_growth=2.0):
+    """What investors would pay for the whole lab: multiple × forward revenue.
+
+    Forward revenue = run-rate × (1 + trailing growth), the growth clipped to
+    [−0.5, ``max_growth``]; a lab with no revenue is worth nothing to them.
+
+    >>> float(valuation_usd(10e9, 1.0, 20.0)), float(valuation_usd(10e9, 9.0, 20.0))
+    (400000000000.0, 600000000000.0)
+    """
+    growth = np.clip(np.asarray(growth_per_year, dtype=float), -0.5, max_growth)
+    return np.maximum(np.asarray(run_rate_usd_per_year, dtype=float), 0.0) * (1.0 + growth) * multiple
+
+
+def round_size_usd(need_usd, valuation, round_fraction):
+    """A funding round: what the lab needs, but no more than a fraction of its valuation.
+
+    >>> round_size_usd(np.array([10.0, 10.0]), np.array([200.0, 50.0]), 0.1).tolist()
+    [10.0, 5.0]
+    """
+    return np.minimum(np.maximum(need_usd, 0.0), np.maximum(valuation, 0.0) * round_fraction)

@@ -3,15 +3,20 @@
 Step order (one month):
 
 1. demand segments grow (adoption, usage, random shock);
-2. supply: builds entering service, replacements ordered, leases rolled over;
-   vintages in service, leases active, tokens capacity of every fleet;
+2. supply: replacements ordered, leases rolled over (a lessee short of cash lets
+   them lapse); vintages in service, leases active, each lab's training share,
+   tokens capacity of every fleet;
 3. the open-weights publisher releases if due; the fringe prices at cost-plus;
-4. token market: logit choice, capacity-constrained water-filling;
+4. token market: logit choice, capacity-constrained water-filling in compute;
 5. accounting: revenue, costs, profit and cash for every agent (the kernel);
-6. labs train (quality) and set next month's prices; the fringe enters or exits;
-7. capacity market (new leases start after the lease lead time) and builds;
-8. capital market: labs short of runway raise money;
-9. self-funding ratios; metrics are recorded.
+6. every agent observes the month (``agents.observation.Observation``);
+7. labs train (quality) and move prices toward their best responses; the
+   fringe enters or exits;
+8. spot lease market (leases start after the lease lead time);
+9. capacity plans: labs build or contract what the race needs, hyperscalers
+   build for what they let and for contracts, the publisher invests;
+10. capital market: raises bounded by valuation, failures, debt, payouts;
+11. self-funding ratios; metrics are recorded.
 
 ``docs/model.md`` states each equation and decision rule.
 """
@@ -25,13 +30,15 @@ import mesa
 import numpy as np
 
 from agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
+from agents.observation import Observation
 from sim import clearing, kernel, token_market
 from sim.accounts import book_month
 from sim.capital_market import FundingBook
 from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from sim.fleet import Fleet, LeaseBook, starting_cohorts
+from sim.observe import TokenMonth, observe
 from sim.state import WorldState
-from sim.units import DT_YEARS, TOKENS_PER_MTOK, month_index, step_date
+from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 
 
 #: months before retirement a replacement vintage is ordered: within the 12-24
@@ -138,7 +145,8 @@ class WattyearModel(mesa.Model):
         self.cell_beta_price = seg_param("beta_price")[cs][:, None]
         self.cell_inertia = seg_param("inertia")[cs][:, None]
         self.cell_outside = seg_param("outside_utility")[cs]
-        self.cell_peak = seg_param("peak_to_average")[cs]
+        self.segment_peak = seg_param("peak_to_average")
+        self.cell_peak = self.segment_peak[cs]
         affinity = np.zeros((len(seg_ids), n_prov))
         for lab in self.labs:
             for sid, v in lab.profile["affinity"].items():
@@ -153,8 +161,17 @@ class WattyearModel(mesa.Model):
         for lab in self.labs:
             self.model_efficiency[lab.column] = lab.profile["model_efficiency"]
         self.model_efficiency[self.fringe.column] = cfg["fringe"]["model_efficiency"]
+        self.fringe_hardware = self.hardware_ids.index(cfg["fringe"]["hardware"])
+        routing = np.ones((len(seg_ids), n_prov))
+        for lab in self.labs:
+            for sid, v in lab.profile["compute_per_token"].items():
+                routing[seg_ids.index(sid), lab.column] = v
+        self.segment_routing = routing  # (K, P)
+        self.segment_price_elasticity = seg_param("price_elasticity")[None, :]
         w = cfg["world"]
         self.energy_usd_per_w_year = float(kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]))
+        #: energy a busy watt draws above an idle one, $/W-yr
+        self.energy_busy_usd_per_w_year = self.energy_usd_per_w_year * (1 - w["idle_power_fraction"])
 
         # fleets and leases
         self.fleet = Fleet(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)))
@@ -170,6 +187,14 @@ class WattyearModel(mesa.Model):
             self.leases.add(self.by_id[lease["lessor"]].column, self.by_id[lease["lessee"]].column,
                             lease["watts"], month_index(lease["start"], self.start), lease["months"],
                             lease["price_usd_per_w_year"], lease["note"], renew=lease["renew"])
+        for deal in cfg["commitments"]:  # take-or-pay: the lessor builds to suit, the lessee pays from the start
+            lessor, begins = self.by_id[deal["lessor"]], month_index(deal["start"], self.start)
+            lead = lessor.profile["build_lead_months"]
+            hardware = self.newest_hardware(lessor.family(), max(begins - lead, 0))
+            self._add_vintage(lessor.column, hardware, deal["watts"], begins, order_step=begins - lead)
+            self.leases.add(lessor.column, self.by_id[deal["lessee"]].column, deal["watts"], begins,
+                            deal["months"], deal["price_usd_per_w_year"], deal["note"] or "commitment",
+                            renew=True)
 
         # state arrays
         quality = np.zeros((s, n_prov))
@@ -178,7 +203,8 @@ class WattyearModel(mesa.Model):
             quality[:, lab.column] = lab.profile["quality"]
             for sid, v in lab.profile["price_usd_per_mtok"].items():
                 price[:, seg_ids.index(sid), lab.column] = v
-        quality[:, self.fringe.column] = cfg["open_weights"]["quality"]
+        quality[:, self.fringe.column] = cfg["open_weights"]["quality_fraction"] * quality[:, :n_labs].max(axis=1)
+        self.start_quality = quality.copy()
         price *= self.segment_priced[:, :, None]
         self.state = WorldState(
             cash=rows([a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0 for a in self.ledger_agents]),
@@ -193,27 +219,41 @@ class WattyearModel(mesa.Model):
             demand_shock=np.zeros((s, len(seg_ids))),
             fringe_watts=np.full(s, cfg["fringe"]["watts"]),
             serving_multiplier=np.full(s, w["serving_multiplier"]),
-            largest_cluster=rows([a.profile.get("largest_cluster_watts", 0.0) for a in self.ledger_agents]),
             outside_capital=np.zeros((s, n_agents)),
             raised=np.zeros((s, n_agents)),
             invested=np.zeros((s, n_agents)),
+            returned=np.zeros((s, n_agents)),
+            written_off=np.zeros((s, n_agents)),
+            debt=np.zeros((s, n_agents)),
             ocf_history=np.zeros((s, 12, n_agents)),
-            unmet_bid_watts=np.zeros((s, n_labs)),
-            unmet_bid_price=np.zeros((s, n_labs)),
+            replacement_capex_history=np.zeros((s, 12, n_agents)),
+            revenue_history=np.zeros((s, 13, n_agents)),
+            asked_compute_history=np.zeros((s, 13, n_prov)),
             price_index=np.zeros((s, len(seg_ids))),
             price_index_start=np.zeros((s, len(seg_ids))),
+            failed=np.zeros((s, n_labs), dtype=bool),
+            generations=np.zeros((s, n_labs), dtype=int),
+            last_round_step=np.full((s, n_labs), -10**6),
+            next_cluster_watts=np.zeros((s, n_agents)),
+            shadow_price=np.zeros((s, len(seg_ids), n_prov)),
         )
         self.funding = FundingBook()
         # starting prices of the fringe and starting shares (no inertia yet)
         self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column])
+        owned0 = self.fleet.owned_watts(0).sum(axis=1)
+        let0 = self.leases.nominal_watts(0, None, "lessor")
+        for h in self.hyperscalers:
+            h.third_party_start = (np.maximum(owned0[:, h.column] - let0[:, h.column], 0.0)
+                                   * h.profile["third_party_utilization"])
         self.state.prev_share = token_market.logit_shares(self._utilities(), self.cell_outside)
         self.state.price_index_start = self._price_index(self.state.prev_share)
         self.state.price_index = self.state.price_index_start.copy()
 
-    def _add_vintage(self, column: int, hardware: str, watts, start_step: int, order_step: int | None = None):
+    def _add_vintage(self, column: int, hardware: str, watts, start_step: int, order_step: int | None = None,
+                     replacement: bool = False):
         hw = self.config["hardware"][hardware]
         return self.fleet.add(column, self.hardware_ids.index(hardware), watts, start_step, hw["life_years"] * 12,
-                              hw["capex_usd_per_w"], order_step=order_step)
+                              hw["capex_usd_per_w"], order_step=order_step, replacement=replacement)
 
     def newest_hardware(self, family: str, t: int) -> str:
         """The latest generation of ``family`` on sale in month ``t`` (ties: most tokens per joule)."""
@@ -231,22 +271,13 @@ class WattyearModel(mesa.Model):
         return max(on_sale, key=lambda h: (month_index(hw[h]["available_from"], self.start),
                                            hw[h]["tokens_per_joule"]))
 
-    def build_cost_usd_per_w_year(self, hardware: str) -> float:
-        """Full cost of a new watt of ``hardware`` a year: depreciation, energy, site opex."""
-        hw, w = self.config["hardware"][hardware], self.config["world"]
-        return (float(kernel.depreciation_usd_per_watt_year(hw["capex_usd_per_w"], hw["life_years"]))
-                + self.energy_usd_per_w_year + w["site_opex_usd_per_w_year"])
-
     def add_build(self, column: int, hardware: str, watts, order_step: int, lead_months: int) -> int:
         """Order a cluster: paid over ``lead_months``, in service after them."""
         return self._add_vintage(column, hardware, watts, order_step + lead_months, order_step=order_step)
 
     def _renew_fleet(self, t: int) -> None:
-        """Builds entering service, replacements of retiring vintages, lease roll-overs."""
-        for row in self.fleet.entering_service(t):
-            owner = int(self.fleet.owner[row])
-            self.state.largest_cluster[:, owner] = np.maximum(self.state.largest_cluster[:, owner],
-                                                              self.fleet.watts[:, row])
+        """Replacements of retiring vintages; lease roll-overs, which a lab that is
+        failed or short of its runway lets lapse."""
         if self.config["world"]["replace_retiring"]:
             # a replacement is ordered a year before the vintage retires, so its capex is spread
             lead = REPLACEMENT_LEAD_MONTHS
@@ -257,16 +288,40 @@ class WattyearModel(mesa.Model):
                 retires = int(self.fleet.end_step[row])
                 family = self.config["hardware"][self.hardware_ids[self.fleet.hardware[row]]]["family"]
                 self._add_vintage(int(self.fleet.owner[row]), self.newest_hardware(family, t),
-                                  self.fleet.watts[:, row], retires, order_step=min(t, retires - 1))
-        self.leases.renew_expiring(t)
+                                  self.fleet.watts[:, row], retires, order_step=min(t, retires - 1),
+                                  replacement=True)
+        lapse = np.zeros(self.state.cash.shape, dtype=bool)
+        for lab in self.labs:
+            short = self.state.cash[:, lab.column] < 0
+            lapse[:, lab.column] = self.state.failed[:, lab.lab_index] | short
+        rents = np.array([a.rent_usd_per_w_year(t) if isinstance(a, Hyperscaler) else np.nan
+                          for a in self.ledger_agents])
+        self.leases.renew_expiring(t, lapse=lapse, rent_now=rents)
 
     # --------------------------------------------------------------- helpers
     def frontier_quality_at(self, step: int) -> np.ndarray:
-        """Best lab quality at ``step`` (clamped to the recorded history), shape (S,)."""
-        if not self._frontier_history:
-            return self.state.quality[:, : len(self.labs)].max(axis=1)
-        idx = min(max(step, 0), len(self._frontier_history) - 1)
-        return self._frontier_history[idx]
+        """Best live lab quality at ``step`` (this month's if not yet recorded), shape (S,)."""
+        if step >= len(self._frontier_history) or not self._frontier_history:
+            return self._frontier_now()
+        return self._frontier_history[max(step, 0)]
+
+    def _frontier_now(self) -> np.ndarray:
+        labs = self.state.quality[:, : len(self.labs)]
+        return np.where(self.state.failed, -np.inf, labs).max(axis=1, initial=0.0)
+
+    def serving_multiplier_at(self, step: int) -> float:
+        """m(t) of the serving stack in month ``step``."""
+        w = self.config["world"]
+        return float(kernel.serving_multiplier(w["serving_multiplier"], w["serving_multiplier_growth_per_year"],
+                                               w["serving_multiplier_halflife_years"], step * DT_YEARS))
+
+    def new_watt_tpwy(self, hardware: dict, step: int) -> float:
+        """Flagship tokens a watt of ``hardware`` yields a year at full load in month ``step``."""
+        return hardware["tokens_per_joule"] * SECONDS_PER_YEAR * self.serving_multiplier_at(step)
+
+    def cheapest_contract_rent(self, t: int) -> float:
+        """The lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
+        return min((h.rent_usd_per_w_year(t) for h in self.hyperscalers), default=np.inf)
 
     def _supply(self, t: int) -> dict[str, np.ndarray]:
         """Watts and tokens capacity of every agent in month ``t``."""
@@ -276,23 +331,33 @@ class WattyearModel(mesa.Model):
         leased_out, leased_in = lease_flows["leased_out"], lease_flows["leased_in"]
         # a lessor that lets all it owns can come out a rounding error below zero
         operated = np.maximum(owned - leased_out + leased_in, 0.0)
-        fringe_hw = self.hardware_ids.index(self.config["fringe"]["hardware"])
-        operated[:, fringe_hw, self.fringe.column] += st.fringe_watts
+        operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
         capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, None],
                                                         self.model_efficiency, st.serving_multiplier[:, None])
         watts = operated.sum(axis=1)
+        training = np.zeros(watts.shape)
+        for lab in self.labs:
+            training[:, lab.column] = lab.training_share(operated[:, :, lab.column], self.training_efficiency)
         return {"owned": owned, "leased_out": leased_out, "leased_in": leased_in, "operated": operated,
                 "rent_paid_usd_per_year": lease_flows["rent_paid_usd_per_year"],
                 "rent_received_usd_per_year": lease_flows["rent_received_usd_per_year"],
-                "watts": watts, "capacity_year": capacity_year,
+                "watts": watts, "capacity_year": capacity_year, "training_share": training,
                 "tpwy": kernel.tokens_per_watt_year(capacity_year, watts)}
 
     def _utilities(self) -> np.ndarray:
         st = self.state
         log_price = np.log(np.maximum(st.price[:, self.cell_segment, :], token_market.PRICE_FLOOR_USD_PER_MTOK))
-        return token_market.utility(st.quality[:, None, :], log_price, self.cell_affinity, st.prev_share,
-                              beta_quality=self.cell_beta_quality, beta_price=self.cell_beta_price,
-                              inertia=self.cell_inertia)
+        u = token_market.utility(st.quality[:, None, :], log_price, self.cell_affinity, st.prev_share,
+                                 beta_quality=self.cell_beta_quality, beta_price=self.cell_beta_price,
+                                 inertia=self.cell_inertia)
+        alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
+        return np.where(alive[:, None, :], u, -np.inf)
+
+    def compute_per_token(self) -> np.ndarray:
+        """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost)."""
+        gamma = self.config["world"]["quality_compute_elasticity"]
+        return kernel.compute_per_token(self.state.quality[:, None, :] - self.start_quality[:, None, :] + 1.0,
+                                        gamma, self.segment_routing)
 
     @property
     def open_weights_price(self) -> float:
@@ -306,131 +371,94 @@ class WattyearModel(mesa.Model):
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:
+        """One month, in the order of the module docstring."""
         t = self.steps - 1  # month index: 0 is the start month
-        st, cfg = self.state, self.config
+        st = self.state
         if t > 0:
             for seg in self.segments:
                 seg.grow()
-        growth = lambda rate: (1 + rate) ** (t * DT_YEARS)  # noqa: E731
-        st.serving_multiplier[:] = cfg["world"]["serving_multiplier"] * growth(
-            cfg["world"]["serving_multiplier_growth_per_year"])
+        st.serving_multiplier[:] = self.serving_multiplier_at(t)
         self._renew_fleet(t)
         supply = self._supply(t)
         release_cost = self.publisher.maybe_release(t)
         self.fringe.set_price(supply["tpwy"][:, self.fringe.column])
+        tokens = self._clear_token_market(supply)
+        metrics, market_rec = book_month(self, t, supply, tokens, release_cost)
+        obs = observe(self, t, supply, tokens, metrics)
+        self._remember(obs, tokens)
 
-        # token market
-        customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
-        customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
-        u = self._utilities()
-        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside)
-        peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
-        peak = np.where(peak > 0, peak, 1.0)
-        training = self._training_share(supply)
-        serving_share = 1.0 - training[:, : self.n_providers]
-        capacity_month = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
-        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity_month)
-
-        metrics, market_rec = book_month(self, t, supply, cleared, customers, demand, release_cost)
-        self.last_metrics, self.last_market = metrics, market_rec
-        self._frontier_history.append(st.quality[:, : len(self.labs)].max(axis=1).copy())
-
-        # decisions for next month
-        for lab in self.labs:
+        for lab in self.labs:  # training, then next month's prices
             compute = (supply["operated"][:, :, lab.column] * self.training_efficiency).sum(axis=1)
-            lab.train(compute * training[:, lab.column] * DT_YEARS)
-        reachable = serving_share / peak
-        util = metrics["utilization"][:, : self.n_providers]
-        idle = np.clip(kernel.safe_divide(reachable - util, reachable), 0.0, 1.0)
-        marginal = kernel.safe_divide(self.energy_usd_per_w_year + cfg["world"]["site_opex_usd_per_w_year"],
-                                      supply["tpwy"]) * TOKENS_PER_MTOK
-        limited = market_rec["rate_limited_share"]
-        for lab in self.labs:
-            lab.set_prices(rate_limited_share=limited[:, :, lab.column], idle_share=idle[:, lab.column],
-                           marginal_usd_per_mtok=marginal[:, lab.column])
-        st.prev_share = kernel.safe_divide(cleared.served, demand[..., None])
-        st.price_index = self._price_index(st.prev_share)
-        self.fringe.enter_or_exit(metrics["utilization"][:, self.fringe.column])
-
-        # capacity market (leases from next month), builds, capital market, self-funding
-        ctx = self._decision_context(supply, metrics, cleared, reachable, peak)
-        lease_record = clearing.clear_capacity_market(self, t, ctx)
-        clearing.plan_builds(self, t, ctx, lease_record["bid_price"], st.unmet_bid_watts, st.unmet_bid_price)
-        st.unmet_bid_watts = lease_record.pop("unmet_bid_watts")
-        st.unmet_bid_price = lease_record.pop("bid_price")
-        st.raised[:], st.invested[:] = 0.0, 0.0
-        for record in clearing.clear_capital_market(self, t):
+            lab.train(compute * supply["training_share"][:, lab.column] * DT_YEARS)
+            lab.set_prices(obs)
+        self.fringe.enter_or_exit(obs)
+        lease_record = clearing.clear_spot_leases(self, obs)
+        lease_record.update(clearing.plan_capacity(self, obs))
+        st.raised[:], st.invested[:], st.returned[:], st.written_off[:] = 0.0, 0.0, 0.0, 0.0
+        debt_before = st.debt.copy()
+        for record in clearing.clear_capital_market(self, obs):
             self.funding.add(**record)
-        st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
-        st.ocf_history[:, -1, :] = metrics["operating_cash_flow_usd"]
+
         metrics.update(lease_record)
-        metrics["paid_rate_limited_share"] = ctx["paid_rate_limited_share"]
-        metrics["training_share"] = training
         metrics.update(clearing.self_funding(self, t))
         metrics.update({
-            "cash_usd": st.cash.copy(),
-            "raised_usd": st.raised.copy(),
-            "invested_usd": st.invested.copy(),
+            "training_share": supply["training_share"],
+            "cash_usd": st.cash.copy(), "raised_usd": st.raised.copy(), "invested_usd": st.invested.copy(),
+            "returned_usd": st.returned.copy(), "written_off_usd": st.written_off.copy(),
+            "borrowed_usd": st.debt - debt_before, "debt_usd": st.debt.copy(),
             "outside_capital_usd": st.outside_capital.copy(),
+            "failed": np.concatenate([st.failed, np.zeros((st.failed.shape[0], metrics["watts"].shape[1]
+                                                           - st.failed.shape[1]), dtype=bool)], axis=1) * 1.0,
             "watts_under_construction": self.fleet.under_construction(t),
-            "largest_cluster_watts": st.largest_cluster.copy(),
+            "next_cluster_watts": st.next_cluster_watts.copy(),
+            "shadow_price": st.shadow_price.copy(),
         })
-
+        market_rec["capacity_shadow_price_usd_per_mtok"] = metrics.pop("shadow_price")
+        self.last_metrics, self.last_market = metrics, market_rec
         self.history.append((metrics, market_rec))
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
             self.running = False
+
+    def _clear_token_market(self, supply) -> TokenMonth:
+        """Demand by customer class, logit choice and water-filling against serving capacity.
+
+        Capacity is in compute tokens: the operated fleet's tokens at full
+        load, less its training share, over the peak-to-average of the load it
+        would serve (weighted by first choices in compute).
+        """
+        customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
+        customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
+        u = self._utilities()
+        phi = self.compute_per_token()[:, self.cell_segment, :]  # (S, N, P)
+        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * phi
+        peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
+        peak = np.where(peak > 0, peak, 1.0)
+        serving_share = 1.0 - supply["training_share"][:, : self.n_providers]
+        capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
+        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi)
+        return TokenMonth(customers, demand, cleared, phi, peak, serving_share, capacity)
+
+    def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
+        """Carry what next month's choices and decisions depend on (state, not the output log)."""
+        st = self.state
+        st.prev_share = kernel.safe_divide(tokens.cleared.served, tokens.demand[..., None])
+        st.price_index = self._price_index(st.prev_share)
+        st.asked_compute_history = np.roll(st.asked_compute_history, -1, axis=1)
+        st.asked_compute_history[:, -1, :] = obs.asked_compute.sum(axis=1)
+        st.revenue_history = np.roll(st.revenue_history, -1, axis=1)
+        st.revenue_history[:, -1, :] = obs.revenue_usd
+        st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
+        st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
+        st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
+        st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
+        self._frontier_history.append(self._frontier_now().copy())
 
     def _price_index(self, cell_shares: np.ndarray) -> np.ndarray:
         """(S, K) each segment's price, weighted by the shares of its cells' demand served."""
         weights = np.stack([kernel.sum_cells(cell_shares, seg.cells) / (seg.cells.stop - seg.cells.start)
                             for seg in self.segments], axis=1)
         return kernel.safe_divide((weights * self.state.price).sum(axis=-1), weights.sum(axis=-1))
-
-    def _training_share(self, supply) -> np.ndarray:
-        """(S, A) share of operated watts each lab puts on training this month.
-
-        A run needs g × the last run's compute (reference watt-years) over
-        ``run_months``; its watts are that rate over the fleet's training
-        efficiency, capped at ``max_training_share`` of operated watts.
-        """
-        st = self.state
-        share = np.zeros(supply["watts"].shape)
-        for lab in self.labs:
-            p, c = lab.profile, lab.column
-            watts = supply["watts"][:, c]
-            efficiency = kernel.safe_divide((supply["operated"][:, :, c] * self.training_efficiency).sum(axis=1),
-                                            watts)
-            rate = st.last_run_compute[:, lab.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
-            needed = kernel.safe_divide(rate, efficiency)
-            share[:, c] = np.minimum(kernel.safe_divide(needed, watts), p["max_training_share"])
-            share[:, c] = np.where(watts > 0, share[:, c], 0.0)
-        return share
-
-    def _decision_context(self, supply, metrics, clearing, reachable, peak) -> dict:
-        """What agents see when they bid, ask and build: arrays (S, A)."""
-        s, n_agents = metrics["watts"].shape
-        n_prov = self.n_providers
-        priced_cells = self.segment_priced[0][self.cell_segment]
-        paid_asked = kernel.sum_cells(clearing.asked, priced_cells)
-        paid_served = kernel.sum_cells(clearing.served, priced_cells)
-        cell_price = self.state.price[:, self.cell_segment, :] / TOKENS_PER_MTOK
-        rejected = clearing.asked - clearing.served
-        rejected_value = kernel.sum_cells(rejected * cell_price, priced_cells)
-        paid_rejected = kernel.sum_cells(rejected, priced_cells)
-        widen = lambda x: np.concatenate([x, np.zeros((s, n_agents - n_prov))], axis=1)  # noqa: E731
-        return {
-            "watts": metrics["watts"], "owned_watts": metrics["owned_watts"],
-            "leased_out_watts": metrics["leased_out_watts"] + self.leases.pending_out(self.steps - 1),
-            "served_tokens": metrics["tokens_served"],
-            "owned_cost_per_watt_year": metrics["owned_cost_per_watt_year"],
-            "tpwy": supply["tpwy"],
-            "reachable": widen(reachable),
-            "serving_reach": widen(1.0 / peak),
-            "rejected_paid_tokens": widen(paid_rejected),
-            "paid_price_usd_per_token": widen(kernel.safe_divide(rejected_value, paid_rejected)),
-            "paid_rate_limited_share": widen(kernel.safe_divide(paid_asked - paid_served, paid_asked)),
-        }
 
     def run(self) -> "WattyearModel":
         """Step to the horizon and return self."""

@@ -101,6 +101,20 @@ WORLD = {
                            default=1, min=1),
     "demand_shock_persistence": F("float", "-", "AR(1) coefficient of monthly log-demand shocks",
                                   default=0.8, min=0, max=0.999),
+    "serving_multiplier_halflife_years": F("float", "years", "the growth rate of m(t) halves over this time "
+                                           "(0: never slows)", default=0.0, min=0),
+    "idle_power_fraction": F("float", "fraction", "power an idle accelerator draws, as a share of busy", default=0.3,
+                             min=0, max=1),
+    "quality_compute_elasticity": F("float", "1/index", "γ: compute per token grows as exp(γ·(quality − 1))",
+                                    default=0.0, min=0, max=20),
+    "max_forecast_growth_per_year": F("float", "1/yr", "cap on the demand growth owners extrapolate when they "
+                                      "plan capacity", default=1.5, min=0),
+    "mature_revenue_multiple": F("float", "x", "valuation over forward revenue that every lab's multiple reverts "
+                                 "to", default=8.0, min=0),
+    "multiple_halflife_years": F("float", "years", "half-life of a lab's excess revenue multiple", default=3.0,
+                                 min=0, exclusive_min=True),
+    "debt_interest_per_year": F("float", "1/yr", "interest on the debt of hyperscalers and the publisher",
+                                default=0.05, min=0, max=1),
 }
 
 HARDWARE = {
@@ -130,12 +144,14 @@ FUNDING = {
 
 #: capacity policy shared by labs and hyperscalers
 CAPACITY = {
-    "largest_cluster_watts": F("float", "W", "IT watts of the owner's largest cluster so far", default=0.0, min=0),
-    "cluster_multiple": F("float", "x", "g_cluster: the next cluster over the largest", default=2.0, min=1),
     "build_lead_months": F("int", "months", "from order to service", default=18, min=1, max=60),
-    "power_secured_w_per_year": F("float", "W/yr", "new cluster watts the owner can power each year "
-                                  "(0: builds nothing)", default=0.0, min=0),
-    "lease_term_months": F("int", "months", "term of the leases it offers", default=24, min=1),
+    "power_secured_w_per_year": F("float", "W/yr", "new watts the owner can power each year for its own builds "
+                                  "(0: builds nothing itself)", default=0.0, min=0),
+    "lease_term_months": F("int", "months", "term of the leases it offers (idle watts, built-to-suit capacity)",
+                           default=24, min=1),
+    "cost_of_capital": F("float", "1/yr", "discount rate of its investment decisions", default=0.1, min=0, max=1),
+    "cash_buffer_months": F("float", "months", "cash above this many months of outlays is returned to its "
+                            "owners, not hoarded", default=24, min=1),
 }
 
 LAB = {
@@ -165,13 +181,15 @@ LAB = {
     "price_usd_per_mtok": F("segment_map", "$/Mtok", "starting price in each priced segment (effective, "
                             "subscriptions converted at the segment's tokens per customer)", min=0),
     "affinity": F("segment_map", "utility", "brand, channel and product fit by segment", default={}),
-    "price_up": F("float", "1/month", "price rise per unit of rate-limited share", default=0.05, min=0),
-    "price_down": F("float", "1/month", "price cut per unit of idle share", default=0.05, min=0, max=1),
-    "min_markup": F("float", "fraction", "price floor over marginal (energy + site opex) cost", default=0.0,
-                    min=0),
+    "compute_per_token": F("segment_map", "x", "routing: compute per token in a segment relative to its flagship "
+                           "model (free tiers routed to small models < 1); default 1", default={}, min=0),
+    "price_adjustment": F("float", "1/month", "share of the gap to its best-response price closed each month "
+                          "(list prices are sticky)", default=0.2, min=0, max=1),
+    "max_markup": F("float", "fraction", "highest markup over marginal cost it would list", default=3.0, min=0),
+    "capacity_pricing": F("float", "fraction", "share of the capacity-clearing price rise it passes into list "
+                          "prices when rate-limited (the rest is rationed by rate limits)", default=0.5,
+                          min=0, max=1),
     **CAPACITY,
-    "order_trigger": F("float", "fraction", "rate-limited share of paid demand, averaged over the last 6 "
-                       "months, that makes it order a cluster", default=0.2, min=0, max=1),
     "lease_markup": F("float", "fraction", "asking rent over its cost per watt-year for idle watts", default=0.3,
                       min=0),
     "idle_offered": F("float", "fraction", "share of its idle owned watts it offers for lease", default=0.8,
@@ -179,6 +197,11 @@ LAB = {
     "runway_months": F("int", "months", "raise when cash falls below this many months of burn", default=12,
                        min=0),
     "raise_months": F("int", "months", "a raise covers this many months of burn", default=24, min=1),
+    "revenue_multiple": F("float", "x", "valuation over forward revenue at the start (its latest round)",
+                          default=20.0, min=0),
+    "round_fraction": F("float", "fraction", "largest round as a share of its valuation", default=0.15,
+                        min=0, max=1),
+    "months_between_rounds": F("int", "months", "fewest months from one round to the next", default=6, min=0),
     "funding": F("table_list", "-", "where its raises come from", default=(), item=FUNDING),
 }
 
@@ -189,8 +212,10 @@ HYPERSCALER = {
     "fleet": F("table_list", "-", "planned vintages", default=(), item=FLEET_ENTRY),
     "cash_usd": F("float", "$", "cash at the start (AI business unit)", min=0),
     "cloud_rent_usd_per_w_year": F("float", "$/W-yr", "rent earned on watts used by other cloud customers", min=0),
-    "third_party_utilization": F("float", "fraction", "share of unleased watts rented to other customers",
-                                 min=0, max=1),
+    "third_party_utilization": F("float", "fraction", "share of its unleased watts rented to other cloud "
+                                 "customers at the start (sets their demand in watts)", min=0, max=1),
+    "third_party_growth_per_year": F("float", "1/yr", "growth of other cloud customers' AI demand in watts",
+                                     default=0.0, min=-0.99),
     "business_revenue_usd_per_year": F("float", "$/yr", "revenue of a business AI can threaten (Search ads)",
                                        default=0.0, min=0),
     "business_growth_per_year": F("float", "1/yr", "growth of that business absent AI", default=0.0, min=-0.99),
@@ -220,7 +245,11 @@ OPEN_WEIGHTS = {
     "lag_months": F("int", "months", "the frontier a release matches is this many months old", default=0,
                     min=0),
     "training_cost_usd": F("float", "$", "one-time cost of each release", min=0),
-    "quality": F("float", "index", "quality of the open weights available at the start", min=0),
+    "capex_share_of_ads": F("float", "fraction", "AI capex (ads ranking, training) as a share of ad revenue",
+                            default=0.0, min=0, max=2),
+    "capex_share_halflife_years": F("float", "years", "that share halves over this time (0: never)", default=0.0,
+                                    min=0),
+    "build_lead_months": F("int", "months", "from order to service of its builds", default=12, min=1, max=60),
 }
 
 FRINGE = {
@@ -265,5 +294,8 @@ SEGMENT = {
 SECTIONS = {"run": RUN, "world": WORLD, "open_weights": OPEN_WEIGHTS, "fringe": FRINGE}
 #: top-level tables of named entities
 COLLECTIONS = {"hardware": HARDWARE, "labs": LAB, "hyperscalers": HYPERSCALER, "segments": SEGMENT}
+#: signed compute commitments: take-or-pay leases the lessor builds to suit
+COMMITMENT = {k: v for k, v in LEASE.items() if k != "renew"}
+
 #: top-level lists of tables
-LISTS = {"leases": LEASE}
+LISTS = {"leases": LEASE, "commitments": COMMITMENT}

@@ -28,12 +28,20 @@ class WorldState:
     demand_shock: np.ndarray  #: (S, K) AR(1) log shock
     fringe_watts: np.ndarray  #: (S,)
     serving_multiplier: np.ndarray  #: (S,)
-    largest_cluster: np.ndarray  #: (S, A) W of each owner's largest cluster in service
     outside_capital: np.ndarray  #: (S, A) $ raised from outside since the start
     raised: np.ndarray  #: (S, A) $ raised this month
-    invested: np.ndarray  #: (S, A) $ a partner put into labs this month
+    invested: np.ndarray  #: (S, A) $ a partner put into labs this month (negative: a parent took cash back)
+    returned: np.ndarray  #: (S, A) $ paid out to owners this month (cash no plan needs)
+    written_off: np.ndarray  #: (S, A) $ of a failing lab's unpaid bills its creditors wrote off this month
+    debt: np.ndarray  #: (S, A) $ owed by hyperscalers and the publisher (they borrow rather than hold negative cash)
     ocf_history: np.ndarray  #: (S, 12, A) operating cash flow of the last 12 months, newest last
-    unmet_bid_watts: np.ndarray  #: (S, L) watts each lab bid for last month and did not get
-    unmet_bid_price: np.ndarray  #: (S, L) the rent it bid, $/W-yr
+    replacement_capex_history: np.ndarray  #: (S, 12, A) capex on replacements of the last 12 months
+    revenue_history: np.ndarray  #: (S, 13, A) revenue of the last 13 months (growth over a year), newest last
+    asked_compute_history: np.ndarray  #: (S, 13, P) compute tokens asked of each provider, newest last
     price_index: np.ndarray  #: (S, K) share-weighted price each segment paid last month, $/Mtok
     price_index_start: np.ndarray  #: (S, K) the same at the start
+    failed: np.ndarray  #: (S, L) bool: the lab has failed (out of the market for good)
+    generations: np.ndarray  #: (S, L) training runs completed since the start
+    last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
+    next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
+    shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok

@@ -71,12 +71,15 @@ class Clearing(NamedTuple):
     rounds: int  #: water-filling rounds used
 
 
-def water_fill(demand, utilities, outside_utility, capacity, *, tol=1e-12):
+def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, tol=1e-12):
     """Allocate demand to providers by logit, rationing those over capacity.
 
     ``demand`` ``(..., N)`` tokens wanted by each cell; ``utilities``
     ``(..., N, P)``; ``outside_utility`` ``(..., N)``; ``capacity`` ``(..., P)``
-    tokens each provider can serve this month.
+    tokens each provider can serve this month. With ``compute_per_token``
+    (broadcastable to ``(..., N, P)``), capacity is in compute and a token of
+    cell n at provider p takes φ[n, p] of it (a frontier token costs more than
+    a small model's); tokens are still what customers ask for and are served.
 
     Round 1: every cell splits its demand by logit over all providers and the
     outside option. A provider asked for more than its remaining capacity serves
@@ -99,6 +102,7 @@ def water_fill(demand, utilities, outside_utility, capacity, *, tol=1e-12):
     """
     demand = np.asarray(demand, dtype=float)
     u = np.asarray(utilities, dtype=float)
+    phi = None if compute_per_token is None else np.asarray(compute_per_token, dtype=float)
     remaining = np.array(np.broadcast_to(capacity, u.shape[:-2] + u.shape[-1:]), dtype=float)
     open_ = remaining > 0
     served = np.zeros(u.shape)
@@ -119,57 +123,16 @@ def water_fill(demand, utilities, outside_utility, capacity, *, tol=1e-12):
         else:
             unserved += to_outside
         asked += want
-        want_total = want.sum(axis=-2)  # (..., P)
+        want_total = (want if phi is None else want * phi).sum(axis=-2)  # (..., P) in capacity units
         over = want_total > remaining
         ratio = np.where(over, np.divide(remaining, want_total, out=np.ones_like(remaining),
                                          where=want_total > 0), 1.0)
         got = want * ratio[..., None, :]
         served += got
-        remaining = np.where(over, 0.0, remaining - got.sum(axis=-2))
+        remaining = np.where(over, 0.0, remaining - (got if phi is None else got * phi).sum(axis=-2))
         open_ &= ~over
         pending = (want - got).sum(axis=-1)
         if not np.any(pending > tol * np.maximum(demand, 1.0)):
             break
     unserved += pending  # only non-zero if every provider is full
     return Clearing(first_choice, asked, served, outside, unserved, rounds)
-
-
-def indifference_price(reference_price, quality, reference_quality, *, beta_quality, beta_price,
-                       affinity_gap=0.0):
-    """Price at which a provider's quality (and brand) edge is exactly worth its premium.
-
-    From u = β_q·q − β_p·ln p + a, equal utility with a reference provider (the
-    open-weights fringe) at price p_ref, quality q_ref and affinity a_ref gives
-    p = p_ref · exp((β_q·(q − q_ref) + (a − a_ref)) / β_p). With β_p = 0 (price
-    does not matter) the bound is infinite.
-
-    >>> float(indifference_price(1.0, 1.0, 1.0, beta_quality=5.0, beta_price=1.0))
-    1.0
-    >>> round(float(indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=1.0)), 6)
-    1.359141
-    >>> round(float(indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=2.0, affinity_gap=1.0)), 6)
-    1.359141
-    """
-    bp = np.asarray(beta_price, dtype=float)
-    edge = (np.asarray(beta_quality, dtype=float)
-            * (np.asarray(quality, dtype=float) - np.asarray(reference_quality, dtype=float)) + affinity_gap)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        exponent = np.where(bp > 0, edge / np.where(bp > 0, bp, 1.0), np.inf)
-        bound = np.asarray(reference_price, dtype=float) * np.exp(exponent)
-    return np.where(np.isnan(bound), np.inf, bound)
-
-
-def nudge_prices(price, *, rate_limited_share, idle_share, up, down, floor, cap):
-    """Next month's prices: up when rate-limited, down when idle, then bounded.
-
-    p' = p · (1 + up·rate_limited_share − down·idle_share), then clipped to
-    [floor, cap]. Where the cap (quality-adjusted open-weights price) lies below
-    the floor (marginal cost), the floor wins: a lab does not sell below its
-    marginal cost.
-
-    >>> nudge_prices(np.array([10.0, 10.0]), rate_limited_share=np.array([0.5, 0.0]),
-    ...     idle_share=np.array([0.0, 0.5]), up=0.1, down=0.2, floor=1.0, cap=np.array([100.0, 100.0]))
-    array([10.5,  9. ])
-    """
-    proposed = price * (1.0 + up * rate_limited_share - down * idle_share)
-    return np.maximum(np.minimum(proposed, cap), floor)
