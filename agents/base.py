@@ -5,6 +5,8 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from sim import capital_market
+
 
 class EconomicAgent(mesa.Agent):
     """An agent with a cash ledger column and per-watt metrics.
@@ -48,18 +50,27 @@ class EconomicAgent(mesa.Agent):
     def operating_profit_usd(self) -> float:
         return self._metric("operating_profit_usd")
 
-    def settle_cash(self, outlays_usd: np.ndarray, buffer_months: float) -> None:
-        """Borrow rather than hold negative cash; repay debt from cash; return cash beyond the buffer.
+    def cash_buffer_usd(self, buffer_months: float) -> np.ndarray:
+        """(S,) cash it keeps: ``buffer_months`` of its average outlays over the last
+        year, plus the capex it has committed for the next 12 months."""
+        st, c = self.model.state, self.column
+        committed = self.model.fleet.capex_committed_usd(self.model.steps - 1, 12)[:, c]
+        return buffer_months * st.outlays_history[:, :, c].mean(axis=1) + committed
+
+    def settle_cash(self, buffer_months: float) -> None:
+        """Borrow rather than hold negative cash; repay debt from cash; return cash no plan needs.
 
         Debt is recorded (``state.debt``) and pays ``world.debt_interest_per_year``;
-        cash above ``buffer_months`` of this month's outlays (after repaying) is
-        returned to the owners (``state.returned``).
+        repayments come from cash above the buffer (``cash_buffer_usd``), and
+        only an owner free of debt returns cash (``state.returned``).
         """
         st, c = self.model.state, self.column
+        buffer = self.cash_buffer_usd(buffer_months)
         borrow = np.maximum(-st.cash[:, c], 0.0)
-        repay = np.minimum(st.debt[:, c], np.maximum(st.cash[:, c] - buffer_months * outlays_usd, 0.0))
+        repay = np.minimum(st.debt[:, c], np.maximum(st.cash[:, c] - buffer, 0.0))
         st.debt[:, c] += borrow - repay
         st.cash[:, c] += borrow - repay
-        excess = np.maximum(st.cash[:, c] - buffer_months * outlays_usd, 0.0)
+        trailing = st.ocf_history[:, :, c].sum(axis=1)
+        excess = np.where(st.debt[:, c] > 0, 0.0, capital_market.idle_cash_usd(st.cash[:, c], buffer, trailing))
         st.cash[:, c] -= excess
         st.returned[:, c] += excess

@@ -112,4 +112,4 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         return watts
 
     def settle(self, obs: Observation) -> None:
-        self.settle_cash(obs.outlays_usd[:, self.column], self.profile["cash_buffer_months"])
+        self.settle_cash(self.profile["cash_buffer_months"])

@@ -19,6 +19,13 @@ DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required
 #: its capacity (a bound for the Kreps–Scheinkman solve, not a typical value; an assumption)
 MAX_CAPACITY_PRICE_MULTIPLIER = 4.0
 
+#: months averaged at each end of the year over which a lab measures its demand growth (an assumption)
+SMOOTHING_MONTHS = 3
+
+#: a lab whose cash covers fewer months of burn than this after raising is in distress: it stops
+#: its builds under way and lets leases lapse (an assumption: about one quarter)
+DISTRESS_MONTHS = 3
+
 #: a lab that plans no growth still counts this share of its fleet as its next
 #: cluster, so that its self-funding ratio measures something (an assumption:
 #: about the yearly growth of a lab that only keeps up with the frontier)
@@ -71,8 +78,20 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         watts = operated_by_hardware.sum(axis=1)
         efficiency = kernel.safe_divide((operated_by_hardware * training_efficiency).sum(axis=1), watts)
         rate = st.last_run_compute[:, i] * p["generation_compute_multiple"] / (p["run_months"] / 12)
-        share = np.minimum(kernel.safe_divide(kernel.safe_divide(rate, efficiency), watts), p["max_training_share"])
+        share = np.minimum(kernel.safe_divide(kernel.safe_divide(rate, efficiency), watts),
+                           self.training_cap(self.model.steps - 1))
         return np.where((watts > 0) & ~st.failed[:, i], share, 0.0)
+
+    def training_cap(self, step: int) -> float:
+        """Most of its watts it puts on training in month ``step``: ``max_training_share`` moving
+        toward ``long_run_training_share`` with ``world.training_shift_halflife_years``
+        (inference grows to take most of the compute)."""
+        p = self.profile
+        if p["long_run_training_share"] < 0:
+            return p["max_training_share"]
+        half = self.model.config["world"]["training_shift_halflife_years"]
+        return float(p["long_run_training_share"] + (p["max_training_share"] - p["long_run_training_share"])
+                     * 2.0 ** (-step * DT_YEARS / half))
 
     def train(self, training_compute_wy: np.ndarray) -> None:
         """Add this month's training compute (reference watt-years, shape (S,))."""
@@ -118,16 +137,23 @@ class FrontierLab(CapacityOwner, EconomicAgent):
 
     # ------------------------------------------------------------ capacity
     def demand_growth(self, obs: Observation) -> np.ndarray:
-        """Yearly growth of the compute customers asked of it, over up to the last 12 months, (S,).
+        """Yearly growth of the compute its first-choice customers want, over up to the last 12 months, (S,).
+
+        First choices, not all it was asked: customers who spilled over from a
+        rate-limited rival are not a market to build for. Three-month averages
+        at both ends, so a step (a release) is not read as a year's growth.
 
         Clipped to [0, ``world.max_forecast_growth_per_year``]: owners plan
         for growth, not for a shrinking market (a dip does not sell clusters).
         """
-        history = self.model.state.asked_compute_history[:, :, self.column]
-        back = min(obs.step, history.shape[1] - 1)
-        if back == 0:
+        history = self.model.state.first_choice_history[:, :, self.column]
+        back = min(obs.step, history.shape[1] - SMOOTHING_MONTHS)
+        if back <= 0:
             return np.zeros(history.shape[0])
-        ratio = kernel.safe_divide(history[:, -1], history[:, -1 - back])
+        # three-month averages at both ends: a quality release or a rival's outage moves demand in a step
+        now = history[:, -SMOOTHING_MONTHS:].mean(axis=1)
+        then = history[:, -SMOOTHING_MONTHS - back:history.shape[1] - back].mean(axis=1)
+        ratio = kernel.safe_divide(now, then)
         growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
         return np.clip(growth, 0.0, self.model.config["world"]["max_forecast_growth_per_year"])
 
@@ -136,7 +162,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         and the most rent a year it can commit to for them, (S,).
 
         Target at t + lead: serving watts for forecast demand at reachable
-        utilisation, over (1 − max_training_share) so its training keeps pace.
+        utilisation, plus the watts its next training run needs (``training_need``).
         Gap = target − watts it will have then (owned, leased in, committed).
         Serving growth is planned only if a new watt pays: its NPV at the lab's
         cost of capital when built, or its margin over the cheapest rent when
@@ -151,9 +177,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[c]
         per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
         growth = self.demand_growth(obs)
-        forecast = obs.asked_compute[:, :, c].sum(axis=1) * (1.0 + growth) ** (lead / 12)
+        forecast = obs.first_choice_compute[:, :, c].sum(axis=1) * (1.0 + growth) ** (lead / 12)
         serving_need = kernel.safe_divide(forecast, per_watt_month)
-        keep_training = 1.0 / (1.0 - p["max_training_share"])
         planned = self.planned_watts(t + lead)
         margin = (obs.revenue_per_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
                   - model.energy_busy_usd_per_w_year - model.config["world"]["site_opex_usd_per_w_year"])
@@ -163,7 +188,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         lease_pays = margin > rent
         serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
         serving_target = np.where(build_pays | lease_pays, serving_need, np.minimum(serving_need, serving_now))
-        gap = np.maximum(serving_target * keep_training - planned, 0.0)
+        target = serving_target + self.training_need(serving_target, hw)
+        gap = np.maximum(target - planned, 0.0)
         gap = np.where(st.failed[:, self.lab_index], 0.0, gap)
 
         budget = self.fundable_usd(obs)
@@ -172,9 +198,18 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         self.order_build(own, t)
         budget = budget - own * hw["capex_usd_per_w"]
         contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), np.full(s, rent)))
-        next_year = serving_target * keep_training * (1.0 + growth) - planned
-        st.next_cluster_watts[:, c] = np.maximum(np.maximum(gap, next_year), MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
+        st.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
         return np.maximum(contract, 0.0), np.maximum(budget, 0.0)
+
+    def training_need(self, serving_watts: np.ndarray, hardware: dict) -> np.ndarray:
+        """Watts of ``hardware`` the next training run needs, (S,): g × the last run's
+        compute over ``run_months``, at most ``max_training_share`` of the whole fleet
+        (the race: a lab that cannot keep up trains longer and falls behind)."""
+        st, p = self.model.state, self.profile
+        rate = st.last_run_compute[:, self.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
+        share = self.training_cap(self.model.steps - 1 + p["build_lead_months"])
+        cap = share / (1.0 - share) * serving_watts
+        return np.minimum(rate / hardware["training_efficiency"], cap)
 
     def capacity_bid(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Spot market: (watts wanted, $/W-yr it would pay), each shape (S,).
@@ -229,11 +264,18 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         allowed = obs.step - st.last_round_step[:, self.lab_index] >= p["months_between_rounds"]
         return np.where(allowed, self.valuation_usd(obs) * p["round_fraction"], 0.0)
 
-    def burn_usd(self, obs: Observation) -> np.ndarray:
-        """Monthly burn, (S,): recent operating cash outflow plus a month of the capex committed for a year."""
+    def burn_usd(self, step: int) -> np.ndarray:
+        """Monthly burn at ``step``, (S,): the operating cash outflow of the last three months
+        plus a month of the capex committed for the next year."""
         st, c = self.model.state, self.column
-        committed = self.model.fleet.capex_committed_usd(obs.step, 12)[:, c] / 12
+        committed = self.model.fleet.capex_committed_usd(step, 12)[:, c] / 12
         return capital_market.monthly_burn(st.ocf_history[:, -3:, c, None])[:, 0] + committed
+
+    def in_distress(self) -> np.ndarray:
+        """(S,) cash covers fewer than ``DISTRESS_MONTHS`` of burn (and it has not failed)."""
+        st = self.model.state
+        return ((st.cash[:, self.column] < DISTRESS_MONTHS * self.burn_usd(self.model.steps - 1))
+                & ~st.failed[:, self.lab_index])
 
     def fundable_usd(self, obs: Observation) -> np.ndarray:
         """Money it could put into new capacity now, (S,): cash and the round it could
@@ -242,7 +284,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             return np.full(obs.cash_usd.shape[0], np.inf)
         c, p = self.column, self.profile
         committed = self.model.fleet.capex_committed_usd(obs.step, 12)[:, c]
-        return (obs.cash_usd[:, c] + self.round_cap_usd(obs) - p["runway_months"] * self.burn_usd(obs)
+        return (obs.cash_usd[:, c] + self.round_cap_usd(obs) - p["runway_months"] * self.burn_usd(obs.step)
                 - committed)
 
     def raise_capital(self, obs: Observation) -> list[dict]:
@@ -252,7 +294,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         committed share is spent back as a lease of its watts.
         """
         st, p, model, c, t = self.model.state, self.profile, self.model, self.column, obs.step
-        need = capital_market.raise_needed(st.cash[:, c], self.burn_usd(obs), p["runway_months"], p["raise_months"])
+        need = capital_market.raise_needed(st.cash[:, c], self.burn_usd(obs.step), p["runway_months"], p["raise_months"])
         amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
         amount = np.where(st.failed[:, self.lab_index], 0.0, amount)
         if not np.any(amount > 0):
@@ -285,15 +327,22 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         return records
 
     def settle(self, obs: Observation) -> None:
-        """After raising: fail where cash is still negative; return idle cash to its owners.
+        """After raising: cut builds where cash is short, fail where it is negative; return idle cash.
+
+        A lab whose cash covers fewer than ``DISTRESS_MONTHS`` of burn after its
+        round stops its builds under way (each finished at the size paid for).
 
         A failed lab leaves the market for good: its leases end (the watts go
         back to their owners), its own watts are written off, its unpaid bills
         are written off by its creditors (recorded), and its customers choose
         among the rest. Cash above ``cash_buffer_months`` of its outlays is
-        paid out (to its parent, for a lab a hyperscaler owns).
+        paid out once its operations bring cash in (to its parent, for a lab a
+        hyperscaler owns).
         """
         st, p, model, c, i = self.model.state, self.profile, self.model, self.column, self.lab_index
+        short = self.in_distress()
+        if np.any(short):  # cut the build plan: clusters under way are finished at the size paid for
+            model.fleet.cut_builds(c, short, obs.step)
         failing = (st.cash[:, c] < 0) & ~st.failed[:, i]
         if np.any(failing):
             st.written_off[:, c] += np.where(failing, -st.cash[:, c], 0.0)
@@ -301,7 +350,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             st.failed[:, i] |= failing
             model.leases.end_for(c, failing)
             model.fleet.write_off(c, failing)
-        excess = np.maximum(st.cash[:, c] - p["cash_buffer_months"] * obs.outlays_usd[:, c], 0.0)
+        excess = capital_market.idle_cash_usd(st.cash[:, c], self.cash_buffer_usd(p["cash_buffer_months"]),
+                                              st.ocf_history[:, :, c].sum(axis=1))
         excess = np.where(st.raised[:, c] > 0, 0.0, excess)
         if np.any(excess > 0):
             st.cash[:, c] -= excess

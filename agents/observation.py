@@ -36,6 +36,7 @@ class Observation:
     served_tokens: np.ndarray  #: (S, A) tokens served
     served_compute: np.ndarray  #: (S, P) compute tokens served
     asked_compute: np.ndarray  #: (S, K, P) compute tokens customers asked of each provider (spill-over included)
+    first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
     index_weight: np.ndarray  #: (S, K, P) weight of each provider's price in the segment's price index
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment

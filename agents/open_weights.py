@@ -53,16 +53,21 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
         """Order ``capex_share_of_ads`` of this month's ad revenue as new watts (the share
         halving every ``capex_share_halflife_years``, if set)."""
         p = self.profile
-        fade = 2.0 ** (-obs.step * DT_YEARS / p["capex_share_halflife_years"]) if p["capex_share_halflife_years"] else 1.0
-        capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(obs.step)
-        watts = np.full(obs.cash_usd.shape[0], capex / self.newest_hardware(obs.step)["capex_usd_per_w"])
-        self.order_build(watts, obs.step)
+        # in the first month, also the orders of the year before the start still being paid for
+        months = range(1 - p["build_lead_months"], 1) if obs.step == 0 else (obs.step,)
+        for t in months:
+            half = p["capex_share_halflife_years"]
+            fade = 2.0 ** (-max(t, 0) * DT_YEARS / half) if half else 1.0
+            capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t)
+            hw = self.model.newest_hardware(self.family(), obs.step)
+            watts = np.full(obs.cash_usd.shape[0], capex / self.model.config["hardware"][hw]["capex_usd_per_w"])
+            self.model.add_build(self.column, hw, watts, order_step=t, lead_months=p["build_lead_months"])
 
     def power_budget(self, t: int) -> np.ndarray:
         return np.full(self.model.n_scenarios, np.inf)
 
     def settle(self, obs: Observation) -> None:
-        self.settle_cash(obs.outlays_usd[:, self.column], PUBLISHER_BUFFER_MONTHS)
+        self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
 
 class OpenWeightsFringe(EconomicAgent):
@@ -87,7 +92,7 @@ class OpenWeightsFringe(EconomicAgent):
         self.model.state.fringe_watts *= 1.0 + p["entry_speed"] * gap
 
     def settle(self, obs: Observation) -> None:
-        self.settle_cash(obs.outlays_usd[:, self.column], PUBLISHER_BUFFER_MONTHS)
+        self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
     def set_price(self, tpwy: np.ndarray) -> None:
         """Cost-plus price in every priced segment from this month's tokens per watt-year, shape (S,).

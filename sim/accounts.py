@@ -79,7 +79,8 @@ def book_month(model, t, supply, tokens, release_cost):
     cloud_revenue = np.zeros((s, n_agents))
     for lab in model.labs:
         p = lab.profile
-        other_cost[:, lab.column] += p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
+        other_cost[:, lab.column] += (p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
+                                      * ~st.failed[:, lab.lab_index])  # a failed lab has let its staff go
     consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
     consumer_cells = consumer[model.cell_segment]
     consumer_served = kernel.sum_cells(clearing.served, consumer_cells)  # (S, P)

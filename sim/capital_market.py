@@ -81,3 +81,14 @@ class FundingBook:
 
     def add(self, **record) -> None:
         self.records.append(record)
+
+
+def idle_cash_usd(cash, buffer_usd, trailing_operating_cash_flow):
+    """Cash no plan needs: what lies above the buffer, for an owner whose operations bring
+    cash in (a lab still burning cash keeps what it raised for the race).
+
+    >>> idle_cash_usd(np.array([100.0, 100.0, 50.0]), 60.0, np.array([5.0, -5.0, 5.0])).tolist()
+    [40.0, 0.0, 0.0]
+    """
+    return np.where(np.asarray(trailing_operating_cash_flow) > 0,
+                    np.maximum(np.asarray(cash, float) - buffer_usd, 0.0), 0.0)

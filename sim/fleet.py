@@ -107,6 +107,27 @@ class Fleet:
         rows = self.owner == owner
         self.watts[np.ix_(scenarios, rows)] = 0.0
 
+    def cut_builds(self, owner: int, scenarios: np.ndarray, step: int) -> None:
+        """Stop ``owner``'s builds under way at ``step`` in the ``scenarios`` (bool (S,)): each
+        enters service now at the share of its watts already paid for, and costs nothing more.
+
+        Its start moves to ``step`` in every scenario (rows are shared by scenarios), so
+        where it is not cut it is split: the cut part in this row, the rest in a new row
+        that keeps the old dates.
+        """
+        rows = np.flatnonzero((self.owner == owner) & (self.order_step <= step) & (step < self.start_step))
+        for row in rows:
+            lead = max(int(self.start_step[row] - self.order_step[row]), 1)
+            paid = min(max(step - int(self.order_step[row]), 0), lead) / lead
+            kept = np.where(scenarios, 0.0, self.watts[:, row])
+            if np.any(kept > 0):
+                self.add(owner, int(self.hardware[row]), kept, int(self.start_step[row]),
+                         int(self.end_step[row] - self.start_step[row]), float(self.capex_usd_per_w[row]),
+                         order_step=int(self.order_step[row]), replacement=bool(self.replacement[row]))
+            self.watts[:, row] = np.where(scenarios, self.watts[:, row] * paid, 0.0)
+            life = int(self.end_step[row] - self.start_step[row])
+            self.start_step[row], self.end_step[row] = step, step + life
+
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``)."""
         ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)

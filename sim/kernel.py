@@ -236,29 +236,30 @@ def energy_usd(watts, energy_usd_per_w_year, busy_share, idle_power_fraction, ye
 
 
 def marginal_cost_usd_per_mtok(*, energy_usd_per_w_year, idle_power_fraction, capacity_charge_usd_per_w_year,
-                               busy_share, tpwy, reachable_utilization, compute_per_token=1.0):
-    """Cost of serving one more million tokens.
+                               tpwy, reachable_utilization, compute_per_token=1.0):
+    """Long-run marginal cost of serving one more million tokens.
 
-    c = φ·[e·(1 − f) + busy·k / reach] / TPWY · 10⁶
+    c = φ·[e·(1 − f) + k / reach] / TPWY · 10⁶
 
     e·(1 − f): the energy a busy watt draws above an idle one; k: the capacity
     charge of a watt (rent, depreciation and site opex per W-yr), paid per
     watt whether busy or not, so per served token it is k over the tokens a
-    watt serves at the segment's reachable utilisation. Capacity that would
-    otherwise stand idle has no opportunity cost: k counts in proportion to
-    the busy share of the lab's serving watts. φ is the compute a token takes
-    (``compute_per_token``). TPWY is tokens per watt-year at full load.
+    watt serves at the segment's reachable utilisation (peak-load pricing: a
+    lab sizes and prices capacity for the load it serves, so every token
+    carries its share of it, even in a month when some watts stand idle). φ
+    is the compute a token takes (``compute_per_token``); TPWY is tokens per
+    watt-year at full load. With a price p, 1 − c/p is the gross margin the
+    lab earns on fully used serving capacity.
 
-    A watt at 1e7 tokens/W-yr, e = $1, f = 0.3, k = $10, fully busy, reach 0.5:
+    A watt at 1e7 tokens/W-yr, e = $1, f = 0.3, k = $10, reach 0.5:
     (0.7 + 20)/1e7·1e6 = $2.07 per Mtok.
 
     >>> round(float(marginal_cost_usd_per_mtok(energy_usd_per_w_year=1.0, idle_power_fraction=0.3,
-    ...     capacity_charge_usd_per_w_year=10.0, busy_share=1.0, tpwy=1e7, reachable_utilization=0.5)), 6)
+    ...     capacity_charge_usd_per_w_year=10.0, tpwy=1e7, reachable_utilization=0.5)), 6)
     2.07
     """
     per_w_year = (np.asarray(energy_usd_per_w_year, dtype=float) * (1.0 - np.asarray(idle_power_fraction, float))
-                  + np.asarray(busy_share, dtype=float)
-                  * safe_divide(capacity_charge_usd_per_w_year, reachable_utilization))
+                  + safe_divide(capacity_charge_usd_per_w_year, reachable_utilization))
     return np.asarray(compute_per_token, dtype=float) * safe_divide(per_w_year, tpwy) * 1e6
 
 

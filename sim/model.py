@@ -46,6 +46,10 @@ from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 #: (an assumption)
 REPLACEMENT_LEAD_MONTHS = 12
 
+#: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
+#: baseline; more change nothing that matters)
+STARTING_SHARE_ITERATIONS = 60
+
 
 class WattyearModel(mesa.Model):
     """The AI-industry market model.
@@ -179,8 +183,16 @@ class WattyearModel(mesa.Model):
         for agent in [*self.labs, *self.hyperscalers, self.publisher]:
             for watts, begins in starting_cohorts(agent.profile["watts"], age):
                 self._add_vintage(agent.column, agent.profile["hardware"], watts, begins)
-            for v in agent.profile.get("fleet", []):
-                self._add_vintage(agent.column, v["hardware"], v["watts"], month_index(v["in_service"], self.start))
+            for v in agent.profile.get("fleet", []):  # planned vintages are paid over the owner's build lead time
+                begins = month_index(v["in_service"], self.start)
+                self._add_vintage(agent.column, v["hardware"], v["watts"], begins,
+                                  order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
+        for agent in [*self.labs, *self.hyperscalers]:  # builds under way at the start, ordered month by month
+            lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
+            if rate > 0:
+                hardware = self.newest_hardware(agent.family(), 0)
+                for order in range(1 - lead, 1):
+                    self.add_build(agent.column, hardware, rate / 12, order_step=order, lead_months=lead)
         self.leases = LeaseBook(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)),
                                 price_usd_per_w_year=np.zeros((s, 0)))
         for lease in cfg["leases"]:
@@ -227,8 +239,9 @@ class WattyearModel(mesa.Model):
             debt=np.zeros((s, n_agents)),
             ocf_history=np.zeros((s, 12, n_agents)),
             replacement_capex_history=np.zeros((s, 12, n_agents)),
+            outlays_history=np.zeros((s, 12, n_agents)),
             revenue_history=np.zeros((s, 13, n_agents)),
-            asked_compute_history=np.zeros((s, 13, n_prov)),
+            first_choice_history=np.zeros((s, 15, n_prov)),
             price_index=np.zeros((s, len(seg_ids))),
             price_index_start=np.zeros((s, len(seg_ids))),
             failed=np.zeros((s, n_labs), dtype=bool),
@@ -238,14 +251,18 @@ class WattyearModel(mesa.Model):
             shadow_price=np.zeros((s, len(seg_ids), n_prov)),
         )
         self.funding = FundingBook()
-        # starting prices of the fringe and starting shares (no inertia yet)
+        # starting prices of the fringe
         self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column])
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
         for h in self.hyperscalers:
             h.third_party_start = (np.maximum(owned0[:, h.column] - let0[:, h.column], 0.0)
                                    * h.profile["third_party_utilization"])
-        self.state.prev_share = token_market.logit_shares(self._utilities(), self.cell_outside)
+        # starting shares: habits at rest, the fixed point s = logit(u + inertia·s) reached from no habit
+        # (damped; a start that is not a fixed point would move shares in the first months for no reason)
+        for _ in range(STARTING_SHARE_ITERATIONS):
+            shares = token_market.logit_shares(self._utilities(), self.cell_outside)
+            self.state.prev_share = 0.5 * (self.state.prev_share + shares)
         self.state.price_index_start = self._price_index(self.state.prev_share)
         self.state.price_index = self.state.price_index_start.copy()
 
@@ -292,7 +309,7 @@ class WattyearModel(mesa.Model):
                                   replacement=True)
         lapse = np.zeros(self.state.cash.shape, dtype=bool)
         for lab in self.labs:
-            short = self.state.cash[:, lab.column] < 0
+            short = self.state.cash[:, lab.column] < 0 if t == 0 else lab.in_distress()
             lapse[:, lab.column] = self.state.failed[:, lab.lab_index] | short
         rents = np.array([a.rent_usd_per_w_year(t) if isinstance(a, Hyperscaler) else np.nan
                           for a in self.ledger_agents])
@@ -444,12 +461,16 @@ class WattyearModel(mesa.Model):
         st = self.state
         st.prev_share = kernel.safe_divide(tokens.cleared.served, tokens.demand[..., None])
         st.price_index = self._price_index(st.prev_share)
-        st.asked_compute_history = np.roll(st.asked_compute_history, -1, axis=1)
-        st.asked_compute_history[:, -1, :] = obs.asked_compute.sum(axis=1)
+        st.first_choice_history = np.roll(st.first_choice_history, -1, axis=1)
+        st.first_choice_history[:, -1, :] = obs.first_choice_compute.sum(axis=1)
         st.revenue_history = np.roll(st.revenue_history, -1, axis=1)
         st.revenue_history[:, -1, :] = obs.revenue_usd
         st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
         st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
+        # a history not yet a year long is padded with this month (the mean over it is what it should be)
+        st.outlays_history = (np.roll(st.outlays_history, -1, axis=1) if obs.step
+                              else np.repeat(obs.outlays_usd[:, None, :], 12, axis=1))
+        st.outlays_history[:, -1, :] = obs.outlays_usd
         st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
         st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
         self._frontier_history.append(self._frontier_now().copy())

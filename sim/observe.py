@@ -61,7 +61,7 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         energy_usd_per_w_year=model.energy_usd_per_w_year,
         idle_power_fraction=cfg["world"]["idle_power_fraction"],
         capacity_charge_usd_per_w_year=capacity_charge[:, None, :n_prov],
-        busy_share=(1.0 - idle)[:, None, :], tpwy=supply["tpwy"][:, None, :n_prov],
+        tpwy=supply["tpwy"][:, None, :n_prov],
         reachable_utilization=segment_reach[None, :, None], compute_per_token=phi_segment)
 
     # paid tokens turned away (the spot market's bids)
@@ -89,6 +89,7 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         served_tokens=metrics["tokens_served"],
         served_compute=served_compute,
         asked_compute=asked_compute,
+        first_choice_compute=segment_sums(model, cleared.first_choice * tokens.phi),
         own_share=own_share,
         index_weight=index_weight,
         marginal_cost_usd_per_mtok=marginal,

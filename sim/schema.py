@@ -113,6 +113,8 @@ WORLD = {
                                  "to", default=8.0, min=0),
     "multiple_halflife_years": F("float", "years", "half-life of a lab's excess revenue multiple", default=3.0,
                                  min=0, exclusive_min=True),
+    "training_shift_halflife_years": F("float", "years", "half-life of the move of every lab's training-share "
+                                       "cap toward its long-run value", default=4.0, min=0, exclusive_min=True),
     "debt_interest_per_year": F("float", "1/yr", "interest on the debt of hyperscalers and the publisher",
                                 default=0.05, min=0, max=1),
 }
@@ -147,6 +149,9 @@ CAPACITY = {
     "build_lead_months": F("int", "months", "from order to service", default=18, min=1, max=60),
     "power_secured_w_per_year": F("float", "W/yr", "new watts the owner can power each year for its own builds "
                                   "(0: builds nothing itself)", default=0.0, min=0),
+    "pipeline_w_per_year": F("float", "W/yr", "builds under way at the start: ordered at this rate over the "
+                             "build lead time before it, entering service over the first months", default=0.0,
+                             min=0),
     "lease_term_months": F("int", "months", "term of the leases it offers (idle watts, built-to-suit capacity)",
                            default=24, min=1),
     "cost_of_capital": F("float", "1/yr", "discount rate of its investment decisions", default=0.1, min=0, max=1),
@@ -168,6 +173,9 @@ LAB = {
                           min=0, exclusive_min=True),
     "max_training_share": F("float", "fraction", "most of its operated watts a training run may take", min=0,
                             max=0.95),
+    "long_run_training_share": F("float", "fraction", "the cap on its training share moves toward this as "
+                                 "inference grows to dominate compute (default: no shift)", default=-1.0,
+                                 min=-1.0, max=0.95),
     "run_months": F("int", "months", "planned length of a training run: its watts = the run's compute over "
                     "this time", default=6, min=1),
     "generation_compute_multiple": F("float", "x", "g: compute of each training run over the last",

@@ -35,9 +35,10 @@ class WorldState:
     written_off: np.ndarray  #: (S, A) $ of a failing lab's unpaid bills its creditors wrote off this month
     debt: np.ndarray  #: (S, A) $ owed by hyperscalers and the publisher (they borrow rather than hold negative cash)
     ocf_history: np.ndarray  #: (S, 12, A) operating cash flow of the last 12 months, newest last
+    outlays_history: np.ndarray  #: (S, 12, A) cash costs and capex of the last 12 months
     replacement_capex_history: np.ndarray  #: (S, 12, A) capex on replacements of the last 12 months
     revenue_history: np.ndarray  #: (S, 13, A) revenue of the last 13 months (growth over a year), newest last
-    asked_compute_history: np.ndarray  #: (S, 13, P) compute tokens asked of each provider, newest last
+    first_choice_history: np.ndarray  #: (S, 15, P) compute tokens of each provider's first-choice customers, newest last
     price_index: np.ndarray  #: (S, K) share-weighted price each segment paid last month, $/Mtok
     price_index_start: np.ndarray  #: (S, K) the same at the start
     failed: np.ndarray  #: (S, L) bool: the lab has failed (out of the market for good)
