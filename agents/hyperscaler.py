@@ -45,6 +45,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         #: markup of its rent over the capital and site cost of a watt of its starting hardware
         self.rent_markup = profile["cloud_rent_usd_per_w_year"] / self._capital_cost(hw) - 1.0
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
+        self._rents: dict[int, float] = {}
 
     def _capital_cost(self, hw: dict) -> float:
         return (float(kernel.depreciation_usd_per_watt_year(hw["capex_usd_per_w"], hw["life_years"]))
@@ -52,7 +53,9 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def rent_usd_per_w_year(self, t: int) -> float:
         """Asking rent for a watt leased from month ``t``."""
-        return self._capital_cost(self.newest_hardware(t)) * (1.0 + self.rent_markup)
+        if t not in self._rents:
+            self._rents[t] = self._capital_cost(self.newest_hardware(t)) * (1.0 + self.rent_markup)
+        return self._rents[t]
 
     def third_party_watts(self, step: int) -> np.ndarray:
         """(S,) watts other cloud customers rent in month ``step``."""

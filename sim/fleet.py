@@ -60,6 +60,10 @@ class Fleet:
     capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
     replacement: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  #: rebuilds a retiring vintage
     watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+    _edits: int = 0  #: edits of existing rows (cuts, write-offs): a cached sum is stale after one
+    _committed_key: tuple = ()
+    _committed: np.ndarray | None = None
+    _owned: dict = field(default_factory=dict)
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
             capex_usd_per_w: float, order_step: int | None = None, replacement: bool = False) -> int:
@@ -89,8 +93,15 @@ class Fleet:
         return cells.reshape(values.shape[0], self.n_hardware, self.n_agents)
 
     def owned_watts(self, step: int) -> np.ndarray:
-        """(S, H, A) watts in service."""
-        return self.by_cell(self.watts * self.active(step))
+        """(S, H, A) watts in service (kept until the table changes; do not modify the result)."""
+        key = (step, len(self.owner), self._edits)
+        if key not in self._owned:
+            if len(self._owned) > 64:
+                self._owned.clear()
+            owned = self.by_cell(self.watts * self.active(step))
+            owned.flags.writeable = False
+            self._owned[key] = owned
+        return self._owned[key]
 
     def depreciation_usd_per_w_year(self) -> np.ndarray:
         """Straight-line depreciation of each vintage over its life (retirement − service)."""
@@ -106,6 +117,7 @@ class Fleet:
         its watts leave service and its unpaid capex is not paid."""
         rows = self.owner == owner
         self.watts[np.ix_(scenarios, rows)] = 0.0
+        self._edits += 1
 
     def cut_builds(self, owner: int, scenarios: np.ndarray, step: int) -> None:
         """Stop ``owner``'s builds under way at ``step`` in the ``scenarios`` (bool (S,)): each
@@ -116,6 +128,7 @@ class Fleet:
         that keeps the old dates.
         """
         rows = np.flatnonzero((self.owner == owner) & (self.order_step <= step) & (step < self.start_step))
+        self._edits += 1
         for row in rows:
             lead = max(int(self.start_step[row] - self.order_step[row]), 1)
             paid = min(max(step - int(self.order_step[row]), 0), lead) / lead
@@ -140,9 +153,14 @@ class Fleet:
         return np.flatnonzero((self.start_step == step) & (self.order_step < self.start_step))
 
     def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
-        """(S, A) capex already committed for the ``months`` after ``step``."""
-        steps = step + np.arange(1, months + 1)[:, None]
-        return self.by_cell(self.watts * self._capex_share(steps).sum(axis=0) * self.capex_usd_per_w).sum(axis=1)
+        """(S, A) capex already committed for the ``months`` after ``step`` (kept until the table changes)."""
+        key = (step, months, len(self.owner), self._edits)
+        if self._committed_key != key:
+            steps = step + np.arange(1, months + 1)[:, None]
+            self._committed = self.by_cell(self.watts * self._capex_share(steps).sum(axis=0)
+                                           * self.capex_usd_per_w).sum(axis=1)
+            self._committed_key = key
+        return self._committed.copy()
 
     def _capex_share(self, steps) -> np.ndarray:
         """Share of each vintage's capex paid at ``steps`` (any shape broadcasting against rows)."""
@@ -188,6 +206,8 @@ class LeaseBook:
     watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
     price_usd_per_w_year: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
     note: list = field(default_factory=list)
+    _edits: int = 0  #: edits of existing rows (renewal flags, ended leases): a cached sum is stale after one
+    _nominal: dict = field(default_factory=dict)
 
     def add(self, lessor: int, lessee: int, watts, start_step: int, months: int, price_usd_per_w_year,
             note: str = "", renew: bool = False) -> int:
@@ -213,6 +233,7 @@ class LeaseBook:
         """
         for row in np.flatnonzero(self.renew & (self.end_step == step)):
             self.renew[row] = False
+            self._edits += 1
             lessee, lessor = int(self.lessee[row]), int(self.lessor[row])
             watts = self.watts[:, row] if lapse is None else np.where(lapse[:, lessee], 0.0, self.watts[:, row])
             price = self.price_usd_per_w_year[:, row]
@@ -225,13 +246,19 @@ class LeaseBook:
         """End every lease to or from ``party`` in the ``scenarios`` (bool (S,)) where it failed."""
         rows = (self.lessee == party) | (self.lessor == party)
         self.watts[np.ix_(scenarios, rows)] = 0.0
+        self._edits += 1
 
     def nominal_watts(self, step: int, party: int | None, role: str) -> np.ndarray:
         """Watts signed to be let at ``step`` (leases marked to renew counted as renewed), by
         ``role`` (``"lessee"`` or ``"lessor"``): (S,) for one ``party``, (S, A) for None."""
-        running = (self.start_step <= step) & ((step < self.end_step) | self.renew)
-        by_party = self._by_party(self.watts * running, self.lessee if role == "lessee" else self.lessor)
-        return by_party if party is None else by_party[:, party]
+        key = (step, role, len(self.lessor), self._edits)
+        if key not in self._nominal:
+            if len(self._nominal) > 64:
+                self._nominal.clear()
+            running = (self.start_step <= step) & ((step < self.end_step) | self.renew)
+            self._nominal[key] = self._by_party(self.watts * running, self.lessee if role == "lessee" else self.lessor)
+        by_party = self._nominal[key]
+        return by_party.copy() if party is None else by_party[:, party].copy()
 
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)

@@ -27,8 +27,7 @@ def safe_divide(numerator, denominator):
     """
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
-    num, den = np.broadcast_arrays(num, den)
-    out = np.zeros(num.shape)
+    out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
     np.divide(num, den, out=out, where=den != 0)
     return out
 
@@ -321,12 +320,18 @@ def capacity_price_multiplier(demand, elasticity, capacity, max_multiplier, iter
     cap = np.asarray(capacity, dtype=float)
     x_max = np.log(max_multiplier)
     x = np.zeros(np.broadcast(d.sum(axis=-1), cap).shape)
+    done = np.zeros(x.shape, dtype=bool)  # converged: frozen, so a scenario's answer is the same in any batch
     for _ in range(iterations):
         weights = d * np.exp(-eta * x[..., None])
         f = weights.sum(axis=-1) - cap
+        moving = (f > 0) & ~done
+        if not np.any(moving):
+            break
         slope = -(eta * weights).sum(axis=-1)
         step = np.divide(-f, slope, out=np.full(f.shape, np.inf), where=slope < 0)
-        x = np.clip(np.where(f > 0, x + step, x), 0.0, x_max)
+        x_new = np.where(moving, np.clip(x + step, 0.0, x_max), x)
+        done |= np.abs(x_new - x) <= 1e-13 * np.maximum(np.abs(x_new), 1.0)
+        x = x_new
     return np.exp(x)
 
 

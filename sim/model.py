@@ -88,6 +88,7 @@ class WattyearModel(mesa.Model):
         self.history: list[tuple[dict, dict]] = []
         self._frontier_history: list[np.ndarray] = []
         self._newest: dict[tuple[str, int], str] = {}
+        self._multipliers: dict[int, float] = {}
         self._build(cfg)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -328,9 +329,12 @@ class WattyearModel(mesa.Model):
 
     def serving_multiplier_at(self, step: int) -> float:
         """m(t) of the serving stack in month ``step``."""
-        w = self.config["world"]
-        return float(kernel.serving_multiplier(w["serving_multiplier"], w["serving_multiplier_growth_per_year"],
-                                               w["serving_multiplier_halflife_years"], step * DT_YEARS))
+        if step not in self._multipliers:
+            w = self.config["world"]
+            self._multipliers[step] = float(kernel.serving_multiplier(
+                w["serving_multiplier"], w["serving_multiplier_growth_per_year"],
+                w["serving_multiplier_halflife_years"], step * DT_YEARS))
+        return self._multipliers[step]
 
     def new_watt_tpwy(self, hardware: dict, step: int) -> float:
         """Flagship tokens a watt of ``hardware`` yields a year at full load in month ``step``."""

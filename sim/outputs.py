@@ -1,0 +1,259 @@
+"""Every output column in one table: unit and meaning, file by file.
+
+The counterpart of ``sim.schema`` for outputs: one ``Column`` per column of
+``metrics.parquet``, ``market.parquet``, ``leases.parquet`` and
+``funding.parquet``, in file order. ``experiments.results`` takes the metric
+columns it writes from here (``METRIC_NAMES``), the README's column tables are
+generated from here (``markdown_list``; ``python -m sim.outputs README.md``
+rewrites them), and ``tests/test_outputs.py`` keeps code, table and README in
+step.
+
+Conventions: money (``$``) is an amount for the month unless the meaning says
+it is a stock (``cash_usd``, ``debt_usd``, ``outside_capital_usd``) or a
+yearly rate (``$/yr``); a ratio is 0 where its denominator is 0; per-agent
+columns an agent has no part in (a hyperscaler's tokens, a lab's debt) are 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: its name in the Parquet file, its unit, a one-line meaning."""
+
+    name: str
+    unit: str
+    meaning: str
+
+
+C = Column
+
+#: the keys of metrics.parquet, before the metrics
+METRIC_KEYS = (
+    C("step", "-", "month index, 0 = the start month (`run.start`)"),
+    C("date", "date", "first day of the month"),
+    C("agent", "-", "agent id: a lab or hyperscaler id from the config, `open_weights_fringe`, `meta` (the "
+      "open-weights publisher)"),
+    C("kind", "-", "`lab`, `fringe`, `hyperscaler` or `open_weights`"),
+)
+
+#: the metrics of metrics.parquet, in file order (``experiments.results.METRIC_COLUMNS``)
+METRIC_VALUES = (
+    # watts and tokens
+    C("watts", "W", "IT watts operated: owned in service − leased out + leased in (the fringe: the watts it rents)"),
+    C("owned_watts", "W", "IT watts owned and in service, leased out or not"),
+    C("leased_in_watts", "W", "watts leased in and delivered this month"),
+    C("leased_out_watts", "W", "watts let to others this month"),
+    C("tokens_per_watt_year", "tokens/W-yr", "TPWY: tokens the operated fleet could produce in a year at full "
+      "load, per operated watt (in tokens of its own models)"),
+    C("revenue_per_token", "$/token", "RPT: token revenue / tokens capacity (= blended price × utilisation)"),
+    C("revenue_per_watt_year", "$/W-yr", "RPWY = TPWY × RPT: token revenue, annualised, per operated watt"),
+    C("cost_per_watt_year", "$/W-yr", "CPWY: cost of the operated watts (energy; depreciation and site opex of "
+      "owned watts in use; rent of leased-in watts), annualised, per operated watt"),
+    C("utilization", "fraction", "tokens served / tokens capacity"),
+    C("rate_limited_share", "fraction", "share of the tokens customers asked of it (spill-over included) that it "
+      "turned away"),
+    C("blended_price_usd_per_mtok", "$/Mtok", "token revenue / tokens served (free tokens at a price of 0)"),
+    C("quality", "index", "quality of its models this month (providers; 0 for other agents)"),
+    C("tokens_capacity", "tokens", "tokens the operated fleet could produce this month at full load, training "
+      "watts included"),
+    C("tokens_served", "tokens", "tokens served this month, sold or given away"),
+    # revenue and cost
+    C("revenue_usd", "$", "all revenue: token revenue, rent received, a hyperscaler's business (net of revenue at "
+      "risk) and other cloud customers' rent, the publisher's ads"),
+    C("token_revenue_usd", "$", "segments' spend on its tokens"),
+    C("lease_income_usd", "$", "rent received for watts let"),
+    C("cloud_revenue_usd", "$", "rent received for watts let plus, for a hyperscaler, rent from other cloud "
+      "customers"),
+    C("rent_paid_usd", "$", "rent paid for watts leased in (commitments included)"),
+    C("operating_cost_usd", "$", "all operating cost: depreciation and site opex of owned watts, rent paid, "
+      "energy, overhead and other costs, interest"),
+    C("operating_profit_usd", "$", "revenue_usd − operating_cost_usd"),
+    C("operating_margin", "fraction", "operating_profit_usd / revenue_usd"),
+    C("gross_margin", "fraction", "(token revenue − cost of serving watts) / token revenue; serving cost = cost "
+      "of the operated watts (as in CPWY) × (1 − training share)"),
+    C("energy_usd", "$", "electricity of the operated watts, PUE included, idle watts drawing "
+      "`world.idle_power_fraction` (0 for the fringe: in its all-in rent)"),
+    C("interest_usd", "$", "interest on the debt carried into the month (`world.debt_interest_per_year`)"),
+    C("depreciation_usd", "$", "straight-line depreciation of owned watts in service, leased out or not"),
+    C("capex_usd", "$", "capex paid: each build in equal parts over its lead time, replacements included"),
+    # cash
+    C("cash_usd", "$", "stock: cash at the end of the month, after raises, borrowing, write-offs and payouts"),
+    C("cash_flow_usd", "$", "operating cash flow − capex, before raises, borrowing and payouts"),
+    C("operating_cash_flow_usd", "$", "operating profit + depreciation"),
+    C("stake_income_usd", "$", "a hyperscaler's stakes × the operating profit of the labs it holds them in "
+      "(reported, not cash)"),
+    C("revenue_at_risk_usd", "$", "a hyperscaler's business revenue lost to AI: business revenue × "
+      "`ai_substitution` × the share of consumer tokens served by providers "
+      "other than its own labs"),
+    C("customers_over_1m", "customers", "customers whose spend at this provider runs above $1M a year (the "
+      "month's spend × 12)"),
+    C("training_share", "fraction", "share of a lab's operated watts on training this month"),
+    # self-funding
+    C("self_funding_ratio", "ratio", "SFR: trailing_free_cash_flow_usd / annualised capex of the next cluster "
+      "(next_cluster_capex_usd over its build lead time in years); ≥ 1: operations could pay for it; 0 with no "
+      "next cluster (labs and hyperscalers)"),
+    C("trailing_operating_cash_flow_usd", "$/yr", "operating cash flow over the last 12 months, this one included "
+      "(scaled to a year while fewer have passed)"),
+    C("trailing_free_cash_flow_usd", "$/yr", "trailing operating cash flow less replacement capex over the same "
+      "months"),
+    C("next_cluster_capex_usd", "$", "capex of the next cluster: next_cluster_watts × capex per W of the newest "
+      "hardware it could order now"),
+    C("next_cluster_watts", "W", "watts of the next cluster its build rule plans: what it will lack at the end "
+      "of its build lead time, at least a fifth of its fleet (labs and hyperscalers)"),
+    # capital market
+    C("outside_capital_usd", "$", "stock: outside money a lab has raised since the start"),
+    C("raised_usd", "$", "outside money a lab raised this month, all sources"),
+    C("invested_usd", "$", "money a cloud partner put into labs this month (negative: cash a lab it owns paid "
+      "out to it)"),
+    C("returned_usd", "$", "cash paid out to owners (a lab a hyperscaler owns: to its parent)"),
+    C("borrowed_usd", "$", "change in debt this month: borrowed − repaid"),
+    C("debt_usd", "$", "stock: debt at the end of the month (hyperscalers, the publisher and the fringe borrow "
+      "rather than hold negative cash)"),
+    C("written_off_usd", "$", "unpaid bills of a failing lab written off by its creditors"),
+    C("failed", "0/1", "1 once a lab has failed (out of the market for good)"),
+    C("watts_under_construction", "W", "watts ordered and not yet in service (builds to suit included, on the "
+      "builder's row)"),
+    # capacity market and contracts
+    C("bid_watts", "W", "watts a lab bid for in the spot capacity market: its shortfall less watts signed for "
+      "that arrive within the lease lead time"),
+    C("asked_watts", "W", "idle owned watts an owner offered in the spot capacity market"),
+    C("traded_in_watts", "W", "watts a lab leased in the spot market this month (delivered after "
+      "`world.lease_lead_months`)"),
+    C("traded_out_watts", "W", "watts an owner let in the spot market this month"),
+    C("contracted_watts", "W", "watts a lab contracted this month from hyperscalers, built to suit"),
+)
+
+METRICS = (*METRIC_KEYS, *METRIC_VALUES)
+
+
+
+def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
+    """The column names of a table, in order.
+
+    >>> names(METRIC_KEYS)
+    ('step', 'date', 'agent', 'kind')
+    """
+    return tuple(c.name for c in columns)
+
+
+#: names of the metrics written to metrics.parquet (after its keys), for code
+METRIC_NAMES = names(METRIC_VALUES)
+
+#: keys of the model's per-month metrics (``WattyearModel.history``) that are not written:
+#: inputs of the agents' observation and of the conservation checks
+INTERNAL_METRICS = {
+    "capacity_cost_usd": "capital and site cost of the operated watts (owned cost in use + rent paid)",
+    "busy_share": "share of operated watts busy (training or serving)",
+    "tokens_asked": "tokens customers asked of a provider, spill-over included",
+    "outlays_usd": "cash costs and capex (what a cash buffer must cover)",
+    "owned_cost_per_watt_year": "depreciation and site opex per owned watt, $/W-yr",
+    "external_in_usd": "money in from outside the modelled economy (ads, business, other cloud customers)",
+    "external_out_usd": "money out of the modelled economy (energy, site opex, overhead, interest, capex)",
+}
+
+MARKET = (
+    C("step", "-", "month index, 0 = the start month"),
+    C("date", "date", "first day of the month"),
+    C("segment", "-", "demand segment id"),
+    C("provider", "-", "lab id, `open_weights_fringe`, or `unserved`: tokens turned away that found no provider"),
+    C("segment_demand_tokens", "tokens", "tokens the segment's customers want this month, the outside option "
+      "included (same on every row of the segment)"),
+    C("segment_customers", "customers", "customers in the segment (same on every row of the segment)"),
+    C("price_usd_per_mtok", "$/Mtok", "list price charged this month (0 in free segments and on `unserved` rows)"),
+    C("first_choice_tokens", "tokens", "tokens of the customers who chose it first, before spill-over "
+      "(`unserved` row: the unserved tokens)"),
+    C("asked_tokens", "tokens", "tokens customers asked of it, spill-over from full rivals included "
+      "(`unserved` row: the unserved tokens)"),
+    C("served_tokens", "tokens", "tokens it served"),
+    C("spend_usd", "$", "the segment's spend on its tokens"),
+    C("rate_limited_share", "fraction", "(asked − served) / asked"),
+    C("share", "fraction", "served tokens / segment demand (`unserved` row: unserved / demand); the rest chose "
+      "the outside option"),
+    C("capacity_shadow_price_usd_per_mtok", "$/Mtok", "capacity premium in the lab's target price set at the "
+      "end of the month: the part above its best response passed on from the price that would bring demand "
+      "down to its capacity (0 unless customers asked more than it could serve; 0 for the fringe)"),
+)
+
+LEASES = (
+    C("lessor", "-", "agent id of the owner letting the watts"),
+    C("lessee", "-", "agent id of the lab using them"),
+    C("watts", "W", "IT watts as signed (delivered pro rata less in months its lessor owns less than it has "
+      "let); leases ended by a lab's failure are left out"),
+    C("start_step", "-", "month index of the first month of the term"),
+    C("end_step", "-", "month index of the last month of the term"),
+    C("start", "date", "first month of the term"),
+    C("end", "date", "last month of the term"),
+    C("price_usd_per_w_year", "$/W-yr", "rent"),
+    C("renew", "bool", "true: rolls over at the end of the term; once it has, the renewal is a new row and this "
+      "one reads false"),
+    C("origin", "-", "the config's note, `capacity market`, `<lab> contract` (built to suit), `<lab> commitment` "
+      "(a cloud partner's committed spend) or `commitment`"),
+)
+
+FUNDING = (
+    C("step", "-", "month index of the raise"),
+    C("date", "date", "first day of that month"),
+    C("lab", "-", "lab id"),
+    C("source", "-", "`investors`, `ipo`, `cloud_partner` or `sovereign_fund`"),
+    C("partner", "-", "hyperscaler id for a cloud partner, else empty"),
+    C("amount_usd", "$", "money raised from this source"),
+    C("cloud_commitment_usd", "$", "part of the amount to be spent back on the partner's cloud"),
+    C("commitment_watts", "W", "watts the partner leased to the lab for that commitment, as far as its spare "
+      "watts went"),
+)
+
+#: file name → (what a row is, its columns)
+FILES = {
+    "metrics.parquet": ("one row per month × agent (labs, the open-weights fringe, hyperscalers, Meta)", METRICS),
+    "market.parquet": ("one row per month × segment × provider, and an `unserved` row per segment", MARKET),
+    "leases.parquet": ("one row per lease term (config, capacity market, contracts, commitments)", LEASES),
+    "funding.parquet": ("one row per raise and source", FUNDING),
+}
+
+BEGIN, END = "<!-- outputs:begin -->", "<!-- outputs:end -->"
+
+
+def markdown_list() -> str:
+    """The README's column tables of the four Parquet files, as Markdown.
+
+    >>> text = markdown_list()
+    >>> "| `gross_margin` | fraction |" in text and text.count("| column | unit | meaning |") == 4
+    True
+    """
+    lines = []
+    for file, (rows, columns) in FILES.items():
+        lines += [f"#### `{file}`: {rows}", "", "| column | unit | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in columns]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def replace_marked(text: str) -> str:
+    """``text`` with what lies between the ``BEGIN`` and ``END`` markers replaced by ``markdown_list()``.
+
+    >>> replace_marked(f"a\\n{BEGIN}\\nold\\n{END}\\nb").splitlines()[2]
+    '#### `metrics.parquet`: one row per month × agent (labs, the open-weights fringe, hyperscalers, Meta)'
+    """
+    head, sep, rest = text.partition(BEGIN)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise ValueError(f"markers {BEGIN} … {END} not found")
+    return f"{head}{BEGIN}\n{markdown_list()}{END}{tail}"
+
+
+def marked(text: str) -> str:
+    """What lies between the markers of ``text`` (without the newline after ``BEGIN``)."""
+    return text.partition(BEGIN)[2].partition(END)[0].removeprefix("\n")
+
+
+if __name__ == "__main__":  # python -m sim.outputs [README.md]: print the tables, or rewrite the file's block
+    if len(sys.argv) > 1:
+        path = Path(sys.argv[1])
+        path.write_text(replace_marked(path.read_text()))
+    else:
+        print(markdown_list(), end="")
