@@ -5,23 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: columns of metrics.parquet after the keys (step, date, agent, kind), in order
-METRIC_COLUMNS = (
-    "watts", "owned_watts", "leased_in_watts", "leased_out_watts",
-    "tokens_per_watt_year", "revenue_per_token", "revenue_per_watt_year", "cost_per_watt_year",
-    "utilization", "rate_limited_share", "blended_price_usd_per_mtok", "quality",
-    "tokens_capacity", "tokens_served",
-    "revenue_usd", "token_revenue_usd", "lease_income_usd", "cloud_revenue_usd", "rent_paid_usd",
-    "operating_cost_usd", "operating_profit_usd", "operating_margin", "gross_margin", "energy_usd",
-    "interest_usd", "depreciation_usd", "capex_usd",
-    "cash_usd", "cash_flow_usd", "operating_cash_flow_usd", "stake_income_usd", "revenue_at_risk_usd",
-    "customers_over_1m", "training_share",
-    "self_funding_ratio", "trailing_operating_cash_flow_usd", "trailing_free_cash_flow_usd",
-    "next_cluster_capex_usd", "next_cluster_watts",
-    "outside_capital_usd", "raised_usd", "invested_usd", "returned_usd", "borrowed_usd", "debt_usd",
-    "written_off_usd", "failed", "watts_under_construction",
-    "bid_watts", "asked_watts", "traded_in_watts", "traded_out_watts", "contracted_watts",
-)
+from sim import outputs
+
+#: columns of metrics.parquet after the keys (step, date, agent, kind), in order: units and meanings in
+#: ``sim.outputs``, the one list of output columns
+METRIC_COLUMNS = outputs.METRIC_NAMES
+#: columns of funding.parquet, in order (market.parquet and leases.parquet follow ``sim.outputs`` too: a test
+#: checks every table's columns against it)
+FUNDING_COLUMNS = outputs.names(outputs.FUNDING)
 
 
 def _dates(model, n_steps: int) -> np.ndarray:
@@ -76,6 +67,8 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
                                    axis=2)
     cols["share"] = np.divide(np.concatenate([served, unserved], axis=2), demand[..., None],
                               out=np.zeros((n_steps, n_seg, n_prov + 1)), where=demand[..., None] > 0)
+    cols["capacity_shadow_price_usd_per_mtok"] = np.concatenate(
+        [stack("capacity_shadow_price_usd_per_mtok"), zeros], axis=2)
     width = n_prov + 1
     data = {
         "step": np.repeat(np.arange(n_steps), n_seg * width),
@@ -122,5 +115,4 @@ def funding_frame(model, scenario: int = 0) -> pd.DataFrame:
         "amount_usd": [float(r["amount_usd"][scenario]) for r in recs],
         "cloud_commitment_usd": [float(r["cloud_commitment_usd"][scenario]) for r in recs],
         "commitment_watts": [float(r["commitment_watts"][scenario]) for r in recs],
-    }, columns=["step", "date", "lab", "source", "partner", "amount_usd", "cloud_commitment_usd",
-                "commitment_watts"])
+    }, columns=list(FUNDING_COLUMNS))
