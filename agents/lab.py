@@ -103,7 +103,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             return
         noise = np.zeros(done.shape)
         for scenario in np.flatnonzero(done):  # a draw only where a run finished, as a single run would
-            noise[scenario] = p["quality_noise_sigma"] * self.model.generators[scenario].standard_normal()
+            noise[scenario] = p["quality_noise_sigma"] * self.model.run_generators[scenario].standard_normal()
         gain = p["quality_per_ln_compute"] * np.log(p["generation_compute_multiple"]) + noise
         st.quality[:, self.column] += np.where(done, np.maximum(gain, 0.0), 0.0)
         st.run_compute[:, i] = np.where(done, st.run_compute[:, i] - needed, st.run_compute[:, i])

@@ -49,7 +49,7 @@ def book_month(model, t, supply, tokens, release_cost):
     leased_out = supply["leased_out"].sum(axis=1)
     running = owned * cfg["world"]["site_opex_usd_per_w_year"] * DT_YEARS
     owned_cost = running + depreciation
-    out_share = kernel.safe_divide(leased_out, owned)
+    out_share = np.clip(kernel.safe_divide(leased_out, owned), 0.0, 1.0)
     rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
     rent_recv = supply["rent_received_usd_per_year"] * DT_YEARS
     fringe = model.fringe.column

@@ -295,7 +295,7 @@ def best_response_price(marginal_cost, elasticity, max_markup):
     """
     eta = np.asarray(elasticity, dtype=float)
     markup = np.where(eta > 1.0, 1.0 / np.where(eta > 1.0, eta - 1.0, 1.0), np.inf)
-    return np.asarray(marginal_cost, dtype=float) * (1.0 + np.minimum(markup, max_markup))
+    return np.maximum(np.asarray(marginal_cost, dtype=float), 0.0) * (1.0 + np.minimum(markup, max_markup))
 
 
 def capacity_price_multiplier(demand, elasticity, capacity, max_multiplier, iterations=30):

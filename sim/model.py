@@ -46,6 +46,9 @@ from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 #: (an assumption)
 REPLACEMENT_LEAD_MONTHS = 12
 
+#: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
+MICROWATT = 1e-6
+
 #: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
 #: baseline; more change nothing that matters)
 STARTING_SHARE_ITERATIONS = 60
@@ -79,6 +82,9 @@ class WattyearModel(mesa.Model):
         super().__init__(rng=seed)
         #: one generator per scenario; all randomness is drawn from these
         self.generators = [self.rng] if seeds is None else [np.random.default_rng(int(x)) for x in seeds]
+        #: a second stream per scenario for the outcomes of training runs, spawned from the same seed, so
+        #: a what-if that moves a run's date does not shift every later demand shock (common random numbers)
+        self.run_generators = [np.random.default_rng(g.bit_generator.seed_seq.spawn(1)[0]) for g in self.generators]
         self.n_scenarios = len(self.generators)
         self.config = cfg
         self.horizon = cfg["run"]["months"]
@@ -350,8 +356,9 @@ class WattyearModel(mesa.Model):
         owned = self.fleet.owned_watts(t)
         lease_flows = self.leases.flows(t, owned)
         leased_out, leased_in = lease_flows["leased_out"], lease_flows["leased_in"]
-        # a lessor that lets all it owns can come out a rounding error below zero
-        operated = np.maximum(owned - leased_out + leased_in, 0.0)
+        # a lessor that lets all it owns can come out a rounding error off zero: below a microwatt is none
+        operated = owned - leased_out + leased_in
+        operated = np.where(operated > MICROWATT, operated, 0.0)
         operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
         capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, None],
                                                         self.model_efficiency, st.serving_multiplier[:, None])

@@ -15,21 +15,23 @@ def tiny_world(**changes) -> dict:
     """
     raw = {
         "run": {"start": "2026-01", "months": 3, "seed": 1},
-        "world": {"energy_usd_per_mwh": 100.0, "pue": 1.0, "site_opex_usd_per_w_year": 0.5},
+        "world": {"energy_usd_per_mwh": 100.0, "pue": 1.0, "site_opex_usd_per_w_year": 0.5,
+                  "idle_power_fraction": 1.0},  # energy does not depend on load unless a test says so
         "hardware": {"hopper": {"tokens_per_joule": 1.0, "capex_usd_per_w": 12.0, "life_years": 4.0}},
         "labs": {
             "solo": {
                 "name": "Solo", "watts": 1000.0, "cash_usd": 1000.0, "overhead_usd_per_year": 0.0,
                 "quality": 1.0, "max_training_share": 0.0, "generation_compute_multiple": 4.0,
                 "last_run_compute_watt_years": 1e12, "quality_per_ln_compute": 0.0,
-                "price_usd_per_mtok": {"api": 2.0}, "price_up": 0.0, "price_down": 0.0,
+                "price_usd_per_mtok": {"api": 2.0}, "price_adjustment": 0.0,  # prices held
+                "round_fraction": 1.0,  # raises are not bounded by valuation unless a test says so
                 "runway_months": 0,  # raises only when cash would go negative
             },
         },
         "open_weights": {
             "watts": 0.0, "cash_usd": 0.0, "ad_revenue_usd_per_year": 0.0, "ad_margin": 0.0,
             "talent_cost_usd_per_year": 0.0, "quality_fraction": 0.5, "release_every_months": 1000,
-            "next_release_month": 1000, "training_cost_usd": 0.0, "quality": 0.5,
+            "next_release_month": 1000, "training_cost_usd": 0.0,
         },
         "fringe": {"watts": 0.0, "model_efficiency": 1.0, "rent_usd_per_w_year": 1.0, "entry_speed": 0.0},
         "segments": {
