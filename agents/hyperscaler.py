@@ -10,6 +10,9 @@ from agents.observation import Observation
 from sim import kernel
 from sim.units import DT_YEARS
 
+#: as for labs: an owner that plans no growth still counts this share of its fleet as its next cluster
+MIN_NEXT_CLUSTER_SHARE = 0.2
+
 
 class Hyperscaler(CapacityOwner, EconomicAgent):
     """A cloud landlord: owns watts, rents them to labs and to other cloud customers.
@@ -87,7 +90,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         budget = self.power_budget(t)
         order = np.where(pays, np.minimum(gap, budget), 0.0)
         self.order_build(order, t)
-        self.model.state.next_cluster_watts[:, c] = np.maximum(gap, 0.2 * obs.owned_watts[:, c])
+        self.model.state.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.owned_watts[:, c])
         return np.where(pays, budget - order, 0.0)
 
     def build_to_suit(self, lab, watts: np.ndarray, t: int) -> None:

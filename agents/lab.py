@@ -157,9 +157,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
         return np.clip(growth, 0.0, self.model.config["world"]["max_forecast_growth_per_year"])
 
-    def plan_capacity(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        """Order what the race needs; return the watts to contract from hyperscalers, (S,),
-        and the most rent a year it can commit to for them, (S,).
+    def plan_capacity(self, obs: Observation) -> np.ndarray:
+        """Order what the race needs; return the watts to contract from hyperscalers, (S,).
 
         Target at t + lead: serving watts for forecast demand at reachable
         utilisation, plus the watts its next training run needs (``training_need``).
@@ -199,7 +198,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         budget = budget - own * hw["capex_usd_per_w"]
         contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), np.full(s, rent)))
         st.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
-        return np.maximum(contract, 0.0), np.maximum(budget, 0.0)
+        return np.maximum(contract, 0.0)
 
     def training_need(self, serving_watts: np.ndarray, hardware: dict) -> np.ndarray:
         """Watts of ``hardware`` the next training run needs, (S,): g × the last run's
@@ -269,7 +268,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         plus a month of the capex committed for the next year."""
         st, c = self.model.state, self.column
         committed = self.model.fleet.capex_committed_usd(step, 12)[:, c] / 12
-        return capital_market.monthly_burn(st.ocf_history[:, -3:, c, None])[:, 0] + committed
+        months = min(step + 1, 3)  # the months since the start, at most three
+        return capital_market.monthly_burn(st.ocf_history[:, -months:, c, None])[:, 0] + committed
 
     def in_distress(self) -> np.ndarray:
         """(S,) cash covers fewer than ``DISTRESS_MONTHS`` of burn (and it has not failed)."""

@@ -83,8 +83,8 @@ class OpenWeightsFringe(EconomicAgent):
     def enter_or_exit(self, obs: Observation) -> None:
         """Free entry: watts grow when busier than planned, shrink when idler.
 
-        w' = w · (1 + entry_speed · (u / u_plan − 1)), the step bounded to ±50%,
-        u being its utilisation this month.
+        w' = w · (1 + entry_speed · g), g = u / u_plan − 1 bounded to ±0.5 (so a
+        month's step is at most ±entry_speed/2), u being its utilisation this month.
         """
         p, c = self.profile, self.column
         utilization = kernel.safe_divide(obs.served_compute[:, c] * 12.0, obs.tpwy[:, c] * obs.watts[:, c])
@@ -94,17 +94,19 @@ class OpenWeightsFringe(EconomicAgent):
     def settle(self, obs: Observation) -> None:
         self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
-    def set_price(self, tpwy: np.ndarray) -> None:
+    def set_price(self, tpwy: np.ndarray, compute_per_token: np.ndarray) -> None:
         """Cost-plus price in every priced segment from this month's tokens per watt-year, shape (S,).
 
-        ``tpwy`` is in tokens of its own (smaller) models; its rent is all-in
-        (energy included), so its cost per token is rent / (TPWY · u_plan).
+        ``tpwy`` is in tokens of its own (smaller) models at their starting
+        quality; ``compute_per_token`` (S,) scales it for the quality of the
+        weights it serves now. Its rent is all-in (energy included), so its cost
+        per token is rent · φ / (TPWY · u_plan).
 
         A fringe with no watts has no cost per token to price from; it keeps
         its last price (it serves nothing, so the price is never charged).
         """
         st, p, c = self.model.state, self.profile, self.column
-        usd_per_token = np.divide(p["rent_usd_per_w_year"], tpwy * p["planning_utilization"],
+        usd_per_token = np.divide(p["rent_usd_per_w_year"] * compute_per_token, tpwy * p["planning_utilization"],
                                   out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = usd_per_token * (1 + p["margin"]) * TOKENS_PER_MTOK
         new = np.where(self.model.segment_priced, price[:, None], 0.0)

@@ -56,7 +56,7 @@ def crossings(metrics: pd.DataFrame) -> dict[str, int | None]:
 
 def format_crossings(metrics: pd.DataFrame, date_of) -> str:
     """Lines: when each lab could first fund its next cluster from operations."""
-    lines = ["Self-funding (trailing-12-month operating cash flow ≥ annualised next-cluster capex):"]
+    lines = ["Self-funding (trailing-12-month free cash flow ≥ annualised capex of the next cluster it plans):"]
     for agent, step in crossings(metrics).items():
         when = "not within the horizon" if step is None else f"{str(date_of(step))[:7]} (month {step})"
         raised = metrics[(metrics["agent"] == agent)]["outside_capital_usd"].max()

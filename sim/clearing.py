@@ -63,14 +63,14 @@ def plan_capacity(model, obs: Observation) -> dict:
     contracts in merit order (cheapest rent first) within the power they have left;
     the publisher invests its share of ads. Returns the watts each lab contracted, (S, A)."""
     t = obs.step
-    requests = [lab.plan_capacity(obs) for lab in model.labs]  # (watts, money it can commit) each (S,)
+    requests = [lab.plan_capacity(obs) for lab in model.labs]  # watts to contract, each (S,)
     capacity = [h.plan_capacity(obs) for h in model.hyperscalers]  # (S,) watts each can still build
     model.publisher.plan_capacity(obs)
     contracted = np.zeros(obs.watts.shape)
     if not model.hyperscalers:
         return {"contracted_watts": contracted}
     rents = np.array([h.rent_usd_per_w_year(t) for h in model.hyperscalers])
-    want = np.stack([w for w, _ in requests], axis=-1)  # (S, L)
+    want = np.stack(requests, axis=-1)  # (S, L)
     offer = np.stack(capacity, axis=-1)  # (S, H)
     # every lab takes the cheapest contract first: bids at a common price above every rent
     trade = lease_market.merit_order_match(want, np.full(want.shape, np.inf), offer,

@@ -259,7 +259,7 @@ class WattyearModel(mesa.Model):
         )
         self.funding = FundingBook()
         # starting prices of the fringe
-        self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column])
+        self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column], np.ones(s))
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
         for h in self.hyperscalers:
@@ -409,7 +409,7 @@ class WattyearModel(mesa.Model):
         self._renew_fleet(t)
         supply = self._supply(t)
         release_cost = self.publisher.maybe_release(t)
-        self.fringe.set_price(supply["tpwy"][:, self.fringe.column])
+        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], self.compute_per_token()[:, 0, self.fringe.column])
         tokens = self._clear_token_market(supply)
         metrics, market_rec = book_month(self, t, supply, tokens, release_cost)
         obs = observe(self, t, supply, tokens, metrics)
@@ -472,19 +472,25 @@ class WattyearModel(mesa.Model):
         st = self.state
         st.prev_share = kernel.safe_divide(tokens.cleared.served, tokens.demand[..., None])
         st.price_index = self._price_index(st.prev_share)
-        st.first_choice_history = np.roll(st.first_choice_history, -1, axis=1)
-        st.first_choice_history[:, -1, :] = obs.first_choice_compute.sum(axis=1)
-        st.revenue_history = np.roll(st.revenue_history, -1, axis=1)
-        st.revenue_history[:, -1, :] = obs.revenue_usd
+        # histories not yet a year long are padded with the first month: no growth before the start is assumed
+        first = obs.step == 0
+        st.first_choice_history = self._push(st.first_choice_history, obs.first_choice_compute.sum(axis=1), first)
+        st.revenue_history = self._push(st.revenue_history, obs.revenue_usd, first)
         st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
         st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
-        # a history not yet a year long is padded with this month (the mean over it is what it should be)
-        st.outlays_history = (np.roll(st.outlays_history, -1, axis=1) if obs.step
-                              else np.repeat(obs.outlays_usd[:, None, :], 12, axis=1))
-        st.outlays_history[:, -1, :] = obs.outlays_usd
+        st.outlays_history = self._push(st.outlays_history, obs.outlays_usd, first)
         st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
         st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
         self._frontier_history.append(self._frontier_now().copy())
+
+    @staticmethod
+    def _push(history: np.ndarray, newest: np.ndarray, fill: bool) -> np.ndarray:
+        """A (S, months, X) history with ``newest`` appended (oldest dropped), or filled with it."""
+        if fill:
+            return np.repeat(newest[:, None, :], history.shape[1], axis=1)
+        history = np.roll(history, -1, axis=1)
+        history[:, -1, :] = newest
+        return history
 
     def _price_index(self, cell_shares: np.ndarray) -> np.ndarray:
         """(S, K) each segment's price, weighted by the shares of its cells' demand served."""

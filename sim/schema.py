@@ -105,7 +105,8 @@ WORLD = {
                                            "(0: never slows)", default=0.0, min=0),
     "idle_power_fraction": F("float", "fraction", "power an idle accelerator draws, as a share of busy", default=0.3,
                              min=0, max=1),
-    "quality_compute_elasticity": F("float", "1/index", "γ: compute per token grows as exp(γ·(quality − 1))",
+    "quality_compute_elasticity": F("float", "1/index", "γ: a provider's compute per token grows as "
+                                    "exp(γ·(quality − its starting quality))",
                                     default=0.0, min=0, max=20),
     "max_forecast_growth_per_year": F("float", "1/yr", "cap on the demand growth owners extrapolate when they "
                                       "plan capacity", default=1.5, min=0),

@@ -58,7 +58,7 @@ def test_lab_out_of_cash_raises_with_recorded_sources():
     cash goes negative, so it raises 24 months of burn plus the shortfall,
     25 x 114.5167 = $2,862.92, half from investors, half from its cloud partner
     (out of the partner's cash)."""
-    raw = tiny_world(**{"labs.solo.cash_usd": 0.0})
+    raw = tiny_world(**{"labs.solo.cash_usd": 0.0, "labs.solo.revenue_multiple": 1e12})  # valuation no bound
     raw["labs"]["solo"]["funding"] = [
         {"source": "investors", "share": 0.5},
         {"source": "cloud_partner", "partner": "cheap", "share": 0.5},
@@ -79,37 +79,39 @@ def test_lab_out_of_cash_raises_with_recorded_sources():
 
 
 def test_self_funding_ratio_and_crossing_by_hand():
-    """No energy or opex cost: operating cash flow = revenue = 100 x 1e7 tokens x $2/Mtok
-    = $2,000 a month, $24,000 a year. Next cluster = 2 x 1,000 W x $12/W = $24,000
-    over 12 months: SFR = 1.0, crossed in month 0. With a 6-month lead the annual
-    capex doubles: SFR = 0.5, never crossed."""
+    """No energy or opex cost: operating cash flow = revenue. Customers want 6,000 W worth
+    of tokens; the lab serves its 1,000 W: 2,629,800,000 tokens x $2/Mtok = $5,259.60 a
+    month, $63,115.20 a year. Its build rule plans the 5,000 W it lacks: $60,000 of capex,
+    over a 12-month lead $60,000 a year: SFR = 1.05192, crossed in month 0. Over a 6-month
+    lead the annual bill doubles: SFR = 0.52596, never crossed."""
     raw = tiny_world(**{"world.energy_usd_per_mwh": 0.0, "world.site_opex_usd_per_w_year": 0.0,
-                        "segments.api.tokens_per_customer_per_month": 1e7,
-                        "labs.solo.largest_cluster_watts": 1000.0, "labs.solo.cluster_multiple": 2.0,
+                        "segments.api.tokens_per_customer_per_month": 6000 * MONTH_SECONDS / 100,
                         "labs.solo.build_lead_months": 12})
     model = WattyearModel(resolved(copy.deepcopy(raw))).run()
     lab = model.by_id["solo"].column
     sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
-    assert sfr == pytest.approx([1.0, 1.0, 1.0], rel=1e-12)
+    assert model.history[0][0]["next_cluster_watts"][0, lab] == pytest.approx(5000.0, rel=1e-12)
+    assert sfr == pytest.approx([63115.2 / 60000] * 3, rel=1e-12)
     assert capital.crossing_step(sfr) == 0
     raw["labs"]["solo"]["build_lead_months"] = 6
     model = WattyearModel(resolved(raw)).run()
     sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
-    assert sfr == pytest.approx([0.5, 0.5, 0.5], rel=1e-12)
+    assert sfr == pytest.approx([63115.2 / 120000] * 3, rel=1e-12)
     assert capital.crossing_step(sfr) is None
 
 
 def test_build_is_paid_over_its_lead_and_enters_service():
-    """A lab persistently rate-limited, with power for 600 W a year, orders min(2 x 1,000, 600)
-    = 600 W of new hardware at $12/W: $7,200 paid as $600 a month over 12 months, in
-    service from month 12."""
+    """Customers want 2,000 W worth of tokens of a lab with 1,000 W: a new watt earns
+    $2/Mtok x 31,557,600 tokens = $63.12 a year less $0.5 of site opex, worth far more
+    than its $12 of capex at 10%, so it orders the 1,000 W it lacks, within the 600 W a
+    year of power it has: $7,200 paid as $600 a month over 12 months, in service from
+    month 12."""
     raw = tiny_world(**{"segments.api.tokens_per_customer_per_month": 2000 * MONTH_SECONDS / 100,
-                        "labs.solo.largest_cluster_watts": 1000.0, "labs.solo.power_secured_w_per_year": 600.0,
-                        "labs.solo.build_lead_months": 12, "labs.solo.order_trigger": 0.1,
-                        "run.months": 14})
+                        "labs.solo.power_secured_w_per_year": 600.0,
+                        "labs.solo.build_lead_months": 12, "run.months": 14})
     model = WattyearModel(resolved(raw)).run()
     lab = model.by_id["solo"].column
     capex = [m["capex_usd"][0, lab] for m, _ in model.history]
     assert capex[0] == 0.0 and capex[1:13] == pytest.approx([600.0] * 12, rel=1e-12)
+    assert model.history[11][0]["owned_watts"][0, lab] == 1000.0
     assert model.history[12][0]["owned_watts"][0, lab] == 1600.0
-    assert model.history[12][0]["largest_cluster_watts"][0, lab] == 1000.0  # the build is smaller

@@ -65,13 +65,11 @@ def test_water_fill_invariants(demand, utilities, outside, capacity):
     assert np.all(full | (turned_away <= 1e-6 * np.maximum(1, c.asked.sum(axis=1))))
 
 
-def test_indifference_price_and_nudge_bounds():
-    # quality edge 0.2 worth exp(5*0.2/1) = e times the open-weights price
-    assert market.indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=1.0) == pytest.approx(0.5 * np.e)
-    assert market.indifference_price(0.5, 1.0, 0.8, beta_quality=5.0, beta_price=0.0) == np.inf
-    p = market.nudge_prices(np.array([10.0]), rate_limited_share=np.array([1.0]), idle_share=np.array([0.0]),
-                            up=0.5, down=0.1, floor=1.0, cap=np.array([12.0]))
-    assert p[0] == 12.0  # capped
-    p = market.nudge_prices(np.array([1.05]), rate_limited_share=np.array([0.0]), idle_share=np.array([1.0]),
-                            up=0.5, down=0.5, floor=1.0, cap=np.array([0.5]))
-    assert p[0] == 1.0  # floor beats a cap below it
+def test_water_fill_in_compute_units():
+    """Equal utility, 100 tokens wanted, 50 asked of each. A frontier token at A takes 2 units
+    of A's 30 of compute: A serves 15 tokens and turns 35 away, which re-choose B (the outside
+    option is e^-50 away); B, whose tokens take 1 unit, serves 50 + 35 = 85."""
+    c = market.water_fill(np.array([100.0]), np.array([[0.0, 0.0]]), np.array([-50.0]),
+                          np.array([30.0, 100.0]), compute_per_token=np.array([[2.0, 1.0]]))
+    np.testing.assert_allclose(c.served, [[15.0, 85.0]], rtol=1e-9)
+    np.testing.assert_allclose(c.unserved, [0.0], atol=1e-9)
