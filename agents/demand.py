@@ -90,7 +90,11 @@ class DemandSegment(mesa.Agent):
         return p["usage_growth_per_year"] * 2.0 ** (-(t * DT_YEARS) / halflife)
 
     def cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
-        """(customers, tokens wanted) per class this month, shape (S, classes) each."""
+        """(customers, tokens wanted at starting prices) per class this month, shape (S, classes) each.
+
+        How many tokens a customer uses at its provider's price today is the
+        model's ``usage`` (usage responds to that provider's price, with the
+        segment's ``price_elasticity``)."""
         st = self.model.state
         customers = st.customers[:, self.k, None] * self.class_weight
         sigma = self.profile["demand_shock_sigma"]
@@ -98,18 +102,7 @@ class DemandSegment(mesa.Agent):
         var = sigma**2 / max(1e-12, 1 - self.model.config["world"]["demand_shock_persistence"] ** 2)
         shock = np.exp(st.demand_shock[:, self.k] - 0.5 * var)[:, None]
         tokens = customers * st.tokens_per_customer[:, self.k, None] * self.class_size * shock
-        return customers, tokens * self.price_response()[:, None]
-
-    def price_response(self) -> np.ndarray:
-        """Usage multiplier from prices, shape (S,): (index / start index)^(−ε).
-
-        Cheaper tokens get used more (agents, longer contexts): with ε = 1,
-        halving the price doubles the tokens each customer asks for.
-        """
-        st, eps = self.model.state, self.profile["price_elasticity"]
-        ratio = np.divide(st.price_index[:, self.k], st.price_index_start[:, self.k],
-                          out=np.ones(st.price_index.shape[0]), where=st.price_index_start[:, self.k] > 0)
-        return np.maximum(ratio, 1e-12) ** (-eps)
+        return customers, tokens
 
     def customers_spending_over(self, spend_year: np.ndarray, customers: np.ndarray,
                                 threshold_usd: float) -> np.ndarray:

@@ -114,7 +114,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
     def set_prices(self, obs: Observation) -> None:
         """Move each priced segment's price part of the way toward its best response.
 
-        Best response (Lerner, logit): p* = c·η/(η − 1), η = β_p·(1 − s) + ε·w,
+        Best response (Lerner, logit): p* = c·η/(η − 1), η = β_p·(1 − s) + ε,
         markup capped at ``max_markup``. When customers asked more compute than
         it could serve, the price m·p that would bring demand down to capacity
         (Σ_k D_k·m^(−η_k) = K) is the capacity-constrained answer; the lab
@@ -124,7 +124,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         st, model, p, c = self.model.state, self.model, self.profile, self.column
         priced = model.segment_priced  # (1, K)
         eta = kernel.own_price_elasticity(model.segment_beta_price, obs.own_share[:, :, c],
-                                          model.segment_price_elasticity, obs.index_weight[:, :, c])
+                                          model.segment_price_elasticity)
         best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"])
         price = st.price[:, :, c]
         multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
@@ -163,9 +163,11 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         Target at t + lead: serving watts for forecast demand at reachable
         utilisation, plus the watts its next training run needs (``training_need``).
         Gap = target − watts it will have then (owned, leased in, committed).
-        Serving growth is planned only if a new watt pays: its NPV at the lab's
-        cost of capital when built, or its margin over the cheapest rent when
-        contracted. Own builds come first, within secured power; the rest is
+        Free tiers are always served (they are how labs win payers and defend
+        share: the usage-mix problem is that their compute must be bought).
+        Serving growth for paying demand is planned only if a new watt pays:
+        its NPV at the lab's cost of capital when built, or its margin over the
+        cheapest rent when contracted, at the revenue a paid compute token brings. Own builds come first, within secured power; the rest is
         contracted. All of it within what the lab can fund: cash plus the round
         investors would take, less a runway of burn and capex already committed.
         """
@@ -176,17 +178,21 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[c]
         per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
         growth = self.demand_growth(obs)
-        forecast = obs.first_choice_compute[:, :, c].sum(axis=1) * (1.0 + growth) ** (lead / 12)
-        serving_need = kernel.safe_divide(forecast, per_watt_month)
+        per_forecast_watt = kernel.safe_divide((1.0 + growth) ** (lead / 12), per_watt_month)
+        free = ~model.segment_priced[0]
+        free_need = obs.first_choice_compute[:, free, c].sum(axis=1) * per_forecast_watt
+        paid_need = obs.first_choice_compute[:, ~free, c].sum(axis=1) * per_forecast_watt
         planned = self.planned_watts(t + lead)
-        margin = (obs.revenue_per_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
+        margin = (obs.revenue_per_paid_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
                   - model.energy_busy_usd_per_w_year - model.config["world"]["site_opex_usd_per_w_year"])
         rent = model.cheapest_contract_rent(t)
         build_pays = kernel.npv_per_watt(margin, hw["capex_usd_per_w"], hw["life_years"], p["cost_of_capital"],
                                          lead / 12) > 0
         lease_pays = margin > rent
         serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
-        serving_target = np.where(build_pays | lease_pays, serving_need, np.minimum(serving_need, serving_now))
+        paid_target = np.where(build_pays | lease_pays, paid_need,
+                               np.minimum(paid_need, np.maximum(serving_now - free_need, 0.0)))
+        serving_target = free_need + paid_target
         target = serving_target + self.training_need(serving_target, hw)
         gap = np.maximum(target - planned, 0.0)
         gap = np.where(st.failed[:, self.lab_index], 0.0, gap)

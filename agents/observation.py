@@ -38,11 +38,11 @@ class Observation:
     asked_compute: np.ndarray  #: (S, K, P) compute tokens customers asked of each provider (spill-over included)
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
-    index_weight: np.ndarray  #: (S, K, P) weight of each provider's price in the segment's price index
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
     rejected_paid_tokens: np.ndarray  #: (S, P) paid tokens turned away
     paid_price_usd_per_token: np.ndarray  #: (S, P) average price of the paid tokens turned away
     revenue_per_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served, $/token
+    revenue_per_paid_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served to payers
     rate_limited_share: np.ndarray  #: (S, A) share of asked tokens turned away
     # books
     revenue_usd: np.ndarray  #: (S, A) this month

@@ -73,7 +73,7 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
 class OpenWeightsFringe(EconomicAgent):
     """The competitive fringe of inference providers serving open weights.
 
-    It rents its watts (``rent_usd_per_w_year``, all-in) and prices at cost per
+    It rents its watts (``rent_usd_per_w_year``), pays their energy, and prices at cost per
     token at its planning utilisation plus a thin margin: the price pressure
     on closed labs. Its price is the same in every priced segment.
     """
@@ -99,15 +99,17 @@ class OpenWeightsFringe(EconomicAgent):
 
         ``tpwy`` is in tokens of its own (smaller) models at their starting
         quality; ``compute_per_token`` (S,) scales it for the quality of the
-        weights it serves now. Its rent is all-in (energy included), so its cost
-        per token is rent · φ / (TPWY · u_plan).
+        weights it serves now. A watt costs it its rent and the energy it draws at
+        the planning utilisation, so its cost per token is
+        (rent + e·(f + (1 − f)·u_plan)) · φ / (TPWY · u_plan).
 
         A fringe with no watts has no cost per token to price from; it keeps
         its last price (it serves nothing, so the price is never charged).
         """
         st, p, c = self.model.state, self.profile, self.column
-        usd_per_token = np.divide(p["rent_usd_per_w_year"] * compute_per_token, tpwy * p["planning_utilization"],
-                                  out=np.zeros(tpwy.shape), where=tpwy > 0)
+        u, f = p["planning_utilization"], self.model.config["world"]["idle_power_fraction"]
+        per_watt = p["rent_usd_per_w_year"] + self.model.energy_usd_per_w_year * (f + (1 - f) * u)
+        usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = usd_per_token * (1 + p["margin"]) * TOKENS_PER_MTOK
         new = np.where(self.model.segment_priced, price[:, None], 0.0)
         st.price[:, :, c] = np.where((tpwy > 0)[:, None], new, st.price[:, :, c])

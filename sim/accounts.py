@@ -55,7 +55,7 @@ def book_month(model, t, supply, tokens, release_cost):
     fringe = model.fringe.column
     fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
     capacity_cost = owned_cost * (1 - out_share) + rent_paid  # capital and site cost of the watts operated
-    capacity_cost[:, fringe] += fringe_rent  # the fringe rents all-in, energy included
+    capacity_cost[:, fringe] += fringe_rent  # the fringe rents its watts; it pays their energy, like any operator
 
     # energy: paid by the operator, by how busy its watts are
     served_compute = (clearing.served * tokens.phi).sum(axis=1)  # (S, P)
@@ -66,8 +66,7 @@ def book_month(model, t, supply, tokens, release_cost):
     own_use = np.maximum(owned - leased_out, 0.0)
     for h in model.hyperscalers:
         busy[:, h.column] = np.clip(kernel.safe_divide(h.third_party_watts(t), own_use[:, h.column]), 0.0, 1.0)
-    operated = supply["watts"].copy()
-    operated[:, fringe] = 0.0  # in its all-in rent
+    operated = supply["watts"]
     energy = kernel.energy_usd(operated, model.energy_usd_per_w_year, busy, cfg["world"]["idle_power_fraction"])
     operating_cost = capacity_cost + energy  # cost of the watts each agent operates
     interest = st.debt * cfg["world"]["debt_interest_per_year"] * DT_YEARS
@@ -190,6 +189,7 @@ def book_month(model, t, supply, tokens, release_cost):
         "rate_limited_share": kernel.safe_divide(asked_seg - served_seg, asked_seg),
         "demand": seg_sum(demand),
         "unserved": seg_sum(clearing.unserved),
+        "served_demand": seg_sum(clearing.served_demand),
         "outside": seg_sum(clearing.outside),
         "customers": seg_sum(customers),
     }

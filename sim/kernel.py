@@ -264,20 +264,21 @@ def marginal_cost_usd_per_mtok(*, energy_usd_per_w_year, idle_power_fraction, ca
 
 # ---------------------------------------------------------------- prices
 
-def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, index_weight=0.0):
-    """Elasticity of a provider's token demand to its own price under logit choice.
+def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0):
+    """Elasticity of a provider's token demand to its own price: logit choice, then usage.
 
-    With utility −β_p·ln p, a provider's choice share s responds as
-    ∂ln s/∂ln p = −β_p·(1 − s); its price also moves the segment's price
-    index (weight w), and usage per customer scales with index^(−ε). So
-    η = β_p·(1 − s) + ε·w. ``own_share`` is the demand-weighted share over the
-    segment's customer classes (Σ d·s² / Σ d·s), the outside option included.
+    Customers choose a provider by logit on −β_p·ln p, so its share s responds
+    as ∂ln s/∂ln p = −β_p·(1 − s); each of its customers then uses tokens in
+    proportion to p^(−ε). Tokens = customers × s × usage, so
+    η = β_p·(1 − s) + ε (the discrete–continuous demand of the IO literature).
+    ``own_share`` is the demand-weighted share over the segment's customer
+    classes (Σ d·s² / Σ d·s), the outside option included.
 
-    >>> float(own_price_elasticity(3.0, 0.5, 1.0, 0.6))
-    2.1
+    >>> float(own_price_elasticity(3.0, 0.5, 1.0))
+    2.5
     """
     return (np.asarray(beta_price, dtype=float) * (1.0 - np.asarray(own_share, dtype=float))
-            + np.asarray(usage_elasticity, dtype=float) * np.asarray(index_weight, dtype=float))
+            + np.asarray(usage_elasticity, dtype=float))
 
 
 def best_response_price(marginal_cost, elasticity, max_markup):

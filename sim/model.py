@@ -225,6 +225,8 @@ class WattyearModel(mesa.Model):
         quality[:, self.fringe.column] = cfg["open_weights"]["quality_fraction"] * quality[:, :n_labs].max(axis=1)
         self.start_quality = quality.copy()
         price *= self.segment_priced[:, :, None]
+        #: (S, K, P) the prices usage per customer is measured against (the fringe's is set below)
+        self.start_price = price.copy()
         self.state = WorldState(
             cash=rows([a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0 for a in self.ledger_agents]),
             quality=quality,
@@ -249,8 +251,6 @@ class WattyearModel(mesa.Model):
             outlays_history=np.zeros((s, 12, n_agents)),
             revenue_history=np.zeros((s, 13, n_agents)),
             first_choice_history=np.zeros((s, 15, n_prov)),
-            price_index=np.zeros((s, len(seg_ids))),
-            price_index_start=np.zeros((s, len(seg_ids))),
             failed=np.zeros((s, n_labs), dtype=bool),
             generations=np.zeros((s, n_labs), dtype=int),
             last_round_step=np.full((s, n_labs), -10**6),
@@ -260,6 +260,7 @@ class WattyearModel(mesa.Model):
         self.funding = FundingBook()
         # starting prices of the fringe
         self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column], np.ones(s))
+        self.start_price[:, :, self.fringe.column] = self.state.price[:, :, self.fringe.column]
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
         for h in self.hyperscalers:
@@ -270,8 +271,6 @@ class WattyearModel(mesa.Model):
         for _ in range(STARTING_SHARE_ITERATIONS):
             shares = token_market.logit_shares(self._utilities(), self.cell_outside)
             self.state.prev_share = 0.5 * (self.state.prev_share + shares)
-        self.state.price_index_start = self._price_index(self.state.prev_share)
-        self.state.price_index = self.state.price_index_start.copy()
 
     def _add_vintage(self, column: int, hardware: str, watts, start_step: int, order_step: int | None = None,
                      replacement: bool = False):
@@ -381,6 +380,17 @@ class WattyearModel(mesa.Model):
         alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
         return np.where(alive[:, None, :], u, -np.inf)
 
+    def usage(self) -> np.ndarray:
+        """(S, K, P) tokens a customer of each provider uses, relative to the starting prices:
+        (price / starting price)^(−ε) per segment (1 where a segment or provider is free).
+
+        Cheaper tokens get used more (agents, longer contexts): with ε = 1,
+        halving a provider's price doubles the tokens each of its customers asks for.
+        """
+        ratio = kernel.safe_divide(self.state.price, self.start_price)
+        ratio = np.where(self.start_price > 0, np.maximum(ratio, 1e-12), 1.0)
+        return ratio ** -self.segment_price_elasticity[:, :, None]
+
     def compute_per_token(self) -> np.ndarray:
         """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost)."""
         gamma = self.config["world"]["quality_compute_elasticity"]
@@ -459,19 +469,22 @@ class WattyearModel(mesa.Model):
         customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
         u = self._utilities()
         phi = self.compute_per_token()[:, self.cell_segment, :]  # (S, N, P)
-        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * phi
+        usage = self.usage()[:, self.cell_segment, :]
+        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * usage * phi
         peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
         serving_share = 1.0 - supply["training_share"][:, : self.n_providers]
         capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
-        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi)
-        return TokenMonth(customers, demand, cleared, phi, peak, serving_share, capacity)
+        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi,
+                                          usage=usage)
+        return TokenMonth(customers, demand, cleared, phi, usage, peak, serving_share, capacity)
 
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (state, not the output log)."""
         st = self.state
-        st.prev_share = kernel.safe_divide(tokens.cleared.served, tokens.demand[..., None])
-        st.price_index = self._price_index(st.prev_share)
+        # habits form on the share of each class's customers served (tokens over each provider's usage)
+        st.prev_share = kernel.safe_divide(kernel.safe_divide(tokens.cleared.served, tokens.usage),
+                                           tokens.demand[..., None])
         # histories not yet a year long are padded with the first month: no growth before the start is assumed
         first = obs.step == 0
         st.first_choice_history = self._push(st.first_choice_history, obs.first_choice_compute.sum(axis=1), first)
@@ -491,12 +504,6 @@ class WattyearModel(mesa.Model):
         history = np.roll(history, -1, axis=1)
         history[:, -1, :] = newest
         return history
-
-    def _price_index(self, cell_shares: np.ndarray) -> np.ndarray:
-        """(S, K) each segment's price, weighted by the shares of its cells' demand served."""
-        weights = np.stack([kernel.sum_cells(cell_shares, seg.cells) / (seg.cells.stop - seg.cells.start)
-                            for seg in self.segments], axis=1)
-        return kernel.safe_divide((weights * self.state.price).sum(axis=-1), weights.sum(axis=-1))
 
     def run(self) -> "WattyearModel":
         """Step to the horizon and return self."""

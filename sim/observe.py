@@ -3,7 +3,7 @@
 The token market's outcome (by customer class) is summed to segments and
 providers; costs are turned into each provider's marginal cost of a token in
 each segment (``kernel.marginal_cost_usd_per_mtok``); demand-weighted logit
-shares and price-index weights give each lab's own-price elasticity.
+shares give each lab's own-price elasticity.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class TokenMonth(NamedTuple):
     demand: np.ndarray  #: (S, N) tokens wanted
     cleared: object  #: ``token_market.Clearing``
     phi: np.ndarray  #: (S, N, P) compute per token
+    usage: np.ndarray  #: (S, N, P) tokens per unit of demand at each provider's price
     peak: np.ndarray  #: (S, P) peak-to-average of the load each provider serves
     serving_share: np.ndarray  #: (S, P) share of operated watts serving (not training)
     capacity: np.ndarray  #: (S, P) compute tokens each provider can serve this month
@@ -47,8 +48,6 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     first_share = kernel.safe_divide(cleared.first_choice, tokens.demand[..., None])
     own_share = kernel.safe_divide(segment_sums(model, cleared.first_choice * first_share),
                                    segment_sums(model, cleared.first_choice))
-    served_seg = segment_sums(model, cleared.served)
-    index_weight = kernel.safe_divide(served_seg, served_seg.sum(axis=-1, keepdims=True))
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
@@ -91,11 +90,12 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         asked_compute=asked_compute,
         first_choice_compute=segment_sums(model, cleared.first_choice * tokens.phi),
         own_share=own_share,
-        index_weight=index_weight,
         marginal_cost_usd_per_mtok=marginal,
         rejected_paid_tokens=paid_rejected,
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),
         revenue_per_compute_token=kernel.safe_divide(metrics["token_revenue_usd"][:, :n_prov], served_compute),
+        revenue_per_paid_compute_token=kernel.safe_divide(
+            metrics["token_revenue_usd"][:, :n_prov], kernel.sum_cells(cleared.served * tokens.phi, priced_cells)),
         rate_limited_share=kernel.safe_divide(asked - metrics["tokens_served"], asked),
         revenue_usd=metrics["revenue_usd"],
         operating_cash_flow_usd=metrics["operating_cash_flow_usd"],

@@ -39,8 +39,6 @@ class WorldState:
     replacement_capex_history: np.ndarray  #: (S, 12, A) capex on replacements of the last 12 months
     revenue_history: np.ndarray  #: (S, 13, A) revenue of the last 13 months (growth over a year), newest last
     first_choice_history: np.ndarray  #: (S, 15, P) compute tokens of each provider's first-choice customers, newest last
-    price_index: np.ndarray  #: (S, K) share-weighted price each segment paid last month, $/Mtok
-    price_index_start: np.ndarray  #: (S, K) the same at the start
     failed: np.ndarray  #: (S, L) bool: the lab has failed (out of the market for good)
     generations: np.ndarray  #: (S, L) training runs completed since the start
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round

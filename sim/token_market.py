@@ -66,12 +66,13 @@ class Clearing(NamedTuple):
     first_choice: np.ndarray  #: (..., N, P) tokens asked of each provider before rationing
     asked: np.ndarray  #: (..., N, P) all tokens asked of each provider, spill-over included
     served: np.ndarray  #: (..., N, P) tokens served
-    outside: np.ndarray  #: (..., N) tokens of customers who chose the outside option first
-    unserved: np.ndarray  #: (..., N) tokens turned away everywhere (spilled to the outside option)
+    outside: np.ndarray  #: (..., N) demand of customers who chose the outside option first
+    unserved: np.ndarray  #: (..., N) demand turned away everywhere (spilled to the outside option)
+    served_demand: np.ndarray  #: (..., N) demand served, in the units of ``demand`` (tokens at reference prices)
     rounds: int  #: water-filling rounds used
 
 
-def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, tol=1e-12):
+def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, usage=None, tol=1e-12):
     """Allocate demand to providers by logit, rationing those over capacity.
 
     ``demand`` ``(..., N)`` tokens wanted by each cell; ``utilities``
@@ -80,6 +81,11 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     (broadcastable to ``(..., N, P)``), capacity is in compute and a token of
     cell n at provider p takes φ[n, p] of it (a frontier token costs more than
     a small model's); tokens are still what customers ask for and are served.
+    With ``usage`` (broadcastable to ``(..., N, P)``), a customer of provider p
+    uses ``usage[n, p]`` times the tokens ``demand`` counts (its usage responds
+    to that provider's price): the logit splits customers (demand at reference
+    prices), who then ask for their provider's tokens; a customer turned away
+    re-chooses with the demand it came with.
 
     Round 1: every cell splits its demand by logit over all providers and the
     outside option. A provider asked for more than its remaining capacity serves
@@ -103,6 +109,8 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     demand = np.asarray(demand, dtype=float)
     u = np.asarray(utilities, dtype=float)
     phi = None if compute_per_token is None else np.asarray(compute_per_token, dtype=float)
+    r = np.ones(u.shape) if usage is None else np.broadcast_to(np.asarray(usage, dtype=float), u.shape)
+    served_demand = np.zeros(demand.shape)
     remaining = np.array(np.broadcast_to(capacity, u.shape[:-2] + u.shape[-1:]), dtype=float)
     open_ = remaining > 0
     served = np.zeros(u.shape)
@@ -115,8 +123,9 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     rounds = 0
     for rounds in range(1, n_providers + 2):
         shares = logit_shares(u, outside_utility, available=open_[..., None, :])
-        want = pending[..., None] * shares  # (..., N, P)
-        to_outside = pending - want.sum(axis=-1)
+        choosing = pending[..., None] * shares  # (..., N, P) demand choosing each provider
+        want = choosing * r  # tokens they ask for
+        to_outside = pending - choosing.sum(axis=-1)
         if first_choice is None:
             first_choice = want
             outside += to_outside
@@ -129,10 +138,11 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
                                          where=want_total > 0), 1.0)
         got = want * ratio[..., None, :]
         served += got
+        served_demand += (choosing * ratio[..., None, :]).sum(axis=-1)
         remaining = np.where(over, 0.0, remaining - (got if phi is None else got * phi).sum(axis=-2))
         open_ &= ~over
-        pending = (want - got).sum(axis=-1)
+        pending = (choosing * (1.0 - ratio[..., None, :])).sum(axis=-1)
         if not np.any(pending > tol * np.maximum(demand, 1.0)):
             break
     unserved += pending  # only non-zero if every provider is full
-    return Clearing(first_choice, asked, served, outside, unserved, rounds)
+    return Clearing(first_choice, asked, served, outside, unserved, served_demand, rounds)

@@ -90,6 +90,5 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         np.testing.assert_allclose(change, flows, rtol=1e-9, atol=1e-3)
         prev_cash = metrics["cash_usd"]
         # market shares: served + outside + unserved = demand; shares within [0, 1]
-        np.testing.assert_allclose(mk["served_tokens"].sum(axis=-1) + mk["outside"] + mk["unserved"], mk["demand"],
-                                   rtol=1e-9)
+        np.testing.assert_allclose(mk["served_demand"] + mk["outside"] + mk["unserved"], mk["demand"], rtol=1e-9)
         assert np.all((mk["rate_limited_share"] >= -1e-12) & (mk["rate_limited_share"] <= 1 + 1e-12))
