@@ -65,6 +65,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
     def __init__(self, model, agent_id, profile, column, lab_index):
         super().__init__(model, agent_id, profile, column)
         self.lab_index = lab_index  #: row in the (S, L) lab arrays of the state
+        self._burn_key: tuple = ()
+        self._burn = np.zeros(0)
 
     # ------------------------------------------------------------ training
     def training_share(self, operated_by_hardware: np.ndarray, training_efficiency: np.ndarray) -> np.ndarray:
@@ -272,10 +274,14 @@ class FrontierLab(CapacityOwner, EconomicAgent):
     def burn_usd(self, step: int) -> np.ndarray:
         """Monthly burn at ``step``, (S,): the operating cash outflow of the last three months
         plus a month of the capex committed for the next year."""
-        st, c = self.model.state, self.column
-        committed = self.model.fleet.capex_committed_usd(step, 12)[:, c] / 12
-        months = min(step + 1, 3)  # the months since the start, at most three
-        return capital_market.monthly_burn(st.ocf_history[:, -months:, c, None])[:, 0] + committed
+        st, c, fleet = self.model.state, self.column, self.model.fleet
+        key = (step, len(fleet.owner), fleet._edits, id(st.ocf_history))
+        if self._burn_key != key:
+            committed = fleet.capex_committed_usd(step, 12)[:, c] / 12
+            months = min(step + 1, 3)  # the months since the start, at most three
+            self._burn = capital_market.monthly_burn(st.ocf_history[:, -months:, c, None])[:, 0] + committed
+            self._burn_key = key
+        return self._burn
 
     def in_distress(self) -> np.ndarray:
         """(S,) cash covers fewer than ``DISTRESS_MONTHS`` of burn (and it has not failed)."""
@@ -301,8 +307,10 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """
         st, p, model, c, t = self.model.state, self.profile, self.model, self.column, obs.step
         need = capital_market.raise_needed(st.cash[:, c], self.burn_usd(obs.step), p["runway_months"], p["raise_months"])
+        need = np.where(st.failed[:, self.lab_index], 0.0, need)
+        if not np.any(need > 0):
+            return []
         amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
-        amount = np.where(st.failed[:, self.lab_index], 0.0, amount)
         if not np.any(amount > 0):
             return []
         st.last_round_step[:, self.lab_index] = np.where(amount > 0, t, st.last_round_step[:, self.lab_index])

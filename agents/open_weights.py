@@ -10,6 +10,9 @@ from agents.observation import Observation
 from sim import kernel
 from sim.units import DT_YEARS, TOKENS_PER_MTOK
 
+#: the publisher orders a quarter's capex at a time (fewer, larger vintages; an assumption)
+ORDER_MONTHS = 3
+
 #: months of outlays the publisher's AI budget keeps as cash before returning the rest (an assumption)
 PUBLISHER_BUFFER_MONTHS = 12
 
@@ -50,15 +53,20 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
         return p["ad_revenue_usd_per_year"] * (1 + p["ad_growth_per_year"]) ** (step * DT_YEARS) * DT_YEARS
 
     def plan_capacity(self, obs: Observation) -> None:
-        """Order ``capex_share_of_ads`` of this month's ad revenue as new watts (the share
-        halving every ``capex_share_halflife_years``, if set)."""
+        """Order ``capex_share_of_ads`` of its ad revenue as new watts (the share halving every
+        ``capex_share_halflife_years``, if set), a quarter's worth at the start of each quarter."""
         p = self.profile
         # in the first month, also the orders of the year before the start still being paid for
-        months = range(1 - p["build_lead_months"], 1) if obs.step == 0 else (obs.step,)
+        if obs.step == 0:
+            months = range(-(p["build_lead_months"] // ORDER_MONTHS - 1) * ORDER_MONTHS, 1, ORDER_MONTHS)
+        elif obs.step % ORDER_MONTHS == 0:
+            months = (obs.step,)
+        else:
+            return
         for t in months:
             half = p["capex_share_halflife_years"]
             fade = 2.0 ** (-max(t, 0) * DT_YEARS / half) if half else 1.0
-            capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t)
+            capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t) * ORDER_MONTHS
             hw = self.model.newest_hardware(self.family(), obs.step)
             watts = np.full(obs.cash_usd.shape[0], capex / self.model.config["hardware"][hw]["capex_usd_per_w"])
             self.model.add_build(self.column, hw, watts, order_step=t, lead_months=p["build_lead_months"])

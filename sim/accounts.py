@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import kernel
+from sim.observe import segment_sums
 from sim.units import DT_YEARS, TOKENS_PER_MTOK
 
 #: threshold for the count of large customers (per lab, per year)
@@ -175,9 +176,7 @@ def book_month(model, t, supply, tokens, release_cost):
         "external_out_usd": (running + energy + other_cost + interest + capex
                              + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0)),
     }
-    segment_index = model.cell_segment
-    n_seg = len(model.segments)
-    seg_sum = lambda x: np.stack([kernel.sum_cells(x, segment_index == k) for k in range(n_seg)], axis=1)  # noqa: E731
+    seg_sum = lambda x: segment_sums(model, x)  # noqa: E731
     asked_seg = seg_sum(clearing.asked)
     served_seg = seg_sum(clearing.served)
     market_rec = {
@@ -190,6 +189,7 @@ def book_month(model, t, supply, tokens, release_cost):
         "demand": seg_sum(demand),
         "unserved": seg_sum(clearing.unserved),
         "served_demand": seg_sum(clearing.served_demand),
+        "usage": tokens.usage_by_segment,
         "outside": seg_sum(clearing.outside),
         "customers": seg_sum(customers),
     }

@@ -38,7 +38,10 @@ def clear_spot_leases(model, obs: Observation) -> dict:
     ask_watts = np.stack([a[0] for a in asks], axis=-1)
     ask_price = np.stack([a[1] for a in asks], axis=-1)
     same = np.array([[b is a for a in askers] for b in bidders])
-    trade = lease_market.merit_order_match(bid_watts, bid_price, ask_watts, ask_price, same_party=same)
+    if np.any(bid_watts > 0) and np.any(ask_watts > 0):
+        trade = lease_market.merit_order_match(bid_watts, bid_price, ask_watts, ask_price, same_party=same)
+    else:  # nothing to match (most months)
+        trade = np.zeros(bid_watts.shape + ask_watts.shape[-1:])
     min_watts = model.config["world"]["min_lease_watts"]
     trade = np.where((trade >= min_watts) & (trade > 0), trade, 0.0)
     for i, lab in enumerate(bidders):
@@ -72,6 +75,8 @@ def plan_capacity(model, obs: Observation) -> dict:
     rents = np.array([h.rent_usd_per_w_year(t) for h in model.hyperscalers])
     want = np.stack(requests, axis=-1)  # (S, L)
     offer = np.stack(capacity, axis=-1)  # (S, H)
+    if not (np.any(want > 0) and np.any(offer > 0)):
+        return {"contracted_watts": contracted}
     # every lab takes the cheapest contract first: bids at a common price above every rent
     trade = lease_market.merit_order_match(want, np.full(want.shape, np.inf), offer,
                                            np.broadcast_to(rents, offer.shape))

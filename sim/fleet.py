@@ -64,6 +64,7 @@ class Fleet:
     _committed_key: tuple = ()
     _committed: np.ndarray | None = None
     _owned: dict = field(default_factory=dict)
+    _ordered: dict = field(default_factory=dict)
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
             capex_usd_per_w: float, order_step: int | None = None, replacement: bool = False) -> int:
@@ -142,7 +143,16 @@ class Fleet:
             self.start_step[row], self.end_step[row] = step, step + life
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
-        """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``)."""
+        """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
+        kept until the table changes)."""
+        key = (first, last, growth_only, len(self.owner), self._edits)
+        if key not in self._ordered:
+            if len(self._ordered) > 64:
+                self._ordered.clear()
+            self._ordered[key] = self._ordered_between(first, last, growth_only)
+        return self._ordered[key].copy()
+
+    def _ordered_between(self, first: int, last: int, growth_only: bool) -> np.ndarray:
         ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)
         if growth_only:
             ordered &= ~self.replacement

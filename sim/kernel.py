@@ -27,7 +27,7 @@ def safe_divide(numerator, denominator):
     """
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
-    out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
+    out = np.zeros(num.shape if num.shape == den.shape else np.broadcast(num, den).shape)
     np.divide(num, den, out=out, where=den != 0)
     return out
 

@@ -469,7 +469,8 @@ class WattyearModel(mesa.Model):
         customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
         u = self._utilities()
         phi = self.compute_per_token()[:, self.cell_segment, :]  # (S, N, P)
-        usage = self.usage()[:, self.cell_segment, :]
+        usage_by_segment = self.usage()
+        usage = usage_by_segment[:, self.cell_segment, :]
         first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * usage * phi
         peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
@@ -477,7 +478,7 @@ class WattyearModel(mesa.Model):
         capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
         cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi,
                                           usage=usage)
-        return TokenMonth(customers, demand, cleared, phi, usage, peak, serving_share, capacity)
+        return TokenMonth(customers, demand, cleared, phi, usage, usage_by_segment, peak, serving_share, capacity)
 
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (state, not the output log)."""

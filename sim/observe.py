@@ -25,6 +25,7 @@ class TokenMonth(NamedTuple):
     cleared: object  #: ``token_market.Clearing``
     phi: np.ndarray  #: (S, N, P) compute per token
     usage: np.ndarray  #: (S, N, P) tokens per unit of demand at each provider's price
+    usage_by_segment: np.ndarray  #: (S, K, P) the same by segment
     peak: np.ndarray  #: (S, P) peak-to-average of the load each provider serves
     serving_share: np.ndarray  #: (S, P) share of operated watts serving (not training)
     capacity: np.ndarray  #: (S, P) compute tokens each provider can serve this month

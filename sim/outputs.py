@@ -172,8 +172,10 @@ MARKET = (
     C("served_tokens", "tokens", "tokens it served"),
     C("spend_usd", "$", "the segment's spend on its tokens"),
     C("rate_limited_share", "fraction", "(asked − served) / asked"),
-    C("share", "fraction", "served tokens / segment demand (`unserved` row: unserved / demand); the rest chose "
-      "the outside option"),
+    C("share", "fraction", "share of the segment's demand it served (its served tokens over its usage "
+      "multiplier, over segment demand; `unserved` row: unserved / demand); the rest chose the outside option"),
+    C("usage", "x", "tokens a customer of this provider uses relative to its starting price: "
+      "(price / starting price)^(−price_elasticity) (1 on `unserved` rows and in free segments)"),
     C("capacity_shadow_price_usd_per_mtok", "$/Mtok", "capacity premium in the lab's target price set at the "
       "end of the month: the part above its best response passed on from the price that would bring demand "
       "down to its capacity (0 unless customers asked more than it could serve; 0 for the fringe)"),
