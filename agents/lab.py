@@ -80,8 +80,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         watts = operated_by_hardware.sum(axis=1)
         efficiency = kernel.safe_divide((operated_by_hardware * training_efficiency).sum(axis=1), watts)
         rate = st.last_run_compute[:, i] * p["generation_compute_multiple"] / (p["run_months"] / 12)
-        share = np.minimum(kernel.safe_divide(kernel.safe_divide(rate, efficiency), watts),
-                           self.training_cap(self.model.steps - 1))
+        share = kernel.training_share(rate, efficiency, watts, self.training_cap(self.model.steps - 1))
         return np.where((watts > 0) & ~st.failed[:, i], share, 0.0)
 
     def training_cap(self, step: int) -> float:

@@ -54,11 +54,31 @@ def crossings(metrics: pd.DataFrame) -> dict[str, int | None]:
             for agent, g in labs.groupby("agent", sort=False)}
 
 
+def no_more_outside_capital(metrics: pd.DataFrame) -> dict[str, int | None]:
+    """First step from which each lab raises no more outside capital (0 if it never raises),
+    or None if it is still raising in the last month."""
+    labs = metrics[metrics["kind"] == "lab"]
+    out = {}
+    for agent, g in labs.groupby("agent", sort=False):
+        g = g.sort_values("step")
+        raised = g["step"][g["raised_usd"] > 0]
+        last_step = int(g["step"].max())
+        out[agent] = 0 if raised.empty else (None if int(raised.max()) >= last_step else int(raised.max()) + 1)
+    return out
+
+
 def format_crossings(metrics: pd.DataFrame, date_of) -> str:
-    """Lines: when each lab could first fund its next cluster from operations."""
-    lines = ["Self-funding (trailing-12-month free cash flow ≥ annualised capex of the next cluster it plans):"]
+    """Lines: when each lab could first fund its next cluster from operations, and from when it
+    raises no more outside capital."""
+    label = lambda step: "not within the horizon" if step is None else f"{str(date_of(step))[:7]} (month {step})"  # noqa: E731
+    lines = ["Self-funding (trailing-12-month free cash flow ≥ annualised capex of the next cluster it plans),",
+             "and the month from which a lab raises no more outside capital:"]
+    independent = no_more_outside_capital(metrics)
     for agent, step in crossings(metrics).items():
-        when = "not within the horizon" if step is None else f"{str(date_of(step))[:7]} (month {step})"
-        raised = metrics[(metrics["agent"] == agent)]["outside_capital_usd"].max()
-        lines.append(f"  {agent:<12} {when:<26} outside capital raised: ${raised / 1e9:,.1f}B")
+        rows = metrics[metrics["agent"] == agent]
+        raised = rows["outside_capital_usd"].max()
+        failed = rows["failed"].max() > 0 if "failed" in rows else False
+        tail = "  FAILED" if failed else ""
+        lines.append(f"  {agent:<12} {label(step):<26} no more outside capital from: {label(independent[agent]):<26} "
+                     f"raised: ${raised / 1e9:,.1f}B{tail}")
     return "\n".join(lines)

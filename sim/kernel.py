@@ -262,6 +262,21 @@ def marginal_cost_usd_per_mtok(*, energy_usd_per_w_year, idle_power_fraction, ca
     return np.asarray(compute_per_token, dtype=float) * safe_divide(per_w_year, tpwy) * 1e6
 
 
+def training_share(run_compute_wy_per_year, training_efficiency, watts, cap):
+    """Share of its operated watts a lab puts on training: the compute rate its next run
+    needs (reference watt-years a year) over the fleet's training efficiency, at most ``cap``.
+
+    A run of 4 reference W-yr over half a year needs 8 W-yr a year; on a fleet twice as
+    efficient as the reference, 4 W: 0.4% of 1,000 W. A run needing more than the cap
+    takes the cap (and trains longer):
+
+    >>> training_share(np.array([8.0, 8e6]), 2.0, 1000.0, 0.5).tolist()
+    [0.004, 0.5]
+    """
+    needed = safe_divide(run_compute_wy_per_year, training_efficiency)
+    return np.minimum(safe_divide(needed, watts), cap)
+
+
 # ---------------------------------------------------------------- prices
 
 def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0):

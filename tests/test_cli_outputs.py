@@ -38,3 +38,15 @@ def test_run_writes_tables_plots_config_and_summary(tmp_path, capsys):
 def test_params_prints_the_parameter_table(capsys):
     assert main(["params"]) == 0
     assert "`labs.ID.max_training_share`" in capsys.readouterr().out
+
+
+def test_month_from_which_a_lab_raises_no_more():
+    import pandas as pd
+
+    from experiments.summary import no_more_outside_capital
+
+    rows = [("a", 0, 5.0), ("a", 1, 0.0), ("a", 2, 3.0), ("a", 3, 0.0),  # last raise month 2: free from 3
+            ("b", 0, 0.0), ("b", 1, 0.0), ("b", 2, 0.0), ("b", 3, 0.0),  # never raises: 0
+            ("c", 0, 0.0), ("c", 1, 0.0), ("c", 2, 0.0), ("c", 3, 1.0)]  # still raising at the end
+    frame = pd.DataFrame(rows, columns=["agent", "step", "raised_usd"]).assign(kind="lab")
+    assert no_more_outside_capital(frame) == {"a": 3, "b": 0, "c": None}

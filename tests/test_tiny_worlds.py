@@ -114,3 +114,19 @@ def test_lease_moves_watts_and_rent_both_sides():
     model.step()
     model.step()  # month 2: the lease has ended
     assert model.last_metrics["watts"][0, a] == 1000.0 and model.last_metrics["watts"][0, b] == 0.0
+
+
+def test_release_without_lag_uses_this_months_frontier():
+    """A run finishing in month 0 lifts the lab to 1 + 0.1 x ln 4; a release in month 1 with
+    no lag copies q x that frontier, not the frontier of a month before (0.5 x 1.0)."""
+    raw = tiny_world(**{
+        "labs.solo.max_training_share": 0.5, "labs.solo.last_run_compute_watt_years": 1.0,
+        "labs.solo.quality_per_ln_compute": 0.1, "labs.solo.run_progress": 0.99,
+        "open_weights.next_release_month": 1, "open_weights.lag_months": 0,
+    })
+    model = WattyearModel(resolved(raw))
+    fringe = model.fringe.column
+    assert model.state.quality[0, fringe] == 0.5  # q x the starting frontier, derived, not typed in
+    model.step()
+    model.step()
+    assert model.state.quality[0, fringe] == pytest.approx(0.5 * (1.0 + 0.1 * np.log(4.0)), rel=1e-12)
