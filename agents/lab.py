@@ -158,8 +158,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
         return np.clip(growth, 0.0, self.model.config["world"]["max_forecast_growth_per_year"])
 
-    def plan_capacity(self, obs: Observation) -> np.ndarray:
-        """Order what the race needs; return the watts to contract from hyperscalers, (S,).
+    def plan_capacity(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Order what the race needs; return the watts to contract from hyperscalers and the
+        most it would pay for them a year, $/W-yr (what a new serving watt earns it), each (S,).
 
         Target at t + lead: serving watts for forecast demand at reachable
         utilisation, plus the watts its next training run needs (``training_need``).
@@ -205,7 +206,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         budget = budget - own * hw["capex_usd_per_w"]
         contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), np.full(s, rent)))
         st.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
-        return np.maximum(contract, 0.0)
+        return np.maximum(contract, 0.0), np.maximum(margin, 0.0)
 
     def training_need(self, serving_watts: np.ndarray, hardware: dict) -> np.ndarray:
         """Watts of ``hardware`` the next training run needs, (S,): g × the last run's

@@ -41,7 +41,6 @@ class Observation:
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
     rejected_paid_tokens: np.ndarray  #: (S, P) paid tokens turned away
     paid_price_usd_per_token: np.ndarray  #: (S, P) average price of the paid tokens turned away
-    revenue_per_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served, $/token
     revenue_per_paid_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served to payers
     rate_limited_share: np.ndarray  #: (S, A) share of asked tokens turned away
     # books

@@ -66,20 +66,23 @@ def plan_capacity(model, obs: Observation) -> dict:
     contracts in merit order (cheapest rent first) within the power they have left;
     the publisher invests its share of ads. Returns the watts each lab contracted, (S, A)."""
     t = obs.step
-    requests = [lab.plan_capacity(obs) for lab in model.labs]  # watts to contract, each (S,)
+    requests = [lab.plan_capacity(obs) for lab in model.labs]  # (watts to contract, $/W-yr it would pay)
     capacity = [h.plan_capacity(obs) for h in model.hyperscalers]  # (S,) watts each can still build
     model.publisher.plan_capacity(obs)
     contracted = np.zeros(obs.watts.shape)
     if not model.hyperscalers:
         return {"contracted_watts": contracted}
     rents = np.array([h.rent_usd_per_w_year(t) for h in model.hyperscalers])
-    want = np.stack(requests, axis=-1)  # (S, L)
+    want = np.stack([w for w, _ in requests], axis=-1)  # (S, L)
+    value = np.stack([v for _, v in requests], axis=-1)  # (S, L)
     offer = np.stack(capacity, axis=-1)  # (S, H)
     if not (np.any(want > 0) and np.any(offer > 0)):
         return {"contracted_watts": contracted}
-    # every lab takes the cheapest contract first: bids at a common price above every rent
-    trade = lease_market.merit_order_match(want, np.full(want.shape, np.inf), offer,
-                                           np.broadcast_to(rents, offer.shape))
+    # merit order: the labs a watt is worth most to are served first, from the cheapest clouds; a
+    # lab whose watt earns less than the rent still signs (its training and free tier need the watts:
+    # the plan said so) but after every lab that values them more
+    bid = np.where(value > 0, value, 0.0) + np.max(rents)
+    trade = lease_market.merit_order_match(want, bid, offer, np.broadcast_to(rents, offer.shape))
     min_watts = model.config["world"]["min_lease_watts"]
     trade = np.where(trade >= max(min_watts, 0.0), trade, 0.0)
     for i, lab in enumerate(model.labs):

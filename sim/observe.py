@@ -46,9 +46,10 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     # demand by segment and provider, in compute
     asked_compute = segment_sums(model, cleared.asked * tokens.phi)  # (S, K, P)
     served_compute = (cleared.served * tokens.phi).sum(axis=1)  # (S, P)
-    first_share = kernel.safe_divide(cleared.first_choice, tokens.demand[..., None])
-    own_share = kernel.safe_divide(segment_sums(model, cleared.first_choice * first_share),
-                                   segment_sums(model, cleared.first_choice))
+    # shares of customers (demand units), not of tokens: a provider's tokens include its usage factor
+    first_units = kernel.safe_divide(cleared.first_choice, tokens.usage)
+    first_share = kernel.safe_divide(first_units, tokens.demand[..., None])
+    own_share = kernel.safe_divide(segment_sums(model, first_units * first_share), segment_sums(model, first_units))
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
@@ -94,7 +95,6 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         marginal_cost_usd_per_mtok=marginal,
         rejected_paid_tokens=paid_rejected,
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),
-        revenue_per_compute_token=kernel.safe_divide(metrics["token_revenue_usd"][:, :n_prov], served_compute),
         revenue_per_paid_compute_token=kernel.safe_divide(
             metrics["token_revenue_usd"][:, :n_prov], kernel.sum_cells(cleared.served * tokens.phi, priced_cells)),
         rate_limited_share=kernel.safe_divide(asked - metrics["tokens_served"], asked),

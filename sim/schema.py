@@ -116,6 +116,8 @@ WORLD = {
                                  min=0, exclusive_min=True),
     "training_shift_halflife_years": F("float", "years", "half-life of the move of every lab's training-share "
                                        "cap toward its long-run value", default=4.0, min=0, exclusive_min=True),
+    "power_growth_per_year": F("float", "1/yr", "growth of the power every owner can secure each year (grid "
+                               "connections, on-site generation)", default=0.0, min=-0.99),
     "debt_interest_per_year": F("float", "1/yr", "interest on the debt of hyperscalers and the publisher",
                                 default=0.05, min=0, max=1),
 }
@@ -287,7 +289,8 @@ SEGMENT = {
     "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer at the start", min=-0.99),
     "usage_growth_halflife_years": F("float", "years", "the usage growth rate halves over this time "
                                      "(0: never)", default=0.0, min=0),
-    "price_elasticity": F("float", "-", "ε: usage per customer scales with (price index / its start)^(−ε)",
+    "price_elasticity": F("float", "-", "ε: a customer's usage scales with (its provider's price / that price at "
+                          "the start)^(−ε)",
                           default=0.0, min=0),
     "beta_quality": F("float", "1/index", "utility per unit of quality", min=0),
     "beta_price": F("float", "-", "utility per e-fold of price (0 for free)", min=0),
