@@ -28,12 +28,8 @@ class Observation:
     serving_reach: np.ndarray  #: (S, P) 1 / peak-to-average of the load it serves
     reachable: np.ndarray  #: (S, P) highest utilisation of all its watts it could reach serving
     training_share: np.ndarray  #: (S, A) share of operated watts on training this month
-    busy_share: np.ndarray  #: (S, A) share of operated watts busy (training or serving)
-    idle_share: np.ndarray  #: (S, P) share of its reachable serving capacity left idle
-    capacity_charge_usd_per_w_year: np.ndarray  #: (S, A) rent, depreciation and site opex per operated watt
     owned_cost_per_watt_year: np.ndarray  #: (S, A) full cost of an owned watt
     # token market
-    served_tokens: np.ndarray  #: (S, A) tokens served
     served_compute: np.ndarray  #: (S, P) compute tokens served
     asked_compute: np.ndarray  #: (S, K, P) compute tokens customers asked of each provider (spill-over included)
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
@@ -42,7 +38,6 @@ class Observation:
     rejected_paid_tokens: np.ndarray  #: (S, P) paid tokens turned away
     paid_price_usd_per_token: np.ndarray  #: (S, P) average price of the paid tokens turned away
     revenue_per_paid_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served to payers
-    rate_limited_share: np.ndarray  #: (S, A) share of asked tokens turned away
     # books
     revenue_usd: np.ndarray  #: (S, A) this month
     operating_cash_flow_usd: np.ndarray  #: (S, A) this month

@@ -168,8 +168,6 @@ def book_month(model, t, supply, tokens, release_cost):
         "customers_over_1m": large,
         # for agents' observation
         "capacity_cost_usd": capacity_cost,
-        "busy_share": busy,
-        "tokens_asked": asked,
         "outlays_usd": cost - depreciation + capex,
         # flows for conservation checks
         "external_in_usd": other_revenue,

@@ -49,6 +49,10 @@ REPLACEMENT_LEAD_MONTHS = 12
 #: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
 MICROWATT = 1e-6
 
+#: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
+#: capex guidance it stands for is for the year's orders, not only for builds already under way
+PIPELINE_LAST_ORDER = 11
+
 #: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
 #: baseline; more change nothing that matters)
 STARTING_SHARE_ITERATIONS = 60
@@ -194,11 +198,11 @@ class WattyearModel(mesa.Model):
                 begins = month_index(v["in_service"], self.start)
                 self._add_vintage(agent.column, v["hardware"], v["watts"], begins,
                                   order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
-        for agent in [*self.labs, *self.hyperscalers]:  # builds under way at the start, ordered month by month
+        for agent in [*self.labs, *self.hyperscalers]:  # the build programme under way: orders month by month
             lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
             if rate > 0:
                 hardware = self.newest_hardware(agent.family(), 0)
-                for order in range(1 - lead, 1):
+                for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
                     self.add_build(agent.column, hardware, rate / 12, order_step=order, lead_months=lead)
         self.leases = LeaseBook(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)),
                                 price_usd_per_w_year=np.zeros((s, 0)))

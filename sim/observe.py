@@ -53,7 +53,6 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
-    idle = np.clip(1.0 - kernel.safe_divide(served_compute, tokens.capacity), 0.0, 1.0)
     watts = metrics["watts"]
     capacity_charge = kernel.safe_divide(metrics["capacity_cost_usd"] / DT_YEARS, watts)
     segment_reach = 1.0 / model.segment_peak  # (K,)
@@ -71,7 +70,6 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     rejected = cleared.asked - cleared.served
     paid_rejected = kernel.sum_cells(rejected, priced_cells)
     rejected_value = kernel.sum_cells(rejected * cell_price, priced_cells)
-    asked = metrics["tokens_asked"]
 
     return Observation(
         step=t,
@@ -83,11 +81,7 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         serving_reach=1.0 / tokens.peak,
         reachable=reachable,
         training_share=supply["training_share"],
-        busy_share=metrics["busy_share"],
-        idle_share=idle,
-        capacity_charge_usd_per_w_year=capacity_charge,
         owned_cost_per_watt_year=metrics["owned_cost_per_watt_year"],
-        served_tokens=metrics["tokens_served"],
         served_compute=served_compute,
         asked_compute=asked_compute,
         first_choice_compute=segment_sums(model, cleared.first_choice * tokens.phi),
@@ -97,7 +91,6 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),
         revenue_per_paid_compute_token=kernel.safe_divide(
             metrics["token_revenue_usd"][:, :n_prov], kernel.sum_cells(cleared.served * tokens.phi, priced_cells)),
-        rate_limited_share=kernel.safe_divide(asked - metrics["tokens_served"], asked),
         revenue_usd=metrics["revenue_usd"],
         operating_cash_flow_usd=metrics["operating_cash_flow_usd"],
         outlays_usd=metrics["outlays_usd"],

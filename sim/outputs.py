@@ -148,8 +148,6 @@ METRIC_NAMES = names(METRIC_VALUES)
 #: inputs of the agents' observation and of the conservation checks
 INTERNAL_METRICS = {
     "capacity_cost_usd": "capital and site cost of the operated watts (owned cost in use + rent paid)",
-    "busy_share": "share of operated watts busy (training or serving)",
-    "tokens_asked": "tokens customers asked of a provider, spill-over included",
     "outlays_usd": "cash costs and capex (what a cash buffer must cover)",
     "owned_cost_per_watt_year": "depreciation and site opex per owned watt, $/W-yr",
     "external_in_usd": "money in from outside the modelled economy (ads, business, other cloud customers)",

@@ -152,9 +152,9 @@ CAPACITY = {
     "build_lead_months": F("int", "months", "from order to service", default=18, min=1, max=60),
     "power_secured_w_per_year": F("float", "W/yr", "new watts the owner can power each year for its own builds "
                                   "(0: builds nothing itself)", default=0.0, min=0),
-    "pipeline_w_per_year": F("float", "W/yr", "builds under way at the start: ordered at this rate over the "
-                             "build lead time before it, entering service over the first months", default=0.0,
-                             min=0),
+    "pipeline_w_per_year": F("float", "W/yr", "the build programme at the start: ordered at this rate from a "
+                             "build lead time before the start through its first year (the year's capex "
+                             "guidance)", default=0.0, min=0),
     "lease_term_months": F("int", "months", "term of the leases it offers (idle watts, built-to-suit capacity)",
                            default=24, min=1),
     "cost_of_capital": F("float", "1/yr", "discount rate of its investment decisions", default=0.1, min=0, max=1),
