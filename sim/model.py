@@ -435,7 +435,10 @@ class WattyearModel(mesa.Model):
             lab.set_prices(obs)
         self.fringe.enter_or_exit(obs)
         lease_record = clearing.clear_spot_leases(self, obs)
-        lease_record.update(clearing.plan_capacity(self, obs))
+        if t % self.config["world"]["plan_every_months"] == 0:
+            lease_record.update(clearing.plan_capacity(self, obs))
+        else:
+            lease_record["contracted_watts"] = np.zeros(obs.watts.shape)
         st.raised[:], st.invested[:], st.returned[:], st.written_off[:] = 0.0, 0.0, 0.0, 0.0
         debt_before = st.debt.copy()
         for record in clearing.clear_capital_market(self, obs):

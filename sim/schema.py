@@ -116,6 +116,8 @@ WORLD = {
                                  min=0, exclusive_min=True),
     "training_shift_halflife_years": F("float", "years", "half-life of the move of every lab's training-share "
                                        "cap toward its long-run value", default=4.0, min=0, exclusive_min=True),
+    "plan_every_months": F("int", "months", "owners revisit their capacity plans (builds, contracts) every this "
+                           "many months", default=3, min=1, max=12),
     "power_growth_per_year": F("float", "1/yr", "growth of the power every owner can secure each year (grid "
                                "connections, on-site generation)", default=0.0, min=-0.99),
     "debt_interest_per_year": F("float", "1/yr", "interest on the debt of hyperscalers and the publisher",
