@@ -63,12 +63,11 @@ def clear_spot_leases(model, obs: Observation) -> dict:
 def plan_capacity(model, obs: Observation) -> dict:
     """The race for compute: labs order builds and ask for contracts; hyperscalers build
     for what they have let and for other customers, then build to suit the labs'
-    contracts in merit order (cheapest rent first) within the power they have left;
-    the publisher invests its share of ads. Returns the watts each lab contracted, (S, A)."""
+    contracts in merit order (the labs a watt is worth most to first, from the cheapest
+    clouds) within the power they have left. Returns the watts each lab contracted, (S, A)."""
     t = obs.step
     requests = [lab.plan_capacity(obs) for lab in model.labs]  # (watts to contract, $/W-yr it would pay)
     capacity = [h.plan_capacity(obs) for h in model.hyperscalers]  # (S,) watts each can still build
-    model.publisher.plan_capacity(obs)
     contracted = np.zeros(obs.watts.shape)
     if not model.hyperscalers:
         return {"contracted_watts": contracted}

@@ -13,8 +13,9 @@ Step order (one month):
 7. labs train (quality) and move prices toward their best responses; the
    fringe enters or exits;
 8. spot lease market (leases start after the lease lead time);
-9. capacity plans: labs build or contract what the race needs, hyperscalers
-   build for what they let and for contracts, the publisher invests;
+9. capacity plans (every ``world.plan_every_months``): labs build or contract
+   what the race needs, hyperscalers build for what they let and for
+   contracts; the publisher invests each quarter;
 10. capital market: raises bounded by valuation, failures, debt, payouts;
 11. self-funding ratios; metrics are recorded.
 
@@ -435,6 +436,7 @@ class WattyearModel(mesa.Model):
             lab.set_prices(obs)
         self.fringe.enter_or_exit(obs)
         lease_record = clearing.clear_spot_leases(self, obs)
+        self.publisher.plan_capacity(obs)  # on its own quarterly cadence
         if t % self.config["world"]["plan_every_months"] == 0:
             lease_record.update(clearing.plan_capacity(self, obs))
         else:
