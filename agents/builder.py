@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from sim import kernel
+from sim.fleet import REPLACEMENT_LEAD_MONTHS
+
+#: an owner that plans no growth still counts this share of its fleet as its next cluster, so that
+#: its self-funding ratio measures something (an assumption: about the yearly growth of an owner
+#: that only keeps up with the frontier)
+MIN_NEXT_CLUSTER_SHARE = 0.2
 
 
 class CapacityOwner:
@@ -34,8 +40,18 @@ class CapacityOwner:
         (builds under way included), plus leases in, less leases out, counting
         leases marked to renew as renewed and signed commitments as delivered."""
         model, c = self.model, self.column
-        owned = model.fleet.owned_watts(step).sum(axis=1)[:, c]
+        owned = self.owned_then(step)
         return owned + model.leases.nominal_watts(step, c, "lessee") - model.leases.nominal_watts(step, c, "lessor")
+
+    def owned_then(self, step: int) -> np.ndarray:
+        """(S,) watts it will own in service at ``step``, counting the vintages that retire before
+        then and will be replaced but whose replacement is not ordered yet (it is ordered
+        ``REPLACEMENT_LEAD_MONTHS`` ahead of retirement, later than a build lead time ahead)."""
+        model, c, t = self.model, self.column, self.model.steps - 1
+        owned = model.fleet.owned_watts(step).sum(axis=1)[:, c]
+        if model.config["world"]["replace_retiring"] and step > t + REPLACEMENT_LEAD_MONTHS:
+            owned = owned + model.fleet.retiring_between(t + REPLACEMENT_LEAD_MONTHS + 1, step)[:, c]
+        return owned
 
     def order_build(self, watts: np.ndarray, t: int) -> None:
         """Order ``watts`` (S,) of its newest hardware now; in service after its lead time."""
@@ -47,13 +63,11 @@ class CapacityOwner:
         """(S,) capex of the next cluster its build rule plans, at the newest hardware's capex per W."""
         return self.model.state.next_cluster_watts[:, self.column] * self.newest_hardware(t)["capex_usd_per_w"]
 
-    def build_margin_usd_per_w_year(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
-        """What a new watt of its newest hardware earns a year over its running costs (site opex)."""
-        return np.asarray(revenue_usd_per_w_year, float) - self.model.config["world"]["site_opex_usd_per_w_year"]
-
     def build_pays(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
-        """Whether a new watt earning ``revenue_usd_per_w_year`` has a positive NPV at its cost of capital."""
+        """Whether a new watt of its newest hardware earning ``revenue_usd_per_w_year`` (net of the
+        energy it draws) has a positive NPV at its cost of capital, after site opex."""
         hw = self.newest_hardware(t)
-        return kernel.npv_per_watt(self.build_margin_usd_per_w_year(revenue_usd_per_w_year, t),
+        margin = np.asarray(revenue_usd_per_w_year, float) - self.model.config["world"]["site_opex_usd_per_w_year"]
+        return kernel.npv_per_watt(margin,
                                    hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
                                    self.profile["build_lead_months"] / 12) > 0

@@ -8,10 +8,8 @@ from agents.base import EconomicAgent
 from agents.builder import CapacityOwner
 from agents.observation import Observation
 from sim import kernel
+from agents.builder import MIN_NEXT_CLUSTER_SHARE
 from sim.units import DT_YEARS
-
-#: as for labs: an owner that plans no growth still counts this share of its fleet as its next cluster
-MIN_NEXT_CLUSTER_SHARE = 0.2
 
 
 class Hyperscaler(CapacityOwner, EconomicAgent):
@@ -44,20 +42,23 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def __init__(self, model, agent_id, profile, column):
         super().__init__(model, agent_id, profile, column)
-        hw = model.config["hardware"][profile["hardware"]]
-        #: markup of its rent over the capital and site cost of a watt of its starting hardware
-        self.rent_markup = profile["cloud_rent_usd_per_w_year"] / self._capital_cost(hw) - 1.0
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
         self._rents: dict[int, float] = {}
 
-    def _capital_cost(self, hw: dict) -> float:
-        return (float(kernel.depreciation_usd_per_watt_year(hw["capex_usd_per_w"], hw["life_years"]))
-                + self.model.config["world"]["site_opex_usd_per_w_year"])
+    def _capital_cost(self, hardware: str) -> float:
+        """Depreciation and site opex of a watt of ``hardware`` a year."""
+        return float(self.model.capital_cost_usd_per_w_year[self.model.hardware_ids.index(hardware)])
+
+    @property
+    def rent_markup(self) -> float:
+        """Markup of its rent over the capital and site cost of a watt of its starting hardware."""
+        return self.profile["cloud_rent_usd_per_w_year"] / self._capital_cost(self.profile["hardware"]) - 1.0
 
     def rent_usd_per_w_year(self, t: int) -> float:
         """Asking rent for a watt leased from month ``t``."""
         if t not in self._rents:
-            self._rents[t] = self._capital_cost(self.newest_hardware(t)) * (1.0 + self.rent_markup)
+            self._rents[t] = (self._capital_cost(self.model.newest_hardware(self.family(), t))
+                              * (1.0 + self.rent_markup))
         return self._rents[t]
 
     def third_party_watts(self, step: int) -> np.ndarray:
@@ -73,9 +74,13 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         return p["business_revenue_usd_per_year"] / 12 * (1 + p["business_growth_per_year"]) ** (step / 12)
 
     def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        c = self.column
-        unleased = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
-        spare = np.maximum(unleased - self.third_party_watts(obs.step), 0.0)
+        """Spot offer: the watts it will own when a new lease would start, less all it has let
+        by then (built-to-suit contracts are covered by their own builds) and other customers."""
+        c, model = self.column, self.model
+        start = obs.step + model.config["world"]["lease_lead_months"]
+        owned = model.fleet.owned_watts(start).sum(axis=1)[:, c]
+        let = model.leases.nominal_watts(start, c, "lessor")
+        spare = np.maximum(owned - let - self.third_party_watts(start), 0.0)
         return spare, np.full(spare.shape, self.rent_usd_per_w_year(obs.step))
 
     def plan_capacity(self, obs: Observation) -> np.ndarray:
@@ -83,7 +88,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         watts it can still build to suit labs this year, (S,)."""
         t, c = obs.step, self.column
         horizon = t + self.profile["build_lead_months"]
-        owned = self.model.fleet.owned_watts(horizon).sum(axis=1)[:, c]
+        owned = self.owned_then(horizon)
         let = self.model.leases.nominal_watts(horizon, c, "lessor")
         gap = np.maximum(let + self.third_party_watts(horizon) - owned, 0.0)
         pays = self.build_pays(self.rent_usd_per_w_year(t), t)

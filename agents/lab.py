@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import EconomicAgent
-from agents.builder import CapacityOwner
+from agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
 from agents.observation import Observation
 from sim import capital_market, kernel, lease_market
 from sim.schema import FUNDING
@@ -26,10 +26,6 @@ SMOOTHING_MONTHS = 3
 #: its builds under way and lets leases lapse (an assumption: about one quarter)
 DISTRESS_MONTHS = 3
 
-#: a lab that plans no growth still counts this share of its fleet as its next
-#: cluster, so that its self-funding ratio measures something (an assumption:
-#: about the yearly growth of a lab that only keeps up with the frontier)
-MIN_NEXT_CLUSTER_SHARE = 0.2
 
 
 class FrontierLab(CapacityOwner, EconomicAgent):
@@ -185,12 +181,13 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         free_need = obs.first_choice_compute[:, free, c].sum(axis=1) * per_forecast_watt
         paid_need = obs.first_choice_compute[:, ~free, c].sum(axis=1) * per_forecast_watt
         planned = self.planned_watts(t + lead)
+        # what a new serving watt earns a year over the energy it draws at reachable load
         margin = (obs.revenue_per_paid_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
-                  - model.energy_busy_usd_per_w_year - model.config["world"]["site_opex_usd_per_w_year"])
+                  - kernel.energy_usd(1.0, model.energy_usd_per_w_year, obs.serving_reach[:, c],
+                                      model.config["world"]["idle_power_fraction"], years=1.0))
         rent = model.cheapest_contract_rent(t)
-        build_pays = kernel.npv_per_watt(margin, hw["capex_usd_per_w"], hw["life_years"], p["cost_of_capital"],
-                                         lead / 12) > 0
-        lease_pays = margin > rent
+        build_pays = self.build_pays(margin, t)  # an owner also pays site opex
+        lease_pays = margin > rent  # a lessee pays rent instead
         serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
         paid_target = np.where(build_pays | lease_pays, paid_need,
                                np.minimum(paid_need, np.maximum(serving_now - free_need, 0.0)))
@@ -275,13 +272,13 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """Monthly burn at ``step``, (S,): the operating cash outflow of the last three months
         plus a month of the capex committed for the next year."""
         st, c, fleet = self.model.state, self.column, self.model.fleet
-        key = (step, len(fleet.owner), fleet._edits, id(st.ocf_history))
+        key = (step, len(fleet.owner), fleet._edits, self.model.months_remembered)
         if self._burn_key != key:
             committed = fleet.capex_committed_usd(step, 12)[:, c] / 12
             months = min(step + 1, 3)  # the months since the start, at most three
             self._burn = capital_market.monthly_burn(st.ocf_history[:, -months:, c, None])[:, 0] + committed
             self._burn_key = key
-        return self._burn
+        return self._burn.copy()
 
     def in_distress(self) -> np.ndarray:
         """(S,) cash covers fewer than ``DISTRESS_MONTHS`` of burn (and it has not failed)."""
@@ -296,8 +293,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             return np.full(obs.cash_usd.shape[0], np.inf)
         c, p = self.column, self.profile
         committed = self.model.fleet.capex_committed_usd(obs.step, 12)[:, c]
+        # the burn includes a month of committed capex; the rest of the year's commitment is set aside too
         return (obs.cash_usd[:, c] + self.round_cap_usd(obs) - p["runway_months"] * self.burn_usd(obs.step)
-                - committed)
+                - committed * (1 - p["runway_months"] / 12))
 
     def raise_capital(self, obs: Observation) -> list[dict]:
         """Raise outside money if the runway is short; return one record per source.

@@ -35,8 +35,8 @@ class Observation:
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
-    rejected_paid_tokens: np.ndarray  #: (S, P) paid tokens turned away
-    paid_price_usd_per_token: np.ndarray  #: (S, P) average price of the paid tokens turned away
+    rejected_paid_tokens: np.ndarray  #: (S, P) compute tokens of the paid tokens turned away
+    paid_price_usd_per_token: np.ndarray  #: (S, P) what the paid tokens turned away would have paid, per compute token
     revenue_per_paid_compute_token: np.ndarray  #: (S, P) token revenue over compute tokens served to payers
     # books
     revenue_usd: np.ndarray  #: (S, A) this month

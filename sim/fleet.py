@@ -2,8 +2,8 @@
 
 Like PyPSA's component tables: static columns (owner, hardware, dates) are 1-d
 arrays over rows; quantities that can differ by scenario (watts, price) have a
-leading scenario axis. Aggregation to (scenario, hardware, agent) is a matrix
-product with a one-hot map, never a loop over rows.
+leading scenario axis. Aggregation to (scenario, hardware, agent) adds rows into
+cells in table order (``sum_into``), never a loop in Python over rows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import kernel
+
+#: months before retirement a replacement vintage is ordered: within the 12-24
+#: month build leads of the specification, and long enough to spread its capex
+#: (an assumption)
+REPLACEMENT_LEAD_MONTHS = 12
 
 
 def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tuple[float, int]]:
@@ -125,22 +130,27 @@ class Fleet:
         enters service now at the share of its watts already paid for, and costs nothing more.
 
         Its start moves to ``step`` in every scenario (rows are shared by scenarios), so
-        where it is not cut it is split: the cut part in this row, the rest in a new row
-        that keeps the old dates.
+        where it is not cut the row is left as it was; the cut part is a new row (appended
+        in the same place a single run of the cut scenario would append it, so sums over
+        rows keep their order and an ensemble member stays bit-identical to its single run).
         """
         rows = np.flatnonzero((self.owner == owner) & (self.order_step <= step) & (step < self.start_step))
         self._edits += 1
         for row in rows:
             lead = max(int(self.start_step[row] - self.order_step[row]), 1)
             paid = min(max(step - int(self.order_step[row]), 0), lead) / lead
-            kept = np.where(scenarios, 0.0, self.watts[:, row])
-            if np.any(kept > 0):
-                self.add(owner, int(self.hardware[row]), kept, int(self.start_step[row]),
+            finished = np.where(scenarios, self.watts[:, row] * paid, 0.0)
+            if np.any(finished > 0):
+                self.add(owner, int(self.hardware[row]), finished, step,
                          int(self.end_step[row] - self.start_step[row]), float(self.capex_usd_per_w[row]),
-                         order_step=int(self.order_step[row]), replacement=bool(self.replacement[row]))
-            self.watts[:, row] = np.where(scenarios, self.watts[:, row] * paid, 0.0)
-            life = int(self.end_step[row] - self.start_step[row])
-            self.start_step[row], self.end_step[row] = step, step + life
+                         replacement=bool(self.replacement[row]))
+                # already paid for: no capex when it enters service
+                self.order_step[-1] = self.start_step[-1] = step
+            self.watts[:, row] = np.where(scenarios, 0.0, self.watts[:, row])
+
+    def retiring_between(self, first: int, last: int) -> np.ndarray:
+        """(S, A) watts of vintages whose life ends in steps first..last."""
+        return self.by_cell(self.watts * ((self.end_step >= first) & (self.end_step <= last))).sum(axis=1)
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
@@ -157,10 +167,6 @@ class Fleet:
         if growth_only:
             ordered &= ~self.replacement
         return self.by_cell(self.watts * ordered).sum(axis=1)
-
-    def entering_service(self, step: int) -> np.ndarray:
-        """Rows of builds that enter service at ``step``."""
-        return np.flatnonzero((self.start_step == step) & (self.order_step < self.start_step))
 
     def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
         """(S, A) capex already committed for the ``months`` after ``step`` (kept until the table changes)."""

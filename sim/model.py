@@ -36,16 +36,12 @@ from sim import clearing, kernel, token_market
 from sim.accounts import book_month
 from sim.capital_market import FundingBook
 from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
-from sim.fleet import Fleet, LeaseBook, starting_cohorts
+from sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
 from sim.observe import TokenMonth, observe
 from sim.state import WorldState
 from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 
 
-#: months before retirement a replacement vintage is ordered: within the 12-24
-#: month build leads of the specification, and long enough to spread its capex
-#: (an assumption)
-REPLACEMENT_LEAD_MONTHS = 12
 
 #: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
 MICROWATT = 1e-6
@@ -100,6 +96,7 @@ class WattyearModel(mesa.Model):
         self._frontier_history: list[np.ndarray] = []
         self._newest: dict[tuple[str, int], str] = {}
         self._multipliers: dict[int, float] = {}
+        self.months_remembered = 0
         self._build(cfg)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -192,8 +189,6 @@ class WattyearModel(mesa.Model):
         self.segment_price_elasticity = seg_param("price_elasticity")[None, :]
         w = cfg["world"]
         self.energy_usd_per_w_year = float(kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]))
-        #: energy a busy watt draws above an idle one, $/W-yr
-        self.energy_busy_usd_per_w_year = self.energy_usd_per_w_year * (1 - w["idle_power_fraction"])
 
         # fleets and leases
         self.fleet = Fleet(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)))
@@ -518,6 +513,7 @@ class WattyearModel(mesa.Model):
         st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
         st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
         self._frontier_history.append(self._frontier_now().copy())
+        self.months_remembered += 1  # the histories above moved on
 
     @staticmethod
     def _push(history: np.ndarray, newest: np.ndarray, fill: bool) -> np.ndarray:

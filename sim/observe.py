@@ -68,7 +68,7 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     priced_cells = model.segment_priced[0][model.cell_segment]
     cell_price = st.price[:, model.cell_segment, :] / TOKENS_PER_MTOK
     rejected = cleared.asked - cleared.served
-    paid_rejected = kernel.sum_cells(rejected, priced_cells)
+    paid_rejected = kernel.sum_cells(rejected * tokens.phi, priced_cells)  # in compute tokens, as capacity is
     rejected_value = kernel.sum_cells(rejected * cell_price, priced_cells)
 
     return Observation(

@@ -54,7 +54,8 @@ METRIC_VALUES = (
     C("revenue_per_watt_year", "$/W-yr", "RPWY = TPWY × RPT: token revenue, annualised, per operated watt"),
     C("cost_per_watt_year", "$/W-yr", "CPWY: cost of the operated watts (energy; depreciation and site opex of "
       "owned watts in use; rent of leased-in watts), annualised, per operated watt"),
-    C("utilization", "fraction", "tokens served / tokens capacity"),
+    C("utilization", "fraction", "tokens served / tokens capacity (capacity in flagship tokens at full load; a "
+      "provider serving smaller or larger models than its flagship can read above or below its compute load)"),
     C("rate_limited_share", "fraction", "share of the tokens customers asked of it (spill-over included) that it "
       "turned away"),
     C("blended_price_usd_per_mtok", "$/Mtok", "token revenue / tokens served (free tokens at a price of 0)"),
@@ -77,7 +78,7 @@ METRIC_VALUES = (
     C("gross_margin", "fraction", "(token revenue − cost of serving watts) / token revenue; serving cost = cost "
       "of the operated watts (as in CPWY) × (1 − training share)"),
     C("energy_usd", "$", "electricity of the operated watts, PUE included, idle watts drawing "
-      "`world.idle_power_fraction` (0 for the fringe: in its all-in rent)"),
+      "`world.idle_power_fraction`; paid by whoever operates the watts"),
     C("interest_usd", "$", "interest on the debt carried into the month (`world.debt_interest_per_year`)"),
     C("depreciation_usd", "$", "straight-line depreciation of owned watts in service, leased out or not"),
     C("capex_usd", "$", "capex paid: each build in equal parts over its lead time, replacements included"),
@@ -114,7 +115,8 @@ METRIC_VALUES = (
     C("borrowed_usd", "$", "change in debt this month: borrowed − repaid"),
     C("debt_usd", "$", "stock: debt at the end of the month (hyperscalers, the publisher and the fringe borrow "
       "rather than hold negative cash)"),
-    C("written_off_usd", "$", "unpaid bills of a failing lab written off by its creditors"),
+    C("written_off_usd", "$", "unpaid bills of a failing lab written off by its creditors (outside the model: "
+      "money in from outside, like a raise)"),
     C("failed", "0/1", "1 once a lab has failed (out of the market for good)"),
     C("watts_under_construction", "W", "watts ordered and not yet in service (builds to suit included, on the "
       "builder's row)"),

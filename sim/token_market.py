@@ -142,7 +142,12 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
         remaining = np.where(over, 0.0, remaining - (got if phi is None else got * phi).sum(axis=-2))
         open_ &= ~over
         pending = (choosing * (1.0 - ratio[..., None, :])).sum(axis=-1)
-        if not np.any(pending > tol * np.maximum(demand, 1.0)):
+        # a cell with next to nothing left is done, here and now: its remainder is unserved and it
+        # takes no further round, so a scenario ends the same whatever other scenarios still do
+        done = pending <= tol * np.maximum(demand, 1.0)
+        unserved += np.where(done, pending, 0.0)
+        pending = np.where(done, 0.0, pending)
+        if not np.any(pending > 0):
             break
     unserved += pending  # only non-zero if every provider is full
     return Clearing(first_choice, asked, served, outside, unserved, served_demand, rounds)
