@@ -81,21 +81,12 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
 class OpenWeightsFringe(EconomicAgent):
     """The competitive fringe of inference providers serving open weights.
 
-    It rents the market's GPUs (its watts carry the mix of GPU watts the labs and clouds
-    operate, so its tokens per joule improve with the market's), at a rent that follows their
-    capital cost (``rent_usd_per_w_year`` for ``hardware``); it pays their energy, and prices
-    at cost per
+    It rents its watts (``rent_usd_per_w_year``), pays their energy, and prices at cost per
     token at its planning utilisation plus a thin margin: the price pressure
     on closed labs. Its price is the same in every priced segment.
     """
 
     kind = "fringe"
-
-    def rent_usd_per_w_year(self, mix: np.ndarray) -> np.ndarray:
-        """Its rent a watt, (S,), for hardware ``mix`` (S, H): the configured rent scaled by the
-        capital cost (depreciation and site opex) of the mix over that of ``hardware``."""
-        cost = self.model.capital_cost_usd_per_w_year
-        return self.profile["rent_usd_per_w_year"] * (mix * cost).sum(axis=-1) / cost[self.model.fringe_hardware]
 
     def enter_or_exit(self, obs: Observation) -> None:
         """Free entry: watts grow when busier than planned, shrink when idler.
@@ -111,7 +102,7 @@ class OpenWeightsFringe(EconomicAgent):
     def settle(self, obs: Observation) -> None:
         self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
-    def set_price(self, tpwy: np.ndarray, compute_per_token: np.ndarray, rent_usd_per_w_year: np.ndarray) -> None:
+    def set_price(self, tpwy: np.ndarray, compute_per_token: np.ndarray) -> None:
         """Cost-plus price in every priced segment from this month's tokens per watt-year, shape (S,).
 
         ``tpwy`` is in tokens of its own (smaller) models at their starting
@@ -125,7 +116,7 @@ class OpenWeightsFringe(EconomicAgent):
         """
         st, p, c = self.model.state, self.profile, self.column
         u, f = p["planning_utilization"], self.model.config["world"]["idle_power_fraction"]
-        per_watt = rent_usd_per_w_year + self.model.energy_usd_per_w_year * (f + (1 - f) * u)
+        per_watt = p["rent_usd_per_w_year"] + self.model.energy_usd_per_w_year * (f + (1 - f) * u)
         usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = usd_per_token * (1 + p["margin"]) * TOKENS_PER_MTOK
         new = np.where(self.model.segment_priced, price[:, None], 0.0)

@@ -54,7 +54,7 @@ def book_month(model, t, supply, tokens, release_cost):
     rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
     rent_recv = supply["rent_received_usd_per_year"] * DT_YEARS
     fringe = model.fringe.column
-    fringe_rent = st.fringe_watts * supply["fringe_rent_usd_per_w_year"] * DT_YEARS
+    fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
     capacity_cost = owned_cost * (1 - out_share) + rent_paid  # capital and site cost of the watts operated
     capacity_cost[:, fringe] += fringe_rent  # the fringe rents its watts; it pays their energy, like any operator
 

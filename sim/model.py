@@ -174,9 +174,6 @@ class WattyearModel(mesa.Model):
         for lab in self.labs:
             self.model_efficiency[lab.column] = lab.profile["model_efficiency"]
         self.model_efficiency[self.fringe.column] = cfg["fringe"]["model_efficiency"]
-        fringe_family = hw[cfg["fringe"]["hardware"]]["family"]
-        #: (H,) hardware the fringe can rent: its family's (the market's GPUs)
-        self.fringe_family = np.array([hw[h]["family"] == fringe_family for h in self.hardware_ids])
         self.fringe_hardware = self.hardware_ids.index(cfg["fringe"]["hardware"])
         #: (H,) capital cost a year of a watt of each hardware (depreciation and site opex)
         self.capital_cost_usd_per_w_year = np.array([hw[h]["capex_usd_per_w"] / hw[h]["life_years"]
@@ -265,8 +262,7 @@ class WattyearModel(mesa.Model):
         )
         self.funding = FundingBook()
         # starting prices of the fringe
-        supply0 = self._supply(0)
-        self.fringe.set_price(supply0["tpwy"][:, self.fringe.column], np.ones(s), supply0["fringe_rent_usd_per_w_year"])
+        self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column], np.ones(s))
         self.start_price[:, :, self.fringe.column] = self.state.price[:, :, self.fringe.column]
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
@@ -365,11 +361,7 @@ class WattyearModel(mesa.Model):
         # a lessor that lets all it owns can come out a rounding error off zero: below a microwatt is none
         operated = owned - leased_out + leased_in
         operated = np.where(operated > MICROWATT, operated, 0.0)
-        # the fringe rents the market's GPUs: its watts carry the mix of GPU watts everyone else operates
-        market = np.where(self.fringe_family[None, :], operated.sum(axis=2), 0.0)  # (S, H)
-        total = market.sum(axis=1, keepdims=True)
-        mix = np.where(total > 0, kernel.safe_divide(market, total), np.eye(len(self.hardware_ids))[self.fringe_hardware])
-        operated[:, :, self.fringe.column] += mix * st.fringe_watts[:, None]
+        operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
         capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, None],
                                                         self.model_efficiency, st.serving_multiplier[:, None])
         watts = operated.sum(axis=1)
@@ -380,7 +372,6 @@ class WattyearModel(mesa.Model):
                 "rent_paid_usd_per_year": lease_flows["rent_paid_usd_per_year"],
                 "rent_received_usd_per_year": lease_flows["rent_received_usd_per_year"],
                 "watts": watts, "capacity_year": capacity_year, "training_share": training,
-                "fringe_rent_usd_per_w_year": self.fringe.rent_usd_per_w_year(mix),
                 "tpwy": kernel.tokens_per_watt_year(capacity_year, watts)}
 
     def _utilities(self) -> np.ndarray:
@@ -431,8 +422,7 @@ class WattyearModel(mesa.Model):
         self._renew_fleet(t)
         supply = self._supply(t)
         release_cost = self.publisher.maybe_release(t)
-        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], self.compute_per_token()[:, 0, self.fringe.column],
-                              supply["fringe_rent_usd_per_w_year"])
+        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], self.compute_per_token()[:, 0, self.fringe.column])
         tokens = self._clear_token_market(supply)
         metrics, market_rec = book_month(self, t, supply, tokens, release_cost)
         obs = observe(self, t, supply, tokens, metrics)

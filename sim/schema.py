@@ -273,8 +273,7 @@ FRINGE = {
     "hardware": F("str", "-", "hardware generation", default="hopper"),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", min=0,
                           exclusive_min=True),
-    "rent_usd_per_w_year": F("float", "$/W-yr", "rent of a watt of ``hardware`` to the fringe (it also pays the "
-                             "watt's energy); it rents the market's GPU mix, at this rent scaled by capital cost",
+    "rent_usd_per_w_year": F("float", "$/W-yr", "rent of a watt to the fringe (it also pays the watt's energy)",
                              min=0),
     "margin": F("float", "fraction", "markup over cost per token", default=0.1, min=0),
     "planning_utilization": F("float", "fraction", "utilisation the fringe prices for", default=0.6,
