@@ -7,7 +7,6 @@ import numpy as np
 from agents.base import EconomicAgent
 from agents.builder import CapacityOwner
 from agents.observation import Observation
-from sim import kernel
 from agents.builder import MIN_NEXT_CLUSTER_SHARE
 from sim.units import DT_YEARS
 

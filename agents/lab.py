@@ -72,12 +72,16 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         over ``run_months``; its watts are that rate over the fleet's training
         efficiency, capped at ``max_training_share``. A failed lab trains nothing.
         """
-        st, p, i = self.model.state, self.profile, self.lab_index
+        st, i = self.model.state, self.lab_index
         watts = operated_by_hardware.sum(axis=1)
         efficiency = kernel.safe_divide((operated_by_hardware * training_efficiency).sum(axis=1), watts)
-        rate = st.last_run_compute[:, i] * p["generation_compute_multiple"] / (p["run_months"] / 12)
-        share = kernel.training_share(rate, efficiency, watts, self.training_cap(self.model.steps - 1))
+        share = kernel.training_share(self.next_run_rate(), efficiency, watts, self.training_cap(self.model.steps - 1))
         return np.where((watts > 0) & ~st.failed[:, i], share, 0.0)
+
+    def next_run_rate(self) -> np.ndarray:
+        """(S,) reference watt-years a year the next run needs: g × the last run over ``run_months``."""
+        p = self.profile
+        return self.model.state.last_run_compute[:, self.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
 
     def training_cap(self, step: int) -> float:
         """Most of its watts it puts on training in month ``step``: ``max_training_share`` moving
@@ -209,8 +213,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """Watts of ``hardware`` the next training run needs, (S,): g × the last run's
         compute over ``run_months``, at most ``max_training_share`` of the whole fleet
         (the race: a lab that cannot keep up trains longer and falls behind)."""
-        st, p = self.model.state, self.profile
-        rate = st.last_run_compute[:, self.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
+        p = self.profile
+        rate = self.next_run_rate()
         share = self.training_cap(self.model.steps - 1 + p["build_lead_months"])
         cap = share / (1.0 - share) * serving_watts
         return np.minimum(rate / hardware["training_efficiency"], cap)

@@ -33,8 +33,7 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
 
     def __init__(self, model, agent_id, profile, column):
         super().__init__(model, agent_id, profile, column)
-        self.next_release = profile["next_release_month"]
-        self.releases: list[int] = []  #: months with a release (the same in every scenario)
+        self.next_release = profile["next_release_month"]  #: the same in every scenario (a cadence)
 
     def maybe_release(self, step: int) -> np.ndarray:
         """Release if due; return the training cost paid this month, shape (S,)."""
@@ -45,10 +44,10 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
         frontier = self.model.frontier_quality_at(step - p["lag_months"])
         st.quality[:, self.model.fringe.column] = p["quality_fraction"] * frontier
         self.next_release += p["release_every_months"]
-        self.releases.append(step)
         return np.full(s, p["training_cost_usd"])
 
     def ad_revenue_usd(self, step: int) -> float:
+        """Its ad revenue in month ``step``, $ (not threatened by AI)."""
         p = self.profile
         return p["ad_revenue_usd_per_year"] * (1 + p["ad_growth_per_year"]) ** (step * DT_YEARS) * DT_YEARS
 

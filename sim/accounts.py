@@ -97,7 +97,7 @@ def book_month(model, t, supply, tokens, release_cost):
         other_revenue[:, c] += business + cloud_revenue[:, c]
         other_cost[:, c] += business * (1 - p["business_margin"])
     pub, pc = cfg["open_weights"], model.publisher.column
-    ads = pub["ad_revenue_usd_per_year"] * growth(pub["ad_growth_per_year"]) * DT_YEARS
+    ads = model.publisher.ad_revenue_usd(t)
     other_revenue[:, pc] += ads
     other_cost[:, pc] += ads * (1 - pub["ad_margin"]) + release_cost
     other_cost[:, pc] += pub["talent_cost_usd_per_year"] * growth(pub["talent_cost_growth_per_year"]) * DT_YEARS

@@ -47,7 +47,7 @@ def source_shares(shares, available):
     return s / total if total > 0 else s
 
 
-def self_funding_ratio(trailing_ocf_usd_per_year, next_capex_usd, build_lead_months):
+def self_funding_ratio(trailing_fcf_usd_per_year, next_capex_usd, build_lead_months):
     """SFR = trailing-12-month free cash flow / annualised next-cluster capex.
 
     The next cluster's capex is spread over its build lead time, so the annual
@@ -58,7 +58,7 @@ def self_funding_ratio(trailing_ocf_usd_per_year, next_capex_usd, build_lead_mon
     1.0
     """
     annual = np.asarray(next_capex_usd, float) / (np.asarray(build_lead_months, float) / 12.0)
-    return np.divide(trailing_ocf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_ocf_usd_per_year,
+    return np.divide(trailing_fcf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_fcf_usd_per_year,
                                                                                   annual).shape),
                      where=annual > 0)
 

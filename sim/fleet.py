@@ -311,7 +311,6 @@ class LeaseBook:
 
     def flows(self, step: int, owned: np.ndarray) -> dict[str, np.ndarray]:
         """Watts let and used by (hardware, agent), and annual rent paid and received."""
-        s = owned.shape[0]
         eff = self.effective_watts(step, owned)  # (S, L)
         owned_total = owned.sum(axis=1, keepdims=True)
         mix = np.divide(owned, owned_total, out=np.zeros_like(owned), where=owned_total > 0)  # (S, H, A)

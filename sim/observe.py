@@ -39,9 +39,7 @@ def segment_sums(model, values: np.ndarray) -> np.ndarray:
 def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> Observation:
     """Build month ``t``'s observation from its supply, token market and books."""
     st, cfg, n_prov = model.state, model.config, model.n_providers
-    s, n_agents = metrics["watts"].shape
     cleared = tokens.cleared
-    widen = lambda x: np.concatenate([x, np.zeros((s, n_agents - n_prov))], axis=1)  # noqa: E731
 
     # demand by segment and provider, in compute
     asked_compute = segment_sums(model, cleared.asked * tokens.phi)  # (S, K, P)
