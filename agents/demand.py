@@ -81,13 +81,12 @@ class DemandSegment(mesa.Agent):
         eps = np.array([g.standard_normal() for g in self.model.generators])
         st.demand_shock[:, self.k] = rho * st.demand_shock[:, self.k] + p["demand_shock_sigma"] * eps
 
-    def usage_growth(self, t: int) -> float:
-        """Annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""
+    def usage_growth(self, t: int) -> np.ndarray:
+        """(S,) annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""
         p = self.profile
-        halflife = p["usage_growth_halflife_years"]
-        if halflife == 0:
-            return p["usage_growth_per_year"]
-        return p["usage_growth_per_year"] * 2.0 ** (-(t * DT_YEARS) / halflife)
+        halflife, g0 = p["usage_growth_halflife_years"], p["usage_growth_per_year"]
+        slowed = g0 * 2.0 ** (-(t * DT_YEARS) / np.where(halflife > 0, halflife, 1.0))
+        return np.where(halflife > 0, slowed, g0)
 
     def cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
         """(customers, tokens wanted at starting prices) per class this month, shape (S, classes) each.
@@ -99,7 +98,7 @@ class DemandSegment(mesa.Agent):
         customers = st.customers[:, self.k, None] * self.class_weight
         sigma = self.profile["demand_shock_sigma"]
         # mean-one shock: exp(x - var/2) with the AR(1) stationary variance
-        var = sigma**2 / max(1e-12, 1 - self.model.config["world"]["demand_shock_persistence"] ** 2)
+        var = sigma**2 / np.maximum(1e-12, 1 - self.model.config["world"]["demand_shock_persistence"] ** 2)
         shock = np.exp(st.demand_shock[:, self.k] - 0.5 * var)[:, None]
         tokens = customers * st.tokens_per_customer[:, self.k, None] * self.class_size * shock
         return customers, tokens

@@ -8,6 +8,7 @@ from agents.base import EconomicAgent
 from agents.builder import CapacityOwner
 from agents.observation import Observation
 from agents.builder import MIN_NEXT_CLUSTER_SHARE
+from sim import kernel
 from sim.units import DT_YEARS
 
 
@@ -42,19 +43,19 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
     def __init__(self, model, agent_id, profile, column):
         super().__init__(model, agent_id, profile, column)
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
-        self._rents: dict[int, float] = {}
+        self._rents: dict[int, np.ndarray] = {}
 
-    def _capital_cost(self, hardware: str) -> float:
-        """Depreciation and site opex of a watt of ``hardware`` a year."""
-        return float(self.model.capital_cost_usd_per_w_year[self.model.hardware_ids.index(hardware)])
+    def _capital_cost(self, hardware: str) -> np.ndarray:
+        """(S,) depreciation and site opex of a watt of ``hardware`` a year."""
+        return self.model.capital_cost_usd_per_w_year[:, self.model.hardware_ids.index(hardware)]
 
     @property
-    def rent_markup(self) -> float:
+    def rent_markup(self) -> np.ndarray:
         """Markup of its rent over the capital and site cost of a watt of its starting hardware."""
         return self.profile["cloud_rent_usd_per_w_year"] / self._capital_cost(self.profile["hardware"]) - 1.0
 
-    def rent_usd_per_w_year(self, t: int) -> float:
-        """Asking rent for a watt leased from month ``t``."""
+    def rent_usd_per_w_year(self, t: int) -> np.ndarray:
+        """(S,) asking rent for a watt leased from month ``t`` (do not modify the result)."""
         if t not in self._rents:
             self._rents[t] = (self._capital_cost(self.model.newest_hardware(self.family(), t))
                               * (1.0 + self.rent_markup))
@@ -68,7 +69,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         """Business revenue lost this month, shape (S,)."""
         return self.business_revenue_usd(step) * self.profile["ai_substitution"] * rival_consumer_share
 
-    def business_revenue_usd(self, step: int) -> float:
+    def business_revenue_usd(self, step: int) -> np.ndarray:
         p = self.profile
         return p["business_revenue_usd_per_year"] / 12 * (1 + p["business_growth_per_year"]) ** (step / 12)
 
@@ -80,7 +81,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         owned = model.fleet.owned_watts(start).sum(axis=1)[:, c]
         let = model.leases.nominal_watts(start, c, "lessor")
         spare = np.maximum(owned - let - self.third_party_watts(start), 0.0)
-        return spare, np.full(spare.shape, self.rent_usd_per_w_year(obs.step))
+        return spare, self.rent_usd_per_w_year(obs.step).copy()
 
     def plan_capacity(self, obs: Observation) -> np.ndarray:
         """Order builds for what it has let and other customers' growth; return the
@@ -111,7 +112,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         as far as its spare watts go; return the watts leased, shape (S,)."""
         model, c = self.model, self.column
         rent = self.rent_usd_per_w_year(t)
-        wanted = commitment_usd / (rent * months / 12) if rent > 0 else np.zeros_like(commitment_usd)
+        wanted = kernel.safe_divide(commitment_usd, rent * months / 12)
         owned_next = model.fleet.owned_watts(t + 1)
         let = model.leases.let_watts(t + 1, owned_next)[:, c]
         spare = np.maximum(owned_next.sum(axis=1)[:, c] - let - self.third_party_watts(t + 1), 0.0)

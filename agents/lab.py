@@ -83,16 +83,15 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         p = self.profile
         return self.model.state.last_run_compute[:, self.lab_index] * p["generation_compute_multiple"] / (p["run_months"] / 12)
 
-    def training_cap(self, step: int) -> float:
-        """Most of its watts it puts on training in month ``step``: ``max_training_share`` moving
+    def training_cap(self, step: int) -> np.ndarray:
+        """(S,) most of its watts it puts on training in month ``step``: ``max_training_share`` moving
         toward ``long_run_training_share`` with ``world.training_shift_halflife_years``
-        (inference grows to take most of the compute)."""
+        (inference grows to take most of the compute; a negative long-run share: no shift)."""
         p = self.profile
-        if p["long_run_training_share"] < 0:
-            return p["max_training_share"]
         half = self.model.config["world"]["training_shift_halflife_years"]
-        return float(p["long_run_training_share"] + (p["max_training_share"] - p["long_run_training_share"])
-                     * 2.0 ** (-step * DT_YEARS / half))
+        longrun, most = p["long_run_training_share"], p["max_training_share"]
+        shifted = longrun + (most - longrun) * 2.0 ** (-step * DT_YEARS / half)
+        return np.where(longrun < 0, most, shifted)
 
     def train(self, training_compute_wy: np.ndarray) -> None:
         """Add this month's training compute (reference watt-years, shape (S,))."""
@@ -104,7 +103,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             return
         noise = np.zeros(done.shape)
         for scenario in np.flatnonzero(done):  # a draw only where a run finished, as a single run would
-            noise[scenario] = p["quality_noise_sigma"] * self.model.run_generators[scenario].standard_normal()
+            noise[scenario] = p["quality_noise_sigma"][scenario] * self.model.run_generators[scenario].standard_normal()
         gain = p["quality_per_ln_compute"] * np.log(p["generation_compute_multiple"]) + noise
         st.quality[:, self.column] += np.where(done, np.maximum(gain, 0.0), 0.0)
         st.run_compute[:, i] = np.where(done, st.run_compute[:, i] - needed, st.run_compute[:, i])
@@ -126,14 +125,14 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         priced = model.segment_priced  # (1, K)
         eta = kernel.own_price_elasticity(model.segment_beta_price, obs.own_share[:, :, c],
                                           model.segment_price_elasticity)
-        best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"])
+        best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
         price = st.price[:, :, c]
         multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
                                                       obs.serving_capacity[:, c], MAX_CAPACITY_PRICE_MULTIPLIER)
         clearing = price * multiplier[:, None]
-        target = best + p["capacity_pricing"] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
+        target = best + p["capacity_pricing"][:, None] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
         st.shadow_price[:, :, c] = np.where(priced, target - best, 0.0)
-        new = price + p["price_adjustment"] * (target - price)
+        new = price + p["price_adjustment"][:, None] * (target - price)
         st.price[:, :, c] = np.where(priced, new, 0.0)
 
     # ------------------------------------------------------------ capacity
@@ -174,10 +173,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         investors would take, less a runway of burn and capex already committed.
         """
         st, p, c, model, t = self.model.state, self.profile, self.column, self.model, obs.step
-        s = obs.cash_usd.shape[0]
         lead = p["build_lead_months"]
         hw = model.config["hardware"][model.newest_hardware(self.family(), t)]
-        tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[c]
+        tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[:, c]
         per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
         growth = self.demand_growth(obs)
         per_forecast_watt = kernel.safe_divide((1.0 + growth) ** (lead / 12), per_watt_month)
@@ -205,7 +203,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         own = np.minimum(own, np.maximum(budget, 0.0) / hw["capex_usd_per_w"])
         self.order_build(own, t)
         budget = budget - own * hw["capex_usd_per_w"]
-        contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), np.full(s, rent)))
+        contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), rent))
         st.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
         return np.maximum(contract, 0.0), np.maximum(margin, 0.0)
 
@@ -318,12 +316,15 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         st.last_round_step[:, self.lab_index] = np.where(amount > 0, t, st.last_round_step[:, self.lab_index])
         entries = p["funding"] or [DEFAULT_FUNDING]
         open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
-        shares = capital_market.source_shares(np.array([e["share"] for e in entries]), open_now)
-        if shares.sum() == 0:  # every source closed: investors of last resort
-            entries, shares = [dict(entries[0], source="investors", partner="", cloud_commitment=0.0)], np.ones(1)
+        shares = capital_market.source_shares(np.stack([np.broadcast_to(e["share"], amount.shape)
+                                                        for e in entries]), open_now)  # (E, S)
+        closed = ~np.any(shares > 0, axis=0)
+        if np.any(closed):  # every source closed (or of no share): investors of last resort
+            entries = [*entries, dict(entries[0], source="investors", partner="", cloud_commitment=0.0)]
+            shares = np.concatenate([shares, closed[None, :] * 1.0])
         records = []
         for entry, share in zip(entries, shares):
-            if share == 0:
+            if not np.any(share > 0):
                 continue
             money = amount * share
             st.cash[:, c] += money

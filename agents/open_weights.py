@@ -22,8 +22,8 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
 
     ``maybe_release``: when a release is due, the open-weights quality becomes
     q × (the best lab quality ``lag_months`` ago; this month's with no lag),
-    and the one-time training cost is paid. The release calendar is the same
-    in every scenario (a cadence from config), so it is kept once.
+    and the one-time training cost is paid. Each scenario keeps its own
+    calendar (its cadence, first release and lag are per-scenario numbers).
     ``plan_capacity``: AI capex (ads ranking, training) as a share of its ad
     revenue, on the newest GPUs. Ads (not threatened by AI) and rising talent
     cost are booked by the model's accounting.
@@ -33,20 +33,21 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
 
     def __init__(self, model, agent_id, profile, column):
         super().__init__(model, agent_id, profile, column)
-        self.next_release = profile["next_release_month"]  #: the same in every scenario (a cadence)
+        self.next_release = np.array(profile["next_release_month"])  #: (S,) month of each scenario's next release
 
     def maybe_release(self, step: int) -> np.ndarray:
-        """Release if due; return the training cost paid this month, shape (S,)."""
+        """Release where due; return the training cost paid this month, shape (S,)."""
         st, p = self.model.state, self.profile
-        s = st.cash.shape[0]
-        if step < self.next_release:
-            return np.zeros(s)
+        due = step >= self.next_release
+        if not np.any(due):
+            return np.zeros(st.cash.shape[0])
         frontier = self.model.frontier_quality_at(step - p["lag_months"])
-        st.quality[:, self.model.fringe.column] = p["quality_fraction"] * frontier
-        self.next_release += p["release_every_months"]
-        return np.full(s, p["training_cost_usd"])
+        fringe = self.model.fringe.column
+        st.quality[:, fringe] = np.where(due, p["quality_fraction"] * frontier, st.quality[:, fringe])
+        self.next_release = np.where(due, self.next_release + p["release_every_months"], self.next_release)
+        return np.where(due, p["training_cost_usd"], 0.0)
 
-    def ad_revenue_usd(self, step: int) -> float:
+    def ad_revenue_usd(self, step: int) -> np.ndarray:
         """Its ad revenue in month ``step``, $ (not threatened by AI)."""
         p = self.profile
         return p["ad_revenue_usd_per_year"] * (1 + p["ad_growth_per_year"]) ** (step * DT_YEARS) * DT_YEARS
@@ -64,10 +65,10 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
             return
         for t in months:
             half = p["capex_share_halflife_years"]
-            fade = 2.0 ** (-max(t, 0) * DT_YEARS / half) if half else 1.0
+            fade = np.where(half > 0, 2.0 ** (-max(t, 0) * DT_YEARS / np.where(half > 0, half, 1.0)), 1.0)
             capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t) * ORDER_MONTHS
             hw = self.model.newest_hardware(self.family(), obs.step)
-            watts = np.full(obs.cash_usd.shape[0], capex / self.model.config["hardware"][hw]["capex_usd_per_w"])
+            watts = capex / self.model.config["hardware"][hw]["capex_usd_per_w"]
             self.model.add_build(self.column, hw, watts, order_step=t, lead_months=p["build_lead_months"])
 
     def power_budget(self, t: int) -> np.ndarray:

@@ -63,9 +63,10 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     model = result.model
     written = []
     cfg_path = out_dir / "config.resolved.toml"
-    _atomic_write(cfg_path, lambda p: p.write_text(tomli_w.dumps(_toml_ready(model.config))))
+    config = model.scenario_config(0)
+    _atomic_write(cfg_path, lambda p: p.write_text(tomli_w.dumps(_toml_ready(config))))
     record = {
-        "seed": int(model.config["run"]["seed"]),
+        "seed": int(config["run"]["seed"]),
         "start": model.start,
         "months": model.horizon,
         "run_seconds": round(result.seconds, 4),

@@ -48,7 +48,7 @@ def book_month(model, t, supply, tokens, release_cost):
                                        ).sum(axis=1) * DT_YEARS
     owned = supply["owned"].sum(axis=1)
     leased_out = supply["leased_out"].sum(axis=1)
-    running = owned * cfg["world"]["site_opex_usd_per_w_year"] * DT_YEARS
+    running = owned * cfg["world"]["site_opex_usd_per_w_year"][:, None] * DT_YEARS
     owned_cost = running + depreciation
     out_share = np.clip(kernel.safe_divide(leased_out, owned), 0.0, 1.0)
     rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
@@ -68,9 +68,10 @@ def book_month(model, t, supply, tokens, release_cost):
     for h in model.hyperscalers:
         busy[:, h.column] = np.clip(kernel.safe_divide(h.third_party_watts(t), own_use[:, h.column]), 0.0, 1.0)
     operated = supply["watts"]
-    energy = kernel.energy_usd(operated, model.energy_usd_per_w_year, busy, cfg["world"]["idle_power_fraction"])
+    energy = kernel.energy_usd(operated, model.energy_usd_per_w_year[:, None], busy,
+                               cfg["world"]["idle_power_fraction"][:, None])
     operating_cost = capacity_cost + energy  # cost of the watts each agent operates
-    interest = st.debt * cfg["world"]["debt_interest_per_year"] * DT_YEARS
+    interest = st.debt * cfg["world"]["debt_interest_per_year"][:, None] * DT_YEARS
 
     # revenue and cost outside the token market
     other_revenue = np.zeros((s, n_agents))

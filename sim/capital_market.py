@@ -39,12 +39,20 @@ def raise_needed(cash, burn, runway_months, raise_months):
 def source_shares(shares, available):
     """Renormalise the shares of the sources open now; none open → all zeros.
 
+    ``shares`` (E,) or (E, S): one row per source (a column per scenario);
+    ``available`` (E,).
+
     >>> source_shares(np.array([0.5, 0.3, 0.25]), np.array([True, False, True])).tolist()
     [0.6666666666666666, 0.0, 0.3333333333333333]
+    >>> source_shares(np.array([[0.5, 0.0], [0.5, 0.0]]), np.array([True, True])).tolist()
+    [[0.5, 0.0], [0.5, 0.0]]
     """
-    s = np.where(available, shares, 0.0)
-    total = s.sum()
-    return s / total if total > 0 else s
+    shares = np.asarray(shares, float)
+    s = np.where(np.reshape(available, (-1,) + (1,) * (shares.ndim - 1)), shares, 0.0)
+    total = np.zeros(s.shape[1:])
+    for row in s:  # source by source: each scenario's total is summed in the same order
+        total = total + row
+    return np.divide(s, total, out=s.copy(), where=total > 0)
 
 
 def self_funding_ratio(trailing_fcf_usd_per_year, next_capex_usd, build_lead_months):

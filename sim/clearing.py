@@ -42,7 +42,7 @@ def clear_spot_leases(model, obs: Observation) -> dict:
         trade = lease_market.merit_order_match(bid_watts, bid_price, ask_watts, ask_price, same_party=same)
     else:  # nothing to match (most months)
         trade = np.zeros(bid_watts.shape + ask_watts.shape[-1:])
-    min_watts = model.config["world"]["min_lease_watts"]
+    min_watts = model.config["world"]["min_lease_watts"][:, None, None]
     trade = np.where((trade >= min_watts) & (trade > 0), trade, 0.0)
     for i, lab in enumerate(bidders):
         for j, owner in enumerate(askers):
@@ -71,7 +71,7 @@ def plan_capacity(model, obs: Observation) -> dict:
     contracted = np.zeros(obs.watts.shape)
     if not model.hyperscalers:
         return {"contracted_watts": contracted}
-    rents = np.array([h.rent_usd_per_w_year(t) for h in model.hyperscalers])
+    rents = np.stack([h.rent_usd_per_w_year(t) for h in model.hyperscalers], axis=-1)  # (S, H)
     want = np.stack([w for w, _ in requests], axis=-1)  # (S, L)
     value = np.stack([v for _, v in requests], axis=-1)  # (S, L)
     offer = np.stack(capacity, axis=-1)  # (S, H)
@@ -80,10 +80,10 @@ def plan_capacity(model, obs: Observation) -> dict:
     # merit order: the labs a watt is worth most to are served first, from the cheapest clouds; a
     # lab whose watt earns less than the rent still signs (its training and free tier need the watts:
     # the plan said so) but after every lab that values them more
-    bid = np.where(value > 0, value, 0.0) + np.max(rents)
-    trade = lease_market.merit_order_match(want, bid, offer, np.broadcast_to(rents, offer.shape))
-    min_watts = model.config["world"]["min_lease_watts"]
-    trade = np.where(trade >= max(min_watts, 0.0), trade, 0.0)
+    bid = np.where(value > 0, value, 0.0) + np.max(rents, axis=-1, keepdims=True)
+    trade = lease_market.merit_order_match(want, bid, offer, rents)
+    min_watts = model.config["world"]["min_lease_watts"][:, None, None]
+    trade = np.where(trade >= min_watts, trade, 0.0)
     for i, lab in enumerate(model.labs):
         for j, h in enumerate(model.hyperscalers):
             if np.any(trade[:, i, j] > 0):

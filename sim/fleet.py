@@ -62,7 +62,7 @@ class Fleet:
     order_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     start_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     end_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  #: (S, V)
     replacement: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  #: rebuilds a retiring vintage
     watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
     _edits: int = 0  #: edits of existing rows (cuts, write-offs): a cached sum is stale after one
@@ -72,8 +72,8 @@ class Fleet:
     _ordered: dict = field(default_factory=dict)
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
-            capex_usd_per_w: float, order_step: int | None = None, replacement: bool = False) -> int:
-        """Append a vintage (watts scalar or shape (S,)); return its row.
+            capex_usd_per_w, order_step: int | None = None, replacement: bool = False) -> int:
+        """Append a vintage (watts and capex scalar or shape (S,)); return its row.
 
         ``order_step`` < ``start_step`` makes it a build: capex is paid in equal
         monthly parts from the order until it enters service. Without an order
@@ -84,10 +84,13 @@ class Fleet:
         self.order_step = np.append(self.order_step, start_step if order_step is None else order_step)
         self.start_step = np.append(self.start_step, start_step)
         self.end_step = np.append(self.end_step, start_step + int(round(life_months)))
-        self.capex_usd_per_w = np.append(self.capex_usd_per_w, capex_usd_per_w)
         self.replacement = np.append(self.replacement, replacement)
-        column = np.broadcast_to(np.asarray(watts, dtype=float), (self.watts.shape[0],))[:, None]
-        self.watts = np.concatenate([self.watts, column], axis=1)
+        s = self.watts.shape[0]
+        column = lambda x: np.broadcast_to(np.asarray(x, dtype=float), (s,))[:, None]  # noqa: E731
+        if self.capex_usd_per_w.shape[0] != s:
+            self.capex_usd_per_w = np.zeros((s, 0))
+        self.capex_usd_per_w = np.concatenate([self.capex_usd_per_w, column(capex_usd_per_w)], axis=1)
+        self.watts = np.concatenate([self.watts, column(watts)], axis=1)
         return len(self.owner) - 1
 
     def active(self, step: int) -> np.ndarray:
@@ -142,7 +145,7 @@ class Fleet:
             finished = np.where(scenarios, self.watts[:, row] * paid, 0.0)
             if np.any(finished > 0):
                 self.add(owner, int(self.hardware[row]), finished, step,
-                         int(self.end_step[row] - self.start_step[row]), float(self.capex_usd_per_w[row]),
+                         int(self.end_step[row] - self.start_step[row]), self.capex_usd_per_w[:, row],
                          replacement=bool(self.replacement[row]))
                 # already paid for: no capex when it enters service
                 self.order_step[-1] = self.start_step[-1] = step
@@ -243,7 +246,7 @@ class LeaseBook:
         """Roll over leases marked ``renew`` that end at ``step`` for the same term.
 
         ``lapse`` (bool (S, A)): where the lessee lets them lapse (renewed with
-        no watts there). ``rent_now`` ((A,), NaN where a lessor has no list
+        no watts there). ``rent_now`` ((S, A), NaN where a lessor has no list
         rent): the renewal is at the lessor's rent of the day; otherwise at
         the old price.
         """
@@ -253,8 +256,8 @@ class LeaseBook:
             lessee, lessor = int(self.lessee[row]), int(self.lessor[row])
             watts = self.watts[:, row] if lapse is None else np.where(lapse[:, lessee], 0.0, self.watts[:, row])
             price = self.price_usd_per_w_year[:, row]
-            if rent_now is not None and np.isfinite(rent_now[lessor]):
-                price = np.full_like(price, rent_now[lessor])
+            if rent_now is not None and np.all(np.isfinite(rent_now[:, lessor])):
+                price = rent_now[:, lessor].copy()
             self.add(lessor, lessee, watts, step, int(self.end_step[row] - self.start_step[row]), price,
                      self.note[row], renew=True)
 

@@ -35,6 +35,7 @@ from agents.observation import Observation
 from sim import clearing, kernel, token_market
 from sim.accounts import book_month
 from sim.capital_market import FundingBook
+from sim.batch import stack, unstack
 from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
 from sim.observe import TokenMonth, observe
@@ -60,24 +61,40 @@ class WattyearModel(mesa.Model):
 
     Args:
         config: a validated config dict, a path to a TOML file, or None for the
-            baseline.
+            baseline; or a list of validated config dicts, one per scenario,
+            stepped together as one ensemble (they must share structure:
+            ``sim.batch.stack``; every number may differ).
         rng: seed (or generator) of the model's random generator; default the
             config's ``run.seed``.
         seeds: step an ensemble: one scenario per seed, each with its own
             generator ``numpy.random.default_rng(seed)``, through the same
             arrays (the leading scenario axis). Scenario i matches a single run
-            with ``rng=seeds[i]``. Without it, one scenario drawing from ``rng``.
+            of its config with ``rng=seeds[i]``. With one config, every seed
+            runs it; with a list, one seed per config (default: each config's
+            ``run.seed``). Without either, one scenario drawing from ``rng``.
         **overrides: dotted config paths, e.g. ``**{"labs.anthropic.watts": 2e9}``,
             validated like the file (this is how ``mesa.batch_run`` varies them).
+
+    Every per-scenario parameter (``sim.schema.Field.varies``) is read by the
+    rules as an array over the scenario axis, so a single run is a batch of one.
     """
 
-    def __init__(self, config: dict | str | Path | None = None, *, rng: Any = None,
+    def __init__(self, config: dict | str | Path | list[dict] | None = None, *, rng: Any = None,
                  seeds: list[int] | None = None, **overrides: Any):
-        if config is None or isinstance(config, (str, Path)):
-            cfg = load_config(config, overrides=overrides)
+        if isinstance(config, (list, tuple)):
+            configs = [resolve(c, overrides=overrides) if overrides else c for c in config]
+            if seeds is None:
+                seeds = [c["run"]["seed"] for c in configs]
+            if len(seeds) != len(configs):
+                raise ValueError(f"{len(configs)} configs need {len(configs)} seeds, got {len(seeds)}")
         else:
-            cfg = resolve(config, overrides=overrides) if overrides else config
-        seed = cfg["run"]["seed"] if rng is None else rng
+            if config is None or isinstance(config, (str, Path)):
+                cfg = load_config(config, overrides=overrides)
+            else:
+                cfg = resolve(config, overrides=overrides) if overrides else config
+            configs = [cfg] * (1 if seeds is None else len(seeds))
+        cfg = stack(configs)
+        seed = configs[0]["run"]["seed"] if rng is None else rng
         if seeds is not None:
             seed = int(seeds[0])
         super().__init__(rng=seed)
@@ -87,13 +104,15 @@ class WattyearModel(mesa.Model):
         #: a what-if that moves a run's date does not shift every later demand shock (common random numbers)
         self.run_generators = [np.random.default_rng(g.bit_generator.seed_seq.spawn(1)[0]) for g in self.generators]
         self.n_scenarios = len(self.generators)
+        #: the batch's config: per-scenario parameters are (S,) arrays (``sim.batch``), the rest plain values
         self.config = cfg
         self.horizon = cfg["run"]["months"]
         self.start = cfg["run"]["start"]
         self.last_metrics: dict[str, np.ndarray] = {}
         self.last_market: dict[str, np.ndarray] = {}
         self.history: list[tuple[dict, dict]] = []
-        self._frontier_history: list[np.ndarray] = []
+        #: (months, S) best live lab quality of each month so far (a release copies a past frontier)
+        self._frontier_history = np.zeros((self.horizon, len(self.generators)))
         self._newest: dict[tuple[str, int], str] = {}
         self._multipliers: dict[int, float] = {}
         self.months_remembered = 0
@@ -119,11 +138,12 @@ class WattyearModel(mesa.Model):
     # ------------------------------------------------------------------ setup
     def _build(self, cfg: dict) -> None:
         s = self.n_scenarios
-        rows = lambda values: np.tile(np.asarray(values, dtype=float), (s, 1))  # noqa: E731
+        # per-scenario numbers, one column each: (S, X)
+        rows = lambda values: np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)  # noqa: E731
         self.hardware_ids = list(cfg["hardware"])
         hw = cfg["hardware"]
-        self.tokens_per_joule = np.array([hw[h]["tokens_per_joule"] for h in self.hardware_ids])
-        self.training_efficiency = np.array([hw[h]["training_efficiency"] for h in self.hardware_ids])
+        self.tokens_per_joule = rows([hw[h]["tokens_per_joule"] for h in self.hardware_ids])  # (S, H)
+        self.training_efficiency = rows([hw[h]["training_efficiency"] for h in self.hardware_ids])  # (S, H)
         lab_ids, hyper_ids, seg_ids = list(cfg["labs"]), list(cfg["hyperscalers"]), list(cfg["segments"])
         n_labs = len(lab_ids)
         # ledger columns: labs, fringe, hyperscalers, publisher; providers are the first n_labs + 1
@@ -149,43 +169,45 @@ class WattyearModel(mesa.Model):
         n_cells = start
         self.cell_segment = np.concatenate([np.full(seg.cells.stop - seg.cells.start, seg.k)
                                             for seg in self.segments])
-        seg_param = lambda key: np.array([cfg["segments"][sid][key] for sid in seg_ids])  # noqa: E731
-        self.segment_beta_quality = seg_param("beta_quality")[None, :]
-        self.segment_beta_price = seg_param("beta_price")[None, :]
+        seg_param = lambda key: rows([cfg["segments"][sid][key] for sid in seg_ids])  # noqa: E731  (S, K)
+        self.segment_beta_quality = seg_param("beta_quality")
+        self.segment_beta_price = seg_param("beta_price")
         self.segment_priced = (np.array([cfg["segments"][sid]["pricing"] != "free" for sid in seg_ids]))[None, :]
         cs = self.cell_segment
-        self.cell_beta_quality = seg_param("beta_quality")[cs][:, None]
-        self.cell_beta_price = seg_param("beta_price")[cs][:, None]
-        self.cell_inertia = seg_param("inertia")[cs][:, None]
-        self.cell_outside = seg_param("outside_utility")[cs]
-        self.segment_peak = seg_param("peak_to_average")
-        self.cell_peak = self.segment_peak[cs]
-        affinity = np.zeros((len(seg_ids), n_prov))
+        self.cell_beta_quality = np.ascontiguousarray(seg_param("beta_quality")[:, cs, None])  # (S, N, 1)
+        self.cell_beta_price = np.ascontiguousarray(seg_param("beta_price")[:, cs, None])
+        self.cell_inertia = np.ascontiguousarray(seg_param("inertia")[:, cs, None])
+        self.cell_outside = np.ascontiguousarray(seg_param("outside_utility")[:, cs])  # (S, N)
+        self.segment_peak = seg_param("peak_to_average")  # (S, K)
+        self.cell_peak = np.ascontiguousarray(self.segment_peak[:, cs])  # (S, N)
+        affinity = np.zeros((s, len(seg_ids), n_prov))
         for lab in self.labs:
             for sid, v in lab.profile["affinity"].items():
-                affinity[seg_ids.index(sid), lab.column] = v
+                affinity[:, seg_ids.index(sid), lab.column] = v
         for sid, v in cfg["fringe"]["affinity"].items():
-            affinity[seg_ids.index(sid), self.fringe.column] = v
-        self.segment_affinity = affinity  # (K, P)
-        self.cell_affinity = affinity[cs]
+            affinity[:, seg_ids.index(sid), self.fringe.column] = v
+        self.segment_affinity = affinity  # (S, K, P)
+        self.cell_affinity = np.ascontiguousarray(affinity[:, cs])  # (S, N, P)
 
         # per-agent constants
-        self.model_efficiency = np.ones(n_agents)
+        self.model_efficiency = np.ones((s, n_agents))
         for lab in self.labs:
-            self.model_efficiency[lab.column] = lab.profile["model_efficiency"]
-        self.model_efficiency[self.fringe.column] = cfg["fringe"]["model_efficiency"]
+            self.model_efficiency[:, lab.column] = lab.profile["model_efficiency"]
+        self.model_efficiency[:, self.fringe.column] = cfg["fringe"]["model_efficiency"]
         self.fringe_hardware = self.hardware_ids.index(cfg["fringe"]["hardware"])
-        #: (H,) capital cost a year of a watt of each hardware (depreciation and site opex)
-        self.capital_cost_usd_per_w_year = np.array([hw[h]["capex_usd_per_w"] / hw[h]["life_years"]
-                                                     for h in self.hardware_ids]) + cfg["world"]["site_opex_usd_per_w_year"]
-        routing = np.ones((len(seg_ids), n_prov))
+        #: (S, H) capital cost a year of a watt of each hardware (depreciation and site opex)
+        self.capital_cost_usd_per_w_year = (rows([hw[h]["capex_usd_per_w"] / hw[h]["life_years"]
+                                                  for h in self.hardware_ids])
+                                            + cfg["world"]["site_opex_usd_per_w_year"][:, None])
+        routing = np.ones((s, len(seg_ids), n_prov))
         for lab in self.labs:
             for sid, v in lab.profile["compute_per_token"].items():
-                routing[seg_ids.index(sid), lab.column] = v
-        self.segment_routing = routing  # (K, P)
-        self.segment_price_elasticity = seg_param("price_elasticity")[None, :]
+                routing[:, seg_ids.index(sid), lab.column] = v
+        self.segment_routing = routing  # (S, K, P)
+        self.segment_price_elasticity = seg_param("price_elasticity")  # (S, K)
         w = cfg["world"]
-        self.energy_usd_per_w_year = float(kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]))
+        #: (S,) energy cost of an IT watt running a year
+        self.energy_usd_per_w_year = kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"])
 
         # fleets and leases
         self.fleet = Fleet(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)))
@@ -199,7 +221,7 @@ class WattyearModel(mesa.Model):
                                   order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
         for agent in [*self.labs, *self.hyperscalers]:  # the build programme under way: orders month by month
             lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
-            if rate > 0:
+            if np.any(rate > 0):  # rows of no watts where a scenario has none: they add exactly nothing
                 hardware = self.newest_hardware(agent.family(), 0)
                 for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
                     self.add_build(agent.column, hardware, rate / 12, order_step=order, lead_months=lead)
@@ -241,8 +263,8 @@ class WattyearModel(mesa.Model):
             customers=rows([cfg["segments"][sid]["customers"] for sid in seg_ids]),
             tokens_per_customer=rows([cfg["segments"][sid]["tokens_per_customer_per_month"] for sid in seg_ids]),
             demand_shock=np.zeros((s, len(seg_ids))),
-            fringe_watts=np.full(s, cfg["fringe"]["watts"]),
-            serving_multiplier=np.full(s, w["serving_multiplier"]),
+            fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
+            serving_multiplier=np.array(w["serving_multiplier"], dtype=float),
             outside_capital=np.zeros((s, n_agents)),
             raised=np.zeros((s, n_agents)),
             invested=np.zeros((s, n_agents)),
@@ -289,13 +311,15 @@ class WattyearModel(mesa.Model):
         return self._newest[key]
 
     def _find_newest(self, family: str, t: int) -> str:
+        """Ties (the same first month on sale) go to the one listed last in the config: the choice
+        sets the fleet's rows, so it must not depend on numbers that differ between scenarios."""
         hw = self.config["hardware"]
         on_sale = [h for h in self.hardware_ids
                    if hw[h]["family"] == family and month_index(hw[h]["available_from"], self.start) <= t]
         if not on_sale:
             on_sale = [h for h in self.hardware_ids if hw[h]["family"] == family]
         return max(on_sale, key=lambda h: (month_index(hw[h]["available_from"], self.start),
-                                           hw[h]["tokens_per_joule"]))
+                                           self.hardware_ids.index(h)))
 
     def add_build(self, column: int, hardware: str, watts, order_step: int, lead_months: int) -> int:
         """Order a cluster: paid over ``lead_months``, in service after them."""
@@ -320,37 +344,42 @@ class WattyearModel(mesa.Model):
         for lab in self.labs:
             short = self.state.cash[:, lab.column] < 0 if t == 0 else lab.in_distress()
             lapse[:, lab.column] = self.state.failed[:, lab.lab_index] | short
-        rents = np.array([a.rent_usd_per_w_year(t) if isinstance(a, Hyperscaler) else np.nan
-                          for a in self.ledger_agents])
+        nan = np.full(self.n_scenarios, np.nan)
+        rents = np.stack([a.rent_usd_per_w_year(t) if isinstance(a, Hyperscaler) else nan
+                          for a in self.ledger_agents], axis=1)  # (S, A)
         self.leases.renew_expiring(t, lapse=lapse, rent_now=rents)
 
     # --------------------------------------------------------------- helpers
-    def frontier_quality_at(self, step: int) -> np.ndarray:
-        """Best live lab quality at ``step`` (this month's if not yet recorded), shape (S,)."""
-        if step >= len(self._frontier_history) or not self._frontier_history:
-            return self._frontier_now()
-        return self._frontier_history[max(step, 0)]
+    def frontier_quality_at(self, step) -> np.ndarray:
+        """(S,) best live lab quality at ``step`` (an int, or (S,) ints: one month per scenario);
+        this month's where not yet recorded."""
+        recorded = self.months_remembered
+        steps = np.broadcast_to(np.asarray(step), (self.n_scenarios,))
+        past = self._frontier_history[np.clip(steps, 0, max(recorded - 1, 0)), np.arange(self.n_scenarios)]
+        return np.where((steps < recorded) & (recorded > 0), past, self._frontier_now())
 
     def _frontier_now(self) -> np.ndarray:
         labs = self.state.quality[:, : len(self.labs)]
         return np.where(self.state.failed, -np.inf, labs).max(axis=1, initial=0.0)
 
-    def serving_multiplier_at(self, step: int) -> float:
-        """m(t) of the serving stack in month ``step``."""
+    def serving_multiplier_at(self, step: int) -> np.ndarray:
+        """(S,) m(t) of the serving stack in month ``step`` (do not modify the result)."""
         if step not in self._multipliers:
             w = self.config["world"]
-            self._multipliers[step] = float(kernel.serving_multiplier(
+            self._multipliers[step] = kernel.serving_multiplier(
                 w["serving_multiplier"], w["serving_multiplier_growth_per_year"],
-                w["serving_multiplier_halflife_years"], step * DT_YEARS))
+                w["serving_multiplier_halflife_years"], np.full(self.n_scenarios, step * DT_YEARS))
         return self._multipliers[step]
 
-    def new_watt_tpwy(self, hardware: dict, step: int) -> float:
+    def new_watt_tpwy(self, hardware: dict, step: int) -> np.ndarray:
         """Flagship tokens a watt of ``hardware`` yields a year at full load in month ``step``."""
         return hardware["tokens_per_joule"] * SECONDS_PER_YEAR * self.serving_multiplier_at(step)
 
-    def cheapest_contract_rent(self, t: int) -> float:
-        """The lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
-        return min((h.rent_usd_per_w_year(t) for h in self.hyperscalers), default=np.inf)
+    def cheapest_contract_rent(self, t: int) -> np.ndarray:
+        """(S,) the lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
+        if not self.hyperscalers:
+            return np.full(self.n_scenarios, np.inf)
+        return np.min(np.stack([h.rent_usd_per_w_year(t) for h in self.hyperscalers]), axis=0)
 
     def _supply(self, t: int) -> dict[str, np.ndarray]:
         """Watts and tokens capacity of every agent in month ``t``."""
@@ -362,7 +391,7 @@ class WattyearModel(mesa.Model):
         operated = owned - leased_out + leased_in
         operated = np.where(operated > MICROWATT, operated, 0.0)
         operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
-        capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, None],
+        capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, :, None],
                                                         self.model_efficiency, st.serving_multiplier[:, None])
         watts = operated.sum(axis=1)
         training = np.zeros(watts.shape)
@@ -396,7 +425,7 @@ class WattyearModel(mesa.Model):
 
     def compute_per_token(self) -> np.ndarray:
         """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost)."""
-        gamma = self.config["world"]["quality_compute_elasticity"]
+        gamma = self.config["world"]["quality_compute_elasticity"][:, None, None]
         return kernel.compute_per_token(self.state.quality[:, None, :] - self.start_quality[:, None, :] + 1.0,
                                         gamma, self.segment_routing)
 
@@ -479,7 +508,7 @@ class WattyearModel(mesa.Model):
         usage_by_segment = self.usage()
         usage = usage_by_segment[:, self.cell_segment, :]
         first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * usage * phi
-        peak = kernel.safe_divide((first * self.cell_peak[:, None]).sum(axis=1), first.sum(axis=1))
+        peak = kernel.safe_divide((first * self.cell_peak[:, :, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
         serving_share = 1.0 - supply["training_share"][:, : self.n_providers]
         capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
@@ -502,7 +531,9 @@ class WattyearModel(mesa.Model):
         st.outlays_history = self._push(st.outlays_history, obs.outlays_usd, first)
         st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
         st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
-        self._frontier_history.append(self._frontier_now().copy())
+        if self.months_remembered == len(self._frontier_history):  # stepped past the horizon
+            self._frontier_history = np.concatenate([self._frontier_history, np.zeros_like(self._frontier_history)])
+        self._frontier_history[self.months_remembered] = self._frontier_now()
         self.months_remembered += 1  # the histories above moved on
 
     @staticmethod
@@ -513,6 +544,12 @@ class WattyearModel(mesa.Model):
         history = np.roll(history, -1, axis=1)
         history[:, -1, :] = newest
         return history
+
+    def scenario_config(self, scenario: int = 0) -> dict:
+        """The plain validated config scenario ``scenario`` ran (numbers as Python values, its seed)."""
+        cfg = unstack(self.config, scenario)
+        cfg["run"]["seed"] = int(self.generators[scenario].bit_generator.seed_seq.entropy)
+        return cfg
 
     def run(self) -> "WattyearModel":
         """Step to the horizon and return self."""

@@ -53,14 +53,14 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
     watts = metrics["watts"]
     capacity_charge = kernel.safe_divide(metrics["capacity_cost_usd"] / DT_YEARS, watts)
-    segment_reach = 1.0 / model.segment_peak  # (K,)
+    segment_reach = 1.0 / model.segment_peak  # (S, K)
     phi_segment = model.compute_per_token()  # (S, K, P)
     marginal = kernel.marginal_cost_usd_per_mtok(
-        energy_usd_per_w_year=model.energy_usd_per_w_year,
-        idle_power_fraction=cfg["world"]["idle_power_fraction"],
+        energy_usd_per_w_year=model.energy_usd_per_w_year[:, None, None],
+        idle_power_fraction=cfg["world"]["idle_power_fraction"][:, None, None],
         capacity_charge_usd_per_w_year=capacity_charge[:, None, :n_prov],
         tpwy=supply["tpwy"][:, None, :n_prov],
-        reachable_utilization=segment_reach[None, :, None], compute_per_token=phi_segment)
+        reachable_utilization=segment_reach[:, :, None], compute_per_token=phi_segment)
 
     # paid tokens turned away (the spot market's bids)
     priced_cells = model.segment_priced[0][model.cell_segment]

@@ -29,10 +29,21 @@ class Field:
     exclusive_min: bool = False
     choices: tuple = ()
     item: dict | None = field(default=None, hash=False, compare=False)
+    #: may differ between the scenarios of one ensemble (default: numbers yes, integers and text no)
+    per_scenario: bool | None = None
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    @property
+    def varies(self) -> bool:
+        """Whether scenarios stepped together may differ in it. Numbers may; what sets the model's
+        structure (ids, dates, month counts that place rows in time, array sizes) may not: scenarios
+        that differ there run as separate ensembles."""
+        if self.per_scenario is not None:
+            return self.per_scenario
+        return self.kind in ("float", "segment_map", "lab_map")
 
     def expected(self) -> str:
         """Human wording of what a valid value looks like, for error messages."""
@@ -128,7 +139,8 @@ HARDWARE = {
     "tokens_per_joule": F("float", "tokens/J", "frontier-model tokens per joule of IT energy at m = 1",
                           min=0, exclusive_min=True),
     "capex_usd_per_w": F("float", "$/W", "all-in capex per IT watt (chips, systems, building)", min=0),
-    "life_years": F("float", "years", "depreciation life", min=0, exclusive_min=True),
+    "life_years": F("float", "years", "depreciation life (sets when vintages retire: the same in every "
+                    "scenario of an ensemble)", min=0, exclusive_min=True, per_scenario=False),
     "training_efficiency": F("float", "x", "training compute per joule relative to the reference generation",
                              default=1.0, min=0, exclusive_min=True),
     "family": F("str", "-", "product line (gpu, tpu, trainium): owners build the newest of their family",
@@ -182,7 +194,7 @@ LAB = {
                                  "inference grows to dominate compute (default: no shift)", default=-1.0,
                                  min=-1.0, max=0.95),
     "run_months": F("int", "months", "planned length of a training run: its watts = the run's compute over "
-                    "this time", default=6, min=1),
+                    "this time", default=6, min=1, per_scenario=True),
     "generation_compute_multiple": F("float", "x", "g: compute of each training run over the last",
                                      min=1, exclusive_min=True),
     "last_run_compute_watt_years": F("float", "W-yr", "compute of the latest training run, in watt-years",
@@ -208,13 +220,13 @@ LAB = {
     "idle_offered": F("float", "fraction", "share of its idle owned watts it offers for lease", default=0.8,
                       min=0, max=1),
     "runway_months": F("int", "months", "raise when cash falls below this many months of burn", default=12,
-                       min=0),
-    "raise_months": F("int", "months", "a raise covers this many months of burn", default=24, min=1),
+                       min=0, per_scenario=True),
+    "raise_months": F("int", "months", "a raise covers this many months of burn", default=24, min=1, per_scenario=True),
     "revenue_multiple": F("float", "x", "valuation over forward revenue at the start (its latest round)",
                           default=20.0, min=0),
     "round_fraction": F("float", "fraction", "largest round as a share of its valuation", default=0.15,
                         min=0, max=1),
-    "months_between_rounds": F("int", "months", "fewest months from one round to the next", default=6, min=0),
+    "months_between_rounds": F("int", "months", "fewest months from one round to the next", default=6, min=0, per_scenario=True),
     "funding": F("table_list", "-", "where its raises come from", default=(), item=FUNDING),
 }
 
@@ -253,10 +265,10 @@ OPEN_WEIGHTS = {
                                      default=0.0, min=-0.99),
     "quality_fraction": F("float", "fraction", "q: open-weights quality as a fraction of the frontier",
                           min=0, max=1.5),
-    "release_every_months": F("int", "months", "release cadence", min=1),
-    "next_release_month": F("int", "months", "months after the start of the first release", default=0, min=0),
+    "release_every_months": F("int", "months", "release cadence", min=1, per_scenario=True),
+    "next_release_month": F("int", "months", "months after the start of the first release", default=0, min=0, per_scenario=True),
     "lag_months": F("int", "months", "the frontier a release matches is this many months old", default=0,
-                    min=0),
+                    min=0, per_scenario=True),
     "training_cost_usd": F("float", "$", "one-time cost of each release", min=0),
     "capex_share_of_ads": F("float", "fraction", "AI capex (ads ranking, training) as a share of ad revenue",
                             default=0.0, min=0, max=2),
@@ -300,7 +312,8 @@ SEGMENT = {
     "inertia": F("float", "utility", "utility bonus per unit of last month's share", default=0.0, min=0),
     "peak_to_average": F("float", "ratio", "peak over mean load; lowers reachable utilisation", min=1),
     "demand_shock_sigma": F("float", "-", "s.d. of monthly log-demand shocks", default=0.0, min=0),
-    "size_sigma": F("float", "-", "lognormal s.d. of customer sizes (0: all alike)", default=0.0, min=0),
+    "size_sigma": F("float", "-", "lognormal s.d. of customer sizes (0: all alike; sets the customer classes: "
+                    "the same in every scenario of an ensemble)", default=0.0, min=0, per_scenario=False),
     "size_classes": F("int", "-", "customer classes the size distribution is binned into", default=1,
                       min=1, max=256),
 }

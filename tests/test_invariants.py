@@ -50,7 +50,8 @@ def run_model(overrides):
 def test_every_month_conserves_watts_money_and_identities(overrides):
     model = run_model(overrides)
     assert len(model.history) == overrides["run.months"]
-    prev_cash = np.array([[a.profile.get("cash_usd", 0.0) for a in model.ledger_agents]])
+    prev_cash = np.stack([np.broadcast_to(a.profile.get("cash_usd", 0.0), (1,)) for a in model.ledger_agents],
+                         axis=1)
     prev_failed = np.zeros(prev_cash.shape)
     for metrics, mk in model.history:
         for name, arr in metrics.items():
