@@ -1,7 +1,7 @@
 """The ``wattyear`` command line.
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
-    wattyear sweep STUDY [--out DIR] [--workers N] [--scheduler ADDRESS] [--resume]
+    wattyear sweep STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS] [--resume]
     wattyear analyze SWEEP_FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
@@ -28,6 +28,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, found {text}")
     return value
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def memory_size(text: str) -> int:
+    """A memory budget such as ``1GiB``, ``512MiB``, ``2G`` or a number of bytes.
+
+    >>> memory_size("1GiB"), memory_size("512 MiB"), memory_size("2e9")
+    (1073741824, 536870912, 2000000000)
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    try:
+        value = float(match.group(1)) * _UNITS[unit] if match else -1.0
+    except (KeyError, ValueError):
+        value = -1.0
+    if value < 1024**2:
+        raise argparse.ArgumentTypeError(f"expected a memory size of at least 1 MiB such as 1GiB or 512MiB, "
+                                         f"found {text!r}")
+    return int(value)
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -110,7 +134,7 @@ def cmd_sweep(args) -> int:
     print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
           f"{study.replicates} replicates) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, memory_bytes=args.memory)
     print(report.line())
     return 0 if report.failed == 0 else 1
 
@@ -155,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="study file (TOML), e.g. experiments/llama_pressure.toml")
     p.add_argument("--out", help="result folder (default: out/<study name>)")
     p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
+                   help="memory budget of each worker's ensemble: runs are stepped together as far as it "
+                        "goes (default: 1GiB)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")

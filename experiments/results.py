@@ -16,7 +16,12 @@ FUNDING_COLUMNS = outputs.names(outputs.FUNDING)
 
 
 def _dates(model, n_steps: int) -> np.ndarray:
-    return np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)])
+    """The first day of each month (kept on the model: every scenario's table uses them)."""
+    cached = getattr(model, "_month_dates", None)
+    if cached is None or len(cached) != n_steps:
+        cached = np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)])
+        model._month_dates = cached
+    return cached
 
 
 def stacked_metrics(model) -> dict[str, np.ndarray]:
@@ -24,18 +29,27 @@ def stacked_metrics(model) -> dict[str, np.ndarray]:
     return {col: np.stack([m[col] for m, _ in model.history]) for col in METRIC_COLUMNS}
 
 
-def metrics_frame(model, scenario: int = 0, stacked: dict | None = None) -> pd.DataFrame:
-    """One row per month × supply-side agent (labs, fringe, hyperscalers, publisher)."""
-    n_steps, n_agents = len(model.history), len(model.agent_ids)
+def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
+                  columns=None) -> pd.DataFrame:
+    """One row per month × supply-side agent (labs, fringe, hyperscalers, publisher).
+
+    ``steps``, ``agents`` (indices) and ``columns`` (metric names) keep only
+    those rows and columns; the table is cut from the arrays, not built whole.
+    """
+    n_steps = len(model.history)
     stacked = stacked if stacked is not None else stacked_metrics(model)
+    steps = np.arange(n_steps) if steps is None else np.asarray(steps)
+    agents = np.arange(len(model.agent_ids)) if agents is None else np.asarray(agents)
+    n_agents = len(agents)
+    dates = _dates(model, n_steps)[steps]
     data = {
-        "step": np.repeat(np.arange(n_steps), n_agents),
-        "date": np.repeat(_dates(model, n_steps), n_agents),
-        "agent": np.tile(np.array(model.agent_ids, dtype=object), n_steps),
-        "kind": np.tile(np.array(model.agent_kinds, dtype=object), n_steps),
+        "step": np.repeat(steps, n_agents),
+        "date": np.repeat(dates, n_agents),
+        "agent": np.tile(np.array(model.agent_ids, dtype=object)[agents], len(steps)),
+        "kind": np.tile(np.array(model.agent_kinds, dtype=object)[agents], len(steps)),
     }
-    for col in METRIC_COLUMNS:
-        data[col] = stacked[col][:, scenario, :].reshape(-1)
+    for col in columns or METRIC_COLUMNS:
+        data[col] = stacked[col][steps, scenario][:, agents].reshape(-1)
     return pd.DataFrame(data)
 
 

@@ -1,11 +1,14 @@
 """Run a study: every design point × replicate, locally on a process pool or on a Dask cluster.
 
-The replicates of a design point share every parameter, so they are stepped
-together as one ensemble: one model whose arrays carry a scenario per seed
-(up to ``ENSEMBLE_MAX``). Each scenario draws from its own generator and the
-kernel's reductions do not depend on how many scenarios there are, so a run's
-results are bit-identical whether it ran alone (``wattyear run --seed``) or
-in any ensemble. The same function runs each group wherever it runs, so a
+Runs are packed into ensembles: one model whose arrays carry a scenario per
+run, design points and replicates alike (``sim.batch``: every number may
+differ between the scenarios of an ensemble; design points that differ in
+what sets the model's structure, such as a count of customer classes, go to
+separate ensembles). An ensemble holds as many runs as fit in the memory
+budget of a worker (``--memory``, default 1 GiB). Each scenario draws from its
+own generator and the kernel's reductions do not depend on how many
+scenarios there are, so a run's results are bit-identical whether it ran
+alone (``wattyear run --seed``) or in any ensemble. The same function runs each group wherever it runs, so a
 sweep gives the same results on one machine or many, in one go or resumed
 after a crash. Workers write results straight to the store; the coordinating
 process keeps only the manifest, so memory stays flat however many runs a
@@ -15,6 +18,7 @@ sweep has.
 from __future__ import annotations
 
 import gc
+import math
 import multiprocessing
 import os
 import shutil
@@ -24,10 +28,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from experiments.store import ResultStore
 from experiments.study import RunSpec, Study
+from sim.config import ConfigError, field_at
 
 
 @dataclass
@@ -43,80 +48,144 @@ class SweepReport:
                 f"in {self.seconds:.1f} s")
 
 
-#: most scenarios stepped together in one ensemble (memory grows with it)
-ENSEMBLE_MAX = 32
+#: memory budget of one worker's ensemble, bytes (``wattyear sweep --memory``)
+DEFAULT_MEMORY_BYTES = 1 << 30
+#: most scenarios stepped together in one ensemble, whatever the budget (beyond a few thousand the
+#: time per run no longer falls, and a failed ensemble is retried run by run)
+ENSEMBLE_MAX = 4096
 
 
-def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore) -> list[dict]:
-    """Group runs of the same design point into ensemble tasks of at most ``ENSEMBLE_MAX``."""
-    by_point: dict[int, list[RunSpec]] = {}
+def scenario_bytes(base: dict) -> int:
+    """Memory one scenario of an ensemble takes over ``base``'s horizon, bytes (an estimate).
+
+    The model keeps every month's metrics (agents × metric columns) and market
+    arrays (segments × providers) for each scenario, and the metrics are
+    stacked once more while a run's table is cut out; a scenario's watts
+    tables and the month's working arrays come on top. The factor 1.5 covers
+    what the count leaves out (measured peaks: ``docs/performance.md``).
+    """
+    from sim.outputs import MARKET, METRICS
+
+    agents = len(base["labs"]) + len(base["hyperscalers"]) + 2  # labs, hyperscalers, fringe, publisher
+    providers = len(base["labs"]) + 1  # labs and the fringe
+    cells = sum(seg["size_classes"] for seg in base["segments"].values())
+    month = 8 * (2 * len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
+    working = 8 * 60 * cells * providers + 64 * 1024
+    return int(1.5 * (base["run"]["months"] * month + working))
+
+
+def ensemble_size(base: dict, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> int:
+    """Scenarios per ensemble that fit ``memory_bytes`` (at least one, at most ``ENSEMBLE_MAX``)."""
+    return int(max(1, min(ENSEMBLE_MAX, memory_bytes // scenario_bytes(base))))
+
+
+def structure_of(params: dict) -> tuple:
+    """The swept parameters that set a model's structure (``Field.varies`` false), with their values:
+    runs that differ in them cannot share an ensemble."""
+    fixed = []
+    for key, value in params.items():
+        f = field_at(key)
+        if f is None or not f.varies:
+            fixed.append((key, repr(value)))
+    return tuple(sorted(fixed))
+
+
+def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_bytes: int = DEFAULT_MEMORY_BYTES,
+              workers: int = 1) -> list[dict]:
+    """Pack runs into ensemble tasks: runs of the same structure, in run order, as many as the memory
+    budget allows, and few enough that every worker gets at least two tasks."""
+    groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
-        by_point.setdefault(run.point, []).append(run)
+        groups.setdefault(structure_of(run.params), []).append(run)
+    size = min(ensemble_size(study.base, memory_bytes), max(1, math.ceil(len(runs) / (2 * max(workers, 1)))))
     tasks = []
-    for point, group in by_point.items():
-        for i in range(0, len(group), ENSEMBLE_MAX):
-            chunk = group[i: i + ENSEMBLE_MAX]
+    for group in groups.values():
+        for i in range(0, len(group), size):
             tasks.append({
-                "point": point, "params": chunk[0].params, "base": study.base, "keep": study.keep,
-                "every_months": study.every_months, "kinds": study.kinds, "columns": study.columns,
-                "runs": [{"run_id": r.run_id, "replicate": r.replicate, "seed": r.seed,
-                          "path": str(store.run_path(r.run_id))} for r in chunk],
+                "base": study.base, "keep": study.keep, "every_months": study.every_months,
+                "kinds": study.kinds, "columns": study.columns,
+                "runs": [{"run_id": r.run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
+                          "seed": r.seed, "path": str(store.run_path(r.run_id))} for r in group[i: i + size]],
             })
     return tasks
 
 
-def select_rows(metrics: pd.DataFrame, task: dict) -> pd.DataFrame:
-    """Keep the agent kinds, months and columns the study asked for."""
-    frame = metrics[metrics["kind"].isin(task["kinds"])]
-    last = frame["step"].max()
+def kept_steps(n_steps: int, task: dict) -> np.ndarray:
+    """The months a study keeps: all, every ``every_months`` (and the last), or the last."""
+    steps = np.arange(n_steps)
     if task["keep"] == "summary":
-        frame = frame[frame["step"] == last]
-    elif task["keep"] == "every":
-        frame = frame[(frame["step"] % task["every_months"] == task["every_months"] - 1) | (frame["step"] == last)]
-    if task["columns"]:
-        frame = frame[["step", "date", "agent", "kind", *task["columns"]]]
-    return frame.reset_index(drop=True)
+        return steps[-1:]
+    if task["keep"] == "every":
+        every = task["every_months"]
+        return steps[(steps % every == every - 1) | (steps == n_steps - 1)]
+    return steps
 
 
 def execute_group(task: dict) -> list[dict]:
-    """Run one ensemble (the replicates of a design point) and store each run's results.
+    """Run one ensemble and store each run's results; return the runs' manifest entries.
 
-    Never raises: a failure is recorded against every run of the group and the
-    sweep goes on.
+    Never raises: a run whose parameters the config refuses is recorded as
+    failed and the others go on; if the ensemble itself fails, each run is
+    retried alone (its results are the same either way), so one bad point
+    never fails its neighbours.
     """
-    from experiments.results import metrics_frame, stacked_metrics
     from sim.config import resolve
-    from sim.model import WattyearModel
 
     t0 = time.perf_counter()
     runs = task["runs"]
-    entries = [{"run_id": r["run_id"], "point": task["point"], "replicate": r["replicate"],
-                "params": task["params"], "seed": r["seed"], "pid": os.getpid(), "ensemble": len(runs)}
-               for r in runs]
+    entries = [{"run_id": r["run_id"], "point": r["point"], "replicate": r["replicate"], "params": r["params"],
+                "seed": r["seed"], "pid": os.getpid(), "ensemble": len(runs)} for r in runs]
+    configs: dict[int, dict] = {}
+    ready = []
+    for run, entry in zip(runs, entries):
+        try:
+            if run["point"] not in configs:
+                configs[run["point"]] = resolve(task["base"], overrides=run["params"])
+            ready.append((configs[run["point"]], run, entry))
+        except ConfigError as exc:
+            entry.update(status="failed", error=str(exc)[-2000:], rows=0)
     try:
-        config = resolve(task["base"], overrides={**task["params"], "run.seed": runs[0]["seed"]})
-        model = WattyearModel(config, seeds=[r["seed"] for r in runs]).run()
-        stacked = stacked_metrics(model)
-        for scenario, (run, entry) in enumerate(zip(runs, entries)):
-            frame = select_rows(metrics_frame(model, scenario, stacked), task)
-            frame.insert(0, "run_id", run["run_id"])
-            frame.insert(1, "seed", run["seed"])
-            for i, (key, value) in enumerate(task["params"].items()):
-                frame.insert(2 + i, key, value)
-            ResultStore.write_run(Path(run["path"]), frame)
-            entry.update(status="ok", error="", rows=len(frame))
-    except Exception as exc:  # a failing run is recorded and the sweep goes on
-        error = "".join(traceback.format_exception_only(exc)).strip()[-2000:]
-        for entry in entries:
-            entry.update(status="failed", error=error, rows=0)
+        if ready:
+            _run_ensemble(task, ready)
+    except Exception as exc:  # the ensemble failed: each run alone, so one bad run fails no other
+        if len(ready) == 1:
+            ready[0][2].update(status="failed", rows=0,
+                               error="".join(traceback.format_exception_only(exc)).strip()[-2000:])
+        else:
+            for member in ready:
+                try:
+                    _run_ensemble(task, [member])
+                except Exception as alone:
+                    member[2].update(status="failed", rows=0,
+                                     error="".join(traceback.format_exception_only(alone)).strip()[-2000:])
     seconds = round((time.perf_counter() - t0) / len(runs), 4)
     for entry in entries:
         entry["wall_seconds"] = seconds  # the ensemble's time, shared out
+        entry["ensemble"] = len(runs)
     # a model and its agents refer to each other: free them now, not at the next
     # cyclic collection, or a worker's memory grows with the number of tasks it ran
-    model = None
     gc.collect()
     return entries
+
+
+def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
+    """Step (config, run, manifest entry) members as one model; write each run's kept rows."""
+    from experiments.results import metrics_frame, stacked_metrics
+    from sim.model import WattyearModel
+
+    model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
+    model.run()
+    stacked = stacked_metrics(model)
+    steps = kept_steps(len(model.history), task)
+    agents = np.flatnonzero(np.isin(np.array(model.agent_kinds, dtype=object), list(task["kinds"])))
+    for scenario, (_, run, entry) in enumerate(members):
+        frame = metrics_frame(model, scenario, stacked, steps=steps, agents=agents, columns=task["columns"])
+        frame.insert(0, "run_id", run["run_id"])
+        frame.insert(1, "seed", run["seed"])
+        for i, (key, value) in enumerate(run["params"].items()):
+            frame.insert(2 + i, key, value)
+        ResultStore.write_run(Path(run["path"]), frame)
+        entry.update(status="ok", error="", rows=len(frame))
 
 
 def _progress(total: int, enabled: bool):
@@ -126,8 +195,9 @@ def _progress(total: int, enabled: bool):
 
 
 def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
-              resume: bool = True, progress: bool = True) -> SweepReport:
-    """Run every unfinished run of ``study`` into ``out``; return the counts."""
+              resume: bool = True, progress: bool = True, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> SweepReport:
+    """Run every unfinished run of ``study`` into ``out`` in ensembles of at most ``memory_bytes`` each;
+    return the counts."""
     t0 = time.perf_counter()
     store = ResultStore(out)
     store.prepare()
@@ -144,7 +214,8 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
                           "seed": r.seed, "status": "ok", "error": "", "rows": None, "wall_seconds": None,
                           "pid": None, "note": "found finished on resume"})
     todo = [r for r in study.runs if r.run_id not in finished]
-    tasks = tasks_for(study, todo, store)
+    tasks = tasks_for(study, todo, store, memory_bytes=memory_bytes,
+                      workers=1 if scheduler else (workers or os.cpu_count() or 1))
     done = failed = 0
     with _progress(len(todo), progress) as bar:
         for entries in _execute(tasks, workers, scheduler):
@@ -154,9 +225,10 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
                     done += 1
                 else:
                     failed += 1
-            if entries[0]["status"] != "ok":
-                bar.write(f"{len(entries)} run(s) of point {entries[0]['point']} failed: "
-                          f"{entries[0]['error'].splitlines()[-1]}")
+            bad = [e for e in entries if e["status"] != "ok"]
+            if bad:
+                bar.write(f"{len(bad)} run(s) failed, first {bad[0]['run_id']}: "
+                          f"{(bad[0]['error'].splitlines() or [''])[-1]}")
             bar.update(len(entries))
             bar.set_postfix(done=done, failed=failed)
     store.write_manifest_table()

@@ -13,8 +13,8 @@ import pytest
 from experiments.cli import main
 from experiments.store import ResultStore
 from experiments.study import load_study
-from experiments.sweep import run_sweep
-from sim.config import CONFIG_DIR, ConfigError
+from experiments.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
+from sim.config import CONFIG_DIR, ConfigError, load_config
 
 BASE = CONFIG_DIR / "baseline.toml"
 
@@ -67,6 +67,35 @@ def test_design_seeds_and_outputs(tmp_path):
     assert {"run_id", "seed", "open_weights.quality_fraction", "world.energy_usd_per_mwh"} <= set(table.columns)
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert list(manifest["status"]) == ["ok"] * 8 and manifest["run_id"].is_unique
+
+
+def test_packing_design_points_into_ensembles_changes_no_result(tmp_path):
+    """Design points of different numbers (and a structural parameter, customer classes) run one run
+    per ensemble or many per ensemble with the same bytes; the structural values never share one."""
+    body = SMALL.replace('[grid]\n', '[grid]\n"segments.enterprise.size_classes" = [4, 6]\n')
+    study = load_study(study_file(tmp_path, body))
+    assert len(study.runs) == 16
+    tasks = tasks_for(study, study.runs, ResultStore(tmp_path / "x"), workers=1)
+    assert [len(t["runs"]) for t in tasks] == [8, 8]  # one ensemble per count of classes
+    for task in tasks:
+        assert len({r["params"]["segments.enterprise.size_classes"] for r in task["runs"]}) == 1
+        assert len({r["point"] for r in task["runs"]}) == 4  # four design points in each
+    packed = run_sweep(study, tmp_path / "packed", workers=1, progress=False)
+    alone = run_sweep(study, tmp_path / "alone", workers=1, progress=False, memory_bytes=1)
+    assert packed.done == alone.done == 16
+    assert_same_results(tmp_path / "packed", tmp_path / "alone")
+    manifest = ResultStore(tmp_path / "packed").manifest()
+    assert set(manifest["ensemble"]) == {8}
+    assert set(ResultStore(tmp_path / "alone").manifest()["ensemble"]) == {1}
+
+
+def test_ensemble_size_follows_the_memory_budget():
+    base = load_config()
+    one = scenario_bytes(base)
+    assert 1e5 < one < 1e8
+    assert ensemble_size(base, 100 * one) == 100
+    assert ensemble_size(base, 1) == 1
+    assert ensemble_size(load_config(overrides={"run.months": 12}), 100 * one) > 500  # a shorter run is smaller
 
 
 def test_dask_cluster_gives_the_local_pool_results(tmp_path):
