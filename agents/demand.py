@@ -78,7 +78,7 @@ class DemandSegment(mesa.Agent):
         st.customers[:, self.k] = n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS
         st.tokens_per_customer[:, self.k] *= (1 + self.usage_growth(self.model.steps - 1)) ** DT_YEARS
         rho = self.model.config["world"]["demand_shock_persistence"]
-        eps = np.array([g.standard_normal() for g in self.model.generators])
+        eps = self.model.demand_draws(self.model.steps - 1)[:, self.k]
         st.demand_shock[:, self.k] = rho * st.demand_shock[:, self.k] + p["demand_shock_sigma"] * eps
 
     def usage_growth(self, t: int) -> np.ndarray:
@@ -115,10 +115,16 @@ class DemandSegment(mesa.Agent):
         lo, hi = self._edges[:-1], self._edges[1:]
         per_customer = np.divide(spend_year, customers[..., None], out=np.zeros_like(spend_year),
                                  where=customers[..., None] > 0)  # average spend per customer of each class
-        with np.errstate(divide="ignore"):
-            z_star = np.where(per_customer > 0, threshold_usd * self.class_size[:, None] / per_customer, np.inf)
-        idx = np.clip(np.searchsorted(self._sizes, z_star, side="right"), lo[:, None], hi[:, None])
-        share = (hi[:, None] - idx) / (hi - lo)[:, None]  # share of the class above the threshold
+        # a class whose largest customer spends under the threshold has no one above it: only the
+        # others are looked up in the sorted sizes (most classes of most segments are far below it)
+        reach = per_customer > (threshold_usd * self.class_size / self._sizes[hi - 1])[:, None]
+        if not np.any(reach):
+            return np.zeros((spend_year.shape[0], spend_year.shape[-1]))
+        where = np.nonzero(reach)
+        z_star = threshold_usd * self.class_size[where[1]] / per_customer[where]
+        idx = np.clip(np.searchsorted(self._sizes, z_star, side="right"), lo[where[1]], hi[where[1]])
+        share = np.zeros(per_customer.shape)
+        share[where] = (hi[where[1]] - idx) / (hi - lo)[where[1]]  # share of the class above the threshold
         return (customers[..., None] * share).sum(axis=1)
 
     @property

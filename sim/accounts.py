@@ -35,17 +35,18 @@ def book_month(model, t, supply, tokens, release_cost):
     growth = lambda rate: (1 + rate) ** (t * DT_YEARS)  # noqa: E731
 
     # token revenue (segments pay providers)
-    cell_price = st.price[:, model.cell_segment, :] / TOKENS_PER_MTOK  # $/token, (S, N, P)
-    cell_spend = clearing.served * cell_price  # (S, N, P)
+    price = st.price / TOKENS_PER_MTOK  # $/token, (S, K, P)
+    spend = tokens.served * price  # (S, K, P)
     token_revenue = np.zeros((s, n_agents))
-    token_revenue[:, :n_prov] = cell_spend.sum(axis=1)
+    token_revenue[:, :n_prov] = spend.sum(axis=1)
     tokens_served = np.zeros((s, n_agents))
-    tokens_served[:, :n_prov] = clearing.served.sum(axis=1)
+    tokens_served[:, :n_prov] = tokens.served.sum(axis=1)
 
     # costs of owned watts: site opex and depreciation (the owner pays, leased out or not)
-    active = model.fleet.active(t)
-    depreciation = model.fleet.by_cell(model.fleet.watts * active * model.fleet.depreciation_usd_per_w_year()
-                                       ).sum(axis=1) * DT_YEARS
+    fleet = model.fleet
+    active = np.flatnonzero(fleet.active(t))
+    depreciation = fleet.by_owner(active, fleet.watts[:, active]
+                                  * fleet.depreciation_usd_per_w_year(active)) * DT_YEARS
     owned = supply["owned"].sum(axis=1)
     leased_out = supply["leased_out"].sum(axis=1)
     running = owned * cfg["world"]["site_opex_usd_per_w_year"][:, None] * DT_YEARS
@@ -59,7 +60,7 @@ def book_month(model, t, supply, tokens, release_cost):
     capacity_cost[:, fringe] += fringe_rent  # the fringe rents its watts; it pays their energy, like any operator
 
     # energy: paid by the operator, by how busy its watts are
-    served_compute = (clearing.served * tokens.phi).sum(axis=1)  # (S, P)
+    served_compute = tokens.served_compute.sum(axis=1)  # (S, P)
     full_load = supply["capacity_year"][:, :n_prov] * DT_YEARS * tokens.serving_share
     busy = np.ones((s, n_agents))  # the publisher's watts rank ads and train all the time
     training = supply["training_share"][:, :n_prov]
@@ -83,8 +84,7 @@ def book_month(model, t, supply, tokens, release_cost):
         other_cost[:, lab.column] += (p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
                                       * ~st.failed[:, lab.lab_index])  # a failed lab has let its staff go
     consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
-    consumer_cells = consumer[model.cell_segment]
-    consumer_served = kernel.sum_cells(clearing.served, consumer_cells)  # (S, P)
+    consumer_served = (tokens.served * consumer[None, :, None]).sum(axis=1)  # (S, P)
     consumer_total = consumer_served.sum(axis=1)
     for h in model.hyperscalers:
         p, c = h.profile, h.column
@@ -117,7 +117,7 @@ def book_month(model, t, supply, tokens, release_cost):
                                      operating_cost_usd=operating_cost)
     # who asked for more than a provider could serve
     asked = np.zeros((s, n_agents))
-    asked[:, :n_prov] = clearing.asked.sum(axis=1)
+    asked[:, :n_prov] = tokens.asked.sum(axis=1)
     rate_limited = kernel.safe_divide(asked - tokens_served, asked)
     stake_income = np.zeros((s, n_agents))
     for h in model.hyperscalers:
@@ -126,8 +126,8 @@ def book_month(model, t, supply, tokens, release_cost):
     # customers whose spend at one provider exceeds $1M a year
     large = np.zeros((s, n_agents))
     for seg in model.segments:
-        large[:, :n_prov] += seg.customers_spending_over(cell_spend[:, seg.cells, :] * 12, customers[:, seg.cells],
-                                                         LARGE_CUSTOMER_USD_PER_YEAR)
+        large[:, :n_prov] += seg.customers_spending_over(clearing.served[:, seg.cells, :] * (price[:, seg.k, None, :] * 12),
+                                                         customers[:, seg.cells], LARGE_CUSTOMER_USD_PER_YEAR)
     quality = np.zeros((s, n_agents))
     quality[:, :n_prov] = st.quality
 
@@ -176,14 +176,13 @@ def book_month(model, t, supply, tokens, release_cost):
                              + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0)),
     }
     seg_sum = lambda x: segment_sums(model, x)  # noqa: E731
-    asked_seg = seg_sum(clearing.asked)
-    served_seg = seg_sum(clearing.served)
+    asked_seg, served_seg = tokens.asked, tokens.served
     market_rec = {
         "price_usd_per_mtok": st.price.copy(),  # (S, K, P) prices charged this month
-        "first_choice_tokens": seg_sum(clearing.first_choice),
+        "first_choice_tokens": tokens.first_choice,
         "asked_tokens": asked_seg,
         "served_tokens": served_seg,
-        "spend_usd": seg_sum(cell_spend),
+        "spend_usd": spend,
         "rate_limited_share": kernel.safe_divide(asked_seg - served_seg, asked_seg),
         "demand": seg_sum(demand),
         "unserved": seg_sum(clearing.unserved),

@@ -38,17 +38,23 @@ def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tu
 def sum_into(values: np.ndarray, index: np.ndarray, n_cells: int) -> np.ndarray:
     """Sum the rows' values (last axis) into cells: ``out[..., index[r]] += values[..., r]``.
 
-    Rows are added one after another in order, so each scenario's sums are the
-    same whatever the number of scenarios (a BLAS product, or a reduction whose
-    order depends on the array's shape, would not promise that), which keeps an
-    ensemble member bit-identical to a single run.
+    Rows are added one after another in order (``np.bincount`` over the
+    flattened array, each scenario's bins apart), so each scenario's sums are
+    the same whatever the number of scenarios (a BLAS product, or a reduction
+    whose order depends on the array's shape, would not promise that), which
+    keeps an ensemble member bit-identical to a single run. Rows left out
+    because they are zero change no sum: adding +0.0 is exact.
 
     >>> sum_into(np.array([[1.0, 2.0, 4.0]]), np.array([1, 0, 1]), 3).tolist()
     [[2.0, 5.0, 0.0]]
     """
-    out = np.zeros(values.shape[:-1] + (n_cells,))
-    np.add.at(out, (Ellipsis, index), values)
-    return out
+    lead = values.shape[:-1]
+    m = int(np.prod(lead, dtype=np.int64))
+    if values.shape[-1] == 0 or m == 0:
+        return np.zeros(lead + (n_cells,))
+    flat = (np.arange(m, dtype=np.int64)[:, None] * n_cells + np.asarray(index, dtype=np.int64)).reshape(-1)
+    out = np.bincount(flat, weights=np.ascontiguousarray(values, dtype=float).reshape(-1), minlength=m * n_cells)
+    return out.reshape(lead + (n_cells,))
 
 
 @dataclass
@@ -96,10 +102,16 @@ class Fleet:
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)
 
-    def by_cell(self, values: np.ndarray) -> np.ndarray:
-        """Sum (S, V) row values into (S, H, A)."""
-        cells = sum_into(values, self.hardware * self.n_agents + self.owner, self.n_hardware * self.n_agents)
+    def by_cell(self, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Sum (S, V) row values into (S, H, A); with ``rows``, ``values`` is (S, len(rows)): those rows
+        only (the others are zero)."""
+        cell = self.hardware * self.n_agents + self.owner
+        cells = sum_into(values, cell if rows is None else cell[rows], self.n_hardware * self.n_agents)
         return cells.reshape(values.shape[0], self.n_hardware, self.n_agents)
+
+    def by_owner(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Sum (S, len(rows)) values of the given rows into (S, A) by owner."""
+        return sum_into(values, self.owner[rows], self.n_agents)
 
     def owned_watts(self, step: int) -> np.ndarray:
         """(S, H, A) watts in service (kept until the table changes; do not modify the result)."""
@@ -107,15 +119,18 @@ class Fleet:
         if key not in self._owned:
             if len(self._owned) > 64:
                 self._owned.clear()
-            owned = self.by_cell(self.watts * self.active(step))
+            rows = np.flatnonzero(self.active(step))
+            owned = self.by_cell(self.watts[:, rows], rows)
             owned.flags.writeable = False
             self._owned[key] = owned
         return self._owned[key]
 
-    def depreciation_usd_per_w_year(self) -> np.ndarray:
-        """Straight-line depreciation of each vintage over its life (retirement − service)."""
-        life_months = np.maximum(self.end_step - self.start_step, 1)  # a life under half a month rounds to 0
-        return kernel.depreciation_usd_per_watt_year(self.capex_usd_per_w, life_months / 12)
+    def depreciation_usd_per_w_year(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(S, V) straight-line depreciation of each vintage over its life (retirement − service); with
+        ``rows``, (S, len(rows)) of those vintages."""
+        rows = slice(None) if rows is None else rows
+        life_months = np.maximum(self.end_step[rows] - self.start_step[rows], 1)  # a life under half a month rounds to 0
+        return kernel.depreciation_usd_per_watt_year(self.capex_usd_per_w[:, rows], life_months / 12)
 
     def retiring(self, step: int) -> np.ndarray:
         """Rows whose life ends at ``step``."""
@@ -153,7 +168,8 @@ class Fleet:
 
     def retiring_between(self, first: int, last: int) -> np.ndarray:
         """(S, A) watts of vintages whose life ends in steps first..last."""
-        return self.by_cell(self.watts * ((self.end_step >= first) & (self.end_step <= last))).sum(axis=1)
+        rows = np.flatnonzero((self.end_step >= first) & (self.end_step <= last))
+        return self.by_owner(rows, self.watts[:, rows])
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
@@ -169,15 +185,17 @@ class Fleet:
         ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)
         if growth_only:
             ordered &= ~self.replacement
-        return self.by_cell(self.watts * ordered).sum(axis=1)
+        rows = np.flatnonzero(ordered)
+        return self.by_owner(rows, self.watts[:, rows])
 
     def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
         """(S, A) capex already committed for the ``months`` after ``step`` (kept until the table changes)."""
         key = (step, months, len(self.owner), self._edits)
         if self._committed_key != key:
             steps = step + np.arange(1, months + 1)[:, None]
-            self._committed = self.by_cell(self.watts * self._capex_share(steps).sum(axis=0)
-                                           * self.capex_usd_per_w).sum(axis=1)
+            share = self._capex_share(steps).sum(axis=0)
+            rows = np.flatnonzero(share)
+            self._committed = self.by_owner(rows, self.watts[:, rows] * share[rows] * self.capex_usd_per_w[:, rows])
             self._committed_key = key
         return self._committed.copy()
 
@@ -190,8 +208,8 @@ class Fleet:
 
     def under_construction(self, step: int) -> np.ndarray:
         """(S, A) watts ordered and not yet in service."""
-        building = (self.order_step <= step) & (step < self.start_step)
-        return self.by_cell(self.watts * building).sum(axis=1)
+        rows = np.flatnonzero((self.order_step <= step) & (step < self.start_step))
+        return self.by_owner(rows, self.watts[:, rows])
 
     def capex_due_usd(self, step: int, replacement_only: bool = False) -> np.ndarray:
         """(S, A) capex paid this step.
@@ -202,7 +220,8 @@ class Fleet:
         service, unless that is month 0 or earlier (paid before the run).
         """
         share = self._capex_share(step) * (self.replacement if replacement_only else 1.0)
-        return self.by_cell(self.watts * share * self.capex_usd_per_w).sum(axis=1)
+        rows = np.flatnonzero(share)
+        return self.by_owner(rows, self.watts[:, rows] * share[rows] * self.capex_usd_per_w[:, rows])
 
 
 @dataclass
@@ -274,26 +293,35 @@ class LeaseBook:
         if key not in self._nominal:
             if len(self._nominal) > 64:
                 self._nominal.clear()
-            running = (self.start_step <= step) & ((step < self.end_step) | self.renew)
-            self._nominal[key] = self._by_party(self.watts * running, self.lessee if role == "lessee" else self.lessor)
+            rows = np.flatnonzero((self.start_step <= step) & ((step < self.end_step) | self.renew))
+            self._nominal[key] = self._by_party(rows, self.watts[:, rows], role)
         by_party = self._nominal[key]
         return by_party.copy() if party is None else by_party[:, party].copy()
 
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)
 
-    def _by_party(self, values: np.ndarray, party: np.ndarray) -> np.ndarray:
-        """Sum (..., L) lease values into (..., A) by lessor or lessee."""
-        return sum_into(values, party, self.n_agents)
+    def _by_party(self, rows: np.ndarray, values: np.ndarray, role: str) -> np.ndarray:
+        """Sum (..., len(rows)) values of the given leases into (..., A) by lessor or lessee."""
+        party = self.lessee if role == "lessee" else self.lessor
+        return sum_into(values, party[rows], self.n_agents)
 
-    def effective_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
-        """(S, L) watts each lease delivers this step, given ``owned`` (S, H, A)."""
-        nominal = self.watts * self.active(step)
-        let = self._by_party(nominal, self.lessor)  # (S, A) total let by each lessor
+    def _effective(self, step: int, owned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The leases running at ``step`` and the (S, rows) watts each delivers, given ``owned`` (S, H, A)."""
+        rows = np.flatnonzero(self.active(step))
+        nominal = self.watts[:, rows]
+        let = self._by_party(rows, nominal, "lessor")  # (S, A) total let by each lessor
         owned_total = owned.sum(axis=1)
         scale = np.ones_like(let)
         np.divide(owned_total, let, out=scale, where=let > owned_total)
-        return nominal * scale[:, self.lessor]
+        return rows, nominal * scale[:, self.lessor[rows]]
+
+    def effective_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
+        """(S, L) watts each lease delivers this step, given ``owned`` (S, H, A)."""
+        rows, eff = self._effective(step, owned)
+        out = np.zeros(self.watts.shape)
+        out[:, rows] = eff
+        return out
 
     def pending_in(self, step: int, within: int | None = None) -> np.ndarray:
         """(S, A) watts each lessee has signed for that start after ``step``
@@ -301,28 +329,34 @@ class LeaseBook:
         future = self.start_step > step
         if within is not None:
             future &= self.start_step <= step + within
-        return self._by_party(self.watts * future, self.lessee)
+        rows = np.flatnonzero(future)
+        return self._by_party(rows, self.watts[:, rows], "lessee")
 
     def pending_out(self, step: int) -> np.ndarray:
         """(S, A) watts each lessor has promised that start after ``step``."""
-        future = self.start_step > step
-        return self._by_party(self.watts * future, self.lessor)
+        rows = np.flatnonzero(self.start_step > step)
+        return self._by_party(rows, self.watts[:, rows], "lessor")
 
     def let_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
         """(S, A) watts each lessor has let at ``step``."""
-        return self._by_party(self.effective_watts(step, owned), self.lessor)
+        rows, eff = self._effective(step, owned)
+        return self._by_party(rows, eff, "lessor")
 
     def flows(self, step: int, owned: np.ndarray) -> dict[str, np.ndarray]:
         """Watts let and used by (hardware, agent), and annual rent paid and received."""
-        eff = self.effective_watts(step, owned)  # (S, L)
+        rows, eff = self._effective(step, owned)  # (S, rows)
         owned_total = owned.sum(axis=1, keepdims=True)
         mix = np.divide(owned, owned_total, out=np.zeros_like(owned), where=owned_total > 0)  # (S, H, A)
-        by_lease = mix[:, :, self.lessor] * eff[:, None, :]  # (S, H, L)
-        rent = eff * self.price_usd_per_w_year
+        # watts let from each lessor to each lessee, then spread over the lessor's hardware mix
+        n = self.n_agents
+        pair = sum_into(eff, self.lessor[rows] * n + self.lessee[rows], n * n).reshape(-1, n, n)  # (S, A, A)
+        leased_in = np.zeros(owned.shape)
+        for lessor in np.unique(self.lessor[rows]):  # in order of lessor: the same sums in any batch
+            leased_in += mix[:, :, lessor, None] * pair[:, None, lessor, :]
+        rent = eff * self.price_usd_per_w_year[:, rows]
         return {
-            "leased_out": self._by_party(by_lease, self.lessor),
-            "leased_in": self._by_party(by_lease, self.lessee),
-            "rent_paid_usd_per_year": self._by_party(rent, self.lessee),
-            "rent_received_usd_per_year": self._by_party(rent, self.lessor),
-            "lease_watts": eff,
+            "leased_out": mix * pair.sum(axis=2)[:, None, :],
+            "leased_in": leased_in,
+            "rent_paid_usd_per_year": self._by_party(rows, rent, "lessee"),
+            "rent_received_usd_per_year": self._by_party(rows, rent, "lessor"),
         }

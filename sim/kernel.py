@@ -32,6 +32,49 @@ def safe_divide(numerator, denominator):
     return out
 
 
+def sum_last(values: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, one slice after another.
+
+    The same sum, to the bit, as ``values.sum(axis=-1)`` for a short last axis
+    (numpy adds fewer than eight elements in order), several times faster on
+    (scenario, cell, provider) arrays, whose last axis (providers) is short.
+
+    >>> x = np.random.default_rng(0).lognormal(size=(3, 4, 5))
+    >>> bool(np.array_equal(sum_last(x), x.sum(axis=-1)))
+    True
+    """
+    out = values[..., 0].copy()
+    for i in range(1, values.shape[-1]):
+        out += values[..., i]
+    return out
+
+
+def max_last(values: np.ndarray) -> np.ndarray:
+    """``values.max(axis=-1)``, one slice after another (the same result, faster on a short axis).
+
+    >>> max_last(np.array([[1.0, 3.0, 2.0]])).tolist()
+    [3.0]
+    """
+    out = values[..., 0].copy()
+    for i in range(1, values.shape[-1]):
+        np.maximum(out, values[..., i], out=out)
+    return out
+
+
+def sum_axis1(values: np.ndarray) -> np.ndarray:
+    """Sum (S, N, ...) over axis 1 in order, slice after slice: the same as ``values.sum(axis=1)``
+    for a C-ordered array (numpy adds such rows in order), faster when the trailing axes are short.
+
+    >>> x = np.random.default_rng(0).lognormal(size=(3, 40, 5))
+    >>> bool(np.array_equal(sum_axis1(x), x.sum(axis=1)))
+    True
+    """
+    out = values[:, 0].copy()
+    for i in range(1, values.shape[1]):
+        out += values[:, i]
+    return out
+
+
 def sum_cells(values, cells, axis: int = 1):
     """Sum ``values`` over the selected ``cells`` (a boolean mask or slice) of ``axis``.
 

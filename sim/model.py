@@ -38,7 +38,7 @@ from sim.capital_market import FundingBook
 from sim.batch import stack, unstack
 from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
-from sim.observe import TokenMonth, observe
+from sim.observe import TokenMonth, observe, segment_sums
 from sim.state import WorldState
 from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 
@@ -116,6 +116,8 @@ class WattyearModel(mesa.Model):
         self._newest: dict[tuple[str, int], str] = {}
         self._multipliers: dict[int, float] = {}
         self.months_remembered = 0
+        self._draws: np.ndarray | None = None  #: (S, months, K) demand-shock draws (``demand_draws``)
+        self._draws_first = 1
         self._build(cfg)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -169,6 +171,8 @@ class WattyearModel(mesa.Model):
         n_cells = start
         self.cell_segment = np.concatenate([np.full(seg.cells.stop - seg.cells.start, seg.k)
                                             for seg in self.segments])
+        #: first cell of each segment (segments are contiguous runs of cells)
+        self.segment_starts = np.array([seg.cells.start for seg in self.segments])
         seg_param = lambda key: rows([cfg["segments"][sid][key] for sid in seg_ids])  # noqa: E731  (S, K)
         self.segment_beta_quality = seg_param("beta_quality")
         self.segment_beta_price = seg_param("beta_price")
@@ -404,13 +408,20 @@ class WattyearModel(mesa.Model):
                 "tpwy": kernel.tokens_per_watt_year(capacity_year, watts)}
 
     def _utilities(self) -> np.ndarray:
+        """(S, N, P) utility of each provider to each customer class (``token_market.utility``); −∞ for a
+        failed lab. All but the habit term are the same for every class of a segment: they are
+        formed by segment and then copied to the classes."""
         st = self.state
-        log_price = np.log(np.maximum(st.price[:, self.cell_segment, :], token_market.PRICE_FLOOR_USD_PER_MTOK))
-        u = token_market.utility(st.quality[:, None, :], log_price, self.cell_affinity, st.prev_share,
-                                 beta_quality=self.cell_beta_quality, beta_price=self.cell_beta_price,
-                                 inertia=self.cell_inertia)
-        alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
-        return np.where(alive[:, None, :], u, -np.inf)
+        log_price = np.log(np.maximum(st.price, token_market.PRICE_FLOOR_USD_PER_MTOK))
+        by_segment = token_market.utility(st.quality[:, None, :], log_price, self.segment_affinity, 0.0,
+                                          beta_quality=self.segment_beta_quality[:, :, None],
+                                          beta_price=self.segment_beta_price[:, :, None], inertia=0.0)
+        if st.failed.any():
+            alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
+            by_segment[~alive[:, None, :].repeat(by_segment.shape[1], axis=1)] = -np.inf
+        u = by_segment.take(self.cell_segment, axis=1)  # C order: a fancy index would put classes first
+        u += self.cell_inertia * st.prev_share
+        return u
 
     def usage(self) -> np.ndarray:
         """(S, K, P) tokens a customer of each provider uses, relative to the starting prices:
@@ -504,17 +515,25 @@ class WattyearModel(mesa.Model):
         customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
         customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
         u = self._utilities()
-        phi = self.compute_per_token()[:, self.cell_segment, :]  # (S, N, P)
+        phi_segment = self.compute_per_token()  # (S, K, P)
+        phi = phi_segment.take(self.cell_segment, axis=1)  # (S, N, P)
         usage_by_segment = self.usage()
-        usage = usage_by_segment[:, self.cell_segment, :]
-        first = demand[..., None] * token_market.logit_shares(u, self.cell_outside) * usage * phi
-        peak = kernel.safe_divide((first * self.cell_peak[:, :, None]).sum(axis=1), first.sum(axis=1))
+        usage = usage_by_segment.take(self.cell_segment, axis=1)
+        weights = token_market.logit_weights(u, self.cell_outside)
+        first = token_market._shares(*weights)
+        first *= demand[..., None]
+        first *= usage
+        first *= phi
+        first = segment_sums(self, first)  # (S, K, P) compute asked by first choices
+        peak = kernel.safe_divide((first * self.segment_peak[:, :, None]).sum(axis=1), first.sum(axis=1))
         peak = np.where(peak > 0, peak, 1.0)
         serving_share = 1.0 - supply["training_share"][:, : self.n_providers]
         capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
         cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi,
-                                          usage=usage)
-        return TokenMonth(customers, demand, cleared, phi, usage, usage_by_segment, peak, serving_share, capacity)
+                                          usage=usage, weights=weights)
+        sums = lambda x: segment_sums(self, x)  # noqa: E731
+        return TokenMonth(customers, demand, cleared, phi, usage, usage_by_segment, peak, serving_share, capacity,
+                          phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice))
 
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (state, not the output log)."""
@@ -550,6 +569,24 @@ class WattyearModel(mesa.Model):
         cfg = unstack(self.config, scenario)
         cfg["run"]["seed"] = int(self.generators[scenario].bit_generator.seed_seq.entropy)
         return cfg
+
+    def demand_draws(self, t: int) -> np.ndarray:
+        """(S, K) standard normals of month ``t``'s demand shocks, one per segment, from each
+        scenario's generator.
+
+        Each generator draws the whole horizon's shocks at once, month after month and segment
+        after segment within a month: the same numbers, in the same order, as one draw per
+        segment each month would give (the Generator fills arrays draw by draw), in one call per
+        scenario instead of one per scenario, segment and month. Months 1 … horizon − 1 draw
+        (month 0 has no shock); a model stepped past its horizon draws a month at a time.
+        """
+        k = len(self.segments)
+        first = 1 if self._draws is None else self._draws_first + self._draws.shape[1]
+        if self._draws is None or t >= first:
+            months = max(self.horizon - first, 1)
+            self._draws = np.stack([g.standard_normal(months * k).reshape(months, k) for g in self.generators])
+            self._draws_first = first
+        return self._draws[:, t - self._draws_first]
 
     def run(self) -> "WattyearModel":
         """Step to the horizon and return self."""

@@ -18,7 +18,12 @@ from sim.units import DT_YEARS, TOKENS_PER_MTOK
 
 
 class TokenMonth(NamedTuple):
-    """One month of the token market, by customer class."""
+    """One month of the token market, by customer class, and its sums by segment (each taken once).
+
+    Prices, compute per token and usage are the same for every class of a
+    segment, so tokens summed by segment times the segment's value give the
+    compute, spend and customers by segment without another pass over classes.
+    """
 
     customers: np.ndarray  #: (S, N)
     demand: np.ndarray  #: (S, N) tokens wanted
@@ -29,11 +34,31 @@ class TokenMonth(NamedTuple):
     peak: np.ndarray  #: (S, P) peak-to-average of the load each provider serves
     serving_share: np.ndarray  #: (S, P) share of operated watts serving (not training)
     capacity: np.ndarray  #: (S, P) compute tokens each provider can serve this month
+    phi_by_segment: np.ndarray  #: (S, K, P) compute per token by segment
+    asked: np.ndarray  #: (S, K, P) tokens asked of each provider (spill-over included), by segment
+    served: np.ndarray  #: (S, K, P) tokens served, by segment
+    first_choice: np.ndarray  #: (S, K, P) tokens asked by first choices, by segment
+
+    @property
+    def served_compute(self) -> np.ndarray:
+        """(S, K, P) compute tokens served, by segment."""
+        return self.served * self.phi_by_segment
 
 
 def segment_sums(model, values: np.ndarray) -> np.ndarray:
-    """Sum (S, N, ...) cell values into (S, K, ...) segments (contiguous slices, order-fixed)."""
-    return np.stack([kernel.sum_cells(values, seg.cells) for seg in model.segments], axis=1)
+    """Sum (S, N, ...) cell values into (S, K, ...) segments.
+
+    One ``np.add.reduceat`` over the segments' contiguous runs of cells: its
+    order of summation within a segment depends on the segment's length, never
+    on the number of scenarios, so each scenario's sums are those of its single
+    run.
+    """
+    return np.add.reduceat(np.ascontiguousarray(values), model.segment_starts, axis=1)
+
+
+def priced_sums(model, by_segment: np.ndarray) -> np.ndarray:
+    """(S, K, P) segment sums to (S, P) over the priced segments (free ones add exact zeros)."""
+    return (by_segment * model.segment_priced[:, :, None]).sum(axis=1)
 
 
 def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> Observation:
@@ -42,12 +67,15 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     cleared = tokens.cleared
 
     # demand by segment and provider, in compute
-    asked_compute = segment_sums(model, cleared.asked * tokens.phi)  # (S, K, P)
-    served_compute = (cleared.served * tokens.phi).sum(axis=1)  # (S, P)
-    # shares of customers (demand units), not of tokens: a provider's tokens include its usage factor
-    first_units = kernel.safe_divide(cleared.first_choice, tokens.usage)
-    first_share = kernel.safe_divide(first_units, tokens.demand[..., None])
-    own_share = kernel.safe_divide(segment_sums(model, first_units * first_share), segment_sums(model, first_units))
+    phi = tokens.phi_by_segment
+    asked_compute = tokens.asked * phi  # (S, K, P)
+    served_by_segment = tokens.served_compute
+    served_compute = served_by_segment.sum(axis=1)  # (S, P)
+    # shares of customers (demand units), not of tokens: a provider's tokens include its usage factor;
+    # the demand-weighted share of a segment's classes is Σ_n units_n·(units_n / D_n) / Σ_n units_n
+    units_squared = segment_sums(model, kernel.safe_divide(cleared.first_choice ** 2, tokens.demand[..., None]))
+    first_units = tokens.first_choice / tokens.usage_by_segment
+    own_share = kernel.safe_divide(units_squared / tokens.usage_by_segment ** 2, first_units)
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
@@ -63,11 +91,9 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         reachable_utilization=segment_reach[:, :, None], compute_per_token=phi_segment)
 
     # paid tokens turned away (the spot market's bids)
-    priced_cells = model.segment_priced[0][model.cell_segment]
-    cell_price = st.price[:, model.cell_segment, :] / TOKENS_PER_MTOK
-    rejected = cleared.asked - cleared.served
-    paid_rejected = kernel.sum_cells(rejected * tokens.phi, priced_cells)  # in compute tokens, as capacity is
-    rejected_value = kernel.sum_cells(rejected * cell_price, priced_cells)
+    rejected = tokens.asked - tokens.served  # (S, K, P) tokens
+    paid_rejected = priced_sums(model, rejected * phi)  # in compute tokens, as capacity is
+    rejected_value = priced_sums(model, rejected * st.price / TOKENS_PER_MTOK)
 
     return Observation(
         step=t,
@@ -82,13 +108,13 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
         owned_cost_per_watt_year=metrics["owned_cost_per_watt_year"],
         served_compute=served_compute,
         asked_compute=asked_compute,
-        first_choice_compute=segment_sums(model, cleared.first_choice * tokens.phi),
+        first_choice_compute=tokens.first_choice * phi,
         own_share=own_share,
         marginal_cost_usd_per_mtok=marginal,
         rejected_paid_tokens=paid_rejected,
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),
         revenue_per_paid_compute_token=kernel.safe_divide(
-            metrics["token_revenue_usd"][:, :n_prov], kernel.sum_cells(cleared.served * tokens.phi, priced_cells)),
+            metrics["token_revenue_usd"][:, :n_prov], priced_sums(model, served_by_segment)),
         revenue_usd=metrics["revenue_usd"],
         operating_cash_flow_usd=metrics["operating_cash_flow_usd"],
         outlays_usd=metrics["outlays_usd"],

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sim.kernel import max_last, sum_axis1, sum_last
+
 #: Prices are floored here before taking logs, so a free tier (price 0) gives a
 #: finite log; free segments carry ``beta_price = 0`` so the term vanishes.
 PRICE_FLOOR_USD_PER_MTOK = 1e-9
@@ -26,6 +28,30 @@ def utility(quality, log_price, affinity, prev_share, *, beta_quality, beta_pric
     ``prev_share`` ``(..., N, P)``; ``beta_*`` and ``inertia`` ``(N, 1)``.
     """
     return beta_quality * quality - beta_price * log_price + affinity + inertia * prev_share
+
+
+def logit_weights(utilities, outside_utility):
+    """Unnormalised logit weights of the providers and of the outside option.
+
+    ``w = exp(u − m)``, ``w_out = exp(u_out − m)`` with ``m`` each cell's
+    largest utility (the outside option included), so nothing overflows; a
+    provider's share among any set of open ones is its weight over their sum
+    plus ``w_out``. Computed once a month: a provider that fills up is removed
+    by leaving its weight out, with no new exponentials (utilities within
+    ~700 of each other, as any real ones are, lose nothing to underflow).
+    Shapes ``(..., N, P)`` and ``(..., N)``.
+
+    >>> w, w_out = logit_weights(np.array([[0.0, np.log(3.0)]]), np.array([0.0]))
+    >>> (w / (w.sum(axis=-1) + w_out)[:, None]).round(6).tolist()
+    [[0.2, 0.6]]
+    """
+    u = np.asarray(utilities, dtype=float)
+    outside = np.broadcast_to(np.asarray(outside_utility, dtype=float), u.shape[:-1])
+    m = np.maximum(max_last(u), outside)
+    m[~np.isfinite(m)] = 0.0
+    w = u - m[..., None]
+    np.exp(w, out=w)
+    return w, np.exp(outside - m)
 
 
 def logit_shares(utilities, outside_utility=None, available=None):
@@ -43,21 +69,19 @@ def logit_shares(utilities, outside_utility=None, available=None):
     [[0.333333, 0.333333]]
     """
     u = np.asarray(utilities, dtype=float)
-    if outside_utility is not None:
-        outside = np.broadcast_to(np.asarray(outside_utility, dtype=float), u.shape[:-1])
-        u = np.concatenate([u, outside[..., None]], axis=-1)
-    mask = np.ones(u.shape, dtype=bool)
     if available is not None:
-        av = np.broadcast_to(available, u.shape[:-1] + (u.shape[-1] - (outside_utility is not None),))
-        if outside_utility is not None:
-            av = np.concatenate([av, np.ones(av.shape[:-1] + (1,), dtype=bool)], axis=-1)
-        mask = np.broadcast_to(av, u.shape)
-    u_max = np.max(np.where(mask, u, -np.inf), axis=-1, keepdims=True)
-    u_max = np.where(np.isfinite(u_max), u_max, 0.0)
-    w = np.where(mask, np.exp(u - u_max), 0.0)
-    total = w.sum(axis=-1, keepdims=True)
-    shares = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-    return shares[..., :-1] if outside_utility is not None else shares
+        u = np.where(available, u, -np.inf)
+    outside = -np.inf if outside_utility is None else outside_utility
+    w, w_out = logit_weights(u, outside)
+    return _shares(w, w_out)
+
+
+def _shares(w, w_out, out=None):
+    """Shares from weights: w / (Σ w + w_out), 0 where everything has weight 0."""
+    total = sum_last(w)
+    total += w_out
+    np.divide(1.0, total, out=total, where=total > 0)
+    return np.multiply(w, total[..., None], out=out)
 
 
 class Clearing(NamedTuple):
@@ -72,7 +96,8 @@ class Clearing(NamedTuple):
     rounds: int  #: water-filling rounds used
 
 
-def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, usage=None, tol=1e-12):
+def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, usage=None, tol=1e-12,
+               weights=None):
     """Allocate demand to providers by logit, rationing those over capacity.
 
     ``demand`` ``(..., N)`` tokens wanted by each cell; ``utilities``
@@ -85,7 +110,8 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     uses ``usage[n, p]`` times the tokens ``demand`` counts (its usage responds
     to that provider's price): the logit splits customers (demand at reference
     prices), who then ask for their provider's tokens; a customer turned away
-    re-chooses with the demand it came with.
+    re-chooses with the demand it came with. ``weights``: the month's
+    ``logit_weights`` if already computed.
 
     Round 1: every cell splits its demand by logit over all providers and the
     outside option. A provider asked for more than its remaining capacity serves
@@ -97,6 +123,9 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     Tokens that end in the outside option after being turned away are
     *unserved*: demand nobody could serve.
 
+    Leading axes are scenarios: a round after the first works only on the
+    scenarios with something still to place, each exactly as it would alone.
+
     Two providers of equal utility, capacities 30 and 100, no outside option to
     speak of, demand 100: round 1 asks 50 of each; A serves 30, 20 spill to B,
     which serves 70 in all.
@@ -106,48 +135,64 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     >>> c.served.round(9).tolist(), c.unserved.round(9).tolist()
     ([[30.0, 70.0]], [0.0])
     """
-    demand = np.asarray(demand, dtype=float)
     u = np.asarray(utilities, dtype=float)
-    phi = None if compute_per_token is None else np.asarray(compute_per_token, dtype=float)
-    r = np.ones(u.shape) if usage is None else np.broadcast_to(np.asarray(usage, dtype=float), u.shape)
-    served_demand = np.zeros(demand.shape)
-    remaining = np.array(np.broadcast_to(capacity, u.shape[:-2] + u.shape[-1:]), dtype=float)
+    lead, (n_cells, n_providers) = u.shape[:-2], u.shape[-2:]
+    s = int(np.prod(lead, dtype=np.int64))
+    shape3 = (s, n_cells, n_providers)
+    demand = np.broadcast_to(np.asarray(demand, dtype=float), lead + (n_cells,)).reshape(s, n_cells)
+    w, w_out = weights if weights is not None else logit_weights(u, outside_utility)
+    w, w_out = w.reshape(shape3), np.broadcast_to(w_out, lead + (n_cells,)).reshape(s, n_cells)
+    phi = None if compute_per_token is None else np.broadcast_to(
+        np.asarray(compute_per_token, dtype=float), lead + (n_cells, n_providers)).reshape(shape3)
+    r = None if usage is None else np.broadcast_to(
+        np.asarray(usage, dtype=float), lead + (n_cells, n_providers)).reshape(shape3)
+    remaining = np.array(np.broadcast_to(capacity, lead + (n_providers,)), dtype=float).reshape(s, n_providers)
     open_ = remaining > 0
-    served = np.zeros(u.shape)
-    asked = np.zeros(u.shape)
+    served, asked = np.zeros(shape3), np.zeros(shape3)
+    served_demand, outside, unserved = np.zeros((s, n_cells)), np.zeros((s, n_cells)), np.zeros((s, n_cells))
     pending = demand.copy()
-    outside = np.zeros(demand.shape)
-    unserved = np.zeros(demand.shape)
     first_choice = None
-    n_providers = u.shape[-1]
+    rows = slice(None)  # the scenarios still placing demand (all in round 1)
     rounds = 0
     for rounds in range(1, n_providers + 2):
-        shares = logit_shares(u, outside_utility, available=open_[..., None, :])
-        choosing = pending[..., None] * shares  # (..., N, P) demand choosing each provider
-        want = choosing * r  # tokens they ask for
-        to_outside = pending - choosing.sum(axis=-1)
+        take = lambda a: a[rows]  # noqa: E731
+        w_r, open_r, pending_r, remaining_r = take(w), take(open_), take(pending), take(remaining)
+        choosing = _shares(w_r if open_r.all() else w_r * open_r[:, None, :], take(w_out))
+        choosing *= pending_r[..., None]  # (s, N, P) demand choosing each provider
+        want = choosing if r is None else choosing * take(r)  # tokens they ask for
+        to_outside = pending_r - sum_last(choosing)
         if first_choice is None:
-            first_choice = want
+            first_choice = want.copy()
             outside += to_outside
         else:
-            unserved += to_outside
-        asked += want
-        want_total = (want if phi is None else want * phi).sum(axis=-2)  # (..., P) in capacity units
-        over = want_total > remaining
-        ratio = np.where(over, np.divide(remaining, want_total, out=np.ones_like(remaining),
-                                         where=want_total > 0), 1.0)
-        got = want * ratio[..., None, :]
-        served += got
-        served_demand += (choosing * ratio[..., None, :]).sum(axis=-1)
-        remaining = np.where(over, 0.0, remaining - (got if phi is None else got * phi).sum(axis=-2))
-        open_ &= ~over
-        pending = (choosing * (1.0 - ratio[..., None, :])).sum(axis=-1)
+            unserved[rows] += to_outside
+        asked[rows] += want
+        load = want.copy() if phi is None else want * take(phi)  # in capacity units (scaled in place below)
+        want_total = sum_axis1(load)  # (s, P)
+        over = want_total > remaining_r
+        ratio = np.ones_like(remaining_r)
+        np.divide(remaining_r, want_total, out=ratio, where=over & (want_total > 0))
+        served[rows] += want * ratio[:, None, :]
+        kept = choosing * ratio[:, None, :]
+        served_demand[rows] += sum_last(kept)
+        load *= ratio[:, None, :]
+        remaining_r = np.where(over, 0.0, remaining_r - sum_axis1(load))
+        remaining[rows] = remaining_r
+        open_[rows] = open_r & ~over
+        choosing -= kept
+        pending_r = sum_last(choosing)
         # a cell with next to nothing left is done, here and now: its remainder is unserved and it
         # takes no further round, so a scenario ends the same whatever other scenarios still do
-        done = pending <= tol * np.maximum(demand, 1.0)
-        unserved += np.where(done, pending, 0.0)
-        pending = np.where(done, 0.0, pending)
-        if not np.any(pending > 0):
+        done = pending_r <= tol * np.maximum(take(demand), 1.0)
+        unserved[rows] += np.where(done, pending_r, 0.0)
+        pending[rows] = np.where(done, 0.0, pending_r)
+        still = np.any(pending > 0, axis=-1)
+        if not np.any(still):
             break
+        # the next round works on the scenarios with demand left (copying them out costs more than it
+        # saves when most have some; a scenario with none left adds exact zeros either way)
+        rows = np.flatnonzero(still) if still.mean() < 0.5 else slice(None)
     unserved += pending  # only non-zero if every provider is full
-    return Clearing(first_choice, asked, served, outside, unserved, served_demand, rounds)
+    out = (first_choice, asked, served)
+    return Clearing(*(a.reshape(lead + (n_cells, n_providers)) for a in out),
+                    *(a.reshape(lead + (n_cells,)) for a in (outside, unserved, served_demand)), rounds)
