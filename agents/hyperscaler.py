@@ -114,7 +114,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         rent = self.rent_usd_per_w_year(t)
         wanted = kernel.safe_divide(commitment_usd, rent * months / 12)
         owned_next = model.fleet.owned_watts(t + 1)
-        let = model.leases.let_watts(t + 1, owned_next)[:, c]
+        let = model.leases.let_watts(t + 1, owned_next, party=c)
         spare = np.maximum(owned_next.sum(axis=1)[:, c] - let - self.third_party_watts(t + 1), 0.0)
         watts = np.minimum(wanted, spare)
         if np.any(watts > 0):

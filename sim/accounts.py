@@ -45,7 +45,7 @@ def book_month(model, t, supply, tokens, release_cost):
     # costs of owned watts: site opex and depreciation (the owner pays, leased out or not)
     fleet = model.fleet
     active = np.flatnonzero(fleet.active(t))
-    depreciation = fleet.by_owner(active, fleet.watts[:, active]
+    depreciation = fleet.by_owner(active, np.take(fleet.watts, active, axis=1)
                                   * fleet.depreciation_usd_per_w_year(active)) * DT_YEARS
     owned = supply["owned"].sum(axis=1)
     leased_out = supply["leased_out"].sum(axis=1)

@@ -8,8 +8,6 @@ cells in table order (``sum_into``), never a loop in Python over rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from sim import kernel
@@ -57,25 +55,69 @@ def sum_into(values: np.ndarray, index: np.ndarray, n_cells: int) -> np.ndarray:
     return out.reshape(lead + (n_cells,))
 
 
-@dataclass
-class Fleet:
-    """Vintages of owned watts. ``watts`` has shape (S, V)."""
+class Columns:
+    """An (S, n) table of per-scenario values that grows by whole columns.
 
-    n_hardware: int
-    n_agents: int
-    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    hardware: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    order_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    start_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    end_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    capex_usd_per_w: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  #: (S, V)
-    replacement: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  #: rebuilds a retiring vintage
-    watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
-    _edits: int = 0  #: edits of existing rows (cuts, write-offs): a cached sum is stale after one
-    _committed_key: tuple = ()
-    _committed: np.ndarray | None = None
-    _owned: dict = field(default_factory=dict)
-    _ordered: dict = field(default_factory=dict)
+    The columns live in a buffer that doubles when full, so appending a column
+    costs O(S) on average, not a copy of the whole table (which made a large
+    ensemble's appends quadratic). ``view`` is the table (a view: writes go
+    through; it is stale after the next append that grows the buffer).
+    """
+
+    def __init__(self, initial: np.ndarray):
+        initial = np.asarray(initial, dtype=float)
+        self._buf = np.array(initial, order="C")
+        self.n = initial.shape[1]
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buf[:, : self.n]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """(S, len(rows)) the given columns, C-ordered (a fancy index would give another memory order,
+        slower to reduce)."""
+        return np.take(self._buf, rows, axis=1)
+
+    def append(self, column) -> None:
+        s = self._buf.shape[0]
+        if self.n == self._buf.shape[1]:
+            grown = np.zeros((s, max(16, 2 * self.n)))
+            grown[:, : self.n] = self._buf[:, : self.n]
+            self._buf = grown
+        self._buf[:, self.n] = np.broadcast_to(np.asarray(column, dtype=float), (s,))
+        self.n += 1
+
+
+class Fleet:
+    """Vintages of owned watts: static columns over rows (owner, hardware, dates), and watts and
+    capex per watt with a leading scenario axis, (S, V)."""
+
+    def __init__(self, n_hardware: int, n_agents: int, watts: np.ndarray | None = None):
+        self.n_hardware, self.n_agents = n_hardware, n_agents
+        s = 1 if watts is None else watts.shape[0]
+        self.owner = np.zeros(0, dtype=int)
+        self.hardware = np.zeros(0, dtype=int)
+        self.order_step = np.zeros(0, dtype=int)
+        self.start_step = np.zeros(0, dtype=int)
+        self.end_step = np.zeros(0, dtype=int)
+        self.replacement = np.zeros(0, dtype=bool)  #: rebuilds a retiring vintage
+        self._watts = Columns(np.zeros((s, 0)) if watts is None else watts)
+        self._capex = Columns(np.zeros((s, 0)))
+        self._edits = 0  #: edits of existing rows (cuts, write-offs): a cached sum is stale after one
+        self._committed_key: tuple = ()
+        self._committed: np.ndarray | None = None
+        self._owned: dict = {}
+        self._ordered: dict = {}
+
+    @property
+    def watts(self) -> np.ndarray:
+        """(S, V) watts of each vintage (a view: writes go through)."""
+        return self._watts.view
+
+    @property
+    def capex_usd_per_w(self) -> np.ndarray:
+        """(S, V) capex per watt of each vintage."""
+        return self._capex.view
 
     def add(self, owner: int, hardware: int, watts, start_step: int, life_months: float,
             capex_usd_per_w, order_step: int | None = None, replacement: bool = False) -> int:
@@ -91,12 +133,8 @@ class Fleet:
         self.start_step = np.append(self.start_step, start_step)
         self.end_step = np.append(self.end_step, start_step + int(round(life_months)))
         self.replacement = np.append(self.replacement, replacement)
-        s = self.watts.shape[0]
-        column = lambda x: np.broadcast_to(np.asarray(x, dtype=float), (s,))[:, None]  # noqa: E731
-        if self.capex_usd_per_w.shape[0] != s:
-            self.capex_usd_per_w = np.zeros((s, 0))
-        self.capex_usd_per_w = np.concatenate([self.capex_usd_per_w, column(capex_usd_per_w)], axis=1)
-        self.watts = np.concatenate([self.watts, column(watts)], axis=1)
+        self._capex.append(capex_usd_per_w)
+        self._watts.append(watts)
         return len(self.owner) - 1
 
     def active(self, step: int) -> np.ndarray:
@@ -120,7 +158,7 @@ class Fleet:
             if len(self._owned) > 64:
                 self._owned.clear()
             rows = np.flatnonzero(self.active(step))
-            owned = self.by_cell(self.watts[:, rows], rows)
+            owned = self.by_cell(self._watts.take(rows), rows)
             owned.flags.writeable = False
             self._owned[key] = owned
         return self._owned[key]
@@ -128,9 +166,9 @@ class Fleet:
     def depreciation_usd_per_w_year(self, rows: np.ndarray | None = None) -> np.ndarray:
         """(S, V) straight-line depreciation of each vintage over its life (retirement − service); with
         ``rows``, (S, len(rows)) of those vintages."""
-        rows = slice(None) if rows is None else rows
+        rows = np.arange(len(self.owner)) if rows is None else rows
         life_months = np.maximum(self.end_step[rows] - self.start_step[rows], 1)  # a life under half a month rounds to 0
-        return kernel.depreciation_usd_per_watt_year(self.capex_usd_per_w[:, rows], life_months / 12)
+        return kernel.depreciation_usd_per_watt_year(self._capex.take(rows), life_months / 12)
 
     def retiring(self, step: int) -> np.ndarray:
         """Rows whose life ends at ``step``."""
@@ -169,7 +207,7 @@ class Fleet:
     def retiring_between(self, first: int, last: int) -> np.ndarray:
         """(S, A) watts of vintages whose life ends in steps first..last."""
         rows = np.flatnonzero((self.end_step >= first) & (self.end_step <= last))
-        return self.by_owner(rows, self.watts[:, rows])
+        return self.by_owner(rows, self._watts.take(rows))
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
@@ -186,7 +224,7 @@ class Fleet:
         if growth_only:
             ordered &= ~self.replacement
         rows = np.flatnonzero(ordered)
-        return self.by_owner(rows, self.watts[:, rows])
+        return self.by_owner(rows, self._watts.take(rows))
 
     def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
         """(S, A) capex already committed for the ``months`` after ``step`` (kept until the table changes)."""
@@ -195,7 +233,7 @@ class Fleet:
             steps = step + np.arange(1, months + 1)[:, None]
             share = self._capex_share(steps).sum(axis=0)
             rows = np.flatnonzero(share)
-            self._committed = self.by_owner(rows, self.watts[:, rows] * share[rows] * self.capex_usd_per_w[:, rows])
+            self._committed = self.by_owner(rows, self._watts.take(rows) * share[rows] * self._capex.take(rows))
             self._committed_key = key
         return self._committed.copy()
 
@@ -209,7 +247,7 @@ class Fleet:
     def under_construction(self, step: int) -> np.ndarray:
         """(S, A) watts ordered and not yet in service."""
         rows = np.flatnonzero((self.order_step <= step) & (step < self.start_step))
-        return self.by_owner(rows, self.watts[:, rows])
+        return self.by_owner(rows, self._watts.take(rows))
 
     def capex_due_usd(self, step: int, replacement_only: bool = False) -> np.ndarray:
         """(S, A) capex paid this step.
@@ -221,10 +259,9 @@ class Fleet:
         """
         share = self._capex_share(step) * (self.replacement if replacement_only else 1.0)
         rows = np.flatnonzero(share)
-        return self.by_owner(rows, self.watts[:, rows] * share[rows] * self.capex_usd_per_w[:, rows])
+        return self.by_owner(rows, self._watts.take(rows) * share[rows] * self._capex.take(rows))
 
 
-@dataclass
 class LeaseBook:
     """Leases of watts from a lessor to a lessee. ``watts`` and ``price`` are (S, L).
 
@@ -234,18 +271,30 @@ class LeaseBook:
     rata, so a watt is never let twice.
     """
 
-    n_hardware: int
-    n_agents: int
-    lessor: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    lessee: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    start_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    end_step: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    renew: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    watts: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
-    price_usd_per_w_year: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
-    note: list = field(default_factory=list)
-    _edits: int = 0  #: edits of existing rows (renewal flags, ended leases): a cached sum is stale after one
-    _nominal: dict = field(default_factory=dict)
+    def __init__(self, n_hardware: int, n_agents: int, watts: np.ndarray | None = None,
+                 price_usd_per_w_year: np.ndarray | None = None):
+        self.n_hardware, self.n_agents = n_hardware, n_agents
+        s = 1 if watts is None else watts.shape[0]
+        self.lessor = np.zeros(0, dtype=int)
+        self.lessee = np.zeros(0, dtype=int)
+        self.start_step = np.zeros(0, dtype=int)
+        self.end_step = np.zeros(0, dtype=int)
+        self.renew = np.zeros(0, dtype=bool)
+        self._watts = Columns(np.zeros((s, 0)) if watts is None else watts)
+        self._price = Columns(np.zeros((s, 0)) if price_usd_per_w_year is None else price_usd_per_w_year)
+        self.note: list[str] = []
+        self._edits = 0  #: edits of existing rows (renewal flags, ended leases): a cached sum is stale after one
+        self._nominal: dict = {}
+
+    @property
+    def watts(self) -> np.ndarray:
+        """(S, L) watts of each lease (a view: writes go through)."""
+        return self._watts.view
+
+    @property
+    def price_usd_per_w_year(self) -> np.ndarray:
+        """(S, L) rent of each lease, $/W-yr."""
+        return self._price.view
 
     def add(self, lessor: int, lessee: int, watts, start_step: int, months: int, price_usd_per_w_year,
             note: str = "", renew: bool = False) -> int:
@@ -254,10 +303,8 @@ class LeaseBook:
         self.start_step = np.append(self.start_step, start_step)
         self.end_step = np.append(self.end_step, start_step + months)
         self.renew = np.append(self.renew, renew)
-        s = self.watts.shape[0]
-        self.watts = np.concatenate([self.watts, np.broadcast_to(np.asarray(watts, float), (s,))[:, None]], 1)
-        price = np.broadcast_to(np.asarray(price_usd_per_w_year, float), (s,))[:, None]
-        self.price_usd_per_w_year = np.concatenate([self.price_usd_per_w_year, price], axis=1)
+        self._watts.append(watts)
+        self._price.append(price_usd_per_w_year)
         self.note.append(note)
         return len(self.lessor) - 1
 
@@ -294,7 +341,7 @@ class LeaseBook:
             if len(self._nominal) > 64:
                 self._nominal.clear()
             rows = np.flatnonzero((self.start_step <= step) & ((step < self.end_step) | self.renew))
-            self._nominal[key] = self._by_party(rows, self.watts[:, rows], role)
+            self._nominal[key] = self._by_party(rows, self._watts.take(rows), role)
         by_party = self._nominal[key]
         return by_party.copy() if party is None else by_party[:, party].copy()
 
@@ -309,7 +356,7 @@ class LeaseBook:
     def _effective(self, step: int, owned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The leases running at ``step`` and the (S, rows) watts each delivers, given ``owned`` (S, H, A)."""
         rows = np.flatnonzero(self.active(step))
-        nominal = self.watts[:, rows]
+        nominal = self._watts.take(rows)
         let = self._by_party(rows, nominal, "lessor")  # (S, A) total let by each lessor
         owned_total = owned.sum(axis=1)
         scale = np.ones_like(let)
@@ -330,15 +377,20 @@ class LeaseBook:
         if within is not None:
             future &= self.start_step <= step + within
         rows = np.flatnonzero(future)
-        return self._by_party(rows, self.watts[:, rows], "lessee")
+        return self._by_party(rows, self._watts.take(rows), "lessee")
 
     def pending_out(self, step: int) -> np.ndarray:
         """(S, A) watts each lessor has promised that start after ``step``."""
         rows = np.flatnonzero(self.start_step > step)
-        return self._by_party(rows, self.watts[:, rows], "lessor")
+        return self._by_party(rows, self._watts.take(rows), "lessor")
 
-    def let_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
-        """(S, A) watts each lessor has let at ``step``."""
+    def let_watts(self, step: int, owned: np.ndarray, party: int | None = None) -> np.ndarray:
+        """(S, A) watts each lessor has let at ``step``; (S,) for one lessor ``party`` (its leases
+        running then, at most all it owns)."""
+        if party is not None:
+            rows = np.flatnonzero(self.active(step) & (self.lessor == party))
+            nominal = self._by_party(rows, self._watts.take(rows), "lessor")[:, party]
+            return np.minimum(nominal, owned.sum(axis=1)[:, party])
         rows, eff = self._effective(step, owned)
         return self._by_party(rows, eff, "lessor")
 
@@ -353,7 +405,7 @@ class LeaseBook:
         leased_in = np.zeros(owned.shape)
         for lessor in np.unique(self.lessor[rows]):  # in order of lessor: the same sums in any batch
             leased_in += mix[:, :, lessor, None] * pair[:, None, lessor, :]
-        rent = eff * self.price_usd_per_w_year[:, rows]
+        rent = eff * self._price.take(rows)
         return {
             "leased_out": mix * pair.sum(axis=2)[:, None, :],
             "leased_in": leased_in,
