@@ -152,14 +152,27 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     served_demand, outside, unserved = np.zeros((s, n_cells)), np.zeros((s, n_cells)), np.zeros((s, n_cells))
     pending = demand.copy()
     first_choice = None
+    # three working arrays for the whole call (a round writes into their first rows): a fresh
+    # (S, N, P) array each operation would cost more in page faults than the arithmetic does
+    choosing_buf, want_buf, load_buf = np.empty(shape3), np.empty(shape3), np.empty(shape3)
     rows = slice(None)  # the scenarios still placing demand (all in round 1)
     rounds = 0
     for rounds in range(1, n_providers + 2):
         take = lambda a: a[rows]  # noqa: E731
         w_r, open_r, pending_r, remaining_r = take(w), take(open_), take(pending), take(remaining)
-        choosing = _shares(w_r if open_r.all() else w_r * open_r[:, None, :], take(w_out))
-        choosing *= pending_r[..., None]  # (s, N, P) demand choosing each provider
-        want = choosing if r is None else choosing * take(r)  # tokens they ask for
+        k = w_r.shape[0]
+        choosing, want, load = choosing_buf[:k], want_buf[:k], load_buf[:k]
+        # demand choosing each provider: pending × w / (Σ open w + w_out)
+        np.multiply(w_r, open_r[:, None, :], out=choosing)
+        scale = sum_last(choosing)
+        scale += take(w_out)
+        np.divide(pending_r, scale, out=scale, where=scale > 0)
+        scale[pending_r == 0] = 0.0
+        choosing *= scale[..., None]
+        if r is None:  # tokens they ask for
+            want[...] = choosing
+        else:
+            np.multiply(choosing, take(r), out=want)
         to_outside = pending_r - sum_last(choosing)
         if first_choice is None:
             first_choice = want.copy()
@@ -167,18 +180,23 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
         else:
             unserved[rows] += to_outside
         asked[rows] += want
-        load = want.copy() if phi is None else want * take(phi)  # in capacity units (scaled in place below)
-        want_total = sum_axis1(load)  # (s, P)
+        if phi is None:  # in capacity units
+            load[...] = want
+        else:
+            np.multiply(want, take(phi), out=load)
+        want_total = sum_axis1(load)  # (k, P)
         over = want_total > remaining_r
         ratio = np.ones_like(remaining_r)
         np.divide(remaining_r, want_total, out=ratio, where=over & (want_total > 0))
-        served[rows] += want * ratio[:, None, :]
-        kept = choosing * ratio[:, None, :]
-        served_demand[rows] += sum_last(kept)
-        load *= ratio[:, None, :]
+        ratio3 = ratio[:, None, :]
+        want *= ratio3
+        served[rows] += want
+        load *= ratio3
         remaining_r = np.where(over, 0.0, remaining_r - sum_axis1(load))
         remaining[rows] = remaining_r
         open_[rows] = open_r & ~over
+        kept = np.multiply(choosing, ratio3, out=load)  # demand served, in demand units
+        served_demand[rows] += sum_last(kept)
         choosing -= kept
         pending_r = sum_last(choosing)
         # a cell with next to nothing left is done, here and now: its remainder is unserved and it
