@@ -262,43 +262,45 @@ def check_list(items: Any, item_schema: dict[str, Field], where: str, source: st
 
 def check_value(value: Any, f: Field, path: str, source: str, problems: list[Problem]) -> Any:
     """Check one value against its field; return it normalised (ints to floats)."""
-    bad = Problem(source, path, f.expected(), value)
+    def bad() -> Problem:  # made only for a value that fails: most pass
+        return Problem(source, path, f.expected(), value)
+
     if f.kind in ("float", "int"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(bad)
+            problems.append(bad())
             return value
         if f.kind == "int" and not isinstance(value, int):
-            problems.append(bad)
+            problems.append(bad())
             return value
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(bad)
+            problems.append(bad())
             return value
         if f.min is not None and (value < f.min or (f.exclusive_min and value == f.min)):
-            problems.append(bad)
+            problems.append(bad())
         if f.max is not None and value > f.max:
-            problems.append(bad)
+            problems.append(bad())
         return float(value) if f.kind == "float" else value
     if f.kind == "bool":
         if not isinstance(value, bool):
-            problems.append(bad)
+            problems.append(bad())
         return value
     if f.kind == "str":
         if not isinstance(value, str):
-            problems.append(bad)
+            problems.append(bad())
         return value
     if f.kind == "month":
         try:
             parse_month(value)
         except (ValueError, AttributeError, TypeError):
-            problems.append(bad)
+            problems.append(bad())
         return value
     if f.kind == "choice":
         if value not in f.choices:
-            problems.append(bad)
+            problems.append(bad())
         return value
     if f.kind in ("segment_map", "lab_map"):
         if not isinstance(value, dict):
-            problems.append(bad)
+            problems.append(bad())
             return {}
         number = Field("float", f.unit, f.doc, min=f.min, max=f.max)
         return {k: check_value(v, number, f"{path}.{k}", source, problems) for k, v in value.items()}
@@ -434,22 +436,27 @@ def check_funding(cfg, source):
     return out
 
 
+def _owned_rows(cfg: dict, owner_path: str) -> list[tuple[float, int, int | None]]:
+    """(watts, first month in service, first month retired or None) of every vintage an owner has."""
+    from sim.fleet import starting_cohorts
+
+    body = _owners(cfg)[owner_path]
+    start = cfg["run"]["start"]
+    replaced = cfg["world"]["replace_retiring"]
+    life = lambda hw: int(round(cfg["hardware"][hw]["life_years"] * 12))  # noqa: E731
+    rows = [(w, begin, body["hardware"]) for w, begin in
+            starting_cohorts(body["watts"], cfg["world"]["starting_fleet_age_months"])]
+    rows += [(v["watts"], month_index(v["in_service"], start), v["hardware"]) for v in body.get("fleet", [])]
+    return [(w, begin, None if replaced else begin + life(hw)) for w, begin, hw in rows]
+
+
 def owned_watts_at(cfg: dict, owner_path: str, month: int) -> float:
     """IT watts an owner has in service in ``month`` (steps from the start).
 
     Follows the model's fleet rules: starting watts spread over ages, vintages
     retiring at the end of their life unless ``world.replace_retiring``.
     """
-    from sim.fleet import starting_cohorts
-
-    body = _owners(cfg)[owner_path]
-    start = cfg["run"]["start"]
-    replaced = cfg["world"]["replace_retiring"]
-    life = lambda hw: cfg["hardware"][hw]["life_years"] * 12  # noqa: E731
-    rows = [(w, begin, body["hardware"]) for w, begin in
-            starting_cohorts(body["watts"], cfg["world"]["starting_fleet_age_months"])]
-    rows += [(v["watts"], month_index(v["in_service"], start), v["hardware"]) for v in body.get("fleet", [])]
-    return sum(w for w, begin, hw in rows if begin <= month and (replaced or month < begin + life(hw)))
+    return sum(w for w, begin, end in _owned_rows(cfg, owner_path) if begin <= month and (end is None or month < end))
 
 
 def check_leases(cfg, source):
@@ -469,14 +476,18 @@ def check_leases(cfg, source):
             out.append(Problem(source, f"leases.{i}.lessee", "a lab other than the lessor", lease["lessee"]))
     if out:
         return out
-    span = lambda lease: (month_index(lease["start"], start),  # noqa: E731
-                          month_index(lease["start"], start) + lease["months"])
+    spans = [(month_index(lease["start"], start), month_index(lease["start"], start) + lease["months"])
+             for lease in cfg["leases"]]
+    owned_rows = {lessor: _owned_rows(cfg, ids[lessor]) for lessor in {lease["lessor"] for lease in cfg["leases"]}}
     for i, lease in enumerate(cfg["leases"]):
-        first, last = span(lease)
-        for month in range(max(first, 0), min(last, cfg["run"]["months"])):
-            let = sum(other["watts"] for other in cfg["leases"]
-                      if other["lessor"] == lease["lessor"] and span(other)[0] <= month < span(other)[1])
-            owned = owned_watts_at(cfg, ids[lease["lessor"]], month)
+        first, last = spans[i]
+        # the let total and the owned watts only change where a lease or a vintage starts or ends
+        mine = [j for j, other in enumerate(cfg["leases"]) if other["lessor"] == lease["lessor"]]
+        rows = owned_rows[lease["lessor"]]
+        changes = {max(first, 0)} | {m for j in mine for m in spans[j]} | {m for _, b, e in rows for m in (b, e) if m is not None}
+        for month in sorted(m for m in changes if max(first, 0) <= m < min(last, cfg["run"]["months"])):
+            let = sum(cfg["leases"][j]["watts"] for j in mine if spans[j][0] <= month < spans[j][1])
+            owned = sum(w for w, b, e in rows if b <= month and (e is None or month < e))
             if let > owned * (1 + 1e-12):
                 out.append(Problem(source, f"leases.{i}.watts",
                                    f"at most the {owned:.4g} W that {lease['lessor']} owns in month {month} "
