@@ -36,6 +36,12 @@ def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, step
     ``steps``, ``agents`` (indices) and ``columns`` (metric names) keep only
     those rows and columns; the table is cut from the arrays, not built whole.
     """
+    return pd.DataFrame(metrics_columns(model, scenario, stacked, steps=steps, agents=agents, columns=columns))
+
+
+def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
+                    columns=None) -> dict[str, np.ndarray]:
+    """The columns of ``metrics_frame`` as arrays (what a sweep writes without building a DataFrame)."""
     n_steps = len(model.history)
     stacked = stacked if stacked is not None else stacked_metrics(model)
     steps = np.arange(n_steps) if steps is None else np.asarray(steps)
@@ -50,7 +56,7 @@ def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, step
     }
     for col in columns or METRIC_COLUMNS:
         data[col] = stacked[col][steps, scenario][:, agents].reshape(-1)
-    return pd.DataFrame(data)
+    return data
 
 
 def market_frame(model, scenario: int = 0) -> pd.DataFrame:

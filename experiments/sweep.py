@@ -129,7 +129,7 @@ def execute_group(task: dict) -> list[dict]:
     retried alone (its results are the same either way), so one bad point
     never fails its neighbours.
     """
-    from sim.config import resolve
+    from sim.config import with_overrides
 
     t0 = time.perf_counter()
     runs = task["runs"]
@@ -140,7 +140,7 @@ def execute_group(task: dict) -> list[dict]:
     for run, entry in zip(runs, entries):
         try:
             if run["point"] not in configs:
-                configs[run["point"]] = resolve(task["base"], overrides=run["params"])
+                configs[run["point"]] = with_overrides(task["base"], run["params"])
             ready.append((configs[run["point"]], run, entry))
         except ConfigError as exc:
             entry.update(status="failed", error=str(exc)[-2000:], rows=0)
@@ -170,7 +170,7 @@ def execute_group(task: dict) -> list[dict]:
 
 def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     """Step (config, run, manifest entry) members as one model; write each run's kept rows."""
-    from experiments.results import metrics_frame, stacked_metrics
+    from experiments.results import metrics_columns, stacked_metrics
     from sim.model import WattyearModel
 
     model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
@@ -179,13 +179,10 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     steps = kept_steps(len(model.history), task)
     agents = np.flatnonzero(np.isin(np.array(model.agent_kinds, dtype=object), list(task["kinds"])))
     for scenario, (_, run, entry) in enumerate(members):
-        frame = metrics_frame(model, scenario, stacked, steps=steps, agents=agents, columns=task["columns"])
-        frame.insert(0, "run_id", run["run_id"])
-        frame.insert(1, "seed", run["seed"])
-        for i, (key, value) in enumerate(run["params"].items()):
-            frame.insert(2 + i, key, value)
-        ResultStore.write_run(Path(run["path"]), frame)
-        entry.update(status="ok", error="", rows=len(frame))
+        table = {"run_id": run["run_id"], "seed": run["seed"], **run["params"],
+                 **metrics_columns(model, scenario, stacked, steps=steps, agents=agents, columns=task["columns"])}
+        ResultStore.write_run(Path(run["path"]), table)
+        entry.update(status="ok", error="", rows=len(table["step"]))
 
 
 def _progress(total: int, enabled: bool):

@@ -122,6 +122,43 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
     return cfg
 
 
+def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
+    """A validated config with dotted-path overrides applied and checked, as ``resolve`` would.
+
+    Each new value is checked against its field and then the cross-table rules
+    run on the result; the rest of ``cfg`` was checked when it was loaded, so it
+    is not checked again (a sweep applies thousands of design points to one
+    base: about a millisecond each instead of several).
+    """
+    out = _copy_tables(cfg)
+    problems: list[Problem] = []
+    for path, value in overrides.items():
+        problem = apply_override(out, path, value)
+        if problem:
+            problems.append(problem)
+            continue
+        parts = path.split(".")
+        node: Any = out
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[parts[-1]] = check_value(value, field_at(path), path, "--set", problems)
+    if not problems:
+        problems = [Problem("--set", p.key, p.expected, p.found) if p.key in overrides else p
+                    for p in check_references(out, "<config>")]
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _copy_tables(node: Any) -> Any:
+    """A copy of a config's tables and lists; values (numbers, text) are shared."""
+    if isinstance(node, dict):
+        return {k: _copy_tables(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy_tables(v) for v in node]
+    return node
+
+
 # ---------------------------------------------------------------- overrides
 
 def parse_value(text: str) -> Any:
