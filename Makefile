@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_speed.py
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/kernel_ceiling.py
+	$(BIN)/python benchmarks/sweep_vs_batch_run.py --sobol 10000
+	$(BIN)/python benchmarks/sweep_vs_batch_run.py --memory-scaling 1000,100000 --memory 128MiB
 
 docs: $(STAMP)
 	$(BIN)/wattyear params > docs/parameters.md

@@ -113,17 +113,18 @@ class DemandSegment(mesa.Agent):
         sizes, customer by customer, not class by class.
         """
         lo, hi = self._edges[:-1], self._edges[1:]
-        per_customer = np.divide(spend_year, customers[..., None], out=np.zeros_like(spend_year),
-                                 where=customers[..., None] > 0)  # average spend per customer of each class
         # a class whose largest customer spends under the threshold has no one above it: only the
         # others are looked up in the sorted sizes (most classes of most segments are far below it)
-        reach = per_customer > (threshold_usd * self.class_size / self._sizes[hi - 1])[:, None]
+        crossing = threshold_usd * self.class_size / self._sizes[hi - 1]  # class-average spend at which
+        # the class's largest customer crosses the threshold
+        reach = (spend_year > customers[..., None] * crossing[:, None]) & (customers[..., None] > 0)
         if not np.any(reach):
             return np.zeros((spend_year.shape[0], spend_year.shape[-1]))
         where = np.nonzero(reach)
-        z_star = threshold_usd * self.class_size[where[1]] / per_customer[where]
+        per_customer = spend_year[where] / customers[where[:2]]  # average spend per customer of the class
+        z_star = threshold_usd * self.class_size[where[1]] / per_customer
         idx = np.clip(np.searchsorted(self._sizes, z_star, side="right"), lo[where[1]], hi[where[1]])
-        share = np.zeros(per_customer.shape)
+        share = np.zeros(spend_year.shape)
         share[where] = (hi[where[1]] - idx) / (hi - lo)[where[1]]  # share of the class above the threshold
         return (customers[..., None] * share).sum(axis=1)
 

@@ -126,6 +126,8 @@ def book_month(model, t, supply, tokens, release_cost):
     # customers whose spend at one provider exceeds $1M a year
     large = np.zeros((s, n_agents))
     for seg in model.segments:
+        if seg.profile["pricing"] == "free":  # no spend, no one above the threshold
+            continue
         large[:, :n_prov] += seg.customers_spending_over(clearing.served[:, seg.cells, :] * (price[:, seg.k, None, :] * 12),
                                                          customers[:, seg.cells], LARGE_CUSTOMER_USD_PER_YEAR)
     quality = np.zeros((s, n_agents))

@@ -359,8 +359,11 @@ class LeaseBook:
         nominal = self._watts.take(rows)
         let = self._by_party(rows, nominal, "lessor")  # (S, A) total let by each lessor
         owned_total = owned.sum(axis=1)
+        over = let > owned_total
+        if not over.any():  # the usual case: every lease delivers its watts
+            return rows, nominal
         scale = np.ones_like(let)
-        np.divide(owned_total, let, out=scale, where=let > owned_total)
+        np.divide(owned_total, let, out=scale, where=over)
         return rows, nominal * scale[:, self.lessor[rows]]
 
     def effective_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
@@ -405,10 +408,11 @@ class LeaseBook:
         leased_in = np.zeros(owned.shape)
         for lessor in np.unique(self.lessor[rows]):  # in order of lessor: the same sums in any batch
             leased_in += mix[:, :, lessor, None] * pair[:, None, lessor, :]
-        rent = eff * self._price.take(rows)
+        rent = sum_into(eff * self._price.take(rows), self.lessor[rows] * n + self.lessee[rows],
+                        n * n).reshape(-1, n, n)  # (S, lessor, lessee) rent a year
         return {
             "leased_out": mix * pair.sum(axis=2)[:, None, :],
             "leased_in": leased_in,
-            "rent_paid_usd_per_year": self._by_party(rows, rent, "lessee"),
-            "rent_received_usd_per_year": self._by_party(rows, rent, "lessor"),
+            "rent_paid_usd_per_year": rent.sum(axis=1),
+            "rent_received_usd_per_year": rent.sum(axis=2),
         }
