@@ -24,9 +24,11 @@ def _dates(model, n_steps: int) -> np.ndarray:
     return cached
 
 
-def stacked_metrics(model) -> dict[str, np.ndarray]:
-    """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario."""
-    return {col: np.stack([m[col] for m, _ in model.history]) for col in METRIC_COLUMNS}
+def stacked_metrics(model, steps=None, columns=None) -> dict[str, np.ndarray]:
+    """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario. With
+    ``steps`` (and ``columns``), only those months (and metrics), in that order."""
+    history = model.history if steps is None else [model.history[t] for t in steps]
+    return {col: np.stack([m[col] for m, _ in history]) for col in columns or METRIC_COLUMNS}
 
 
 def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
@@ -43,8 +45,12 @@ def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, st
                     columns=None) -> dict[str, np.ndarray]:
     """The columns of ``metrics_frame`` as arrays (what a sweep writes without building a DataFrame)."""
     n_steps = len(model.history)
-    stacked = stacked if stacked is not None else stacked_metrics(model)
     steps = np.arange(n_steps) if steps is None else np.asarray(steps)
+    rows = steps  # rows of ``stacked`` (all months unless it was stacked for ``steps`` only)
+    if stacked is None:
+        stacked = stacked_metrics(model)
+    elif len(next(iter(stacked.values()))) == len(steps):
+        rows = np.arange(len(steps))
     agents = np.arange(len(model.agent_ids)) if agents is None else np.asarray(agents)
     n_agents = len(agents)
     dates = _dates(model, n_steps)[steps]
@@ -55,7 +61,7 @@ def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, st
         "kind": np.tile(np.array(model.agent_kinds, dtype=object)[agents], len(steps)),
     }
     for col in columns or METRIC_COLUMNS:
-        data[col] = stacked[col][steps, scenario][:, agents].reshape(-1)
+        data[col] = stacked[col][rows, scenario][:, agents].reshape(-1)
     return data
 
 

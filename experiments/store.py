@@ -43,6 +43,32 @@ def arrow_table(columns: dict) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
+#: the columns of manifest.parquet, in this order (others after them, sorted)
+MANIFEST_ORDER = ("run_id", "point", "replicate", "params", "seed", "status", "error", "rows", "wall_seconds",
+                  "pid", "ensemble", "note")
+
+
+def _arrow_type(key: str, seen: set[str]) -> pa.DataType:
+    """The column type of a manifest key from the Python types its values had."""
+    seen = seen - {"NoneType"}
+    if key == "params" or "str" in seen or "dict" in seen or "list" in seen:
+        return pa.large_string()
+    if "float" in seen:
+        return pa.float64()
+    if "int" in seen:
+        return pa.int64()
+    if seen == {"bool"}:
+        return pa.bool_()
+    return pa.large_string()
+
+
+def _cell(key: str, value):
+    """A manifest value as its column stores it: parameters as sorted JSON text."""
+    if key == "params" or isinstance(value, (dict, list)):
+        return json.dumps(value if value is not None else {}, sort_keys=True)
+    return value
+
+
 class ResultStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -82,27 +108,59 @@ class ResultStore:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def manifest(self) -> pd.DataFrame:
-        """The last record of each run (a torn last line from a crash is ignored)."""
-        rows = []
+    def _last_records(self) -> dict[str, int]:
+        """The byte offset of the last manifest line of each run, by run id (a torn line from a crash
+        is skipped). Offsets, not lines: a sweep of 10⁵ runs keeps a few megabytes, not its manifest."""
+        last: dict[str, int] = {}
         if self.manifest_path.exists():
-            for line in self.manifest_path.read_text().splitlines():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            return frame
-        return frame.drop_duplicates("run_id", keep="last").sort_values("run_id").reset_index(drop=True)
+            with self.manifest_path.open("rb") as fh:
+                offset = 0
+                for line in fh:
+                    try:
+                        last[json.loads(line)["run_id"]] = offset
+                    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                        pass
+                    offset += len(line)
+        return last
 
-    def write_manifest_table(self) -> Path:
-        frame = self.manifest()
+    def _read_records(self, offsets: list[int]) -> list[dict]:
+        with self.manifest_path.open("rb") as fh:
+            records = []
+            for offset in offsets:
+                fh.seek(offset)
+                records.append(json.loads(fh.readline()))
+        return records
+
+    def recorded(self) -> set[str]:
+        """Run ids with a manifest line."""
+        return set(self._last_records())
+
+    def manifest(self) -> pd.DataFrame:
+        """The last record of each run, sorted by run id."""
+        last = self._last_records()
+        return pd.DataFrame(self._read_records([last[run_id] for run_id in sorted(last)]))
+
+    def write_manifest_table(self, batch: int = 2_000) -> Path:
+        """``manifest.parquet``: the last record of each run, sorted by run id (parameters as JSON text),
+        written a batch of runs at a time, so a sweep of 10⁵ runs never holds its whole manifest."""
+        last = self._last_records()
+        ids = sorted(last)
+        # one type per column over the whole manifest (a batch alone may lack a note or hold only ints)
+        kinds: dict[str, set] = {}
+        for i in range(0, len(ids), batch):
+            for record in self._read_records([last[r] for r in ids[i: i + batch]]):
+                for key, value in record.items():
+                    kinds.setdefault(key, set()).add(type(value).__name__)
+        order = [k for k in MANIFEST_ORDER if k in kinds] + sorted(k for k in kinds if k not in MANIFEST_ORDER)
+        kinds = {key: kinds[key] for key in order}
+        schema = pa.schema([(key, _arrow_type(key, seen)) for key, seen in kinds.items()])
         path = self.folder / "manifest.parquet"
         tmp = path.with_name(".manifest.parquet.tmp")
-        if not frame.empty:
-            frame = frame.assign(params=frame["params"].map(lambda p: json.dumps(p, sort_keys=True)))
-        frame.to_parquet(tmp, index=False)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for i in range(0, len(ids), batch):
+                records = self._read_records([last[r] for r in ids[i: i + batch]])
+                columns = {key: [_cell(key, record.get(key)) for record in records] for key in kinds}
+                writer.write_table(pa.table(columns, schema=schema))
         os.replace(tmp, path)
         return path
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, resolve, value_at
+from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, value_at, with_overrides
 
 KEEP = ("monthly", "every", "summary")
 SAMPLERS = ("lhs", "sobol")
@@ -50,7 +50,7 @@ OUTPUT_KEYS = {"keep", "every_months", "kinds", "columns"}
 KINDS = ("lab", "fringe", "hyperscaler", "open_weights")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunSpec:
     """One run of a sweep: a design point and a replicate seed."""
 
@@ -179,7 +179,7 @@ def _check_parameter(base: dict, key: str, values: list, src: str, where: str, p
         return False
     for value in values:
         try:
-            resolve(base, overrides={key: _cast(f, value)})
+            with_overrides(base, {key: _cast(f, value)})
         except ConfigError as exc:
             for p in exc.problems:
                 problems.append(Problem(src, where, p.expected, p.found))
@@ -216,8 +216,9 @@ def design(study: Study) -> list[RunSpec]:
         sample_points = [{k: _cast(field_at(k), float(v)) for k, v in zip(keys, row)} for row in values]
     points = [{**g, **s} for g in grid_points for s in sample_points]
     n_runs = len(points) * study.replicates
-    seeds = [int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
-             for ss in np.random.SeedSequence(study.seed).spawn(n_runs)]
+    # the children SeedSequence(seed).spawn(n_runs) would give, made one at a time (not n_runs objects at once)
+    seeds = [int(np.random.SeedSequence(study.seed, spawn_key=(k,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
+             for k in range(n_runs)]
     runs = []
     for i, params in enumerate(points):
         for r in range(study.replicates):

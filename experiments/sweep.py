@@ -8,7 +8,8 @@ separate ensembles). An ensemble holds as many runs as fit in the memory
 budget of a worker (``--memory``, default 1 GiB). Each scenario draws from its
 own generator and the kernel's reductions do not depend on how many
 scenarios there are, so a run's results are bit-identical whether it ran
-alone (``wattyear run --seed``) or in any ensemble. The same function runs each group wherever it runs, so a
+alone (``wattyear run --seed``) or in any ensemble. The same function runs each
+ensemble wherever it runs, so a
 sweep gives the same results on one machine or many, in one go or resumed
 after a crash. Workers write results straight to the store; the coordinating
 process keeps only the manifest, so memory stays flat however many runs a
@@ -18,6 +19,7 @@ sweep has.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import multiprocessing
 import os
@@ -27,6 +29,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -91,23 +94,22 @@ def structure_of(params: dict) -> tuple:
 
 
 def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-              workers: int = 1) -> list[dict]:
+              workers: int = 1) -> Iterator[dict]:
     """Pack runs into ensemble tasks: runs of the same structure, in run order, as many as the memory
-    budget allows, and few enough that every worker gets at least two tasks."""
+    budget allows, and few enough that every worker gets at least two tasks. Tasks are made as they
+    are taken, so the coordinator never holds a whole large study's worth of them."""
     groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
         groups.setdefault(structure_of(run.params), []).append(run)
     size = min(ensemble_size(study.base, memory_bytes), max(1, math.ceil(len(runs) / (2 * max(workers, 1)))))
-    tasks = []
     for group in groups.values():
         for i in range(0, len(group), size):
-            tasks.append({
+            yield {
                 "base": study.base, "keep": study.keep, "every_months": study.every_months,
                 "kinds": study.kinds, "columns": study.columns,
                 "runs": [{"run_id": r.run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
                           "seed": r.seed, "path": str(store.run_path(r.run_id))} for r in group[i: i + size]],
-            })
-    return tasks
+            }
 
 
 def kept_steps(n_steps: int, task: dict) -> np.ndarray:
@@ -175,8 +177,8 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
 
     model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
     model.run()
-    stacked = stacked_metrics(model)
     steps = kept_steps(len(model.history), task)
+    stacked = stacked_metrics(model, steps, task["columns"])  # the kept months only
     agents = np.flatnonzero(np.isin(np.array(model.agent_kinds, dtype=object), list(task["kinds"])))
     for scenario, (_, run, entry) in enumerate(members):
         table = {"run_id": run["run_id"], "seed": run["seed"], **run["params"],
@@ -201,8 +203,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     shutil.copyfile(study.path, store.folder / "study.toml")
     finished = store.finished() if resume else set()
     # a run whose file was written just before a crash has no manifest line yet
-    recorded = set(store.manifest()["run_id"]) if store.manifest_path.exists() and not store.manifest().empty \
-        else set()
+    recorded = store.recorded()
     by_id = {r.run_id: r for r in study.runs}
     for run_id in sorted(finished - recorded):
         if run_id in by_id:
@@ -232,18 +233,25 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     return SweepReport(len(study.runs), done, failed, len(study.runs) - len(todo), time.perf_counter() - t0)
 
 
-def _execute(tasks: list[dict], workers: int | None, scheduler: str | None):
-    """Yield each group's manifest entries as it finishes, on a Dask cluster or a local process pool."""
-    if not tasks:
-        return
+def _execute(tasks: Iterator[dict], workers: int | None, scheduler: str | None):
+    """Yield each ensemble's manifest entries as it finishes, on a Dask cluster or a local process pool.
+
+    A bounded number of tasks is in flight (two a worker): memory stays flat however many a study has.
+    """
+    tasks = iter(tasks)
     if scheduler:
         from distributed import Client, as_completed as dask_completed
 
         with Client(scheduler) as client:
-            futures = client.map(execute_group, tasks, pure=False)
-            for future in dask_completed(futures):
+            slots = 2 * max(sum(info.get("nthreads", 1) for info in client.scheduler_info()["workers"].values()), 1)
+            pending = dask_completed([client.submit(execute_group, t, pure=False)
+                                      for t in itertools.islice(tasks, slots)])
+            for future in pending:
                 yield future.result()
                 future.release()
+                nxt = next(tasks, None)
+                if nxt is not None:
+                    pending.add(client.submit(execute_group, nxt, pure=False))
         return
     workers = workers or os.cpu_count() or 1
     if workers == 1:
@@ -254,12 +262,11 @@ def _execute(tasks: list[dict], workers: int | None, scheduler: str | None):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["experiments.sweep", "sim.model", "experiments.results"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(execute_group, task) for task in tasks[: 2 * workers]}
-        queue = iter(tasks[2 * workers:])
+        pending = {pool.submit(execute_group, task) for task in itertools.islice(tasks, 2 * workers)}
         while pending:  # keep a bounded number of tasks in flight: flat memory
             finished = next(as_completed(pending))
             pending.remove(finished)
-            nxt = next(queue, None)
+            nxt = next(tasks, None)
             if nxt is not None:
                 pending.add(pool.submit(execute_group, nxt))
             yield finished.result()

@@ -128,8 +128,9 @@ def book_month(model, t, supply, tokens, release_cost):
     for seg in model.segments:
         if seg.profile["pricing"] == "free":  # no spend, no one above the threshold
             continue
-        large[:, :n_prov] += seg.customers_spending_over(clearing.served[:, seg.cells, :] * (price[:, seg.k, None, :] * 12),
-                                                         customers[:, seg.cells], LARGE_CUSTOMER_USD_PER_YEAR)
+        spend_year = clearing.served[:, seg.cells, :] * (price[:, seg.k, None, :] * 12)
+        large[:, :n_prov] += seg.customers_spending_over(spend_year, customers[:, seg.cells],
+                                                         LARGE_CUSTOMER_USD_PER_YEAR)
     quality = np.zeros((s, n_agents))
     quality[:, :n_prov] = st.quality
 

@@ -521,7 +521,8 @@ def check_leases(cfg, source):
         # the let total and the owned watts only change where a lease or a vintage starts or ends
         mine = [j for j, other in enumerate(cfg["leases"]) if other["lessor"] == lease["lessor"]]
         rows = owned_rows[lease["lessor"]]
-        changes = {max(first, 0)} | {m for j in mine for m in spans[j]} | {m for _, b, e in rows for m in (b, e) if m is not None}
+        changes = ({max(first, 0)} | {m for j in mine for m in spans[j]}
+                   | {m for _, b, e in rows for m in (b, e) if m is not None})
         for month in sorted(m for m in changes if max(first, 0) <= m < min(last, cfg["run"]["months"])):
             let = sum(cfg["leases"][j]["watts"] for j in mine if spans[j][0] <= month < spans[j][1])
             owned = sum(w for w, b, e in rows if b <= month and (e is None or month < e))

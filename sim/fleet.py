@@ -167,7 +167,8 @@ class Fleet:
         """(S, V) straight-line depreciation of each vintage over its life (retirement − service); with
         ``rows``, (S, len(rows)) of those vintages."""
         rows = np.arange(len(self.owner)) if rows is None else rows
-        life_months = np.maximum(self.end_step[rows] - self.start_step[rows], 1)  # a life under half a month rounds to 0
+        # a life under half a month rounds to 0
+        life_months = np.maximum(self.end_step[rows] - self.start_step[rows], 1)
         return kernel.depreciation_usd_per_watt_year(self._capex.take(rows), life_months / 12)
 
     def retiring(self, step: int) -> np.ndarray:

@@ -75,22 +75,6 @@ def sum_axis1(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def sum_cells(values, cells, axis: int = 1):
-    """Sum ``values`` over the selected ``cells`` (a boolean mask or slice) of ``axis``.
-
-    The selection is copied to C order first: advanced indexing can return an
-    array in another memory order, and numpy's summation order (and so the
-    last bit of the sum) follows the memory order. With C order, each
-    scenario's sum is the same whatever the number of scenarios.
-
-    >>> sum_cells(np.arange(6.0).reshape(1, 3, 2), np.array([True, False, True])).tolist()
-    [[4.0, 6.0]]
-    """
-    index = [slice(None)] * np.ndim(values)
-    index[axis] = cells
-    return np.ascontiguousarray(np.asarray(values)[tuple(index)]).sum(axis=axis)
-
-
 def tokens_capacity_per_year(watts_by_hardware, tokens_per_joule, model_efficiency=1.0,
                              serving_multiplier=1.0):
     """Tokens a fleet can produce in a year at full load.

@@ -114,7 +114,7 @@ class WattyearModel(mesa.Model):
         #: (months, S) best live lab quality of each month so far (a release copies a past frontier)
         self._frontier_history = np.zeros((self.horizon, len(self.generators)))
         self._newest: dict[tuple[str, int], str] = {}
-        self._multipliers: dict[int, float] = {}
+        self._multipliers: dict[int, np.ndarray] = {}
         self.months_remembered = 0
         self._draws: np.ndarray | None = None  #: (S, months, K) demand-shock draws (``demand_draws``)
         self._draws_first = 1
@@ -141,7 +141,9 @@ class WattyearModel(mesa.Model):
     def _build(self, cfg: dict) -> None:
         s = self.n_scenarios
         # per-scenario numbers, one column each: (S, X)
-        rows = lambda values: np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)  # noqa: E731
+        def rows(values) -> np.ndarray:
+            return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
+
         self.hardware_ids = list(cfg["hardware"])
         hw = cfg["hardware"]
         self.tokens_per_joule = rows([hw[h]["tokens_per_joule"] for h in self.hardware_ids])  # (S, H)
@@ -178,12 +180,9 @@ class WattyearModel(mesa.Model):
         self.segment_beta_price = seg_param("beta_price")
         self.segment_priced = (np.array([cfg["segments"][sid]["pricing"] != "free" for sid in seg_ids]))[None, :]
         cs = self.cell_segment
-        self.cell_beta_quality = np.ascontiguousarray(seg_param("beta_quality")[:, cs, None])  # (S, N, 1)
-        self.cell_beta_price = np.ascontiguousarray(seg_param("beta_price")[:, cs, None])
         self.cell_inertia = np.ascontiguousarray(seg_param("inertia")[:, cs, None])
         self.cell_outside = np.ascontiguousarray(seg_param("outside_utility")[:, cs])  # (S, N)
         self.segment_peak = seg_param("peak_to_average")  # (S, K)
-        self.cell_peak = np.ascontiguousarray(self.segment_peak[:, cs])  # (S, N)
         affinity = np.zeros((s, len(seg_ids), n_prov))
         for lab in self.labs:
             for sid, v in lab.profile["affinity"].items():
@@ -191,7 +190,6 @@ class WattyearModel(mesa.Model):
         for sid, v in cfg["fringe"]["affinity"].items():
             affinity[:, seg_ids.index(sid), self.fringe.column] = v
         self.segment_affinity = affinity  # (S, K, P)
-        self.cell_affinity = np.ascontiguousarray(affinity[:, cs])  # (S, N, P)
 
         # per-agent constants
         self.model_efficiency = np.ones((s, n_agents))

@@ -75,7 +75,7 @@ def test_packing_design_points_into_ensembles_changes_no_result(tmp_path):
     body = SMALL.replace('[grid]\n', '[grid]\n"segments.enterprise.size_classes" = [4, 6]\n')
     study = load_study(study_file(tmp_path, body))
     assert len(study.runs) == 16
-    tasks = tasks_for(study, study.runs, ResultStore(tmp_path / "x"), workers=1)
+    tasks = list(tasks_for(study, study.runs, ResultStore(tmp_path / "x"), workers=1))
     assert [len(t["runs"]) for t in tasks] == [8, 8]  # one ensemble per count of classes
     for task in tasks:
         assert len({r["params"]["segments.enterprise.size_classes"] for r in task["runs"]}) == 1
