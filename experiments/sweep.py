@@ -58,28 +58,32 @@ DEFAULT_MEMORY_BYTES = 1 << 30
 ENSEMBLE_MAX = 4096
 
 
-def scenario_bytes(base: dict) -> int:
+def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     """Memory one scenario of an ensemble takes over ``base``'s horizon, bytes (an estimate).
 
     The model keeps every month's metrics (agents × metric columns) and market
-    arrays (segments × providers) for each scenario, and the metrics are
-    stacked once more while a run's table is cut out; a scenario's watts
-    tables and the month's working arrays come on top. The factor 1.5 covers
-    what the count leaves out (measured peaks: ``docs/performance.md``).
+    arrays (segments × providers) for each scenario, and the ``kept_months``
+    (default: all) are stacked once more while a run's table is cut out; a
+    scenario's watts tables and the month's working arrays come on top. The
+    factor 1.5 covers what the count leaves out; the estimate runs above the
+    measured peaks (``docs/performance.md``), so a worker stays inside its budget.
     """
     from sim.outputs import MARKET, METRICS
 
+    months = base["run"]["months"]
+    kept = months if kept_months is None else kept_months
     agents = len(base["labs"]) + len(base["hyperscalers"]) + 2  # labs, hyperscalers, fringe, publisher
     providers = len(base["labs"]) + 1  # labs and the fringe
     cells = sum(seg["size_classes"] for seg in base["segments"].values())
-    month = 8 * (2 * len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
+    history = 8 * months * (len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
+    stacked = 8 * kept * len(METRICS) * agents
     working = 8 * 60 * cells * providers + 64 * 1024
-    return int(1.5 * (base["run"]["months"] * month + working))
+    return int(1.5 * (history + stacked + working))
 
 
-def ensemble_size(base: dict, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> int:
+def ensemble_size(base: dict, memory_bytes: int = DEFAULT_MEMORY_BYTES, kept_months: int | None = None) -> int:
     """Scenarios per ensemble that fit ``memory_bytes`` (at least one, at most ``ENSEMBLE_MAX``)."""
-    return int(max(1, min(ENSEMBLE_MAX, memory_bytes // scenario_bytes(base))))
+    return int(max(1, min(ENSEMBLE_MAX, memory_bytes // scenario_bytes(base, kept_months))))
 
 
 def structure_of(params: dict) -> tuple:
@@ -101,7 +105,9 @@ def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_b
     groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
         groups.setdefault(structure_of(run.params), []).append(run)
-    size = min(ensemble_size(study.base, memory_bytes), max(1, math.ceil(len(runs) / (2 * max(workers, 1)))))
+    kept = len(kept_steps(study.base["run"]["months"], {"keep": study.keep, "every_months": study.every_months}))
+    size = min(ensemble_size(study.base, memory_bytes, kept),
+               max(1, math.ceil(len(runs) / (2 * max(workers, 1)))))
     for group in groups.values():
         for i in range(0, len(group), size):
             yield {
@@ -203,14 +209,11 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     shutil.copyfile(study.path, store.folder / "study.toml")
     finished = store.finished() if resume else set()
     # a run whose file was written just before a crash has no manifest line yet
-    recorded = store.recorded()
-    by_id = {r.run_id: r for r in study.runs}
-    for run_id in sorted(finished - recorded):
-        if run_id in by_id:
-            r = by_id[run_id]
-            store.record({"run_id": run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
-                          "seed": r.seed, "status": "ok", "error": "", "rows": None, "wall_seconds": None,
-                          "pid": None, "note": "found finished on resume"})
+    unrecorded = finished - store.recorded() if finished else set()
+    for r in (r for r in study.runs if r.run_id in unrecorded):  # in run order
+        store.record({"run_id": r.run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
+                      "seed": r.seed, "status": "ok", "error": "", "rows": None, "wall_seconds": None,
+                      "pid": None, "note": "found finished on resume"})
     todo = [r for r in study.runs if r.run_id not in finished]
     tasks = tasks_for(study, todo, store, memory_bytes=memory_bytes,
                       workers=1 if scheduler else (workers or os.cpu_count() or 1))
