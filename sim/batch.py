@@ -69,40 +69,102 @@ def structure_key(cfg: dict) -> str:
     return json.dumps([_shape(cfg), fixed], default=str)
 
 
+def _tables(node: Any, fields: dict[str, Field], keys: tuple, path: str):
+    """Yield (keys to the table, dotted path, [(key, dotted path, field)] of its leaves) for a validated
+    table and the tables and maps inside it."""
+    here = []
+    for key, f in fields.items():
+        where = f"{path}.{key}"
+        if f.kind == "table_list":
+            for i, item in enumerate(node[key]):
+                yield from _tables(item, f.item, keys + (key, i), f"{where}.{i}")
+        elif f.kind in ("segment_map", "lab_map"):
+            yield keys + (key,), where, [(k, f"{where}.{k}", f) for k in node[key]]
+        else:
+            here.append((key, where, f))
+    yield keys, path, here
+
+
+def _layout(cfg: dict) -> list:
+    """Every table of a validated config with its leaves, in ``leaves`` order of tables."""
+    out = []
+    for name, fields in SECTIONS.items():
+        out += _tables(cfg[name], fields, (name,), name)
+    for name, fields in COLLECTIONS.items():
+        for eid, body in cfg[name].items():
+            out += _tables(body, fields, (name, eid), f"{name}.{eid}")
+    for name, fields in LISTS.items():
+        for i, item in enumerate(cfg[name]):
+            out += _tables(item, fields, (name, i), f"{name}.{i}")
+    return out
+
+
+def _at(cfg: Any, keys: tuple) -> Any:
+    for key in keys:
+        cfg = cfg[key]
+    return cfg
+
+
+def _same_tables(cfg: dict, first: dict, layout: list) -> str | None:
+    """The first table, entry list or map of ``first`` (laid out as ``layout``) that ``cfg`` lacks or holds
+    differently, or None."""
+    for name in (*SECTIONS, *COLLECTIONS, *LISTS):
+        a, b = first.get(name), cfg.get(name)
+        if isinstance(a, dict) and name in COLLECTIONS and set(a) != set(b or {}):
+            return name
+        if isinstance(a, list) and len(a) != len(b or []):
+            return name
+    for keys, path, leaf_list in layout:
+        try:
+            node = _at(cfg, keys)
+        except (KeyError, IndexError, TypeError):
+            return path
+        mine = _at(first, keys)
+        if node is mine:  # a table shared with the base: the same by construction
+            continue
+        if not isinstance(node, dict) or len(node) != len(mine) or any(key not in node for key, _, _ in leaf_list):
+            return path
+        for key, value in node.items():  # lists of tables inside (fleets, funding) must be as long
+            if isinstance(value, list) and len(value) != len(mine[key]):
+                return f"{path}.{key}"
+    return None
+
+
 def stack(configs: list[dict], sources: list[str] | None = None) -> dict:
     """One config for a batch: per-scenario parameters as (S,) arrays, the rest shared.
 
     Raises ``ConfigError`` naming the scenario, the key and both values if the
-    configs differ in something that sets the model's structure.
+    configs differ in something that sets the model's structure. Configs made
+    from one base (``sim.config.with_overrides``) share the base's tables, so
+    checking them is a comparison of identities for most tables.
     """
     if not configs:
         raise ValueError("a batch needs at least one config")
     sources = sources or [f"scenario {i}" for i in range(len(configs))]
     first = configs[0]
-    shape = _shape(first)
+    layout = _layout(first)
     problems = []
     for i, cfg in enumerate(configs[1:], start=1):
-        other = _shape(cfg)
-        if other != shape:
-            extra = sorted({p for p, _ in other} ^ {p for p, _ in shape})[:5]
-            problems.append(Problem(sources[i], ", ".join(extra) or "(tables)",
-                                    f"the same tables, entries and map keys as {sources[0]}",
+        if cfg is not first and (differs := _same_tables(cfg, first, layout)):
+            problems.append(Problem(sources[i], differs, f"the same tables, entries and map keys as {sources[0]}",
                                     "a different set"))
     if problems:
         raise ConfigError(problems)
-    columns = [list(v for _, _, v in leaves(cfg)) for cfg in configs]
     out = _copy_structure(first)
-    for j, (path, f, value) in enumerate(leaves(first)):
-        values = [col[j] for col in columns]
-        if f.varies:
-            _set(out, path, np.array(values, dtype=_DTYPE[f.kind]))
-        elif path != "run.seed":
-            for i, v in enumerate(values[1:], start=1):
-                if v != value:
-                    problems.append(Problem(sources[i], path, f"{value!r} as in {sources[0]}: it sets the "
-                                            "model's structure, so scenarios that differ in it run as "
-                                            "separate ensembles", v))
-                    break
+    for keys, _, leaf_list in layout:
+        nodes = [_at(cfg, keys) for cfg in configs]
+        target = _at(out, keys)
+        for key, path, f in leaf_list:
+            value = nodes[0][key]
+            if f.varies:
+                target[key] = np.array([node[key] for node in nodes], dtype=_DTYPE[f.kind])
+            elif path != "run.seed":
+                for i, node in enumerate(nodes[1:], start=1):
+                    if node[key] != value:
+                        problems.append(Problem(sources[i], path, f"{value!r} as in {sources[0]}: it sets the "
+                                                "model's structure, so scenarios that differ in it run as "
+                                                "separate ensembles", node[key]))
+                        break
     if problems:
         raise ConfigError(problems)
     return out
