@@ -16,7 +16,8 @@ Every sweep is the ``wattyear sweep STUDY --out DIR --workers W --memory M
   not of the coordinator, so no rusage counts them); n/a without psutil.
 
 ``mesa.batch_run`` runs the same runs (same parameters and seeds) with the same
-number of processes, in this process.
+number of processes, in this process; its peak memory is this process's and
+its largest pool worker's RSS, psutil sampling every 50 ms (n/a without psutil).
 
 Modes (any combination; ``--grid`` alone when none is given):
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import resource
 import subprocess
@@ -184,16 +186,27 @@ def memory_method() -> str:
     return f"peak RSS: coordinator by {coordinator}; largest worker by {worker}"
 
 
-def time_batch_run(cases: list[tuple[dict, int]], months: int, workers: int, every_month: bool) -> float:
-    """Seconds ``mesa.batch_run`` takes over (parameters, seed) cases, ``workers`` processes."""
+def time_batch_run(cases: list[tuple[dict, int]], months: int, workers: int, every_month: bool) -> dict:
+    """Seconds ``mesa.batch_run`` takes over (parameters, seed) cases with ``workers`` processes, and the
+    peak RSS (MiB) of this process and of its largest pool worker while it ran (psutil sampling)."""
     import mesa
 
+    done, peak = threading.Event(), {"coordinator": 0, "worker": 0}
+    sampler = None
+    if HAS_PSUTIL:
+        sampler = threading.Thread(target=sample_memory, args=(os.getpid(), False, done, peak))
+        sampler.start()
     t0 = time.perf_counter()
     rows = mesa.batch_run(PointModel, parameters={"case": cases}, number_processes=workers,
                           data_collection_period=1 if every_month else -1, max_steps=months + 1,
                           display_progress=False, rng=[None])
+    seconds = time.perf_counter() - t0
+    done.set()
+    if sampler is not None:
+        sampler.join()
     assert rows
-    return time.perf_counter() - t0
+    mib = lambda b: b / 2**20 if HAS_PSUTIL else None  # noqa: E731
+    return {"seconds": seconds, "parent_mib": mib(peak["coordinator"]), "worker_mib": mib(peak["worker"])}
 
 
 def grid_cases(points: int, replicates: int, months: int) -> list[tuple[dict, int]]:
@@ -212,16 +225,17 @@ def study_cases(study_path: Path, count: int) -> list[tuple[dict, int]]:
 
 
 def sweep_row(case: str, runs: int, months: int, sweep: dict, batch_runs: int | None = None,
-              batch_seconds: float | None = None) -> list:
+              batch: dict | None = None) -> list:
     """A table row: the sweep's numbers, and batch_run's (extrapolated to ``runs`` if it ran fewer)."""
-    worker = f"{sweep['worker_mib']:.0f}" if sweep["worker_mib"] is not None else "n/a"
+    mib = lambda v: f"{v:.0f}" if v is not None else "n/a"  # noqa: E731
     cells = [case, f"{runs:,}", months, f"{sweep['seconds']:.1f}", f"{runs / sweep['seconds']:.2f}",
-             f"{sweep['coordinator_mib']:.0f}", worker]
-    if batch_seconds is None:
-        return cells + ["", "", "", ""]
-    rate = batch_runs / batch_seconds
+             mib(sweep["coordinator_mib"]), mib(sweep["worker_mib"])]
+    if batch is None:
+        return cells + ["", "", "", "", "", ""]
+    rate = batch_runs / batch["seconds"]
     ran = f"{batch_runs:,}" + (" *" if batch_runs < runs else "")
-    return cells + [ran, f"{batch_seconds:.1f}", f"{rate:.2f}", f"{runs / sweep['seconds'] / rate:.2f}x"]
+    return cells + [ran, f"{batch['seconds']:.1f}", f"{rate:.2f}", mib(batch["parent_mib"]), mib(batch["worker_mib"]),
+                    f"{runs / sweep['seconds'] / rate:.2f}x"]
 
 
 def main() -> None:
@@ -268,7 +282,7 @@ def main() -> None:
     print(f"\nwattyear sweep{' ' + ' '.join(extra) if extra else ''} vs mesa.batch_run, {args.workers} worker"
           f" processes each; wall time of the whole command / call; ratio = sweep runs/s over batch_run runs/s")
     print(format_table(["case", "runs", "months", "sweep s", "runs/s", "coord. MiB", "worker MiB",
-                        "batch_run runs", "batch_run s", "runs/s", "ratio"], rows))
+                        "batch_run runs", "batch_run s", "runs/s", "parent MiB", "worker MiB", "ratio"], rows))
     print(memory_method())
     if len(memory) > 1:
         (few, small), (many, large) = min(memory, key=lambda m: m[0]), max(memory, key=lambda m: m[0])
