@@ -35,7 +35,7 @@ import numpy as np
 
 from experiments.store import ResultStore
 from experiments.study import RunSpec, Study
-from sim.config import ConfigError, field_at
+from sim.config import ConfigError, field_at, with_overrides
 
 
 @dataclass
@@ -105,10 +105,17 @@ def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_b
     groups: dict[tuple, list[RunSpec]] = {}
     for run in runs:
         groups.setdefault(structure_of(run.params), []).append(run)
-    kept = len(kept_steps(study.base["run"]["months"], {"keep": study.keep, "every_months": study.every_months}))
-    size = min(ensemble_size(study.base, memory_bytes, kept),
-               max(1, math.ceil(len(runs) / (2 * max(workers, 1)))))
-    for group in groups.values():
+    share = max(1, math.ceil(len(runs) / (2 * max(workers, 1))))
+    for key, group in groups.items():
+        # a group's runs share what sets memory (horizon, customer classes): size it from its own config
+        config = study.base
+        if key:
+            try:
+                config = with_overrides(study.base, dict(group[0].params))
+            except ConfigError:
+                pass  # its runs fail when they are set up, one by one
+        kept = len(kept_steps(config["run"]["months"], {"keep": study.keep, "every_months": study.every_months}))
+        size = min(ensemble_size(config, memory_bytes, kept), share)
         for i in range(0, len(group), size):
             yield {
                 "base": study.base, "keep": study.keep, "every_months": study.every_months,
@@ -137,8 +144,6 @@ def execute_group(task: dict) -> list[dict]:
     retried alone (its results are the same either way), so one bad point
     never fails its neighbours.
     """
-    from sim.config import with_overrides
-
     t0 = time.perf_counter()
     runs = task["runs"]
     entries = [{"run_id": r["run_id"], "point": r["point"], "replicate": r["replicate"], "params": r["params"],
@@ -166,6 +171,8 @@ def execute_group(task: dict) -> list[dict]:
                 except Exception as alone:
                     member[2].update(status="failed", rows=0,
                                      error="".join(traceback.format_exception_only(alone)).strip()[-2000:])
+                    # a file the failed ensemble wrote for it would count as finished on resume
+                    Path(member[1]["path"]).unlink(missing_ok=True)
     seconds = round((time.perf_counter() - t0) / len(runs), 4)
     for entry in entries:
         entry["wall_seconds"] = seconds  # the ensemble's time, shared out
@@ -215,11 +222,13 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
                       "seed": r.seed, "status": "ok", "error": "", "rows": None, "wall_seconds": None,
                       "pid": None, "note": "found finished on resume"})
     todo = [r for r in study.runs if r.run_id not in finished]
-    tasks = tasks_for(study, todo, store, memory_bytes=memory_bytes,
-                      workers=1 if scheduler else (workers or os.cpu_count() or 1))
+
+    def make_tasks(slots: int) -> Iterator[dict]:
+        return tasks_for(study, todo, store, memory_bytes=memory_bytes, workers=slots)
+
     done = failed = 0
     with _progress(len(todo), progress) as bar:
-        for entries in _execute(tasks, workers, scheduler):
+        for entries in _execute(make_tasks, workers, scheduler):
             for entry in entries:
                 store.record(entry)
                 if entry["status"] == "ok":
@@ -236,19 +245,20 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     return SweepReport(len(study.runs), done, failed, len(study.runs) - len(todo), time.perf_counter() - t0)
 
 
-def _execute(tasks: Iterator[dict], workers: int | None, scheduler: str | None):
+def _execute(make_tasks, workers: int | None, scheduler: str | None):
     """Yield each ensemble's manifest entries as it finishes, on a Dask cluster or a local process pool.
 
-    A bounded number of tasks is in flight (two a worker): memory stays flat however many a study has.
+    ``make_tasks(slots)`` packs the study for that many workers (on Dask, the cluster's threads). A
+    bounded number of tasks is in flight (two a worker): memory stays flat however many a study has.
     """
-    tasks = iter(tasks)
     if scheduler:
         from distributed import Client, as_completed as dask_completed
 
         with Client(scheduler) as client:
-            slots = 2 * max(sum(info.get("nthreads", 1) for info in client.scheduler_info()["workers"].values()), 1)
+            threads = max(sum(info.get("nthreads", 1) for info in client.scheduler_info()["workers"].values()), 1)
+            tasks = iter(make_tasks(threads))
             pending = dask_completed([client.submit(execute_group, t, pure=False)
-                                      for t in itertools.islice(tasks, slots)])
+                                      for t in itertools.islice(tasks, 2 * threads)])
             for future in pending:
                 yield future.result()
                 future.release()
@@ -257,6 +267,7 @@ def _execute(tasks: Iterator[dict], workers: int | None, scheduler: str | None):
                     pending.add(client.submit(execute_group, nxt, pure=False))
         return
     workers = workers or os.cpu_count() or 1
+    tasks = iter(make_tasks(workers))
     if workers == 1:
         for task in tasks:
             yield execute_group(task)

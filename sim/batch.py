@@ -110,8 +110,8 @@ def _same_tables(cfg: dict, first: dict, layout: list) -> str | None:
     differently, or None."""
     for name in (*SECTIONS, *COLLECTIONS, *LISTS):
         a, b = first.get(name), cfg.get(name)
-        if isinstance(a, dict) and name in COLLECTIONS and set(a) != set(b or {}):
-            return name
+        if isinstance(a, dict) and name in COLLECTIONS and list(a) != list(b or {}):
+            return name  # the same entries in the same order: order sets ledger columns and ties
         if isinstance(a, list) and len(a) != len(b or []):
             return name
     for keys, path, leaf_list in layout:
@@ -122,8 +122,8 @@ def _same_tables(cfg: dict, first: dict, layout: list) -> str | None:
         mine = _at(first, keys)
         if node is mine:  # a table shared with the base: the same by construction
             continue
-        if not isinstance(node, dict) or len(node) != len(mine) or any(key not in node for key, _, _ in leaf_list):
-            return path
+        if not isinstance(node, dict) or list(node) != list(mine):
+            return path  # the same keys in the same order (map order sets how sums run)
         for key, value in node.items():  # lists of tables inside (fleets, funding) must be as long
             if isinstance(value, list) and len(value) != len(mine[key]):
                 return f"{path}.{key}"

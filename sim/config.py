@@ -154,6 +154,12 @@ def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
         for part in parts[:-1]:
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[parts[-1]] = check_value(value, field_at(path), path, "--set", problems)
+    hardware = out["hardware"]
+    for hw_id, hw in list(hardware.items()):  # an empty family is the hardware's own id, as in resolve
+        if not hw.get("family"):
+            if hardware is cfg["hardware"]:
+                hardware = out["hardware"] = dict(hardware)
+            hardware[hw_id] = dict(hw, family=hw_id)
     if not problems:
         problems = [Problem("--set", p.key, p.expected, p.found) if p.key in overrides else p
                     for p in check_references(out, "<config>")]

@@ -314,8 +314,8 @@ class LeaseBook:
 
         ``lapse`` (bool (S, A)): where the lessee lets them lapse (renewed with
         no watts there). ``rent_now`` ((S, A), NaN where a lessor has no list
-        rent): the renewal is at the lessor's rent of the day; otherwise at
-        the old price.
+        rent): the renewal is at the lessor's rent of the day; where that is
+        not a finite number (scenario by scenario), at the old price.
         """
         for row in np.flatnonzero(self.renew & (self.end_step == step)):
             self.renew[row] = False
@@ -323,8 +323,8 @@ class LeaseBook:
             lessee, lessor = int(self.lessee[row]), int(self.lessor[row])
             watts = self.watts[:, row] if lapse is None else np.where(lapse[:, lessee], 0.0, self.watts[:, row])
             price = self.price_usd_per_w_year[:, row]
-            if rent_now is not None and np.all(np.isfinite(rent_now[:, lessor])):
-                price = rent_now[:, lessor].copy()
+            if rent_now is not None:
+                price = np.where(np.isfinite(rent_now[:, lessor]), rent_now[:, lessor], price)
             self.add(lessor, lessee, watts, step, int(self.end_step[row] - self.start_step[row]), price,
                      self.note[row], renew=True)
 

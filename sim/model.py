@@ -46,6 +46,8 @@ from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 
 #: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
 MICROWATT = 1e-6
+#: ... as are operated watts below this share of all an agent owns (one ulp of 15 GW is 2e-6 W)
+ROUNDING_SHARE = 1e-9
 
 #: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
 #: capex guidance it stands for is for the year's orders, not only for builds already under way
@@ -306,7 +308,7 @@ class WattyearModel(mesa.Model):
                               hw["capex_usd_per_w"], order_step=order_step, replacement=replacement)
 
     def newest_hardware(self, family: str, t: int) -> str:
-        """The latest generation of ``family`` on sale in month ``t`` (ties: most tokens per joule)."""
+        """The latest generation of ``family`` on sale in month ``t`` (ties: the one listed later in the config)."""
         key = (family, t)
         if key not in self._newest:
             self._newest[key] = self._find_newest(family, t)
@@ -391,7 +393,8 @@ class WattyearModel(mesa.Model):
         leased_out, leased_in = lease_flows["leased_out"], lease_flows["leased_in"]
         # a lessor that lets all it owns can come out a rounding error off zero: below a microwatt is none
         operated = owned - leased_out + leased_in
-        operated = np.where(operated > MICROWATT, operated, 0.0)
+        floor = np.maximum(MICROWATT, ROUNDING_SHARE * owned.sum(axis=1, keepdims=True))
+        operated = np.where(operated > floor, operated, 0.0)
         operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
         capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, :, None],
                                                         self.model_efficiency, st.serving_multiplier[:, None])

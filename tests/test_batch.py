@@ -124,3 +124,23 @@ def test_a_wide_batch_of_many_points_keeps_each_run_exact():
             for key, value in metrics_a.items():
                 assert metrics_b[key][i].tobytes() == value[0].tobytes(), (i, key)
     assert together.leases.watts.shape[1] > max(alone_rows)  # rows other scenarios needed were there
+
+
+def test_entries_in_another_order_are_refused():
+    """The order of labs and segments sets ledger columns, sums and ties: a batch must share it."""
+    base = load_config(overrides={"run.months": 2})
+    reordered = copy.deepcopy(base)
+    reordered["labs"] = dict(reversed(list(base["labs"].items())))
+    with pytest.raises(ConfigError, match="labs"):
+        batch.stack([base, reordered])
+
+
+def test_a_renewal_takes_each_scenarios_own_rent():
+    """Where a scenario's rent of the day is not a number, it keeps the old price; the others renew
+    at theirs."""
+    from sim.fleet import LeaseBook
+
+    book = LeaseBook(1, 2, watts=np.zeros((2, 0)), price_usd_per_w_year=np.zeros((2, 0)))
+    book.add(0, 1, np.array([5.0, 5.0]), 0, 12, np.array([10.0, 10.0]), renew=True)
+    book.renew_expiring(12, rent_now=np.array([[np.inf, np.nan], [12.5, np.nan]]))
+    assert book.price_usd_per_w_year[:, -1].tolist() == [10.0, 12.5]

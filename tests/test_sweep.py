@@ -189,3 +189,18 @@ def test_example_studies_are_valid():
     for name, runs in (("llama_pressure.toml", 27), ("sensitivity.toml", 128)):
         study = load_study(root / name)
         assert len(study.runs) == runs
+
+
+def test_ensembles_are_sized_by_their_own_horizon(tmp_path):
+    """A swept horizon is structure: each group is sized from its own config, so the long runs get
+    smaller ensembles within the same budget."""
+    body = 'replicates = 40\n[grid]\n"run.months" = [12, 120]\n'
+    study = load_study(study_file(tmp_path, body))
+    budget = 64 << 20
+    tasks = list(tasks_for(study, study.runs, ResultStore(tmp_path / "x"), memory_bytes=budget, workers=1))
+    sizes = {}
+    for task in tasks:
+        months = task["runs"][0]["params"]["run.months"]
+        sizes[months] = max(sizes.get(months, 0), len(task["runs"]))
+    long = load_config(overrides={"run.months": 120})
+    assert sizes[120] <= ensemble_size(long, budget, 120) < sizes[12]
