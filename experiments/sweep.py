@@ -77,7 +77,7 @@ def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     cells = sum(seg["size_classes"] for seg in base["segments"].values())
     history = 8 * months * (len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
     stacked = 8 * kept * len(METRICS) * agents
-    working = 8 * 60 * cells * providers + 64 * 1024
+    working = 8 * 60 * cells * providers + 64 * 1024  # about 60 (class, provider) arrays live in a month's market
     return int(1.5 * (history + stacked + working))
 
 

@@ -11,8 +11,9 @@ one runs through exactly the code a batch of thousands does. Everything else
 (ids, names, dates, month counts that place rows in time, array sizes) stays
 a plain value and must be the same in every scenario.
 
-``structure_key`` tells whether two configs can share an ensemble; the sweep
-runner groups design points by it.
+``structure_key`` tells whether two configs can share an ensemble (the sweep
+runner, which knows which parameters a study varies, groups its design points
+by those alone: ``experiments.sweep.structure_of``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from sim import schema
 from sim.config import ConfigError, Problem
 from sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
 
@@ -202,12 +202,4 @@ def unstack(batched: dict, scenario: int) -> dict:
     return out
 
 
-def scenario_count(batched: dict) -> int:
-    """S of a stacked config (the length of any per-scenario array)."""
-    for path, f, value in leaves(batched):
-        if f.varies:
-            return len(value)
-    return 1
-
-
-__all__ = ["stack", "unstack", "structure_key", "leaves", "scenario_count", "schema"]
+__all__ = ["stack", "unstack", "structure_key", "leaves"]

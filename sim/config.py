@@ -168,15 +168,6 @@ def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def _copy_tables(node: Any) -> Any:
-    """A copy of a config's tables and lists; values (numbers, text) are shared."""
-    if isinstance(node, dict):
-        return {k: _copy_tables(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_copy_tables(v) for v in node]
-    return node
-
-
 # ---------------------------------------------------------------- overrides
 
 def parse_value(text: str) -> Any:

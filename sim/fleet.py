@@ -140,11 +140,10 @@ class Fleet:
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)
 
-    def by_cell(self, values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Sum (S, V) row values into (S, H, A); with ``rows``, ``values`` is (S, len(rows)): those rows
-        only (the others are zero)."""
-        cell = self.hardware * self.n_agents + self.owner
-        cells = sum_into(values, cell if rows is None else cell[rows], self.n_hardware * self.n_agents)
+    def by_cell(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Sum (S, len(rows)) values of the given rows into (S, H, A) (the other rows are zero)."""
+        cell = (self.hardware * self.n_agents + self.owner)[rows]
+        cells = sum_into(values, cell, self.n_hardware * self.n_agents)
         return cells.reshape(values.shape[0], self.n_hardware, self.n_agents)
 
     def by_owner(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -158,15 +157,14 @@ class Fleet:
             if len(self._owned) > 64:
                 self._owned.clear()
             rows = np.flatnonzero(self.active(step))
-            owned = self.by_cell(self._watts.take(rows), rows)
+            owned = self.by_cell(rows, self._watts.take(rows))
             owned.flags.writeable = False
             self._owned[key] = owned
         return self._owned[key]
 
-    def depreciation_usd_per_w_year(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """(S, V) straight-line depreciation of each vintage over its life (retirement − service); with
-        ``rows``, (S, len(rows)) of those vintages."""
-        rows = np.arange(len(self.owner)) if rows is None else rows
+    def depreciation_usd_per_w_year(self, rows: np.ndarray) -> np.ndarray:
+        """(S, len(rows)) straight-line depreciation of the given vintages over their lives (retirement −
+        service)."""
         # a life under half a month rounds to 0
         life_months = np.maximum(self.end_step[rows] - self.start_step[rows], 1)
         return kernel.depreciation_usd_per_watt_year(self._capex.take(rows), life_months / 12)
@@ -366,13 +364,6 @@ class LeaseBook:
         scale = np.ones_like(let)
         np.divide(owned_total, let, out=scale, where=over)
         return rows, nominal * scale[:, self.lessor[rows]]
-
-    def effective_watts(self, step: int, owned: np.ndarray) -> np.ndarray:
-        """(S, L) watts each lease delivers this step, given ``owned`` (S, H, A)."""
-        rows, eff = self._effective(step, owned)
-        out = np.zeros(self.watts.shape)
-        out[:, rows] = eff
-        return out
 
     def pending_in(self, step: int, within: int | None = None) -> np.ndarray:
         """(S, A) watts each lessee has signed for that start after ``step``

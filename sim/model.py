@@ -463,8 +463,9 @@ class WattyearModel(mesa.Model):
         self._renew_fleet(t)
         supply = self._supply(t)
         release_cost = self.publisher.maybe_release(t)
-        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], self.compute_per_token()[:, 0, self.fringe.column])
-        tokens = self._clear_token_market(supply)
+        phi_segment = self.compute_per_token()  # (S, K, P): qualities are set for the month (release included)
+        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], phi_segment[:, 0, self.fringe.column])
+        tokens = self._clear_token_market(supply, phi_segment)
         metrics, market_rec = book_month(self, t, supply, tokens, release_cost)
         obs = observe(self, t, supply, tokens, metrics)
         self._remember(obs, tokens)
@@ -506,8 +507,9 @@ class WattyearModel(mesa.Model):
         if self.steps >= self.horizon:
             self.running = False
 
-    def _clear_token_market(self, supply) -> TokenMonth:
-        """Demand by customer class, logit choice and water-filling against serving capacity.
+    def _clear_token_market(self, supply, phi_segment: np.ndarray) -> TokenMonth:
+        """Demand by customer class, logit choice and water-filling against serving capacity;
+        ``phi_segment`` (S, K, P) is this month's compute per token.
 
         Capacity is in compute tokens: the operated fleet's tokens at full
         load, less its training share, over the peak-to-average of the load it
@@ -516,7 +518,6 @@ class WattyearModel(mesa.Model):
         customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
         customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
         u = self._utilities()
-        phi_segment = self.compute_per_token()  # (S, K, P)
         phi = phi_segment.take(self.cell_segment, axis=1)  # (S, N, P)
         usage_by_segment = self.usage()
         usage = usage_by_segment.take(self.cell_segment, axis=1)

@@ -82,13 +82,12 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     watts = metrics["watts"]
     capacity_charge = kernel.safe_divide(metrics["capacity_cost_usd"] / DT_YEARS, watts)
     segment_reach = 1.0 / model.segment_peak  # (S, K)
-    phi_segment = model.compute_per_token()  # (S, K, P)
     marginal = kernel.marginal_cost_usd_per_mtok(
         energy_usd_per_w_year=model.energy_usd_per_w_year[:, None, None],
         idle_power_fraction=cfg["world"]["idle_power_fraction"][:, None, None],
         capacity_charge_usd_per_w_year=capacity_charge[:, None, :n_prov],
         tpwy=supply["tpwy"][:, None, :n_prov],
-        reachable_utilization=segment_reach[:, :, None], compute_per_token=phi_segment)
+        reachable_utilization=segment_reach[:, :, None], compute_per_token=phi)
 
     # paid tokens turned away (the spot market's bids)
     rejected = tokens.asked - tokens.served  # (S, K, P) tokens
