@@ -6,9 +6,9 @@ the customer classes. Profiles (OpenAI, Anthropic, ...) come from the config,
 not from subclasses per company.
 """
 
-from agents.demand import DemandSegment
-from agents.hyperscaler import Hyperscaler
-from agents.lab import FrontierLab
-from agents.open_weights import OpenWeightsFringe, OpenWeightsPublisher
+from wattyear.agents.demand import DemandSegment
+from wattyear.agents.hyperscaler import Hyperscaler
+from wattyear.agents.lab import FrontierLab
+from wattyear.agents.open_weights import OpenWeightsFringe, OpenWeightsPublisher
 
 __all__ = ["DemandSegment", "FrontierLab", "Hyperscaler", "OpenWeightsFringe", "OpenWeightsPublisher"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim import capital_market
+from wattyear.sim import capital_market
 
 
 class EconomicAgent(mesa.Agent):

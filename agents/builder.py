@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import kernel
-from sim.fleet import REPLACEMENT_LEAD_MONTHS
+from wattyear.sim import kernel
+from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS
 
 #: an owner that plans no growth still counts this share of its fleet as its next cluster, so that
 #: its self-funding ratio measures something (an assumption: about the yearly growth of an owner

@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 from scipy import stats
 
-from sim.units import DT_YEARS
+from wattyear.sim.units import DT_YEARS
 
 #: points of the size distribution used to bin a segment's customers into classes
 SIZE_POINTS = 200_000

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import EconomicAgent
-from agents.builder import CapacityOwner
-from agents.observation import Observation
-from agents.builder import MIN_NEXT_CLUSTER_SHARE
-from sim import kernel
-from sim.units import DT_YEARS
+from wattyear.agents.base import EconomicAgent
+from wattyear.agents.builder import CapacityOwner
+from wattyear.agents.observation import Observation
+from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE
+from wattyear.sim import kernel
+from wattyear.sim.units import DT_YEARS
 
 
 class Hyperscaler(CapacityOwner, EconomicAgent):

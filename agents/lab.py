@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import EconomicAgent
-from agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
-from agents.observation import Observation
-from sim import capital_market, kernel, lease_market
-from sim.schema import FUNDING
-from sim.units import DT_YEARS, month_index
+from wattyear.agents.base import EconomicAgent
+from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
+from wattyear.agents.observation import Observation
+from wattyear.sim import capital_market, kernel, lease_market
+from wattyear.sim.schema import FUNDING
+from wattyear.sim.units import DT_YEARS, month_index
 
 #: a lab with no funding table raises from investors, every other field at its schema default
 DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required},

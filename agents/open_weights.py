@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import EconomicAgent
-from agents.builder import CapacityOwner
-from agents.observation import Observation
-from sim import kernel
-from sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.agents.base import EconomicAgent
+from wattyear.agents.builder import CapacityOwner
+from wattyear.agents.observation import Observation
+from wattyear.sim import kernel
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
 
 #: the publisher orders a quarter's capex at a time (fewer, larger vintages; an assumption)
 ORDER_MONTHS = 3

@@ -57,9 +57,9 @@ class Counted(np.ndarray):
 
 def capture(n: int, month: int) -> dict:
     """The token-market inputs of month ``month`` of an n-scenario baseline ensemble."""
-    from sim import token_market
-    from sim.config import load_config
-    from sim.model import WattyearModel
+    from wattyear.sim import token_market
+    from wattyear.sim.config import load_config
+    from wattyear.sim.model import WattyearModel
 
     captured = {}
     original = token_market.water_fill
@@ -78,7 +78,7 @@ def capture(n: int, month: int) -> dict:
 
 
 def kernel(inputs: dict):
-    from sim import token_market
+    from wattyear.sim import token_market
 
     weights = token_market.logit_weights(inputs["utilities"], inputs["outside"])
     return token_market.water_fill(inputs["demand"], inputs["utilities"], inputs["outside"], inputs["capacity"],

@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from sim.config import load_config
-from sim.model import WattyearModel
+from wattyear.sim.config import load_config
+from wattyear.sim.model import WattyearModel
 
 
 def main(repeats: int = 15) -> None:

@@ -52,7 +52,7 @@ def scenario_configs(n: int, months: int, distinct: bool) -> list[dict]:
     Scenario i's factors come from its own generator (``default_rng([2026, i])``),
     so the first k configs are the same whatever n is.
     """
-    from sim.config import load_config, resolve, value_at
+    from wattyear.sim.config import load_config, resolve, value_at
 
     base = load_config(overrides={"run.months": months})
     if not distinct:
@@ -67,15 +67,15 @@ def scenario_configs(n: int, months: int, distinct: bool) -> list[dict]:
 
 def warm_up() -> None:
     """One untimed one-month run: imports and first calls are not part of any timing."""
-    from sim.config import load_config
-    from sim.model import WattyearModel
+    from wattyear.sim.config import load_config
+    from wattyear.sim.model import WattyearModel
 
     WattyearModel(load_config(overrides={"run.months": 1}), rng=0).run()
 
 
 def time_ensemble(n: int, months: int, distinct: bool) -> dict:
     """Step n scenarios as one ensemble; seconds, months, agents and this process's peak memory."""
-    from sim.model import WattyearModel
+    from wattyear.sim.model import WattyearModel
 
     configs = scenario_configs(n, months, distinct)
     warm_up()
@@ -90,7 +90,7 @@ def time_ensemble(n: int, months: int, distinct: bool) -> dict:
 
 def time_singles(n: int, months: int, distinct: bool) -> dict:
     """Time min(n, SINGLES_TIMED) single runs (seeds 0, 1, ...) and scale their time to n runs."""
-    from sim.model import WattyearModel
+    from wattyear.sim.model import WattyearModel
 
     timed = min(n, SINGLES_TIMED)
     configs = scenario_configs(timed, months, distinct)

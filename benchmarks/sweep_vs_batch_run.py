@@ -51,8 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from machine import format_table, machine_header
-from sim.config import BASELINE
-from sim.model import WattyearModel
+from wattyear.sim.config import BASELINE
+from wattyear.sim.model import WattyearModel
 
 WATTYEAR = Path(sys.executable).with_name("wattyear")
 TIME_V = Path("/usr/bin/time")
@@ -217,7 +217,7 @@ def grid_cases(points: int, replicates: int, months: int) -> list[tuple[dict, in
 
 def study_cases(study_path: Path, count: int) -> list[tuple[dict, int]]:
     """The first ``count`` runs of a study (its parameters, months and seeds) as batch_run cases."""
-    from experiments.study import load_study
+    from wattyear.experiments.study import load_study
 
     study = load_study(study_path)
     months = study.base["run"]["months"]

@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sim.capital_market import crossing_step  # noqa: E402
+from wattyear.sim.capital_market import crossing_step  # noqa: E402
 
 NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio", "revenue_per_token")
 

@@ -23,8 +23,8 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-from sim.config import CONFIG_DIR, resolve, value_at
-from sim.model import WattyearModel
+from wattyear.sim.config import CONFIG_DIR, resolve, value_at
+from wattyear.sim.model import WattyearModel
 
 SOURCES = CONFIG_DIR / "sources.csv"
 #: months simulated to measure the targets (figures are from late 2025 to April 2026)

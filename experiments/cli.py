@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.config import BASELINE, ConfigError, Problem, load_config, parse_value
+from wattyear.sim.config import BASELINE, ConfigError, Problem, load_config, parse_value
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -73,7 +73,7 @@ def cmd_run(args) -> int:
     config = load_config(args.config, overrides=overrides)
     out_dir = Path(args.out) if args.out else Path("out") / Path(args.config or BASELINE).stem
 
-    from experiments.run import run, summary_text, write_outputs
+    from wattyear.experiments.run import run, summary_text, write_outputs
 
     result = run(config)
     files = write_outputs(result, out_dir, plots=not args.no_plots)
@@ -86,7 +86,7 @@ def cmd_run(args) -> int:
 def cmd_calibrate(args) -> int:
     import json
 
-    from experiments import calibration
+    from wattyear.experiments import calibration
 
     path = Path(args.config) if args.config else BASELINE
     config = load_config(path)
@@ -122,8 +122,8 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from experiments.study import load_study
-    from experiments.sweep import run_sweep
+    from wattyear.experiments.study import load_study
+    from wattyear.experiments.sweep import run_sweep
 
     study = load_study(args.study)
     out = Path(args.out) if args.out else Path("out") / study.name
@@ -140,7 +140,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from experiments.analysis import analyze
+    from wattyear.experiments.analysis import analyze
 
     folder = Path(args.folder)
     if not (folder / "runs").is_dir():
@@ -157,7 +157,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from sim.docs import parameter_table
+    from wattyear.sim.docs import parameter_table
 
     sys.stdout.write(parameter_table())
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import outputs
+from wattyear.sim import outputs
 
 #: columns of metrics.parquet after the keys (step, date, agent, kind), in order: units and meanings in
 #: ``sim.outputs``, the one list of output columns

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from experiments.plots import plot_market, plot_per_watt, plot_self_funding
-from experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
-from experiments.summary import format_crossings, format_summary
-from sim.model import WattyearModel
+from wattyear.experiments.plots import plot_market, plot_per_watt, plot_self_funding
+from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
+from wattyear.experiments.summary import format_crossings, format_summary
+from wattyear.sim.model import WattyearModel
 
 
 @dataclass

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, value_at, with_overrides
+from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, value_at, with_overrides
 
 KEEP = ("monthly", "every", "summary")
 SAMPLERS = ("lhs", "sobol")
@@ -152,7 +152,7 @@ def load_study(path: str | Path) -> Study:
          kinds)
     columns = out.get("columns")
     if columns is not None:
-        from experiments.results import METRIC_COLUMNS
+        from wattyear.experiments.results import METRIC_COLUMNS
 
         unknown = [c for c in columns if c not in METRIC_COLUMNS]
         need(isinstance(columns, list) and not unknown, "outputs.columns", "metric columns of metrics.parquet",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sim.capital_market import crossing_step
+from wattyear.sim.capital_market import crossing_step
 
 #: (column, heading, scale, format) of the summary table
 SUMMARY_COLUMNS = (

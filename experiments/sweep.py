@@ -33,9 +33,9 @@ from typing import Iterator
 
 import numpy as np
 
-from experiments.store import ResultStore
-from experiments.study import RunSpec, Study
-from sim.config import ConfigError, field_at, with_overrides
+from wattyear.experiments.store import ResultStore
+from wattyear.experiments.study import RunSpec, Study
+from wattyear.sim.config import ConfigError, field_at, with_overrides
 
 
 @dataclass
@@ -68,7 +68,7 @@ def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     factor 1.5 covers what the count leaves out; the estimate runs above the
     measured peaks (``docs/performance.md``), so a worker stays inside its budget.
     """
-    from sim.outputs import MARKET, METRICS
+    from wattyear.sim.outputs import MARKET, METRICS
 
     months = base["run"]["months"]
     kept = months if kept_months is None else kept_months
@@ -185,8 +185,8 @@ def execute_group(task: dict) -> list[dict]:
 
 def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     """Step (config, run, manifest entry) members as one model; write each run's kept rows."""
-    from experiments.results import metrics_columns, stacked_metrics
-    from sim.model import WattyearModel
+    from wattyear.experiments.results import metrics_columns, stacked_metrics
+    from wattyear.sim.model import WattyearModel
 
     model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
     model.run()
@@ -274,7 +274,8 @@ def _execute(make_tasks, workers: int | None, scheduler: str | None):
         return
     # forkserver: workers fork from a clean single-threaded server with the model preloaded
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["experiments.sweep", "sim.model", "experiments.results"])
+    context.set_forkserver_preload(["wattyear.experiments.sweep", "wattyear.sim.model",
+                                    "wattyear.experiments.results"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = {pool.submit(execute_group, task) for task in itertools.islice(tasks, 2 * workers)}
         while pending:  # keep a bounded number of tasks in flight: flat memory

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import kernel
-from sim.observe import segment_sums
-from sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.sim import kernel
+from wattyear.sim.observe import segment_sums
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
 
 #: threshold for the count of large customers (per lab, per year)
 LARGE_CUSTOMER_USD_PER_YEAR = 1e6

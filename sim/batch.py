@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.config import ConfigError, Problem
-from sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
+from wattyear.sim.config import ConfigError, Problem
+from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
 
 #: what a per-scenario number of each kind becomes
 _DTYPE = {"float": float, "int": np.int64, "segment_map": float, "lab_map": float}

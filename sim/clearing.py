@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.observation import Observation
-from sim import capital_market, lease_market
+from wattyear.agents.observation import Observation
+from wattyear.sim import capital_market, lease_market
 
 
 def clear_spot_leases(model, obs: Observation) -> dict:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim import schema
-from sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
-from sim.units import month_index, parse_month
+from wattyear.sim import schema
+from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
+from wattyear.sim.units import month_index, parse_month
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+#: the packaged configs (``wattyear.configs``: the repository's ``configs/`` folder in a source checkout)
+CONFIG_DIR = Path(str(resources.files("wattyear.configs")))
 BASELINE = CONFIG_DIR / "baseline.toml"
 
 
@@ -484,7 +486,7 @@ def check_funding(cfg, source):
 
 def _owned_rows(cfg: dict, owner_path: str) -> list[tuple[float, int, int | None]]:
     """(watts, first month in service, first month retired or None) of every vintage an owner has."""
-    from sim.fleet import starting_cohorts
+    from wattyear.sim.fleet import starting_cohorts
 
     body = _owners(cfg)[owner_path]
     start = cfg["run"]["start"]

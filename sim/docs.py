@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim import schema
+from wattyear.sim import schema
 
 
 def _default(f: schema.Field) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import kernel
+from wattyear.sim import kernel
 
 #: months before retirement a replacement vintage is ordered: within the 12-24
 #: month build leads of the specification, and long enough to spread its capex

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.units import DT_YEARS, MWH_PER_WATT_YEAR, SECONDS_PER_YEAR
+from wattyear.sim.units import DT_YEARS, MWH_PER_WATT_YEAR, SECONDS_PER_YEAR
 
 
 def safe_divide(numerator, denominator):

@@ -30,17 +30,17 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from agents.observation import Observation
-from sim import clearing, kernel, token_market
-from sim.accounts import book_month
-from sim.capital_market import FundingBook
-from sim.batch import stack, unstack
-from sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
-from sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
-from sim.observe import TokenMonth, observe, segment_sums
-from sim.state import WorldState
-from sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
+from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
+from wattyear.agents.observation import Observation
+from wattyear.sim import clearing, kernel, token_market
+from wattyear.sim.accounts import book_month
+from wattyear.sim.capital_market import FundingBook
+from wattyear.sim.batch import stack, unstack
+from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
+from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
+from wattyear.sim.observe import TokenMonth, observe, segment_sums
+from wattyear.sim.state import WorldState
+from wattyear.sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
 
 
 

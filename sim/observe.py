@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from agents.observation import Observation
-from sim import kernel
-from sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.agents.observation import Observation
+from wattyear.sim import kernel
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
 
 
 class TokenMonth(NamedTuple):

@@ -4,7 +4,7 @@ The counterpart of ``sim.schema`` for outputs: one ``Column`` per column of
 ``metrics.parquet``, ``market.parquet``, ``leases.parquet`` and
 ``funding.parquet``, in file order. ``experiments.results`` takes the metric
 columns it writes from here (``METRIC_NAMES``), the README's column tables are
-generated from here (``markdown_list``; ``python -m sim.outputs README.md``
+generated from here (``markdown_list``; ``python -m wattyear.sim.outputs README.md``
 rewrites them), and ``tests/test_outputs.py`` keeps code, table and README in
 step.
 
@@ -253,7 +253,7 @@ def marked(text: str) -> str:
     return text.partition(BEGIN)[2].partition(END)[0].removeprefix("\n")
 
 
-if __name__ == "__main__":  # python -m sim.outputs [README.md]: print the tables, or rewrite the file's block
+if __name__ == "__main__":  # python -m wattyear.sim.outputs [README.md]: print the tables, or rewrite the file's block
     if len(sys.argv) > 1:
         path = Path(sys.argv[1])
         path.write_text(replace_marked(path.read_text()))

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.kernel import max_last, sum_axis1, sum_last
+from wattyear.sim.kernel import max_last, sum_axis1, sum_last
 
 #: Prices are floored here before taking logs, so a free tier (price 0) gives a
 #: finite log; free segments carry ``beta_price = 0`` so the term vanishes.

@@ -2,8 +2,8 @@
 
 import pytest
 
-from experiments.run import run
-from sim.config import load_config
+from wattyear.experiments.run import run
+from wattyear.sim.config import load_config
 
 SEEDS = (1, 2, 3)
 
@@ -63,7 +63,7 @@ def test_xai_leases_idle_capacity_to_anthropic_unscripted(start):
 
 
 def test_scripted_colossus_lease_scenario():
-    from sim.config import CONFIG_DIR
+    from wattyear.sim.config import CONFIG_DIR
 
     result = run(load_config(CONFIG_DIR / "colossus_lease.toml", overrides={"run.months": 12}), seed=1)
     scripted = result.leases[result.leases["origin"] == "Colossus 1, as filed"]

@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 
-from sim import batch
-from sim.config import ConfigError, load_config, resolve
-from sim.model import WattyearModel
+from wattyear.sim import batch
+from wattyear.sim.config import ConfigError, load_config, resolve
+from wattyear.sim.model import WattyearModel
 
 
 def perturbed(base: dict, rng: np.random.Generator, scale: float = 0.03) -> dict:
@@ -138,7 +138,7 @@ def test_entries_in_another_order_are_refused():
 def test_a_renewal_takes_each_scenarios_own_rent():
     """Where a scenario's rent of the day is not a number, it keeps the old price; the others renew
     at theirs."""
-    from sim.fleet import LeaseBook
+    from wattyear.sim.fleet import LeaseBook
 
     book = LeaseBook(1, 2, watts=np.zeros((2, 0)), price_usd_per_w_year=np.zeros((2, 0)))
     book.add(0, 1, np.array([5.0, 5.0]), 0, 12, np.array([10.0, 10.0]), renew=True)

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from experiments import calibration
-from experiments.run import run
-from sim.config import load_config
+from wattyear.experiments import calibration
+from wattyear.experiments.run import run
+from wattyear.sim.config import load_config
 
 
 def test_every_target_within_the_promised_error():
@@ -45,7 +45,7 @@ def test_report_lists_targets_fit_and_unmatched(tmp_path):
 
 
 def test_apply_writes_fitted_values_with_citations(tmp_path):
-    from sim.config import BASELINE
+    from wattyear.sim.config import BASELINE
 
     path = tmp_path / "baseline.toml"
     path.write_text(BASELINE.read_text())

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from sim.model import WattyearModel
-from sim.units import SECONDS_PER_YEAR
+from wattyear.sim.model import WattyearModel
+from wattyear.sim.units import SECONDS_PER_YEAR
 from tests.worlds import resolved, tiny_world
 
 MONTH_SECONDS = SECONDS_PER_YEAR / 12
@@ -157,6 +157,6 @@ def test_a_raise_is_capped_by_valuation_and_the_lab_fails():
 def test_npv_decides_whether_a_watt_is_built():
     """The kernel's rule on paper: $12 a year for 5 years at 10% after a year's build is worth
     12 × 3.790787 / 1.1 = $41.354 against $40 of capex (build); against $42, not."""
-    from sim import kernel
+    from wattyear.sim import kernel
 
     assert kernel.npv_per_watt(12.0, 40.0, 5.0, 0.1, 1.0) > 0 > kernel.npv_per_watt(12.0, 42.0, 5.0, 0.1, 1.0)

@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
-from experiments.cli import main
-from sim.config import BASELINE, ConfigError, load_config
+from wattyear.experiments.cli import main
+from wattyear.sim.config import BASELINE, ConfigError, load_config
 
 
 def write(tmp_path, text, name="bad.toml"):

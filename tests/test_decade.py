@@ -8,9 +8,9 @@ import functools
 import numpy as np
 import pytest
 
-from experiments.calibration import figures
-from sim.config import load_config, resolve
-from sim.model import WattyearModel
+from wattyear.experiments.calibration import figures
+from wattyear.sim.config import load_config, resolve
+from wattyear.sim.model import WattyearModel
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sim.docs import parameter_table
+from wattyear.sim.docs import parameter_table
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

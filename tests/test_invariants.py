@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.config import load_config
-from sim.model import WattyearModel
+from wattyear.sim.config import load_config
+from wattyear.sim.model import WattyearModel
 
 BASE = load_config()
 
@@ -38,7 +38,7 @@ variations = st.fixed_dictionaries({
 
 
 def run_model(overrides):
-    from sim.config import resolve
+    from wattyear.sim.config import resolve
 
     model = WattyearModel(resolve(BASE, overrides=overrides))
     model.run()

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from sim import kernel
-from sim.units import SECONDS_PER_YEAR
+from wattyear.sim import kernel
+from wattyear.sim.units import SECONDS_PER_YEAR
 
 
 def test_tokens_per_watt_year_weights_vintages_by_watts():

@@ -5,10 +5,10 @@ import copy
 import numpy as np
 import pytest
 
-from sim import capital_market as capital
-from sim.lease_market import merit_order_match
-from sim.model import WattyearModel
-from sim.units import SECONDS_PER_YEAR
+from wattyear.sim import capital_market as capital
+from wattyear.sim.lease_market import merit_order_match
+from wattyear.sim.model import WattyearModel
+from wattyear.sim.units import SECONDS_PER_YEAR
 from tests.worlds import resolved, tiny_world
 
 MONTH_SECONDS = SECONDS_PER_YEAR / 12

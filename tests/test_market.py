@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sim import token_market as market
+from wattyear.sim import token_market as market
 
 
 def test_logit_shares_sum_to_one_and_respect_availability():

@@ -3,7 +3,7 @@
 import mesa
 import pandas as pd
 
-from sim.model import WattyearModel
+from wattyear.sim.model import WattyearModel
 
 
 def test_batch_run_varies_dotted_parameters_and_collects():

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.results import METRIC_COLUMNS, funding_frame, leases_frame, market_frame, metrics_frame
-from sim import outputs
-from sim.config import load_config, resolve
-from sim.model import WattyearModel
+from wattyear.experiments.results import METRIC_COLUMNS, funding_frame, leases_frame, market_frame, metrics_frame
+from wattyear.sim import outputs
+from wattyear.sim.config import load_config, resolve
+from wattyear.sim.model import WattyearModel
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -22,7 +22,7 @@ def test_readme_column_tables_are_generated_from_sim_outputs():
     text = README.read_text()
     assert outputs.BEGIN in text and outputs.END in text, "README.md lacks the outputs markers"
     assert outputs.marked(text) == outputs.markdown_list(), \
-        "README.md's column tables are stale: run `python -m sim.outputs README.md`"
+        "README.md's column tables are stale: run `python -m wattyear.sim.outputs README.md`"
 
 
 def test_every_column_has_a_unit_and_a_meaning_once():

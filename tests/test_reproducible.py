@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from experiments.run import run, write_outputs
-from sim.config import load_config
+from wattyear.experiments.run import run, write_outputs
+from wattyear.sim.config import load_config
 
 
 def test_same_seed_gives_identical_metrics_parquet(tmp_path):
@@ -33,8 +33,8 @@ def test_resolved_config_reruns_to_the_same_result(tmp_path):
 
 def test_ensemble_members_are_bit_identical_to_single_runs():
     """Replicates stepped together (the scenario axis) give exactly what each seed gives alone."""
-    from experiments.results import market_frame, metrics_frame
-    from sim.model import WattyearModel
+    from wattyear.experiments.results import market_frame, metrics_frame
+    from wattyear.sim.model import WattyearModel
 
     config = load_config(overrides={"run.months": 48})
     seeds = [3, 5, 8]
@@ -52,7 +52,7 @@ def test_cutting_builds_in_one_scenario_leaves_the_others_bit_identical():
     cut scenario keeps the part it paid for (3 of 12 months: a quarter of 1,000 W)."""
     import numpy as np
 
-    from sim.fleet import Fleet
+    from wattyear.sim.fleet import Fleet
 
     def table():
         fleet = Fleet(1, 2, watts=np.zeros((2, 0)))

@@ -49,7 +49,7 @@ def test_sources_rows_carry_their_provenance():
 
 
 def test_calibration_targets_cite_known_figures():
-    from experiments.calibration import TARGETS, figures
+    from wattyear.experiments.calibration import TARGETS, figures
 
     table = figures()
     for target in TARGETS:
@@ -59,7 +59,7 @@ def test_calibration_targets_cite_known_figures():
 def test_sweep_bounds_name_real_parameters_around_the_baseline():
     import tomllib
 
-    from sim.config import field_at, load_config
+    from wattyear.sim.config import field_at, load_config
 
     bounds = tomllib.loads((CONFIGS / "bounds.toml").read_text())["bounds"]
     base = load_config()

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.cli import main
-from experiments.store import ResultStore
-from experiments.study import load_study
-from experiments.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
-from sim.config import CONFIG_DIR, ConfigError, load_config
+from wattyear.experiments.cli import main
+from wattyear.experiments.store import ResultStore
+from wattyear.experiments.study import load_study
+from wattyear.experiments.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
+from wattyear.sim.config import CONFIG_DIR, ConfigError, load_config
 
 BASE = CONFIG_DIR / "baseline.toml"
 
@@ -113,7 +113,7 @@ def test_sigkill_then_resume_gives_each_run_once_and_the_same_results(tmp_path):
     path = study_file(tmp_path, body)
     run_sweep(load_study(path), tmp_path / "whole", workers=2, progress=False)
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(path), "--out", str(out), "--workers", "2",
+    cmd = [sys.executable, "-m", "wattyear.experiments.cli", "sweep", str(path), "--out", str(out), "--workers", "2",
            "--no-progress"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sim.model import WattyearModel
-from sim.units import SECONDS_PER_YEAR
+from wattyear.sim.model import WattyearModel
+from wattyear.sim.units import SECONDS_PER_YEAR
 from tests.worlds import resolved, tiny_world
 
 MONTH_SECONDS = SECONDS_PER_YEAR / 12  # 2,629,800

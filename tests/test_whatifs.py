@@ -9,9 +9,9 @@ import functools
 import numpy as np
 import pytest
 
-from sim.capital_market import crossing_step
-from sim.config import load_config, resolve
-from sim.model import WattyearModel
+from wattyear.sim.capital_market import crossing_step
+from wattyear.sim.config import load_config, resolve
+from wattyear.sim.model import WattyearModel
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from sim.config import resolve
+from wattyear.sim.config import resolve
 
 
 def tiny_world(**changes) -> dict:
