@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, load_config, read_toml, value_at, with_overrides
+from wattyear.sim.config import (BASELINE, CONFIG_DIR, ConfigError, Problem, field_at, find_config, load_config,
+                                 value_at, with_overrides)
 
 KEEP = ("monthly", "every", "summary")
 SAMPLERS = ("lhs", "sobol")
@@ -48,6 +49,25 @@ BOUNDS = CONFIG_DIR / "bounds.toml"
 STUDY_KEYS = {"name", "base", "replicates", "seed", "months"}
 OUTPUT_KEYS = {"keep", "every_months", "kinds", "columns"}
 KINDS = ("lab", "fringe", "hyperscaler", "open_weights")
+#: the packaged studies (``llama_pressure``, ``sensitivity``) sit beside this module
+STUDY_DIR = Path(__file__).resolve().parent
+
+
+def packaged_studies() -> list[str]:
+    """Names of the studies that ship with wattyear."""
+    return sorted(p.stem for p in STUDY_DIR.glob("*.toml"))
+
+
+def find_study(name: str | Path) -> Path:
+    """The file of a study given as a path, or as the name of a packaged study (``"llama_pressure"``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = STUDY_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    if len(path.parts) == 1 and packaged.is_file():
+        return packaged
+    raise ConfigError([Problem(str(name), "(file)", "an existing study file (TOML) or a packaged study (" +
+                               ", ".join(packaged_studies()) + ")", "no such file")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +83,7 @@ class RunSpec:
 
 @dataclass
 class Study:
-    path: Path
+    path: Path  #: the study file (for a study given as a dict: where its relative paths start, the folder it was made in)
     name: str
     base_path: Path
     base: dict  #: the validated base config (with months applied)
@@ -78,13 +98,33 @@ class Study:
     kinds: tuple[str, ...] = KINDS
     columns: tuple[str, ...] | None = None
     runs: list[RunSpec] = field(default_factory=list)
+    text: str = ""  #: the study as TOML (a sweep keeps it as ``study.toml`` beside its results)
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and check a study file; raise ConfigError naming file and key on any problem."""
-    path = Path(path)
-    raw = read_toml(path)
-    src = str(path)
+def load_study(study: str | Path | dict) -> Study:
+    """Read and check a study: a file, the name of a packaged study, or the file's tables as a dict
+    (``{"study": {...}, "grid": {...}}``, paths relative to the working folder). Raise ConfigError
+    naming file and key on any problem."""
+    import copy
+
+    import tomli_w
+
+    if isinstance(study, dict):
+        raw = copy.deepcopy(study)
+        try:
+            text = tomli_w.dumps(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError([Problem("<study dict>", "(tables)", "tables TOML can hold", str(exc))]) from None
+        name = raw.get("study", {}).get("name", "study") if isinstance(raw.get("study"), dict) else "study"
+        path, src = Path.cwd() / f"{name}.toml", "<study dict>"
+    else:
+        path = find_study(study)
+        text = path.read_text()
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([Problem(str(path), "(syntax)", "valid TOML", str(exc))]) from None
+        src = str(path)
     problems: list[Problem] = []
 
     def need(cond: bool, key: str, expected: str, found: Any) -> bool:
@@ -98,7 +138,15 @@ def load_study(path: str | Path) -> Study:
     st = raw.get("study", {})
     for key in st:
         need(key in STUDY_KEYS, f"study.{key}", "one of " + ", ".join(sorted(STUDY_KEYS)), key)
-    base_path = (path.parent / st.get("base", str(CONFIG_DIR / "baseline.toml"))).resolve()
+    base_path = BASELINE
+    if "base" in st:  # relative to the study file, else a packaged config's name ("baseline")
+        base_path = (path.parent / str(st["base"])).resolve()
+        if not base_path.is_file():
+            try:
+                base_path = find_config(str(st["base"]))
+            except ConfigError:
+                need(False, "study.base", "a config file (relative to the study) or a packaged config",
+                     st["base"])
     replicates = st.get("replicates", 1)
     need(isinstance(replicates, int) and not isinstance(replicates, bool) and replicates >= 1,
          "study.replicates", "an integer ≥ 1", replicates)
@@ -162,7 +210,7 @@ def load_study(path: str | Path) -> Study:
 
     study = Study(path=path, name=st.get("name", path.stem), base_path=base_path, base=base, replicates=replicates,
                   seed=seed, grid=grid, sample_method=method, sample_n=n, ranges=ranges, keep=keep,
-                  every_months=every, kinds=tuple(kinds), columns=tuple(columns) if columns else None)
+                  every_months=every, kinds=tuple(kinds), columns=tuple(columns) if columns else None, text=text)
     study.runs = design(study)
     return study
 

@@ -23,7 +23,6 @@ import itertools
 import math
 import multiprocessing
 import os
-import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -213,7 +212,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     t0 = time.perf_counter()
     store = ResultStore(out)
     store.prepare()
-    shutil.copyfile(study.path, store.folder / "study.toml")
+    (store.folder / "study.toml").write_text(study.text)
     finished = store.finished() if resume else set()
     # a run whose file was written just before a crash has no manifest line yet
     unrecorded = finished - store.recorded() if finished else set()

@@ -23,6 +23,41 @@ from wattyear.sim.units import month_index, parse_month
 #: the packaged configs (``wattyear.configs``: the repository's ``configs/`` folder in a source checkout)
 CONFIG_DIR = Path(str(resources.files("wattyear.configs")))
 BASELINE = CONFIG_DIR / "baseline.toml"
+#: whether wattyear runs from a source checkout (``configs/`` sits next to ``pyproject.toml``) rather
+#: than from an installed package, whose files are never written to
+SOURCE_CHECKOUT = (CONFIG_DIR.parent / "pyproject.toml").is_file()
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs that ship with wattyear (``baseline``, the scenario files)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml") if p.stem != "bounds")
+
+
+def find_config(name: str | Path | None) -> Path:
+    """The file of a config given as a path, or as the name of a packaged config (``"baseline"``,
+    ``"colossus_lease"``, with or without ``.toml``); ``None`` is the baseline.
+
+    A path that exists wins over a packaged name, so a user's own ``baseline.toml`` is read when it is
+    named. A name that is neither raises ConfigError listing the packaged configs.
+    """
+    if name is None:
+        return BASELINE
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = CONFIG_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "bounds":
+        return packaged
+    raise ConfigError([Problem(str(name), "(file)", "an existing TOML file or a packaged config (" +
+                               ", ".join(packaged_configs()) + ")", "no such file")])
+
+
+def is_packaged(path: Path) -> bool:
+    """Whether ``path`` is one of the packaged config files (never written to)."""
+    try:
+        return Path(path).resolve().parent == CONFIG_DIR.resolve()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -89,14 +124,17 @@ def read_scenario(path: Path, seen: tuple = ()) -> dict:
     if not isinstance(base_name, str):
         raise ConfigError([Problem(str(path), "extends", "a file name such as \"baseline.toml\"", base_name)])
     base_path = (path.parent / base_name).resolve()
+    if not base_path.exists() and (CONFIG_DIR / base_name).is_file():
+        base_path = (CONFIG_DIR / base_name).resolve()  # a user's scenario extends a packaged config
     if base_path in seen:
         raise ConfigError([Problem(str(path), "extends", "a chain of files without a loop", base_name)])
     return merge(read_scenario(base_path, seen + (base_path,)), raw)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
-    """Read a config file, apply dotted-path overrides, validate, fill defaults."""
-    path = Path(path) if path is not None else BASELINE
+    """Read a config file (a path, or the name of a packaged config such as ``"baseline"``; default
+    the baseline), apply dotted-path overrides, validate, fill defaults."""
+    path = find_config(path)
     raw = read_scenario(path)
     return resolve(raw, source=str(path), overrides=overrides)
 
@@ -546,4 +584,4 @@ def check_leases(cfg, source):
 
 
 __all__ = ["ConfigError", "Problem", "load_config", "resolve", "parse_value", "apply_override", "schema",
-           "BASELINE"]
+           "BASELINE", "CONFIG_DIR", "find_config", "packaged_configs", "is_packaged", "SOURCE_CHECKOUT"]
