@@ -11,12 +11,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+def save(fig, path: Path, title: str | None = None) -> Path:
+    """Date axes, the run's name as the figure's title, and a PNG."""
+    fig.autofmt_xdate()
+    if title:
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+    else:
+        fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _lines(ax, frame: pd.DataFrame, column: str, scale: float = 1.0, **kw) -> None:
     for agent, g in frame.groupby("agent", sort=False):
         ax.plot(g["date"], g[column] * scale, label=agent, **kw)
 
 
-def plot_per_watt(metrics: pd.DataFrame, path: Path) -> Path:
+def plot_per_watt(metrics: pd.DataFrame, path: Path, title: str | None = None) -> Path:
     """2×3 grid: TPWY, RPT, RPWY against CPWY, utilisation, rate-limited share, cash."""
     labs = metrics[metrics["kind"].isin(("lab", "fringe"))]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True)
@@ -36,14 +49,10 @@ def plot_per_watt(metrics: pd.DataFrame, path: Path) -> Path:
     axes[1, 2].axhline(0, color="black", lw=0.5)
     axes[1, 2].set(title="Cash", ylabel="$ B")
     axes[0, 0].legend(fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)
 
 
-def plot_market(market: pd.DataFrame, path: Path) -> Path:
+def plot_market(market: pd.DataFrame, path: Path, title: str | None = None) -> Path:
     """Per segment: prices by provider (top) and shares of demand served (bottom)."""
     segments = list(dict.fromkeys(market["segment"]))
     fig, axes = plt.subplots(2, len(segments), figsize=(4 * len(segments), 7), sharex=True, squeeze=False)
@@ -58,14 +67,10 @@ def plot_market(market: pd.DataFrame, path: Path) -> Path:
         axes[1, j].set(title=f"{seg}: share of demand", ylim=(0, 1))
     axes[0, 0].legend(fontsize=7)
     axes[1, 0].legend(fontsize=7, loc="lower left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)
 
 
-def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path) -> Path:
+def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path, title: str | None = None) -> Path:
     """Trajectories to self-funding: SFR per lab with the threshold, and outside capital by source."""
     labs = metrics[metrics["kind"] == "lab"]
     fig, (ax_sfr, ax_cap) = plt.subplots(1, 2, figsize=(14, 5))
@@ -83,8 +88,4 @@ def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path) 
         ax_cap.stackplot(cumulative.index, (cumulative.T / 1e9).values, labels=cumulative.columns)
         ax_cap.legend(fontsize=8, loc="upper left")
     ax_cap.set(title="Outside capital raised by the labs, cumulative, by source", ylabel="$ B")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, title)

@@ -13,13 +13,15 @@ METRIC_COLUMNS = outputs.METRIC_NAMES
 #: columns of funding.parquet, in order (market.parquet and leases.parquet follow ``sim.outputs`` too: a test
 #: checks every table's columns against it)
 FUNDING_COLUMNS = outputs.names(outputs.FUNDING)
+#: dates are kept in milliseconds, the unit Parquet stores: a table read back from its file is equal to it
+DATE = "datetime64[ms]"
 
 
 def _dates(model, n_steps: int) -> np.ndarray:
     """The first day of each month (kept on the model: every scenario's table uses them)."""
     cached = getattr(model, "_month_dates", None)
     if cached is None or len(cached) != n_steps:
-        cached = np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)])
+        cached = np.array([np.datetime64(model.date(t), "D") for t in range(n_steps)], dtype=DATE)
         model._month_dates = cached
     return cached
 
@@ -123,8 +125,8 @@ def leases_frame(model, scenario: int = 0) -> pd.DataFrame:
         "watts": book.watts[scenario, rows],
         "start_step": book.start_step[rows],
         "end_step": last,
-        "start": [np.datetime64(model.date(int(t)), "D") for t in book.start_step[rows]],
-        "end": [np.datetime64(model.date(int(t)), "D") for t in last],
+        "start": np.array([np.datetime64(model.date(int(t)), "D") for t in book.start_step[rows]], dtype=DATE),
+        "end": np.array([np.datetime64(model.date(int(t)), "D") for t in last], dtype=DATE),
         "price_usd_per_w_year": book.price_usd_per_w_year[scenario, rows],
         "renew": book.renew[rows],
         "origin": [book.note[r] for r in rows],
@@ -136,7 +138,7 @@ def funding_frame(model, scenario: int = 0) -> pd.DataFrame:
     recs = [r for r in model.funding.records if r["amount_usd"][scenario] > 0]
     return pd.DataFrame({
         "step": [r["step"] for r in recs],
-        "date": [np.datetime64(model.date(r["step"]), "D") for r in recs],
+        "date": np.array([np.datetime64(model.date(r["step"]), "D") for r in recs], dtype=DATE),
         "lab": [r["lab"] for r in recs],
         "source": [r["source"] for r in recs],
         "partner": [r["partner"] for r in recs],

@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,28 +15,178 @@ import tomli_w
 
 from wattyear.experiments.plots import plot_market, plot_per_watt, plot_self_funding
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
-from wattyear.experiments.summary import format_crossings, format_summary
+from wattyear.experiments.summary import crossings, format_crossings, format_summary, summary_frame
 from wattyear.sim.model import WattyearModel
+
+
+#: longest run folder name; longer names keep their start and end in a hash of the whole
+MAX_NAME = 120
+
+
+def format_value(value) -> str:
+    """An override's value as TOML would write it (``0.9``, ``2000000000.0``, ``"x"``, ``true``).
+
+    >>> format_value(0.9), format_value(2e9), format_value(True), format_value("blackwell"), format_value([1, 2])
+    ('0.9', '2e9', 'true', 'blackwell', '[1, 2]')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):  # the shorter of 2000000000.0 and 2e9 that reads back the same float
+        mantissa, exponent = f"{value:.15e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        short = f"{mantissa}e{int(exponent)}"
+        plain = repr(value)
+        return short if len(short) < len(plain) and float(short) == value else plain
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def run_name(config_name: str, overrides: dict | None = None) -> str:
+    """A run's name, and its folder's: the config's name and the overrides, in the order given.
+
+    Safe as a folder name anywhere (characters other than letters, digits and ``._=+-`` become ``_``)
+    and at most ``MAX_NAME`` long (a longer one ends in a hash of the whole, so names stay distinct).
+
+    >>> run_name("baseline")
+    'baseline'
+    >>> run_name("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})
+    'baseline+open_weights.quality_fraction=0.9+run.seed=7'
+    """
+    import hashlib
+    import re
+
+    name = "+".join([config_name, *(f"{k}={format_value(v)}" for k, v in (overrides or {}).items())])
+    name = re.sub(r"[^A-Za-z0-9._=+-]", "_", name)
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[:MAX_NAME - 11]}~{digest}"
+    return name
+
+
+def describe(config_name: str, overrides: dict | None = None) -> str:
+    """A run's label for plot titles and tables: ``baseline (open_weights.quality_fraction=0.9)``."""
+    if not overrides:
+        return config_name
+    return f"{config_name} (" + ", ".join(f"{k}={format_value(v)}" for k, v in overrides.items()) + ")"
 
 
 @dataclass
 class RunResult:
-    model: WattyearModel
+    """One finished run: four tidy tables and what made them.
+
+    ``metrics`` (month × agent), ``market`` (month × segment × provider),
+    ``leases`` (one row a lease) and ``funding`` (one row a raise and
+    source): the columns are listed in the README and ``wattyear.sim.outputs``.
+    ``config`` is the resolved config; ``config_name`` and ``overrides`` say
+    where it came from, and ``name`` is the run's folder name. ``model`` is
+    the stepped model (None for a run loaded from its folder).
+    """
+
     metrics: pd.DataFrame
     market: pd.DataFrame
     leases: pd.DataFrame
     funding: pd.DataFrame
-    seconds: float
+    config: dict
+    config_name: str = "config"
+    overrides: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    model: WattyearModel | None = None
+    record: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return run_name(self.config_name, self.overrides)
+
+    @property
+    def label(self) -> str:
+        return describe(self.config_name, self.overrides)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["run"]["seed"])
+
+    def summary(self) -> pd.DataFrame:
+        """One row per lab: the start and end value of each summary metric."""
+        return summary_frame(self.metrics)
+
+    def crossings(self) -> dict[str, str | None]:
+        """The month (``YYYY-MM``) each lab first could fund its next cluster from operations, or None."""
+        dates = self._month_labels()
+        return {lab: None if step is None else dates[step] for lab, step in crossings(self.metrics).items()}
+
+    def _month_labels(self) -> list[str]:
+        dates = self.metrics.drop_duplicates("step").sort_values("step")["date"]
+        return [str(d)[:7] for d in dates]
+
+    def summary_text(self) -> str:
+        return summary_text(self)
+
+    def save(self, folder: str | Path | None = None, *, plots: bool = True) -> Path:
+        """Write the run's folder (default ``out/<name>``): config, run record, tables, summary, plots."""
+        folder = Path(folder) if folder is not None else Path("out") / self.name
+        write_outputs(self, folder, plots=plots)
+        return folder
+
+    def __repr__(self) -> str:
+        return (f"RunResult({self.label!r}, seed {self.seed}, {self.metrics['step'].nunique()} months, "
+                f"{self.metrics['agent'].nunique()} agents)")
 
 
-def run(config: dict, seed: int | None = None) -> RunResult:
-    """Run a validated config to its horizon; ``seed`` overrides ``run.seed``."""
+def run(config: dict, seed: int | None = None, *, config_name: str = "config",
+        overrides: dict | None = None) -> RunResult:
+    """Run a validated config to its horizon; ``seed`` overrides ``run.seed``. ``config_name`` and
+    ``overrides`` only name the result (the overrides are already in ``config``)."""
     config = dict(config, run=dict(config["run"], **({} if seed is None else {"seed": seed})))
     t0 = time.perf_counter()
     model = WattyearModel(config).run()
     seconds = time.perf_counter() - t0
-    return RunResult(model, metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
-                     seconds)
+    return RunResult(metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
+                     config=model.scenario_config(0), config_name=config_name, overrides=dict(overrides or {}),
+                     seconds=seconds, model=model)
+
+
+def source_revision() -> str | None:
+    """The git commit of the wattyear source that runs (``-dirty`` if it has uncommitted changes), or
+    None for an installed package or without git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def run_record(result: RunResult) -> dict:
+    """What ``run.json`` holds: the run's name, config and overrides, seed, horizon, versions."""
+    from wattyear import __version__
+
+    config = result.config
+    return {
+        "name": result.name,
+        "label": result.label,
+        "config": result.config_name,
+        "overrides": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in result.overrides.items()},
+        "seed": int(config["run"]["seed"]),
+        "start": config["run"]["start"],
+        "months": int(result.metrics["step"].nunique()),
+        "run_seconds": round(result.seconds, 4),
+        "wattyear": __version__,
+        "git_commit": source_revision(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -59,20 +209,12 @@ def _toml_ready(value):
 
 def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> list[Path]:
     """Write the resolved config, run record, Parquet tables, plots and summary."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = result.model
     written = []
     cfg_path = out_dir / "config.resolved.toml"
-    config = model.scenario_config(0)
-    _atomic_write(cfg_path, lambda p: p.write_text(tomli_w.dumps(_toml_ready(config))))
-    record = {
-        "seed": int(config["run"]["seed"]),
-        "start": model.start,
-        "months": model.horizon,
-        "run_seconds": round(result.seconds, 4),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
+    _atomic_write(cfg_path, lambda p: p.write_text(tomli_w.dumps(_toml_ready(result.config))))
+    record = run_record(result)
     run_path = out_dir / "run.json"
     _atomic_write(run_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     written += [cfg_path, run_path]
@@ -86,13 +228,35 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     _atomic_write(summary_path, lambda p: p.write_text(summary + "\n"))
     written.append(summary_path)
     if plots:
-        written.append(plot_per_watt(result.metrics, out_dir / "per_watt_metrics.png"))
-        written.append(plot_market(result.market, out_dir / "market.png"))
-        written.append(plot_self_funding(result.metrics, result.funding, out_dir / "self_funding.png"))
+        title = result.label
+        written.append(plot_per_watt(result.metrics, out_dir / "per_watt_metrics.png", title=title))
+        written.append(plot_market(result.market, out_dir / "market.png", title=title))
+        written.append(plot_self_funding(result.metrics, result.funding, out_dir / "self_funding.png", title=title))
     return written
 
 
 def summary_text(result: RunResult) -> str:
-    model = result.model
-    table = format_summary(result.metrics, str(model.date(0))[:7], str(model.date(len(model.history) - 1))[:7])
-    return table + "\n\n" + format_crossings(result.metrics, model.date)
+    """The table printed after a run, headed by the run's config and overrides."""
+    metrics = result.metrics
+    dates = result._month_labels()
+    table = format_summary(metrics, dates[0], dates[-1])
+    date_of = lambda step: dates[step]  # noqa: E731
+    head = f"Run: {result.label}, seed {result.seed}"
+    return head + "\n\n" + table + "\n\n" + format_crossings(metrics, date_of)
+
+
+def load_run(folder: str | Path) -> RunResult:
+    """A run read back from its folder (``wattyear run`` or ``RunResult.save``)."""
+    from wattyear.sim.config import ConfigError, Problem, read_toml, resolve
+
+    folder = Path(folder)
+    missing = [n for n in ("run.json", "config.resolved.toml", "metrics.parquet", "market.parquet",
+                           "leases.parquet", "funding.parquet") if not (folder / n).is_file()]
+    if missing:
+        raise ConfigError([Problem(str(folder), ", ".join(missing), "a run folder written by wattyear run",
+                                   "no such file")])
+    record = json.loads((folder / "run.json").read_text())
+    config = resolve(read_toml(folder / "config.resolved.toml"), source=str(folder / "config.resolved.toml"))
+    tables = {n: pd.read_parquet(folder / f"{n}.parquet") for n in ("metrics", "market", "leases", "funding")}
+    return RunResult(**tables, config=config, config_name=record.get("config", folder.name),
+                     overrides=record.get("overrides", {}), seconds=record.get("run_seconds", 0.0), record=record)
