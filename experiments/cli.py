@@ -1,10 +1,17 @@
 """The ``wattyear`` command line.
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
+    wattyear compare A B [C ...] [--out DIR] [--at YYYY-MM]
     wattyear sweep STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS] [--resume]
     wattyear analyze SWEEP_FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
+    wattyear --version
+
+CONFIG is a TOML file or the name of a packaged config (``baseline``,
+``colossus_lease``); STUDY a study file or a packaged study's name
+(``llama_pressure``, ``sensitivity``). Output goes under ``out/`` in the
+working folder, never into the installed package.
 
 A user mistake (bad config, unknown key, bad --set) prints one message per
 problem, naming file, key, what was expected and what was found, and exits
@@ -17,7 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from wattyear.sim.config import BASELINE, ConfigError, Problem, load_config, parse_value
+from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
+                                 load_config, parse_value)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -70,16 +78,34 @@ def cmd_run(args) -> int:
         overrides["run.months"] = args.months
     if args.seed is not None:
         overrides["run.seed"] = args.seed
-    config = load_config(args.config, overrides=overrides)
-    out_dir = Path(args.out) if args.out else Path("out") / Path(args.config or BASELINE).stem
+    path = find_config(args.config)
+    config = load_config(path, overrides=overrides)
 
-    from wattyear.experiments.run import run, summary_text, write_outputs
+    from wattyear.experiments.run import run, run_name, summary_text, write_outputs
 
-    result = run(config)
+    # without --out, a run's folder is named after its config and overrides: another scenario never
+    # overwrites the baseline's folder
+    out_dir = Path(args.out) if args.out else Path("out") / run_name(path.stem, overrides)
+    result = run(config, config_name=path.stem, overrides=overrides)
     files = write_outputs(result, out_dir, plots=not args.no_plots)
     print(summary_text(result))
     print(f"\n{len(result.model.history)} months in {result.seconds:.3f} s (seed {config['run']['seed']}); "
           f"wrote {len(files)} files to {out_dir}/")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from wattyear.experiments.compare import compare, default_folder, resolve_input, write_comparison
+
+    runs = [resolve_input(spec) for spec in args.runs]
+    comparison = compare(runs, at=args.at)
+    out = Path(args.out) if args.out else default_folder(runs)
+    for result in runs:
+        if result.model is not None:  # run here, from a config: keep its tables beside the comparison
+            result.save(out / "runs" / result.name, plots=False)
+    files = write_comparison(comparison, out, plots=not args.no_plots)
+    print(comparison.markdown())
+    print(f"wrote {len(files)} files to {out}/")
     return 0
 
 
@@ -88,7 +114,7 @@ def cmd_calibrate(args) -> int:
 
     from wattyear.experiments import calibration
 
-    path = Path(args.config) if args.config else BASELINE
+    path = find_config(args.config)
     config = load_config(path)
     fit_result = None
     if args.fit or args.apply:
@@ -102,6 +128,12 @@ def cmd_calibrate(args) -> int:
                                                   "residuals": fit_result.residuals, "cost": fit_result.cost,
                                                   "evaluations": fit_result.evaluations}, indent=2) + "\n")
     if args.apply:
+        if is_packaged(path) and not SOURCE_CHECKOUT:
+            # never write into the installed package: the fitted config goes beside the report
+            target = Path(args.report).parent / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(path.read_text())
+            path = target
         calibration.apply_fit(path, fit_result.fitted)
         config = load_config(path)
         print(f"wrote the fitted values into {path}")
@@ -128,7 +160,7 @@ def cmd_sweep(args) -> int:
     study = load_study(args.study)
     out = Path(args.out) if args.out else Path("out") / study.name
     previous = out / "study.toml"
-    if previous.exists() and previous.read_text() != study.path.read_text():
+    if previous.exists() and previous.read_text() != study.text:
         raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
                                    "a different study's results")])
     print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
@@ -164,19 +196,30 @@ def cmd_params(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wattyear import __version__
+
     parser = argparse.ArgumentParser(prog="wattyear", description="Agent-based market model of AI-industry economics.")
+    parser.add_argument("--version", action="version", version=f"wattyear {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run one config and write metrics, market, plots and a summary")
-    p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
-    p.add_argument("--out", help="output folder (default: out/<config name>)")
+    p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
+    p.add_argument("--out", help="output folder (default: out/<config name>[+PATH=VALUE for each override])")
     p.add_argument("--seed", type=int, help="seed of the model's generator (default: the config's run.seed)")
     p.add_argument("--months", type=positive_int, help="horizon in months (default: the config's run.months)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("compare", help="per-lab differences between runs: a table and overlaid plots")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="a run folder, a config (file or packaged name), or NAME+PATH=VALUE… as run folders are "
+                        "named; the first is the reference")
+    p.add_argument("--out", help="output folder (default: out/compare/<first>--vs--<second>…)")
+    p.add_argument("--at", metavar="YYYY-MM", help="the month to compare in (default: the last month all runs share)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("sweep", help="run a study: parameter sweeps x replicates, stored run by run, resumable")
-    p.add_argument("study", help="study file (TOML), e.g. experiments/llama_pressure.toml")
+    p.add_argument("study", help="study file (TOML) or packaged study name, e.g. llama_pressure")
     p.add_argument("--out", help="result folder (default: out/<study name>)")
     p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
     p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
@@ -191,9 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="a sweep's result folder, e.g. out/llama_pressure")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("calibrate", help="compare the baseline with public figures; optionally fit and apply")
-    p.add_argument("config", nargs="?", help=f"TOML config (default: {BASELINE.name})")
+    p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
     p.add_argument("--fit", action="store_true", help="fit the free behavioural parameters first")
-    p.add_argument("--apply", action="store_true", help="fit, then write the fitted values into the config file")
+    p.add_argument("--apply", action="store_true",
+                   help="fit, then write the fitted values into the config file (a packaged config of an installed "
+                        "wattyear: into a copy beside the report)")
     p.add_argument("--report", default="out/calibration/calibration.md", help="where to write the report")
     p.add_argument("--max-evaluations", type=positive_int, default=200, help="model evaluations the fit may use")
     p.set_defaults(func=cmd_calibrate)

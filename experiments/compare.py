@@ -1,0 +1,231 @@
+"""Scenario comparison: the labs' per-watt economics in two or more runs, side by side.
+
+    wattyear compare out/baseline out/baseline+open_weights.quality_fraction=0.9
+    wattyear compare baseline colossus_lease "baseline+open_weights.quality_fraction=0.9"
+
+Each input is a run folder (``wattyear run``), a config file or packaged
+config name, or a config name followed by overrides in the form a run's
+folder is named (``NAME+PATH=VALUE+PATH=VALUE``); configs are run first. The
+first input is the reference: every other run's values are shown with their
+difference from it. Values are read in one month common to all runs (by
+default the last month they share), except the self-funding crossing, which
+is the first month over each whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wattyear.experiments.run import RunResult, load_run, run, run_name
+from wattyear.experiments.summary import crossings
+from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value
+
+#: (metric column, heading, unit, scale to the unit) of the compared per-watt economics, read in one month
+COMPARED = (
+    ("revenue_per_token", "revenue per token", "$/Mtok", 1e6),
+    ("revenue_per_watt_year", "revenue per watt-year", "$/W-yr", 1.0),
+    ("cost_per_watt_year", "cost per watt-year", "$/W-yr", 1.0),
+    ("operating_margin", "operating margin", "share of revenue", 1.0),
+    ("rate_limited_share", "rate-limited share", "share of demand", 1.0),
+    ("outside_capital_usd", "outside capital raised to date", "$B", 1e-9),
+)
+#: the first month a lab's self-funding ratio reaches 1 (months after the reference run's start)
+CROSSING = ("self_funding_crossing", "self-funding crossing", "month")
+#: an override inside a run spec: ``+PATH=VALUE`` (a ``+`` inside a value, as in ``1e+9``, stays)
+_OVERRIDE = re.compile(r"\+(?=[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+=)")
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``NAME+PATH=VALUE+…`` → (config name, overrides), the inverse of ``run_name``.
+
+    >>> parse_spec("baseline+open_weights.quality_fraction=0.9+labs.xai.watts=1e+9")
+    ('baseline', {'open_weights.quality_fraction': 0.9, 'labs.xai.watts': 1000000000.0})
+    """
+    head, *items = _OVERRIDE.split(spec)
+    overrides = {}
+    for item in items:
+        path, value = item.split("=", 1)
+        overrides[path] = parse_value(value)
+    return head, overrides
+
+
+def resolve_input(spec: str | Path | RunResult) -> RunResult:
+    """A run to compare: a RunResult as it is; a run folder read back; a config (file, packaged name,
+    or ``NAME+PATH=VALUE…``) run now."""
+    if isinstance(spec, RunResult):
+        return spec
+    path = Path(spec)
+    if path.is_dir():
+        return load_run(path)
+    if path.is_file():
+        name, overrides, config_path = path.stem, {}, path
+    else:
+        name, overrides = parse_spec(str(spec))
+        try:
+            config_path = find_config(name)
+        except ConfigError:
+            raise ConfigError([Problem(str(spec), "(run)", "a run folder, a config file, a packaged config, "
+                                       "or NAME+PATH=VALUE… (as run folders are named)", "none of these")]) from None
+    return run(load_config(config_path, overrides=overrides), config_name=config_path.stem, overrides=overrides)
+
+
+@dataclass
+class Comparison:
+    """Per-lab differences between runs. ``table``: one row per lab × metric × run, with the value,
+    the reference run's value and the difference (run − reference)."""
+
+    runs: list[RunResult]
+    labels: list[str]  #: each run's label (``#2``… added where two runs have the same one)
+    month: str  #: the month (YYYY-MM) the per-watt values are read in
+    table: pd.DataFrame
+
+    def wide(self, metric: str) -> pd.DataFrame:
+        """One metric: a row per lab, a column per run, and one ``Δ <run>`` column per other run."""
+        sub = self.table[self.table["metric"] == metric]
+        labels = self.labels
+        out = sub.pivot(index="lab", columns="run", values="value")[labels]
+        for label in labels[1:]:
+            out[f"Δ {label}"] = sub[sub["run"] == label].set_index("lab")["difference"]
+        return out.loc[list(dict.fromkeys(sub["lab"]))]
+
+    def markdown(self) -> str:
+        """The comparison as Markdown: a key to the runs (A is the reference), then a table per metric
+        with each run's value and, for B, C…, the difference from A."""
+        keys = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(self.labels))]
+        lines = [f"# Comparison in {self.month}", ""]
+        lines += [f"- **{k}**{' (reference)' if i == 0 else ''}: {label}"
+                  for i, (k, label) in enumerate(zip(keys, self.labels))]
+        lines += ["", f"Values in {self.month} (the last month all runs share, unless chosen with `--at`); "
+                  "Δ B is B − A. The self-funding crossing is the first month a lab's trailing-12-month free "
+                  "cash flow covers the annualised capex of its next cluster, over the whole run; its Δ is in "
+                  "months.", ""]
+        for metric, heading, unit, _ in (*COMPARED, (*CROSSING, 1.0)):
+            wide = self.wide(metric)
+            names = keys + [f"Δ {k}" for k in keys[1:]]
+            lines += [f"## {heading} ({unit})", "", "| lab | " + " | ".join(names) + " |",
+                      "|---" * (len(names) + 1) + "|"]
+            for lab, row in wide.iterrows():
+                cells = [self._cell(metric, col, v) for col, v in row.items()]
+                lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+            lines.append("")
+        return "\n".join(lines)
+
+    def _cell(self, metric: str, column: str, value: float) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "–" if column.startswith("Δ") else "not within the horizon"
+        if metric == CROSSING[0] and not column.startswith("Δ"):
+            return _month_label(self.runs[0], int(value))
+        sign = "+" if column.startswith("Δ") else ""
+        return f"{value:{sign}.4g}"
+
+
+def _month_label(reference: RunResult, months: int) -> str:
+    year, month = (int(x) for x in reference.config["run"]["start"].split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12}-{index % 12 + 1:02d}"
+
+
+def _month_index(date) -> int:
+    ts = pd.Timestamp(date)
+    return ts.year * 12 + ts.month - 1
+
+
+def compare(runs: list[RunResult], at: str | None = None) -> Comparison:
+    """Compare runs (the first is the reference) in month ``at`` (``YYYY-MM``; default the last month
+    all runs share)."""
+    if len(runs) < 2:
+        raise ConfigError([Problem("compare", "(runs)", "two or more runs", len(runs))])
+    spans = [(r.metrics["date"].min(), r.metrics["date"].max()) for r in runs]
+    first, last = max(s[0] for s in spans), min(s[1] for s in spans)
+    if first > last:
+        raise ConfigError([Problem("compare", "(months)", "runs that share at least one month",
+                                   ", ".join(f"{r.label}: {str(a)[:7]} to {str(b)[:7]}"
+                                             for r, (a, b) in zip(runs, spans)))])
+    when = pd.Timestamp(last) if at is None else pd.Timestamp(f"{at}-01")
+    if not first <= when <= last:
+        raise ConfigError([Problem("compare --at", "month", f"a month all runs share, {str(first)[:7]} to "
+                                   f"{str(last)[:7]}", at)])
+    origin = _month_index(runs[0].metrics["date"].min())
+    labels = []
+    for r in runs:
+        labels.append(r.label if r.label not in labels else f"{r.label} #{len(labels) + 1}")
+    rows = []
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    labs: list[str] = []
+    for r, label in zip(runs, labels):
+        m = r.metrics[r.metrics["kind"] == "lab"]
+        labs += [a for a in dict.fromkeys(m["agent"]) if a not in labs]
+        month = m[m["date"] == when].set_index("agent")
+        for metric, _, _, scale in COMPARED:
+            for agent, v in month[metric].items():
+                values.setdefault((metric, agent), {})[label] = float(v) * scale
+        first_month = _month_index(m["date"].min())
+        for agent, step in crossings(m).items():
+            values.setdefault((CROSSING[0], agent), {})[label] = (
+                np.nan if step is None else float(first_month - origin + step))
+    units = {c[0]: c[2] for c in COMPARED} | {CROSSING[0]: CROSSING[2]}
+    ref = labels[0]
+    for metric in [c[0] for c in COMPARED] + [CROSSING[0]]:
+        for lab in labs:
+            by_run = values.get((metric, lab), {})
+            reference = by_run.get(ref, np.nan)
+            for label in labels:
+                value = by_run.get(label, np.nan)
+                rows.append({"lab": lab, "metric": metric, "unit": units[metric], "run": label, "value": value,
+                             "reference": reference, "difference": value - reference})
+    return Comparison(runs, labels, str(when)[:7], pd.DataFrame(rows))
+
+
+def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
+    """One PNG per compared metric: a panel per lab, a line per run (the reference solid, black)."""
+    from wattyear.experiments.plots import plt, save
+
+    runs = comparison.runs
+    labs = list(dict.fromkeys(comparison.table["lab"]))
+    title = " vs ".join(comparison.labels)
+    written = []
+    for metric, heading, unit, scale in (*COMPARED, ("self_funding_ratio", "self-funding ratio", "ratio", 1.0)):
+        cols = min(len(labs), 4)
+        rows = -(-len(labs) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), sharex=True, squeeze=False)
+        for ax, lab in zip(axes.flat, labs):
+            for i, r in enumerate(runs):
+                g = r.metrics[r.metrics["agent"] == lab]
+                style = {"color": "black", "lw": 1.8} if i == 0 else {"lw": 1.3, "ls": ("--", ":", "-.")[(i - 1) % 3]}
+                ax.plot(g["date"], g[metric] * scale, label=comparison.labels[i], **style)
+            ax.set(title=lab, ylabel=unit)
+            if metric == "self_funding_ratio":
+                ax.axhline(1.0, color="grey", lw=0.8)
+                ax.set_yscale("symlog", linthresh=1.0)
+        for ax in list(axes.flat)[len(labs):]:
+            ax.set_visible(False)
+        axes.flat[0].legend(fontsize=7)
+        written.append(save(fig, folder / f"compare_{metric}.png", f"{heading}: {title}"))
+    return written
+
+
+def default_folder(runs: list[RunResult]) -> Path:
+    """``out/compare/<first>--vs--<second>…`` (shortened like run names)."""
+    return Path("out") / "compare" / run_name("--vs--".join(r.name for r in runs))
+
+
+def write_comparison(comparison: Comparison, folder: Path, *, plots: bool = True) -> list[Path]:
+    """``comparison.md``, ``comparison.csv`` (tidy), ``runs.json`` (what was compared) and the plots."""
+    folder.mkdir(parents=True, exist_ok=True)
+    md, csv, runs_json = folder / "comparison.md", folder / "comparison.csv", folder / "runs.json"
+    md.write_text(comparison.markdown())
+    comparison.table.to_csv(csv, index=False)
+    runs_json.write_text(json.dumps([{"name": r.name, "label": label, "config": r.config_name,
+                                      "overrides": r.overrides, "seed": r.seed}
+                                     for r, label in zip(comparison.runs, comparison.labels)],
+                                    indent=2, default=str) + "\n")
+    written = [md, csv, runs_json]
+    if plots:
+        written += plot_comparison(comparison, folder)
+    return written
