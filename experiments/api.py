@@ -1,0 +1,242 @@
+"""The public API: what ``import wattyear`` offers.
+
+    >>> import wattyear
+    >>> result = wattyear.run(months=12)                    # the calibrated baseline, one year
+    >>> result.metrics.query("kind == 'lab'").shape
+    (48, 57)
+
+Configs are named as on the command line: a TOML file, the name of a packaged
+config (``"baseline"``, ``"colossus_lease"``) or a config dict; ``overrides``
+are dotted paths (``{"open_weights.quality_fraction": 0.9}``), checked like a
+file. Every result is a set of tidy pandas DataFrames: ``metrics`` (month ×
+agent), ``market`` (month × segment × provider), ``leases`` and ``funding``,
+the columns listed in the README.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from wattyear.experiments.run import RunResult, load_run, run_name
+from wattyear.sim.config import ConfigError, Problem, find_config, resolve
+from wattyear.sim.config import load_config as _load_file
+
+
+def load_config(config: str | Path | dict | None = None, overrides: dict[str, Any] | None = None) -> dict:
+    """A validated config with defaults filled: a file, a packaged config's name or a dict (default
+    the baseline), with ``overrides`` by dotted path. Raises ``ConfigError`` naming each problem.
+
+    >>> load_config(overrides={"open_weights.quality_fraction": 0.9})["open_weights"]["quality_fraction"]
+    0.9
+    """
+    return _config_and_name(config, overrides)[0]
+
+
+def _config_and_name(config, overrides) -> tuple[dict, str]:
+    if config is None or isinstance(config, (str, Path)):
+        path = find_config(config)
+        return _load_file(path, overrides=overrides), path.stem
+    if isinstance(config, dict):
+        return resolve(config, source="<config dict>", overrides=overrides), "config"
+    raise TypeError(f"config: expected a file, a packaged config's name or a dict, found {type(config).__name__}")
+
+
+def _shortcuts(overrides: dict | None, months: int | None, seed: int | None) -> dict:
+    out = dict(overrides or {})
+    if months is not None:
+        out["run.months"] = months
+    if seed is not None:
+        out["run.seed"] = seed
+    return out
+
+
+def run(config: str | Path | dict | None = None, *, overrides: dict[str, Any] | None = None,
+        months: int | None = None, seed: int | None = None) -> RunResult:
+    """Run one scenario to its horizon and return its tables (``RunResult``).
+
+    ``months`` and ``seed`` are shortcuts for the overrides ``run.months`` and
+    ``run.seed``. ``result.save()`` writes the folder ``wattyear run`` would
+    (``out/<config name>+<overrides>``).
+    """
+    from wattyear.experiments.run import run as run_config
+
+    overrides = _shortcuts(overrides, months, seed)
+    cfg, name = _config_and_name(config, overrides)
+    return run_config(cfg, config_name=name, overrides=overrides)
+
+
+@dataclass
+class EnsembleResult:
+    """Scenarios stepped together as one model. Each table is every scenario's, stacked, with the
+    columns ``scenario`` (its index), ``name`` (what its run folder would be called) and ``seed``
+    in front; ``scenarios`` has one row per scenario. ``result.run(i)`` is scenario i alone, a
+    ``RunResult`` bit-identical to running it by itself."""
+
+    scenarios: pd.DataFrame
+    metrics: pd.DataFrame
+    market: pd.DataFrame
+    leases: pd.DataFrame
+    funding: pd.DataFrame
+    model: Any = field(repr=False, default=None)
+    _runs: list[RunResult] = field(repr=False, default_factory=list)
+
+    def run(self, i: int) -> RunResult:
+        return self._runs[i]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+def run_ensemble(configs: Any = None, *, overrides: dict | Sequence[dict] | None = None,
+                 seeds: Sequence[int] | None = None, months: int | None = None) -> EnsembleResult:
+    """Run several scenarios as one ensemble (one model with a scenario axis: fast, and each member is
+    bit-identical to its run alone).
+
+    ``configs``: one config (file, packaged name or dict) or a list of them;
+    ``overrides``: one dict for all, or a list of dicts, one per scenario;
+    ``seeds``: a seed per scenario, or, for a single scenario, one seed per
+    replicate. Lists must have the same length.
+
+    >>> ens = run_ensemble(overrides=[{"open_weights.quality_fraction": q} for q in (0.6, 0.9)], months=6)
+    >>> ens.scenarios["name"].tolist()
+    ['baseline+open_weights.quality_fraction=0.6+run.months=6', 'baseline+open_weights.quality_fraction=0.9+run.months=6']
+    """
+    from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame, \
+        stacked_metrics
+    from wattyear.sim.model import WattyearModel
+
+    config_list = list(configs) if isinstance(configs, (list, tuple)) else [configs]
+    override_list = list(overrides) if isinstance(overrides, (list, tuple)) else [overrides]
+    lengths = {"configs": len(config_list), "overrides": len(override_list),
+               "seeds": len(seeds) if seeds is not None else 1}
+    n = max(lengths.values())
+    if any(k not in (1, n) for k in lengths.values()):
+        raise ConfigError([Problem("run_ensemble", ", ".join(lengths), "lists of one length (an item per "
+                                   "scenario) or single items", ", ".join(f"{v} {k}" for k, v in lengths.items()))])
+    broadcast = lambda items: items * n if len(items) == 1 else items  # noqa: E731
+    seed_list = broadcast(list(seeds) if seeds is not None else [None])
+    members = []
+    for config, extra, seed in zip(broadcast(config_list), broadcast(override_list), seed_list):
+        extra = _shortcuts(extra, months, None if seed is None else int(seed))
+        members.append((*_config_and_name(config, extra), extra))
+    model = WattyearModel([cfg for cfg, _, _ in members]).run()
+    stacked = stacked_metrics(model)
+    runs, tables = [], {"metrics": [], "market": [], "leases": [], "funding": []}
+    for i, (_, name, extra) in enumerate(members):
+        frames = {"metrics": metrics_frame(model, i, stacked), "market": market_frame(model, i),
+                  "leases": leases_frame(model, i), "funding": funding_frame(model, i)}
+        result = RunResult(**frames, config=model.scenario_config(i), config_name=name, overrides=extra)
+        runs.append(result)
+        for key, frame in frames.items():
+            tables[key].append(frame.assign(scenario=i, name=result.name, seed=result.seed))
+    front = ["scenario", "name", "seed"]
+    joined = {key: (lambda t: t[front + [c for c in t.columns if c not in front]])(pd.concat(frames, ignore_index=True))
+              for key, frames in tables.items()}
+    scenarios = pd.DataFrame({"scenario": np.arange(len(runs)), "name": [r.name for r in runs],
+                              "label": [r.label for r in runs], "seed": [r.seed for r in runs],
+                              "config": [r.config_name for r in runs],
+                              "overrides": [json.dumps(r.overrides, sort_keys=True, default=str) for r in runs]})
+    return EnsembleResult(scenarios, **joined, model=model, _runs=runs)
+
+
+@dataclass
+class StudyResult:
+    """A sweep's folder: ``manifest`` (one row per run: id, design point, replicate, seed, status and
+    one column per swept parameter) and ``metrics`` (every finished run's kept rows, with run_id,
+    seed and the swept parameters; read when first asked for)."""
+
+    folder: Path
+    _metrics: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        from wattyear.experiments.store import ResultStore
+
+        table = ResultStore(self.folder).manifest()
+        if "params" in table:  # one column per swept parameter, named by its dotted path
+            params = pd.DataFrame(table["params"].tolist(), index=table.index)
+            table = pd.concat([table.drop(columns="params"), params], axis=1)
+        return table
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        if self._metrics is None:
+            from wattyear.experiments.store import ResultStore
+
+            self._metrics = ResultStore(self.folder).load()
+        return self._metrics
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        m = self.manifest
+        return m[m["status"] != "ok"] if len(m) else m
+
+    @property
+    def study(self) -> str:
+        """The study that made the folder, as TOML."""
+        return (self.folder / "study.toml").read_text()
+
+    def analyze(self) -> list[Path]:
+        """Fan charts, crossing-date distributions and sensitivities (``wattyear analyze``)."""
+        from wattyear.experiments.analysis import analyze
+
+        return analyze(self.folder)
+
+
+def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
+          memory: int | str = "1GiB", scheduler: str | None = None, progress: bool = False) -> StudyResult:
+    """Run a study (a file, a packaged study's name such as ``"llama_pressure"``, or the file's tables
+    as a dict) into ``out`` (default ``out/<study name>``), resuming what a folder already holds.
+
+    ``workers``: local processes (default all cores); ``scheduler``: a Dask
+    scheduler's address; ``memory``: each worker's ensemble budget.
+    """
+    from wattyear.experiments.cli import memory_size
+    from wattyear.experiments.study import load_study
+    from wattyear.experiments.sweep import run_sweep
+
+    study_ = load_study(study)
+    folder = Path(out) if out is not None else Path("out") / study_.name
+    previous = folder / "study.toml"
+    if previous.exists() and previous.read_text() != study_.text:
+        raise ConfigError([Problem(str(folder), "study.toml", "the same study (or another out folder)",
+                                   "a different study's results")])
+    budget = memory if isinstance(memory, int) else memory_size(memory)
+    run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
+              memory_bytes=budget)
+    return StudyResult(folder)
+
+
+def load_results(folder: str | Path) -> RunResult | StudyResult:
+    """Read back a run folder (``wattyear run``, ``RunResult.save``) as a ``RunResult``, or a sweep's
+    folder (``wattyear sweep``, ``sweep``) as a ``StudyResult``."""
+    folder = Path(folder)
+    if (folder / "run.json").is_file():
+        return load_run(folder)
+    if (folder / "runs").is_dir():
+        return StudyResult(folder)
+    raise ConfigError([Problem(str(folder), "(folder)", "a run folder (with run.json) or a sweep folder (with "
+                               "runs/)", "neither" if folder.is_dir() else "no such folder")])
+
+
+def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Path | None = None):
+    """Compare runs (``RunResult``s, run folders or configs; the first is the reference): a
+    ``Comparison`` whose ``table`` holds each lab's value and difference per metric. With ``out``,
+    also write ``comparison.md``, ``comparison.csv`` and the overlaid plots there."""
+    from wattyear.experiments.compare import compare as compare_runs
+    from wattyear.experiments.compare import resolve_input, write_comparison
+
+    comparison = compare_runs([resolve_input(r) for r in runs], at=at)
+    if out is not None:
+        write_comparison(comparison, Path(out))
+    return comparison
+
+
+__all__ = ["load_config", "run", "run_ensemble", "sweep", "load_results", "compare", "RunResult", "EnsembleResult",
+           "StudyResult", "ConfigError", "run_name"]
