@@ -1,0 +1,192 @@
+"""The public API, run naming, ``--version``, ``--set`` without ``--out`` and scenario comparison."""
+
+import json
+import tomllib
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import wattyear
+from wattyear.experiments.cli import main
+from wattyear.experiments.compare import COMPARED, compare, parse_spec
+from wattyear.experiments.run import run_name
+from wattyear.sim.config import CONFIG_DIR, ConfigError, find_config
+
+
+def test_three_lines_from_import_to_a_dataframe(tmp_path):
+    result = wattyear.run(months=6)
+    frame = result.metrics
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 6 * frame["agent"].nunique()
+    assert {"metrics", "market", "leases", "funding"} <= set(vars(result))
+    back = wattyear.load_results(result.save(tmp_path / "r", plots=False))
+    for name in ("metrics", "market", "leases", "funding"):
+        pd.testing.assert_frame_equal(getattr(result, name), getattr(back, name), check_exact=True)
+    assert back.name == result.name == "baseline+run.months=6" and back.overrides == {"run.months": 6}
+
+
+def test_ensemble_members_are_their_runs_alone():
+    overrides = [{"open_weights.quality_fraction": q} for q in (0.6, 0.9)]
+    ens = wattyear.run_ensemble(overrides=overrides, seeds=[3, 4], months=8)
+    assert ens.scenarios["seed"].tolist() == [3, 4]
+    for i, extra in enumerate(overrides):
+        alone = wattyear.run(overrides=extra, seed=3 + i, months=8)
+        pd.testing.assert_frame_equal(ens.run(i).metrics, alone.metrics, check_exact=True)
+        rows = ens.metrics[ens.metrics["scenario"] == i].drop(columns=["scenario", "name", "seed"])
+        pd.testing.assert_frame_equal(rows.reset_index(drop=True), alone.metrics, check_exact=True)
+    with pytest.raises(ConfigError, match="found .1 configs, 2 overrides, 3 seeds"):
+        wattyear.run_ensemble(overrides=overrides, seeds=[1, 2, 3])
+
+
+def test_configs_by_packaged_name_and_clear_errors():
+    assert find_config("colossus_lease") == CONFIG_DIR / "colossus_lease.toml"
+    assert find_config(None) == find_config("baseline.toml") == CONFIG_DIR / "baseline.toml"
+    with pytest.raises(ConfigError) as info:
+        wattyear.load_config("no_such_scenario")
+    assert "no_such_scenario: (file): expected an existing TOML file or a packaged config (baseline, " \
+           "colossus_lease)" in str(info.value)
+    with pytest.raises(ConfigError, match="labs.anthropic.wats"):
+        wattyear.load_config(overrides={"labs.anthropic.wats": 1e9})
+
+
+def test_a_users_scenario_extends_the_packaged_baseline(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('extends = "baseline.toml"\n[open_weights]\nquality_fraction = 0.9\n')
+    cfg = wattyear.load_config(mine)
+    assert cfg["open_weights"]["quality_fraction"] == 0.9
+    assert cfg["labs"] == wattyear.load_config()["labs"]
+
+
+def test_run_names_say_config_and_overrides():
+    assert run_name("baseline", {"labs.anthropic.watts": 2e9, "tag": "a b/c"}) == \
+        "baseline+labs.anthropic.watts=2e9+tag=a_b_c"
+    long = run_name("baseline", {f"labs.lab{i}.watts": 1e9 for i in range(20)})
+    assert len(long) == 120 and long != run_name("baseline", {f"labs.lab{i}.watts": 1e9 for i in range(21)})
+    assert parse_spec(run_name("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})) == \
+        ("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"wattyear {wattyear.__version__}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", wattyear.__version__)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_set_without_out_leaves_the_baselines_folder_untouched(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-plots"]) == 0
+    baseline = snapshot(tmp_path / "out" / "baseline")
+    assert main(["run", "--no-plots", "--set", "open_weights.quality_fraction=0.9", "--seed", "3"]) == 0
+    assert snapshot(tmp_path / "out" / "baseline") == baseline
+    folder = tmp_path / "out" / "baseline+open_weights.quality_fraction=0.9+run.seed=3"
+    record = json.loads((folder / "run.json").read_text())
+    assert record["config"] == "baseline" and record["name"] == folder.name
+    assert record["overrides"] == {"open_weights.quality_fraction": 0.9, "run.seed": 3} and record["seed"] == 3
+    assert record["wattyear"] == wattyear.__version__
+    repo = Path(wattyear.experiments.run.__file__).resolve().parent.parent
+    if (repo / ".git").exists():  # a source checkout records its commit
+        assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", record["git_commit"])
+    assert (folder / "summary.txt").read_text().startswith(
+        "Run: baseline (open_weights.quality_fraction=0.9, run.seed=3), seed 3")
+    assert json.loads((tmp_path / "out" / "baseline" / "run.json").read_text())["overrides"] == {}
+
+
+def shifted(result, **changes):
+    """A copy of a run whose metrics differ from it by known amounts (lab → {column: function})."""
+    metrics = result.metrics.copy()
+    for lab, edits in changes.items():
+        rows = metrics["agent"] == lab
+        for column, edit in edits.items():
+            metrics.loc[rows, column] = edit(metrics.loc[rows, column].to_numpy(), metrics.loc[rows, "step"].to_numpy())
+    return wattyear.RunResult(metrics, result.market, result.leases, result.funding, config=result.config,
+                              config_name="shifted")
+
+
+def test_compare_finds_differences_known_by_construction(tmp_path):
+    a = wattyear.run(months=30)
+    crossing = lambda at: (lambda v, step: np.where(step >= at, 2.0, -1.0))  # noqa: E731 - SFR reaches 1 at ``at``
+    a = shifted(a, gemini={"self_funding_ratio": crossing(10)})
+    a.config_name = "a"
+    b = shifted(a, anthropic={"revenue_per_token": lambda v, _: v + 1e-6},      # +$1 per M tokens
+                openai={"outside_capital_usd": lambda v, _: v + 10e9},          # +$10B raised
+                gemini={"self_funding_ratio": crossing(16)})                    # crosses 6 months later
+    table = compare([a, b]).table.set_index(["lab", "metric", "run"])
+    delta = lambda lab, metric: table.loc[(lab, metric, "shifted"), "difference"]  # noqa: E731
+    assert delta("anthropic", "revenue_per_token") == pytest.approx(1.0, abs=1e-9)
+    assert delta("openai", "outside_capital_usd") == pytest.approx(10.0, abs=1e-9)
+    assert delta("gemini", "self_funding_crossing") == 6
+    assert table.loc[("gemini", "self_funding_crossing", "a"), "value"] == 10
+    assert np.isnan(delta("xai", "self_funding_crossing")) or delta("xai", "self_funding_crossing") == 0
+    untouched = [(lab, m) for lab in ("openai", "anthropic", "xai", "gemini") for m, *_ in COMPARED
+                 if (lab, m) not in {("anthropic", "revenue_per_token"), ("openai", "outside_capital_usd")}]
+    assert all(delta(lab, m) == 0 for lab, m in untouched)
+    # the same through the command line, from the runs' folders
+    a.save(tmp_path / "a", plots=False)
+    b.save(tmp_path / "b", plots=False)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")]) == 0
+    csv = pd.read_csv(tmp_path / "cmp" / "comparison.csv").set_index(["lab", "metric", "run"])
+    assert csv.loc[("anthropic", "revenue_per_token", "shifted"), "difference"] == pytest.approx(1.0, abs=1e-9)
+    assert {p.name for p in (tmp_path / "cmp").glob("compare_*.png")} == \
+        {f"compare_{m}.png" for m, *_ in COMPARED} | {"compare_self_funding_ratio.png"}
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "- **A** (reference): a\n- **B**: shifted" in md and "| gemini | 2026-11 | 2027-05 | +6 |" in md
+
+
+def test_compare_configs_run_them_and_a_shorter_horizon_changes_nothing_it_shares(tmp_path, monkeypatch):
+    """The model never looks past its horizon: a 24-month run is the first 24 months of a 36-month one,
+    so compared in their last shared month every difference is exactly zero."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "baseline+run.months=36", "baseline+run.months=24", "--no-plots"]) == 0
+    folder = tmp_path / "out" / "compare" / "baseline+run.months=36--vs--baseline+run.months=24"
+    table = pd.read_csv(folder / "comparison.csv")
+    shared = table[table["metric"] != "self_funding_crossing"]
+    assert len(shared) == 2 * 4 * len(COMPARED) and (shared["difference"] == 0).all()
+    assert {p.name for p in (folder / "runs").iterdir()} == {"baseline+run.months=36", "baseline+run.months=24"}
+    assert main(["compare", "baseline", "baseline", "--at", "2040-01"]) == 2  # a month the runs do not share
+
+
+def test_compare_by_direction_cheaper_open_weights_lower_every_labs_price():
+    base, pressed = wattyear.run(months=24), wattyear.run(months=24, overrides={"open_weights.quality_fraction": 0.95})
+    rpt = wattyear.compare(base, pressed).wide("revenue_per_token")
+    assert (rpt.iloc[:, -1] < 0).all(), rpt
+
+
+def test_sweep_and_load_results(tmp_path):
+    study = {"study": {"name": "tiny", "base": "baseline", "months": 6, "seed": 1},
+             "grid": {"open_weights.quality_fraction": [0.7, 0.9]}, "outputs": {"kinds": ["lab"]}}
+    done = wattyear.sweep(study, tmp_path / "tiny", workers=1)
+    again = wattyear.load_results(tmp_path / "tiny")
+    manifest = again.manifest
+    assert manifest["open_weights.quality_fraction"].tolist() == [0.7, 0.9] and (manifest["status"] == "ok").all()
+    assert len(done.metrics) == 2 * 6 * 4 and set(done.metrics["run_id"]) == set(manifest["run_id"])
+    assert tomllib.loads(again.study) == study  # the study as given, kept beside its results
+    with pytest.raises(ConfigError, match="a different study"):
+        wattyear.sweep(dict(study, grid={"open_weights.quality_fraction": [0.5]}), tmp_path / "tiny", workers=1)
+    with pytest.raises(ConfigError, match="a run folder"):
+        wattyear.load_results(tmp_path)
+
+
+def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkeypatch):
+    from wattyear.experiments import calibration, cli
+
+    packaged = (CONFIG_DIR / "baseline.toml").read_bytes()
+    fitted = {"segments.enterprise.size_sigma": 1.234}
+
+    fit = SimpleNamespace(start={}, fitted=fitted, residuals={}, cost=0.0, evaluations=1, message="stub")
+    monkeypatch.setattr(calibration, "fit", lambda config, max_evaluations: fit)
+    monkeypatch.setattr(calibration, "report", lambda *a, **k: "report\n")
+    monkeypatch.setattr(cli, "SOURCE_CHECKOUT", False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--apply", "--report", "out/cal/report.md"]) == 0
+    assert (CONFIG_DIR / "baseline.toml").read_bytes() == packaged
+    copy = wattyear.load_config(tmp_path / "out" / "cal" / "baseline.toml")
+    assert copy["segments"]["enterprise"]["size_sigma"] == 1.234
