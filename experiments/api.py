@@ -159,10 +159,13 @@ class StudyResult:
         from wattyear.experiments.store import ResultStore
 
         table = ResultStore(self.folder).manifest()
-        if "params" in table:  # one column per swept parameter, named by its dotted path
-            params = pd.DataFrame(table["params"].tolist(), index=table.index)
-            table = pd.concat([table.drop(columns="params"), params], axis=1)
-        return table
+        if "params" not in table:
+            return table
+        # one column per swept parameter, named by its dotted path, after the run's identity and status
+        params = pd.DataFrame(table["params"].tolist(), index=table.index)
+        front = [c for c in ("run_id", "point", "replicate", "seed", "status") if c in table]
+        rest = [c for c in table.columns if c not in front and c != "params"]
+        return pd.concat([table[front], params, table[rest]], axis=1)
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -195,8 +198,15 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     as a dict) into ``out`` (default ``out/<study name>``), resuming what a folder already holds.
 
     ``workers``: local processes (default all cores); ``scheduler``: a Dask
-    scheduler's address; ``memory``: each worker's ensemble budget.
+    scheduler's address; ``memory``: each worker's ensemble budget. In a
+    script, call it under ``if __name__ == "__main__":``: the worker processes
+    import the script, as with any Python process pool.
     """
+    import sys
+
+    if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+        raise RuntimeError("wattyear.sweep() was called while a worker process imported your script: call it "
+                           "under `if __name__ == \"__main__\":` (worker processes import the script)")
     from wattyear.experiments.cli import memory_size
     from wattyear.experiments.study import load_study
     from wattyear.experiments.sweep import run_sweep

@@ -34,7 +34,7 @@ import numpy as np
 
 from wattyear.experiments.store import ResultStore
 from wattyear.experiments.study import RunSpec, Study
-from wattyear.sim.config import ConfigError, field_at, with_overrides
+from wattyear.sim.config import ConfigError, Problem, field_at, with_overrides
 
 
 @dataclass
@@ -209,6 +209,12 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
               resume: bool = True, progress: bool = True, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> SweepReport:
     """Run every unfinished run of ``study`` into ``out`` in ensembles of at most ``memory_bytes`` each;
     return the counts."""
+    if scheduler:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise ConfigError([Problem("--scheduler", scheduler, "Dask installed: pip install 'wattyear[dask]'",
+                                       "no distributed package")])
     t0 = time.perf_counter()
     store = ResultStore(out)
     store.prepare()
