@@ -205,8 +205,11 @@ def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
                 ax.set_yscale("symlog", linthresh=1.0)
         for ax in list(axes.flat)[len(labs):]:
             ax.set_visible(False)
-        axes.flat[0].legend(fontsize=7)
-        written.append(save(fig, folder / f"compare_{metric}.png", f"{heading}: {title}"))
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(runs), 2), fontsize=8, frameon=False)
+        legend_rows = -(-len(runs) // 2)
+        bottom = min(0.4, 0.05 * legend_rows / rows + 0.04)
+        written.append(save(fig, folder / f"compare_{metric}.png", f"{heading}: {title}", bottom=bottom))
     return written
 
 

@@ -11,14 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def save(fig, path: Path, title: str | None = None) -> Path:
-    """Date axes, the run's name as the figure's title, and a PNG."""
+def save(fig, path: Path, title: str | None = None, bottom: float = 0.0) -> Path:
+    """Date axes, the run's name as the figure's title, and a PNG (``bottom``: the share of the height
+    kept free below the panels, for a figure legend)."""
     fig.autofmt_xdate()
     if title:
         fig.suptitle(title, fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-    else:
-        fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 0.97 if title else 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
