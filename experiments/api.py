@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments.run import RunResult, load_run, run_name
-from wattyear.sim.config import ConfigError, Problem, find_config, resolve
+from wattyear.experiments.run import RunResult, identity, load_run, run_name, run_record
+from wattyear.sim.config import ConfigError, Problem, extend, find_config, relabel, resolve
 from wattyear.sim.config import load_config as _load_file
 
 
@@ -38,12 +38,18 @@ def load_config(config: str | Path | dict | None = None, overrides: dict[str, An
     return _config_and_name(config, overrides)[0]
 
 
-def _config_and_name(config, overrides) -> tuple[dict, str]:
-    if config is None or isinstance(config, (str, Path)):
-        path = find_config(config)
-        return _load_file(path, overrides=overrides), path.stem
-    if isinstance(config, dict):
-        return resolve(config, source="<config dict>", overrides=overrides), "config"
+def _config_and_name(config, overrides, name: str | None = None) -> tuple[dict, str, dict]:
+    """(validated config, config name, overrides as the run's name shows them)."""
+    try:
+        if config is None or isinstance(config, (str, Path)):
+            path = find_config(config)
+            config_name, shown = identity(path, overrides)
+            return _load_file(path, overrides=overrides), name or config_name, shown
+        if isinstance(config, dict):  # "extends" works as in a file, from the working folder
+            raw = extend(config, Path.cwd(), "<config dict>")
+            return resolve(raw, source="<config dict>", overrides=overrides), name or "config", dict(overrides or {})
+    except ConfigError as exc:
+        raise relabel(exc, "overrides") from None
     raise TypeError(f"config: expected a file, a packaged config's name or a dict, found {type(config).__name__}")
 
 
@@ -57,18 +63,19 @@ def _shortcuts(overrides: dict | None, months: int | None, seed: int | None) -> 
 
 
 def run(config: str | Path | dict | None = None, *, overrides: dict[str, Any] | None = None,
-        months: int | None = None, seed: int | None = None) -> RunResult:
+        months: int | None = None, seed: int | None = None, name: str | None = None) -> RunResult:
     """Run one scenario to its horizon and return its tables (``RunResult``).
 
     ``months`` and ``seed`` are shortcuts for the overrides ``run.months`` and
-    ``run.seed``. ``result.save()`` writes the folder ``wattyear run`` would
-    (``out/<config name>+<overrides>``).
+    ``run.seed``. The run is named after its config file (a dict: ``name``,
+    default ``"config"``) and the overrides; ``result.save()`` writes the
+    folder ``wattyear run`` would (``out/<config name>+<overrides>``).
     """
     from wattyear.experiments.run import run as run_config
 
     overrides = _shortcuts(overrides, months, seed)
-    cfg, name = _config_and_name(config, overrides)
-    return run_config(cfg, config_name=name, overrides=overrides)
+    cfg, config_name, shown = _config_and_name(config, overrides, name)
+    return run_config(cfg, config_name=config_name, overrides=shown)
 
 
 @dataclass
@@ -124,7 +131,7 @@ def run_ensemble(configs: Any = None, *, overrides: dict | Sequence[dict] | None
     members = []
     for config, extra, seed in zip(broadcast(config_list), broadcast(override_list), seed_list):
         extra = _shortcuts(extra, months, None if seed is None else int(seed))
-        members.append((*_config_and_name(config, extra), extra))
+        members.append(_config_and_name(config, extra))
     model = WattyearModel([cfg for cfg, _, _ in members]).run()
     stacked = stacked_metrics(model)
     runs, tables = [], {"metrics": [], "market": [], "leases": [], "funding": []}
@@ -132,6 +139,7 @@ def run_ensemble(configs: Any = None, *, overrides: dict | Sequence[dict] | None
         frames = {"metrics": metrics_frame(model, i, stacked), "market": market_frame(model, i),
                   "leases": leases_frame(model, i), "funding": funding_frame(model, i)}
         result = RunResult(**frames, config=model.scenario_config(i), config_name=name, overrides=extra)
+        result.record = run_record(result)
         runs.append(result)
         for key, frame in frames.items():
             tables[key].append(frame.assign(scenario=i, name=result.name, seed=result.seed))
@@ -204,7 +212,9 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     """
     import sys
 
-    if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+    # a worker process of the pool imports the user's script as __mp_main__: without the guard, the
+    # script's own call lands here again, in the worker
+    if sys._getframe(1).f_globals.get("__name__") == "__mp_main__":
         raise RuntimeError("wattyear.sweep() was called while a worker process imported your script: call it "
                            "under `if __name__ == \"__main__\":` (worker processes import the script)")
     from wattyear.experiments.cli import memory_size
@@ -217,7 +227,14 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     if previous.exists() and previous.read_text() != study_.text:
         raise ConfigError([Problem(str(folder), "study.toml", "the same study (or another out folder)",
                                    "a different study's results")])
-    budget = memory if isinstance(memory, int) else memory_size(memory)
+    import argparse
+
+    try:
+        budget = memory if isinstance(memory, int) and not isinstance(memory, bool) else memory_size(str(memory))
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError([Problem("sweep", "memory", "a memory size such as 1GiB or 512MiB", memory)]) from exc
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
     run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
               memory_bytes=budget)
     return StudyResult(folder)
@@ -235,18 +252,22 @@ def load_results(folder: str | Path) -> RunResult | StudyResult:
                                "runs/)", "neither" if folder.is_dir() else "no such folder")])
 
 
-def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Path | None = None):
+def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Path | None = None,
+            plots: bool = True):
     """Compare runs (``RunResult``s, run folders or configs; the first is the reference): a
-    ``Comparison`` whose ``table`` holds each lab's value and difference per metric. With ``out``,
-    also write ``comparison.md``, ``comparison.csv`` and the overlaid plots there."""
+    ``Comparison`` whose ``table`` holds each lab's value and difference per metric, and ``wide(metric)``
+    a lab × run view. With ``out``, also write what ``wattyear compare`` writes there."""
+    from wattyear.experiments.compare import check_month, resolve_input, write_comparison
     from wattyear.experiments.compare import compare as compare_runs
-    from wattyear.experiments.compare import resolve_input, write_comparison
 
+    check_month(at)
     comparison = compare_runs([resolve_input(r) for r in runs], at=at)
     if out is not None:
-        write_comparison(comparison, Path(out))
+        write_comparison(comparison, Path(out), plots=plots)
     return comparison
 
 
+from wattyear.experiments.compare import Comparison  # noqa: E402  (a name of the API)
+
 __all__ = ["load_config", "run", "run_ensemble", "sweep", "load_results", "compare", "RunResult", "EnsembleResult",
-           "StudyResult", "ConfigError", "run_name"]
+           "StudyResult", "Comparison", "ConfigError", "run_name"]

@@ -223,21 +223,41 @@ def fit(config: dict, max_evaluations: int = 200) -> FitResult:
     )
 
 
+#: the first line of a fitted copy of a packaged config (``wattyear calibrate --apply`` outside a checkout)
+FITTED_HEADER = "# fitted by wattyear calibrate --apply:"
+
+
 def apply_fit(config_path: Path, fitted: dict[str, float], digits: int = 3) -> None:
-    """Write fitted values into a config file on their own lines, citing the fit.
+    """Write fitted values into a config file on their own lines, citing the fit."""
+    config_path.write_text(fitted_text(config_path, fitted, digits))
+
+
+def fitted_text(config_path: Path, fitted: dict[str, float], digits: int = 3) -> str:
+    """A config file's text with fitted values on their own lines, citing the fit.
 
     Handles keys written as ``key = value`` inside their table, or inside an
     inline table on the parent's line (``affinity = { api = 0.6 }``) or in a
-    ``[labs.x.affinity]`` table.
+    ``[labs.x.affinity]`` table. A key the file itself does not write (one it
+    takes from the config it ``extends``) raises ConfigError naming it.
     """
+    from wattyear.sim.config import ConfigError, Problem
+
     text = config_path.read_text().splitlines()
     targets = {t.name: t for t in TARGETS}
     free = {f.path: f for f in FREE}
+    missing = []
     for path, value in fitted.items():
         target = targets[free[path].target]
         comment = f"# fit: {', '.join(target.keys)} (wattyear calibrate --fit: {target.name})"
-        text = _set_line(text, path, round(value, digits), comment)
-    config_path.write_text("\n".join(text) + "\n")
+        try:
+            text = _set_line(text, path, round(value, digits), comment)
+        except KeyError:
+            missing.append(path)
+    if missing:
+        raise ConfigError([Problem(str(config_path), key, "the fitted parameter written in this file (--apply "
+                                   "writes only into the file that sets it, not into the config it extends)",
+                                   "missing") for key in missing])
+    return "\n".join(text) + "\n"
 
 
 def _set_line(lines: list[str], path: str, value: float, comment: str) -> list[str]:

@@ -81,12 +81,15 @@ def cmd_run(args) -> int:
     path = find_config(args.config)
     config = load_config(path, overrides=overrides)
 
-    from wattyear.experiments.run import run, run_name, summary_text, write_outputs
+    from wattyear.experiments.run import identity, run, run_name, summary_text, write_outputs
 
     # without --out, a run's folder is named after its config and overrides: another scenario never
-    # overwrites the baseline's folder
-    out_dir = Path(args.out) if args.out else Path("out") / run_name(path.stem, overrides)
-    result = run(config, config_name=path.stem, overrides=overrides)
+    # overwrites the baseline's folder (and a rerun of a run folder's config never overwrites that folder)
+    config_name, shown = identity(path, overrides)
+    out_dir = Path(args.out) if args.out else Path("out") / run_name(config_name, shown)
+    if not args.out and out_dir.resolve() == path.parent.resolve():
+        out_dir = out_dir.with_name(out_dir.name + "-rerun")
+    result = run(config, config_name=config_name, overrides=shown)
     files = write_outputs(result, out_dir, plots=not args.no_plots)
     print(summary_text(result))
     print(f"\n{len(result.model.history)} months in {result.seconds:.3f} s (seed {config['run']['seed']}); "
@@ -95,14 +98,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from wattyear.experiments.compare import compare, default_folder, resolve_input, write_comparison
+    from wattyear.experiments.compare import check_month, compare, default_folder, resolve_input, write_comparison
 
+    check_month(args.at)  # before any run
     runs = [resolve_input(spec) for spec in args.runs]
     comparison = compare(runs, at=args.at)
     out = Path(args.out) if args.out else default_folder(runs)
-    for result in runs:
-        if result.model is not None:  # run here, from a config: keep its tables beside the comparison
-            result.save(out / "runs" / result.name, plots=False)
     files = write_comparison(comparison, out, plots=not args.no_plots)
     print(comparison.markdown())
     print(f"wrote {len(files)} files to {out}/")
@@ -128,13 +129,18 @@ def cmd_calibrate(args) -> int:
                                                   "residuals": fit_result.residuals, "cost": fit_result.cost,
                                                   "evaluations": fit_result.evaluations}, indent=2) + "\n")
     if args.apply:
+        text = calibration.fitted_text(path, fit_result.fitted)  # checked before anything is written
         if is_packaged(path) and not SOURCE_CHECKOUT:
             # never write into the installed package: the fitted config goes beside the report
-            target = Path(args.report).parent / path.name
+            target = Path(args.report).parent / f"{path.stem}.fitted.toml"
+            if target.exists() and not target.read_text().startswith(calibration.FITTED_HEADER):
+                raise ConfigError([Problem(str(target), "(file)", "no file, or a fitted copy made by wattyear "
+                                           "calibrate --apply (another --report folder keeps yours)",
+                                           "another file")])
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(path.read_text())
+            text = f"{calibration.FITTED_HEADER} the packaged {path.name} with fitted values\n{text}"
             path = target
-        calibration.apply_fit(path, fit_result.fitted)
+        path.write_text(text)
         config = load_config(path)
         print(f"wrote the fitted values into {path}")
     try:

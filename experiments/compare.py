@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments.run import RunResult, load_run, run, run_name
+from wattyear.experiments.run import RunResult, identity, load_run, run, run_name
 from wattyear.experiments.summary import crossings
-from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value
+from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value, relabel
+from wattyear.sim.units import parse_month
 
 #: (metric column, heading, unit, scale to the unit) of the compared per-watt economics, read in one month
 COMPARED = (
@@ -35,14 +36,19 @@ COMPARED = (
     ("rate_limited_share", "rate-limited share", "share of demand", 1.0),
     ("outside_capital_usd", "outside capital raised to date", "$B", 1e-9),
 )
-#: the first month a lab's self-funding ratio reaches 1 (months after the reference run's start)
-CROSSING = ("self_funding_crossing", "self-funding crossing", "month")
+#: the first month a lab's self-funding ratio reaches 1, counted in months from the reference run's start
+CROSSING = ("self_funding_crossing", "self-funding crossing", "months from the reference's start")
 #: an override inside a run spec: ``+PATH=VALUE`` (a ``+`` inside a value, as in ``1e+9``, stays)
-_OVERRIDE = re.compile(r"\+(?=[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+=)")
+_OVERRIDE = re.compile(r"\+(?=[A-Za-z_][\w-]*(?:\.[\w-]+)+=)")
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """``NAME+PATH=VALUE+…`` → (config name, overrides), the inverse of ``run_name``.
+    """``NAME+PATH=VALUE+…`` → (config name, overrides): a run's name read back, where it can be.
+
+    Values are read as on the command line (numbers, booleans, plain words);
+    a value that held characters a folder name cannot (spaces, slashes,
+    quotes, ``+``) does not read back, and a shortened name (``…~hash``)
+    raises ConfigError: compare such runs by their folders.
 
     >>> parse_spec("baseline+open_weights.quality_fraction=0.9+labs.xai.watts=1e+9")
     ('baseline', {'open_weights.quality_fraction': 0.9, 'labs.xai.watts': 1000000000.0})
@@ -52,7 +58,20 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     for item in items:
         path, value = item.split("=", 1)
         overrides[path] = parse_value(value)
+    if "~" in spec:  # run_name shortened it: the overrides it stood for are gone
+        raise ConfigError([Problem(spec, "(run)", "a run name that was not shortened (compare the run's "
+                                   "folder instead)", "a shortened name")])
     return head, overrides
+
+
+def check_month(at: str | None) -> None:
+    """``--at`` must be a month ``YYYY-MM``; checked before anything runs."""
+    if at is None:
+        return
+    try:
+        parse_month(at)
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError([Problem("--at", "month", 'a month "YYYY-MM" such as 2030-12', at)]) from None
 
 
 def resolve_input(spec: str | Path | RunResult) -> RunResult:
@@ -64,7 +83,7 @@ def resolve_input(spec: str | Path | RunResult) -> RunResult:
     if path.is_dir():
         return load_run(path)
     if path.is_file():
-        name, overrides, config_path = path.stem, {}, path
+        config_path, overrides = path, {}
     else:
         name, overrides = parse_spec(str(spec))
         try:
@@ -72,7 +91,12 @@ def resolve_input(spec: str | Path | RunResult) -> RunResult:
         except ConfigError:
             raise ConfigError([Problem(str(spec), "(run)", "a run folder, a config file, a packaged config, "
                                        "or NAME+PATH=VALUE… (as run folders are named)", "none of these")]) from None
-    return run(load_config(config_path, overrides=overrides), config_name=config_path.stem, overrides=overrides)
+    try:
+        config = load_config(config_path, overrides=overrides)
+    except ConfigError as exc:
+        raise relabel(exc, str(spec)) from None
+    config_name, shown = identity(config_path, overrides)
+    return run(config, config_name=config_name, overrides=shown)
 
 
 @dataclass
@@ -104,7 +128,11 @@ class Comparison:
         lines += ["", f"Values in {self.month} (the last month all runs share, unless chosen with `--at`); "
                   "Δ B is B − A. The self-funding crossing is the first month a lab's trailing-12-month free "
                   "cash flow covers the annualised capex of its next cluster, over the whole run; its Δ is in "
-                  "months.", ""]
+                  "months. – : the lab is not in that run.", ""]
+        starts = {str(r.metrics["date"].min())[:7] for r in self.runs}
+        if len(starts) > 1:
+            lines += [f"The runs start in different months ({', '.join(sorted(starts))}): outside capital is "
+                      "counted from each run's own start.", ""]
         for metric, heading, unit, _ in (*COMPARED, (*CROSSING, 1.0)):
             wide = self.wide(metric)
             names = keys + [f"Δ {k}" for k in keys[1:]]
@@ -118,7 +146,7 @@ class Comparison:
 
     def _cell(self, metric: str, column: str, value: float) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "–" if column.startswith("Δ") else "not within the horizon"
+            return "not within the horizon" if metric == CROSSING[0] and not column.startswith("Δ") else "–"
         if metric == CROSSING[0] and not column.startswith("Δ"):
             return _month_label(self.runs[0], int(value))
         sign = "+" if column.startswith("Δ") else ""
@@ -219,8 +247,12 @@ def default_folder(runs: list[RunResult]) -> Path:
 
 
 def write_comparison(comparison: Comparison, folder: Path, *, plots: bool = True) -> list[Path]:
-    """``comparison.md``, ``comparison.csv`` (tidy), ``runs.json`` (what was compared) and the plots."""
+    """``comparison.md``, ``comparison.csv`` (tidy), ``runs.json`` (what was compared), the plots, and
+    the tables of each run made for the comparison (from a config) under ``runs/<name>/``."""
     folder.mkdir(parents=True, exist_ok=True)
+    for result in comparison.runs:
+        if result.model is not None:
+            result.save(folder / "runs" / result.name, plots=False)
     md, csv, runs_json = folder / "comparison.md", folder / "comparison.csv", folder / "runs.json"
     md.write_text(comparison.markdown())
     comparison.table.to_csv(csv, index=False)

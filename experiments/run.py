@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -24,7 +25,8 @@ MAX_NAME = 120
 
 
 def format_value(value) -> str:
-    """An override's value as TOML would write it (``0.9``, ``2000000000.0``, ``"x"``, ``true``).
+    """An override's value as a run's name shows it: numbers and booleans as TOML writes them (the
+    shorter of ``2000000000.0`` and ``2e9``), strings bare.
 
     >>> format_value(0.9), format_value(2e9), format_value(True), format_value("blackwell"), format_value([1, 2])
     ('0.9', '2e9', 'true', 'blackwell', '[1, 2]')
@@ -33,7 +35,7 @@ def format_value(value) -> str:
         value = value.item()
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):  # the shorter of 2000000000.0 and 2e9 that reads back the same float
+    if isinstance(value, float) and math.isfinite(value):  # the shorter of 2000000000.0 and 2e9 that reads back the same float
         mantissa, exponent = f"{value:.15e}".split("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
         short = f"{mantissa}e{int(exponent)}"
@@ -143,9 +145,27 @@ def run(config: dict, seed: int | None = None, *, config_name: str = "config",
     t0 = time.perf_counter()
     model = WattyearModel(config).run()
     seconds = time.perf_counter() - t0
-    return RunResult(metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
-                     config=model.scenario_config(0), config_name=config_name, overrides=dict(overrides or {}),
-                     seconds=seconds, model=model)
+    result = RunResult(metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
+                       config=model.scenario_config(0), config_name=config_name, overrides=dict(overrides or {}),
+                       seconds=seconds, model=model)
+    result.record = run_record(result)
+    return result
+
+
+def identity(path: Path, overrides: dict | None = None) -> tuple[str, dict]:
+    """(config name, overrides) a run of the config file ``path`` carries: the file's stem and the
+    overrides, or, for a run folder's ``config.resolved.toml``, the config name and overrides its
+    ``run.json`` records (and any new overrides after them), so a rerun says what it reruns."""
+    overrides = dict(overrides or {})
+    record_path = Path(path).parent / "run.json"
+    if Path(path).name == "config.resolved.toml" and record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("config"), str):
+            return record["config"], {**(record.get("overrides") or {}), **overrides}
+    return Path(path).stem, overrides
 
 
 def source_revision() -> str | None:
@@ -166,6 +186,10 @@ def source_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+#: the fields of ``run.json`` that say what made a run (kept when a run read back is saved again)
+PROVENANCE = ("run_seconds", "wattyear", "git_commit", "python", "numpy")
 
 
 def run_record(result: RunResult) -> dict:
@@ -214,7 +238,9 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     written = []
     cfg_path = out_dir / "config.resolved.toml"
     _atomic_write(cfg_path, lambda p: p.write_text(tomli_w.dumps(_toml_ready(result.config))))
-    record = run_record(result)
+    # what the run is comes from the result; what made it (versions, commit, time) from the record it
+    # was made with, so a run read back and saved again keeps its provenance
+    record = run_record(result) | {k: v for k, v in result.record.items() if k in PROVENANCE}
     run_path = out_dir / "run.json"
     _atomic_write(run_path, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     written += [cfg_path, run_path]

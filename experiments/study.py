@@ -139,14 +139,11 @@ def load_study(study: str | Path | dict) -> Study:
     for key in st:
         need(key in STUDY_KEYS, f"study.{key}", "one of " + ", ".join(sorted(STUDY_KEYS)), key)
     base_path = BASELINE
-    if "base" in st:  # relative to the study file, else a packaged config's name ("baseline")
-        base_path = (path.parent / str(st["base"])).resolve()
-        if not base_path.is_file():
-            try:
-                base_path = find_config(str(st["base"]))
-            except ConfigError:
-                need(False, "study.base", "a config file (relative to the study) or a packaged config",
-                     st["base"])
+    if "base" in st:  # a file relative to the study, else a packaged config's name ("baseline")
+        try:
+            base_path = find_config(str(st["base"]), folder=path.parent).resolve()
+        except ConfigError:
+            need(False, "study.base", "a config file (relative to the study) or a packaged config", st["base"])
     replicates = st.get("replicates", 1)
     need(isinstance(replicates, int) and not isinstance(replicates, bool) and replicates >= 1,
          "study.replicates", "an integer ≥ 1", replicates)

@@ -33,18 +33,22 @@ def packaged_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml") if p.stem != "bounds")
 
 
-def find_config(name: str | Path | None) -> Path:
+def find_config(name: str | Path | None, folder: Path | None = None) -> Path:
     """The file of a config given as a path, or as the name of a packaged config (``"baseline"``,
     ``"colossus_lease"``, with or without ``.toml``); ``None`` is the baseline.
 
-    A path that exists wins over a packaged name, so a user's own ``baseline.toml`` is read when it is
-    named. A name that is neither raises ConfigError listing the packaged configs.
+    A file that exists wins over a packaged name (``my_scenario`` finds ``./my_scenario.toml``), so a
+    user's own ``baseline.toml`` is read when it is named. Relative paths start in ``folder`` (default
+    the working folder). A name that is neither raises ConfigError listing the packaged configs.
     """
     if name is None:
         return BASELINE
     path = Path(name)
-    if path.is_file():
-        return path
+    local = path if folder is None or path.is_absolute() else folder / path
+    if local.is_file():
+        return local
+    if not path.suffix and local.with_suffix(".toml").is_file():  # "my_scenario" for ./my_scenario.toml
+        return local.with_suffix(".toml")
     packaged = CONFIG_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
     if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "bounds":
         return packaged
@@ -115,20 +119,35 @@ def merge(base: dict, child: dict) -> dict:
 
 
 def read_scenario(path: Path, seen: tuple = ()) -> dict:
-    """Read a config; a top-level ``extends = "base.toml"`` (relative to the file)
-    reads the base first and lays this file over it."""
-    raw = read_toml(path)
+    """Read a config; a top-level ``extends = "base.toml"`` (relative to the file, else a packaged
+    config's name) reads the base first and lays this file over it."""
+    return extend(read_toml(path), path.parent, str(path), seen)
+
+
+def extend(raw: dict, folder: Path, source: str, seen: tuple = ()) -> dict:
+    """A config's tables laid over the config its ``extends`` names (a file relative to ``folder``, or
+    a packaged config such as ``"baseline"``), if any."""
+    raw = dict(raw)
     base_name = raw.pop("extends", None)
     if base_name is None:
         return raw
     if not isinstance(base_name, str):
-        raise ConfigError([Problem(str(path), "extends", "a file name such as \"baseline.toml\"", base_name)])
-    base_path = (path.parent / base_name).resolve()
-    if not base_path.exists() and (CONFIG_DIR / base_name).is_file():
-        base_path = (CONFIG_DIR / base_name).resolve()  # a user's scenario extends a packaged config
+        raise ConfigError([Problem(source, "extends", "a file name such as \"baseline.toml\"", base_name)])
+    try:  # a file beside this one, else a packaged config
+        base_path = find_config(base_name, folder).resolve()
+    except ConfigError:
+        raise ConfigError([Problem(source, "extends", "a config file (relative to this one) or a packaged config ("
+                                   + ", ".join(packaged_configs()) + ")", base_name)]) from None
     if base_path in seen:
-        raise ConfigError([Problem(str(path), "extends", "a chain of files without a loop", base_name)])
+        raise ConfigError([Problem(source, "extends", "a chain of files without a loop", base_name)])
     return merge(read_scenario(base_path, seen + (base_path,)), raw)
+
+
+def relabel(exc: ConfigError, source: str) -> ConfigError:
+    """The same problems, with those blamed on ``--set`` blamed on ``source`` (the API's overrides, a
+    compared run's name) instead."""
+    return ConfigError([Problem(source, p.key, p.expected, p.found) if p.source == "--set" else p
+                        for p in exc.problems])
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
@@ -584,4 +603,5 @@ def check_leases(cfg, source):
 
 
 __all__ = ["ConfigError", "Problem", "load_config", "resolve", "parse_value", "apply_override", "schema",
-           "BASELINE", "CONFIG_DIR", "find_config", "packaged_configs", "is_packaged", "SOURCE_CHECKOUT"]
+           "BASELINE", "CONFIG_DIR", "find_config", "packaged_configs", "is_packaged", "SOURCE_CHECKOUT", "extend",
+           "relabel"]

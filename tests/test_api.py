@@ -21,11 +21,27 @@ def test_three_lines_from_import_to_a_dataframe(tmp_path):
     result = wattyear.run(months=6)
     frame = result.metrics
     assert isinstance(frame, pd.DataFrame) and len(frame) == 6 * frame["agent"].nunique()
-    assert {"metrics", "market", "leases", "funding"} <= set(vars(result))
     back = wattyear.load_results(result.save(tmp_path / "r", plots=False))
     for name in ("metrics", "market", "leases", "funding"):
         pd.testing.assert_frame_equal(getattr(result, name), getattr(back, name), check_exact=True)
     assert back.name == result.name == "baseline+run.months=6" and back.overrides == {"run.months": 6}
+    assert back.record == result.record and result.record["wattyear"] == wattyear.__version__
+
+
+def test_a_run_read_back_and_saved_again_keeps_what_made_it(tmp_path):
+    folder = wattyear.run(months=3).save(tmp_path / "a", plots=False)
+    record = json.loads((folder / "run.json").read_text())
+    record.update(git_commit="0" * 40, wattyear="0.0.1")
+    (folder / "run.json").write_text(json.dumps(record))
+    again = json.loads((wattyear.load_results(folder).save(tmp_path / "b", plots=False) / "run.json").read_text())
+    assert again == record
+
+
+def test_dicts_name_their_runs_and_may_extend_a_config():
+    cfg = {"extends": "baseline", "open_weights": {"quality_fraction": 0.9}}
+    result = wattyear.run(cfg, months=2, name="mine")
+    assert result.name == "mine+run.months=2" and result.config["open_weights"]["quality_fraction"] == 0.9
+    assert wattyear.run(wattyear.load_config(), months=2).name == "config+run.months=2"
 
 
 def test_ensemble_members_are_their_runs_alone():
@@ -61,12 +77,16 @@ def test_a_users_scenario_extends_the_packaged_baseline(tmp_path):
 
 
 def test_run_names_say_config_and_overrides():
+    # a folder name anywhere: characters a file system may refuse become _
     assert run_name("baseline", {"labs.anthropic.watts": 2e9, "tag": "a b/c"}) == \
         "baseline+labs.anthropic.watts=2e9+tag=a_b_c"
     long = run_name("baseline", {f"labs.lab{i}.watts": 1e9 for i in range(20)})
     assert len(long) == 120 and long != run_name("baseline", {f"labs.lab{i}.watts": 1e9 for i in range(21)})
-    assert parse_spec(run_name("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})) == \
-        ("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})
+    with pytest.raises(ConfigError, match="a shortened name"):
+        parse_spec(long)
+    for overrides in ({"open_weights.quality_fraction": 0.9, "run.seed": 7, "labs.my-lab.watts": 1e-05},
+                      {"labs.xai.watts": -3e9, "world.flag": True, "hardware.default": "blackwell"}):
+        assert parse_spec(run_name("baseline", overrides)) == ("baseline", overrides)
 
 
 def test_version(capsys):
@@ -114,7 +134,7 @@ def shifted(result, **changes):
 def test_compare_finds_differences_known_by_construction(tmp_path):
     a = wattyear.run(months=30)
     crossing = lambda at: (lambda v, step: np.where(step >= at, 2.0, -1.0))  # noqa: E731 - SFR reaches 1 at ``at``
-    a = shifted(a, gemini={"self_funding_ratio": crossing(10)})
+    a = shifted(a, gemini={"self_funding_ratio": crossing(10)}, xai={"self_funding_ratio": crossing(99)})
     a.config_name = "a"
     b = shifted(a, anthropic={"revenue_per_token": lambda v, _: v + 1e-6},      # +$1 per M tokens
                 openai={"outside_capital_usd": lambda v, _: v + 10e9},          # +$10B raised
@@ -125,7 +145,8 @@ def test_compare_finds_differences_known_by_construction(tmp_path):
     assert delta("openai", "outside_capital_usd") == pytest.approx(10.0, abs=1e-9)
     assert delta("gemini", "self_funding_crossing") == 6
     assert table.loc[("gemini", "self_funding_crossing", "a"), "value"] == 10
-    assert np.isnan(delta("xai", "self_funding_crossing")) or delta("xai", "self_funding_crossing") == 0
+    assert np.isnan(table.loc[("xai", "self_funding_crossing", "a"), "value"])  # never crosses in either run
+    assert np.isnan(delta("xai", "self_funding_crossing"))
     untouched = [(lab, m) for lab in ("openai", "anthropic", "xai", "gemini") for m, *_ in COMPARED
                  if (lab, m) not in {("anthropic", "revenue_per_token"), ("openai", "outside_capital_usd")}]
     assert all(delta(lab, m) == 0 for lab, m in untouched)
@@ -151,7 +172,34 @@ def test_compare_configs_run_them_and_a_shorter_horizon_changes_nothing_it_share
     shared = table[table["metric"] != "self_funding_crossing"]
     assert len(shared) == 2 * 4 * len(COMPARED) and (shared["difference"] == 0).all()
     assert {p.name for p in (folder / "runs").iterdir()} == {"baseline+run.months=36", "baseline+run.months=24"}
-    assert main(["compare", "baseline", "baseline", "--at", "2040-01"]) == 2  # a month the runs do not share
+    assert main(["compare", "baseline+run.months=2", "baseline+run.months=3", "--at", "2040-01"]) == 2  # not shared
+
+
+@pytest.mark.parametrize("at", ["2030-13", "2030", "dec", "2030/12"])
+def test_compare_refuses_a_month_that_is_not_yyyy_mm_before_running_anything(at, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "baseline", "colossus_lease", "--at", at]) == 2
+    assert f"--at: month: expected a month \"YYYY-MM\" such as 2030-12, found '{at}'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_compared_runs_bad_override_is_blamed_on_it(capsys):
+    assert main(["compare", "baseline", "baseline+open_weights.quality_fraction=7"]) == 2
+    assert "baseline+open_weights.quality_fraction=7: open_weights.quality_fraction: expected" in \
+        capsys.readouterr().err
+
+
+def test_a_rerun_of_a_run_folders_config_says_what_it_reruns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "colossus_lease", "--months", "3", "--no-plots"]) == 0
+    first = tmp_path / "out" / "colossus_lease+run.months=3"
+    before = snapshot(first)
+    assert main(["run", str(first / "config.resolved.toml"), "--no-plots"]) == 0
+    assert snapshot(first) == before
+    rerun = first.with_name(first.name + "-rerun")
+    assert json.loads((rerun / "run.json").read_text())["label"] == "colossus_lease (run.months=3)"
+    pd.testing.assert_frame_equal(pd.read_parquet(first / "metrics.parquet"), pd.read_parquet(rerun / "metrics.parquet"),
+                                  check_exact=True)
 
 
 def test_compare_by_direction_cheaper_open_weights_lower_every_labs_price():
@@ -176,17 +224,66 @@ def test_sweep_and_load_results(tmp_path):
 
 
 def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkeypatch):
+    """As an installed package: the packaged config stays as it is (here a copy stands in for it, so a
+    failure cannot touch the repository's file); the fitted copy goes beside the report, and a user's
+    file of that name is never overwritten."""
     from wattyear.experiments import calibration, cli
 
-    packaged = (CONFIG_DIR / "baseline.toml").read_bytes()
-    fitted = {"segments.enterprise.size_sigma": 1.234}
-
-    fit = SimpleNamespace(start={}, fitted=fitted, residuals={}, cost=0.0, evaluations=1, message="stub")
+    package = tmp_path / "site-packages" / "wattyear" / "configs"
+    package.mkdir(parents=True)
+    packaged = package / "baseline.toml"
+    packaged.write_bytes((CONFIG_DIR / "baseline.toml").read_bytes())
+    original = packaged.read_bytes()
+    fit = SimpleNamespace(start={}, fitted={"segments.enterprise.size_sigma": 1.234}, residuals={}, cost=0.0,
+                          evaluations=1, message="stub")
     monkeypatch.setattr(calibration, "fit", lambda config, max_evaluations: fit)
     monkeypatch.setattr(calibration, "report", lambda *a, **k: "report\n")
+    monkeypatch.setattr(cli, "find_config", lambda name: packaged)
+    monkeypatch.setattr(cli, "is_packaged", lambda path: path == packaged)
     monkeypatch.setattr(cli, "SOURCE_CHECKOUT", False)
     monkeypatch.chdir(tmp_path)
-    assert main(["calibrate", "--apply", "--report", "out/cal/report.md"]) == 0
-    assert (CONFIG_DIR / "baseline.toml").read_bytes() == packaged
-    copy = wattyear.load_config(tmp_path / "out" / "cal" / "baseline.toml")
-    assert copy["segments"]["enterprise"]["size_sigma"] == 1.234
+    assert main(["calibrate", "--apply", "--report", "cal/report.md"]) == 0
+    assert packaged.read_bytes() == original
+    copy = tmp_path / "cal" / "baseline.fitted.toml"
+    assert wattyear.load_config(copy)["segments"]["enterprise"]["size_sigma"] == 1.234
+    assert main(["calibrate", "--apply", "--report", "cal/report.md"]) == 0  # its own copy: rewritten
+    copy.write_text("# mine\n")
+    assert main(["calibrate", "--apply", "--report", "cal/report.md"]) == 2
+    assert copy.read_text() == "# mine\n"
+
+
+def test_calibrate_apply_to_a_scenario_that_extends_names_the_missing_key(tmp_path, monkeypatch, capsys):
+    from wattyear.experiments import calibration
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text('extends = "baseline.toml"\n')
+    fit = SimpleNamespace(start={}, fitted={"segments.enterprise.size_sigma": 1.234}, residuals={}, cost=0.0,
+                          evaluations=1, message="stub")
+    monkeypatch.setattr(calibration, "fit", lambda config, max_evaluations: fit)
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", str(mine), "--apply", "--report", "cal/report.md"]) == 2
+    assert f"{mine}: segments.enterprise.size_sigma: expected the fitted parameter written in this file" in \
+        capsys.readouterr().err
+    assert mine.read_text() == 'extends = "baseline.toml"\n'
+
+
+GUARDLESS = """
+import wattyear
+wattyear.sweep({"study": {"name": "g", "months": 2}, "grid": {"open_weights.quality_fraction": [0.7, 0.9]}},
+               "out/g", workers=2)
+"""
+
+
+@pytest.mark.slow
+def test_a_script_without_the_main_guard_is_told_why(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "s.py").write_text(GUARDLESS)
+    done = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "wattyear.sweep() was called while a worker process imported your script" in done.stderr
+    (tmp_path / "t.py").write_text("if __name__ == '__main__':\n" + "".join(f"    {line}\n" for line in
+                                                                          GUARDLESS.strip().splitlines()))
+    done = subprocess.run([sys.executable, "t.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

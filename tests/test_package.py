@@ -95,6 +95,8 @@ def test_a_new_user_runs_calibrates_sweeps_and_uses_the_api_outside_the_reposito
 
     out = sh([wattyear, "calibrate"], work, env)
     assert "targets within the promised error" in out and (work / "out" / "calibration" / "calibration.md").is_file()
+    out = sh([wattyear, "calibrate", "--apply", "--max-evaluations", "2"], work, env)  # a fitted copy, not the package
+    assert "wrote the fitted values into out/calibration/baseline.fitted.toml" in out
 
     (work / "tiny.toml").write_text(STUDY)
     out = sh([wattyear, "sweep", "tiny.toml", "--workers", "2", "--no-progress"], work, env)
@@ -104,6 +106,7 @@ def test_a_new_user_runs_calibrates_sweeps_and_uses_the_api_outside_the_reposito
     sh([wattyear, "compare", "out/baseline", "baseline+open_weights.quality_fraction=0.9", "--no-plots",
         "--out", "cmp"], work, env)
     assert (work / "cmp" / "comparison.csv").is_file()
+    assert sh([str(bin_ / "python"), "-m", "wattyear", "--version"], work, env).startswith("wattyear ")
 
     (work / "example.py").write_text(API_EXAMPLE)
     out = sh([str(bin_ / "python"), "example.py"], work, env)

@@ -35,7 +35,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
 _API = ("load_config", "run", "run_ensemble", "sweep", "load_results", "compare", "RunResult", "EnsembleResult",
-        "StudyResult", "ConfigError")
+        "StudyResult", "Comparison", "ConfigError")
 
 __all__ = ["__version__", *_API]
 
