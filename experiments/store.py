@@ -75,11 +75,14 @@ class ResultStore:
         self.runs_dir = self.folder / "runs"
         self.manifest_path = self.folder / "manifest.jsonl"
 
-    def prepare(self) -> None:
-        """Create the folder; drop temporary files a killed worker left behind."""
+    def prepare(self, tables: tuple[str, ...] = ("metrics",)) -> None:
+        """Create the folders; drop temporary files a killed worker left behind."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.runs_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        folders = [self.runs_dir] + [self.folder / t for t in tables if t != "metrics"]
+        for folder in folders:
+            folder.mkdir(exist_ok=True)
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
 
     def run_path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.parquet"
@@ -164,6 +167,8 @@ class ResultStore:
         os.replace(tmp, path)
         return path
 
-    def load(self) -> pd.DataFrame:
-        """All run results as one table."""
-        return pd.read_parquet(self.runs_dir)
+    def load(self, table: str = "metrics") -> pd.DataFrame:
+        """All runs' rows of one table (``metrics``, or a table the study keeps: ``market``, ``funding``,
+        ``leases``)."""
+        folder = self.runs_dir if table == "metrics" else self.folder / table
+        return pd.read_parquet(folder)

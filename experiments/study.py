@@ -37,17 +37,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.stats import qmc
 
 from wattyear.sim.config import (BASELINE, CONFIG_DIR, ConfigError, Problem, field_at, find_config, load_config,
                                  value_at, with_overrides)
 
 KEEP = ("monthly", "every", "summary")
-SAMPLERS = ("lhs", "sobol")
+#: space-filling designs (scipy.stats.qmc), designs for SALib's sensitivity analyses, and a design read from a file
+SAMPLERS = ("lhs", "sobol", "saltelli", "morris", "file")
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
-STUDY_KEYS = {"name", "base", "replicates", "seed", "months"}
-OUTPUT_KEYS = {"keep", "every_months", "kinds", "columns"}
+STUDY_KEYS = {"name", "base", "replicates", "seed", "months", "common_seeds"}
+OUTPUT_KEYS = {"keep", "every_months", "kinds", "columns", "tables"}
+#: the tables a run can keep: metrics always; market, funding and leases on request
+TABLES = ("metrics", "market", "funding", "leases")
 KINDS = ("lab", "fringe", "hyperscaler", "open_weights")
 #: the packaged studies (``llama_pressure``, ``sensitivity``) sit beside this module
 STUDY_DIR = Path(__file__).resolve().parent
@@ -97,6 +101,12 @@ class Study:
     every_months: int = 12
     kinds: tuple[str, ...] = KINDS
     columns: tuple[str, ...] | None = None
+    tables: tuple[str, ...] = ("metrics",)
+    levels: int = 4  #: grid levels of a Morris design
+    #: replicate r of every design point runs with the same seed (common random numbers): differences
+    #: between points are then the parameters', not the demand shocks'
+    common_seeds: bool = False
+    design_file: Path | None = None  #: the explicit design (CSV or Parquet) of method = "file"
     runs: list[RunSpec] = field(default_factory=list)
     text: str = ""  #: the study as TOML (a sweep keeps it as ``study.toml`` beside its results)
 
@@ -149,6 +159,8 @@ def load_study(study: str | Path | dict) -> Study:
          "study.replicates", "an integer ≥ 1", replicates)
     seed = st.get("seed", 0)
     need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "study.seed", "an integer ≥ 0", seed)
+    common = st.get("common_seeds", False)
+    need(isinstance(common, bool), "study.common_seeds", "true or false", common)
     months = st.get("months")
     need(months is None or (isinstance(months, int) and months >= 1), "study.months", "an integer ≥ 1", months)
     if problems:
@@ -162,26 +174,42 @@ def load_study(study: str | Path | dict) -> Study:
             _check_parameter(base, key, values, src, f"grid.{key}", problems)
 
     sample = raw.get("sample", {})
-    method, n, ranges = None, 0, {}
+    method, n, ranges, levels, design_file = None, 0, {}, 4, None
     if sample:
         for key in sample:
-            need(key in ("method", "n", "ranges"), f"sample.{key}", "method, n or ranges", key)
+            need(key in ("method", "n", "ranges", "levels", "path"), f"sample.{key}",
+                 "method, n, ranges, levels (morris) or path (file)", key)
         method = sample.get("method", "lhs")
         need(method in SAMPLERS, "sample.method", "one of " + ", ".join(SAMPLERS), method)
-        n = sample.get("n", 0)
-        need(isinstance(n, int) and n >= 1, "sample.n", "an integer ≥ 1", n)
-        bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
-        for key, rng in sample.get("ranges", {}).items():
-            where = f"sample.ranges.{key}"
-            if rng == "bounds":
-                if not need(key in bounds, where, f"a parameter with bounds in {BOUNDS.name} (or [low, high])", key):
-                    continue
-                rng = [bounds[key]["low"], bounds[key]["high"]]
-            if need(isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)
-                    and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
-                if _check_parameter(base, key, list(rng), src, where, problems):
-                    ranges[key] = (float(rng[0]), float(rng[1]))
-        need(bool(sample.get("ranges")), "sample.ranges", "at least one parameter range", sample.get("ranges"))
+        if method == "file":
+            design_file = _design_file(sample.get("path"), path.parent, src, need)
+            if design_file is not None:
+                ranges = _file_ranges(design_file, base, src, problems)
+        else:
+            n = sample.get("n", 0)
+            need(isinstance(n, int) and not isinstance(n, bool) and n >= 1, "sample.n", "an integer ≥ 1", n)
+            if method == "saltelli":
+                need(isinstance(n, int) and n >= 1 and n & (n - 1) == 0, "sample.n",
+                     "a power of 2 such as 64 (Saltelli's scheme)", n)
+            levels = sample.get("levels", 4)
+            need(isinstance(levels, int) and not isinstance(levels, bool) and levels >= 2 and levels % 2 == 0,
+                 "sample.levels", "an even integer ≥ 2 (the levels of a Morris grid)", levels)
+            bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
+            for key, rng in sample.get("ranges", {}).items():
+                where = f"sample.ranges.{key}"
+                if rng == "bounds":
+                    if not need(key in bounds, where, f"a parameter with bounds in {BOUNDS.name} (or [low, high])",
+                                key):
+                        continue
+                    rng = [bounds[key]["low"], bounds[key]["high"]]
+                if need(isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)
+                        and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
+                    if _check_parameter(base, key, list(rng), src, where, problems):
+                        ranges[key] = (float(rng[0]), float(rng[1]))
+            need(bool(sample.get("ranges")), "sample.ranges", "at least one parameter range", sample.get("ranges"))
+        if method in ("saltelli", "morris"):
+            need(not grid, "grid", f"no [grid] with a {method} design (its analysis needs the design as sampled)",
+                 sorted(grid))
     clash = set(grid) & set(ranges)
     need(not clash, "sample.ranges", "parameters not also in [grid]", sorted(clash))
 
@@ -195,6 +223,9 @@ def load_study(study: str | Path | dict) -> Study:
     kinds = out.get("kinds", list(KINDS))
     need(isinstance(kinds, list) and set(kinds) <= set(KINDS), "outputs.kinds", "a list from " + ", ".join(KINDS),
          kinds)
+    tables = out.get("tables", ["metrics"])
+    need(isinstance(tables, list) and set(tables) <= set(TABLES), "outputs.tables",
+         "a list from " + ", ".join(TABLES), tables)
     columns = out.get("columns")
     if columns is not None:
         from wattyear.experiments.results import METRIC_COLUMNS
@@ -207,9 +238,49 @@ def load_study(study: str | Path | dict) -> Study:
 
     study = Study(path=path, name=st.get("name", path.stem), base_path=base_path, base=base, replicates=replicates,
                   seed=seed, grid=grid, sample_method=method, sample_n=n, ranges=ranges, keep=keep,
-                  every_months=every, kinds=tuple(kinds), columns=tuple(columns) if columns else None, text=text)
+                  common_seeds=common is True,
+                  every_months=every, kinds=tuple(kinds), columns=tuple(columns) if columns else None, text=text,
+                  tables=tuple(t for t in TABLES if t == "metrics" or t in tables), levels=levels,
+                  design_file=design_file)
     study.runs = design(study)
     return study
+
+
+def _design_file(value, folder: Path, src: str, need) -> Path | None:
+    """The file of an explicit design: CSV or Parquet, relative to the study."""
+    if not need(isinstance(value, str) and value.endswith((".csv", ".parquet")), "sample.path",
+                "a CSV or Parquet file of parameter rows (a column per dotted parameter path)", value):
+        return None
+    file = (folder / value).resolve()
+    return file if need(file.is_file(), "sample.path", "an existing file (relative to the study)", value) else None
+
+
+def read_design(file: Path) -> pd.DataFrame:
+    """An explicit design: one row per design point, one column per dotted parameter path."""
+    return pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+
+
+def _file_ranges(file: Path, base: dict, src: str, problems: list[Problem]) -> dict[str, tuple[float, float]]:
+    """Check an explicit design's columns and values (each column's smallest and largest value are
+    checked against the config, as a range is); return each column's range."""
+    try:
+        table = read_design(file)
+    except Exception as exc:  # any reader error is the user's file, reported as such
+        problems.append(Problem(str(file), "(file)", "a readable CSV or Parquet table", str(exc)[:200]))
+        return {}
+    ranges = {}
+    if table.empty or not len(table.columns):
+        problems.append(Problem(str(file), "(rows)", "at least one row and one parameter column", "none"))
+    for key in table.columns:
+        column = table[key]
+        where = f"sample.path: column {key}"
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if not numeric or column.isna().any():
+            problems.append(Problem(str(file), key, "numbers in every row", "a non-number or an empty cell"))
+            continue
+        if _check_parameter(base, key, [column.min().item(), column.max().item()], src, where, problems):
+            ranges[key] = (float(column.min()), float(column.max()))
+    return ranges
 
 
 def _check_parameter(base: dict, key: str, values: list, src: str, where: str, problems: list[Problem]) -> bool:
@@ -243,30 +314,39 @@ def design(study: Study) -> list[RunSpec]:
     """The runs: grid × sample design points, each with ``replicates`` seeds.
 
     Seeds: ``numpy.random.SeedSequence(master).spawn(n_runs)``, one per run in
-    run-id order, each turned into a 63-bit integer (recorded in the manifest).
+    run-id order, each turned into a 63-bit integer (recorded in the manifest);
+    with ``common_seeds``, one per replicate, shared by every design point.
     """
     grid_keys = list(study.grid)
     grid_points = [dict(zip(grid_keys, combo)) for combo in itertools.product(*study.grid.values())] or [{}]
     sample_points: list[dict] = [{}]
-    if study.ranges:
+    if study.sample_method == "file":
+        table = read_design(study.design_file)
+        sample_points = [{k: _cast(field_at(k), float(v)) for k, v in zip(table.columns, row)}
+                         for row in table.itertuples(index=False)]
+    elif study.ranges:
         keys = list(study.ranges)
         low = np.array([study.ranges[k][0] for k in keys])
         high = np.array([study.ranges[k][1] for k in keys])
-        if study.sample_method == "sobol":
-            sampler = qmc.Sobol(d=len(keys), scramble=True, seed=np.random.default_rng(study.seed))
+        if study.sample_method in ("saltelli", "morris"):  # SALib's designs, in the order its analyses expect
+            from wattyear.experiments.sensitivity import design as salib_design
+
+            values = salib_design(study.sample_method, study.ranges, study.sample_n, study.seed, levels=study.levels)
         else:
-            sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(study.seed))
-        unit = sampler.random(study.sample_n)
-        values = qmc.scale(unit, low, high)
+            if study.sample_method == "sobol":
+                sampler = qmc.Sobol(d=len(keys), scramble=True, seed=np.random.default_rng(study.seed))
+            else:
+                sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(study.seed))
+            values = qmc.scale(sampler.random(study.sample_n), low, high)
         sample_points = [{k: _cast(field_at(k), float(v)) for k, v in zip(keys, row)} for row in values]
     points = [{**g, **s} for g in grid_points for s in sample_points]
-    n_runs = len(points) * study.replicates
+    n_runs = study.replicates if study.common_seeds else len(points) * study.replicates
     # the children SeedSequence(seed).spawn(n_runs) would give, made one at a time (not n_runs objects at once)
     seeds = [int(np.random.SeedSequence(study.seed, spawn_key=(k,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
              for k in range(n_runs)]
     runs = []
     for i, params in enumerate(points):
         for r in range(study.replicates):
-            k = i * study.replicates + r
+            k = r if study.common_seeds else i * study.replicates + r
             runs.append(RunSpec(f"p{i:05d}-r{r:03d}", i, r, params, seeds[k]))
     return runs

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pandas as pd
 
 from wattyear.experiments.store import ResultStore
 from wattyear.experiments.study import RunSpec, Study
@@ -118,7 +119,7 @@ def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_b
         for i in range(0, len(group), size):
             yield {
                 "base": study.base, "keep": study.keep, "every_months": study.every_months,
-                "kinds": study.kinds, "columns": study.columns,
+                "kinds": study.kinds, "columns": study.columns, "tables": study.tables,
                 "runs": [{"run_id": r.run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
                           "seed": r.seed, "path": str(store.run_path(r.run_id))} for r in group[i: i + size]],
             }
@@ -171,7 +172,8 @@ def execute_group(task: dict) -> list[dict]:
                     member[2].update(status="failed", rows=0,
                                      error="".join(traceback.format_exception_only(alone)).strip()[-2000:])
                     # a file the failed ensemble wrote for it would count as finished on resume
-                    Path(member[1]["path"]).unlink(missing_ok=True)
+                    for path in run_files(member[1]["path"], task.get("tables", ("metrics",))):
+                        path.unlink(missing_ok=True)
     seconds = round((time.perf_counter() - t0) / len(runs), 4)
     for entry in entries:
         entry["wall_seconds"] = seconds  # the ensemble's time, shared out
@@ -182,9 +184,26 @@ def execute_group(task: dict) -> list[dict]:
     return entries
 
 
+def run_files(metrics_path: str, tables: tuple[str, ...]) -> list[Path]:
+    """A run's files: its metrics (``runs/<id>.parquet``) and each other table it keeps
+    (``<table>/<id>.parquet``)."""
+    path = Path(metrics_path)
+    return [path] + [path.parent.parent / t / path.name for t in tables if t != "metrics"]
+
+
+def first_crossings(model) -> np.ndarray:
+    """(S, agents) the first month each agent's self-funding ratio reached 1, NaN if it never did: read
+    from every month, whichever months a study keeps."""
+    sfr = np.stack([m["self_funding_ratio"] for m, _ in model.history])  # (months, S, agents)
+    hit = sfr >= 1.0
+    return np.where(hit.any(axis=0), hit.argmax(axis=0), np.nan)
+
+
 def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
-    """Step (config, run, manifest entry) members as one model; write each run's kept rows."""
-    from wattyear.experiments.results import metrics_columns, stacked_metrics
+    """Step (config, run, manifest entry) members as one model; write each run's kept rows (and the other
+    tables it keeps, before its metrics: a run with a metrics file has all its files)."""
+    from wattyear.experiments.results import (funding_frame, leases_frame, market_frame, metrics_columns,
+                                              stacked_metrics)
     from wattyear.sim.model import WattyearModel
 
     model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
@@ -192,10 +211,22 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     steps = kept_steps(len(model.history), task)
     stacked = stacked_metrics(model, steps, task["columns"])  # the kept months only
     agents = np.flatnonzero(np.isin(np.array(model.agent_kinds, dtype=object), list(task["kinds"])))
+    crossings = first_crossings(model)
+    frames = {"market": market_frame, "funding": funding_frame, "leases": leases_frame}
     for scenario, (_, run, entry) in enumerate(members):
-        table = {"run_id": run["run_id"], "seed": run["seed"], **run["params"],
-                 **metrics_columns(model, scenario, stacked, steps=steps, agents=agents, columns=task["columns"])}
-        ResultStore.write_run(Path(run["path"]), table)
+        keys = {"run_id": run["run_id"], "seed": run["seed"], **run["params"]}
+        metrics_path, *others = run_files(run["path"], task.get("tables", ("metrics",)))
+        for path in others:
+            frame = frames[path.parent.name](model, scenario)
+            if "step" in frame and path.parent.name == "market":
+                frame = frame[np.isin(frame["step"].to_numpy(), steps)]
+            frame = pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in keys.items()}, index=frame.index),
+                               frame], axis=1)
+            ResultStore.write_run(path, frame.reset_index(drop=True))
+        table = {**keys, **metrics_columns(model, scenario, stacked, steps=steps, agents=agents,
+                                           columns=task["columns"]),
+                 "crossing_step": np.tile(crossings[scenario, agents], len(steps))}
+        ResultStore.write_run(metrics_path, table)
         entry.update(status="ok", error="", rows=len(table["step"]))
 
 
@@ -217,8 +248,9 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
                                        "no distributed package")])
     t0 = time.perf_counter()
     store = ResultStore(out)
-    store.prepare()
+    store.prepare(study.tables)
     (store.folder / "study.toml").write_text(study.text)
+    _write_record(store.folder)
     finished = store.finished() if resume else set()
     # a run whose file was written just before a crash has no manifest line yet
     unrecorded = finished - store.recorded() if finished else set()
@@ -248,6 +280,23 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
             bar.set_postfix(done=done, failed=failed)
     store.write_manifest_table()
     return SweepReport(len(study.runs), done, failed, len(study.runs) - len(todo), time.perf_counter() - t0)
+
+
+def _write_record(folder: Path) -> None:
+    """``sweep.json``: the versions and commit that ran the sweep (the first time; kept on resume)."""
+    import json
+    import platform
+    from datetime import datetime, timezone
+
+    from wattyear import __version__
+    from wattyear.experiments.run import source_revision
+
+    path = folder / "sweep.json"
+    if not path.exists():
+        path.write_text(json.dumps({"wattyear": __version__, "git_commit": source_revision(),
+                                    "python": platform.python_version(), "numpy": np.__version__,
+                                    "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
+                                   indent=2) + "\n")
 
 
 def _execute(make_tasks, workers: int | None, scheduler: str | None):
