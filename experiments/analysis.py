@@ -1,23 +1,35 @@
-"""Reading a sweep: fan charts, crossing-date distributions, which inputs matter.
+"""Reading a sweep: trajectories to self-funding, crossing dates, Llama price pressure, effect sizes.
 
 ``wattyear analyze OUT`` reads a sweep's result folder and writes, beside it:
 
-- ``crossings.parquet``: one row per run × lab, the month its self-funding
-  ratio first reached 1 (empty when not within the horizon), with the run's
-  varied parameters;
-- ``fan_self_funding.png``: each lab's SFR over time across runs (median,
-  25–75% and 5–95% bands) with the threshold;
-- ``crossing_dates.png``: the distribution of crossing months per lab, and the
-  share of runs that never cross;
-- ``analysis.md``: crossing summary per lab, mean crossing month per value of
-  each grid parameter, and the rank correlation (Spearman) of each varied
-  parameter with each lab's crossing month (never crossing counts as one month
-  past the horizon) and final revenue per token: which inputs move them most.
+- ``crossings.parquet``: one row per run × lab: the month its self-funding
+  ratio first reached 1, read from every month of the run (NaN: not within
+  the horizon), with the run's varied parameters and outcomes;
+- fan charts (median, 50% and 90% bands across runs) per lab of the
+  self-funding ratio (symmetric-log axis with the threshold), revenue per
+  token (log axis) and operating margin;
+- ``crossing_cdf.png``: per lab, the share of runs that have crossed by each
+  calendar month, with "not within the horizon" as its own mass;
+- ``outside_capital.png``: outside capital each lab raised over the run, by
+  source when the study keeps the funding table, else in total;
+- when the study varies open-weights quality (the Llama price-pressure
+  what-if): blended price and revenue per token over time by quality level,
+  demand served by open weights by segment (with the market table), a
+  heatmap of crossing month over quality × release cadence, and response
+  curves of crossing month and revenue per token against quality;
+- ``analysis.md`` and ``findings.csv``: the crossing summary and the effect
+  of each varied parameter on each lab's outcomes (least squares on every
+  varied parameter at once, 90% bootstrap intervals over runs).
+
+Crossing months are censored: a lab that never crosses counts as crossing
+one month after the horizon wherever a number is needed (medians, effects),
+and the tables say how many runs that concerns.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -27,137 +39,429 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from wattyear.sim.capital_market import crossing_step  # noqa: E402
 
-NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio", "revenue_per_token")
+NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio")
+#: metrics the figures and findings use when the study kept them
+OPTIONAL = ("revenue_per_token", "blended_price_usd_per_mtok", "operating_margin", "outside_capital_usd",
+            "revenue_per_watt_year", "crossing_step")
+QUALITY = "open_weights.quality_fraction"
+CADENCE = "open_weights.release_every_months"
+#: the month outcomes such as revenue per token are read in (or the last kept month before it)
+OUTCOME_MONTH = "2030-12"
+FRINGE = "open_weights_fringe"
+BOOTSTRAP = 1000
 
 
-def load_runs(folder: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The labs' rows of every run (only the columns the analysis needs) and the varied parameters."""
+@dataclass
+class SweepData:
+    """A sweep's lab rows and what the analysis knows about it."""
+
+    folder: Path
+    runs: pd.DataFrame  #: the labs' kept rows
+    params: list[str]  #: varied parameters (dotted paths), numeric ones only
+    horizon: int  #: last month index of the runs
+    start: pd.Timestamp
+    every_month: bool  #: whether crossing months were read from every month (else from the kept months)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labs(self) -> list[str]:
+        return list(dict.fromkeys(self.runs["agent"]))
+
+    def date_of(self, month: float) -> pd.Timestamp:
+        return self.start + pd.DateOffset(months=int(month))
+
+
+def load(folder: str | Path) -> SweepData:
+    """The labs' rows of every run (the columns the analysis uses) and the varied parameters."""
+    folder = Path(folder)
     dataset = ds.dataset(folder / "runs", format="parquet")
     names = dataset.schema.names
-    params = [n for n in names if "." in n]
     missing = [c for c in NEEDED if c not in names]
     if missing:
         raise ValueError(f"{folder}: results lack the columns {missing}; keep them in the study's [outputs]")
-    table = dataset.to_table(columns=[*NEEDED, *params], filter=ds.field("kind") == "lab")
-    return table.to_pandas(), params
+    params = [n for n in names if "." in n]
+    columns = [*NEEDED, *[c for c in OPTIONAL if c in names], *params]
+    runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()
+    if runs.empty:
+        raise ValueError(f"{folder}: no lab rows; keep kinds = [\"lab\"] in the study's [outputs]")
+    params = [p for p in params if pd.api.types.is_numeric_dtype(runs[p]) and runs[p].nunique() > 1]
+    data = SweepData(folder, runs, params, int(runs["step"].max()), pd.Timestamp(runs["date"].min()),
+                     "crossing_step" in runs)
+    if not data.every_month:
+        data.notes.append("Crossing months were read from the kept months only (results from before crossings "
+                          "were read from every month): they are rounded up to the next kept month.")
+    return data
 
 
-def crossings_table(runs: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """One row per run × lab: the first kept month with SFR ≥ 1 (or NaN), and the run's parameters.
-
-    >>> frame = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "agent": ["x"] * 6, "step": [0, 1, 2] * 2,
-    ...                       "self_funding_ratio": [0.5, 1.2, 0.9, 0.1, 0.2, 0.3], "seed": 1})
-    >>> crossings_table(frame, [])[["run_id", "crossing_step"]].to_dict("records")
-    [{'run_id': 'a', 'crossing_step': 1.0}, {'run_id': 'b', 'crossing_step': nan}]
-    """
+def crossings_table(data: SweepData) -> pd.DataFrame:
+    """One row per run × lab: the crossing month (NaN: never), the run's parameters and its outcomes
+    (revenue per token and per watt-year in ``OUTCOME_MONTH``, final margin, outside capital)."""
+    runs = data.runs.sort_values("step")
+    month, month_label = outcome_step(data)
     rows = []
-    for (run_id, agent), g in runs.sort_values("step").groupby(["run_id", "agent"], sort=True):
-        hit = crossing_step(g["self_funding_ratio"].to_numpy())
+    for (run_id, agent), g in runs.groupby(["run_id", "agent"], sort=True):
         first = g.iloc[0]
-        rows.append({"run_id": run_id, "agent": agent, "seed": first["seed"],
-                     "crossing_step": float(g["step"].iloc[hit]) if hit is not None else np.nan,
-                     **{p: first[p] for p in params}})
+        if data.every_month:
+            step = first["crossing_step"]
+        else:
+            hit = crossing_step(g["self_funding_ratio"].to_numpy())
+            step = float(g["step"].iloc[hit]) if hit is not None else np.nan
+        last = g.iloc[-1]
+        at = g[g["step"] == month]
+        row = {"run_id": run_id, "agent": agent, "seed": first["seed"], "crossing_step": float(step),
+               **{p: first[p] for p in data.params}}
+        if "revenue_per_token" in g:
+            row[f"rpt_{month_label}_usd_per_mtok"] = float(at["revenue_per_token"].iloc[0]) * 1e6 if len(at) else np.nan
+        if "revenue_per_watt_year" in g:
+            row[f"rpwy_{month_label}_usd_per_w_year"] = float(at["revenue_per_watt_year"].iloc[0]) if len(at) else np.nan
+        if "operating_margin" in g:
+            row["final_operating_margin"] = float(last["operating_margin"])
+        if "outside_capital_usd" in g:
+            row["outside_capital_bn"] = float(last["outside_capital_usd"]) / 1e9
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def plot_fan(runs: pd.DataFrame, path: Path) -> Path:
-    labs = list(dict.fromkeys(runs["agent"]))
-    fig, axes = plt.subplots(1, len(labs), figsize=(4.2 * len(labs), 4), sharey=True, squeeze=False)
+def outcome_step(data: SweepData) -> tuple[int, str]:
+    """The kept month outcomes are read in: ``OUTCOME_MONTH`` or the last kept month before it."""
+    target = pd.Timestamp(f"{OUTCOME_MONTH}-01")
+    kept = data.runs.drop_duplicates("step")[["step", "date"]].sort_values("step")
+    before = kept[pd.to_datetime(kept["date"]) <= target]
+    row = before.iloc[-1] if len(before) else kept.iloc[-1]
+    return int(row["step"]), pd.Timestamp(row["date"]).strftime("%Y_%m")
+
+
+def censored(crossings: pd.Series, horizon: int) -> pd.Series:
+    """Crossing months with "never" counted as one month past the horizon.
+
+    >>> censored(pd.Series([3.0, np.nan]), 119).tolist()
+    [3.0, 120.0]
+    """
+    return crossings.fillna(horizon + 1)
+
+
+# ----------------------------------------------------------------- figures
+
+def _legend_below(fig, axes, ncol: int = 4) -> None:
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+
+
+def _save(fig, path: Path, title: str, legend: bool = True) -> Path:
+    fig.suptitle(title, fontsize=11)
+    fig.autofmt_xdate()
+    fig.tight_layout(rect=(0, 0.07 if legend else 0, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_fan(data: SweepData, column: str, path: Path, *, title: str, unit: str, scale: float = 1.0,
+             yscale: str = "linear", threshold: float | None = None) -> Path:
+    """Per lab: the median across runs and the 50% and 90% bands of ``column`` over time."""
+    labs = data.labs
+    fig, axes = plt.subplots(1, len(labs), figsize=(4.2 * len(labs), 3.8), sharey=True, squeeze=False)
     for ax, lab in zip(axes[0], labs):
-        wide = runs[runs["agent"] == lab].pivot_table(index="date", columns="run_id", values="self_funding_ratio")
-        q = wide.quantile([0.05, 0.25, 0.5, 0.75, 0.95], axis=1).T
-        ax.fill_between(q.index, q[0.05], q[0.95], alpha=0.2, label="5–95%")
-        ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.4, label="25–75%")
-        ax.plot(q.index, q[0.5], lw=2, label="median")
-        ax.axhline(1.0, color="black", ls="--", lw=1)
-        ax.set(title=f"{lab}: self-funding ratio ({wide.shape[1]} runs)")
-        ax.tick_params(axis="x", rotation=30)
-    axes[0, 0].set_ylabel("SFR")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        wide = data.runs[data.runs["agent"] == lab].pivot_table(index="date", columns="run_id", values=column)
+        q = (wide * scale).quantile([0.05, 0.25, 0.5, 0.75, 0.95], axis=1).T
+        ax.fill_between(q.index, q[0.05], q[0.95], alpha=0.2, color="C0", label="90% of runs")
+        ax.fill_between(q.index, q[0.25], q[0.75], alpha=0.4, color="C0", label="50% of runs")
+        ax.plot(q.index, q[0.5], lw=2, color="C0", label="median")
+        if threshold is not None:
+            ax.axhline(threshold, color="black", ls="--", lw=1, label="self-funding threshold")
+        if yscale == "symlog":
+            ax.set_yscale("symlog", linthresh=1.0)
+        elif yscale == "log":
+            ax.set_yscale("log")
+        ax.set(title=f"{lab} ({wide.shape[1]} runs)", ylabel=unit if ax is axes[0, 0] else None)
+    _legend_below(fig, axes[0])
+    return _save(fig, path, title)
 
 
-def plot_crossings(crossings: pd.DataFrame, horizon: int, path: Path) -> Path:
-    labs = list(dict.fromkeys(crossings["agent"]))
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    bins = np.arange(0, horizon + 13, 6)
-    for lab in labs:
+def plot_crossing_cdf(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
+    """Per lab: share of runs that have crossed by each calendar month; the rest never cross."""
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    end = data.date_of(data.horizon)
+    for i, lab in enumerate(data.labs):
         steps = crossings.loc[crossings["agent"] == lab, "crossing_step"]
-        never = steps.isna().mean()
-        ax.hist(steps.dropna(), bins=bins, histtype="step", lw=2, label=f"{lab} (never: {never:.0%})")
-    ax.set(title="Month each lab's self-funding ratio first reaches 1, across runs", xlabel="month from the start",
-           ylabel="runs")
-    ax.legend(fontsize=8)
+        never = float(steps.isna().mean())
+        crossed = np.sort(steps.dropna().to_numpy())
+        color = f"C{i}"
+        if crossed.size:
+            dates = [data.start] + [data.date_of(m) for m in crossed] + [end]
+            share = np.concatenate([[0.0], np.arange(1, crossed.size + 1) / len(steps), [1 - never]])
+            ax.step(dates, share, where="post", color=color, lw=2, label=f"{lab}: never {never:.0%}")
+        else:
+            ax.plot([data.start, end], [0, 0], color=color, lw=2, label=f"{lab}: never {never:.0%}")
+        ax.bar(end + pd.DateOffset(months=4 + 3 * i), never, width=80, bottom=1 - never, color=color, alpha=0.5)
+    ax.axvline(end, color="grey", lw=0.8)
+    ax.text(end + pd.DateOffset(months=2), 1.02, "not within\nthe horizon", fontsize=8, va="bottom")
+    ax.set(ylim=(0, 1.12), ylabel="share of runs that have crossed",
+           title="When each lab first could fund its next cluster from operations (self-funding ratio ≥ 1)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def sensitivity(crossings: pd.DataFrame, finals: pd.DataFrame, params: list[str], horizon: int) -> pd.DataFrame:
-    """Spearman rank correlation of each parameter with each lab's crossing month and final RPT."""
+def plot_outside_capital(data: SweepData, funding: pd.DataFrame | None, path: Path) -> Path:
+    """Outside capital each lab raised over the run: the mean across runs by source (stacked), or, without
+    the funding table, the median and 90% band of the total."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    labs = data.labs
+    n_runs = data.runs["run_id"].nunique()
+    if funding is not None and len(funding):
+        by = funding.groupby(["lab", "source"])["amount_usd"].sum().unstack("source").reindex(labs).fillna(0.0)
+        (by / n_runs / 1e9).plot.bar(stacked=True, ax=ax, rot=0)
+        ax.set(ylabel="$B (mean across runs)", title=f"Outside capital raised over the run, by source ({n_runs} runs)")
+        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+    else:
+        last = data.runs[data.runs["step"] == data.horizon].groupby("agent")["outside_capital_usd"]
+        q = last.quantile([0.05, 0.5, 0.95]).unstack().reindex(labs) / 1e9
+        ax.bar(labs, q[0.5], yerr=[q[0.5] - q[0.05], q[0.95] - q[0.5]], capsize=4, color="C0")
+        ax.set(ylabel="$B (median, bars: 90% of runs)",
+               title=f"Outside capital raised over the run ({n_runs} runs; keep the funding table for sources)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_by_quality(data: SweepData, path: Path) -> Path:
+    """Llama pressure over time: per lab, the median blended price and revenue per token across runs at
+    each open-weights quality level."""
+    levels = sorted(data.runs[QUALITY].unique())
+    labs = data.labs
+    rows = [("blended_price_usd_per_mtok", "blended price, $/M tokens", 1.0),
+            ("revenue_per_token", "revenue per token, $/M tokens", 1e6)]
+    rows = [r for r in rows if r[0] in data.runs]
+    fig, axes = plt.subplots(len(rows), len(labs), figsize=(4.2 * len(labs), 3.4 * len(rows)), sharex=True,
+                             squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for r, (column, unit, scale) in enumerate(rows):
+        for c, lab in enumerate(labs):
+            ax = axes[r, c]
+            sub = data.runs[data.runs["agent"] == lab]
+            for i, q in enumerate(levels):
+                med = sub[sub[QUALITY] == q].groupby("date")[column].median() * scale
+                ax.plot(med.index, med, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {q:g}")
+            ax.set_yscale("log")
+            ax.set(title=lab if r == 0 else None, ylabel=unit if c == 0 else None)
+    _legend_below(fig, axes[0], ncol=len(levels))
+    return _save(fig, path, "Llama price pressure: the closed labs' prices by open-weights quality (median of runs)")
+
+
+def plot_lost_demand(market: pd.DataFrame, path: Path) -> Path:
+    """Share of each priced segment's served tokens that open weights (the fringe) served, over time, by
+    open-weights quality (median across runs)."""
+    segs = [s for s in dict.fromkeys(market["segment"]) if market.loc[market["segment"] == s, "spend_usd"].sum() > 0]
+    segs = segs or list(dict.fromkeys(market["segment"]))
+    served = market[market["provider"] != "unserved"]
+    total = served.groupby(["run_id", "segment", "date"])["served_tokens"].transform("sum")
+    share = served.assign(share=np.where(total > 0, served["served_tokens"] / total.where(total > 0, 1), 0.0))
+    fringe = share[share["provider"] == FRINGE]
+    levels = sorted(market[QUALITY].unique())
+    fig, axes = plt.subplots(1, len(segs), figsize=(4.2 * len(segs), 3.8), sharey=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, seg in zip(axes[0], segs):
+        sub = fringe[fringe["segment"] == seg]
+        for i, q in enumerate(levels):
+            med = sub[sub[QUALITY] == q].groupby("date")["share"].median()
+            ax.plot(med.index, med * 100, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {q:g}")
+        ax.set(title=seg, ylabel="% of tokens served" if ax is axes[0, 0] else None)
+    _legend_below(fig, axes[0], ncol=len(levels))
+    return _save(fig, path, "Demand taken by open weights: the fringe's share of each segment's tokens (median of runs)")
+
+
+def plot_heatmap(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
+    """Per lab: the median crossing month (never = horizon + 1) over open-weights quality × release
+    cadence."""
+    labs = data.labs
+    fig, axes = plt.subplots(1, len(labs), figsize=(4.2 * len(labs), 3.9), squeeze=False)
+    c = crossings.assign(month=censored(crossings["crossing_step"], data.horizon))
+    vmin, vmax = 0, data.horizon + 1
+    for ax, lab in zip(axes[0], labs):
+        grid = c[c["agent"] == lab].pivot_table(index=CADENCE, columns=QUALITY, values="month", aggfunc="median")
+        im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="magma_r", vmin=vmin, vmax=vmax)
+        ax.set_xticks(range(len(grid.columns)), [f"{v:g}" for v in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [f"{v:g}" for v in grid.index])
+        ax.set(title=lab, xlabel="open-weights quality (of frontier)",
+               ylabel="release every … months" if ax is axes[0, 0] else None)
+        for (i, j), v in np.ndenumerate(grid.to_numpy()):
+            text = "never" if v > data.horizon else data.date_of(v).strftime("%Y-%m")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v > vmax * 0.55 else "black")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"months from {data.start:%Y-%m} (never = {vmax})")
+    fig.suptitle("Median month of self-funding over open-weights quality × release cadence", fontsize=11)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_response(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
+    """Against open-weights quality: each lab's crossing month and revenue per token in the outcome month
+    (median across runs at each level, and the 90% band)."""
+    rpt = next((c for c in crossings.columns if c.startswith("rpt_")), None)
+    panels = [("crossing", "self-funding month (months from start; never = horizon + 1)")]
+    if rpt:
+        panels.append((rpt, f"revenue per token in {rpt[4:11].replace('_', '-')}, $/M tokens"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    c = crossings.assign(crossing=censored(crossings["crossing_step"], data.horizon))
+    for ax, (column, label) in zip(axes[0], panels):
+        for i, lab in enumerate(data.labs):
+            q = c[c["agent"] == lab].groupby(QUALITY)[column].quantile([0.05, 0.5, 0.95]).unstack()
+            ax.fill_between(q.index, q[0.05], q[0.95], color=f"C{i}", alpha=0.15)
+            ax.plot(q.index, q[0.5], color=f"C{i}", marker="o", label=lab)
+        if column == "crossing":
+            ax.axhline(data.horizon + 1, color="grey", lw=0.8, ls=":")
+        else:
+            ax.set_yscale("log")
+        ax.set(xlabel="open-weights quality (share of frontier)", ylabel=label)
+    _legend_below(fig, axes[0])
+    return _save(fig, path, "Response to open-weights quality: median and 90% of runs")
+
+
+# ----------------------------------------------------------------- effect sizes
+
+def effect_step(param: str, values: pd.Series) -> tuple[float, str]:
+    """The step an effect is reported per: 10 points of a share, 3 months of a month count, else a tenth
+    of the swept range."""
+    span = float(values.max() - values.min())
+    if values.min() >= 0 and values.max() <= 1:
+        return 0.1, "+10 points"
+    if param.endswith("_months"):
+        return 3.0, "+3 months"
+    step = float(f"{span / 10:.2g}")
+    return step, f"+{step:g}"
+
+
+def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.DataFrame:
+    """Effect of each varied parameter on each lab's outcomes: the least-squares coefficient on all varied
+    parameters at once, per step (``effect_step``), with a 90% bootstrap interval over runs."""
+    outcomes = [("crossing", "self-funding month", "months")]
+    for column in crossings.columns:  # percent effects where the outcome is positive in every run
+        if column.startswith("rpt_"):
+            outcomes.append((column, f"revenue per token in {column[4:11].replace('_', '-')}", "$/M tokens"))
+        elif column.startswith("rpwy_"):
+            outcomes.append((column, f"revenue per watt-year in {column[5:12].replace('_', '-')}", "$/W-yr"))
+    rng = np.random.default_rng(seed)
     rows = []
+    params = data.params
+    if not params:
+        return pd.DataFrame(columns=["lab", "parameter", "step", "outcome", "unit", "effect", "low", "high", "runs",
+                                     "censored"])
+    steps = {p: effect_step(p, crossings[p]) for p in params}
     for lab, g in crossings.groupby("agent", sort=False):
-        month = g["crossing_step"].fillna(horizon + 1)
-        final = finals[finals["agent"] == lab].set_index("run_id")["revenue_per_token"].reindex(g["run_id"])
-        for p in params:
-            x = g[p].astype(float)
-            if x.nunique() < 2:
+        g = g.assign(crossing=censored(g["crossing_step"], data.horizon))
+        X = np.column_stack([np.ones(len(g)), *[g[p].to_numpy(float) for p in params]])
+        draws = rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))
+        for column, outcome, unit in outcomes:
+            y = g[column].to_numpy(float)
+            if unit != "months" and np.all(y > 0):
+                y, unit = np.log(y), "%"
+            ok = np.isfinite(y)
+            if ok.sum() <= len(params) + 1:
                 continue
-            rho_c = stats.spearmanr(x, month).statistic if month.nunique() > 1 else np.nan
-            rho_r = stats.spearmanr(x, final.to_numpy()).statistic if final.nunique() > 1 else np.nan
-            rows.append({"agent": lab, "parameter": p, "rho_crossing_month": rho_c, "rho_final_rpt": rho_r})
+            beta = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
+            boot = np.array([np.linalg.lstsq(X[d][ok[d]], y[d][ok[d]], rcond=None)[0] for d in draws])
+            for k, p in enumerate(params, start=1):
+                step, label = steps[p]
+                est, lo, hi = beta[k] * step, *np.percentile(boot[:, k] * step, [5, 95])
+                if unit == "%":
+                    est, lo, hi = (np.expm1(v) * 100 for v in (est, lo, hi))
+                rows.append({"lab": lab, "parameter": p, "step": label, "outcome": outcome, "unit": unit,
+                             "effect": est, "low": lo, "high": hi, "runs": int(ok.sum()),
+                             "censored": int(g["crossing_step"].isna().sum()) if column == "crossing" else 0})
     return pd.DataFrame(rows)
 
+
+def findings_lines(table: pd.DataFrame, horizon: int) -> list[str]:
+    """The findings table as Markdown, one sentence per lab, parameter and outcome."""
+    if table.empty:
+        return ["No parameter varies across runs: no effect sizes (replicates only)."]
+    lines = ["| lab | parameter | each step moves | by | 90% interval | runs (never crossing) |",
+             "|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        unit = {"months": " months", "%": "%"}.get(r["unit"], f" {r['unit']}")
+        censor = f" ({r['censored']})" if r["outcome"] == "self-funding month" else ""
+        lines.append(f"| {r['lab']} | `{r['parameter']}` {r['step']} | {r['outcome']} | {r['effect']:+.1f}{unit} | "
+                     f"{r['low']:+.1f} to {r['high']:+.1f}{unit} | {r['runs']}{censor} |")
+    lines += ["", f"Effects are least-squares coefficients on all varied parameters at once, per the step shown; "
+              f"intervals are the 5th–95th percentiles of {BOOTSTRAP} bootstrap resamples of the runs. Runs whose "
+              f"lab never crosses count as crossing in month {horizon + 1} (one past the horizon), so effects on "
+              "the self-funding month are understated where many runs never cross. Percent effects are on the "
+              "log of the outcome; an outcome that is zero in some run (a lab that sold nothing) gets an "
+              "effect in its own unit instead."]
+    return lines
+
+
+# ----------------------------------------------------------------- the analysis
 
 def analyze(folder: str | Path) -> list[Path]:
-    """Write the crossing table, plots and Markdown summary into ``folder``."""
-    folder = Path(folder)
-    runs, params = load_runs(folder)
-    horizon = int(runs["step"].max())
-    crossings = crossings_table(runs, params)
-    finals = runs[runs["step"] == horizon]
+    """Write the crossing table, findings, figures and ``analysis.md`` into ``folder``."""
+    data = load(folder)
+    folder = data.folder
+    crossings = crossings_table(data)
     written = [folder / "crossings.parquet"]
     crossings.to_parquet(written[0], index=False)
-    written.append(plot_fan(runs, folder / "fan_self_funding.png"))
-    written.append(plot_crossings(crossings, horizon, folder / "crossing_dates.png"))
-    sens = sensitivity(crossings, finals, params, horizon)
-    lines = [f"# Sweep analysis: {folder.name}", "",
-             f"{runs['run_id'].nunique()} runs, months 0–{horizon}; varied: "
-             f"{', '.join(f'`{p}`' for p in params) or 'nothing (replicates only)'}.", "",
-             "## Crossing the self-funding threshold", "",
-             "| lab | runs crossing | median month | 10th–90th percentile (of runs crossing) |",
-             "|---|---|---|---|"]
-    for lab, g in crossings.groupby("agent", sort=False):
-        s = g["crossing_step"]
-        if s.notna().any():
-            pct = s.quantile([0.1, 0.5, 0.9])  # of the runs that cross
-            lines.append(f"| {lab} | {s.notna().mean():.0%} | {pct[0.5]:.0f} | {pct[0.1]:.0f}–{pct[0.9]:.0f} |")
+    figures: list[tuple[str, Path]] = []
+    add = lambda caption, path: figures.append((caption, path))  # noqa: E731
+    add("Self-funding ratio across runs (symmetric-log axis: linear within ±1, so the threshold is readable)",
+        plot_fan(data, "self_funding_ratio", folder / "fan_self_funding.png", unit="SFR", yscale="symlog",
+                 threshold=1.0, title="Trajectories to self-funding: trailing free cash flow / annualised capex "
+                                      "of the next cluster"))
+    if "revenue_per_token" in data.runs:
+        add("Revenue per token across runs", plot_fan(data, "revenue_per_token", folder / "fan_revenue_per_token.png",
+                                                       unit="$/M tokens", scale=1e6, yscale="log",
+                                                       title="Revenue per token = blended price × utilisation"))
+    if "operating_margin" in data.runs:
+        add("Operating margin across runs", plot_fan(data, "operating_margin", folder / "fan_operating_margin.png",
+                                                     unit="share of revenue", yscale="symlog",
+                                                     title="Operating margin (symmetric-log axis)"))
+    add("Crossing dates", plot_crossing_cdf(crossings, data, folder / "crossing_cdf.png"))
+    funding = pd.read_parquet(folder / "funding") if (folder / "funding").is_dir() else None
+    if funding is not None or "outside_capital_usd" in data.runs:
+        add("Outside capital", plot_outside_capital(data, funding, folder / "outside_capital.png"))
+    llama = QUALITY in data.params
+    if llama:
+        add("Prices by open-weights quality", plot_by_quality(data, folder / "llama_prices_by_quality.png"))
+        if (folder / "market").is_dir():
+            market = pd.read_parquet(folder / "market")
+            if QUALITY in market:
+                add("Demand served by open weights", plot_lost_demand(market, folder / "llama_lost_demand.png"))
         else:
-            lines.append(f"| {lab} | 0% | never | never |")
-    for p in params:
-        if crossings[p].nunique() <= 12:
-            table = crossings.groupby([p, "agent"])["crossing_step"].agg(lambda s: s.fillna(horizon + 1).mean())
-            wide = table.unstack("agent")
-            lines += ["", f"## Mean crossing month by `{p}` (never = {horizon + 1})", "",
-                      "| value | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
-            lines += [f"| {v:g} | " + " | ".join(f"{x:.1f}" for x in row) + " |" for v, row in wide.iterrows()]
-    if not sens.empty:
-        lines += ["", "## Which inputs move the results (Spearman rank correlation across runs)", "",
-                  "| lab | parameter | with crossing month | with final revenue per token |", "|---|---|---|---|"]
-        ranked = sens.assign(strength=sens["rho_crossing_month"].abs().fillna(0))
-        for _, r in ranked.sort_values(["agent", "strength"], ascending=[True, False]).iterrows():
-            lines.append(f"| {r['agent']} | `{r['parameter']}` | {r['rho_crossing_month']:+.2f} | "
-                         f"{r['rho_final_rpt']:+.2f} |")
+            data.notes.append("Demand lost to open weights by segment needs the market table: keep it with "
+                              "tables = [\"market\"] in the study's [outputs].")
+        if CADENCE in data.params:
+            add("Crossing month over quality × cadence", plot_heatmap(crossings, data, folder / "llama_heatmap.png"))
+        add("Response to open-weights quality", plot_response(crossings, data, folder / "llama_response.png"))
+    effects = findings(crossings, data)
+    effects.to_csv(folder / "findings.csv", index=False)
+    written += [folder / "findings.csv", *(p for _, p in figures)]
+
+    lines = [f"# Sweep analysis: {folder.name}", "",
+             f"{data.runs['run_id'].nunique()} runs, {data.start:%Y-%m} to {data.date_of(data.horizon):%Y-%m}; "
+             f"varied: {', '.join(f'`{p}`' for p in data.params) or 'nothing (replicates only)'}.", ""]
+    lines += [f"> {note}" for note in data.notes] + ([""] if data.notes else [])
+    lines += ["## Crossing the self-funding threshold", "",
+              "| lab | runs crossing | median (of all runs; never = after the horizon) | 5th–95th percentile |",
+              "|---|---|---|---|"]
+    for lab, g in crossings.groupby("agent", sort=False):
+        s = censored(g["crossing_step"], data.horizon)
+        label = lambda m: "never" if m > data.horizon else data.date_of(m).strftime("%Y-%m")  # noqa: E731
+        q = s.quantile([0.05, 0.5, 0.95], interpolation="lower")
+        lines.append(f"| {lab} | {g['crossing_step'].notna().mean():.0%} | {label(q[0.5])} | "
+                     f"{label(q[0.05])} to {label(q[0.95])} |")
+    lines += ["", "## Findings: what moves each lab's outcomes", "", *findings_lines(effects, data.horizon), ""]
+    lines += ["## Figures", ""] + [f"![{caption}]({path.name})\n" for caption, path in figures]
     written.append(folder / "analysis.md")
     written[-1].write_text("\n".join(lines) + "\n")
-    (folder / "analysis.json").write_text(json.dumps({"runs": int(runs["run_id"].nunique()), "horizon": horizon,
-                                                      "parameters": params}, indent=2) + "\n")
+    (folder / "analysis.json").write_text(json.dumps({"runs": int(data.runs["run_id"].nunique()),
+                                                      "horizon": data.horizon, "parameters": data.params,
+                                                      "figures": [[c, p.name] for c, p in figures],
+                                                      "notes": data.notes}, indent=2) + "\n")
     return written

@@ -157,7 +157,8 @@ def run_ensemble(configs: Any = None, *, overrides: dict | Sequence[dict] | None
 class StudyResult:
     """A sweep's folder: ``manifest`` (one row per run: id, design point, replicate, seed, status and
     one column per swept parameter) and ``metrics`` (every finished run's kept rows, with run_id,
-    seed and the swept parameters; read when first asked for)."""
+    seed and the swept parameters, and ``crossing_step``, read from every month; read when first asked
+    for); ``market``, ``funding`` and ``leases`` when the study keeps them."""
 
     folder: Path
     _metrics: pd.DataFrame | None = field(default=None, repr=False)
@@ -184,6 +185,29 @@ class StudyResult:
         return self._metrics
 
     @property
+    def market(self) -> pd.DataFrame:
+        """Every run's market rows (a study that keeps them: ``tables = ["market"]`` in [outputs])."""
+        return self._table("market")
+
+    @property
+    def funding(self) -> pd.DataFrame:
+        """Every run's raises (a study that keeps them: ``tables = ["funding"]``)."""
+        return self._table("funding")
+
+    @property
+    def leases(self) -> pd.DataFrame:
+        """Every run's leases (a study that keeps them: ``tables = ["leases"]``)."""
+        return self._table("leases")
+
+    def _table(self, name: str) -> pd.DataFrame:
+        from wattyear.experiments.store import ResultStore
+
+        if not (self.folder / name).is_dir():
+            raise ConfigError([Problem(str(self.folder), name, f'a study that keeps it (tables = ["{name}"] in its '
+                                       "[outputs])", "not kept")])
+        return ResultStore(self.folder).load(name)
+
+    @property
     def failed(self) -> pd.DataFrame:
         m = self.manifest
         return m[m["status"] != "ok"] if len(m) else m
@@ -194,10 +218,27 @@ class StudyResult:
         return (self.folder / "study.toml").read_text()
 
     def analyze(self) -> list[Path]:
-        """Fan charts, crossing-date distributions and sensitivities (``wattyear analyze``)."""
+        """Fan charts, crossing dates, Llama figures and effect sizes (``wattyear analyze``)."""
         from wattyear.experiments.analysis import analyze
 
         return analyze(self.folder)
+
+    def report(self) -> list[Path]:
+        """The study's report, Markdown and HTML (``wattyear report``)."""
+        return report(self.folder)
+
+
+def _refuse_in_worker_import(name: str) -> None:
+    """A worker process of the pool imports the user's script as ``__mp_main__``: without the
+    ``if __name__ == "__main__":`` guard, the script's own call lands here again, in the worker."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__":
+            raise RuntimeError(f"wattyear.{name}() was called while a worker process imported your script: call "
+                               "it under `if __name__ == \"__main__\":` (worker processes import the script)")
+        frame = frame.f_back
 
 
 def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
@@ -210,24 +251,13 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     script, call it under ``if __name__ == "__main__":``: the worker processes
     import the script, as with any Python process pool.
     """
-    import sys
+    import argparse
 
-    # a worker process of the pool imports the user's script as __mp_main__: without the guard, the
-    # script's own call lands here again, in the worker
-    if sys._getframe(1).f_globals.get("__name__") == "__mp_main__":
-        raise RuntimeError("wattyear.sweep() was called while a worker process imported your script: call it "
-                           "under `if __name__ == \"__main__\":` (worker processes import the script)")
     from wattyear.experiments.cli import memory_size
     from wattyear.experiments.study import load_study
     from wattyear.experiments.sweep import run_sweep
 
-    study_ = load_study(study)
-    folder = Path(out) if out is not None else Path("out") / study_.name
-    previous = folder / "study.toml"
-    if previous.exists() and previous.read_text() != study_.text:
-        raise ConfigError([Problem(str(folder), "study.toml", "the same study (or another out folder)",
-                                   "a different study's results")])
-    import argparse
+    _refuse_in_worker_import("sweep")
 
     try:
         budget = memory if isinstance(memory, int) and not isinstance(memory, bool) else memory_size(str(memory))
@@ -235,9 +265,39 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
         raise ConfigError([Problem("sweep", "memory", "a memory size such as 1GiB or 512MiB", memory)]) from exc
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
+    study_ = load_study(study)
+    folder = Path(out) if out is not None else Path("out") / study_.name
+    previous = folder / "study.toml"
+    if previous.exists() and previous.read_text() != study_.text:
+        raise ConfigError([Problem(str(folder), "study.toml", "the same study (or another out folder)",
+                                   "a different study's results")])
     run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
               memory_bytes=budget)
     return StudyResult(folder)
+
+
+def report(folder: str | Path) -> list[Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` for a run, comparison or study folder."""
+    from wattyear.experiments.report import report as write_report
+
+    return write_report(folder)
+
+
+def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
+                memory: int | str = "1GiB", scheduler: str | None = None, progress: bool = False) -> StudyResult:
+    """Run a saltelli or morris study (``wattyear sensitivity``) and its SALib analysis: the result's
+    folder holds ``sensitivity.csv`` and ``sensitivity.md``. In a script, call it under ``if __name__ ==
+    "__main__":``."""
+    from wattyear.experiments.sensitivity import METHODS, analyze_study
+    from wattyear.experiments.study import load_study
+
+    _refuse_in_worker_import("sensitivity")
+    study_ = load_study(study)
+    if study_.sample_method not in METHODS:
+        raise ConfigError([Problem(str(study_.path), "sample.method", "saltelli or morris", study_.sample_method)])
+    result = sweep(study, out, workers=workers, memory=memory, scheduler=scheduler, progress=progress)
+    analyze_study(result.folder, study_)
+    return result
 
 
 def load_results(folder: str | Path) -> RunResult | StudyResult:
@@ -269,5 +329,6 @@ def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Pat
 
 from wattyear.experiments.compare import Comparison  # noqa: E402  (a name of the API)
 
-__all__ = ["load_config", "run", "run_ensemble", "sweep", "load_results", "compare", "RunResult", "EnsembleResult",
+__all__ = ["load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "load_results", "compare",
+           "RunResult", "EnsembleResult",
            "StudyResult", "Comparison", "ConfigError", "run_name"]

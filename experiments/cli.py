@@ -3,7 +3,9 @@
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
     wattyear compare A B [C ...] [--out DIR] [--at YYYY-MM]
     wattyear sweep STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS] [--resume]
+    wattyear sensitivity STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS]
     wattyear analyze SWEEP_FOLDER
+    wattyear report FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear params
     wattyear --version
@@ -174,7 +176,58 @@ def cmd_sweep(args) -> int:
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
                        progress=not args.no_progress, memory_bytes=args.memory)
     print(report.line())
+    if args.report:
+        return max(_write_report(out), 0 if report.failed == 0 else 1)
     return 0 if report.failed == 0 else 1
+
+
+def _write_report(folder: Path) -> int:
+    from wattyear.experiments.report import report
+
+    try:
+        files = report(folder)
+    except ValueError as exc:
+        print(f"wattyear: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    from wattyear.experiments.sensitivity import METHODS, analyze_study
+    from wattyear.experiments.study import load_study
+    from wattyear.experiments.sweep import run_sweep
+
+    study = load_study(args.study)
+    if study.sample_method not in METHODS:
+        raise ConfigError([Problem(str(study.path), "sample.method", "saltelli or morris (a design SALib can "
+                                   "analyse)", study.sample_method)])
+    out = Path(args.out) if args.out else Path("out") / study.name
+    previous = out / "study.toml"
+    if previous.exists() and previous.read_text() != study.text:
+        raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
+                                   "a different study's results")])
+    print(f"{study.name}: {len(study.runs)} runs ({study.sample_method} design, {len(study.ranges)} parameters, "
+          f"{study.replicates} replicate(s)) into {out}/")
+    report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
+                       progress=not args.no_progress, memory_bytes=args.memory)
+    print(report.line())
+    if report.failed:
+        print("wattyear: some runs failed (see manifest.jsonl); the analysis needs every design point",
+              file=sys.stderr)
+        return 1
+    try:
+        files = analyze_study(out, study)
+    except ValueError as exc:
+        print(f"wattyear: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print((out / "sensitivity.md").read_text())
+    print(f"wrote {len(files)} files to {out}/")
+    return _write_report(out) if args.report else 0
+
+
+def cmd_report(args) -> int:
+    return _write_report(Path(args.folder))
 
 
 def cmd_analyze(args) -> int:
@@ -235,8 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report", action="store_true", help="then write the study's report (wattyear report)")
     p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("analyze", help="fan charts, crossing-date distributions and sensitivities of a sweep")
+    p = sub.add_parser("sensitivity", help="a Sobol' (saltelli) or Morris study: run it, then its SALib indices")
+    p.add_argument("study", help="study file (TOML) with a saltelli or morris [sample], or a packaged study name, "
+                                 "e.g. sensitivity or screening")
+    p.add_argument("--out", help="result folder (default: out/<study name>)")
+    p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
+                   help="memory budget of each worker's ensemble (default: 1GiB)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report", action="store_true", help="then write the study's report (wattyear report)")
+    p.set_defaults(func=cmd_sensitivity)
+    p = sub.add_parser("report", help="a self-contained Markdown and HTML report of a run, comparison or study folder")
+    p.add_argument("folder", help="a folder made by wattyear run, compare, sweep or sensitivity")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("analyze", help="fan charts, crossing dates, Llama figures and effect sizes of a sweep")
     p.add_argument("folder", help="a sweep's result folder, e.g. out/llama_pressure")
     p.set_defaults(func=cmd_analyze)
     p = sub.add_parser("calibrate", help="compare the baseline with public figures; optionally fit and apply")

@@ -17,7 +17,9 @@ The public API (``wattyear.experiments.api``):
 - ``sweep(study, out)``: a study (file, packaged name or dict), run into a
   folder, resumable; ``load_results(folder)`` reads a run's or a sweep's
   folder back;
-- ``compare(a, b, …)``: per-lab differences between runs.
+- ``sensitivity(study, out)``: a Sobol' or Morris study and its indices;
+- ``compare(a, b, …)``: per-lab differences between runs;
+- ``report(folder)``: a Markdown and HTML report of a run, comparison or study.
 
 The repository keeps the design's folders (``sim/``, ``agents/``,
 ``experiments/``, ``configs/``); the build maps them under this one import
@@ -34,7 +36,7 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-_API = ("load_config", "run", "run_ensemble", "sweep", "load_results", "compare", "RunResult", "EnsembleResult",
+_API = ("load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "load_results", "compare", "RunResult", "EnsembleResult",
         "StudyResult", "Comparison", "ConfigError")
 
 __all__ = ["__version__", *_API]

@@ -1,0 +1,155 @@
+"""Reports: one self-contained Markdown and HTML file for a run, a comparison or a study folder.
+
+``wattyear report DIR`` writes ``report.md`` (figures as PNG files beside it)
+and ``report.html`` (figures inlined, so the one file can be mailed) into DIR:
+
+- a run folder (``wattyear run``): what was run (config, overrides, seed,
+  version, commit), the summary table and the run's plots (drawn from its
+  tables if the run was made without them);
+- a comparison folder (``wattyear compare``): the runs compared, the
+  per-lab table of differences and the overlaid plots;
+- a study folder (``wattyear sweep`` / ``wattyear sensitivity``): the study
+  as run (its file, design size, seeds, failures, version), the analysis
+  (``wattyear analyze``: fan charts, crossing dates, Llama figures, findings
+  with effect sizes) and, for a sensitivity study, its indices.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+from wattyear.sim.config import ConfigError, Problem
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:90%}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f2f2f2}img{max-width:100%}
+code{background:#f4f4f4;padding:0 3px}pre{background:#f4f4f4;padding:.6em;overflow:auto}blockquote{color:#555;
+border-left:3px solid #ccc;margin:0;padding-left:1em}"""
+
+
+def kind_of(folder: Path) -> str:
+    """``run``, ``comparison`` or ``study``; a ConfigError for any other folder."""
+    if (folder / "run.json").is_file():
+        return "run"
+    if (folder / "comparison.csv").is_file():
+        return "comparison"
+    if (folder / "runs").is_dir():
+        return "study"
+    raise ConfigError([Problem(str(folder), "(folder)", "a run, comparison or study folder (made by wattyear run, "
+                               "compare, sweep or sensitivity)", "none of these" if folder.is_dir() else
+                               "no such folder")])
+
+
+def _body(markdown_text: str) -> str:
+    """A Markdown document without its first heading."""
+    return re.sub(r"\A# .*\n+", "", markdown_text)
+
+
+def run_report(folder: Path) -> list[str]:
+    from wattyear.experiments.plots import plot_market, plot_per_watt, plot_self_funding
+    from wattyear.experiments.run import load_run
+
+    result = load_run(folder)
+    record = result.record
+    lines = [f"# Run report: {result.label}", "", "## What was run", "", "| | |", "|---|---|"]
+    for key, label in (("config", "config"), ("overrides", "overrides"), ("seed", "seed"), ("start", "start"),
+                       ("months", "months"), ("wattyear", "wattyear version"), ("git_commit", "git commit"),
+                       ("python", "Python"), ("numpy", "numpy")):
+        value = record.get(key)
+        if key == "overrides":
+            value = ", ".join(f"`{k} = {v}`" for k, v in (value or {}).items()) or "none"
+        lines.append(f"| {label} | {value if value is not None else 'unknown'} |")
+    lines += ["", "## Summary", "", "```", (folder / "summary.txt").read_text().rstrip(), "```", "", "## Figures", ""]
+    plots = {"per_watt_metrics.png": lambda p: plot_per_watt(result.metrics, p, title=result.label),
+             "market.png": lambda p: plot_market(result.market, p, title=result.label),
+             "self_funding.png": lambda p: plot_self_funding(result.metrics, result.funding, p, title=result.label)}
+    captions = {"per_watt_metrics.png": "Per-watt economics of each lab over time",
+                "market.png": "Prices and shares by segment", "self_funding.png": "Trajectories to self-funding"}
+    for name, draw in plots.items():
+        if not (folder / name).is_file():
+            draw(folder / name)
+        lines.append(f"![{captions[name]}]({name})\n")
+    return lines
+
+
+def comparison_report(folder: Path) -> list[str]:
+    runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
+    lines = ["# Comparison report", "", "## What was compared", "", "| run | config | overrides | seed |",
+             "|---|---|---|---|"]
+    for r in runs:
+        overrides = ", ".join(f"`{k} = {v}`" for k, v in (r.get("overrides") or {}).items()) or "none"
+        lines.append(f"| {r['label']} | {r['config']} | {overrides} | {r['seed']} |")
+    lines += ["", _body((folder / "comparison.md").read_text()).replace("\n## ", "\n### "), "## Figures", ""]
+    lines += [f"![{p.stem.removeprefix('compare_').replace('_', ' ')}]({p.name})\n"
+              for p in sorted(folder.glob("compare_*.png"))]
+    return lines
+
+
+def study_report(folder: Path) -> list[str]:
+    import pandas as pd
+
+    from wattyear.experiments.analysis import analyze
+    from wattyear.experiments.store import ResultStore
+
+    analyze(folder)
+    manifest = ResultStore(folder).manifest()
+    record = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+    import tomllib
+
+    study_text = (folder / "study.toml").read_text() if (folder / "study.toml").is_file() else ""
+    name = tomllib.loads(study_text).get("study", {}).get("name", folder.name) if study_text else folder.name
+    failed = int((manifest["status"] != "ok").sum()) if len(manifest) else 0
+    points = manifest["point"].nunique() if len(manifest) else 0
+    lines = [f"# Study report: {name}", "", "## What was run", "",
+             f"{len(manifest)} runs: {points} design points × {len(manifest) // max(points, 1)} replicate(s); "
+             f"{failed} failed. "
+             f"Replicate seeds are spawned from the study's master seed (one per run, in the manifest).", "",
+             "| | |", "|---|---|"]
+    for key, label in (("wattyear", "wattyear version"), ("git_commit", "git commit"), ("python", "Python"),
+                       ("numpy", "numpy"), ("started", "sweep started")):
+        lines.append(f"| {label} | {record.get(key, 'unknown')} |")
+    lines += ["", "The study file:", "", "```toml", study_text.rstrip(), "```", ""]
+    if failed:
+        bad = manifest[manifest["status"] != "ok"].head(5)
+        lines += ["Failed runs (first five):", ""] + [f"- `{r.run_id}`: {str(r.error).splitlines()[-1] if r.error else ''}"
+                                                       for r in bad.itertuples()] + [""]
+    lines += [_body((folder / "analysis.md").read_text()).replace("\n## ", "\n### ").replace("## ", "### ", 1)]
+    if (folder / "sensitivity.md").is_file():
+        lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text()).replace("\n## ", "\n### ")]
+    if (folder / "findings.csv").is_file():
+        lines += ["", f"The findings as a table: `findings.csv` ({len(pd.read_csv(folder / 'findings.csv'))} rows)."]
+    return lines
+
+
+def to_html(markdown_text: str, folder: Path, title: str) -> str:
+    """The report as one HTML file: tables and code rendered, every figure inlined as a data URI."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+
+    def inline(match: re.Match) -> str:
+        path = folder / html.unescape(match.group(2))
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f'{match.group(1)}data:image/png;base64,{data}"'
+
+    body = re.sub(r'(<img[^>]*src=")([^"]+\.png)"', inline, body)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def report(folder: str | Path) -> list[Path]:
+    """Write ``report.md`` and ``report.html`` for a run, comparison or study folder."""
+    folder = Path(folder)
+    kind = kind_of(folder)
+    lines = {"run": run_report, "comparison": comparison_report, "study": study_report}[kind](folder)
+    text = "\n".join(lines).rstrip() + "\n"
+    md, page = folder / "report.md", folder / "report.html"
+    md.write_text(text)
+    page.write_text(to_html(text, folder, lines[0].lstrip("# ")))
+    return [md, page]

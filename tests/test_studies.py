@@ -1,0 +1,174 @@
+"""Studies users came for, shrunken: Llama price pressure, crossings from every month, kept tables,
+explicit designs, Sobol' and Morris studies, the Colossus lease what-if, and reports."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import wattyear
+from wattyear.experiments.analysis import QUALITY, analyze, crossings_table, load
+from wattyear.experiments.cli import main
+from wattyear.experiments.report import report
+from wattyear.experiments.study import load_study
+from wattyear.experiments.sweep import run_sweep
+from wattyear.sim.capital_market import crossing_step
+from wattyear.sim.config import ConfigError
+
+LABS = ("openai", "anthropic", "xai", "gemini")
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    """Open-weights quality 0.5 vs 0.95 and two release cadences, 3 replicates each, 48 months, keeping
+    every 12th month and the market and funding tables."""
+    folder = tmp_path_factory.mktemp("llama") / "out"
+    study = {"study": {"name": "llama_small", "base": "baseline", "months": 48, "replicates": 3, "seed": 5},
+             "grid": {QUALITY: [0.5, 0.95], "open_weights.release_every_months": [3, 12]},
+             "outputs": {"keep": "every", "every_months": 12, "kinds": ["lab", "fringe"],
+                         "tables": ["metrics", "market", "funding"]}}
+    return wattyear.sweep(study, folder, workers=2)
+
+
+@pytest.mark.slow
+def test_better_open_weights_lower_closed_prices_and_delay_self_funding(llama):
+    """The economics: a closer open-weights substitute lowers every closed lab's blended price (logit
+    demand: more of each segment's choice mass goes to a cheap outside good, and best-response markups
+    fall) and delays self-funding; over every replicate's median."""
+    m = llama.metrics
+    labs = m[m["kind"] == "lab"]
+    price = labs.groupby(["agent", QUALITY])["blended_price_usd_per_mtok"].median().unstack(QUALITY)
+    assert (price[0.95] < price[0.5]).all(), price
+    crossings = pd.read_parquet(llama.folder / "crossings.parquet") if (llama.folder / "crossings.parquet").exists() \
+        else crossings_table(load(llama.folder))
+    month = crossings.assign(month=crossings["crossing_step"].fillna(49))
+    median = month.groupby(["agent", QUALITY])["month"].median().unstack(QUALITY)
+    assert (median[0.95] >= median[0.5]).all(), median
+    assert median.loc["gemini", 0.95] > median.loc["gemini", 0.5], median  # Gemini crosses in 2028 at 0.5
+
+
+@pytest.mark.slow
+def test_llama_report_has_its_figures_and_findings(llama):
+    written = {p.name for p in analyze(llama.folder)}
+    assert {"fan_self_funding.png", "fan_revenue_per_token.png", "fan_operating_margin.png", "crossing_cdf.png",
+            "outside_capital.png", "llama_prices_by_quality.png", "llama_lost_demand.png", "llama_heatmap.png",
+            "llama_response.png", "findings.csv", "analysis.md"} <= written
+    findings = pd.read_csv(llama.folder / "findings.csv")
+    quality_on_rpt = findings[(findings["parameter"] == QUALITY) & findings["outcome"].str.startswith("revenue per token")]
+    assert set(quality_on_rpt["lab"]) == set(LABS) and (quality_on_rpt["low"] <= quality_on_rpt["effect"]).all()
+    assert (quality_on_rpt["effect"] <= quality_on_rpt["high"]).all()
+    md, html = report(llama.folder)
+    text = md.read_text()
+    assert text.startswith("# Study report: llama_small") and "each step moves" in text
+    assert "wattyear version" in text and "| wattyear version | unknown |" not in text  # sweep.json is read
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") >= 9 and "<table>" in page
+
+
+@pytest.mark.slow
+def test_kept_tables_load_like_metrics(llama):
+    market, funding = llama.market, llama.funding
+    assert set(market["run_id"]) == set(funding["run_id"]) == set(llama.manifest["run_id"])
+    assert set(market["step"]) == {11, 23, 35, 47}  # the kept months only
+    assert "open_weights_fringe" in set(market["provider"]) and QUALITY in market
+    with pytest.raises(ConfigError, match="leases: expected a study that keeps it"):
+        llama.leases
+
+
+def test_crossings_are_read_from_every_month_even_when_few_are_kept(tmp_path):
+    study = {"study": {"name": "c", "months": 60, "seed": 3}, "grid": {QUALITY: [0.5, 0.6]},
+             "outputs": {"keep": "summary", "kinds": ["lab"]}}
+    done = wattyear.sweep(study, tmp_path / "c", workers=1)
+    kept = done.metrics
+    assert set(kept["step"]) == {59}
+    crossed = 0
+    for row in done.manifest.to_dict("records"):
+        alone = wattyear.run(overrides={QUALITY: row[QUALITY]}, seed=row["seed"], months=60)
+        for lab in LABS:
+            sfr = alone.metrics.loc[alone.metrics["agent"] == lab, "self_funding_ratio"].to_numpy()
+            expected = crossing_step(sfr)
+            got = kept.loc[(kept["run_id"] == row["run_id"]) & (kept["agent"] == lab), "crossing_step"].item()
+            assert (np.isnan(got) and expected is None) or got == expected, (row["run_id"], lab)
+            crossed += expected is not None and expected < 59
+    assert crossed  # some lab crosses before the one kept month, so the check has teeth
+
+
+def test_an_explicit_design_file_is_run_row_by_row(tmp_path):
+    design = pd.DataFrame({QUALITY: [0.55, 0.9, 0.7], "open_weights.lag_months": [3, 9, 6]})
+    design.to_csv(tmp_path / "design.csv", index=False)
+    (tmp_path / "s.toml").write_text('[study]\nname = "d"\nmonths = 3\n[sample]\nmethod = "file"\n'
+                                     'path = "design.csv"\n')
+    study = load_study(tmp_path / "s.toml")
+    assert [r.params for r in study.runs] == [{QUALITY: 0.55, "open_weights.lag_months": 3},
+                                              {QUALITY: 0.9, "open_weights.lag_months": 9},
+                                              {QUALITY: 0.7, "open_weights.lag_months": 6}]
+    assert isinstance(study.runs[0].params["open_weights.lag_months"], int)
+    pd.DataFrame({QUALITY: [0.5, 7.0]}).to_parquet(tmp_path / "bad.parquet")
+    (tmp_path / "b.toml").write_text('[study]\nname = "b"\n[sample]\nmethod = "file"\npath = "bad.parquet"\n')
+    with pytest.raises(ConfigError, match=f"sample.path: column {QUALITY}"):
+        load_study(tmp_path / "b.toml")
+    (tmp_path / "c.toml").write_text('[study]\nname = "c"\n[sample]\nmethod = "file"\npath = "none.csv"\n')
+    with pytest.raises(ConfigError, match="sample.path: expected an existing file"):
+        load_study(tmp_path / "c.toml")
+
+
+def test_saltelli_and_morris_studies_check_their_designs(tmp_path):
+    body = '[study]\nname = "s"\nmonths = 3\n[sample]\nmethod = "saltelli"\nn = 6\n[sample.ranges]\n' \
+           f'"{QUALITY}" = "bounds"\n'
+    (tmp_path / "s.toml").write_text(body)
+    with pytest.raises(ConfigError, match="sample.n: expected a power of 2"):
+        load_study(tmp_path / "s.toml")
+    (tmp_path / "g.toml").write_text(body.replace("n = 6", "n = 8") + '[grid]\n"world.pue" = [1.2, 1.3]\n')
+    with pytest.raises(ConfigError, match="grid: expected no .grid. with a saltelli design"):
+        load_study(tmp_path / "g.toml")
+    (tmp_path / "m.toml").write_text(body.replace('"saltelli"\nn = 6', '"morris"\nn = 3\nlevels = 3'))
+    with pytest.raises(ConfigError, match="sample.levels: expected an even integer"):
+        load_study(tmp_path / "m.toml")
+    (tmp_path / "ok.toml").write_text(body.replace("n = 6", "n = 8"))
+    assert len(load_study(tmp_path / "ok.toml").runs) == 8 * (1 + 2)  # Saltelli: n (D + 2) rows
+
+
+@pytest.mark.slow
+def test_a_sobol_study_runs_end_to_end_and_reports(tmp_path, monkeypatch, capsys):
+    """A shrunken Saltelli study through `wattyear sensitivity`: indices for every lab and outcome, the
+    censoring stated, and the report."""
+    (tmp_path / "s.toml").write_text(
+        '[study]\nname = "sobol_small"\nmonths = 60\nseed = 2\n[sample]\nmethod = "saltelli"\nn = 8\n'
+        f'[sample.ranges]\n"{QUALITY}" = "bounds"\n"world.energy_usd_per_mwh" = "bounds"\n'
+        '[outputs]\nkeep = "every"\nevery_months = 12\nkinds = ["lab"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["sensitivity", "s.toml", "--workers", "2", "--no-progress"]) == 0
+    folder = tmp_path / "out" / "sobol_small"
+    table = pd.read_csv(folder / "sensitivity.csv")
+    assert set(table["lab"]) == set(LABS) and set(table["parameter"]) == {QUALITY, "world.energy_usd_per_mwh"}
+    assert set(table["outcome"]) == {"self-funding month", "revenue per watt-year in 2030-12"}
+    assert table[["S1", "ST"]].notna().all().all()
+    assert "censored" in (folder / "sensitivity.md").read_text()
+    assert main(["report", str(folder)]) == 0
+    assert "## Sensitivity" in (folder / "report.md").read_text()
+    (tmp_path / "lhs.toml").write_text((tmp_path / "s.toml").read_text().replace('"saltelli"', '"lhs"')
+                                       .replace("sobol_small", "lhs_small"))
+    assert main(["sensitivity", "lhs.toml"]) == 2
+    assert "sample.method: expected saltelli or morris" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_colossus_lease_lowers_anthropics_rate_limited_share(seed):
+    base = wattyear.run(months=48, seed=seed)
+    lease = wattyear.run("colossus_lease", months=48, seed=seed)
+    share = lambda r: r.metrics.loc[r.metrics["agent"] == "anthropic", "rate_limited_share"].mean()  # noqa: E731
+    assert share(lease) < share(base)
+
+
+def test_reports_of_a_run_and_a_comparison(tmp_path):
+    run_folder = wattyear.run(months=6, overrides={QUALITY: 0.9}).save(tmp_path / "r", plots=False)
+    md, html = report(run_folder)
+    text = md.read_text()
+    assert text.startswith("# Run report: baseline (open_weights.quality_fraction=0.9, run.months=6)")
+    assert f"| wattyear version | {wattyear.__version__} |" in text and "`open_weights.quality_fraction = 0.9`" in text
+    assert (run_folder / "per_watt_metrics.png").is_file()  # drawn from the tables of a run saved without plots
+    assert html.read_text().count("data:image/png;base64,") == 3
+    cmp = tmp_path / "cmp"
+    wattyear.compare(run_folder, "baseline+run.months=6", out=cmp, plots=False)
+    md, _ = report(cmp)
+    assert "## What was compared" in md.read_text() and "revenue per token" in md.read_text()
+    assert main(["report", str(tmp_path)]) == 2
