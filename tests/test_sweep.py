@@ -177,8 +177,8 @@ def test_analyze_a_sweep(tmp_path, capsys):
     assert len(crossings) == 4 * 4  # runs x labs
     assert set(crossings["open_weights.quality_fraction"]) == {0.6, 0.9}
     text = (tmp_path / "out" / "analysis.md").read_text()
-    assert "Mean crossing month by `open_weights.quality_fraction`" in text and "Spearman" in text
-    for png in ("fan_self_funding.png", "crossing_dates.png"):
+    assert "## Findings: what moves each lab's outcomes" in text and "`open_weights.quality_fraction` +10 points" in text
+    for png in ("fan_self_funding.png", "crossing_cdf.png", "llama_response.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
     assert main(["analyze", str(tmp_path / "nothing")]) == 2
     assert "a sweep result folder" in capsys.readouterr().err
@@ -186,7 +186,7 @@ def test_analyze_a_sweep(tmp_path, capsys):
 
 def test_example_studies_are_valid():
     root = Path(__file__).resolve().parent.parent / "experiments"
-    for name, runs in (("llama_pressure.toml", 27), ("sensitivity.toml", 128)):
+    for name, runs in (("llama_pressure.toml", 64), ("sensitivity.toml", 2560), ("screening.toml", 204)):
         study = load_study(root / name)
         assert len(study.runs) == runs
 
