@@ -45,8 +45,9 @@ def kind_of(folder: Path) -> str:
 
 
 def _body(markdown_text: str) -> str:
-    """A Markdown document without its first heading."""
-    return re.sub(r"\A# .*\n+", "", markdown_text)
+    """A Markdown document without its first heading, its other headings one level down (to sit under
+    the report's own)."""
+    return re.sub(r"^(#+) ", r"#\1 ", re.sub(r"\A# .*\n+", "", markdown_text), flags=re.M)
 
 
 def run_report(folder: Path) -> list[str]:
@@ -83,7 +84,7 @@ def comparison_report(folder: Path) -> list[str]:
     for r in runs:
         overrides = ", ".join(f"`{k} = {v}`" for k, v in (r.get("overrides") or {}).items()) or "none"
         lines.append(f"| {r['label']} | {r['config']} | {overrides} | {r['seed']} |")
-    lines += ["", _body((folder / "comparison.md").read_text()).replace("\n## ", "\n### "), "## Figures", ""]
+    lines += ["", _body((folder / "comparison.md").read_text()), "## Figures", ""]
     lines += [f"![{p.stem.removeprefix('compare_').replace('_', ' ')}]({p.name})\n"
               for p in sorted(folder.glob("compare_*.png"))]
     return lines
@@ -117,9 +118,9 @@ def study_report(folder: Path) -> list[str]:
         bad = manifest[manifest["status"] != "ok"].head(5)
         lines += ["Failed runs (first five):", ""] + [f"- `{r.run_id}`: {str(r.error).splitlines()[-1] if r.error else ''}"
                                                        for r in bad.itertuples()] + [""]
-    lines += [_body((folder / "analysis.md").read_text()).replace("\n## ", "\n### ").replace("## ", "### ", 1)]
+    lines += ["## Analysis", "", _body((folder / "analysis.md").read_text())]
     if (folder / "sensitivity.md").is_file():
-        lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text()).replace("\n## ", "\n### ")]
+        lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text())]
     if (folder / "findings.csv").is_file():
         lines += ["", f"The findings as a table: `findings.csv` ({len(pd.read_csv(folder / 'findings.csv'))} rows)."]
     return lines
