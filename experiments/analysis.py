@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
+from wattyear.experiments.store import ResultStore  # noqa: E402
 from wattyear.sim.capital_market import crossing_step  # noqa: E402
 
 NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio")
@@ -52,6 +53,12 @@ CADENCE = "open_weights.release_every_months"
 OUTCOME_MONTH = "2030-12"
 FRINGE = "open_weights_fringe"
 BOOTSTRAP = 1000
+#: a parameter with more distinct values than this is binned into quantile groups in the Llama figures
+MAX_LEVELS = 8
+
+
+class AnalysisError(ValueError):
+    """A sweep folder the analysis cannot read (the message says why); not a bug."""
 
 
 @dataclass
@@ -81,15 +88,17 @@ def load(folder: str | Path) -> SweepData:
     names = dataset.schema.names
     missing = [c for c in NEEDED if c not in names]
     if missing:
-        raise ValueError(f"{folder}: results lack the columns {missing}; keep them in the study's [outputs]")
+        raise AnalysisError(f"{folder}: results lack the columns {missing}; keep them in the study's [outputs]")
     params = [n for n in names if "." in n]
     columns = [*NEEDED, *[c for c in OPTIONAL if c in names], *params]
     runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()
     if runs.empty:
-        raise ValueError(f"{folder}: no lab rows; keep kinds = [\"lab\"] in the study's [outputs]")
+        raise AnalysisError(f"{folder}: no lab rows; keep kinds = [\"lab\"] in the study's [outputs]")
+    # numbers and switches (a switch's effect is on vs off); text parameters are not regressed on
     params = [p for p in params if pd.api.types.is_numeric_dtype(runs[p]) and runs[p].nunique() > 1]
-    data = SweepData(folder, runs, params, int(runs["step"].max()), pd.Timestamp(runs["date"].min()),
-                     "crossing_step" in runs)
+    first = runs.iloc[0]  # the run's first month: a kept row's date less its step (the first month may not be kept)
+    start = pd.Timestamp(first["date"]) - pd.DateOffset(months=int(first["step"]))
+    data = SweepData(folder, runs, params, int(runs["step"].max()), start, "crossing_step" in runs)
     if not data.every_month:
         data.notes.append("Crossing months were read from the kept months only (results from before crossings "
                           "were read from every month): they are rounded up to the next kept month.")
@@ -144,6 +153,30 @@ def censored(crossings: pd.Series, horizon: int) -> pd.Series:
 
 
 # ----------------------------------------------------------------- figures
+
+def levels_of(values: pd.Series) -> tuple[pd.Series, list]:
+    """Groups of a parameter's values for lines and curves: the values themselves when there are at most
+    ``MAX_LEVELS`` (a grid), else four quantile bins labelled by their range (a sampled design).
+
+    >>> levels_of(pd.Series([0.5, 0.9, 0.5]))[1]
+    [0.5, 0.9]
+    """
+    if values.nunique() <= MAX_LEVELS:
+        return values, sorted(values.unique())
+    bins = pd.qcut(values, 4, duplicates="drop")
+    labels = {b: f"{b.left:.3g}–{b.right:.3g}" for b in bins.cat.categories}
+    grouped = bins.map(labels).astype(str)
+    return grouped, [labels[b] for b in bins.cat.categories]
+
+
+def _level_label(level) -> str:
+    return level if isinstance(level, str) else f"{level:g}"
+
+
+def is_grid(data: SweepData, param: str) -> bool:
+    """Whether a varied parameter takes few enough values to be a grid axis."""
+    return param in data.params and data.runs[param].nunique() <= MAX_LEVELS
+
 
 def _legend_below(fig, axes, ncol: int = 4) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
@@ -235,7 +268,7 @@ def plot_outside_capital(data: SweepData, funding: pd.DataFrame | None, path: Pa
 def plot_by_quality(data: SweepData, path: Path) -> Path:
     """Llama pressure over time: per lab, the median blended price and revenue per token across runs at
     each open-weights quality level."""
-    levels = sorted(data.runs[QUALITY].unique())
+    groups, levels = levels_of(data.runs[QUALITY])
     labs = data.labs
     rows = [("blended_price_usd_per_mtok", "blended price, $/M tokens", 1.0),
             ("revenue_per_token", "revenue per token, $/M tokens", 1e6)]
@@ -246,10 +279,10 @@ def plot_by_quality(data: SweepData, path: Path) -> Path:
     for r, (column, unit, scale) in enumerate(rows):
         for c, lab in enumerate(labs):
             ax = axes[r, c]
-            sub = data.runs[data.runs["agent"] == lab]
+            mine = data.runs["agent"] == lab
             for i, q in enumerate(levels):
-                med = sub[sub[QUALITY] == q].groupby("date")[column].median() * scale
-                ax.plot(med.index, med, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {q:g}")
+                med = data.runs[mine & (groups == q)].groupby("date")[column].median() * scale
+                ax.plot(med.index, med, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {_level_label(q)}")
             ax.set_yscale("log")
             ax.set(title=lab if r == 0 else None, ylabel=unit if c == 0 else None)
     _legend_below(fig, axes[0], ncol=len(levels))
@@ -265,36 +298,46 @@ def plot_lost_demand(market: pd.DataFrame, path: Path) -> Path:
     total = served.groupby(["run_id", "segment", "date"])["served_tokens"].transform("sum")
     share = served.assign(share=np.where(total > 0, served["served_tokens"] / total.where(total > 0, 1), 0.0))
     fringe = share[share["provider"] == FRINGE]
-    levels = sorted(market[QUALITY].unique())
+    groups, levels = levels_of(fringe[QUALITY])
     fig, axes = plt.subplots(1, len(segs), figsize=(4.2 * len(segs), 3.8), sharey=True, squeeze=False)
     cmap = plt.get_cmap("viridis")
     for ax, seg in zip(axes[0], segs):
-        sub = fringe[fringe["segment"] == seg]
+        in_seg = fringe["segment"] == seg
         for i, q in enumerate(levels):
-            med = sub[sub[QUALITY] == q].groupby("date")["share"].median()
-            ax.plot(med.index, med * 100, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {q:g}")
+            med = fringe[in_seg & (groups == q)].groupby("date")["share"].median()
+            ax.plot(med.index, med * 100, color=cmap(i / max(len(levels) - 1, 1)), label=f"quality {_level_label(q)}")
         ax.set(title=seg, ylabel="% of tokens served" if ax is axes[0, 0] else None)
     _legend_below(fig, axes[0], ncol=len(levels))
     return _save(fig, path, "Demand taken by open weights: the fringe's share of each segment's tokens (median of runs)")
 
 
 def plot_heatmap(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
-    """Per lab: the median crossing month (never = horizon + 1) over open-weights quality × release
-    cadence."""
+    """Per lab: the median crossing month over open-weights quality × release cadence (a grid over both),
+    with the share of runs crossing. The median is the lower middle run's month (never = horizon + 1),
+    so a cell always shows a month some run crossed in, or "never"; an empty cell shows –."""
     labs = data.labs
     fig, axes = plt.subplots(1, len(labs), figsize=(4.2 * len(labs), 3.9), squeeze=False)
     c = crossings.assign(month=censored(crossings["crossing_step"], data.horizon))
     vmin, vmax = 0, data.horizon + 1
+    lower_median = lambda v: v.quantile(0.5, interpolation="lower")  # noqa: E731
     for ax, lab in zip(axes[0], labs):
-        grid = c[c["agent"] == lab].pivot_table(index=CADENCE, columns=QUALITY, values="month", aggfunc="median")
+        mine = c[c["agent"] == lab]
+        grid = mine.pivot_table(index=CADENCE, columns=QUALITY, values="month", aggfunc=lower_median)
+        share = mine.assign(crossed=mine["crossing_step"].notna()).pivot_table(
+            index=CADENCE, columns=QUALITY, values="crossed", aggfunc="mean").reindex_like(grid)
         im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="magma_r", vmin=vmin, vmax=vmax)
         ax.set_xticks(range(len(grid.columns)), [f"{v:g}" for v in grid.columns])
         ax.set_yticks(range(len(grid.index)), [f"{v:g}" for v in grid.index])
         ax.set(title=lab, xlabel="open-weights quality (of frontier)",
                ylabel="release every … months" if ax is axes[0, 0] else None)
         for (i, j), v in np.ndenumerate(grid.to_numpy()):
-            text = "never" if v > data.horizon else data.date_of(v).strftime("%Y-%m")
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if v > vmax * 0.55 else "black")
+            if np.isnan(v):
+                text = "–"
+            else:
+                text = "never" if v > data.horizon else data.date_of(v).strftime("%Y-%m")
+                text += f"\n{share.to_numpy()[i, j]:.0%} cross"
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                    color="white" if not np.isnan(v) and v > vmax * 0.55 else "black")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"months from {data.start:%Y-%m} (never = {vmax})")
     fig.suptitle("Median month of self-funding over open-weights quality × release cadence", fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -311,6 +354,8 @@ def plot_response(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
         panels.append((rpt, f"revenue per token in {rpt[4:11].replace('_', '-')}, $/M tokens"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
     c = crossings.assign(crossing=censored(crossings["crossing_step"], data.horizon))
+    if c[QUALITY].nunique() > MAX_LEVELS:  # a sampled design: eight quantile bins, at their median quality
+        c[QUALITY] = c.groupby(pd.qcut(c[QUALITY], 8, duplicates="drop"), observed=True)[QUALITY].transform("median")
     for ax, (column, label) in zip(axes[0], panels):
         for i, lab in enumerate(data.labs):
             q = c[c["agent"] == lab].groupby(QUALITY)[column].quantile([0.05, 0.5, 0.95]).unstack()
@@ -328,22 +373,44 @@ def plot_response(crossings: pd.DataFrame, data: SweepData, path: Path) -> Path:
 # ----------------------------------------------------------------- effect sizes
 
 def effect_step(param: str, values: pd.Series) -> tuple[float, str]:
-    """The step an effect is reported per: 10 points of a share, 3 months of a month count, else a tenth
-    of the swept range."""
-    span = float(values.max() - values.min())
+    """The step an effect is reported per: on vs off for a switch, 10 points of a share, 3 months of a
+    month count, else a tenth of the swept range (a whole number for an integer parameter).
+
+    >>> effect_step("open_weights.quality_fraction", pd.Series([0.5, 0.95]))
+    (0.1, '+10 points')
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return 1.0, "on (vs off)"
     if values.min() >= 0 and values.max() <= 1:
         return 0.1, "+10 points"
     if param.endswith("_months"):
         return 3.0, "+3 months"
+    span = float(values.max() - values.min())
     step = float(f"{span / 10:.2g}")
+    if pd.api.types.is_integer_dtype(values):
+        step = float(max(1, round(step)))
     return step, f"+{step:g}"
+
+
+#: columns of findings.csv
+FINDINGS_COLUMNS = ["lab", "parameter", "step", "outcome", "unit", "effect", "low", "high", "runs", "censored"]
+#: a self-funding month with more runs censored than this share gets no effect (it would read as a precise null)
+MOST_CENSORED = 0.9
 
 
 def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.DataFrame:
     """Effect of each varied parameter on each lab's outcomes: the least-squares coefficient on all varied
-    parameters at once, per step (``effect_step``), with a 90% bootstrap interval over runs."""
-    outcomes = [("crossing", "self-funding month", "months")]
-    for column in crossings.columns:  # percent effects where the outcome is positive in every run
+    parameters at once, per step (``effect_step``), with a 90% bootstrap interval over runs.
+
+    Outcomes: the chance of self-funding within the horizon (a linear probability model, in
+    percentage points), the self-funding month (censored at the horizon + 1; skipped when more than
+    ``MOST_CENSORED`` of the runs never cross), and revenue per token and per watt-year in the outcome
+    month (in percent, on the log, where positive in every run; else in their own units). A study with
+    ``common_seeds`` resamples runs that share seeds as if independent, so its intervals are somewhat
+    too narrow."""
+    outcomes = [("crossed", "chance of self-funding within the horizon", "pp"),
+                ("crossing", "self-funding month", "months")]
+    for column in crossings.columns:
         if column.startswith("rpt_"):
             outcomes.append((column, f"revenue per token in {column[4:11].replace('_', '-')}", "$/M tokens"))
         elif column.startswith("rpwy_"):
@@ -352,16 +419,19 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
     rows = []
     params = data.params
     if not params:
-        return pd.DataFrame(columns=["lab", "parameter", "step", "outcome", "unit", "effect", "low", "high", "runs",
-                                     "censored"])
+        return pd.DataFrame(columns=FINDINGS_COLUMNS)
     steps = {p: effect_step(p, crossings[p]) for p in params}
     for lab, g in crossings.groupby("agent", sort=False):
-        g = g.assign(crossing=censored(g["crossing_step"], data.horizon))
+        never = int(g["crossing_step"].isna().sum())
+        g = g.assign(crossing=censored(g["crossing_step"], data.horizon),
+                     crossed=g["crossing_step"].notna().astype(float) * 100)
         X = np.column_stack([np.ones(len(g)), *[g[p].to_numpy(float) for p in params]])
         draws = rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))
         for column, outcome, unit in outcomes:
+            if column == "crossing" and never > MOST_CENSORED * len(g):
+                continue
             y = g[column].to_numpy(float)
-            if unit != "months" and np.all(y > 0):
+            if unit not in ("months", "pp") and np.all(y > 0):
                 y, unit = np.log(y), "%"
             ok = np.isfinite(y)
             if ok.sum() <= len(params) + 1:
@@ -375,27 +445,34 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
                     est, lo, hi = (np.expm1(v) * 100 for v in (est, lo, hi))
                 rows.append({"lab": lab, "parameter": p, "step": label, "outcome": outcome, "unit": unit,
                              "effect": est, "low": lo, "high": hi, "runs": int(ok.sum()),
-                             "censored": int(g["crossing_step"].isna().sum()) if column == "crossing" else 0})
-    return pd.DataFrame(rows)
+                             "censored": never if column in ("crossing", "crossed") else 0})
+    return pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
 
 
-def findings_lines(table: pd.DataFrame, horizon: int) -> list[str]:
-    """The findings table as Markdown, one sentence per lab, parameter and outcome."""
-    if table.empty:
+def findings_lines(table: pd.DataFrame, data: SweepData) -> list[str]:
+    """The findings table as Markdown, one row per lab, parameter and outcome."""
+    horizon = data.horizon
+    if not data.params:
         return ["No parameter varies across runs: no effect sizes (replicates only)."]
+    if table.empty:
+        runs = data.runs["run_id"].nunique()
+        return [f"Too few runs ({runs}) to estimate the effects of {len(data.params)} varied parameter(s) at once: "
+                "add replicates or design points."]
     lines = ["| lab | parameter | each step moves | by | 90% interval | runs (never crossing) |",
              "|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        unit = {"months": " months", "%": "%"}.get(r["unit"], f" {r['unit']}")
-        censor = f" ({r['censored']})" if r["outcome"] == "self-funding month" else ""
+        unit = {"months": " months", "%": "%", "pp": " pp"}.get(r["unit"], f" {r['unit']}")
+        censor = f" ({r['censored']})" if r["unit"] in ("months", "pp") else ""
         lines.append(f"| {r['lab']} | `{r['parameter']}` {r['step']} | {r['outcome']} | {r['effect']:+.1f}{unit} | "
                      f"{r['low']:+.1f} to {r['high']:+.1f}{unit} | {r['runs']}{censor} |")
     lines += ["", f"Effects are least-squares coefficients on all varied parameters at once, per the step shown; "
-              f"intervals are the 5th–95th percentiles of {BOOTSTRAP} bootstrap resamples of the runs. Runs whose "
-              f"lab never crosses count as crossing in month {horizon + 1} (one past the horizon), so effects on "
-              "the self-funding month are understated where many runs never cross. Percent effects are on the "
-              "log of the outcome; an outcome that is zero in some run (a lab that sold nothing) gets an "
-              "effect in its own unit instead."]
+              f"intervals are the 5th–95th percentiles of {BOOTSTRAP} bootstrap resamples of the runs. The chance "
+              "of self-funding is a linear probability model, in percentage points (pp). Runs whose lab never "
+              f"crosses count as crossing in month {horizon + 1} (one past the horizon), so effects on the "
+              "self-funding month are understated where many runs never cross, and a lab with more than "
+              f"{MOST_CENSORED:.0%} of its runs never crossing gets no effect on its month (read its chance "
+              "instead). Percent effects are on the log of the outcome; an outcome that is zero in some run (a "
+              "lab that sold nothing) gets an effect in its own unit instead."]
     return lines
 
 
@@ -423,20 +500,27 @@ def analyze(folder: str | Path) -> list[Path]:
                                                      unit="share of revenue", yscale="symlog",
                                                      title="Operating margin (symmetric-log axis)"))
     add("Crossing dates", plot_crossing_cdf(crossings, data, folder / "crossing_cdf.png"))
-    funding = pd.read_parquet(folder / "funding") if (folder / "funding").is_dir() else None
-    if funding is not None or "outside_capital_usd" in data.runs:
+    finished = set(data.runs["run_id"])
+
+    def read(table: str) -> pd.DataFrame:
+        """A kept table's rows of the runs with metrics (a killed or failed run's other files are left out)."""
+        rows = ResultStore(folder).load(table)
+        return rows[rows["run_id"].isin(finished)] if len(rows) else rows
+
+    funding = read("funding") if (folder / "funding").is_dir() else None
+    if (funding is not None and len(funding)) or "outside_capital_usd" in data.runs:
         add("Outside capital", plot_outside_capital(data, funding, folder / "outside_capital.png"))
     llama = QUALITY in data.params
     if llama:
         add("Prices by open-weights quality", plot_by_quality(data, folder / "llama_prices_by_quality.png"))
         if (folder / "market").is_dir():
-            market = pd.read_parquet(folder / "market")
-            if QUALITY in market:
+            market = read("market")
+            if QUALITY in market and len(market):
                 add("Demand served by open weights", plot_lost_demand(market, folder / "llama_lost_demand.png"))
         else:
             data.notes.append("Demand lost to open weights by segment needs the market table: keep it with "
                               "tables = [\"market\"] in the study's [outputs].")
-        if CADENCE in data.params:
+        if is_grid(data, QUALITY) and is_grid(data, CADENCE):
             add("Crossing month over quality × cadence", plot_heatmap(crossings, data, folder / "llama_heatmap.png"))
         add("Response to open-weights quality", plot_response(crossings, data, folder / "llama_response.png"))
     effects = findings(crossings, data)
@@ -456,7 +540,7 @@ def analyze(folder: str | Path) -> list[Path]:
         q = s.quantile([0.05, 0.5, 0.95], interpolation="lower")
         lines.append(f"| {lab} | {g['crossing_step'].notna().mean():.0%} | {label(q[0.5])} | "
                      f"{label(q[0.05])} to {label(q[0.95])} |")
-    lines += ["", "## Findings: what moves each lab's outcomes", "", *findings_lines(effects, data.horizon), ""]
+    lines += ["", "## Findings: what moves each lab's outcomes", "", *findings_lines(effects, data), ""]
     lines += ["## Figures", ""] + [f"![{caption}]({path.name})\n" for caption, path in figures]
     written.append(folder / "analysis.md")
     written[-1].write_text("\n".join(lines) + "\n")

@@ -205,7 +205,11 @@ class StudyResult:
         if not (self.folder / name).is_dir():
             raise ConfigError([Problem(str(self.folder), name, f'a study that keeps it (tables = ["{name}"] in its '
                                        "[outputs])", "not kept")])
-        return ResultStore(self.folder).load(name)
+        store = ResultStore(self.folder)
+        rows = store.load(name)
+        if rows.empty:
+            return rows
+        return rows[rows["run_id"].isin(store.finished())].reset_index(drop=True)  # runs with metrics only
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -288,13 +292,12 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
     """Run a saltelli or morris study (``wattyear sensitivity``) and its SALib analysis: the result's
     folder holds ``sensitivity.csv`` and ``sensitivity.md``. In a script, call it under ``if __name__ ==
     "__main__":``."""
-    from wattyear.experiments.sensitivity import METHODS, analyze_study
+    from wattyear.experiments.sensitivity import analyze_study, check_analysable
     from wattyear.experiments.study import load_study
 
     _refuse_in_worker_import("sensitivity")
     study_ = load_study(study)
-    if study_.sample_method not in METHODS:
-        raise ConfigError([Problem(str(study_.path), "sample.method", "saltelli or morris", study_.sample_method)])
+    check_analysable(study_)
     result = sweep(study, out, workers=workers, memory=memory, scheduler=scheduler, progress=progress)
     analyze_study(result.folder, study_)
     return result

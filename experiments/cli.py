@@ -182,11 +182,12 @@ def cmd_sweep(args) -> int:
 
 
 def _write_report(folder: Path) -> int:
+    from wattyear.experiments.analysis import AnalysisError
     from wattyear.experiments.report import report
 
     try:
         files = report(folder)
-    except ValueError as exc:
+    except AnalysisError as exc:
         print(f"wattyear: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {', '.join(str(f) for f in files)}")
@@ -194,14 +195,13 @@ def _write_report(folder: Path) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from wattyear.experiments.sensitivity import METHODS, analyze_study
+    from wattyear.experiments.analysis import AnalysisError
+    from wattyear.experiments.sensitivity import analyze_study, check_analysable
     from wattyear.experiments.study import load_study
     from wattyear.experiments.sweep import run_sweep
 
     study = load_study(args.study)
-    if study.sample_method not in METHODS:
-        raise ConfigError([Problem(str(study.path), "sample.method", "saltelli or morris (a design SALib can "
-                                   "analyse)", study.sample_method)])
+    check_analysable(study)
     out = Path(args.out) if args.out else Path("out") / study.name
     previous = out / "study.toml"
     if previous.exists() and previous.read_text() != study.text:
@@ -218,7 +218,7 @@ def cmd_sensitivity(args) -> int:
         return 1
     try:
         files = analyze_study(out, study)
-    except ValueError as exc:
+    except AnalysisError as exc:
         print(f"wattyear: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print((out / "sensitivity.md").read_text())
@@ -231,7 +231,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from wattyear.experiments.analysis import analyze
+    from wattyear.experiments.analysis import AnalysisError, analyze
 
     folder = Path(args.folder)
     if not (folder / "runs").is_dir():
@@ -239,7 +239,7 @@ def cmd_analyze(args) -> int:
                                    "no runs/ folder")])
     try:
         files = analyze(folder)
-    except ValueError as exc:
+    except AnalysisError as exc:
         print(f"wattyear: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {', '.join(f.name for f in files)} to {folder}/")

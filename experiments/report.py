@@ -39,9 +39,9 @@ def kind_of(folder: Path) -> str:
         return "comparison"
     if (folder / "runs").is_dir():
         return "study"
+    found = "none of these" if folder.is_dir() else "a file" if folder.exists() else "no such folder"
     raise ConfigError([Problem(str(folder), "(folder)", "a run, comparison or study folder (made by wattyear run, "
-                               "compare, sweep or sensitivity)", "none of these" if folder.is_dir() else
-                               "no such folder")])
+                               "compare, sweep or sensitivity)", found)])
 
 
 def _body(markdown_text: str) -> str:
@@ -105,11 +105,14 @@ def study_report(folder: Path) -> list[str]:
     name = tomllib.loads(study_text).get("study", {}).get("name", folder.name) if study_text else folder.name
     failed = int((manifest["status"] != "ok").sum()) if len(manifest) else 0
     points = manifest["point"].nunique() if len(manifest) else 0
+    replicates = manifest["replicate"].nunique() if len(manifest) else 0
+    common = tomllib.loads(study_text).get("study", {}).get("common_seeds", False) if study_text else False
+    seeds = ("one seed per replicate, shared by every design point (common random numbers)" if common else
+             "one seed per run")
     lines = [f"# Study report: {name}", "", "## What was run", "",
-             f"{len(manifest)} runs: {points} design points × {len(manifest) // max(points, 1)} replicate(s); "
-             f"{failed} failed. "
-             f"Replicate seeds are spawned from the study's master seed (one per run, in the manifest).", "",
-             "| | |", "|---|---|"]
+             f"{len(manifest)} runs recorded ({points} design points, up to {replicates} replicate(s) each); "
+             f"{len(manifest) - failed} finished, {failed} failed. Seeds are spawned from the study's master seed: "
+             f"{seeds}; each run's is in the manifest.", "", "| | |", "|---|---|"]
     for key, label in (("wattyear", "wattyear version"), ("git_commit", "git commit"), ("python", "Python"),
                        ("numpy", "numpy"), ("started", "sweep started")):
         lines.append(f"| {label} | {record.get(key, 'unknown')} |")
@@ -122,7 +125,8 @@ def study_report(folder: Path) -> list[str]:
     if (folder / "sensitivity.md").is_file():
         lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text())]
     if (folder / "findings.csv").is_file():
-        lines += ["", f"The findings as a table: `findings.csv` ({len(pd.read_csv(folder / 'findings.csv'))} rows)."]
+        rows = len(pd.read_csv(folder / "findings.csv"))
+        lines += ["", f"The findings as a table: `findings.csv` ({rows} rows)."]
     return lines
 
 

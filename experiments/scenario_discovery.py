@@ -258,7 +258,7 @@ def report(found: Discovery, *, command: str, n: int, dims: int, replicates: int
               f"| complement | {n - k} | {(n - k) / n:.1%} |", ""]
     if s.note:
         lines += [f"**Note:** {s.note}", ""]
-    never = int((outcomes[f"{s.lab}_crossing_month"] > months).sum())
+    never = int((outcomes[f"{s.lab}_crossing_month"] >= months).sum())  # censored at the horizon
     lines += [f"Runs in which {s.lab} never self-funds within the horizon: {never} ({never / n:.1%}).", "",
               "Share of cases by threshold year (crossing before January of that year):", "",
               "| year | " + " | ".join(str(y) for y in s.shares_by_year) + " |",
@@ -269,7 +269,7 @@ def report(found: Discovery, *, command: str, n: int, dims: int, replicates: int
               "| lab | median | share crossing within the horizon |", "|---|---:|---:|"]
     for col in [c for c in outcomes.columns if c.endswith("_crossing_month")]:
         lab = col.removesuffix("_crossing_month")
-        lines.append(f"| {lab} | {outcomes[col].median():.0f} | {(outcomes[col] <= months).mean():.0%} |")
+        lines.append(f"| {lab} | {outcomes[col].median():.0f} | {(outcomes[col] < months).mean():.0%} |")
     lines += ["", "## PRIM", ""]
     if found.prim_box is None:
         lines += [found.note or "PRIM was not run.", ""]

@@ -169,18 +169,34 @@ OUTCOME_NAMES = {"crossing": ("self-funding month", "months from the start; neve
                  "rpwy": ("revenue per watt-year", "$/W-yr")}
 
 
+def check_analysable(study) -> None:
+    """Before any run: a sensitivity study needs a saltelli or morris design and keeps what its
+    analysis reads (the labs' rows, their self-funding ratio and revenue per watt-year)."""
+    problems = []
+    if study.sample_method not in METHODS:
+        problems.append(Problem(str(study.path), "sample.method", "saltelli or morris (a design SALib can analyse)",
+                                study.sample_method or "none (a grid only)"))
+    if "lab" not in study.kinds:
+        problems.append(Problem(str(study.path), "outputs.kinds", "a list with \"lab\" (the outcomes are the "
+                                "labs')", list(study.kinds)))
+    missing = [c for c in ("self_funding_ratio", "revenue_per_watt_year") if study.columns and c not in study.columns]
+    if missing:
+        problems.append(Problem(str(study.path), "outputs.columns", f"the columns the analysis reads: {missing}",
+                                list(study.columns)))
+    if problems:
+        raise ConfigError(problems)
+
+
 def analyze_study(folder: str | Path, study) -> list[Path]:
     """Indices of every lab's outcomes in a finished saltelli or morris study: its self-funding month
     (read from every month; a run that never crosses is censored at the horizon + 1, and the table says
     how many) and its revenue per watt-year in ``analysis.OUTCOME_MONTH`` (or the last kept month before
     it). Replicates of a design point are averaged first. Writes ``sensitivity.csv``, ``sensitivity.md``
     and a bar chart per lab and outcome into ``folder``."""
-    from wattyear.experiments.analysis import crossings_table, load
+    from wattyear.experiments.analysis import AnalysisError, crossings_table, load
 
     folder = Path(folder)
-    if study.sample_method not in METHODS:
-        raise ConfigError([Problem(str(study.path), "sample.method", "saltelli or morris for a sensitivity study",
-                                   study.sample_method)])
+    check_analysable(study)
     data = load(folder)
     table = crossings_table(data)
     point = {r.run_id: r.point for r in study.runs}
@@ -207,8 +223,9 @@ def analyze_study(folder: str | Path, study) -> list[Path]:
             by_point = pd.Series(values).groupby(g["point"].to_numpy()).mean().reindex(range(n_points))
             if by_point.isna().any():
                 missing = int(by_point.isna().sum())
-                raise ValueError(f"{folder}: {missing} design point(s) have no finished run: finish the sweep "
-                                 "(rerun it: it resumes) before the analysis")
+                raise AnalysisError(f"{folder}: {missing} design point(s) have no finished run (see the "
+                                    "manifest's errors: a sweep stopped early resumes when rerun; a run the model "
+                                    "refuses fails again, and its point needs another design)")
             result = analyze(study.sample_method, study.ranges, X, by_point.to_numpy(), study.seed)
             name, unit = OUTCOME_NAMES[key]
             if key == "rpwy":

@@ -171,4 +171,6 @@ class ResultStore:
         """All runs' rows of one table (``metrics``, or a table the study keeps: ``market``, ``funding``,
         ``leases``)."""
         folder = self.runs_dir if table == "metrics" else self.folder / table
+        if not any(folder.glob("*.parquet")):  # e.g. no run raised: no funding file was written
+            return pd.DataFrame()
         return pd.read_parquet(folder)

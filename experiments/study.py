@@ -30,6 +30,7 @@ Grid and sample combine as a cartesian product; each design point runs
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import tomllib
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ from wattyear.sim.config import (BASELINE, CONFIG_DIR, ConfigError, Problem, fie
 KEEP = ("monthly", "every", "summary")
 #: space-filling designs (scipy.stats.qmc), designs for SALib's sensitivity analyses, and a design read from a file
 SAMPLERS = ("lhs", "sobol", "saltelli", "morris", "file")
+#: the keys of [sample] each method takes
+SAMPLE_KEYS = {"lhs": ("method", "n", "ranges"), "sobol": ("method", "n", "ranges"),
+               "saltelli": ("method", "n", "ranges"), "morris": ("method", "n", "ranges", "levels"),
+               "file": ("method", "path")}
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
 STUDY_KEYS = {"name", "base", "replicates", "seed", "months", "common_seeds"}
@@ -176,40 +181,52 @@ def load_study(study: str | Path | dict) -> Study:
     sample = raw.get("sample", {})
     method, n, ranges, levels, design_file = None, 0, {}, 4, None
     if sample:
-        for key in sample:
-            need(key in ("method", "n", "ranges", "levels", "path"), f"sample.{key}",
-                 "method, n, ranges, levels (morris) or path (file)", key)
         method = sample.get("method", "lhs")
         need(method in SAMPLERS, "sample.method", "one of " + ", ".join(SAMPLERS), method)
+        allowed = SAMPLE_KEYS.get(method, ("method",))
+        for key in sample:
+            need(key in allowed, f"sample.{key}", f"a key of a {method} sample: " + ", ".join(allowed), key)
         if method == "file":
             design_file = _design_file(sample.get("path"), path.parent, src, need)
             if design_file is not None:
                 ranges = _file_ranges(design_file, base, src, problems)
-        else:
+                # the design's fingerprint is part of the study: an edited design is another study
+                digest = hashlib.sha256(design_file.read_bytes()).hexdigest()
+                text = text.rstrip("\n") + f"\n\n# design {design_file.name}: sha256 {digest}\n"
+        elif method in SAMPLERS:
             n = sample.get("n", 0)
-            need(isinstance(n, int) and not isinstance(n, bool) and n >= 1, "sample.n", "an integer ≥ 1", n)
             if method == "saltelli":
-                need(isinstance(n, int) and n >= 1 and n & (n - 1) == 0, "sample.n",
-                     "a power of 2 such as 64 (Saltelli's scheme)", n)
-            levels = sample.get("levels", 4)
-            need(isinstance(levels, int) and not isinstance(levels, bool) and levels >= 2 and levels % 2 == 0,
-                 "sample.levels", "an even integer ≥ 2 (the levels of a Morris grid)", levels)
+                need(isinstance(n, int) and not isinstance(n, bool) and n >= 4 and n & (n - 1) == 0, "sample.n",
+                     "a power of 2 ≥ 4 such as 64 (Saltelli's scheme)", n)
+            else:
+                need(isinstance(n, int) and not isinstance(n, bool) and n >= (2 if method == "morris" else 1),
+                     "sample.n", "an integer ≥ 2 (Morris trajectories)" if method == "morris" else "an integer ≥ 1",
+                     n)
+            if method == "morris":
+                levels = sample.get("levels", 4)
+                need(isinstance(levels, int) and not isinstance(levels, bool) and levels >= 2 and levels % 2 == 0,
+                     "sample.levels", "an even integer ≥ 2 (the levels of a Morris grid)", levels)
             bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
-            for key, rng in sample.get("ranges", {}).items():
-                where = f"sample.ranges.{key}"
-                if rng == "bounds":
-                    if not need(key in bounds, where, f"a parameter with bounds in {BOUNDS.name} (or [low, high])",
-                                key):
-                        continue
-                    rng = [bounds[key]["low"], bounds[key]["high"]]
-                if need(isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)
-                        and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
-                    if _check_parameter(base, key, list(rng), src, where, problems):
-                        ranges[key] = (float(rng[0]), float(rng[1]))
-            need(bool(sample.get("ranges")), "sample.ranges", "at least one parameter range", sample.get("ranges"))
-        if method in ("saltelli", "morris"):
-            need(not grid, "grid", f"no [grid] with a {method} design (its analysis needs the design as sampled)",
-                 sorted(grid))
+            given = sample.get("ranges", {})
+            if need(isinstance(given, dict), "sample.ranges", "a table of parameter = [low, high] or \"bounds\"",
+                    given):
+                for key, rng in given.items():
+                    where = f"sample.ranges.{key}"
+                    if rng == "bounds":
+                        if not need(key in bounds, where,
+                                    f"a parameter with bounds in {BOUNDS.name} (or [low, high])", key):
+                            continue
+                        rng = [bounds[key]["low"], bounds[key]["high"]]
+                    if need(isinstance(rng, list) and len(rng) == 2
+                            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+                            and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
+                        if _check_parameter(base, key, list(rng), src, where, problems):
+                            ranges[key] = (float(rng[0]), float(rng[1]))
+                need(bool(given), "sample.ranges", "at least one parameter range", given)
+        if method in ("saltelli", "morris"):  # a one-value grid only fixes parameters
+            varied = sorted(k for k, v in grid.items() if isinstance(v, list) and len(v) > 1)
+            need(not varied, "grid", f"no varied [grid] parameter with a {method} design (its analysis needs the "
+                 "design as sampled; a one-value grid may fix parameters)", varied)
     clash = set(grid) & set(ranges)
     need(not clash, "sample.ranges", "parameters not also in [grid]", sorted(clash))
 
@@ -221,11 +238,13 @@ def load_study(study: str | Path | dict) -> Study:
     every = out.get("every_months", 12)
     need(isinstance(every, int) and every >= 1, "outputs.every_months", "an integer ≥ 1", every)
     kinds = out.get("kinds", list(KINDS))
-    need(isinstance(kinds, list) and set(kinds) <= set(KINDS), "outputs.kinds", "a list from " + ", ".join(KINDS),
-         kinds)
+    if not need(isinstance(kinds, list) and all(isinstance(k, str) for k in kinds) and set(kinds) <= set(KINDS),
+                "outputs.kinds", "a list from " + ", ".join(KINDS), kinds):
+        kinds = list(KINDS)
     tables = out.get("tables", ["metrics"])
-    need(isinstance(tables, list) and set(tables) <= set(TABLES), "outputs.tables",
-         "a list from " + ", ".join(TABLES), tables)
+    if not need(isinstance(tables, list) and all(isinstance(t, str) for t in tables) and set(tables) <= set(TABLES),
+                "outputs.tables", "a list from " + ", ".join(TABLES), tables):
+        tables = ["metrics"]
     columns = out.get("columns")
     if columns is not None:
         from wattyear.experiments.results import METRIC_COLUMNS

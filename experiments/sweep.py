@@ -23,6 +23,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -164,6 +165,8 @@ def execute_group(task: dict) -> list[dict]:
         if len(ready) == 1:
             ready[0][2].update(status="failed", rows=0,
                                error="".join(traceback.format_exception_only(exc)).strip()[-2000:])
+            for path in run_files(ready[0][1]["path"], task.get("tables", ("metrics",))):
+                path.unlink(missing_ok=True)
         else:
             for member in ready:
                 try:
@@ -220,6 +223,8 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
             frame = frames[path.parent.name](model, scenario)
             if "step" in frame and path.parent.name == "market":
                 frame = frame[np.isin(frame["step"].to_numpy(), steps)]
+            if frame.empty:  # no raise, no lease: no file (an empty one has no column types to merge with)
+                continue
             frame = pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in keys.items()}, index=frame.index),
                                frame], axis=1)
             ResultStore.write_run(path, frame.reset_index(drop=True))
@@ -250,6 +255,8 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     store = ResultStore(out)
     store.prepare(study.tables)
     (store.folder / "study.toml").write_text(study.text)
+    if study.design_file is not None:  # the design as run, beside the results (study.text holds its hash)
+        shutil.copyfile(study.design_file, store.folder / f"design{study.design_file.suffix}")
     _write_record(store.folder)
     finished = store.finished() if resume else set()
     # a run whose file was written just before a crash has no manifest line yet

@@ -80,6 +80,7 @@ def test_crossings_are_read_from_every_month_even_when_few_are_kept(tmp_path):
     done = wattyear.sweep(study, tmp_path / "c", workers=1)
     kept = done.metrics
     assert set(kept["step"]) == {59}
+    assert load(tmp_path / "c").start == pd.Timestamp("2026-01-01")  # not the first kept month
     crossed = 0
     for row in done.manifest.to_dict("records"):
         alone = wattyear.run(overrides={QUALITY: row[QUALITY]}, seed=row["seed"], months=60)
@@ -118,7 +119,7 @@ def test_saltelli_and_morris_studies_check_their_designs(tmp_path):
     with pytest.raises(ConfigError, match="sample.n: expected a power of 2"):
         load_study(tmp_path / "s.toml")
     (tmp_path / "g.toml").write_text(body.replace("n = 6", "n = 8") + '[grid]\n"world.pue" = [1.2, 1.3]\n')
-    with pytest.raises(ConfigError, match="grid: expected no .grid. with a saltelli design"):
+    with pytest.raises(ConfigError, match="grid: expected no varied .grid. parameter with a saltelli design"):
         load_study(tmp_path / "g.toml")
     (tmp_path / "m.toml").write_text(body.replace('"saltelli"\nn = 6', '"morris"\nn = 3\nlevels = 3'))
     with pytest.raises(ConfigError, match="sample.levels: expected an even integer"):
@@ -172,3 +173,89 @@ def test_reports_of_a_run_and_a_comparison(tmp_path):
     md, _ = report(cmp)
     assert "## What was compared" in md.read_text() and "revenue per token" in md.read_text()
     assert main(["report", str(tmp_path)]) == 2
+
+
+def small(tmp_path, name, body, *, months=24):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'[study]\nname = "{name}"\nmonths = {months}\nseed = 4\n' + body)
+    return path
+
+
+def test_sampled_designs_small_studies_and_switches_analyse_and_report(tmp_path, monkeypatch):
+    """No grid over quality × cadence (a sampled design): no heatmap, binned quality lines; two runs: too
+    few for effect sizes, said so; a switch as a parameter: its effect is on vs off; every dated label
+    counts from the run's start even when only every 12th month is kept."""
+    monkeypatch.chdir(tmp_path)
+    lhs = small(tmp_path, "lhs", f'[sample]\nn = 12\n[sample.ranges]\n"{QUALITY}" = [0.5, 0.95]\n'
+                                 '"open_weights.release_every_months" = [3, 18]\n'
+                                 '[outputs]\nkeep = "every"\nevery_months = 12\nkinds = ["lab"]\n')
+    assert main(["sweep", str(lhs), "--workers", "2", "--no-progress", "--report"]) == 0
+    folder = tmp_path / "out" / "lhs"
+    assert not (folder / "llama_heatmap.png").exists() and (folder / "llama_response.png").exists()
+    assert "2026-12 to" not in (folder / "analysis.md").read_text()  # the horizon starts at the run's start
+    two = small(tmp_path, "two", f'[grid]\n"{QUALITY}" = [0.6, 0.9]\n')
+    assert main(["sweep", str(two), "--workers", "1", "--no-progress", "--report"]) == 0
+    assert "Too few runs (2) to estimate the effects" in (tmp_path / "out" / "two" / "report.md").read_text()
+    switch = small(tmp_path, "switch", f'replicates = 2\n[grid]\n"world.replace_retiring" = [false, true]\n'
+                                       f'"{QUALITY}" = [0.6, 0.9]\n', months=12)
+    assert main(["sweep", str(switch), "--workers", "1", "--no-progress", "--report"]) == 0
+    findings = pd.read_csv(tmp_path / "out" / "switch" / "findings.csv")
+    assert "on (vs off)" in set(findings["step"])
+
+
+def test_fully_censored_months_get_no_effect_but_a_chance(llama):
+    findings = pd.read_csv(llama.folder / "findings.csv") if (llama.folder / "findings.csv").exists() else None
+    if findings is None:
+        analyze(llama.folder)
+        findings = pd.read_csv(llama.folder / "findings.csv")
+    anthropic = findings[findings["lab"] == "anthropic"]
+    assert "self-funding month" not in set(anthropic["outcome"])  # never crosses in 48 months: no fake null
+    assert "chance of self-funding within the horizon" in set(anthropic["outcome"])
+
+
+def test_kept_tables_of_runs_without_metrics_and_empty_tables_are_left_out(tmp_path):
+    study = {"study": {"name": "t", "months": 3, "seed": 1}, "grid": {QUALITY: [0.6, 0.9]},
+             "outputs": {"kinds": ["lab"], "tables": ["metrics", "funding", "leases"]}}
+    done = wattyear.sweep(study, tmp_path / "t", workers=1)
+    (tmp_path / "t" / "runs" / "p00001-r000.parquet").unlink()  # as if killed between its tables and metrics
+    assert set(done.leases["run_id"]) == {"p00000-r000"}
+    assert isinstance(done.funding, pd.DataFrame)  # nobody raised in 3 months: no files, an empty table
+
+
+def test_a_design_file_is_part_of_the_study(tmp_path):
+    pd.DataFrame({QUALITY: [0.6, 0.9]}).to_csv(tmp_path / "d.csv", index=False)
+    path = small(tmp_path, "f", '[sample]\nmethod = "file"\npath = "d.csv"\n', months=2)
+    wattyear.sweep(path, tmp_path / "f", workers=1)
+    assert (tmp_path / "f" / "design.csv").read_text() == (tmp_path / "d.csv").read_text()
+    pd.DataFrame({QUALITY: [0.6, 0.95]}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(ConfigError, match="a different study"):
+        wattyear.sweep(path, tmp_path / "f", workers=1)
+
+
+@pytest.mark.parametrize("sample, message", [
+    ('method = "file"\npath = "d.csv"\nn = 9', "sample.n: expected a key of a file sample: method, path"),
+    ('method = "saltelli"\nn = 8\nlevels = 5\n[sample.ranges]\n"world.pue" = "bounds"',
+     "sample.levels: expected a key of a saltelli sample"),
+    ('method = "lhs"\nn = 4\npath = "d.csv"\n[sample.ranges]\n"world.pue" = "bounds"',
+     "sample.path: expected a key of a lhs sample"),
+    ('method = "saltelli"\nn = 1\n[sample.ranges]\n"world.pue" = "bounds"', "sample.n: expected a power of 2 ≥ 4"),
+])
+def test_sample_keys_belong_to_their_method(tmp_path, sample, message):
+    pd.DataFrame({QUALITY: [0.6]}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(ConfigError, match=message):
+        load_study(small(tmp_path, "k", f"[sample]\n{sample}\n"))
+
+
+def test_malformed_output_lists_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="outputs.tables: expected a list from metrics"):
+        load_study(small(tmp_path, "n", '[outputs]\ntables = [["market"]]\n'))
+    with pytest.raises(ConfigError, match="outputs.kinds: expected a list from"):
+        load_study(small(tmp_path, "k", '[outputs]\nkinds = [["lab"]]\n'))
+
+
+def test_a_sensitivity_study_that_cannot_be_analysed_is_refused_before_running(tmp_path, capsys):
+    path = small(tmp_path, "s", '[sample]\nmethod = "saltelli"\nn = 4\n[sample.ranges]\n"world.pue" = "bounds"\n'
+                               '[outputs]\nkinds = ["fringe"]\n')
+    assert main(["sensitivity", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert 'outputs.kinds: expected a list with "lab"' in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
