@@ -162,7 +162,7 @@ def levels_of(values: pd.Series) -> tuple[pd.Series, list]:
     [0.5, 0.9]
     """
     if values.nunique() <= MAX_LEVELS:
-        return values, sorted(values.unique())
+        return values, sorted(values.unique().tolist())
     bins = pd.qcut(values, 4, duplicates="drop")
     labels = {b: f"{b.left:.3g}–{b.right:.3g}" for b in bins.cat.categories}
     grouped = bins.map(labels).astype(str)
@@ -434,7 +434,7 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
             if unit not in ("months", "pp") and np.all(y > 0):
                 y, unit = np.log(y), "%"
             ok = np.isfinite(y)
-            if ok.sum() <= len(params) + 1:
+            if ok.sum() <= len(params) + 1 or np.ptp(y[ok]) == 0:  # too few runs, or an outcome that never moves
                 continue
             beta = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
             boot = np.array([np.linalg.lstsq(X[d][ok[d]], y[d][ok[d]], rcond=None)[0] for d in draws])
@@ -458,8 +458,13 @@ def findings_lines(table: pd.DataFrame, data: SweepData) -> list[str]:
         runs = data.runs["run_id"].nunique()
         return [f"Too few runs ({runs}) to estimate the effects of {len(data.params)} varied parameter(s) at once: "
                 "add replicates or design points."]
-    lines = ["| lab | parameter | each step moves | by | 90% interval | runs (never crossing) |",
-             "|---|---|---|---|---|---|"]
+    with_chance = set(table.loc[table["outcome"].str.startswith("chance"), "lab"])
+    lines = [f"- {lab} crosses in every run or in none, so no effect on its chance of self-funding or on its "
+             "month can be estimated." for lab in data.labs if lab not in with_chance]
+    if lines:
+        lines.append("")
+    lines += ["| lab | parameter | each step moves | by | 90% interval | runs (never crossing) |",
+              "|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         unit = {"months": " months", "%": "%", "pp": " pp"}.get(r["unit"], f" {r['unit']}")
         censor = f" ({r['censored']})" if r["unit"] in ("months", "pp") else ""

@@ -203,14 +203,16 @@ def test_sampled_designs_small_studies_and_switches_analyse_and_report(tmp_path,
     assert "on (vs off)" in set(findings["step"])
 
 
-def test_fully_censored_months_get_no_effect_but_a_chance(llama):
+def test_fully_censored_outcomes_get_no_effect_that_would_read_as_a_precise_null(llama):
     findings = pd.read_csv(llama.folder / "findings.csv") if (llama.folder / "findings.csv").exists() else None
     if findings is None:
         analyze(llama.folder)
         findings = pd.read_csv(llama.folder / "findings.csv")
-    anthropic = findings[findings["lab"] == "anthropic"]
-    assert "self-funding month" not in set(anthropic["outcome"])  # never crosses in 48 months: no fake null
-    assert "chance of self-funding within the horizon" in set(anthropic["outcome"])
+    anthropic = findings[findings["lab"] == "anthropic"]  # never crosses in 48 months
+    assert not anthropic["outcome"].str.contains("self-funding").any()
+    assert "anthropic crosses in every run or in none" in (llama.folder / "analysis.md").read_text()
+    gemini = findings[findings["lab"] == "gemini"]  # crosses at 0.5 but not at 0.95
+    assert {"self-funding month", "chance of self-funding within the horizon"} <= set(gemini["outcome"])
 
 
 def test_kept_tables_of_runs_without_metrics_and_empty_tables_are_left_out(tmp_path):
