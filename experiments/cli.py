@@ -7,6 +7,8 @@
     wattyear analyze SWEEP_FOLDER
     wattyear report FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
+    wattyear calibrate CONFIG --posterior --targets CSV [--particles N] [--generations N] [--out DIR]
+    wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--out DIR]
     wattyear params
     wattyear --version
 
@@ -119,6 +121,8 @@ def cmd_calibrate(args) -> int:
 
     path = find_config(args.config)
     config = load_config(path)
+    if args.posterior:
+        return _calibrate_posterior(args, path)
     fit_result = None
     if args.fit or args.apply:
         fit_result = calibration.fit(config, max_evaluations=args.max_evaluations)
@@ -158,6 +162,58 @@ def cmd_calibrate(args) -> int:
     print(f"{len(rows) - len(misses)} of {len(rows)} targets within the promised error; report: {report_path}")
     for name in misses:
         print(f"  outside: {name}")
+    return 0
+
+
+def find_table(name: str) -> Path:
+    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``)."""
+    from wattyear.sim.config import CONFIG_DIR
+
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = CONFIG_DIR / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
+    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "sources":
+        return packaged
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.csv") if p.stem != "sources")
+    raise ConfigError([Problem(name, "(file)", "an existing CSV file or a packaged outcomes table (" +
+                               ", ".join(names) + ")", "no such file")])
+
+
+def _calibrate_posterior(args, path: Path) -> int:
+    from wattyear.experiments.posterior import calibrate
+
+    if not args.targets:
+        raise ConfigError([Problem("--targets", "(file)", "an outcomes table to fit to (with --posterior)",
+                                   "none given")])
+    targets = find_table(args.targets)
+    paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
+    out = Path(args.out) if args.out else Path("out") / "posterior" / path.stem
+    report = lambda g, gen: print(f"generation {g}: tolerance {gen.epsilon:.3g}, {gen.simulations} simulations, "  # noqa: E731
+                                  f"acceptance {gen.acceptance:.1%}, effective sample size {gen.ess:.0f}")
+    post = calibrate(path, targets, out, paths=paths, particles=args.particles, generations=args.generations,
+                     seed=args.seed, progress=report)
+    print(post.quantiles().rename(columns=lambda q: f"{q:.0%}").to_string())
+    print(f"wrote the posterior sample and its diagnostics to {out}/")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from wattyear.experiments.validate import validate
+
+    table = find_table(args.outcomes)
+    if args.posterior and args.config:
+        raise ConfigError([Problem("--posterior", args.posterior, "either a posterior folder or a config, not both",
+                                   f"both ({args.config})")])
+    result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed)
+    source = f"posterior {args.posterior}" if args.posterior else f"config {args.config or BASELINE.stem}"
+    text = result.markdown(f"Validation: {table.name} against {source}")
+    out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
+    out.mkdir(parents=True, exist_ok=True)
+    result.rows.to_csv(out / "validation.csv", index=False)
+    (out / "validation.md").write_text(text)
+    print(text)
+    print(f"wrote validation.csv and validation.md to {out}/")
     return 0
 
 
@@ -315,7 +371,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "wattyear: into a copy beside the report)")
     p.add_argument("--report", default="out/calibration/calibration.md", help="where to write the report")
     p.add_argument("--max-evaluations", type=positive_int, default=200, help="model evaluations the fit may use")
+    p.add_argument("--posterior", action="store_true",
+                   help="Bayesian calibration (ABC-SMC) to --targets: a posterior sample with diagnostics in --out")
+    p.add_argument("--targets", metavar="CSV", help="outcomes table to fit to (file or packaged name, e.g. "
+                                                     "backtest_targets)")
+    p.add_argument("--parameters", metavar="A,B,…", help="dotted paths with bounds in bounds.toml (default: all "
+                                                          "that may vary between scenarios)")
+    p.add_argument("--particles", type=positive_int, default=400, help="particles a generation (default 400)")
+    p.add_argument("--generations", type=positive_int, default=4, help="generations at most (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and the simulations (default 0)")
+    p.add_argument("--out", help="posterior folder (default: out/posterior/<config name>)")
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("validate", help="the model's intervals against observed outcomes: ratios and coverage")
+    p.add_argument("outcomes", help="outcomes table (CSV: key,metric,agent,start,end,value,source), or a packaged "
+                                    "one, e.g. backtest_holdout")
+    p.add_argument("config", nargs="?", help=f"config whose seeds give the scenarios (default: {BASELINE.stem})")
+    p.add_argument("--posterior", metavar="DIR", help="draw the scenarios from this posterior sample instead")
+    p.add_argument("--scenarios", type=positive_int, default=50, help="scenarios (seeds, or posterior draws; "
+                                                                     "default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws and of the runs' seeds (default 0)")
+    p.add_argument("--out", help="output folder (default: out/validation/<table name>)")
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("params", help="print the parameter table (Markdown)")
     p.set_defaults(func=cmd_params)
     return parser

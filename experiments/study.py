@@ -46,11 +46,11 @@ from wattyear.sim.config import (BASELINE, CONFIG_DIR, ConfigError, Problem, fie
 
 KEEP = ("monthly", "every", "summary")
 #: space-filling designs (scipy.stats.qmc), designs for SALib's sensitivity analyses, and a design read from a file
-SAMPLERS = ("lhs", "sobol", "saltelli", "morris", "file")
+SAMPLERS = ("lhs", "sobol", "saltelli", "morris", "file", "posterior")
 #: the keys of [sample] each method takes
 SAMPLE_KEYS = {"lhs": ("method", "n", "ranges"), "sobol": ("method", "n", "ranges"),
                "saltelli": ("method", "n", "ranges"), "morris": ("method", "n", "ranges", "levels"),
-               "file": ("method", "path")}
+               "file": ("method", "path"), "posterior": ("method", "path", "n")}
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
 STUDY_KEYS = {"name", "base", "replicates", "seed", "months", "common_seeds"}
@@ -186,7 +186,22 @@ def load_study(study: str | Path | dict) -> Study:
         allowed = SAMPLE_KEYS.get(method, ("method",))
         for key in sample:
             need(key in allowed, f"sample.{key}", f"a key of a {method} sample: " + ", ".join(allowed), key)
-        if method == "file":
+        if method == "posterior":  # n parameter sets drawn by weight from a posterior sample
+            folder = (path.parent / str(sample.get("path", ""))).resolve()
+            n = sample.get("n", 0)
+            need(isinstance(n, int) and not isinstance(n, bool) and n >= 1, "sample.n", "an integer ≥ 1 (draws)", n)
+            if need((folder / "posterior.parquet").is_file(), "sample.path",
+                    "a posterior folder, relative to the study (wattyear calibrate --posterior)", sample.get("path")):
+                design_file = folder / "posterior.parquet"
+                table = pd.read_parquet(design_file).drop(columns=["weight", "distance"], errors="ignore")
+                for key in table.columns:
+                    where = f"sample.path: column {key}"
+                    if _check_parameter(base, key, [table[key].min().item(), table[key].max().item()], src, where,
+                                        problems):
+                        ranges[key] = (float(table[key].min()), float(table[key].max()))
+                digest = hashlib.sha256(design_file.read_bytes()).hexdigest()
+                text = text.rstrip("\n") + f"\n\n# posterior {folder}: sha256 {digest}\n"
+        elif method == "file":
             design_file = _design_file(sample.get("path"), path.parent, src, need)
             if design_file is not None:
                 ranges = _file_ranges(design_file, base, src, problems)
@@ -339,7 +354,11 @@ def design(study: Study) -> list[RunSpec]:
     grid_keys = list(study.grid)
     grid_points = [dict(zip(grid_keys, combo)) for combo in itertools.product(*study.grid.values())] or [{}]
     sample_points: list[dict] = [{}]
-    if study.sample_method == "file":
+    if study.sample_method == "posterior":
+        from wattyear.experiments.posterior import draws
+
+        sample_points = draws(study.design_file.parent, study.sample_n, study.seed)[1]
+    elif study.sample_method == "file":
         table = read_design(study.design_file)
         sample_points = [{k: _cast(field_at(k), float(v)) for k, v in zip(table.columns, row)}
                          for row in table.itertuples(index=False)]

@@ -255,7 +255,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     store = ResultStore(out)
     store.prepare(study.tables)
     (store.folder / "study.toml").write_text(study.text)
-    if study.design_file is not None:  # the design as run, beside the results (study.text holds its hash)
+    if study.design_file is not None and study.sample_method == "file":  # the design as run (study.text: its hash)
         shutil.copyfile(study.design_file, store.folder / f"design{study.design_file.suffix}")
     _write_record(store.folder)
     finished = store.finished() if resume else set()

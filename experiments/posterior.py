@@ -1,0 +1,181 @@
+"""Bayesian calibration of a config to dated figures, and draws from the posterior.
+
+``wattyear calibrate CONFIG --posterior --targets TARGETS.csv`` runs ABC-SMC
+(``experiments/abc.py``) over parameters with cited ranges in
+``configs/bounds.toml`` (uniform priors on those ranges), simulating every
+generation's particles as one batched ensemble up to the last target month,
+with the summaries of ``experiments/validate.py`` (each target row's model
+value) and a log-ratio distance to the observed values. It writes into its
+folder:
+
+- ``posterior.parquet``: the last generation, a row per particle: one column
+  per parameter (dotted path), ``weight`` and ``distance``;
+- ``posterior.json``: the config, the targets, the priors and the settings;
+- ``diagnostics.csv``: per generation, tolerance, simulations, acceptance
+  rate and effective sample size; ``calibration_posterior.md`` with it all;
+- ``posterior_vs_prior.png`` (each parameter's weighted histogram over its
+  prior range) and ``posterior_pairs.png`` (the four parameters the data
+  narrowed most).
+
+``draws(folder, n, seed)`` resamples n parameter sets by weight: what a study
+(``[sample] method = "posterior"``), ``wattyear validate --posterior`` and the
+API use to run scenarios with parameter uncertainty as well as seed noise.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wattyear.experiments.abc import Posterior, abc_smc
+from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find_config, with_overrides
+
+BOUNDS = CONFIG_DIR / "bounds.toml"
+
+
+def priors(paths: list[str] | None = None) -> dict[str, tuple[float, float]]:
+    """Uniform priors from ``bounds.toml``: the given dotted paths, or every parameter there that may
+    differ between the scenarios of an ensemble (those that set the model's structure cannot be
+    calibrated on the scenario axis)."""
+    bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
+    if paths is None:
+        paths = [p for p in bounds if (f := field_at(p)) is not None and f.varies]
+    problems = [Problem(str(BOUNDS), p, "a parameter with cited bounds that may vary between scenarios", p)
+                for p in paths if p not in bounds or field_at(p) is None or not field_at(p).varies]
+    if problems:
+        raise ConfigError(problems)
+    return {p: (float(bounds[p]["low"]), float(bounds[p]["high"])) for p in paths}
+
+
+def overrides_of(names: list[str], rows: np.ndarray) -> list[dict]:
+    """Parameter rows as config overrides (integer parameters rounded)."""
+    ints = [field_at(n).kind == "int" for n in names]
+    return [{n: int(round(v)) if i else float(v) for n, v, i in zip(names, row, ints)} for row in rows]
+
+
+def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths: list[str] | None = None,
+              particles: int = 400, generations: int = 4, seed: int = 0, chunk: int = 1000,
+              progress=None) -> Posterior:
+    """Fit the parameters' posterior to the targets and write it into ``out`` (see the module's docstring)."""
+    import wattyear
+    from wattyear.experiments.validate import check_rows, model_values, read_outcomes
+    from wattyear.sim.model import WattyearModel
+    from wattyear.sim.units import month_index
+
+    config_path = find_config(config)
+    cfg = wattyear.load_config(config_path)
+    table = read_outcomes(targets)
+    start = cfg["run"]["start"]
+    model = WattyearModel(cfg)
+    check_rows(table, str(targets), agents=list(model.agent_ids), segments=[s.agent_id for s in model.segments],
+               start=start, months=cfg["run"]["months"])
+    months = max(month_index(e, start) for e in table["end"]) + 1
+    bounds = priors(paths)
+    names = list(bounds)
+    observed = table["value"].to_numpy(float)
+    rng = np.random.default_rng(seed)
+
+    short = with_overrides(cfg, {"run.months": months})
+
+    def simulate(thetas: np.ndarray) -> np.ndarray:
+        seeds = rng.integers(0, 2**62, size=len(thetas)).tolist()  # every simulation its own demand shocks
+        values = np.empty((len(thetas), len(table)))
+        for i in range(0, len(thetas), chunk):  # ensembles of at most ``chunk`` scenarios
+            configs = [with_overrides(short, o) for o in overrides_of(names, thetas[i:i + chunk])]
+            values[i:i + chunk] = model_values(table, WattyearModel(configs, seeds=seeds[i:i + chunk]).run()).T
+        return values
+
+    post = abc_smc(simulate, observed, bounds, particles=particles, generations=generations, seed=seed,
+                   progress=progress)
+    write(post, Path(out), config=config_path, targets=Path(targets), settings={
+        "particles": particles, "generations": generations, "seed": seed, "months": months})
+    return post
+
+
+def write(post: Posterior, out: Path, *, config: Path, targets: Path, settings: dict) -> list[Path]:
+    from wattyear.experiments.plots import plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    sample = post.sample()
+    sample.to_parquet(out / "posterior.parquet", index=False)
+    diag = post.diagnostics()
+    diag.to_csv(out / "diagnostics.csv", index=False)
+    (out / "posterior.json").write_text(json.dumps({
+        "config": str(Path(config).resolve()), "targets": str(Path(targets).resolve()),
+        "priors": {k: list(v) for k, v in post.bounds.items()}, **settings}, indent=2) + "\n")
+    names = post.names
+    # how much the data narrowed each parameter: posterior sd / prior sd (uniform: range / √12)
+    w = post.last.weights
+    mean = w @ post.last.particles
+    sd = np.sqrt(w @ (post.last.particles - mean) ** 2)
+    prior_sd = np.array([(hi - lo) / np.sqrt(12) for lo, hi in post.bounds.values()])
+    shrink = pd.Series(sd / prior_sd, index=names).sort_values()
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    for ax, (j, name) in zip(axes.flat, enumerate(names)):
+        lo, hi = post.bounds[name]
+        ax.hist(post.last.particles[:, j], bins=20, range=(lo, hi), weights=w, density=True, alpha=0.7,
+                label="posterior")
+        ax.axhline(1 / (hi - lo), color="black", ls="--", lw=1, label="prior")
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Posterior (weighted histogram) against the uniform prior of each parameter", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(out / "posterior_vs_prior.png", dpi=100)
+    plt.close(fig)
+    top = list(shrink.index[:4])
+    fig, axes = plt.subplots(len(top), len(top), figsize=(3 * len(top), 3 * len(top)), squeeze=False)
+    for a, x in enumerate(top):
+        for b, y in enumerate(top):
+            ax = axes[a, b]
+            if a == b:
+                ax.hist(sample[x], bins=20, weights=sample["weight"], color="C0")
+            else:
+                ax.scatter(sample[y], sample[x], s=4, alpha=0.5, c=sample["weight"], cmap="viridis")
+            if a == len(top) - 1:
+                ax.set_xlabel(y, fontsize=7)
+            if b == 0:
+                ax.set_ylabel(x, fontsize=7)
+    fig.suptitle("The four parameters the data narrowed most", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(out / "posterior_pairs.png", dpi=100)
+    plt.close(fig)
+    q = post.quantiles()
+    lines = ["# Posterior calibration", "", f"Config `{Path(config).name}`, targets `{Path(targets).name}`; "
+             f"ABC-SMC with {settings['particles']} particles, up to {settings['generations']} generations, "
+             f"seed {settings['seed']}; months simulated: {settings['months']}.", "", "## Generations", "",
+             "| generation | tolerance | simulations | acceptance | effective sample size | median distance |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {int(r.generation)} | {r.epsilon:.3g} | {int(r.simulations)} | {r.acceptance:.1%} | {r.ess:.0f} | "
+              f"{r.median_distance:.3g} |" for r in diag.itertuples()]
+    lines += ["", "## Parameters (weighted 5%, 50%, 95% quantiles; prior range; posterior sd / prior sd)", "",
+              "| parameter | 5% | 50% | 95% | prior | sd ratio |", "|---|---|---|---|---|---|"]
+    for name in names:
+        lo, hi = post.bounds[name]
+        lines.append(f"| `{name}` | {q.loc[name, 0.05]:.3g} | {q.loc[name, 0.5]:.3g} | {q.loc[name, 0.95]:.3g} | "
+                     f"{lo:g} – {hi:g} | {shrink[name]:.2f} |")
+    lines += ["", "![posterior vs prior](posterior_vs_prior.png)", "", "![pairs](posterior_pairs.png)", ""]
+    (out / "calibration_posterior.md").write_text("\n".join(lines))
+    return [out / n for n in ("posterior.parquet", "posterior.json", "diagnostics.csv", "calibration_posterior.md",
+                              "posterior_vs_prior.png", "posterior_pairs.png")]
+
+
+def draws(folder: str | Path, n: int, seed: int = 0) -> tuple[Path, list[dict]]:
+    """(the config the posterior was fitted on, n parameter sets resampled by weight as overrides)."""
+    folder = Path(folder)
+    if not (folder / "posterior.parquet").is_file() or not (folder / "posterior.json").is_file():
+        raise ConfigError([Problem(str(folder), "posterior.parquet", "a posterior folder (wattyear calibrate "
+                                   "--posterior)", "no posterior")])
+    meta = json.loads((folder / "posterior.json").read_text())
+    sample = pd.read_parquet(folder / "posterior.parquet")
+    names = [c for c in sample.columns if c not in ("weight", "distance")]
+    w = sample["weight"].to_numpy(float)
+    picks = np.random.default_rng(seed).choice(len(sample), size=n, p=w / w.sum())
+    return Path(meta["config"]), overrides_of(names, sample[names].to_numpy(float)[picks])

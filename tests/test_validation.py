@@ -1,0 +1,112 @@
+"""Validation against observed outcomes, ABC-SMC on a tiny world, and posterior draws."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import wattyear
+from wattyear.experiments.abc import abc_smc
+from wattyear.experiments.cli import main
+from wattyear.experiments.posterior import draws
+from wattyear.experiments.validate import model_values, validate
+from wattyear.sim.config import ConfigError, with_overrides
+from wattyear.sim.model import WattyearModel
+from tests.worlds import tiny_world
+
+HEADER = "key,metric,agent,start,end,value,source\n"
+
+
+def outcomes(tmp_path, rows: str, name="o.csv"):
+    path = tmp_path / name
+    path.write_text(HEADER + rows)
+    return path
+
+
+def test_validate_gives_the_hand_computed_ratios_and_coverage(tmp_path):
+    """The tiny world sells 100 customers × 1,000 tokens a month at $2/M tokens: $0.20 a month, every
+    month, in every scenario (no randomness); its operating profit is −$364.5167 a month."""
+    path = outcomes(tmp_path, "a,revenue_usd,solo,2026-01,2026-03,0.6,hand\n"
+                              "b,revenue_run_rate_usd,solo,2026-02,2026-02,4.8,hand\n"
+                              "c,tokens_served,solo,2026-03,2026-03,50000,hand\n"
+                              "d,customers,api,2026-01,2026-01,100,hand\n"
+                              "e,operating_profit_usd,solo,2026-01,2026-02,-911.2916675,hand\n")
+    result = validate(path, config=tiny_world(), scenarios=3)
+    rows = result.rows.set_index("key")
+    assert rows["median"].tolist() == pytest.approx([0.6, 2.4, 100000.0, 100.0, -729.033335])
+    assert rows["ratio"].tolist() == pytest.approx([1.0, 2.0, 0.5, 1.0, 1.25])
+    assert rows["in_90"].tolist() == [True, False, False, True, False]
+    assert result.median_abs_log_ratio == pytest.approx(np.log(1.25))
+    assert result.coverage == {"50%": 0.4, "90%": 0.4}
+    assert "median absolute log ratio" in result.markdown("t")
+
+
+@pytest.mark.parametrize("row, message", [
+    ("a,revenue,solo,2026-01,2026-01,1,s\n", "line 2: metric: expected one of revenue_usd"),
+    ("a,revenue_usd,solo,2026-13,2026-01,1,s\n", 'line 2: start: expected a month "YYYY-MM"'),
+    ("a,revenue_usd,solo,2026-03,2026-01,1,s\n", "line 2: end: expected a month at or after start"),
+    ("a,revenue_usd,solo,2026-01,2026-01,lots,s\n", "line 2: value: expected a finite number"),
+    ("a,revenue_usd,openai,2026-01,2026-01,1,s\n", "line 2: agent: expected a agent of the model: solo"),
+    ("a,customers,solo,2026-01,2026-01,1,s\n", "line 2: agent: expected a segment of the model: api"),
+    ("a,revenue_usd,solo,2026-01,2027-01,1,s\n", "line 2: end: expected a month the runs cover, 2026-01 to 2026-03"),
+])
+def test_bad_outcome_tables_are_clear_errors(tmp_path, row, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(outcomes(tmp_path, row), config=tiny_world(), scenarios=2)
+
+
+def test_a_table_without_the_columns_names_them(tmp_path):
+    (tmp_path / "x.csv").write_text("key,value\na,1\n")
+    with pytest.raises(ConfigError, match=r"\(header\): expected the columns key, metric"):
+        validate(tmp_path / "x.csv", config=tiny_world())
+
+
+def test_abc_recovers_the_parameters_of_a_tiny_world_from_its_own_data():
+    """Truth: 1,000 tokens per customer a month at $2 per M tokens, with 5% demand shocks. The
+    summaries (revenue over three months, tokens served in the third) are simulated at the truth with
+    one seed; ABC-SMC from uniform priors three to four times wider finds intervals that cover it."""
+    base = tiny_world(**{"segments.api.demand_shock_sigma": 0.05})
+    names = ["segments.api.tokens_per_customer_per_month", "labs.solo.price_usd_per_mtok.api"]
+
+    cfg = wattyear.load_config(base)
+    table = pd.DataFrame({"metric": ["revenue_usd", "tokens_served"], "agent": "solo", "start": ["2026-01", "2026-03"],
+                          "end": "2026-03"})
+
+    def summaries(thetas, seeds):  # the same summaries validate reads, from one batched model
+        configs = [with_overrides(cfg, dict(zip(names, map(float, t)))) for t in thetas]
+        return model_values(table, WattyearModel(configs, seeds=seeds).run()).T
+
+    observed = summaries(np.array([[1000.0, 2.0]]), [123])[0]
+    rng = np.random.default_rng(5)
+    post = abc_smc(lambda t: summaries(t, rng.integers(0, 2**31, len(t)).tolist()), observed,
+                   {names[0]: (300.0, 3000.0), names[1]: (0.5, 6.0)}, particles=300, generations=5, seed=1)
+    q = post.quantiles()
+    assert q.loc[names[0], 0.05] <= 1000.0 <= q.loc[names[0], 0.95], q
+    assert q.loc[names[1], 0.05] <= 2.0 <= q.loc[names[1], 0.95], q
+    assert q.loc[names[0], 0.95] - q.loc[names[0], 0.05] < 0.3 * (3000 - 300)  # the data narrowed it
+    diag = post.diagnostics()
+    assert diag["epsilon"].iloc[1:].is_monotonic_decreasing and (diag["ess"] > 30).all()
+
+
+@pytest.mark.slow
+def test_calibrate_posterior_then_validate_and_study_from_its_draws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = wattyear.run(months=3, seed=9).metrics
+    run_rate = 12 * base.loc[(base["agent"] == "openai") & (base["step"] == 2), "revenue_usd"].item()
+    targets = outcomes(tmp_path, f"t1,revenue_run_rate_usd,openai,2026-03,2026-03,{run_rate},model\n", "t.csv")
+    assert main(["calibrate", "--posterior", "--targets", str(targets), "--particles", "40", "--generations", "2",
+                 "--parameters", "world.energy_usd_per_mwh,segments.enterprise.price_elasticity",
+                 "--out", "out/post"]) == 0
+    folder = tmp_path / "out" / "post"
+    sample = pd.read_parquet(folder / "posterior.parquet")
+    assert len(sample) == 40 and sample["weight"].sum() == pytest.approx(1.0)
+    assert {"posterior_vs_prior.png", "posterior_pairs.png", "diagnostics.csv", "calibration_posterior.md"} <= \
+        {p.name for p in folder.iterdir()}
+    config, overrides = draws(folder, 5, seed=1)
+    assert len(overrides) == 5 and set(overrides[0]) == {"world.energy_usd_per_mwh",
+                                                         "segments.enterprise.price_elasticity"}
+    result = validate(targets, posterior=folder, scenarios=6)
+    assert result.scenarios == 6 and result.rows["ratio"].iloc[0] == pytest.approx(1.0, rel=0.5)
+    study = {"study": {"name": "pp", "months": 3, "seed": 2}, "sample": {"method": "posterior", "path": str(folder),
+                                                                       "n": 4}}
+    done = wattyear.sweep(study, tmp_path / "pp", workers=1)
+    assert len(done.manifest) == 4 and "world.energy_usd_per_mwh" in done.manifest
