@@ -303,6 +303,25 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
     return result
 
 
+def validate(outcomes: str | Path, config: str | Path | dict | None = None, *, posterior: str | Path | None = None,
+             scenarios: int = 50, seed: int = 0):
+    """The model against a table of observed outcomes (``wattyear validate``): per row the model's median and
+    50%/90% intervals over ``scenarios`` seeds of ``config`` (or draws from a ``posterior`` folder), the ratio
+    and whether the observed value falls inside; ``.median_abs_log_ratio`` and ``.coverage`` overall."""
+    from wattyear.experiments.validate import validate as run_validation
+
+    return run_validation(outcomes, config=config, posterior=posterior, scenarios=scenarios, seed=seed)
+
+
+def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:
+    """``n`` parameter sets drawn by weight from a posterior sample (``wattyear calibrate --posterior``), as
+    overrides: ``run_ensemble(config, overrides=posterior_draws(folder, 100))`` runs them with their
+    parameter uncertainty."""
+    from wattyear.experiments.posterior import draws
+
+    return draws(folder, n, seed)[1]
+
+
 def load_results(folder: str | Path) -> RunResult | StudyResult:
     """Read back a run folder (``wattyear run``, ``RunResult.save``) as a ``RunResult``, or a sweep's
     folder (``wattyear sweep``, ``sweep``) as a ``StudyResult``."""
@@ -332,6 +351,7 @@ def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Pat
 
 from wattyear.experiments.compare import Comparison  # noqa: E402  (a name of the API)
 
-__all__ = ["load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "load_results", "compare",
+__all__ = ["load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "validate", "posterior_draws",
+           "load_results", "compare",
            "RunResult", "EnsembleResult",
            "StudyResult", "Comparison", "ConfigError", "run_name"]

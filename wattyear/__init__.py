@@ -19,7 +19,9 @@ The public API (``wattyear.experiments.api``):
   folder back;
 - ``sensitivity(study, out)``: a Sobol' or Morris study and its indices;
 - ``compare(a, b, …)``: per-lab differences between runs;
-- ``report(folder)``: a Markdown and HTML report of a run, comparison or study.
+- ``report(folder)``: a Markdown and HTML report of a run, comparison or study;
+- ``validate(outcomes, config | posterior=…)``: the model's intervals against observed figures;
+  ``posterior_draws(folder, n)``: parameter sets from a posterior sample, as overrides.
 
 The repository keeps the design's folders (``sim/``, ``agents/``,
 ``experiments/``, ``configs/``); the build maps them under this one import
@@ -36,7 +38,8 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-_API = ("load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "load_results", "compare", "RunResult", "EnsembleResult",
+_API = ("load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "validate", "posterior_draws",
+        "load_results", "compare", "RunResult", "EnsembleResult",
         "StudyResult", "Comparison", "ConfigError")
 
 __all__ = ["__version__", *_API]
