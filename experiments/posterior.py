@@ -11,8 +11,9 @@ folder:
 - ``posterior.parquet``: the last generation, a row per particle: one column
   per parameter (dotted path), ``weight`` and ``distance``;
 - ``posterior.json``: the config, the targets, the priors and the settings;
-- ``diagnostics.csv``: per generation, tolerance, simulations, acceptance
-  rate and effective sample size; ``calibration_posterior.md`` with it all;
+- ``diagnostics.csv``: per generation, tolerance, simulations, the moves'
+  acceptance rate and the effective sample size (distinct particles);
+  ``calibration_posterior.md`` with it all;
 - ``posterior_vs_prior.png`` (each parameter's weighted histogram over its
   prior range) and ``posterior_pairs.png`` (the four parameters the data
   narrowed most).
