@@ -62,7 +62,7 @@ def test_configs_by_packaged_name_and_clear_errors():
     assert find_config(None) == find_config("baseline.toml") == CONFIG_DIR / "baseline.toml"
     with pytest.raises(ConfigError) as info:
         wattyear.load_config("no_such_scenario")
-    assert "no_such_scenario: (file): expected an existing TOML file or a packaged config (baseline, " \
+    assert "no_such_scenario: (file): expected an existing TOML file or a packaged config (backtest_2025, baseline, " \
            "colossus_lease)" in str(info.value)
     with pytest.raises(ConfigError, match="labs.anthropic.wats"):
         wattyear.load_config(overrides={"labs.anthropic.wats": 1e9})
