@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench docs calibrate clean
+.PHONY: setup run test bench docs calibrate backtest clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -37,6 +37,9 @@ docs: $(STAMP)
 
 calibrate: $(STAMP)
 	$(BIN)/wattyear calibrate --fit --report out/calibration/calibration.md
+
+backtest: $(STAMP)
+	$(BIN)/python -m wattyear.experiments.backtest --particles 500 --generations 8 --scenarios 200 --doc docs/validation.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

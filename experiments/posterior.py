@@ -38,14 +38,19 @@ from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
 
-def priors(paths: list[str] | None = None) -> dict[str, tuple[float, float]]:
+def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]] | None = None
+           ) -> dict[str, tuple[float, float]]:
     """Uniform priors from ``bounds.toml``: the given dotted paths, or every parameter there that may
     differ between the scenarios of an ensemble (those that set the model's structure cannot be
-    calibrated on the scenario axis)."""
-    bounds = tomllib.loads(BOUNDS.read_text())["bounds"]
+    calibrated on the scenario axis); ``extra`` adds ranges of other parameters (the backtest adds the
+    affinities ``wattyear calibrate --fit`` fits, over the ranges that fit searches)."""
+    bounds = tomllib.loads(BOUNDS.read_text())["bounds"] | {k: {"low": lo, "high": hi}
+                                                            for k, (lo, hi) in (extra or {}).items()}
     if paths is None:
         paths = [p for p in bounds if (f := field_at(p)) is not None and f.varies]
-    problems = [Problem(str(BOUNDS), p, "a parameter with cited bounds that may vary between scenarios", p)
+    elif extra:
+        paths = list(dict.fromkeys([*paths, *extra]))
+    problems = [Problem(str(BOUNDS), p, "a parameter with bounds that may vary between scenarios", p)
                 for p in paths if p not in bounds or field_at(p) is None or not field_at(p).varies]
     if problems:
         raise ConfigError(problems)
@@ -59,6 +64,7 @@ def overrides_of(names: list[str], rows: np.ndarray) -> list[dict]:
 
 
 def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths: list[str] | None = None,
+              extra: dict[str, tuple[float, float]] | None = None,
               particles: int = 400, generations: int = 4, seed: int = 0, chunk: int = 1000,
               progress=None) -> Posterior:
     """Fit the parameters' posterior to the targets and write it into ``out`` (see the module's docstring)."""
@@ -75,7 +81,7 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
     check_rows(table, str(targets), agents=list(model.agent_ids), segments=[s.agent_id for s in model.segments],
                start=start, months=cfg["run"]["months"])
     months = max(month_index(e, start) for e in table["end"]) + 1
-    bounds = priors(paths)
+    bounds = priors(paths, extra)
     names = list(bounds)
     observed = table["value"].to_numpy(float)
     rng = np.random.default_rng(seed)

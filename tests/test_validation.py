@@ -110,3 +110,19 @@ def test_calibrate_posterior_then_validate_and_study_from_its_draws(tmp_path, mo
                                                                        "n": 4}}
     done = wattyear.sweep(study, tmp_path / "pp", workers=1)
     assert len(done.manifest) == 4 and "world.energy_usd_per_mwh" in done.manifest
+
+
+def test_the_backtest_tables_are_disjoint_dated_and_runnable():
+    """Out of sample means unseen: no figure is in both tables; the targets end at the 2025-08 cut-off,
+    the holdout starts after it, and both are measurable in the backtest world."""
+    from wattyear.experiments.validate import read_outcomes
+    from wattyear.sim.config import CONFIG_DIR
+
+    targets = read_outcomes(CONFIG_DIR / "backtest_targets.csv")
+    holdout = read_outcomes(CONFIG_DIR / "backtest_holdout.csv")
+    assert not set(targets["key"]) & set(holdout["key"]) and len(holdout) >= 8
+    assert (targets["end"] <= "2025-08").all() and (holdout["end"] > "2025-08").all()
+    config = wattyear.load_config("backtest_2025")
+    assert config["run"]["start"] == "2025-01"
+    result = validate(CONFIG_DIR / "backtest_holdout.csv", config="backtest_2025", scenarios=2)
+    assert np.isfinite(result.rows["median"]).all()
