@@ -45,15 +45,16 @@ KERNEL_DF = 4
 
 
 def log_distance(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Root mean square of log(simulated / observed) per row; a non-positive simulated value is infinitely far.
+    """Root mean square of log(simulated / observed) per row: a loss compares with a loss; a simulated value
+    of the other sign than the observed one (or zero) is infinitely far. Observed values must not be 0.
 
-    >>> log_distance(np.array([[2.0, 1.0], [1.0, 1.0]]), np.array([1.0, 1.0])).round(4).tolist()
-    [0.4901, 0.0]
+    >>> log_distance(np.array([[2.0, -1.0], [1.0, -1.0], [1.0, 1.0]]), np.array([1.0, -1.0])).round(4).tolist()
+    [0.4901, 0.0, inf]
     """
+    ratio = simulated / observed
     with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(simulated / observed)
-    distance = np.sqrt(np.mean(logs**2, axis=1))
-    return np.where(np.all(simulated > 0, axis=1), distance, np.inf)
+        distance = np.sqrt(np.mean(np.log(np.where(ratio > 0, ratio, 1.0)) ** 2, axis=1))
+    return np.where(np.all(ratio > 0, axis=1), distance, np.inf)
 
 
 @dataclass
@@ -68,11 +69,11 @@ class Generation:
     acceptance: float = 1.0  #: share of the moves' proposals accepted (generation 0: 1)
 
     @property
-    def ess(self) -> float:
-        """Effective sample size: of the weights (1 / Σ w²) times the share of distinct particles (the
-        duplicates resampling left and no move refreshed count once)."""
-        distinct = len(np.unique(self.particles, axis=0)) / len(self.particles)
-        return float(1.0 / np.sum(self.weights**2) * distinct)
+    def ess(self) -> int:
+        """Effective sample size, counted as distinct particles (the weights are equal; the duplicates
+        resampling left and no move refreshed count once). A particle moved once is still near its parent,
+        so this overstates the independent draws."""
+        return int(len(np.unique(self.particles, axis=0)))
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Posterior:
     def diagnostics(self) -> pd.DataFrame:
         """One row per generation: tolerance, simulations, acceptance rate, effective sample size."""
         return pd.DataFrame([{"generation": g, "epsilon": gen.epsilon, "simulations": gen.simulations,
-                              "acceptance": gen.acceptance, "ess": gen.ess, "median_distance":
+                              "acceptance": gen.acceptance, "distinct_particles": gen.ess, "median_distance":
                               float(np.median(gen.distances))} for g, gen in enumerate(self.generations)])
 
     def quantiles(self, q=(0.05, 0.5, 0.95)) -> pd.DataFrame:
@@ -104,7 +105,8 @@ class Posterior:
         for j, name in enumerate(self.names):
             order = np.argsort(self.last.particles[:, j])
             values, cum = self.last.particles[order, j], np.cumsum(self.last.weights[order])
-            rows[name] = [float(values[min(np.searchsorted(cum, x), len(values) - 1)]) for x in q]
+            cum = cum / cum[-1]  # the first order statistic whose cumulative weight reaches q (no drift past it)
+            rows[name] = [float(values[min(np.searchsorted(cum, x - 1e-12), len(values) - 1)]) for x in q]
         return pd.DataFrame.from_dict(rows, orient="index", columns=list(q))
 
 
@@ -114,7 +116,9 @@ def abc_smc(simulate: Callable[[np.ndarray], np.ndarray], observed: np.ndarray,
             progress: Callable[[int, Generation], None] | None = None) -> Posterior:
     """Run ABC-SMC. ``simulate(thetas)`` maps (n, D) parameter rows (columns in ``bounds``' order) to (n, K)
     positive summaries, one row per parameter row, comparable with ``observed`` (K,)."""
-    rng = np.random.default_rng(seed)
+    if particles < 2:
+        raise ValueError(f"ABC-SMC needs at least 2 particles, got {particles}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])  # the simulations' seeds use the other
     names = list(bounds)
     dims = len(names)
     low = np.array([bounds[n][0] for n in names], dtype=float)
@@ -129,6 +133,9 @@ def abc_smc(simulate: Callable[[np.ndarray], np.ndarray], observed: np.ndarray,
     unit = np.clip(rng.random((particles, dims)), 1e-9, 1 - 1e-9)
     z = np.log(unit / (1 - unit))
     dist = distance(z)
+    if not np.isfinite(dist).any():
+        raise ValueError("no prior draw comes near the observed values (every simulated value has the wrong sign or "
+                         "is zero): check the targets and the priors")
     post.generations.append(Generation(float(np.inf), to_theta(z), equal, dist, particles))
     if progress:
         progress(0, post.last)

@@ -315,8 +315,9 @@ def validate(outcomes: str | Path, config: str | Path | dict | None = None, *, p
 
 def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:
     """``n`` parameter sets drawn by weight from a posterior sample (``wattyear calibrate --posterior``), as
-    overrides: ``run_ensemble(config, overrides=posterior_draws(folder, 100))`` runs them with their
-    parameter uncertainty."""
+    overrides of the config it was fitted on (``posterior.json``):
+    ``run_ensemble(config, overrides=posterior_draws(folder, 100), seeds=range(100))`` runs them with their
+    parameter uncertainty and a seed each."""
     from wattyear.experiments.posterior import draws
 
     return draws(folder, n, seed)[1]

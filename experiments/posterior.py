@@ -47,11 +47,18 @@ def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]]
     bounds = tomllib.loads(BOUNDS.read_text())["bounds"] | {k: {"low": lo, "high": hi}
                                                             for k, (lo, hi) in (extra or {}).items()}
     if paths is None:
-        paths = [p for p in bounds if (f := field_at(p)) is not None and f.varies]
-    elif extra:
-        paths = list(dict.fromkeys([*paths, *extra]))
-    problems = [Problem(str(BOUNDS), p, "a parameter with bounds that may vary between scenarios", p)
-                for p in paths if p not in bounds or field_at(p) is None or not field_at(p).varies]
+        paths = [p for p in bounds if p not in (extra or {}) and (f := field_at(p)) is not None and f.varies]
+    paths = list(dict.fromkeys([*paths, *(extra or {})]))  # an extra range is calibrated, or refused below
+    def why(p: str) -> str | None:
+        if field_at(p) is None:
+            return "a parameter of the config (docs/parameters.md)"
+        if p not in bounds:
+            return f"a parameter with bounds in {BOUNDS.name}"
+        if not field_at(p).varies:
+            return "a parameter that may differ between scenarios (this one sets the model's structure)"
+        return None
+
+    problems = [Problem("--parameters", p, why(p), p) for p in paths if p and why(p)]
     if problems:
         raise ConfigError(problems)
     return {p: (float(bounds[p]["low"]), float(bounds[p]["high"])) for p in paths}
@@ -84,7 +91,13 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
     bounds = priors(paths, extra)
     names = list(bounds)
     observed = table["value"].to_numpy(float)
-    rng = np.random.default_rng(seed)
+    zero = table[table["value"] == 0]
+    if len(zero):
+        raise ConfigError([Problem(str(targets), f"line {r.line}: value", "a non-zero figure (the distance compares "
+                                   "log ratios)", r.value) for r in zero.itertuples()])
+    if particles < 2:
+        raise ConfigError([Problem("--particles", "particles", "at least 2", particles)])
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])  # the sampler draws from the other
 
     short = with_overrides(cfg, {"run.months": months})
 
@@ -111,8 +124,11 @@ def write(post: Posterior, out: Path, *, config: Path, targets: Path, settings: 
     sample.to_parquet(out / "posterior.parquet", index=False)
     diag = post.diagnostics()
     diag.to_csv(out / "diagnostics.csv", index=False)
+    import hashlib
+
     (out / "posterior.json").write_text(json.dumps({
         "config": str(Path(config).resolve()), "targets": str(Path(targets).resolve()),
+        "config_sha256": hashlib.sha256(Path(config).read_bytes()).hexdigest(),
         "priors": {k: list(v) for k, v in post.bounds.items()}, **settings}, indent=2) + "\n")
     names = post.names
     # how much the data narrowed each parameter: posterior sd / prior sd (uniform: range / √12)
@@ -158,9 +174,10 @@ def write(post: Posterior, out: Path, *, config: Path, targets: Path, settings: 
     lines = ["# Posterior calibration", "", f"Config `{Path(config).name}`, targets `{Path(targets).name}`; "
              f"ABC-SMC with {settings['particles']} particles, up to {settings['generations']} generations, "
              f"seed {settings['seed']}; months simulated: {settings['months']}.", "", "## Generations", "",
-             "| generation | tolerance | simulations | acceptance | effective sample size | median distance |",
+             "| generation | tolerance | simulations | acceptance of moves | effective sample (distinct particles) | "
+             "median distance |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {int(r.generation)} | {r.epsilon:.3g} | {int(r.simulations)} | {r.acceptance:.1%} | {r.ess:.0f} | "
+    lines += [f"| {int(r.generation)} | {r.epsilon:.3g} | {int(r.simulations)} | {r.acceptance:.1%} | {r.distinct_particles} | "
               f"{r.median_distance:.3g} |" for r in diag.itertuples()]
     lines += ["", "## Parameters (weighted 5%, 50%, 95% quantiles; prior range; posterior sd / prior sd)", "",
               "| parameter | 5% | 50% | 95% | prior | sd ratio |", "|---|---|---|---|---|---|"]

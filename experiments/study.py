@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,12 @@ def load_study(study: str | Path | dict) -> Study:
             if need((folder / "posterior.parquet").is_file(), "sample.path",
                     "a posterior folder, relative to the study (wattyear calibrate --posterior)", sample.get("path")):
                 design_file = folder / "posterior.parquet"
+                meta = json.loads((folder / "posterior.json").read_text()) if (folder / "posterior.json").is_file() \
+                    else {}
+                fitted = Path(meta.get("config", ""))
+                need(fitted.is_file() and fitted.resolve() == Path(base_path).resolve(), "study.base",
+                     f"the config the posterior was fitted on ({fitted.name or 'unknown'}): its draws belong to it",
+                     str(st.get("base", BASELINE.stem)))
                 table = pd.read_parquet(design_file).drop(columns=["weight", "distance"], errors="ignore")
                 for key in table.columns:
                     where = f"sample.path: column {key}"

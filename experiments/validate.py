@@ -53,22 +53,41 @@ def read_outcomes(path: str | Path) -> pd.DataFrame:
     """Read and check an outcomes table; every problem names the file, the line and the column."""
     path = Path(path)
     src = str(path)
+    rows = []
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            rows = list(reader)
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's byte-order mark
+            reader = csv.DictReader(fh, restkey="(extra fields)")
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            header = reader.fieldnames
+            for row in reader:
+                rows.append((reader.line_num, row))
     except FileNotFoundError:
         raise ConfigError([Problem(src, "(file)", "an existing CSV file", "no such file")]) from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError([Problem(src, "(file)", "a UTF-8 CSV file", str(exc)[:120])]) from None
+    except OSError as exc:  # a folder, no permission
+        raise ConfigError([Problem(src, "(file)", "a readable CSV file", exc.strerror or str(exc))]) from None
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ConfigError([Problem(src, "(header)", "the columns " + ", ".join(COLUMNS), f"no {', '.join(missing)}")])
-    problems, out = [], []
-    for line, row in enumerate(rows, start=2):
+    problems, out, seen = [], [], {}
+    for line, row in rows:
         where = lambda col: f"line {line}: {col}"  # noqa: E731
         bad = False
+        if row.get("(extra fields)"):
+            problems.append(Problem(src, where("(fields)"), f"{len(header)} fields, as the header has",
+                                    f"{len(header) + len(row['(extra fields)'])}"))
+            bad = True
+        key = (row["key"] or "").strip()
+        if not key:
+            problems.append(Problem(src, where("key"), "the figure's key (sources.csv)", "nothing"))
+            bad = True
+        elif key in seen:
+            problems.append(Problem(src, where("key"), f"a key not already used (line {seen[key]}): a figure counts "
+                                    "once", key))
+            bad = True
+        else:
+            seen[key] = line
         if row["metric"] not in METRICS:
             problems.append(Problem(src, where("metric"), "one of " + ", ".join(METRICS), row["metric"]))
             bad = True
@@ -89,7 +108,7 @@ def read_outcomes(path: str | Path) -> pd.DataFrame:
             problems.append(Problem(src, where("end"), f"a month at or after start ({row['start']})", row["end"]))
             bad = True
         if not bad:
-            out.append({**row, "value": value, "line": line})
+            out.append({**{c: row[c] for c in COLUMNS}, "key": key, "value": value, "line": line})
     if problems:
         raise ConfigError(problems)
     if not out:
@@ -156,9 +175,17 @@ class Validation:
 
     @property
     def median_abs_log_ratio(self) -> float:
-        r = self.rows["ratio"]
-        ok = r > 0
-        return float(np.median(np.abs(np.log(r[ok])))) if ok.any() else float("nan")
+        """The median over rows of |log(observed / model median)|; a row whose sign the model gets wrong
+        (or zero) counts as infinitely far, so it can only worsen the figure."""
+        r = self.rows["ratio"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(r > 0, np.abs(np.log(np.where(r > 0, r, 1.0))), np.inf)
+        return float(np.median(logs))
+
+    @property
+    def wrong_sign(self) -> int:
+        """Rows whose model median has the other sign than the observed value (or is zero)."""
+        return int((~(self.rows["ratio"] > 0)).sum())
 
     @property
     def coverage(self) -> dict[str, float]:
@@ -167,7 +194,8 @@ class Validation:
     def markdown(self, title: str) -> str:
         lines = [f"# {title}", "", f"{len(self.rows)} observed outcomes against {self.scenarios} model scenarios.",
                  "", f"- median absolute log ratio (observed / model median): **{self.median_abs_log_ratio:.3f}** "
-                 f"(a factor of {math.exp(self.median_abs_log_ratio):.2f})",
+                 f"(a factor of {math.exp(self.median_abs_log_ratio):.2f}; rows of the wrong sign count as "
+                 f"infinitely far: {self.wrong_sign})",
                  f"- coverage of the 50% interval: **{self.coverage['50%']:.0%}**; of the 90% interval: "
                  f"**{self.coverage['90%']:.0%}**", "",
                  "| key | metric | agent | months | observed | model median | 50% interval | 90% interval | "
@@ -201,6 +229,11 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
     from wattyear.experiments.posterior import draws
     from wattyear.sim.model import WattyearModel
 
+    if config is not None and posterior is not None:
+        raise ConfigError([Problem("validate", "posterior", "either a posterior folder or a config, not both",
+                                   f"both ({posterior}, {config if not isinstance(config, dict) else 'a dict'})")])
+    if scenarios < 1:
+        raise ConfigError([Problem("validate", "scenarios", "at least 1", scenarios)])
     table = read_outcomes(outcomes)
     seeds = [int(s.generate_state(1, np.uint64)[0] >> np.uint64(1))
              for s in np.random.SeedSequence(seed).spawn(scenarios)]
