@@ -259,7 +259,7 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
 
     from wattyear.experiments.cli import memory_size
     from wattyear.experiments.study import load_study
-    from wattyear.experiments.sweep import run_sweep
+    from wattyear.experiments.sweep import run_sweep, study_folder
 
     _refuse_in_worker_import("sweep")
 
@@ -270,11 +270,7 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
     study_ = load_study(study)
-    folder = Path(out) if out is not None else Path("out") / study_.name
-    previous = folder / "study.toml"
-    if previous.exists() and previous.read_text() != study_.text:
-        raise ConfigError([Problem(str(folder), "study.toml", "the same study (or another out folder)",
-                                   "a different study's results")])
+    folder = study_folder(study_, out)
     run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
               memory_bytes=budget)
     return StudyResult(folder)

@@ -219,14 +219,10 @@ def cmd_validate(args) -> int:
 
 def cmd_sweep(args) -> int:
     from wattyear.experiments.study import load_study
-    from wattyear.experiments.sweep import run_sweep
+    from wattyear.experiments.sweep import run_sweep, study_folder
 
     study = load_study(args.study)
-    out = Path(args.out) if args.out else Path("out") / study.name
-    previous = out / "study.toml"
-    if previous.exists() and previous.read_text() != study.text:
-        raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
-                                   "a different study's results")])
+    out = study_folder(study, args.out)
     print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
           f"{study.replicates} replicates) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
@@ -254,15 +250,11 @@ def cmd_sensitivity(args) -> int:
     from wattyear.experiments.analysis import AnalysisError
     from wattyear.experiments.sensitivity import analyze_study, check_analysable
     from wattyear.experiments.study import load_study
-    from wattyear.experiments.sweep import run_sweep
+    from wattyear.experiments.sweep import run_sweep, study_folder
 
     study = load_study(args.study)
     check_analysable(study)
-    out = Path(args.out) if args.out else Path("out") / study.name
-    previous = out / "study.toml"
-    if previous.exists() and previous.read_text() != study.text:
-        raise ConfigError([Problem(str(out), "study.toml", f"the same study as {study.path} (or another --out)",
-                                   "a different study's results")])
+    out = study_folder(study, args.out)
     print(f"{study.name}: {len(study.runs)} runs ({study.sample_method} design, {len(study.ranges)} parameters, "
           f"{study.replicates} replicate(s)) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,

@@ -241,6 +241,17 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, disable=not enabled, unit="run", dynamic_ncols=True)
 
 
+def study_folder(study: Study, out: str | Path | None) -> Path:
+    """The folder a study's results go to (default ``out/<study name>``); one that holds another
+    study's results is refused (a sweep into it would mix the two)."""
+    folder = Path(out) if out is not None else Path("out") / study.name
+    previous = folder / "study.toml"
+    if previous.exists() and previous.read_text() != study.text:
+        raise ConfigError([Problem(str(folder), "study.toml", f"the same study as {study.path.name} (or another "
+                                   "output folder)", "a different study's results")])
+    return folder
+
+
 def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               resume: bool = True, progress: bool = True, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> SweepReport:
     """Run every unfinished run of ``study`` into ``out`` in ensembles of at most ``memory_bytes`` each;
