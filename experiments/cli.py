@@ -188,11 +188,17 @@ def _calibrate_posterior(args, path: Path) -> int:
                                    "none given")])
     targets = find_table(args.targets)
     paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
+    extra = None
+    if args.affinities:
+        from wattyear.experiments.calibration import FREE
+        from wattyear.sim.config import field_at
+
+        extra = {f.path: (f.low, f.high) for f in FREE if field_at(f.path).varies}
     out = Path(args.out) if args.out else Path("out") / "posterior" / path.stem
     report = lambda g, gen: print(f"generation {g}: tolerance {gen.epsilon:.3g}, {gen.simulations} simulations, "  # noqa: E731
                                   f"acceptance {gen.acceptance:.1%}, effective sample size {gen.ess:.0f}")
-    post = calibrate(path, targets, out, paths=paths, particles=args.particles, generations=args.generations,
-                     seed=args.seed, progress=report)
+    post = calibrate(path, targets, out, paths=paths, extra=extra, particles=args.particles,
+                     generations=args.generations, seed=args.seed, progress=report)
     print(post.quantiles().rename(columns=lambda q: f"{q:.0%}").to_string())
     print(f"wrote the posterior sample and its diagnostics to {out}/")
     return 0
@@ -369,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "backtest_targets)")
     p.add_argument("--parameters", metavar="A,B,…", help="dotted paths with bounds in bounds.toml (default: all "
                                                           "that may vary between scenarios)")
+    p.add_argument("--affinities", action="store_true",
+                   help="also fit the demand affinities --fit fits, over its ranges (the backtest does)")
     p.add_argument("--particles", type=positive_int, default=400, help="particles a generation (default 400)")
     p.add_argument("--generations", type=positive_int, default=4, help="generations at most (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and the simulations (default 0)")
