@@ -223,17 +223,24 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
-    from wattyear.experiments.study import load_study
+def _run_study(study, args, design: str):
+    """Run a study's unfinished runs into its folder (``--out``), saying what and where; (folder, report)."""
     from wattyear.experiments.sweep import run_sweep, study_folder
 
-    study = load_study(args.study)
     out = study_folder(study, args.out)
-    print(f"{study.name}: {len(study.runs)} runs ({len(study.runs) // study.replicates} points x "
-          f"{study.replicates} replicates) into {out}/")
+    print(f"{study.name}: {len(study.runs)} runs ({design}) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
                        progress=not args.no_progress, memory_bytes=args.memory)
     print(report.line())
+    return out, report
+
+
+def cmd_sweep(args) -> int:
+    from wattyear.experiments.study import load_study
+
+    study = load_study(args.study)
+    out, report = _run_study(study, args, f"{len(study.runs) // study.replicates} points x {study.replicates} "
+                                          "replicates")
     if args.report:
         return max(_write_report(out), 0 if report.failed == 0 else 1)
     return 0 if report.failed == 0 else 1
@@ -256,16 +263,11 @@ def cmd_sensitivity(args) -> int:
     from wattyear.experiments.analysis import AnalysisError
     from wattyear.experiments.sensitivity import analyze_study, check_analysable
     from wattyear.experiments.study import load_study
-    from wattyear.experiments.sweep import run_sweep, study_folder
 
     study = load_study(args.study)
     check_analysable(study)
-    out = study_folder(study, args.out)
-    print(f"{study.name}: {len(study.runs)} runs ({study.sample_method} design, {len(study.ranges)} parameters, "
-          f"{study.replicates} replicate(s)) into {out}/")
-    report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
-                       progress=not args.no_progress, memory_bytes=args.memory)
-    print(report.line())
+    out, report = _run_study(study, args, f"{study.sample_method} design, {len(study.ranges)} parameters, "
+                                          f"{study.replicates} replicate(s)")
     if report.failed:
         print("wattyear: some runs failed (see manifest.jsonl); the analysis needs every design point",
               file=sys.stderr)

@@ -1,0 +1,304 @@
+"""The checks of a config: its structure against the schema (kinds, ranges, unknown keys, defaults
+filled) and the rules across tables (ids, references, maps, stakes, funding, leases). Each rule is a
+small ``check_*`` function returning its problems, as in PyPSA's consistency checks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from wattyear.sim.problems import MISSING, Problem
+from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
+from wattyear.sim.units import month_index, parse_month
+
+# ------------------------------------------------------------ structure checks
+
+def _check_structure(raw: dict, source: str) -> tuple[dict, list[Problem]]:
+    problems: list[Problem] = []
+    cfg: dict = {}
+    known_top = set(SECTIONS) | set(COLLECTIONS) | set(LISTS)
+    for key in raw:
+        if key not in known_top:
+            problems.append(Problem(source, key, "a top-level table among " + ", ".join(sorted(known_top)),
+                                    key))
+    for name, table_schema in SECTIONS.items():
+        cfg[name] = check_table(raw.get(name, {}), table_schema, name, source, problems)
+    for name, entity_schema in COLLECTIONS.items():
+        entities = raw.get(name, {})
+        if not isinstance(entities, dict):
+            problems.append(Problem(source, name, "a table of named entries", entities))
+            entities = {}
+        cfg[name] = {eid: check_table(body, entity_schema, f"{name}.{eid}", source, problems)
+                     for eid, body in entities.items()}
+    for name, item_schema in LISTS.items():
+        cfg[name] = check_list(raw.get(name, []), item_schema, name, source, problems)
+    return cfg, problems
+
+
+def check_table(body: Any, table_schema: dict[str, Field], where: str, source: str,
+                problems: list[Problem]) -> dict:
+    """Check one table against its schema: unknown keys, missing keys, values."""
+    if not isinstance(body, dict):
+        problems.append(Problem(source, where, "a table", body))
+        return {}
+    out: dict = {}
+    for key in body:
+        if key not in table_schema:
+            problems.append(Problem(source, f"{where}.{key}",
+                                    "one of the keys " + ", ".join(table_schema), key))
+    for key, f in table_schema.items():
+        path = f"{where}.{key}"
+        if key not in body:
+            if f.required:
+                problems.append(Problem(source, path, f.expected(), MISSING))
+            else:
+                out[key] = copy.deepcopy(list(f.default) if isinstance(f.default, tuple) else f.default)
+            continue
+        out[key] = check_value(body[key], f, path, source, problems)
+    return out
+
+
+def check_list(items: Any, item_schema: dict[str, Field], where: str, source: str,
+               problems: list[Problem]) -> list:
+    if not isinstance(items, list):
+        problems.append(Problem(source, where, "a list of tables ([[...]])", items))
+        return []
+    return [check_table(item, item_schema, f"{where}.{i}", source, problems) for i, item in enumerate(items)]
+
+
+def check_value(value: Any, f: Field, path: str, source: str, problems: list[Problem]) -> Any:
+    """Check one value against its field; return it normalised (ints to floats)."""
+    def bad() -> Problem:  # made only for a value that fails: most pass
+        return Problem(source, path, f.expected(), value)
+
+    if f.kind in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(bad())
+            return value
+        if f.kind == "int" and not isinstance(value, int):
+            problems.append(bad())
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(bad())
+            return value
+        if f.min is not None and (value < f.min or (f.exclusive_min and value == f.min)):
+            problems.append(bad())
+        if f.max is not None and value > f.max:
+            problems.append(bad())
+        return float(value) if f.kind == "float" else value
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            problems.append(bad())
+        return value
+    if f.kind == "str":
+        if not isinstance(value, str):
+            problems.append(bad())
+        return value
+    if f.kind == "month":
+        try:
+            parse_month(value)
+        except (ValueError, AttributeError, TypeError):
+            problems.append(bad())
+        return value
+    if f.kind == "choice":
+        if value not in f.choices:
+            problems.append(bad())
+        return value
+    if f.kind in ("segment_map", "lab_map"):
+        if not isinstance(value, dict):
+            problems.append(bad())
+            return {}
+        number = Field("float", f.unit, f.doc, min=f.min, max=f.max)
+        return {k: check_value(v, number, f"{path}.{k}", source, problems) for k, v in value.items()}
+    if f.kind == "table_list":
+        return check_list(value, f.item, path, source, problems)
+    raise AssertionError(f"unknown field kind {f.kind}")
+
+
+# ------------------------------------------------------------ reference checks
+
+def check_references(cfg: dict, source: str) -> list[Problem]:
+    """Cross-table rules: ids that must exist, sums that must add up."""
+    problems: list[Problem] = []
+    for check in (check_nonempty, check_unique_ids, check_hardware_refs, check_owner_refs, check_segment_maps,
+                  check_stakes, check_leases, check_funding):
+        problems.extend(check(cfg, source))
+    return problems
+
+
+def check_nonempty(cfg, source):
+    out = []
+    for name in ("hardware", "labs", "segments"):
+        if not cfg[name]:
+            out.append(Problem(source, name, f"at least one entry in [{name}]", "none"))
+    return out
+
+
+#: ids the model gives its own agents
+PUBLISHER_ID, FRINGE_ID = "meta", "open_weights_fringe"
+RESERVED_IDS = (PUBLISHER_ID, FRINGE_ID)
+
+
+def check_unique_ids(cfg, source):
+    """Labs and hyperscalers share one namespace (leases and stakes name them)."""
+    out = []
+    for hid in cfg["hyperscalers"]:
+        if hid in cfg["labs"]:
+            out.append(Problem(source, f"hyperscalers.{hid}", "an id not already used by a lab", hid))
+    for name in ("labs", "hyperscalers"):
+        for eid in cfg[name]:
+            if eid in RESERVED_IDS:
+                out.append(Problem(source, f"{name}.{eid}", "an id other than " + ", ".join(RESERVED_IDS), eid))
+    return out
+
+
+def _owners(cfg):
+    """Every agent id that can own watts, with its table path."""
+    owners = {f"labs.{k}": v for k, v in cfg["labs"].items()}
+    owners.update({f"hyperscalers.{k}": v for k, v in cfg["hyperscalers"].items()})
+    owners["open_weights"] = cfg["open_weights"]
+    return owners
+
+
+def check_hardware_refs(cfg, source):
+    out = []
+    known = sorted(cfg["hardware"])
+    tables = dict(_owners(cfg))
+    tables["fringe"] = cfg["fringe"]
+    for path, body in tables.items():
+        if body.get("hardware") not in cfg["hardware"]:
+            out.append(Problem(source, f"{path}.hardware", "one of " + ", ".join(known), body.get("hardware")))
+        for i, vintage in enumerate(body.get("fleet", [])):
+            if vintage["hardware"] not in cfg["hardware"]:
+                out.append(Problem(source, f"{path}.fleet.{i}.hardware", "one of " + ", ".join(known),
+                                   vintage["hardware"]))
+    return out
+
+
+def check_owner_refs(cfg, source):
+    return [Problem(source, f"labs.{lab_id}.owner", "empty or a hyperscaler id among "
+                    + ", ".join(sorted(cfg["hyperscalers"])), lab["owner"])
+            for lab_id, lab in cfg["labs"].items()
+            if lab["owner"] and lab["owner"] not in cfg["hyperscalers"]]
+
+
+def check_segment_maps(cfg, source):
+    out = []
+    segments = cfg["segments"]
+    priced = [s for s, seg in segments.items() if seg["pricing"] != "free"]
+    tables = {f"labs.{k}": v for k, v in cfg["labs"].items()}
+    tables["fringe"] = cfg["fringe"]
+    for path, body in tables.items():
+        for key in ("price_usd_per_mtok", "affinity"):
+            for seg_id in body.get(key, {}):
+                if seg_id not in segments:
+                    out.append(Problem(source, f"{path}.{key}.{seg_id}", "a segment id among "
+                                       + ", ".join(sorted(segments)), seg_id))
+        if path.startswith("labs."):
+            for seg_id in priced:
+                if seg_id not in body["price_usd_per_mtok"]:
+                    out.append(Problem(source, f"{path}.price_usd_per_mtok.{seg_id}",
+                                       f"a price for priced segment '{seg_id}'", MISSING))
+    for seg_id, seg in segments.items():
+        if seg["pricing"] == "free" and seg["beta_price"] != 0:
+            out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",
+                               seg["beta_price"]))
+        if seg["customers"] > seg["max_customers"]:
+            out.append(Problem(source, f"segments.{seg_id}.customers",
+                               f"at most max_customers ({seg['max_customers']:g})", seg["customers"]))
+    return out
+
+
+def check_stakes(cfg, source):
+    out = []
+    for hid, h in cfg["hyperscalers"].items():
+        for lab_id in h["stakes"]:
+            if lab_id not in cfg["labs"]:
+                out.append(Problem(source, f"hyperscalers.{hid}.stakes.{lab_id}",
+                                   "a lab id among " + ", ".join(sorted(cfg["labs"])), lab_id))
+    for lab_id in cfg["labs"]:
+        total = sum(h["stakes"].get(lab_id, 0.0) for h in cfg["hyperscalers"].values())
+        if total > 1.0:
+            out.append(Problem(source, f"hyperscalers.*.stakes.{lab_id}", "stakes summing to at most 1", total))
+    return out
+
+
+def check_funding(cfg, source):
+    """Funding sources: shares that add up, partners that exist."""
+    out = []
+    for lab_id, lab in cfg["labs"].items():
+        entries = lab["funding"]
+        if entries and abs(sum(e["share"] for e in entries) - 1.0) > 1e-9:
+            out.append(Problem(source, f"labs.{lab_id}.funding", "shares summing to 1",
+                               round(sum(e["share"] for e in entries), 12)))
+        for i, e in enumerate(entries):
+            if e["source"] == "cloud_partner" and e["partner"] not in cfg["hyperscalers"]:
+                out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner", "a hyperscaler id among "
+                                   + ", ".join(sorted(cfg["hyperscalers"])), e["partner"]))
+            if e["source"] != "cloud_partner" and (e["partner"] or e["cloud_commitment"]):
+                out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner",
+                                   "no partner or commitment unless source = cloud_partner",
+                                   e["partner"] or e["cloud_commitment"]))
+    return out
+
+
+def _owned_rows(cfg: dict, owner_path: str) -> list[tuple[float, int, int | None]]:
+    """(watts, first month in service, first month retired or None) of every vintage an owner has."""
+    from wattyear.sim.fleet import starting_cohorts
+
+    body = _owners(cfg)[owner_path]
+    start = cfg["run"]["start"]
+    replaced = cfg["world"]["replace_retiring"]
+    life = lambda hw: int(round(cfg["hardware"][hw]["life_years"] * 12))  # noqa: E731
+    rows = [(w, begin, body["hardware"]) for w, begin in
+            starting_cohorts(body["watts"], cfg["world"]["starting_fleet_age_months"])]
+    rows += [(v["watts"], month_index(v["in_service"], start), v["hardware"]) for v in body.get("fleet", [])]
+    return [(w, begin, None if replaced else begin + life(hw)) for w, begin, hw in rows]
+
+
+def owned_watts_at(cfg: dict, owner_path: str, month: int) -> float:
+    """IT watts an owner has in service in ``month`` (steps from the start).
+
+    Follows the model's fleet rules: starting watts spread over ages, vintages
+    retiring at the end of their life unless ``world.replace_retiring``.
+    """
+    return sum(w for w, begin, end in _owned_rows(cfg, owner_path) if begin <= month and (end is None or month < end))
+
+
+def check_leases(cfg, source):
+    """Lessor and lessee exist; a lessor never lets more watts than it owns."""
+    out = []
+    owners = _owners(cfg)
+    ids = {path.split(".")[-1]: path for path in owners}
+    start = cfg["run"]["start"]
+    for i, lease in enumerate(cfg["leases"]):
+        if lease["lessor"] not in ids:
+            out.append(Problem(source, f"leases.{i}.lessor", "an agent id among " + ", ".join(sorted(ids)),
+                               lease["lessor"]))
+        if lease["lessee"] not in cfg["labs"]:
+            out.append(Problem(source, f"leases.{i}.lessee", "a lab id among " + ", ".join(sorted(cfg["labs"])),
+                               lease["lessee"]))
+        if lease["lessor"] == lease["lessee"]:
+            out.append(Problem(source, f"leases.{i}.lessee", "a lab other than the lessor", lease["lessee"]))
+    if out:
+        return out
+    spans = [(month_index(lease["start"], start), month_index(lease["start"], start) + lease["months"])
+             for lease in cfg["leases"]]
+    owned_rows = {lessor: _owned_rows(cfg, ids[lessor]) for lessor in {lease["lessor"] for lease in cfg["leases"]}}
+    for i, lease in enumerate(cfg["leases"]):
+        first, last = spans[i]
+        # the let total and the owned watts only change where a lease or a vintage starts or ends
+        mine = [j for j, other in enumerate(cfg["leases"]) if other["lessor"] == lease["lessor"]]
+        rows = owned_rows[lease["lessor"]]
+        changes = ({max(first, 0)} | {m for j in mine for m in spans[j]}
+                   | {m for _, b, e in rows for m in (b, e) if m is not None})
+        for month in sorted(m for m in changes if max(first, 0) <= m < min(last, cfg["run"]["months"])):
+            let = sum(cfg["leases"][j]["watts"] for j in mine if spans[j][0] <= month < spans[j][1])
+            owned = sum(w for w, b, e in rows if b <= month and (e is None or month < e))
+            if let > owned * (1 + 1e-12):
+                out.append(Problem(source, f"leases.{i}.watts",
+                                   f"at most the {owned:.4g} W that {lease['lessor']} owns in month {month} "
+                                   "(all its leases together)", let))
+                break
+    return out

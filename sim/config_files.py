@@ -1,0 +1,110 @@
+"""Config files: where the packaged ones live, finding a config by path or name, and reading one (TOML,
+with ``extends`` laid over its base)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from wattyear.sim.problems import ConfigError, Problem
+
+#: the packaged configs (``wattyear.configs``: the repository's ``configs/`` folder in a source checkout)
+CONFIG_DIR = Path(str(resources.files("wattyear.configs")))
+BASELINE = CONFIG_DIR / "baseline.toml"
+#: whether wattyear runs from a source checkout (``configs/`` sits next to ``pyproject.toml``) rather
+#: than from an installed package, whose files are never written to
+SOURCE_CHECKOUT = (CONFIG_DIR.parent / "pyproject.toml").is_file()
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs that ship with wattyear (``baseline``, the scenario files)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml") if p.stem != "bounds")
+
+
+def find_config(name: str | Path | None, folder: Path | None = None) -> Path:
+    """The file of a config given as a path, or as the name of a packaged config (``"baseline"``,
+    ``"colossus_lease"``, with or without ``.toml``); ``None`` is the baseline.
+
+    A file that exists wins over a packaged name (``my_scenario`` finds ``./my_scenario.toml``), so a
+    user's own ``baseline.toml`` is read when it is named. Relative paths start in ``folder`` (default
+    the working folder). A name that is neither raises ConfigError listing the packaged configs.
+    """
+    if name is None:
+        return BASELINE
+    path = Path(name)
+    local = path if folder is None or path.is_absolute() else folder / path
+    if local.is_file():
+        return local
+    if not path.suffix and local.with_suffix(".toml").is_file():  # "my_scenario" for ./my_scenario.toml
+        return local.with_suffix(".toml")
+    packaged = CONFIG_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "bounds":
+        return packaged
+    raise ConfigError([Problem(str(name), "(file)", "an existing TOML file or a packaged config (" +
+                               ", ".join(packaged_configs()) + ")", "no such file")])
+
+
+def is_packaged(path: Path) -> bool:
+    """Whether ``path`` is one of the packaged config files (never written to)."""
+    try:
+        return Path(path).resolve().parent == CONFIG_DIR.resolve()
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------- loading
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "(file)", "an existing TOML file", "no such file")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), "(syntax)", "valid TOML", str(exc))]) from None
+
+
+def merge(base: dict, child: dict) -> dict:
+    """A scenario on top of its base: tables merge key by key, lists of tables
+    (``[[leases]]``, fleet entries) are appended, other values replaced.
+
+    >>> merge({"a": {"x": 1, "y": 2}, "l": [1]}, {"a": {"y": 3}, "l": [2]})
+    {'a': {'x': 1, 'y': 3}, 'l': [1, 2]}
+    """
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = out[key] + copy.deepcopy(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_scenario(path: Path, seen: tuple = ()) -> dict:
+    """Read a config; a top-level ``extends = "base.toml"`` (relative to the file, else a packaged
+    config's name) reads the base first and lays this file over it."""
+    return extend(read_toml(path), path.parent, str(path), seen)
+
+
+def extend(raw: dict, folder: Path, source: str, seen: tuple = ()) -> dict:
+    """A config's tables laid over the config its ``extends`` names (a file relative to ``folder``, or
+    a packaged config such as ``"baseline"``), if any."""
+    raw = dict(raw)
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str):
+        raise ConfigError([Problem(source, "extends", "a file name such as \"baseline.toml\"", base_name)])
+    try:  # a file beside this one, else a packaged config
+        base_path = find_config(base_name, folder).resolve()
+    except ConfigError:
+        raise ConfigError([Problem(source, "extends", "a config file (relative to this one) or a packaged config ("
+                                   + ", ".join(packaged_configs()) + ")", base_name)]) from None
+    if base_path in seen:
+        raise ConfigError([Problem(source, "extends", "a chain of files without a loop", base_name)])
+    return merge(read_scenario(base_path, seen + (base_path,)), raw)

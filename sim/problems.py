@@ -1,0 +1,37 @@
+"""What a config check reports: a ``Problem`` names the file (or ``--set``), the dotted key, what was
+expected and what was found; a ``ConfigError`` carries them all, one line each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: the ``found`` of a value that is not there at all
+MISSING = type("_Missing", (), {"__repr__": lambda self: "missing"})()
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str  #: file name, or "--set"
+    key: str  #: dotted path
+    expected: str
+    found: Any
+
+    def __str__(self) -> str:
+        found = "nothing (missing)" if self.found is MISSING else repr(self.found)
+        return f"{self.source}: {self.key}: expected {self.expected}, found {found}"
+
+
+class ConfigError(Exception):
+    """One or more problems in a config; ``str()`` lists them one per line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def relabel(exc: ConfigError, source: str) -> ConfigError:
+    """The same problems, with those blamed on ``--set`` blamed on ``source`` (the API's overrides, a
+    compared run's name) instead."""
+    return ConfigError([Problem(source, p.key, p.expected, p.found) if p.source == "--set" else p
+                        for p in exc.problems])
