@@ -9,6 +9,7 @@
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear calibrate CONFIG --posterior --targets CSV [--particles N] [--generations N] [--out DIR]
     wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--out DIR]
+    wattyear dash [CONFIG] [--port N] [--host H] [--posterior DIR]
     wattyear params
     wattyear --version
 
@@ -303,6 +304,59 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _port_free(host: str, port: int) -> str | None:
+    """None if the dashboard can listen on host:port, else why not."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"unknown host ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will (old connections don't block)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def cmd_dash(args) -> int:
+    import os
+
+    path = find_config(args.config)
+    load_config(path)  # a bad config is refused here, with the usual message, before any server starts
+    if args.posterior and not (Path(args.posterior) / "posterior.json").is_file():
+        raise ConfigError([Problem(str(args.posterior), "--posterior", "a posterior folder (wattyear calibrate "
+                                   "--posterior)", "no posterior.json")])
+    try:
+        import mesa.visualization  # noqa: F401
+        import solara  # noqa: F401
+        from solara.__main__ import cli as solara_cli
+    except ImportError as exc:
+        print(f"wattyear: the dashboard needs the [dash] extra ({exc.name} is missing): "
+              "pip install 'wattyear[dash]'", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _port_free(args.host, args.port)
+    if problem:
+        print(f"wattyear: cannot listen on {args.host}:{args.port}: {problem} (choose another with --port)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    os.environ["WATTYEAR_DASH_CONFIG"] = str(path.resolve())
+    if args.posterior:
+        os.environ["WATTYEAR_DASH_POSTERIOR"] = str(Path(args.posterior).resolve())
+    os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports leave the machine
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"wattyear: listening on {args.host}: anyone who can reach this address can use the dashboard "
+              "(it has no login)", file=sys.stderr)
+    print(f"wattyear: dashboard of {path.stem} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    solara_cli.main(["run", "wattyear.experiments.dashboard_app", "--host", args.host, "--port", str(args.port),
+                      "--production", "--no-open", "--no-check-version", "--log-level", "warning"],
+                     prog_name="wattyear dash", standalone_mode=True)
+    return 0
+
+
 def cmd_params(args) -> int:
     from wattyear.sim.docs import parameter_table
 
@@ -394,6 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the draws and of the runs' seeds (default 0)")
     p.add_argument("--out", help="output folder (default: out/validation/<table name>)")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("dash", help="the interactive dashboard in the browser (extra [dash])")
+    p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the "
+                        "network, without a login)")
+    p.add_argument("--posterior", metavar="DIR",
+                   help="a posterior folder (wattyear calibrate --posterior): compare with its 5-95%% band")
+    p.set_defaults(func=cmd_dash)
     p = sub.add_parser("params", help="print the parameter table (Markdown)")
     p.set_defaults(func=cmd_params)
     return parser

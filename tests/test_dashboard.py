@@ -1,0 +1,128 @@
+"""The dashboard's model and numbers (``experiments.dashboard``), without a browser: each knob changes the
+config path it names and nothing else, the page shows what ``wattyear run`` computes, references are the
+runs they claim to be, and the knobs move the economics the way they should."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattyear.experiments import dashboard as d
+from wattyear.experiments.results import metrics_frame
+from wattyear.sim.config import ConfigError, load_config
+from wattyear.sim.model import WattyearModel
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_config(None)
+
+
+def test_knobs_at_their_defaults_leave_the_config_as_loaded(base):
+    assert d.dashboard_config(base) == base
+    assert d.dashboard_config(base, **d.defaults(base)) == base
+    lease = load_config("colossus_lease")
+    assert d.defaults(lease)["colossus_lease"] is True
+    assert d.dashboard_config(lease) == lease
+
+
+def test_each_knob_sets_its_config_path_and_nothing_else(base):
+    changed = d.dashboard_config(base, open_weights_quality=0.95, release_every_months=3, energy_usd_per_mwh=120.0,
+                                 price_sensitivity=2.0, demand_growth=0.5, months=24, seed=7, power_anthropic=1.5)
+    assert changed["open_weights"]["quality_fraction"] == 0.95
+    assert changed["open_weights"]["release_every_months"] == 3
+    assert changed["world"]["energy_usd_per_mwh"] == 120.0
+    assert (changed["run"]["months"], changed["run"]["seed"]) == (24, 7)
+    assert changed["labs"]["anthropic"]["power_secured_w_per_year"] == 1.5e9
+    for sid, seg in changed["segments"].items():
+        assert seg["beta_price"] == 2.0 * base["segments"][sid]["beta_price"]
+        assert seg["usage_growth_per_year"] == 0.5 * base["segments"][sid]["usage_growth_per_year"]
+    # everything else as loaded
+    assert changed["labs"]["openai"] == base["labs"]["openai"]
+    assert changed["leases"] == base["leases"] and changed["hardware"] == base["hardware"]
+
+
+def test_the_colossus_switch_adds_and_removes_the_packaged_lease(base):
+    on = d.dashboard_config(base, colossus_lease=True)
+    added = [lease for lease in on["leases"] if (lease["lessor"], lease["lessee"]) == ("xai", "anthropic")]
+    assert len(added) == 1 and added[0]["watts"] == 0.3e9 and added[0]["start"] == load_config(
+        "colossus_lease")["leases"][-1]["start"]
+    assert on["leases"][: len(base["leases"])] == base["leases"]
+    off = d.dashboard_config(load_config("colossus_lease"), colossus_lease=False)
+    assert off["leases"] == base["leases"]
+
+
+def test_bad_knobs_are_refused_by_name(base):
+    with pytest.raises(ConfigError) as err:
+        d.dashboard_config(base, open_weights_qualty=0.9)
+    assert "open_weights_qualty" in str(err.value) and "open_weights_quality" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        d.dashboard_config(base, energy_usd_per_mwh=-5.0)
+    assert "energy_usd_per_mwh" in str(err.value)
+
+
+def test_slider_ranges_stay_valid_at_both_ends(base):
+    for knob in d.knobs_for(base):
+        if knob.kind == "bool":
+            continue
+        for value in (knob.min, knob.max):
+            d.dashboard_config(base, **{knob.name: int(value) if knob.kind == "int" else float(value)})
+
+
+def test_the_page_shows_what_a_run_computes(base):
+    model = d.DashboardModel(base, months=18, open_weights_quality=0.9)
+    while model.running:
+        model.step()
+    model.step()  # past the horizon: nothing happens
+    assert model.months_done == 18
+    alone = WattyearModel(d.dashboard_config(base, months=18, open_weights_quality=0.9)).run()
+    frame, s = metrics_frame(alone), d.series(model)
+    for i, lab in enumerate(s.labs):
+        rows = frame[frame.agent == lab]
+        np.testing.assert_array_equal(s.lab["revenue_per_token"][:, i], rows.revenue_per_token.to_numpy() * 1e6)
+        np.testing.assert_array_equal(s.lab["self_funding_ratio"][:, i], rows.self_funding_ratio.to_numpy())
+    table = {r["lab"]: r for r in d.month_table(s, 11)}
+    market = alone.history[11][1]["price_usd_per_mtok"][0]
+    api = s.segments.index("api")
+    for i, lab in enumerate(s.labs):
+        assert table[lab]["price_api"] == market[api, i]
+        assert table[lab]["owned_watts"] == alone.history[11][0]["owned_watts"][0, i] / 1e9
+
+
+def test_the_reference_is_the_config_as_loaded_run_to_its_horizon(base):
+    cfg = d.dashboard_config(base, months=12)
+    seen = []
+    ref = d.reference(cfg, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(t, 12) for t in range(1, 13)] and not ref.band
+    alone = d.series(WattyearModel(cfg).run())
+    for key in alone.lab:
+        np.testing.assert_array_equal(ref.series.lab[key], alone.lab[key])
+    assert d.reference(cfg, cancelled=lambda: True) is None
+
+
+def test_a_posterior_band_brackets_its_median(tmp_path, base):
+    draws = np.random.default_rng(0).uniform([60.0, 0.7], [95.0, 0.95], size=(30, 2))
+    pd.DataFrame({"world.energy_usd_per_mwh": draws[:, 0], "open_weights.quality_fraction": draws[:, 1],
+                  "weight": 1.0, "distance": 0.1}).to_parquet(tmp_path / "posterior.parquet")
+    (tmp_path / "posterior.json").write_text(json.dumps({"config": str(d.find_config(None))}))
+    ref = d.reference(d.dashboard_config(base, months=12), posterior=tmp_path, draws=8)
+    assert ref.band and "posterior" in ref.label
+    rpt = ref.series.lab["revenue_per_token"]
+    assert rpt.shape == (3, 12, len(base["labs"]))
+    assert np.all(rpt[0] <= rpt[1]) and np.all(rpt[1] <= rpt[2])
+    assert np.any(rpt[2] > rpt[0])  # the draws differ, so the band has width
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_raising_open_weights_quality_lowers_closed_lab_prices(base, seed):
+    """The direction the browser test checks on the page, over several seeds: better open weights take
+    share at the bottom of the market, and closed labs answer with lower API prices within a year."""
+    prices = []
+    for q in (0.7, 1.0):
+        model = d.DashboardModel(base, months=12, seed=seed, open_weights_quality=q)
+        while model.running:
+            model.step()
+        prices.append({r["lab"]: r["price_api"] for r in d.month_table(d.series(model))})
+    low, high = prices
+    assert high["openai"] < low["openai"] and high["anthropic"] < low["anthropic"]
