@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench docs calibrate backtest clean
+.PHONY: setup run dash test bench docs calibrate backtest clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -20,6 +20,9 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/wattyear run
+
+dash: $(STAMP)
+	$(BIN)/wattyear dash
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

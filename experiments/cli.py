@@ -47,6 +47,16 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
           "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {value}")
+    return value
+
+
 def memory_size(text: str) -> int:
     """A memory budget such as ``1GiB``, ``512MiB``, ``2G`` or a number of bytes.
 
@@ -340,8 +350,8 @@ def cmd_dash(args) -> int:
         return EXIT_USAGE
     problem = _port_free(args.host, args.port)
     if problem:
-        print(f"wattyear: cannot listen on {args.host}:{args.port}: {problem} (choose another with --port)",
-              file=sys.stderr)
+        hint = "check --host" if problem.startswith("unknown host") else "choose another with --port"
+        print(f"wattyear: cannot listen on {args.host}:{args.port}: {problem} ({hint})", file=sys.stderr)
         return EXIT_USAGE
     os.environ["WATTYEAR_DASH_CONFIG"] = str(path.resolve())
     if args.posterior:
@@ -450,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("dash", help="the interactive dashboard in the browser (extra [dash])")
     p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
-    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    p.add_argument("--port", type=port_number, default=8765, help="port to listen on (default 8765)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the "
                         "network, without a login)")

@@ -126,3 +126,37 @@ def test_raising_open_weights_quality_lowers_closed_lab_prices(base, seed):
         prices.append({r["lab"]: r["price_api"] for r in d.month_table(d.series(model))})
     low, high = prices
     assert high["openai"] < low["openai"] and high["anthropic"] < low["anthropic"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["dash", "no_such_config"], "no_such_config"),
+    (["dash", "--posterior", "/no/such/folder"], "posterior.json"),
+    (["dash", "--host", "no-such-host.invalid"], "check --host"),
+])
+def test_dash_refuses_bad_input_before_starting_a_server(argv, says, capsys):
+    from wattyear.experiments.cli import main
+
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_dash_refuses_a_port_in_use(capsys):
+    import socket
+
+    from wattyear.experiments.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["dash", "--port", str(port)]) == 2
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_dash_refuses_a_port_that_is_not_one(port, capsys):
+    from wattyear.experiments.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["dash", "--port", port])
+    assert exit_.value.code == 2 and "port number" in capsys.readouterr().err

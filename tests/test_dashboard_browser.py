@@ -103,6 +103,7 @@ def test_sliders_steps_and_the_economics_on_the_page(dashboard, page):
     from playwright.sync_api import expect
 
     page.set_default_timeout(60_000)
+    expect.set_options(timeout=60_000)
     page.goto(dashboard)
     status = page.locator("#wattyear-status")
     expect(status).to_be_visible()
