@@ -26,6 +26,7 @@ import pandas as pd
 from wattyear.experiments.run import RunResult, identity, load_run, run_name, run_record
 from wattyear.sim.config import ConfigError, Problem, extend, find_config, relabel, resolve
 from wattyear.sim.config import load_config as _load_file
+from wattyear.sim.guard import ModelError  # noqa: F401  (part of the API: a run the run-time guard stopped)
 
 
 def load_config(config: str | Path | dict | None = None, overrides: dict[str, Any] | None = None) -> dict:

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-from wattyear.sim.config import CONFIG_DIR, resolve, value_at
+from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, resolve, value_at
 from wattyear.sim.model import WattyearModel
 
 SOURCES = CONFIG_DIR / "sources.csv"
@@ -171,6 +171,21 @@ FREE = (
     FreeParameter("fringe.affinity.api", -10.0, 4.0, "Open-weights share of developer tokens"),
     FreeParameter("segments.enterprise.size_sigma", 0.5, 4.0, "Anthropic customers over $1M a year, Apr 2026"),
 )
+
+
+#: the agents and segments the targets and free parameters name: the calibration is of the baseline's world
+NEEDS = {"labs": ("openai", "anthropic", "xai", "gemini"),
+         "segments": ("consumer_free", "consumer_paid", "enterprise", "api")}
+
+
+def check_world(config: dict, source: str) -> None:
+    """Refuse a config whose world lacks an agent or segment the public figures are about (the calibration
+    compares OpenAI's revenue with OpenAI's, and so on)."""
+    problems = [Problem(source, f"{table}.{name}", f"the {table[:-1]} {name!r}: calibrate compares the baseline's "
+                        f"agents and segments with public figures about them", "no such entry")
+                for table, names in NEEDS.items() for name in names if name not in config[table]]
+    if problems:
+        raise ConfigError(problems)
 
 
 def probe(config: dict, overrides: dict | None = None) -> Probe:

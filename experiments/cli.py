@@ -31,8 +31,11 @@ from pathlib import Path
 
 from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
                                  load_config, parse_value)
+from wattyear.sim.guard import ModelError
 
 EXIT_USAGE = 2
+#: a run the run-time guard stopped (``sim.guard``): the config passed validation, the model broke
+EXIT_MODEL = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -87,14 +90,25 @@ def _parse_sets(items: list[str]) -> dict:
     return overrides
 
 
+def _blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
+    """The same problems, with a value that came from a flag (``--seed``, ``--months``) blamed on the flag
+    rather than on ``--set``."""
+    return ConfigError([Problem(flags[p.key], p.key, p.expected, p.found) if p.source == "--set" and p.key in flags
+                        else p for p in exc.problems])
+
+
 def cmd_run(args) -> int:
     overrides = _parse_sets(args.set or [])
+    flags = {}
     if args.months is not None:
-        overrides["run.months"] = args.months
+        overrides["run.months"], flags["run.months"] = args.months, "--months"
     if args.seed is not None:
-        overrides["run.seed"] = args.seed
+        overrides["run.seed"], flags["run.seed"] = args.seed, "--seed"
     path = find_config(args.config)
-    config = load_config(path, overrides=overrides)
+    try:
+        config = load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        raise _blame_flags(exc, flags) from None
 
     from wattyear.experiments.run import identity, run, run_name, summary_text, write_outputs
 
@@ -134,6 +148,7 @@ def cmd_calibrate(args) -> int:
     config = load_config(path)
     if args.posterior:
         return _calibrate_posterior(args, path)
+    calibration.check_world(config, str(path))
     fit_result = None
     if args.fit or args.apply:
         fit_result = calibration.fit(config, max_evaluations=args.max_evaluations)
@@ -473,7 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
+    # numpy's overflow and invalid-value warnings are noise here: the run-time guard checks every month's
+    # numbers and stops a run, naming the month, agent and quantity, before any bad number is reported
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"wattyear\..*")
     try:
         return args.func(args)
     except ConfigError as exc:
@@ -481,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except ModelError as exc:  # the run-time guard stopped a run: a config the model cannot compute
+        print(f"wattyear: the run stopped: {exc}. The model cannot compute this config's values there; "
+              "nothing was written for the run (see 'When things go wrong' in the README)", file=sys.stderr)
+        return EXIT_MODEL
     except OSError as exc:  # an output folder that cannot be made or written
         print(f"wattyear: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

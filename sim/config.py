@@ -50,9 +50,15 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
     if problems:
         # a value that came from --set is reported as coming from there
         overridden = set(overrides or {})
-        raise ConfigError([Problem("--set", p.key, p.expected, p.found) if p.key in overridden else p
+        raise ConfigError([Problem("--set", p.key, p.expected, p.found) if _overridden(p.key, overridden) else p
                            for p in problems])
     return cfg
+
+
+def _overridden(key: str, paths: set[str]) -> bool:
+    """Whether a problem at ``key`` comes from an override: the path itself, or one inside it (a rule over
+    a whole table, such as funding shares summing to 1)."""
+    return key in paths or any(path.startswith(key + ".") for path in paths)
 
 
 def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
@@ -133,6 +139,12 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
             return Field("float", f.unit, f.doc, min=f.min, max=f.max)
     if head in LISTS and len(parts) == 3 and parts[1].isdigit():
         return LISTS[head].get(parts[2])
+    # an entry of a list inside a table: labs.xai.fleet.0.watts, open_weights.fleet.1.in_service
+    table = COLLECTIONS.get(head) if len(parts) == 5 else SECTIONS.get(head) if len(parts) == 4 else None
+    if table is not None and parts[-2].isdigit():
+        f = table.get(parts[-3])
+        if f is not None and f.kind == "table_list" and f.item is not None:
+            return f.item.get(parts[-1])
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Any
 
 from wattyear.sim.problems import MISSING, Problem
@@ -82,6 +83,10 @@ def check_value(value: Any, f: Field, path: str, source: str, problems: list[Pro
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(bad())
             return value
+        # a TOML integer has no size limit in Python; the model's arrays and the Parquet files do
+        if isinstance(value, int) and abs(value) > (INT64_MAX if f.kind == "int" else 1e300):
+            problems.append(bad())
+            return value
         if f.min is not None and (value < f.min or (f.exclusive_min and value == f.min)):
             problems.append(bad())
         if f.max is not None and value > f.max:
@@ -135,20 +140,32 @@ def check_nonempty(cfg, source):
     return out
 
 
+#: the largest integer a config may hold (seeds and counts are stored as 64-bit integers)
+INT64_MAX = 2**63 - 1
+
 #: ids the model gives its own agents
 PUBLISHER_ID, FRINGE_ID = "meta", "open_weights_fringe"
-RESERVED_IDS = (PUBLISHER_ID, FRINGE_ID)
+#: ids no lab or hyperscaler may take: the model's own agents, and the market table's row of demand no
+#: provider served
+RESERVED_IDS = (PUBLISHER_ID, FRINGE_ID, "unserved")
+#: what an id may look like: it is a key of dotted paths (``--set labs.ID.watts``), a column value and a
+#: plot label, so no dots, spaces or other punctuation
+ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 def check_unique_ids(cfg, source):
-    """Labs and hyperscalers share one namespace (leases and stakes name them)."""
+    """Labs and hyperscalers share one namespace (leases and stakes name them); no id is reserved or
+    malformed."""
     out = []
     for hid in cfg["hyperscalers"]:
         if hid in cfg["labs"]:
             out.append(Problem(source, f"hyperscalers.{hid}", "an id not already used by a lab", hid))
-    for name in ("labs", "hyperscalers"):
+    for name in ("labs", "hyperscalers", "segments", "hardware"):
         for eid in cfg[name]:
-            if eid in RESERVED_IDS:
+            if not ID_PATTERN.fullmatch(eid):
+                out.append(Problem(source, f"{name}.{eid}", "an id of letters, digits, _ and - (starting with a "
+                                   "letter, at most 64 characters)", eid))
+            elif eid in RESERVED_IDS and name in ("labs", "hyperscalers"):
                 out.append(Problem(source, f"{name}.{eid}", "an id other than " + ", ".join(RESERVED_IDS), eid))
     return out
 
@@ -270,7 +287,8 @@ def check_leases(cfg, source):
     """Lessor and lessee exist; a lessor never lets more watts than it owns."""
     out = []
     owners = _owners(cfg)
-    ids = {path.split(".")[-1]: path for path in owners}
+    # the agent ids leases name: a lab's or hyperscaler's key, and the publisher's id for its table
+    ids = {(PUBLISHER_ID if path == "open_weights" else path.split(".")[-1]): path for path in owners}
     start = cfg["run"]["start"]
     for i, lease in enumerate(cfg["leases"]):
         if lease["lessor"] not in ids:

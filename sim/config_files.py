@@ -4,6 +4,7 @@ with ``extends`` laid over its base)."""
 from __future__ import annotations
 
 import copy
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,8 @@ def find_config(name: str | Path | None, folder: Path | None = None) -> Path:
     local = path if folder is None or path.is_absolute() else folder / path
     if local.is_file():
         return local
+    if local.exists():  # a folder, a device: say so rather than "no such file"
+        read_text_file(local)
     if not path.suffix and local.with_suffix(".toml").is_file():  # "my_scenario" for ./my_scenario.toml
         return local.with_suffix(".toml")
     packaged = CONFIG_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
@@ -56,15 +59,79 @@ def is_packaged(path: Path) -> bool:
 
 # ----------------------------------------------------------------- loading
 
-def read_toml(path: str | Path) -> dict:
+#: the largest input file read (configs, studies, outcome tables): the packaged baseline is ~40 kB
+MAX_FILE_BYTES = 16 * 2**20
+#: the deepest nesting of tables a config or study may have (the schema's deepest is 4)
+MAX_DEPTH = 16
+
+
+def read_text_file(path: str | Path, what: str = "a TOML file", limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a user's input file. Every way it can fail to be one (missing, a folder, a device
+    or pipe, too large, unreadable, not UTF-8) is a ``ConfigError`` naming the file; the size is checked
+    before anything is read."""
     path = Path(path)
+
+    def refuse(found: str) -> ConfigError:
+        return ConfigError([Problem(str(path), "(file)", what, found)])
+
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        info = path.stat()
     except FileNotFoundError:
-        raise ConfigError([Problem(str(path), "(file)", "an existing TOML file", "no such file")]) from None
+        raise refuse("no such file") from None
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse("a folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse("not a regular file (a device, pipe or socket)")
+    if info.st_size > limit:
+        raise refuse(f"{info.st_size:,} bytes (at most {limit:,} are read)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(str(path), "(encoding)", "UTF-8 text",
+                                   f"byte 0x{data[exc.start]:02x} on line {line}, which is not UTF-8")]) from None
+
+
+def depth(value, limit: int = MAX_DEPTH) -> int:
+    """How deeply tables and lists nest in ``value`` (iterative: a hostile file cannot exhaust the stack);
+    stops counting past ``limit``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
+
+
+def parse_toml(text: str, source: str) -> dict:
+    """TOML text as a dict; syntax errors, nesting deeper than ``MAX_DEPTH`` (the parser is recursive) and
+    the like are a ``ConfigError`` naming ``source``."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), "(syntax)", "valid TOML", str(exc))]) from None
+        raise ConfigError([Problem(source, "(syntax)", "valid TOML", str(exc))]) from None
+    except RecursionError:
+        raise ConfigError([Problem(source, "(syntax)", f"tables nested at most {MAX_DEPTH} deep",
+                                   "deeper nesting than the parser can follow")]) from None
+    if depth(raw) > MAX_DEPTH:
+        raise ConfigError([Problem(source, "(syntax)", f"tables nested at most {MAX_DEPTH} deep",
+                                   f"more than {MAX_DEPTH} levels")])
+    return raw
+
+
+def read_toml(path: str | Path) -> dict:
+    return parse_toml(read_text_file(path), str(path))
 
 
 def merge(base: dict, child: dict) -> dict:

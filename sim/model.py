@@ -32,7 +32,7 @@ import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
 from wattyear.agents.observation import Observation
-from wattyear.sim import clearing, kernel, token_market
+from wattyear.sim import clearing, guard, kernel, token_market
 from wattyear.sim.accounts import book_month
 from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.batch import stack, unstack
@@ -121,6 +121,9 @@ class WattyearModel(mesa.Model):
         self._draws: np.ndarray | None = None  #: (S, months, K) demand-shock draws (``demand_draws``)
         self._draws_first = 1
         self._build(cfg)
+        #: (S, A) each agent's cash at the end of the month before (the guard checks it moves by its flows)
+        self._cash_before = np.stack([np.broadcast_to(np.asarray(a.profile.get("cash_usd", 0.0), float),
+                                                      (self.n_scenarios,)) for a in self.ledger_agents], axis=1)
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "month": lambda m: m.steps,
@@ -501,6 +504,8 @@ class WattyearModel(mesa.Model):
             "shadow_price": st.shadow_price.copy(),
         })
         market_rec["capacity_shadow_price_usd_per_mtok"] = metrics.pop("shadow_price")
+        guard.check_month(self, t, metrics, market_rec, self._cash_before)
+        self._cash_before = metrics["cash_usd"]
         self.last_metrics, self.last_market = metrics, market_rec
         self.history.append((metrics, market_rec))
         self.datacollector.collect(self)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattyear.sim.units import FIRST_YEAR, LAST_YEAR
+
 REQUIRED = object()
 
 PRICING_FORMS = ("free", "subscription", "per_token", "contract")
@@ -50,7 +52,7 @@ class Field:
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "month":
-            return 'a month "YYYY-MM"'
+            return f'a month "YYYY-MM" from {FIRST_YEAR} to {LAST_YEAR}'
         if self.kind == "str":
             return "a string"
         if self.kind == "bool":
@@ -93,7 +95,7 @@ LEASE = {
 RUN = {
     "start": F("month", "YYYY-MM", "first simulated month", default="2026-01"),
     "months": F("int", "months", "horizon", default=120, min=1, max=1200),
-    "seed": F("int", "-", "seed of the model's random generator", default=42, min=0),
+    "seed": F("int", "-", "seed of the model's random generator", default=42, min=0, max=2**63 - 1),
 }
 
 WORLD = {
@@ -330,3 +332,18 @@ COMMITMENT = {k: v for k, v in LEASE.items() if k != "renew"}
 
 #: top-level lists of tables
 LISTS = {"leases": LEASE, "commitments": COMMITMENT}
+
+
+#: the longest span any month count may have (the longest horizon): a lease, a term or a cadence longer
+#: than that is a typo, and dates stay representable (``sim.units.LAST_YEAR``)
+MAX_MONTHS = 1200
+
+
+def _cap_months(table: dict) -> None:
+    for key, f in table.items():
+        if f.kind == "int" and f.unit == "months" and f.max is None:
+            table[key] = Field(**{**f.__dict__, "max": MAX_MONTHS})
+
+
+for _table in (*SECTIONS.values(), *COLLECTIONS.values(), *LISTS.values(), FLEET_ENTRY, FUNDING, CAPACITY):
+    _cap_months(_table)

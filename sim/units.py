@@ -21,15 +21,20 @@ DT_YEARS = 1.0 / MONTHS_PER_YEAR
 TOKENS_PER_MTOK = 1e6
 
 
+#: the calendar a config's months may fall in: wide enough for any backtest or projection, narrow enough that
+#: every date a run can reach (a 1,200-month horizon, a 1,200-month lease) stays a valid date
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
 def parse_month(text: str) -> tuple[int, int]:
-    """Parse ``"YYYY-MM"`` into ``(year, month)``.
+    """Parse ``"YYYY-MM"`` into ``(year, month)``; the year within ``FIRST_YEAR`` … ``LAST_YEAR``.
 
     >>> parse_month("2026-01")
     (2026, 1)
     """
     year_s, month_s = text.split("-")
     year, month = int(year_s), int(month_s)
-    if not 1 <= month <= 12 or len(year_s) != 4:
+    if not 1 <= month <= 12 or len(year_s) != 4 or not FIRST_YEAR <= year <= LAST_YEAR:
         raise ValueError(text)
     return year, month
 

@@ -21,7 +21,9 @@ The public API (``wattyear.experiments.api``):
 - ``compare(a, b, …)``: per-lab differences between runs;
 - ``report(folder)``: a Markdown and HTML report of a run, comparison or study;
 - ``validate(outcomes, config | posterior=…)``: the model's intervals against observed figures;
-  ``posterior_draws(folder, n)``: parameter sets from a posterior sample, as overrides.
+  ``posterior_draws(folder, n)``: parameter sets from a posterior sample, as overrides;
+- ``ConfigError`` (a bad config, named by file and key) and ``ModelError`` (a run the run-time guard
+  stopped, named by month, agent and quantity).
 
 The repository keeps the design's folders (``sim/``, ``agents/``,
 ``experiments/``, ``configs/``); the build maps them under this one import
@@ -40,7 +42,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 
 _API = ("load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "validate", "posterior_draws",
         "load_results", "compare", "RunResult", "EnsembleResult",
-        "StudyResult", "Comparison", "ConfigError")
+        "StudyResult", "Comparison", "ConfigError", "ModelError")
 
 __all__ = ["__version__", *_API]
 

@@ -1,0 +1,169 @@
+"""A catalogue of user mistakes on the command line, each answered the same way: exit status 2, a message
+naming the file (or flag) and the key, no traceback, and nothing written.
+
+Each case is (name, argv, files to create in the working folder, text the message must contain). The
+command runs in a fresh folder; ``--out`` points at ``out/x`` there, which must not exist afterwards. Study
+files' mistakes are catalogued in ``tests/test_sweep_safety.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from wattyear.experiments.cli import main
+
+BASE = 'extends = "baseline"\n'
+LEASE = ('[[leases]]\nlessor = "{lessor}"\nlessee = "{lessee}"\nwatts = 1e8\nstart = "{start}"\nmonths = {months}\n'
+         'price_usd_per_w_year = 20.0\n')
+
+
+def lease(lessor="xai", lessee="anthropic", start="2026-03", months=12) -> str:
+    return BASE + LEASE.format(lessor=lessor, lessee=lessee, start=start, months=months)
+
+
+def run(*args, config="c.toml"):
+    return ["run", config, "--out", "out/x", "--months", "3", "--no-plots", *args]
+
+
+CASES = [
+    # files that are not configs
+    ("not utf-8", run(), {"c.toml": b'x = "\xff\xfe"\n'}, ["c.toml", "(encoding)", "UTF-8"]),
+    ("nested 3000 deep", run(), {"c.toml": "a = " + "[" * 3000 + "]" * 3000 + "\n"}, ["c.toml", "nested"]),
+    ("inline tables 3000 deep", run(), {"c.toml": "a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n"},
+     ["c.toml", "nested"]),
+    ("a device", run(config="/dev/zero"), {}, ["/dev/zero", "not a regular file"]),
+    ("a folder", run(config="adir"), {"adir/x": ""}, ["adir", "a folder"]),
+    ("a missing file", run(config="nope.toml"), {}, ["nope.toml", "no such file"]),
+    ("bad syntax", run(), {"c.toml": "run = {\n"}, ["c.toml", "(syntax)"]),
+    ("too large", run(), {"c.toml": "#" * (17 * 2**20)}, ["c.toml", "at most"]),
+    # structure and values
+    ("unknown section", run(), {"c.toml": BASE + "[wrld]\nx = 1\n"}, ["c.toml", "wrld"]),
+    ("misspelt key", run(), {"c.toml": BASE + "[labs.xai]\nwats = 1e9\n"}, ["c.toml", "labs.xai.wats"]),
+    ("negative watts", run(), {"c.toml": BASE + "[labs.xai]\nwatts = -1e9\n"}, ["c.toml", "labs.xai.watts"]),
+    ("text for a number", run(), {"c.toml": BASE + '[world]\nenergy_usd_per_mwh = "cheap"\n'},
+     ["c.toml", "world.energy_usd_per_mwh"]),
+    ("true for a number", run(), {"c.toml": BASE + "[world]\nenergy_usd_per_mwh = true\n"},
+     ["world.energy_usd_per_mwh"]),
+    ("nan", run(), {"c.toml": BASE + "[world]\nenergy_usd_per_mwh = nan\n"}, ["world.energy_usd_per_mwh"]),
+    ("inf", run(), {"c.toml": BASE + "[world]\nenergy_usd_per_mwh = inf\n"}, ["world.energy_usd_per_mwh"]),
+    ("huge integer", run(), {"c.toml": BASE + "[world]\nenergy_usd_per_mwh = " + "9" * 400 + "\n"},
+     ["world.energy_usd_per_mwh"]),
+    ("float for an integer", run(), {"c.toml": BASE + "[world]\nlease_lead_months = 1.5\n"},
+     ["world.lease_lead_months"]),
+    ("start in 9990", run(), {"c.toml": BASE + '[run]\nstart = "9990-01"\n'}, ["c.toml", "run.start", "2200"]),
+    ("month 13", run(), {"c.toml": BASE + '[run]\nstart = "2026-13"\n'}, ["run.start"]),
+    ("lease of 100,000 months", run(), {"c.toml": lease(months=100000)}, ["leases.", "months", "1200"]),
+    ("lease in 9999", run(), {"c.toml": lease(start="9999-01")}, ["leases.", "start"]),
+    ("unknown lessor", run(), {"c.toml": lease(lessor="oracle")}, ["leases.", "lessor", "meta"]),
+    ("the publisher's table name as lessor", run(), {"c.toml": lease(lessor="open_weights")},
+     ["leases.", "lessor"]),
+    ("a hyperscaler as lessee", run(), {"c.toml": lease(lessee="amazon")}, ["leases.", "lessee"]),
+    ("a lease above what the lessor owns", run(), {"c.toml": lease().replace("1e8", "5e9")},
+     ["leases.", "watts", "xai owns"]),
+    ("lab id unserved", run(), {"c.toml": BASE + "[labs.unserved]\nwatts = 1\n"}, ["labs.unserved"]),
+    ("lab id meta", run(), {"c.toml": BASE + "[labs.meta]\nwatts = 1\n"}, ["labs.meta"]),
+    ("id with a dot", run(), {"c.toml": BASE + '[labs."open.ai"]\nwatts = 1\n'}, ["labs.open.ai"]),
+    ("extends itself", run(), {"c.toml": 'extends = "c.toml"\n'}, ["c.toml", "extends"]),
+    ("extends nothing", run(), {"c.toml": 'extends = "nowhere.toml"\n'}, ["c.toml", "extends"]),
+    ("extends a number", run(), {"c.toml": "extends = 5\n"}, ["c.toml", "extends"]),
+    ("unknown hardware", run(), {"c.toml": BASE + '[labs.xai]\nhardware = "tpu9"\n'}, ["labs.xai.hardware"]),
+    ("too many size classes", run(), {"c.toml": BASE + "[segments.enterprise]\nsize_classes = 100000\n"},
+     ["segments.enterprise.size_classes"]),
+    ("funding shares", run(), {"c.toml": BASE + "[[labs.xai.funding]]\nsource = \"x\"\nshare = 0.5\n"},
+     ["labs.xai.funding"]),
+    # flags and overrides
+    ("--set unknown path", ["run", "--out", "out/x", "--set", "labs.xai.wats=1"], {}, ["--set", "labs.xai.wats"]),
+    ("--set without =", ["run", "--out", "out/x", "--set", "labs.xai.watts"], {}, ["--set", "PATH=VALUE"]),
+    ("--set negative", ["run", "--out", "out/x", "--set", "labs.xai.watts=-5"], {}, ["--set", "labs.xai.watts"]),
+    ("--set unknown lab", ["run", "--out", "out/x", "--set", "labs.mistral.watts=1e9"], {}, ["--set", "mistral"]),
+    ("--set fleet index", ["run", "--out", "out/x", "--set", "labs.xai.fleet.9.watts=1e9"], {},
+     ["--set", "labs.xai.fleet.9", "below"]),
+    ("--seed -1", ["run", "--out", "out/x", "--seed", "-1"], {}, ["--seed", "run.seed"]),
+    ("--seed huge", ["run", "--out", "out/x", "--seed", "9" * 30], {}, ["--seed", "run.seed"]),
+    ("--months 100000", ["run", "--out", "out/x", "--months", "100000"], {}, ["--months", "run.months"]),
+    ("--months 0", ["run", "--out", "out/x", "--months", "0"], {}, ["--months"]),
+    ("--months text", ["run", "--out", "out/x", "--months", "ten"], {}, ["--months"]),
+    ("compare --at bad", ["compare", "baseline", "colossus_lease", "--out", "out/x", "--at", "2026-13"], {},
+     ["--at"]),
+    ("validate a missing table", ["validate", "nope.csv", "--out", "out/x"], {}, ["nope.csv"]),
+    ("dash a bad config", ["dash", "c.toml"], {"c.toml": BASE + "[labs.xai]\nwatts = -1\n"}, ["labs.xai.watts"]),
+]
+
+
+def test_calibrating_a_world_without_openai_names_what_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _no_openai(tmp_path)
+    assert main(["calibrate", "c.toml", "--report", "out/x/calibration.md"]) == 2
+    err = capsys.readouterr().err
+    assert "c.toml" in err and "labs.openai" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def _no_openai(tmp_path) -> None:
+    """A world without OpenAI: the baseline's tables with the lab and every reference to it removed."""
+    import tomli_w
+
+    from wattyear.sim.config import load_config
+
+    cfg = load_config()
+    del cfg["labs"]["openai"]
+    cfg["leases"] = [x for x in cfg["leases"] if x["lessee"] != "openai"]
+    cfg["commitments"] = [x for x in cfg.get("commitments", []) if x["lessee"] != "openai"]
+    for hyper in cfg["hyperscalers"].values():
+        hyper.get("stakes", {}).pop("openai", None)
+        hyper.pop("owns", None) if hyper.get("owns") == "openai" else None
+    for seg in cfg["segments"].values():
+        seg.pop("affinity", None)
+    (tmp_path / "c.toml").write_bytes(tomli_w.dumps(cfg).encode())
+
+
+@pytest.mark.parametrize("name, argv, files, says", CASES, ids=[c[0] for c in CASES])
+def test_a_mistake_gets_exit_2_its_key_and_writes_nothing(name, argv, files, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for path, content in files.items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors (a flag of the wrong type)
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for text in says:
+        assert text in err, f"{text!r} not in: {err}"
+    assert not (tmp_path / "out").exists(), "something was written"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_the_publishers_real_id_may_let_watts(tmp_path, monkeypatch, capsys):
+    """Validation and the model agree on ids: Meta's is ``meta`` (the name the error lists)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(lease(lessor="meta"))
+    assert main(run()) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "x" / "metrics.parquet").is_file()
+
+
+def test_a_run_the_guard_stops_exits_3_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A config that passes validation but breaks the model mid-run (here by patching a rule to produce a
+    NaN) stops with the month, agent and quantity, exit 3, and no files."""
+    import numpy as np
+
+    from wattyear.agents.lab import FrontierLab
+
+    original = FrontierLab.set_prices
+
+    def broken(self, obs):
+        original(self, obs)
+        if obs.step == 4 and self.agent_id == "xai":
+            self.model.state.cash[:, self.column] = np.nan
+
+    monkeypatch.setattr(FrontierLab, "set_prices", broken)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--out", "out/x", "--months", "12"]) == 3
+    err = capsys.readouterr().err
+    assert "month 4 (2026-05)" in err and "xai" in err and "cash_usd" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
