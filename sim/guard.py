@@ -1,7 +1,7 @@
 """The run-time guard: a cheap check of every month before it is recorded.
 
 Validation decides which configs may run; the guard makes sure a run that got past it never reports a
-number it should not have: every output finite, tokens served within capacity, every watt in use once
+number it should not have: every output finite, tokens served within serving capacity (in compute), every watt in use once
 (leased in = leased out; operated = owned), and money conserved (segments' spend is providers' token
 revenue, rent paid is rent received, each agent's cash moves by exactly its flows). A month that fails
 stops the run with a ``ModelError`` naming the month, the scenario, the agent and the quantity; a sweep
@@ -34,10 +34,11 @@ def _first(bad: np.ndarray) -> tuple[int, int]:
     return int(s), int(x)
 
 
-def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[str, np.ndarray],
+def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[str, np.ndarray], tokens,
                 previous_cash: np.ndarray) -> None:
-    """Raise ``ModelError`` if the month's books break an invariant; ``previous_cash`` is (S, A) cash at
-    the end of the month before (the agents' starting cash in month 0)."""
+    """Raise ``ModelError`` if the month's books break an invariant. ``tokens`` is the month's
+    ``sim.observe.TokenMonth``; ``previous_cash`` (S, A) each agent's cash at the end of the month before
+    (its starting cash in month 0)."""
     date = model.date(step).strftime("%Y-%m")
     agents, segments = model.agent_ids, [s.agent_id for s in model.segments]
 
@@ -59,11 +60,13 @@ def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[s
                 value = arr.reshape(arr.shape[0], -1)[s, x]
                 raise ModelError(step, date, s, name, key, f"is {value} (not a finite number)")
 
-    served, capacity = metrics["tokens_served"], metrics["tokens_capacity"]
+    # served within capacity, in the units the market clears: compute tokens (a token of a smaller model
+    # takes less of the fleet than a flagship token, so tokens served may exceed the fleet's flagship tokens)
+    served, capacity = tokens.served_compute.sum(axis=1), tokens.capacity
     over = served > capacity * (1 + RTOL) + 1.0
     if over.any():
-        fail(over, agents, "tokens_served", lambda s, x: f"{served[s, x]:.6g} exceeds its capacity "
-                                                         f"{capacity[s, x]:.6g}")
+        fail(over, agents, "tokens_served", lambda s, x: f"takes {served[s, x]:.6g} compute tokens, above its "
+                                                         f"serving capacity of {capacity[s, x]:.6g}")
 
     def conserved(a: np.ndarray, b: np.ndarray, quantity: str, what: str, atol: float = 0.0) -> None:
         gap = np.abs(a - b) > RTOL * np.maximum(np.abs(a), np.abs(b)) + atol

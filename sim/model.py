@@ -504,7 +504,7 @@ class WattyearModel(mesa.Model):
             "shadow_price": st.shadow_price.copy(),
         })
         market_rec["capacity_shadow_price_usd_per_mtok"] = metrics.pop("shadow_price")
-        guard.check_month(self, t, metrics, market_rec, self._cash_before)
+        guard.check_month(self, t, metrics, market_rec, tokens, self._cash_before)
         self._cash_before = metrics["cash_usd"]
         self.last_metrics, self.last_market = metrics, market_rec
         self.history.append((metrics, market_rec))

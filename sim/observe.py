@@ -73,9 +73,11 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     served_compute = served_by_segment.sum(axis=1)  # (S, P)
     # shares of customers (demand units), not of tokens: a provider's tokens include its usage factor;
     # the demand-weighted share of a segment's classes is Σ_n units_n·(units_n / D_n) / Σ_n units_n
-    units_squared = segment_sums(model, kernel.safe_divide(cleared.first_choice ** 2, tokens.demand[..., None]))
+    # (units / D) · units rather than units² / D: squared token counts overflow long before the tokens do
+    units_squared = segment_sums(model, kernel.safe_divide(cleared.first_choice, tokens.demand[..., None])
+                                 * cleared.first_choice)
     first_units = tokens.first_choice / tokens.usage_by_segment
-    own_share = kernel.safe_divide(units_squared / tokens.usage_by_segment ** 2, first_units)
+    own_share = kernel.safe_divide(units_squared / tokens.usage_by_segment / tokens.usage_by_segment, first_units)
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)

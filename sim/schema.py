@@ -347,3 +347,62 @@ def _cap_months(table: dict) -> None:
 
 for _table in (*SECTIONS.values(), *COLLECTIONS.values(), *LISTS.values(), FLEET_ENTRY, FUNDING, CAPACITY):
     _cap_months(_table)
+
+
+# ----------------------------------------------------------------- ceilings
+# Every number the schema accepts must run to the horizon with finite outputs (the run-time guard checks
+# it). Two kinds of bound close the ranges left open above:
+#
+# * where the model's arithmetic breaks (found by bisecting each field at 120 months over three seeds, and
+#   kept well inside the break): customer classes beyond 227 leave empty size classes; size sigmas above
+#   ~155 overflow exp; adoption rates above ~12/yr overshoot the saturation level in a monthly step (and
+#   diverge above ~36); price elasticities above a few hundred overflow usage; quality slopes above ~25
+#   and noise above ~40 send qualities (and utilities) past what exp() can hold;
+# * elsewhere, a generous multiple of anything real, so a typo (a missing "e-3", watts in kW) is caught
+#   rather than run: a terawatt of IT power, $100 trillion, growth of ten times a year.
+#
+#: the generic ceiling of each unit
+_UNIT_CEILINGS = {
+    "W": 1e12, "W/yr": 1e12, "W-yr": 1e13, "$": 1e14, "$/yr": 1e14, "$/W-yr": 1e3, "$/W": 1e3, "$/MWh": 1e4,
+    "$/Mtok": 1e4, "tokens/J": 1e2, "customers": 1e11, "tokens": 1e13, "years": 100.0, "months": 1200.0,
+    "1/yr": 10.0, "x": 1e6, "fraction": 10.0, "ratio": 100.0,
+}
+#: (table, key, min, max): the bounds where the model breaks, and a few of plausibility (None: kept)
+_CEILINGS = (
+    (SEGMENT, "size_classes", None, 128),
+    (SEGMENT, "size_sigma", None, 10.0),
+    (SEGMENT, "adoption_rate_per_year", None, 12.0),
+    (SEGMENT, "price_elasticity", None, 10.0),
+    (SEGMENT, "inertia", None, 20.0),
+    (SEGMENT, "beta_quality", None, 50.0),
+    (SEGMENT, "beta_price", None, 20.0),
+    (SEGMENT, "outside_utility", -1000.0, 100.0),
+    (SEGMENT, "demand_shock_sigma", None, 2.0),
+    (LAB, "affinity", -1000.0, 100.0),  # (a very negative affinity is how a world leaves a provider out)
+    (FRINGE, "affinity", -1000.0, 100.0),
+    (LAB, "quality", None, 5.0),
+    (LAB, "quality_per_ln_compute", None, 0.5),
+    (LAB, "quality_noise_sigma", None, 0.5),
+    (WORLD, "serving_multiplier", None, 100.0),
+    (LAB, "revenue_multiple", None, 1e12),  # (a tiny world's way of saying "investors pay whatever is asked")
+    (WORLD, "pue", None, 10.0),
+    (HARDWARE, "capex_usd_per_w", 0.1, None),  # Meta's build rule divides by it
+)
+
+
+def _close(table: dict, key: str, low, high) -> None:
+    f = table[key]
+    changes = {}
+    if low is not None:
+        changes["min"] = low
+    if high is not None:
+        changes["max"] = high
+    table[key] = Field(**{**f.__dict__, **changes})
+
+
+for _table, _key, _low, _high in _CEILINGS:
+    _close(_table, _key, _low, _high)
+for _table in (*SECTIONS.values(), *COLLECTIONS.values(), *LISTS.values(), FLEET_ENTRY, FUNDING, CAPACITY):
+    for _key, _f in list(_table.items()):
+        if _f.kind in ("float", "int", "segment_map", "lab_map") and _f.max is None and _f.unit in _UNIT_CEILINGS:
+            _close(_table, _key, None, _UNIT_CEILINGS[_f.unit])

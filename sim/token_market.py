@@ -162,13 +162,16 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
         w_r, open_r, pending_r, remaining_r = take(w), take(open_), take(pending), take(remaining)
         k = w_r.shape[0]
         choosing, want, load = choosing_buf[:k], want_buf[:k], load_buf[:k]
-        # demand choosing each provider: pending × w / (Σ open w + w_out)
+        # demand choosing each provider: pending × w / (Σ open w + w_out). The shares are formed first:
+        # once the favourite is full the open weights can be vanishingly small (utilities ~700 apart), and
+        # pending / Σ w would overflow where w / Σ w stays a share
         np.multiply(w_r, open_r[:, None, :], out=choosing)
         scale = sum_last(choosing)
         scale += take(w_out)
-        np.divide(pending_r, scale, out=scale, where=scale > 0)
-        scale[pending_r == 0] = 0.0
-        choosing *= scale[..., None]
+        positive = (scale > 0)[..., None]
+        np.divide(choosing, scale[..., None], out=choosing, where=positive)  # (1 / Σ w itself can overflow)
+        choosing *= positive
+        choosing *= pending_r[..., None]
         if r is None:  # tokens they ask for
             want[...] = choosing
         else:

@@ -36,7 +36,7 @@ def test_negative_watts(tmp_path):
     [p] = problems(path)
     assert (p.source, p.key, p.found) == (str(path), "labs.xai.watts", -5.0)
     assert "≥ 0" in p.expected
-    assert str(p) == f"{path}: labs.xai.watts: expected a number ≥ 0, found -5.0"
+    assert str(p) == f"{path}: labs.xai.watts: expected a number ≥ 0 and ≤ 1e+12, found -5.0"
 
 
 def test_unknown_key_names_the_valid_ones(tmp_path):
@@ -92,12 +92,12 @@ def test_cli_exits_2_with_message_and_no_traceback(tmp_path, capsys):
     code = main(["run", str(path), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "labs.xai.watts: expected a number ≥ 0, found -5.0" in err
+    assert "labs.xai.watts: expected a number ≥ 0 and ≤ 1e+12, found -5.0" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing written for a config that never ran
     code = main(["run", "--set", "labs.anthropic.watts=-2e9", "--months", "2", "--out", str(tmp_path / "o2")])
     assert code == 2
-    assert "--set: labs.anthropic.watts: expected a number ≥ 0, found -2000000000.0" in capsys.readouterr().err
+    assert "--set: labs.anthropic.watts: expected a number ≥ 0 and ≤ 1e+12, found -2000000000.0" in capsys.readouterr().err
 
 
 def test_cli_bad_numbers_and_unwritable_output(tmp_path, capsys):

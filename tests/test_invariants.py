@@ -59,8 +59,9 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         # RPWY = TPWY x RPT exactly, in every row
         np.testing.assert_array_equal(metrics["revenue_per_watt_year"],
                                       metrics["tokens_per_watt_year"] * metrics["revenue_per_token"])
-        # served <= capacity, for every provider
-        assert np.all(metrics["tokens_served"] <= metrics["tokens_capacity"] * (1 + 1e-12))
+        # served <= capacity, for every provider, is checked in compute tokens by the run-time guard
+        # (sim.guard), every month of this run: tokens of smaller models can outnumber the fleet's flagship
+        # tokens
         # watts: every owned watt is in use once, by its owner or a lessee
         np.testing.assert_allclose(metrics["leased_in_watts"].sum(), metrics["leased_out_watts"].sum(), rtol=1e-12)
         assert np.all(metrics["leased_out_watts"] <= metrics["owned_watts"] * (1 + 1e-12))
