@@ -89,6 +89,9 @@ def load(folder: str | Path) -> SweepData:
     missing = [c for c in NEEDED if c not in names]
     if missing:
         raise AnalysisError(f"{folder}: results lack the columns {missing}; keep them in the study's [outputs]")
+    if dataset.count_rows() == 0:  # footers only: kinds = [] keeps no agent's rows (or no run has finished)
+        raise AnalysisError(f"{folder}: the runs hold no rows: the study keeps no agent's rows (kinds = [] in its "
+                            "[outputs]) or no run has finished; keep kinds = [\"lab\"] to analyse it")
     params = [n for n in names if "." in n]
     columns = [*NEEDED, *[c for c in OPTIONAL if c in names], *params]
     runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()

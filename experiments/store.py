@@ -3,19 +3,24 @@
 Layout of a sweep folder::
 
     study.toml            a copy of the study file
+    identity.json         what the runs came from: the study, its base config as resolved, the design, the version
+    sweep.lock            held (flock) by the sweep writing into the folder
     runs/<run_id>.parquet one per finished run (written to a temporary name, then renamed)
     manifest.jsonl        one line per run attempt: run id, parameters, seed, status, error, wall time
     manifest.parquet      the last record of every run, rewritten at the end of a sweep
 
-A run is finished when its Parquet file exists; a sweep run again into the same
-folder (or with ``--resume``) skips finished runs, so no run is ever stored
-twice. Load all results as one table with ``pandas.read_parquet(folder / "runs")``,
+A run is finished when its Parquet file exists and its footer holds the rows
+the run has (``verify``: a file cut short by a crash or a full disk is
+redone); a sweep run again into the same folder (or with ``--resume``) skips
+finished runs, so no run is ever stored twice. Load all results as one table
+with ``pandas.read_parquet(folder / "runs")``,
 ``pyarrow.dataset.dataset(folder / "runs")`` or DuckDB's
 ``SELECT * FROM 'folder/runs/*.parquet'``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -69,6 +74,43 @@ def _cell(key: str, value):
     return value
 
 
+def _record_of(line: bytes) -> dict | None:
+    """A manifest line as a record, or None if it is not one: torn by a crash, or valid JSON of another
+    shape (a number, a list, an object without a text ``run_id``), which resume skips rather than trip on."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("run_id"), str) else None
+
+
+class WriteError(OSError):
+    """A result that could not be written (a full disk, a read-only or vanished folder), naming the
+    file. A sweep stops on it rather than recording the run as failed: every run after it would fail
+    the same way, and none of them is the model's fault."""
+
+
+def write_error(exc: OSError, path: Path) -> WriteError:
+    """``exc`` as a WriteError naming ``path`` (Arrow's and ``write()``'s errors name no file)."""
+    return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path))
+
+
+def parquet_intact(path: Path) -> bool:
+    """Whether a Parquet file is whole as far as its bytes show: the magic number at both ends and a
+    footer no longer than the file. Reads 12 bytes: cheap enough for every kept table of every run."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            size = fh.seek(0, os.SEEK_END)
+            if size < 12:
+                return False
+            fh.seek(size - 8)
+            tail = fh.read(8)
+    except OSError:
+        return False
+    return head == b"PAR1" and tail[4:] == b"PAR1" and int.from_bytes(tail[:4], "little") + 12 <= size
+
+
 class ResultStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -98,41 +140,116 @@ class ResultStore:
         """Write one run's table (a DataFrame, or columns as arrays and scalars). Atomic: a crash
         leaves either no file or the whole file."""
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-        if isinstance(table, pd.DataFrame):
-            table.to_parquet(tmp, index=False)
-        else:
-            pq.write_table(arrow_table(table), tmp, write_statistics=False, use_dictionary=False)
-        os.replace(tmp, path)
+        try:
+            if isinstance(table, pd.DataFrame):
+                table.to_parquet(tmp, index=False)
+            else:
+                pq.write_table(arrow_table(table), tmp, write_statistics=False, use_dictionary=False)
+            os.replace(tmp, path)
+        except BaseException as exc:  # a full disk, or killed mid-write: no half-written file is left
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise write_error(exc, path) from exc
+            raise
 
     def record(self, entry: dict) -> None:
-        """Append one manifest line and flush it to disk."""
-        with self.manifest_path.open("a") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one manifest line and flush it to disk, as a line of its own (``_end_torn_line``)."""
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+        try:
+            with self.manifest_path.open("ab+") as fh:
+                self._end_torn_line(fh)
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(exc, self.manifest_path) from exc
+
+    @staticmethod
+    def _end_torn_line(fh) -> None:
+        """Make the manifest end with a line break before a record is appended. A crash mid-write leaves
+        a last line without one, and the next record would be glued to it and lost with it: a torn
+        record is cut off (its run has no record, which resume handles); a whole one is ended."""
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        start = size
+        while start > 0:  # back to the last line break, a block at a time
+            block = min(1 << 16, start)
+            fh.seek(start - block)
+            cut = fh.read(block).rfind(b"\n")
+            start -= block
+            if cut >= 0:
+                start += cut + 1
+                break
+        fh.seek(start)
+        if _record_of(fh.read()) is not None:
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
 
     def _last_records(self) -> dict[str, int]:
         """The byte offset of the last manifest line of each run, by run id (a torn line from a crash
         is skipped). Offsets, not lines: a sweep of 10⁵ runs keeps a few megabytes, not its manifest."""
-        last: dict[str, int] = {}
+        return {run_id: offset for run_id, (offset, _) in self._last_lines().items()}
+
+    def _last_lines(self) -> dict[str, tuple[int, int | None]]:
+        """(byte offset, rows) of the last manifest record of each run, by run id. Lines that are not
+        records (torn, or valid JSON of another shape such as ``42``) are skipped."""
+        last: dict[str, tuple[int, int | None]] = {}
         if self.manifest_path.exists():
             with self.manifest_path.open("rb") as fh:
                 offset = 0
                 for line in fh:
-                    try:
-                        last[json.loads(line)["run_id"]] = offset
-                    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                        pass
+                    record = _record_of(line)
+                    if record is not None:
+                        rows = record.get("rows")
+                        ok = record.get("status") == "ok" and type(rows) is int
+                        last[record["run_id"]] = (offset, rows if ok else None)
                     offset += len(line)
         return last
+
+    def recorded_rows(self) -> dict[str, int | None]:
+        """The rows each run's last record says it stored (None: not an ``ok`` record with a count)."""
+        return {run_id: rows for run_id, (_, rows) in self._last_lines().items()}
 
     def _read_records(self, offsets: list[int]) -> list[dict]:
         with self.manifest_path.open("rb") as fh:
             records = []
             for offset in offsets:
                 fh.seek(offset)
-                records.append(json.loads(fh.readline()))
+                records.append(_record_of(fh.readline()))
         return records
+
+    def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
+        """The finished runs among ``expected`` (run id: the rows its metrics file must hold) whose files
+        cannot be trusted, with why: a metrics file whose footer does not read or holds another number
+        of rows, or another kept table whose bytes are cut short. Reads footers only (well under a
+        millisecond a run), so resuming 10⁴ runs takes seconds."""
+        others = [self.folder / t for t in tables if t != "metrics"]
+        damaged = {}
+        for run_id, rows in expected.items():
+            path = self.run_path(run_id)
+            try:
+                found = pq.read_metadata(path).num_rows
+            except Exception as exc:  # Arrow's errors for a cut or empty file vary: any is a damaged file
+                damaged[run_id] = f"its file did not read ({type(exc).__name__}: {str(exc)[:120]})"
+                continue
+            if found != rows:
+                damaged[run_id] = f"its file held {found} rows, not {rows}"
+                continue
+            broken = [f"{d.name}/" for d in others if (d / path.name).exists() and not parquet_intact(d / path.name)]
+            if broken:
+                damaged[run_id] = f"its {', '.join(broken)} file was cut short"
+        return damaged
+
+    def remove_run(self, run_id: str, tables: tuple[str, ...] = ("metrics",)) -> None:
+        """Delete a run's files, its metrics first (so it counts as unfinished whatever happens next)."""
+        path = self.run_path(run_id)
+        for file in [path] + [self.folder / t / path.name for t in tables if t != "metrics"]:
+            file.unlink(missing_ok=True)
 
     def recorded(self) -> set[str]:
         """Run ids with a manifest line."""
@@ -159,12 +276,16 @@ class ResultStore:
         schema = pa.schema([(key, _arrow_type(key, seen)) for key, seen in kinds.items()])
         path = self.folder / "manifest.parquet"
         tmp = path.with_name(".manifest.parquet.tmp")
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for i in range(0, len(ids), batch):
-                records = self._read_records([last[r] for r in ids[i: i + batch]])
-                columns = {key: [_cell(key, record.get(key)) for record in records] for key in kinds}
-                writer.write_table(pa.table(columns, schema=schema))
-        os.replace(tmp, path)
+        try:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for i in range(0, len(ids), batch):
+                    records = self._read_records([last[r] for r in ids[i: i + batch]])
+                    columns = {key: [_cell(key, record.get(key)) for record in records] for key in kinds}
+                    writer.write_table(pa.table(columns, schema=schema))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise write_error(exc, path) from exc
         return path
 
     def load(self, table: str = "metrics") -> pd.DataFrame:
