@@ -68,7 +68,7 @@ def self_funding_ratio(trailing_fcf_usd_per_year, next_capex_usd, build_lead_mon
     annual = np.asarray(next_capex_usd, float) / (np.asarray(build_lead_months, float) / 12.0)
     return np.divide(trailing_fcf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_fcf_usd_per_year,
                                                                                   annual).shape),
-                     where=annual > 0)
+                     where=annual > 0.01)  # (a cent a year of capex is no cluster: the ratio would overflow)
 
 
 def crossing_step(sfr_by_step):

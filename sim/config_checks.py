@@ -83,6 +83,10 @@ def check_value(value: Any, f: Field, path: str, source: str, problems: list[Pro
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(bad())
             return value
+        # a number as small as 1e-300 is a typo or an underflow, not a parameter: dividing by it overflows
+        if value != 0 and abs(value) < TINY:
+            problems.append(Problem(source, path, f"{f.expected()} (0, or at least {TINY:g} in size)", value))
+            return value
         # a TOML integer has no size limit in Python; the model's arrays and the Parquet files do
         if isinstance(value, int) and abs(value) > (INT64_MAX if f.kind == "int" else 1e300):
             problems.append(bad())
@@ -140,6 +144,8 @@ def check_nonempty(cfg, source):
     return out
 
 
+#: the smallest size a non-zero number may have
+TINY = 1e-12
 #: the largest integer a config may hold (seeds and counts are stored as 64-bit integers)
 INT64_MAX = 2**63 - 1
 

@@ -83,12 +83,14 @@ def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[s
               "token_revenue_usd", "segments' spend and providers' token revenue differ", ATOL_USD)
     conserved(metrics["rent_paid_usd"].sum(axis=1), metrics["lease_income_usd"].sum(axis=1), "rent_paid_usd",
               "rent paid and rent received differ", ATOL_USD)
-    flows = (metrics["token_revenue_usd"] + metrics["lease_income_usd"] - metrics["rent_paid_usd"]
-             + metrics["external_in_usd"] - metrics["external_out_usd"]
-             + metrics["raised_usd"] - metrics["invested_usd"]
-             + metrics["borrowed_usd"] - metrics["returned_usd"] + metrics["written_off_usd"])
+    terms = [metrics[k] for k in ("token_revenue_usd", "lease_income_usd", "rent_paid_usd", "external_in_usd",
+                                   "external_out_usd", "raised_usd", "invested_usd", "borrowed_usd", "returned_usd",
+                                   "written_off_usd")]
+    signs = (1, 1, -1, 1, -1, 1, -1, 1, -1, 1)
+    flows = sum(sign * term for sign, term in zip(signs, terms))
     change = metrics["cash_usd"] - previous_cash
-    scale = np.maximum.reduce([np.abs(metrics["cash_usd"]), np.abs(previous_cash), np.abs(flows)])
+    # rounding grows with the size of the terms, not of their (possibly near-zero) sum
+    scale = sum(np.abs(term) for term in terms) + np.abs(metrics["cash_usd"]) + np.abs(previous_cash)
     off = np.abs(change - flows) > RTOL * scale + ATOL_USD
     if off.any():
         fail(off, agents, "cash_usd", lambda s, x: f"moved by {change[s, x]:.12g} but its flows add up to "

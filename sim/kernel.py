@@ -16,19 +16,28 @@ import numpy as np
 from wattyear.sim.units import DT_YEARS, MWH_PER_WATT_YEAR, SECONDS_PER_YEAR
 
 
-def safe_divide(numerator, denominator):
-    """``numerator / denominator`` with 0 where the denominator is 0.
+#: the smallest amount of money a ratio of money is taken over (a margin, the self-funding ratio): a cent
+MONEY_FLOOR_USD = 0.01
+
+
+def safe_divide(numerator, denominator, floor: float = 0.0):
+    """``numerator / denominator`` with 0 where the denominator is 0 (or, with ``floor``, no larger than
+    ``floor`` in size).
 
     A fleet with no watts has no tokens per watt; a lab that produced no tokens
-    earned nothing per token. Zero, not NaN, keeps sums and plots clean.
+    earned nothing per token. Zero, not NaN, keeps sums and plots clean. A ratio
+    of money to money takes ``floor=MONEY_FLOOR_USD``: a margin on a fraction of a
+    cent of revenue is no margin, and would overflow.
 
     >>> safe_divide(np.array([6.0, 1.0]), np.array([3.0, 0.0]))
     array([2., 0.])
+    >>> safe_divide(np.array([-5e9]), np.array([1e-310]), floor=MONEY_FLOOR_USD)
+    array([0.])
     """
     num = np.asarray(numerator, dtype=float)
     den = np.asarray(denominator, dtype=float)
     out = np.zeros(num.shape if num.shape == den.shape else np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0)
+    np.divide(num, den, out=out, where=(den != 0) if floor == 0.0 else (np.abs(den) > floor))
     return out
 
 

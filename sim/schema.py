@@ -387,6 +387,11 @@ _CEILINGS = (
     (LAB, "revenue_multiple", None, 1e12),  # (a tiny world's way of saying "investors pay whatever is asked")
     (WORLD, "pue", None, 10.0),
     (HARDWARE, "capex_usd_per_w", 0.1, None),  # Meta's build rule divides by it
+    # efficiencies divide compute: a thousandth of the baseline's is already a world that barely computes
+    (HARDWARE, "tokens_per_joule", 1e-4, None),
+    (HARDWARE, "training_efficiency", 1e-3, None),
+    (LAB, "model_efficiency", 1e-3, None),
+    (FRINGE, "model_efficiency", 1e-3, None),
 )
 
 
