@@ -9,6 +9,11 @@ from wattyear.sim.model import WattyearModel
 
 BASE = load_config()
 
+def real(low, high):
+    """A float in [low, high]; magnitudes below the smallest a config accepts (1e-12) become 0."""
+    return st.floats(low, high).map(lambda v: 0.0 if abs(v) < 1e-12 else v)
+
+
 def amount(high):
     """Zero or a magnitude a config could hold (no subnormal watts or dollars)."""
     return st.one_of(st.just(0.0), st.floats(1.0, high))
@@ -18,22 +23,22 @@ variations = st.fixed_dictionaries({
     "run.seed": st.integers(0, 2**31),
     "run.months": st.integers(1, 40),
     "world.lease_lead_months": st.integers(1, 6),
-    "labs.xai.idle_offered": st.floats(0, 1),
+    "labs.xai.idle_offered": real(0, 1),
     "labs.openai.runway_months": st.integers(0, 36),
-    "hyperscalers.amazon.third_party_utilization": st.floats(0, 1),
-    "hyperscalers.neoclouds.third_party_growth_per_year": st.floats(-0.5, 2.0),
-    "labs.xai.round_fraction": st.floats(0, 1),
-    "labs.openai.capacity_pricing": st.floats(0, 1),
-    "labs.anthropic.price_adjustment": st.floats(0, 1),
-    "world.idle_power_fraction": st.floats(0, 1),
-    "world.quality_compute_elasticity": st.floats(0, 6),
+    "hyperscalers.amazon.third_party_utilization": real(0, 1),
+    "hyperscalers.neoclouds.third_party_growth_per_year": real(-0.5, 2.0),
+    "labs.xai.round_fraction": real(0, 1),
+    "labs.openai.capacity_pricing": real(0, 1),
+    "labs.anthropic.price_adjustment": real(0, 1),
+    "world.idle_power_fraction": real(0, 1),
+    "world.quality_compute_elasticity": real(0, 6),
     "labs.anthropic.watts": amount(3e9),
-    "labs.xai.max_training_share": st.floats(0, 0.95),
-    "open_weights.quality_fraction": st.floats(0.3, 1.2),
+    "labs.xai.max_training_share": real(0, 0.95),
+    "open_weights.quality_fraction": real(0.3, 1.2),
     "fringe.watts": amount(5e9),
-    "segments.api.demand_shock_sigma": st.floats(0, 0.5),
-    "segments.enterprise.usage_growth_per_year": st.floats(-0.5, 3.0),
-    "labs.openai.price_usd_per_mtok.api": st.floats(0.01, 50),
+    "segments.api.demand_shock_sigma": real(0, 0.5),
+    "segments.enterprise.usage_growth_per_year": real(-0.5, 3.0),
+    "labs.openai.price_usd_per_mtok.api": real(0.01, 50),
 })
 
 
