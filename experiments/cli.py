@@ -52,6 +52,8 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
 
 def port_number(text: str) -> int:
     try:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(text)
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {text!r}") from None
@@ -352,9 +354,10 @@ def cmd_dash(args) -> int:
 
     path = find_config(args.config)
     load_config(path)  # a bad config is refused here, with the usual message, before any server starts
-    if args.posterior and not (Path(args.posterior) / "posterior.json").is_file():
-        raise ConfigError([Problem(str(args.posterior), "--posterior", "a posterior folder (wattyear calibrate "
-                                   "--posterior)", "no posterior.json")])
+    if args.posterior:  # its draws must read and apply to this config: found here, not in the page
+        from wattyear.experiments.dashboard import check_posterior
+
+        check_posterior(load_config(path), args.posterior)
     try:
         import mesa.visualization  # noqa: F401
         import solara  # noqa: F401
@@ -365,7 +368,7 @@ def cmd_dash(args) -> int:
         return EXIT_USAGE
     problem = _port_free(args.host, args.port)
     if problem:
-        hint = "check --host" if problem.startswith("unknown host") else "choose another with --port"
+        hint = "choose another with --port" if "in use" in problem else "check --host"
         print(f"wattyear: cannot listen on {args.host}:{args.port}: {problem} ({hint})", file=sys.stderr)
         return EXIT_USAGE
     os.environ["WATTYEAR_DASH_CONFIG"] = str(path.resolve())

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from wattyear.sim.config import ConfigError, Problem, load_config, resolve
+from wattyear.sim.config import ConfigError, Problem, load_config, relabel, resolve
 from wattyear.sim.config_files import find_config, read_toml
 from wattyear.sim.model import WattyearModel
 
@@ -211,8 +211,11 @@ LAB_METRICS = {
 
 
 def series(model: WattyearModel, months: int | None = None) -> Series:
-    """The panels of a model's history so far (scenario 0; with several scenarios, the 5/50/95 band)."""
-    history = model.history[:months] if months is not None else model.history
+    """The panels of a model's history so far (scenario 0; with several scenarios, the 5/50/95 band).
+
+    Reads a snapshot of the history (a slice is a copy, taken at once), so a thread stepping the model
+    meanwhile never gives panels of two lengths."""
+    history = model.history[:months] if months is not None else model.history[:]
     n_labs = len(model.labs)
     out = Series(months=np.arange(len(history)), dates=[model.date(t).strftime("%Y-%m") for t in
                                                          range(len(history))],
@@ -249,21 +252,24 @@ class Reference:
 def reference(config: dict, *, posterior: str | Path | None = None, draws: int = 40,
               progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> Reference | None:
-    """The config as loaded, run to its horizon; with ``posterior``, ``draws`` parameter sets from it,
-    one seed each, stepped as one ensemble (the 5–95% band). ``progress(done, total)`` is called each
-    month; ``cancelled()`` returning True stops early (None is returned)."""
+    """``config`` run to its horizon; with ``posterior``, ``draws`` parameter sets from it laid over
+    ``config`` (a seed each: the config's seed + 0, 1, …), stepped as one ensemble: the 5–95% band.
+
+    The posterior's parameters are applied to this config, whatever config they were fitted on: the band is
+    this world with the fitted parameters' uncertainty, on this world's calendar. A parameter this config
+    does not have is a ``ConfigError`` naming it. ``progress(done, total)`` is called each month;
+    ``cancelled()`` returning True stops early (None is returned)."""
     if posterior is None:
         model, label = WattyearModel(config), "as configured"
     else:
         from wattyear.experiments.posterior import draws as posterior_draws
 
-        fitted, overrides = posterior_draws(posterior, draws)
-        base = load_config(fitted)
-        configs = [resolve(base, str(fitted), overrides=o) for o in overrides]
-        for c in configs:
-            c["run"]["months"] = config["run"]["months"]
-        model = WattyearModel(configs, seeds=list(range(draws)))
-        label = f"posterior 5–95% ({draws} draws)"
+        _, overrides = posterior_draws(posterior, draws)
+        source = f"{posterior} (posterior)"
+        configs = [_with_draw(config, source, o) for o in overrides]
+        seed = config["run"]["seed"]
+        model = WattyearModel(configs, seeds=[seed + i for i in range(draws)])
+        label = f"with {Path(posterior).name} posterior parameters, 5–95% of {draws} draws"
     total = model.horizon
     while model.running:
         if cancelled is not None and cancelled():
@@ -274,13 +280,35 @@ def reference(config: dict, *, posterior: str | Path | None = None, draws: int =
     return Reference(label, series(model), band=posterior is not None)
 
 
+def check_posterior(config: dict, posterior: str | Path) -> None:
+    """Refuse a posterior folder whose draws cannot be read or laid over ``config`` (before the page
+    starts: in the page it would only be found when the band is chosen)."""
+    from wattyear.experiments.posterior import draws as posterior_draws
+
+    try:
+        _, overrides = posterior_draws(posterior, 1)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a damaged parquet or json: name the folder
+        raise ConfigError([Problem(str(posterior), "(posterior)", "a posterior folder written by wattyear "
+                                   "calibrate --posterior", f"unreadable ({type(exc).__name__}: {exc})")]) from None
+    _with_draw(config, f"{posterior} (posterior)", overrides[0])
+
+
+def _with_draw(config: dict, source: str, overrides: dict) -> dict:
+    try:
+        return resolve(config, source, overrides=overrides)
+    except ConfigError as exc:  # blame the posterior, not --set
+        raise relabel(exc, source) from None
+
+
 # ---------------------------------------------------------------- the month's table
 #: the table's columns: (metric key in ``Series.lab`` or a segment price, header, format)
 TABLE_COLUMNS = (
     ("owned_watts", "Owned GW", "{:.2f}"),
     ("leased_in_watts", "Leased-in GW", "{:.2f}"),
     ("tokens_per_watt_year", "TPWY (M tok/W-yr)", "{:.1f}"),
-    ("revenue_per_token", "RPT ($/Mtok)", "{:.2f}"),
+    ("revenue_per_token", "RPT ($/Mtok)", "{:.3g}"),
     ("revenue_per_watt_year", "RPWY ($/W-yr)", "{:.1f}"),
     ("cost_per_watt_year", "CPWY ($/W-yr)", "{:.1f}"),
     ("self_funding_ratio", "SFR", "{:.2f}"),

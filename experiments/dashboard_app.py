@@ -49,8 +49,9 @@ NONE, CONFIGURED, BAND = "none", "as configured", "posterior band"
 #: per session (Solara scopes a module-level reactive to each browser session)
 reference_kind = solara.reactive(CONFIGURED)
 reference_ready = solara.reactive(0)
-#: references are deterministic: one per (kind, months, seed) for the whole server
+#: references are deterministic: one per (kind, months, seed) for the whole server, the newest kept
 _references: dict[tuple, d.Reference] = {}
+MAX_REFERENCES = 16
 _references_lock = threading.Lock()
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -74,8 +75,10 @@ def model_params() -> dict:
         if knob.kind == "bool":
             params[knob.name] = {"type": "Checkbox", "value": value, "label": knob.label}
         else:
+            # a config outside the slider's usual range widens it: the slider must show the value that runs
             params[knob.name] = {"type": "SliderInt" if knob.kind == "int" else "SliderFloat", "value": value,
-                                 "label": knob.label, "min": knob.min, "max": knob.max, "step": knob.step}
+                                 "label": knob.label, "min": min(knob.min, value), "max": max(knob.max, value),
+                                 "step": knob.step}
     return params
 
 
@@ -87,12 +90,16 @@ def month_html(model: d.DashboardModel, s: d.Series, ref: d.Reference | None) ->
               if CONFIG["segments"][k]["pricing"] in ("contract", "per_token")]
     done, total = model.months_done, model.horizon
     date = s.dates[-1] if s.dates else model.date(0).strftime("%Y-%m") + " (not started)"
-    changed = {k: v for k, v in model.knobs.items() if v != d.defaults(CONFIG)[k]}
+    start = d.defaults(CONFIG)
+    changed = {k: v for k, v in model.knobs.items() if v != start[k]}
+    shown = lambda v: str(v) if isinstance(v, bool) else f"{v:g}"  # noqa: E731
     head = (f'<div id="wattyear-status" data-month="{done}" data-horizon="{total}">'
             f"<b>{html.escape(CONFIG_NAME)}</b> · month {done} of {total} · {date}"
-            + (" · changed: " + ", ".join(f"{html.escape(k)} = {v:g}" if not isinstance(v, bool)
-                                          else f"{html.escape(k)} = {v}" for k, v in changed.items())
-               if changed else " · knobs at the config's values") + "</div>")
+            + (" · changed: " + ", ".join(f"{html.escape(k)} = {shown(v)}" for k, v in changed.items())
+               if changed else " · knobs at the config's values") + "</div>"
+            + '<div style="font-size:11px;color:#666">running with: '
+            + ", ".join(f"{html.escape(k.label)} {shown(model.knobs[k.name])}" for k in d.knobs_for(CONFIG))
+            + "</div>")
     if not rows:
         return head + "<p>Press Step or Play (sidebar), or Run to horizon.</p>"
     cols = [(key, label, fmt) for key, label, fmt in d.TABLE_COLUMNS]
@@ -110,7 +117,7 @@ def month_html(model: d.DashboardModel, s: d.Series, ref: d.Reference | None) ->
             text = fmt.format(row[key])
             if ref_rows is not None and key in ("revenue_per_token", "self_funding_ratio"):
                 delta = row[key] - ref_rows[row["lab"]][key]
-                text += f' <span style="color:#777">({delta:+.2f})</span>'
+                text += f' <span style="color:#777">({delta:+.3g})</span>'
             out.append(f'<td style="padding:1px 4px;text-align:right" data-lab="{row["lab"]}" data-key="{key}" '
                        f'data-value="{row[key]!r}">{text}</td>')
         out.append("</tr>")
@@ -137,7 +144,8 @@ def LongWork(model: d.DashboardModel):
 
 @solara.component
 def RunToHorizon(model: d.DashboardModel):
-    """Steps the model to its horizon in a thread: the page stays live, the panels redraw each quarter."""
+    """Steps the model to its horizon in a thread: the page stays live, the panels redraw once a second. An
+    error (the run-time guard stopping the run) is shown in one line, not as a traceback over the page."""
 
     def run():
         total, drawn = model.horizon, time.monotonic()
@@ -151,7 +159,7 @@ def RunToHorizon(model: d.DashboardModel):
                 drawn = time.monotonic()
         force_update()
 
-    task = solara.lab.use_task(run, dependencies=None)
+    task = solara.lab.use_task(run, dependencies=None, raise_error=False)
     with solara.Row(style={"align-items": "center"}):
         solara.Button("Run to horizon", on_click=task, disabled=task.pending or not model.running,
                       color="primary", outlined=True, classes=["wattyear-run-all"])
@@ -159,7 +167,10 @@ def RunToHorizon(model: d.DashboardModel):
             solara.Button("Stop", on_click=task.cancel, text=True)
     if task.pending:
         solara.ProgressLinear(task.progress if task.progress is not None else True)
-        solara.Text(f"running: month {model.months_done} of {model.horizon}")
+        solara.Text(f"running: month {model.months_done} of {model.horizon} (the table and panels redraw once a "
+                    "second)")
+    if task.error:
+        solara.Error(f"the run stopped: {task.exception}")
 
 
 @solara.component
@@ -182,11 +193,15 @@ def CompareWith(model: d.DashboardModel):
         if ref is not None:
             with _references_lock:
                 _references[key] = ref
+                while len(_references) > MAX_REFERENCES:  # the oldest first
+                    _references.pop(next(iter(_references)))
             reference_ready.value += 1
 
-    task = solara.lab.use_task(compute, dependencies=[key])
+    task = solara.lab.use_task(compute, dependencies=[key], raise_error=False)
     solara.Select("Compare with", value=reference_kind, values=kinds)
-    if task.pending:
+    if task.error:
+        solara.Error(f"the comparison ({kind}) could not be computed: {task.exception}")
+    elif task.pending:
         solara.ProgressLinear(task.progress if task.progress is not None else True)
         solara.Text(f"computing the comparison ({kind}) …")
     elif kind != NONE and key in _references:
@@ -217,6 +232,15 @@ def _date_axis(ax, s: d.Series, model: d.DashboardModel, small: bool = False) ->
     ax.grid(alpha=0.3)
 
 
+def _reference_line(ax, r: np.ndarray, months: np.ndarray, band: bool, color: str, ls: str = "--") -> None:
+    """The comparison run's line (or its band, median dashed) behind the running scenario's."""
+    if band:
+        ax.fill_between(months, r[0], r[2], color=color, alpha=0.12, lw=0)
+        ax.plot(months, r[1], color=color, lw=0.8, ls=ls)
+    else:
+        ax.plot(months, r, color=color, lw=0.9, ls=ls, alpha=0.7)
+
+
 def _lab_lines(ax, model, s: d.Series, key: str, ref: d.Reference | None, labs=None, style="-",
                label_suffix=""):
     for i, lab in enumerate(s.labs):
@@ -225,11 +249,7 @@ def _lab_lines(ax, model, s: d.Series, key: str, ref: d.Reference | None, labs=N
         color = COLORS[i % len(COLORS)]
         if ref is not None:
             r = ref.series.lab[key]
-            if ref.band:
-                ax.fill_between(ref.series.months, r[0][:, i], r[2][:, i], color=color, alpha=0.12, lw=0)
-                ax.plot(ref.series.months, r[1][:, i], color=color, lw=0.8, ls="--")
-            else:
-                ax.plot(ref.series.months, r[:, i], color=color, lw=0.9, ls="--", alpha=0.7)
+            _reference_line(ax, r[..., i] if ref.band else r[:, i], ref.series.months, ref.band, color)
         if s.lab:
             ax.plot(_x(s), s.lab[key][:, i], color=color, lw=1.8, ls=style, label=s.lab_names[i] + label_suffix)
 
@@ -286,26 +306,34 @@ def RpwyVsCpwy(model: d.DashboardModel):
     _show(fig, model, "rpwy")
 
 
-def segment_panel(key: str, title: str, ylabel: str):
+def segment_panel(key: str, title: str, ylabel: str, priced_only: bool = False):
+    """A small panel per segment (only those with prices if ``priced_only``), a line per provider."""
+
     def Panel(model: d.DashboardModel):
         update_counter.get()
-        s = d.series(model)
-        n = len(s.segments)
+        s, ref = d.series(model), current_reference(model)
+        shown = [k for k, seg in enumerate(s.segments)
+                 if not priced_only or CONFIG["segments"][seg]["pricing"] != "free"]
         cols = 2
-        fig, axes = _figure((n + cols - 1) // cols, cols, height=1.9 * ((n + cols - 1) // cols) + 0.4)
-        for k in range(n):
-            ax = axes[k // cols, k % cols]
-            if s.market:
-                for p, provider in enumerate(s.providers):
+        rows = (len(shown) + cols - 1) // cols
+        fig, axes = _figure(rows, cols, height=1.9 * rows + 0.4)
+        for j, k in enumerate(shown):
+            ax = axes[j // cols, j % cols]
+            for p, provider in enumerate(s.providers):
+                color = COLORS[p % len(COLORS)]
+                if ref is not None:
+                    r = ref.series.market[key]
+                    _reference_line(ax, r[..., k, p] if ref.band else r[:, k, p], ref.series.months, ref.band, color)
+                if s.market:
                     name = s.lab_names[p] if p < len(s.lab_names) else "open weights"
-                    ax.plot(_x(s), s.market[key][:, k, p], color=COLORS[p % len(COLORS)], lw=1.5, label=name)
+                    ax.plot(_x(s), s.market[key][:, k, p], color=color, lw=1.5, label=name)
             ax.set_title(s.segment_names[k], fontsize=9)
             _date_axis(ax, s, model, small=True)
-            if k == 0:
+            if j % cols == 0:
                 ax.set_ylabel(ylabel, fontsize=8)
-                if s.market:
-                    ax.legend(fontsize=6, ncol=2)
-        for j in range(n, axes.size):
+            if j == 0 and s.market:
+                ax.legend(fontsize=6, ncol=2)
+        for j in range(len(shown), axes.size):
             axes.flat[j].set_visible(False)
         fig.suptitle(title, fontsize=10)
         _show(fig, model, key)
@@ -315,17 +343,21 @@ def segment_panel(key: str, title: str, ylabel: str):
 
 
 def OwnedVsLeased(model: d.DashboardModel):
-    """Owned (solid) and leased-in (dashed) watts per lab."""
+    """Owned (solid) and leased-in (dashed) watts per lab; the comparison run dotted."""
     update_counter.get()
-    s = d.series(model)
+    s, ref = d.series(model), current_reference(model)
     fig, axes = _figure()
     ax = axes[0, 0]
     for i, name in enumerate(s.lab_names):
         color = COLORS[i % len(COLORS)]
+        if ref is not None:
+            for key in ("owned_watts", "leased_in_watts"):
+                r = ref.series.lab[key]
+                _reference_line(ax, r[..., i] if ref.band else r[:, i], ref.series.months, ref.band, color, ls=":")
         if s.lab:
             ax.plot(_x(s), s.lab["owned_watts"][:, i], color=color, lw=1.8, label=f"{name} owned")
             ax.plot(_x(s), s.lab["leased_in_watts"][:, i], color=color, lw=1.4, ls="--", label=f"{name} leased in")
-    ax.set_title("Owned (solid) vs leased-in (dashed) watts", fontsize=10)
+    ax.set_title("Owned (solid) vs leased-in (dashed) watts; comparison dotted", fontsize=10)
     ax.set_ylabel("GW", fontsize=9)
     _date_axis(ax, s, model)
     if s.lab:
@@ -342,7 +374,7 @@ COMPONENTS = [
     (lab_metric_panel("self_funding_ratio", "Self-funding ratio", "ratio", threshold=d.SELF_FUNDING_THRESHOLD,
                       log=True), 0),
     (segment_panel("share", "Market share of each segment's demand", "share"), 1),
-    (segment_panel("price_usd_per_mtok", "Prices by segment", "$ / Mtok"), 1),
+    (segment_panel("price_usd_per_mtok", "List prices by priced segment ($/Mtok)", "$/Mtok", priced_only=True), 1),
     (OwnedVsLeased, 1),
 ]
 

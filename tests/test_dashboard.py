@@ -10,7 +10,7 @@ import pytest
 
 from wattyear.experiments import dashboard as d
 from wattyear.experiments.results import metrics_frame
-from wattyear.sim.config import ConfigError, load_config
+from wattyear.sim.config import ConfigError, load_config, resolve
 from wattyear.sim.model import WattyearModel
 
 
@@ -101,17 +101,78 @@ def test_the_reference_is_the_config_as_loaded_run_to_its_horizon(base):
     assert d.reference(cfg, cancelled=lambda: True) is None
 
 
-def test_a_posterior_band_brackets_its_median(tmp_path, base):
+def _posterior(folder, fitted_on) -> None:
     draws = np.random.default_rng(0).uniform([60.0, 0.7], [95.0, 0.95], size=(30, 2))
     pd.DataFrame({"world.energy_usd_per_mwh": draws[:, 0], "open_weights.quality_fraction": draws[:, 1],
-                  "weight": 1.0, "distance": 0.1}).to_parquet(tmp_path / "posterior.parquet")
-    (tmp_path / "posterior.json").write_text(json.dumps({"config": str(d.find_config(None))}))
-    ref = d.reference(d.dashboard_config(base, months=12), posterior=tmp_path, draws=8)
-    assert ref.band and "posterior" in ref.label
+                  "weight": 1.0, "distance": 0.1}).to_parquet(folder / "posterior.parquet")
+    (folder / "posterior.json").write_text(json.dumps({"config": str(fitted_on)}))
+
+
+def test_a_posterior_band_is_the_pages_config_with_the_posteriors_parameters(tmp_path, base):
+    """Fitted on another world (the backtest's, a year earlier), the draws are laid over the page's config,
+    on its calendar, a seed each from the page's seed; the band has width."""
+    _posterior(tmp_path, d.find_config("backtest_2025"))
+    cfg = d.dashboard_config(base, months=12, seed=5)
+    ref = d.reference(cfg, posterior=tmp_path, draws=8)
+    assert ref.band and tmp_path.name in ref.label
+    assert ref.series.dates[0] == "2026-01" and ref.series.labs == list(base["labs"])
     rpt = ref.series.lab["revenue_per_token"]
-    assert rpt.shape == (3, 12, len(base["labs"]))
-    assert np.all(rpt[0] <= rpt[1]) and np.all(rpt[1] <= rpt[2])
-    assert np.any(rpt[2] > rpt[0])  # the draws differ, so the band has width
+    assert rpt.shape == (3, 12, len(base["labs"])) and np.any(rpt[2] > rpt[0])
+    from wattyear.experiments.posterior import draws
+
+    # the band is the percentiles of the draws run one by one (an ensemble member is its run alone)
+    alone = [d.series(WattyearModel(resolve(cfg, overrides=o), rng=5 + i).run()).lab["revenue_per_token"]
+             for i, o in enumerate(draws(tmp_path, 8)[1])]
+    np.testing.assert_array_equal(rpt, np.percentile(np.stack(alone), [5, 50, 95], axis=0))
+
+
+def test_a_posterior_that_does_not_fit_the_config_is_refused_by_name(tmp_path, base):
+    pd.DataFrame({"labs.mistral.quality": [1.0], "weight": [1.0], "distance": [0.1]}).to_parquet(
+        tmp_path / "posterior.parquet")
+    (tmp_path / "posterior.json").write_text(json.dumps({"config": str(d.find_config(None))}))
+    with pytest.raises(ConfigError) as err:
+        d.check_posterior(base, tmp_path)
+    assert "mistral" in str(err.value) and "(posterior)" in str(err.value)
+    (tmp_path / "posterior.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ConfigError) as err:
+        d.check_posterior(base, tmp_path)
+    assert "unreadable" in str(err.value)
+
+
+def test_panels_drawn_while_another_thread_steps_are_consistent(base):
+    """The page draws while Run to horizon (or Play) steps in another thread: each series must come from one
+    snapshot of the history. A history that gains a month at every access stands in for that thread,
+    deterministically."""
+    model = d.DashboardModel(base, months=12)
+    while model.running:
+        model.step()
+
+    class Growing(list):
+        """A history another thread appends to between any two reads."""
+
+        def __init__(self, items, pending):
+            super().__init__(items)
+            self.pending = list(pending)
+
+        def _grow(self):
+            if self.pending:
+                self.append(self.pending.pop(0))
+
+        def __getitem__(self, index):
+            out = super().__getitem__(index)
+            self._grow()
+            return out
+
+        def __iter__(self):
+            self._grow()
+            return super().__iter__()
+
+    model.history = Growing(model.history[:6], model.history[6:])
+    for _ in range(3):
+        s = d.series(model)
+        lengths = {len(s.months), len(s.dates), *(a.shape[0] for a in s.lab.values()),
+                   *(a.shape[0] for a in s.market.values())}
+        assert len(lengths) == 1, lengths
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -130,7 +191,7 @@ def test_raising_open_weights_quality_lowers_closed_lab_prices(base, seed):
 
 @pytest.mark.parametrize("argv, says", [
     (["dash", "no_such_config"], "no_such_config"),
-    (["dash", "--posterior", "/no/such/folder"], "posterior.json"),
+    (["dash", "--posterior", "/no/such/folder"], "/no/such/folder: posterior.parquet"),
     (["dash", "--host", "no-such-host.invalid"], "check --host"),
 ])
 def test_dash_refuses_bad_input_before_starting_a_server(argv, says, capsys):
