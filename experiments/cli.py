@@ -50,6 +50,16 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
           "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
+    return value
+
+
 def port_number(text: str) -> int:
     try:
         if not (text.isascii() and text.isdigit()):
@@ -258,7 +268,7 @@ def _run_study(study, args, design: str):
     out = study_folder(study, args.out)
     print(f"{study.name}: {len(study.runs)} runs ({design}) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
-                       progress=not args.no_progress, memory_bytes=args.memory)
+                       progress=not args.no_progress, memory_bytes=args.memory, worker_timeout=args.worker_timeout)
     print(report.line())
     return out, report
 
@@ -423,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory budget of each worker's ensemble: runs are stepped together as far as it "
                         "goes (default: 1GiB)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--worker-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+                   help="on Dask, give up after this long without a live worker (default 60)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -436,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
                    help="memory budget of each worker's ensemble (default: 1GiB)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--worker-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+                   help="on Dask, give up after this long without a live worker (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report", action="store_true", help="then write the study's report (wattyear report)")
     p.set_defaults(func=cmd_sensitivity)

@@ -89,8 +89,10 @@ def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[s
     signs = (1, 1, -1, 1, -1, 1, -1, 1, -1, 1)
     flows = sum(sign * term for sign, term in zip(signs, terms))
     change = metrics["cash_usd"] - previous_cash
-    # rounding grows with the size of the terms, not of their (possibly near-zero) sum
-    scale = sum(np.abs(term) for term in terms) + np.abs(metrics["cash_usd"]) + np.abs(previous_cash)
+    # rounding grows with the size of the terms, not of their (possibly near-zero) sum, and with the stocks
+    # they are differences of (borrowing is the change in a debt that may be a million times larger)
+    scale = (sum(np.abs(term) for term in terms) + np.abs(metrics["cash_usd"]) + np.abs(previous_cash)
+             + 2 * np.abs(metrics["debt_usd"]))
     off = np.abs(change - flows) > RTOL * scale + ATOL_USD
     if off.any():
         fail(off, agents, "cash_usd", lambda s, x: f"moved by {change[s, x]:.12g} but its flows add up to "
