@@ -260,7 +260,8 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
 
     from wattyear.experiments.cli import memory_size
     from wattyear.experiments.study import load_study
-    from wattyear.experiments.sweep import run_sweep, study_folder
+    from wattyear.experiments.result_folder import study_folder
+    from wattyear.experiments.sweep import run_sweep
 
     _refuse_in_worker_import("sweep")
 

@@ -263,7 +263,8 @@ def cmd_validate(args) -> int:
 
 def _run_study(study, args, design: str):
     """Run a study's unfinished runs into its folder (``--out``), saying what and where; (folder, report)."""
-    from wattyear.experiments.sweep import run_sweep, study_folder
+    from wattyear.experiments.result_folder import study_folder
+    from wattyear.experiments.sweep import run_sweep
 
     out = study_folder(study, args.out)
     print(f"{study.name}: {len(study.runs)} runs ({design}) into {out}/")

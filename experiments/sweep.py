@@ -26,21 +26,13 @@ however it ends.
 
 from __future__ import annotations
 
-import errno
 import gc
-import hashlib
-import itertools
 import json
 import math
-import multiprocessing
 import os
-import select
 import shutil
-import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -48,9 +40,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from wattyear.experiments.executors import SCHEDULER_TIMEOUT, WORKER_TIMEOUT, connect, execute
+from wattyear.experiments.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
 from wattyear.experiments.store import ResultStore, WriteError, write_error
 from wattyear.experiments.study import RunSpec, Study
-from wattyear.sim.config import ConfigError, Problem, field_at, with_overrides
+from wattyear.sim.config import ConfigError, field_at, with_overrides
 
 
 @dataclass
@@ -71,13 +65,6 @@ DEFAULT_MEMORY_BYTES = 1 << 30
 #: most scenarios stepped together in one ensemble, whatever the budget (beyond a few thousand the
 #: time per run no longer falls, and a failed ensemble is retried run by run)
 ENSEMBLE_MAX = 4096
-#: seconds to reach a Dask scheduler before the address is reported as unreachable
-SCHEDULER_TIMEOUT = 10.0
-#: seconds a Dask sweep waits with no worker in the cluster (none yet, or all gone) before it stops
-WORKER_TIMEOUT = 60.0
-#: what a result folder's runs came from, and the lock a sweep holds on the folder
-IDENTITY = "identity.json"
-LOCK = "sweep.lock"
 
 
 def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
@@ -267,118 +254,6 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, disable=not enabled, unit="run", dynamic_ncols=True)
 
 
-def study_folder(study: Study, out: str | Path | None) -> Path:
-    """The folder a study's results go to (default ``out/<study name>``); one that holds results of
-    another study, base config, design or wattyear version is refused (``check_identity``)."""
-    folder = Path(out) if out is not None else Path("out") / study.name
-    check_identity(study, folder)
-    return folder
-
-
-def _sha256(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-
-
-def study_identity(study: Study) -> dict:
-    """What a folder's runs came from, as hashes: the study's text, its base config as resolved (the
-    study names its base by path, and the file can change under it between a sweep and its resume),
-    the design file, and the wattyear version (runs are bit-identical within a version, not across)."""
-    import wattyear
-
-    config = json.dumps(study.base, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return {"study_sha256": _sha256(study.text), "config_sha256": _sha256(config),
-            "design_sha256": study.design_sha256, "wattyear": wattyear.__version__, "base": str(study.base_path)}
-
-
-#: what to do about a folder that holds other results
-_ELSEWHERE = "; to run this, sweep into a new folder (--out) or delete this one"
-
-
-def check_identity(study: Study, folder: Path) -> None:
-    """Refuse a sweep into ``folder`` if its runs came from anything else than ``study`` now gives
-    (``identity.json``): one folder never mixes two studies', two configs' or two versions' results.
-    A folder from before identity.json is compared by its study.toml alone."""
-    path = folder / IDENTITY
-    if not path.exists():
-        previous = folder / "study.toml"
-        if previous.exists() and previous.read_text() != study.text:
-            raise ConfigError([Problem(str(folder), "study.toml", f"the same study as {study.path.name}{_ELSEWHERE}",
-                                       "a different study's results")])
-        return
-    try:
-        old = json.loads(path.read_text())
-        if not isinstance(old, dict):
-            raise ValueError(f"a {type(old).__name__}")
-    except (OSError, ValueError) as exc:
-        raise ConfigError([Problem(str(folder), IDENTITY, "the record of what the folder's runs came from "
-                                   f"(written by wattyear sweep){_ELSEWHERE}", f"unreadable ({exc})")]) from None
-    new = study_identity(study)
-    problems = []
-    if old.get("design_sha256") != new["design_sha256"]:
-        problems.append(Problem(str(folder), "design", f"the design its runs were made with{_ELSEWHERE}",
-                                f"a different study's results: {study.design_file} changed"))
-    elif old.get("study_sha256") != new["study_sha256"]:
-        problems.append(Problem(str(folder), "study.toml", f"the same study as {study.path.name}{_ELSEWHERE}",
-                                "a different study's results"))
-    if old.get("config_sha256") != new["config_sha256"]:
-        problems.append(Problem(str(folder), "base config", f"the base config its runs were made with "
-                                f"({old.get('base')}, sha256 {str(old.get('config_sha256'))[:12]}){_ELSEWHERE}",
-                                f"{new['base']} resolves to another config now (sha256 {new['config_sha256'][:12]})"))
-    if old.get("wattyear") != new["wattyear"]:
-        problems.append(Problem(str(folder), "wattyear version", f"wattyear {old.get('wattyear')}, which made its "
-                                f"runs (another version's results may differ){_ELSEWHERE}",
-                                f"wattyear {new['wattyear']}"))
-    if problems:
-        raise ConfigError(problems)
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a small file whole or not at all (a temporary name, then renamed); an error names it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(exc, path) from exc
-
-
-@contextmanager
-def sweep_lock(folder: Path):
-    """Hold ``sweep.lock`` in ``folder`` for a whole sweep, and refuse a second sweep into it meanwhile
-    (the two would compute every run twice and record each twice). An OS lock (flock): the kernel
-    releases it when the process ends, however it ends, so a killed sweep never leaves it held. The
-    file stays (removing it could let two sweeps lock two different files); it names the holder."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this system: no lock
-        yield
-        return
-    path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise write_error(exc, path) from exc
-            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
-            who = f" (pid {holder[0]} on {holder[1]})" if len(holder) == 2 else ""
-            raise ConfigError([Problem(str(folder), LOCK, "a folder no other sweep is writing to: wait for it to "
-                                       "end, or sweep into another folder (--out)",
-                                       f"another sweep is writing there{who}")]) from None
-        import socket
-
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
 def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               resume: bool = True, progress: bool = True, memory_bytes: int = DEFAULT_MEMORY_BYTES,
               connect_timeout: float = SCHEDULER_TIMEOUT, worker_timeout: float = WORKER_TIMEOUT) -> SweepReport:
@@ -404,7 +279,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
             with _progress(len(todo), progress) as bar:
                 if redone:
                     bar.write(f"{len(redone)} finished run(s) had damaged files: run again (see the manifest notes)")
-                for entries in _execute(make_tasks, workers, client, worker_timeout):
+                for entries in execute(execute_group, make_tasks, workers, client, worker_timeout):
                     for entry in entries:
                         if entry["run_id"] in redone:
                             entry["note"] = f"redone on resume: {redone[entry['run_id']]}"
@@ -429,8 +304,8 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
 def _write_study(study: Study, folder: Path) -> None:
     """What the folder's runs come from: identity.json, the study as given, an explicit design's file
     as run (study.text holds its hash), and sweep.json."""
-    _write_text(folder / IDENTITY, json.dumps(study_identity(study), indent=2) + "\n")
-    _write_text(folder / "study.toml", study.text)
+    write_text(folder / IDENTITY, json.dumps(study_identity(study), indent=2) + "\n")
+    write_text(folder / "study.toml", study.text)
     if study.design_file is not None and study.sample_method == "file":
         target = folder / f"design{study.design_file.suffix}"
         try:
@@ -485,183 +360,10 @@ def _write_record(folder: Path) -> None:
 
     path = folder / "sweep.json"
     if not path.exists():
-        _write_text(path, json.dumps({"wattyear": __version__, "git_commit": source_revision(),
+        write_text(path, json.dumps({"wattyear": __version__, "git_commit": source_revision(),
                                       "python": platform.python_version(), "numpy": np.__version__,
                                       "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")},
                                      indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------- Dask
-
-
-def check_scheduler(address) -> str:
-    """A Dask scheduler's address, checked before any connection is tried: a scheme Dask knows
-    (``tcp://host:8786``, ``tls://``…; a bare ``host:port`` is TCP) with a host and a port."""
-    import importlib.util
-
-    if importlib.util.find_spec("distributed") is None:
-        raise ConfigError([Problem("--scheduler", str(address), "Dask installed: pip install 'wattyear[dask]'",
-                                   "no distributed package")])
-    from distributed.comm import registry
-    from distributed.comm.addressing import parse_address, parse_host_port
-
-    schemes = sorted(registry.backends)
-    expected = "a Dask scheduler address such as tcp://host:8786 (" + ", ".join(f"{s}://" for s in schemes) + ")"
-
-    def refuse(found) -> ConfigError:
-        return ConfigError([Problem("--scheduler", str(address), expected, found)])
-
-    if not isinstance(address, str) or not address.strip():
-        raise refuse(address)
-    try:
-        scheme, location = parse_address(address, strict=False)
-    except ValueError as exc:
-        raise refuse(str(exc)) from None
-    if scheme not in registry.backends:
-        raise refuse(f"the unknown scheme {scheme}://")
-    if scheme == "inproc":  # a scheduler in this very process (LocalCluster(processes=False))
-        return address
-    try:
-        host, port = parse_host_port(location)
-    except ValueError as exc:
-        raise refuse(str(exc)) from None
-    if not host or not 1 <= port <= 65535:
-        raise refuse("no host" if not host else f"the port {port} (1-65535)")
-    return address
-
-
-def connect(address: str, timeout: float = SCHEDULER_TIMEOUT):
-    """A client of the Dask scheduler at ``address``; one that does not answer within ``timeout``
-    seconds is a ConfigError naming the address (not a wait of Dask's own 30 s and an OSError)."""
-    check_scheduler(address)
-    from distributed import Client
-
-    try:
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError([Problem("--scheduler", address, "a running Dask scheduler at this address (dask scheduler "
-                                   "--host …; see docs/studies.md)",
-                                   f"no answer within {timeout:g} s ({str(exc)[:200]})")]) from None
-
-
-def _no_workers(client, timeout: float) -> ConfigError:
-    return ConfigError([Problem("--scheduler", client.scheduler.address, "a cluster with at least one worker "
-                                f"(dask worker {client.scheduler.address} --nthreads 1)",
-                                f"no worker for {timeout:g} s")])
-
-
-def _dask_results(client, make_tasks, worker_timeout: float):
-    """Yield each ensemble's manifest entries as it finishes on the cluster, two tasks a worker thread
-    in flight; stop with a ConfigError when the cluster has had no worker for ``worker_timeout``
-    seconds (none came, or all left), rather than wait for ever."""
-    from distributed import wait
-
-    try:
-        client.wait_for_workers(1, timeout=worker_timeout)
-    except TimeoutError:
-        raise _no_workers(client, worker_timeout) from None
-    threads = max(sum(client.nthreads().values()), 1)
-    tasks = iter(make_tasks(threads))
-    in_flight = {client.submit(execute_group, t, pure=False) for t in itertools.islice(tasks, 2 * threads)}
-    idle_since = None
-    while in_flight:
-        try:
-            done, in_flight = wait(in_flight, timeout=min(1.0, worker_timeout / 4), return_when="FIRST_COMPLETED")
-        except TimeoutError:  # nothing finished this second: is anyone still working?
-            if client.nthreads():
-                idle_since = None
-            elif idle_since is None:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since >= worker_timeout:
-                raise _no_workers(client, worker_timeout) from None
-            continue
-        for future in done:
-            entries = future.result()
-            future.release()
-            nxt = next(tasks, None)
-            if nxt is not None:
-                in_flight.add(client.submit(execute_group, nxt, pure=False))
-            yield entries
-
-
-# ----------------------------------------------------------------------------------------- local pool
-
-
-def watch_coordinator(pid: int) -> None:
-    """Pool initializer: end this worker as soon as the sweep's coordinating process ``pid`` ends, however
-    it ends. A worker's parent is the forkserver, not the coordinator, and a coordinator killed with
-    SIGKILL closes nothing a busy worker waits on: without this, workers (~550 MB) run on, writing
-    results nobody records. Once they are gone, the forkserver, which lives while any of them does,
-    ends too."""
-    threading.Thread(target=_exit_with, args=(pid,), name="wattyear-coordinator-watch", daemon=True).start()
-
-
-def _exit_with(pid: int) -> None:
-    """Block until process ``pid`` ends, then end this process at once (a half-written result keeps its
-    temporary name, which the next sweep removes). A pidfd (Linux 5.3+) becomes readable when the
-    process ends, even as a zombie; elsewhere, poll once a second."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):
-        fd = None
-    if fd is not None:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        while not poller.poll():
-            pass
-    else:
-        while _alive(pid):
-            time.sleep(1.0)
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-def _execute(make_tasks, workers: int | None, client, worker_timeout: float = WORKER_TIMEOUT):
-    """Yield each ensemble's manifest entries as it finishes, on a Dask cluster (``client``) or a local
-    process pool.
-
-    ``make_tasks(slots)`` packs the study for that many workers (on Dask, the cluster's threads). A
-    bounded number of tasks is in flight (two a worker): memory stays flat however many a study has.
-    """
-    if client is not None:
-        yield from _dask_results(client, make_tasks, worker_timeout)
-        return
-    workers = workers or os.cpu_count() or 1
-    tasks = iter(make_tasks(workers))
-    if workers == 1:
-        for task in tasks:
-            yield execute_group(task)
-        return
-    # forkserver: workers fork from a clean single-threaded server with the model preloaded
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["wattyear.experiments.sweep", "wattyear.sim.model",
-                                    "wattyear.experiments.results"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch_coordinator,
-                             initargs=(os.getpid(),)) as pool:
-        pending = {pool.submit(execute_group, task) for task in itertools.islice(tasks, 2 * workers)}
-        try:
-            while pending:  # keep a bounded number of tasks in flight: flat memory
-                finished = next(as_completed(pending))
-                pending.remove(finished)
-                nxt = next(tasks, None)
-                if nxt is not None:
-                    pending.add(pool.submit(execute_group, nxt))
-                yield finished.result()
-        finally:  # stopped by an error (a full disk): what has not started never starts
-            for future in pending:
-                future.cancel()

@@ -20,11 +20,12 @@ import pytest
 
 import wattyear
 from wattyear.experiments import store as store_module
-from wattyear.experiments import sweep as sweep_module
+from wattyear.experiments import executors
 from wattyear.experiments.cli import main
 from wattyear.experiments.store import ResultStore, WriteError
 from wattyear.experiments.study import MAX_RUNS, load_study
-from wattyear.experiments.sweep import LOCK, expected_rows, run_sweep, study_folder
+from wattyear.experiments.result_folder import LOCK, study_folder
+from wattyear.experiments.sweep import expected_rows, run_sweep
 from wattyear.sim.config import CONFIG_DIR, ConfigError
 
 BASE = CONFIG_DIR / "baseline.toml"
@@ -288,7 +289,7 @@ def test_a_malformed_scheduler_address_is_refused_before_connecting(tmp_path, ca
                                      "tcp://[::1]:8786", "inproc://10.0.0.1/42/1"])
 def test_scheduler_addresses_dask_accepts_pass_the_check(address):
     pytest.importorskip("distributed")
-    assert sweep_module.check_scheduler(address) == address
+    assert executors.check_scheduler(address) == address
 
 
 def test_an_unreachable_scheduler_is_named_within_the_timeout(tmp_path):
@@ -338,7 +339,7 @@ def test_workers_that_all_leave_mid_sweep_stop_it_after_the_timeout(monkeypatch)
     monkeypatch.setattr(distributed, "wait", nothing_finishes)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match="tcp://10.0.0.1:8786: expected a cluster with at least one worker"):
-        list(sweep_module._dask_results(Cluster(), lambda slots: iter([{}, {}]), worker_timeout=0.4))
+        list(executors._dask_results(Cluster(), lambda task: task, lambda slots: iter([{}, {}]), worker_timeout=0.4))
     assert 0.4 <= time.perf_counter() - t0 < 5
 
 

@@ -1,0 +1,136 @@
+"""A sweep's result folder: what its runs came from, and the lock a sweep holds on it.
+
+A folder holds one study's results only. ``identity.json`` records what its runs came from (the study's
+text, its base config as resolved, the design file, the wattyear version), and a sweep that would add other
+results is refused, naming what changed. ``sweep.lock`` (an OS lock the kernel releases when the process
+ends, however it ends) refuses a second sweep into a folder while one writes there.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from wattyear.experiments.store import write_error
+from wattyear.experiments.study import Study
+from wattyear.sim.config import ConfigError, Problem
+
+#: what a result folder's runs came from, and the lock a sweep holds on the folder
+IDENTITY = "identity.json"
+LOCK = "sweep.lock"
+
+
+def study_folder(study: Study, out: str | Path | None) -> Path:
+    """The folder a study's results go to (default ``out/<study name>``); one that holds results of
+    another study, base config, design or wattyear version is refused (``check_identity``)."""
+    folder = Path(out) if out is not None else Path("out") / study.name
+    check_identity(study, folder)
+    return folder
+
+
+def _sha256(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def study_identity(study: Study) -> dict:
+    """What a folder's runs came from, as hashes: the study's text, its base config as resolved (the
+    study names its base by path, and the file can change under it between a sweep and its resume),
+    the design file, and the wattyear version (runs are bit-identical within a version, not across)."""
+    import wattyear
+
+    config = json.dumps(study.base, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return {"study_sha256": _sha256(study.text), "config_sha256": _sha256(config),
+            "design_sha256": study.design_sha256, "wattyear": wattyear.__version__, "base": str(study.base_path)}
+
+
+#: what to do about a folder that holds other results
+_ELSEWHERE = "; to run this, sweep into a new folder (--out) or delete this one"
+
+
+def check_identity(study: Study, folder: Path) -> None:
+    """Refuse a sweep into ``folder`` if its runs came from anything else than ``study`` now gives
+    (``identity.json``): one folder never mixes two studies', two configs' or two versions' results.
+    A folder from before identity.json is compared by its study.toml alone."""
+    path = folder / IDENTITY
+    if not path.exists():
+        previous = folder / "study.toml"
+        if previous.exists() and previous.read_text() != study.text:
+            raise ConfigError([Problem(str(folder), "study.toml", f"the same study as {study.path.name}{_ELSEWHERE}",
+                                       "a different study's results")])
+        return
+    try:
+        old = json.loads(path.read_text())
+        if not isinstance(old, dict):
+            raise ValueError(f"a {type(old).__name__}")
+    except (OSError, ValueError) as exc:
+        raise ConfigError([Problem(str(folder), IDENTITY, "the record of what the folder's runs came from "
+                                   f"(written by wattyear sweep){_ELSEWHERE}", f"unreadable ({exc})")]) from None
+    new = study_identity(study)
+    problems = []
+    if old.get("design_sha256") != new["design_sha256"]:
+        problems.append(Problem(str(folder), "design", f"the design its runs were made with{_ELSEWHERE}",
+                                f"a different study's results: {study.design_file} changed"))
+    elif old.get("study_sha256") != new["study_sha256"]:
+        problems.append(Problem(str(folder), "study.toml", f"the same study as {study.path.name}{_ELSEWHERE}",
+                                "a different study's results"))
+    if old.get("config_sha256") != new["config_sha256"]:
+        problems.append(Problem(str(folder), "base config", f"the base config its runs were made with "
+                                f"({old.get('base')}, sha256 {str(old.get('config_sha256'))[:12]}){_ELSEWHERE}",
+                                f"{new['base']} resolves to another config now (sha256 {new['config_sha256'][:12]})"))
+    if old.get("wattyear") != new["wattyear"]:
+        problems.append(Problem(str(folder), "wattyear version", f"wattyear {old.get('wattyear')}, which made its "
+                                f"runs (another version's results may differ){_ELSEWHERE}",
+                                f"wattyear {new['wattyear']}"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a small file whole or not at all (a temporary name, then renamed); an error names it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, path) from exc
+
+
+@contextmanager
+def sweep_lock(folder: Path):
+    """Hold ``sweep.lock`` in ``folder`` for a whole sweep, and refuse a second sweep into it meanwhile
+    (the two would compute every run twice and record each twice). An OS lock (flock): the kernel
+    releases it when the process ends, however it ends, so a killed sweep never leaves it held. The
+    file stays (removing it could let two sweeps lock two different files); it names the holder."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this system: no lock
+        yield
+        return
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise write_error(exc, path) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise write_error(exc, path) from exc
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+            who = f" (pid {holder[0]} on {holder[1]})" if len(holder) == 2 else ""
+            raise ConfigError([Problem(str(folder), LOCK, "a folder no other sweep is writing to: wait for it to "
+                                       "end, or sweep into another folder (--out)",
+                                       f"another sweep is writing there{who}")]) from None
+        import socket
+
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
