@@ -38,6 +38,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
 from wattyear.experiments.store import ResultStore  # noqa: E402
@@ -84,7 +85,12 @@ class SweepData:
 def load(folder: str | Path) -> SweepData:
     """The labs' rows of every run (the columns the analysis uses) and the varied parameters."""
     folder = Path(folder)
-    dataset = ds.dataset(folder / "runs", format="parquet")
+    try:
+        dataset = ds.dataset(folder / "runs", format="parquet")
+    except (pa.ArrowException, OSError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise AnalysisError(f"{folder / 'runs'}: run files unreadable ({first}); run the sweep again to redo "
+                            "damaged runs") from None
     names = dataset.schema.names
     missing = [c for c in NEEDED if c not in names]
     if missing:
@@ -94,7 +100,12 @@ def load(folder: str | Path) -> SweepData:
                             "[outputs]) or no run has finished; keep kinds = [\"lab\"] to analyse it")
     params = [n for n in names if "." in n]
     columns = [*NEEDED, *[c for c in OPTIONAL if c in names], *params]
-    runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()
+    try:
+        runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()
+    except (pa.ArrowException, OSError) as exc:  # a file whose footer read but whose data does not
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise AnalysisError(f"{folder / 'runs'}: run files unreadable ({first}); run the sweep again to redo "
+                            "damaged runs") from None
     if runs.empty:
         raise AnalysisError(f"{folder}: no lab rows; keep kinds = [\"lab\"] in the study's [outputs]")
     # numbers and switches (a switch's effect is on vs off); text parameters are not regressed on

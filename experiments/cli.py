@@ -30,20 +30,41 @@ import sys
 from pathlib import Path
 
 from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
-                                 load_config, parse_value)
+                                 load_config, parse_value, value_at)
 from wattyear.sim.guard import ModelError
 
 EXIT_USAGE = 2
+#: most scenarios one command steps together (validate's scenarios, a posterior's particles): their arrays
+#: are held at once (~100 kB a scenario over a decade), so 10,000 is about a gigabyte
+MAX_SCENARIOS = 10_000
 #: a run the run-time guard stopped (``sim.guard``): the config passed validation, the model broke
 EXIT_MODEL = 3
 EXIT_INTERRUPTED = 130
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, found {text}")
-    return value
+def _integer(text: str) -> int:
+    """An integer written in ASCII digits (``int()`` also takes other scripts' digits and underscores)."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (body.isascii() and body.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}")
+    return int(text)
+
+
+def bounded_int(low: int, high: int | None = None):
+    """An argparse type: an integer from ``low`` to ``high``, the bounds in the message."""
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if value < low or (high is not None and value > high):
+            span = f"from {low:,} to {high:,}" if high is not None else f"of at least {low:,}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, found {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+#: a seed of numpy's generators: a non-negative 64-bit integer
+seed_number = bounded_int(0, 2**63 - 1)
 
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
@@ -161,6 +182,8 @@ def cmd_calibrate(args) -> int:
     if args.posterior:
         return _calibrate_posterior(args, path)
     calibration.check_world(config, str(path))
+    if args.apply:  # a file --apply cannot write is refused before the fit runs and before anything is written
+        calibration.fitted_text(path, {p.path: value_at(config, p.path) for p in calibration.FREE})
     fit_result = None
     if args.fit or args.apply:
         fit_result = calibration.fit(config, max_evaluations=args.max_evaluations)
@@ -412,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one config and write metrics, market, plots and a summary")
     p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
     p.add_argument("--out", help="output folder (default: out/<config name>[+PATH=VALUE for each override])")
-    p.add_argument("--seed", type=int, help="seed of the model's generator (default: the config's run.seed)")
+    p.add_argument("--seed", type=_integer, help="seed of the model's generator (default: the config's run.seed)")
     p.add_argument("--months", type=positive_int, help="horizon in months (default: the config's run.months)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
@@ -476,9 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "that may vary between scenarios)")
     p.add_argument("--affinities", action="store_true",
                    help="also fit the demand affinities --fit fits, over its ranges (the backtest does)")
-    p.add_argument("--particles", type=positive_int, default=400, help="particles a generation (default 400)")
-    p.add_argument("--generations", type=positive_int, default=4, help="generations at most (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and the simulations (default 0)")
+    p.add_argument("--particles", type=bounded_int(1, MAX_SCENARIOS), default=400,
+                   help=f"particles a generation (default 400, at most {MAX_SCENARIOS:,})")
+    p.add_argument("--generations", type=bounded_int(1, 100), default=4, help="generations at most (default 4)")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the sampler and the simulations (default 0)")
     p.add_argument("--out", help="posterior folder (default: out/posterior/<config name>)")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("validate", help="the model's intervals against observed outcomes: ratios and coverage")
@@ -486,9 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "one, e.g. backtest_holdout")
     p.add_argument("config", nargs="?", help=f"config whose seeds give the scenarios (default: {BASELINE.stem})")
     p.add_argument("--posterior", metavar="DIR", help="draw the scenarios from this posterior sample instead")
-    p.add_argument("--scenarios", type=positive_int, default=50, help="scenarios (seeds, or posterior draws; "
-                                                                     "default 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws and of the runs' seeds (default 0)")
+    p.add_argument("--scenarios", type=bounded_int(1, MAX_SCENARIOS), default=50,
+                   help=f"scenarios (seeds, or posterior draws; default 50, at most {MAX_SCENARIOS:,})")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the draws and of the runs' seeds (default 0)")
     p.add_argument("--out", help="output folder (default: out/validation/<table name>)")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("dash", help="the interactive dashboard in the browser (extra [dash])")

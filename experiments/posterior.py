@@ -197,8 +197,11 @@ def draws(folder: str | Path, n: int, seed: int = 0) -> tuple[Path, list[dict]]:
     if not (folder / "posterior.parquet").is_file() or not (folder / "posterior.json").is_file():
         raise ConfigError([Problem(str(folder), "posterior.parquet", "a posterior folder (wattyear calibrate "
                                    "--posterior)", "no posterior")])
-    meta = json.loads((folder / "posterior.json").read_text())
-    sample = pd.read_parquet(folder / "posterior.parquet")
+    from wattyear.experiments.store import read_json, read_table
+
+    meta = read_json(folder / "posterior.json", "a posterior's record (wattyear calibrate --posterior)", ("config",))
+    sample = read_table(folder / "posterior.parquet", "a posterior sample (wattyear calibrate --posterior)",
+                        ("weight",))
     names = [c for c in sample.columns if c not in ("weight", "distance")]
     w = sample["weight"].to_numpy(float)
     picks = np.random.default_rng(seed).choice(len(sample), size=n, p=w / w.sum())

@@ -271,8 +271,14 @@ def summary_text(result: RunResult) -> str:
     return head + "\n\n" + table + "\n\n" + format_crossings(metrics, date_of)
 
 
+#: the columns a run's tables must have to be read back (``sim.outputs``)
+KEYS = {"metrics": ("step", "date", "agent", "kind"), "market": ("step", "date", "segment", "provider"),
+        "leases": (), "funding": ()}
+
+
 def load_run(folder: str | Path) -> RunResult:
     """A run read back from its folder (``wattyear run`` or ``RunResult.save``)."""
+    from wattyear.experiments.store import read_json, read_table
     from wattyear.sim.config import ConfigError, Problem, read_toml, resolve
 
     folder = Path(folder)
@@ -281,8 +287,9 @@ def load_run(folder: str | Path) -> RunResult:
     if missing:
         raise ConfigError([Problem(str(folder), ", ".join(missing), "a run folder written by wattyear run",
                                    "no such file")])
-    record = json.loads((folder / "run.json").read_text())
+    record = read_json(folder / "run.json", "a run's record (run.json, written by wattyear run)")
     config = resolve(read_toml(folder / "config.resolved.toml"), source=str(folder / "config.resolved.toml"))
-    tables = {n: pd.read_parquet(folder / f"{n}.parquet") for n in ("metrics", "market", "leases", "funding")}
+    tables = {n: read_table(folder / f"{n}.parquet", f"a run's {n} table (written by wattyear run)", KEYS[n])
+              for n in ("metrics", "market", "leases", "funding")}
     return RunResult(**tables, config=config, config_name=record.get("config", folder.name),
                      overrides=record.get("overrides", {}), seconds=record.get("run_seconds", 0.0), record=record)

@@ -90,6 +90,43 @@ class WriteError(OSError):
     the same way, and none of them is the model's fault."""
 
 
+def read_table(path: str | Path, what: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A Parquet table (a file, or a folder of them) a user points wattyear at, with the columns it must
+    have. A damaged, truncated or foreign file is a ConfigError naming it, never a reader's traceback."""
+    from wattyear.sim.config import ConfigError, Problem
+
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError([Problem(str(path), "(file)", what, f"unreadable: {first}")]) from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ConfigError([Problem(str(path), "(columns)", f"{what}, with the columns {', '.join(columns)}",
+                                   "no column " + ", ".join(missing))])
+    return table
+
+
+def read_json(path: str | Path, what: str, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON object a user points wattyear at, with the keys it must have; anything else is a ConfigError
+    naming the file."""
+    from wattyear.sim.config import ConfigError, Problem
+    from wattyear.sim.config_files import read_text_file
+
+    path = Path(path)
+    try:
+        value = json.loads(read_text_file(path, what))
+    except json.JSONDecodeError as exc:
+        raise ConfigError([Problem(str(path), "(syntax)", f"{what} (JSON)", str(exc))]) from None
+    if not isinstance(value, dict):
+        raise ConfigError([Problem(str(path), "(file)", f"{what}: a JSON object", type(value).__name__)])
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ConfigError([Problem(str(path), ", ".join(missing), what, "missing")])
+    return value
+
+
 def write_error(exc: OSError, path: Path) -> WriteError:
     """``exc`` as a WriteError naming ``path`` (Arrow's and ``write()``'s errors name no file)."""
     return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path))
@@ -294,4 +331,5 @@ class ResultStore:
         folder = self.runs_dir if table == "metrics" else self.folder / table
         if not any(folder.glob("*.parquet")):  # e.g. no run raised: no funding file was written
             return pd.DataFrame()
-        return pd.read_parquet(folder)
+        return read_table(folder, f"the {table} files of a sweep (a damaged run file is redone when the sweep "
+                                  "is run again)")

@@ -56,9 +56,13 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
 
 
 def _overridden(key: str, paths: set[str]) -> bool:
-    """Whether a problem at ``key`` comes from an override: the path itself, or one inside it (a rule over
-    a whole table, such as funding shares summing to 1)."""
-    return key in paths or any(path.startswith(key + ".") for path in paths)
+    """Whether a problem at ``key`` comes from an override: the path itself, one inside it (a rule over a
+    whole table, such as funding shares summing to 1), or one beside it in the same list entry (a rule across
+    an entry's fields, such as a funding source's partner and its commitment)."""
+    parent = key.rpartition(".")[0]
+    entry = parent.rpartition(".")[2].isdigit()  # the fields of one list entry (a funding source, a lease)
+    return key in paths or any(path.startswith(key + ".") or (entry and path.rpartition(".")[0] == parent)
+                               for path in paths)
 
 
 def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:

@@ -91,7 +91,7 @@ def read_text_file(path: str | Path, what: str = "a TOML file", limit: int = MAX
     except OSError as exc:
         raise refuse(exc.strerror or str(exc)) from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # (a byte-order mark, as some editors on Windows write, is dropped)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError([Problem(str(path), "(encoding)", "UTF-8 text",

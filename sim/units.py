@@ -34,7 +34,7 @@ def parse_month(text: str) -> tuple[int, int]:
     """
     year_s, month_s = text.split("-")
     year, month = int(year_s), int(month_s)
-    if not 1 <= month <= 12 or len(year_s) != 4 or not FIRST_YEAR <= year <= LAST_YEAR:
+    if not 1 <= month <= 12 or len(year_s) != 4 or len(month_s) != 2 or not FIRST_YEAR <= year <= LAST_YEAR:
         raise ValueError(text)
     return year, month
 

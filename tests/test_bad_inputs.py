@@ -86,8 +86,66 @@ CASES = [
     ("compare --at bad", ["compare", "baseline", "colossus_lease", "--out", "out/x", "--at", "2026-13"], {},
      ["--at"]),
     ("validate a missing table", ["validate", "nope.csv", "--out", "out/x"], {}, ["nope.csv"]),
+    ("validate --seed -3", ["validate", "backtest_holdout", "--seed", "-3", "--out", "out/x"], {}, ["--seed"]),
+    ("validate --scenarios 10^8", ["validate", "backtest_holdout", "--scenarios", "100000000", "--out", "out/x"],
+     {}, ["--scenarios", "10,000"]),
+    ("posterior --particles 10^9", ["calibrate", "backtest_2025", "--posterior", "--targets", "backtest_targets",
+                                    "--particles", "1000000000", "--out", "out/x"], {}, ["--particles"]),
+    ("posterior --seed -1", ["calibrate", "backtest_2025", "--posterior", "--targets", "backtest_targets",
+                             "--seed", "-1", "--out", "out/x"], {}, ["--seed"]),
+    ("--months in another script's digits", ["run", "--out", "out/x", "--months", "\u0663"], {}, ["--months"]),
+    ("month without its zero", run(), {"c.toml": BASE + '[run]\nstart = "2026-1"\n'}, ["run.start"]),
+    ("--set a funding entry's commitment", ["run", "--out", "out/x", "--set",
+                                            "labs.openai.funding.0.cloud_commitment=0.5"], {},
+     ["--set", "labs.openai.funding.0"]),
+    ("a garbage posterior", ["validate", "backtest_holdout", "--posterior", "pp", "--out", "out/x"],
+     {"pp/posterior.parquet": b"garbage", "pp/posterior.json": '{"config": "baseline"}'},
+     ["pp/posterior.parquet", "unreadable"]),
+    ("a posterior record that is a list", ["validate", "backtest_holdout", "--posterior", "pp", "--out", "out/x"],
+     {"pp/posterior.parquet": b"garbage", "pp/posterior.json": "[1, 2]"}, ["pp/posterior.json", "JSON object"]),
+    ("apply into a file without the fitted keys", ["calibrate", "c.toml", "--apply", "--max-evaluations", "1",
+                                                   "--report", "out/x/calibration.md"], {"c.toml": BASE},
+     ["c.toml", "fitted parameter"]),
     ("dash a bad config", ["dash", "c.toml"], {"c.toml": BASE + "[labs.xai]\nwatts = -1\n"}, ["labs.xai.watts"]),
 ]
+
+
+@pytest.mark.parametrize("damage, says", [
+    ("metrics.parquet", "unreadable"), ("run.json", "(syntax)"), ("run.json[]", "JSON object"),
+    ("metrics.parquet-columns", "no column"),
+])
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_a_damaged_run_folder_is_named_not_a_traceback(damage, says, command, tmp_path, monkeypatch, capsys):
+    """``report`` and ``compare`` read run folders back: a damaged file is named, with exit 2."""
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--out", "good", "--months", "3", "--no-plots"]) == 0
+    assert main(["run", "--out", "bad", "--months", "3", "--no-plots"]) == 0
+    name = damage.split("[")[0].split("-")[0]
+    if damage == "metrics.parquet-columns":
+        pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "bad" / name)
+    else:
+        (tmp_path / "bad" / name).write_text("[1, 2]" if damage.endswith("[]") else "[1,2")
+    capsys.readouterr()
+    argv = ["report", "bad"] if command == "report" else ["compare", "good", "bad", "--out", "cmp", "--no-plots"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and name in err and says in err, err
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_sweep_with_damaged_run_files_is_named_by_analyze(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text('[study]\nname = "s"\nbase = "baseline"\nmonths = 3\n[grid]\n'
+                                     '"world.energy_usd_per_mwh" = [60.0, 90.0]\n')
+    assert main(["sweep", "s.toml", "--out", "sw", "--workers", "1", "--no-progress"]) == 0
+    for path in (tmp_path / "sw" / "runs").glob("*.parquet"):
+        path.write_bytes(b"PAR1xxxxPAR1")
+    capsys.readouterr()
+    assert main(["analyze", "sw"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "runs" in err and "unreadable" in err, err
 
 
 def test_calibrating_a_world_without_openai_names_what_is_missing(tmp_path, monkeypatch, capsys):

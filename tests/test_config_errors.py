@@ -103,7 +103,7 @@ def test_cli_exits_2_with_message_and_no_traceback(tmp_path, capsys):
 def test_cli_bad_numbers_and_unwritable_output(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["run", "--months", "0"])
-    assert info.value.code == 2 and "expected an integer ≥ 1, found 0" in capsys.readouterr().err
+    assert info.value.code == 2 and "expected a whole number of at least 1, found '0'" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["run", "--months", "1", "--no-plots", "--out", str(blocker / "out")]) == 2
