@@ -15,6 +15,7 @@ from wattyear.experiments.store import ResultStore
 from wattyear.experiments.study import load_study
 from wattyear.experiments.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
 from wattyear.sim.config import CONFIG_DIR, ConfigError, load_config
+from tests.sweeps import assert_same_results, results
 
 BASE = CONFIG_DIR / "baseline.toml"
 
@@ -42,17 +43,6 @@ keep = "every"
 every_months = 6
 kinds = ["lab"]
 """
-
-
-def results(folder: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in sorted((folder / "runs").glob("*.parquet"))}
-
-
-def assert_same_results(a: Path, b: Path):
-    ra, rb = results(a), results(b)
-    assert ra.keys() == rb.keys() and ra
-    for run_id in ra:
-        pd.testing.assert_frame_equal(ra[run_id], rb[run_id], check_exact=True)
 
 
 def test_design_seeds_and_outputs(tmp_path):

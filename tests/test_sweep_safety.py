@@ -27,6 +27,7 @@ from wattyear.experiments.study import MAX_RUNS, load_study
 from wattyear.experiments.result_folder import LOCK, study_folder
 from wattyear.experiments.sweep import expected_rows, run_sweep
 from wattyear.sim.config import CONFIG_DIR, ConfigError
+from tests.sweeps import assert_same_results, results
 
 BASE = CONFIG_DIR / "baseline.toml"
 TINY = """months = 3
@@ -52,17 +53,6 @@ def snapshot(folder: Path) -> dict:
     """Every file under ``folder`` with its size and modification time."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def results(folder: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in sorted((folder / "runs").glob("*.parquet"))}
-
-
-def assert_same_results(a: Path, b: Path):
-    ra, rb = results(a), results(b)
-    assert ra.keys() == rb.keys() and ra
-    for run_id in ra:
-        pd.testing.assert_frame_equal(ra[run_id], rb[run_id], check_exact=True)
 
 
 @pytest.fixture(scope="module")
