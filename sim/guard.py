@@ -1,12 +1,13 @@
 """The run-time guard: a cheap check of every month before it is recorded.
 
 Validation decides which configs may run; the guard makes sure a run that got past it never reports a
-number it should not have: every output finite, tokens served within serving capacity (in compute), every watt in use once
-(leased in = leased out; operated = owned), and money conserved (segments' spend is providers' token
+number it should not have: every output finite, compute served within serving capacity, every watt in use
+once (leased in = leased out; operated = owned), and money conserved (segments' spend is providers' token
 revenue, rent paid is rent received, each agent's cash moves by exactly its flows). A month that fails
 stops the run with a ``ModelError`` naming the month, the scenario, the agent and the quantity; a sweep
 records such a run as failed, never as ok. The checks are whole-array numpy operations over the scenario
-axis: about 0.1 ms a month, against several ms for the month itself.
+axis: about 0.3 ms a month against about 7 ms for the month itself (0.5 ms against 23 ms for an ensemble
+of 200 scenarios).
 """
 
 from __future__ import annotations
