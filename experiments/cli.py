@@ -107,8 +107,8 @@ def memory_size(text: str) -> int:
         value = float(match.group(1)) * _UNITS[unit] if match else -1.0
     except (KeyError, ValueError):
         value = -1.0
-    if value < 1024**2:
-        raise argparse.ArgumentTypeError(f"expected a memory size of at least 1 MiB such as 1GiB or 512MiB, "
+    if not 1024**2 <= value <= 2**50:
+        raise argparse.ArgumentTypeError(f"expected a memory size from 1 MiB to 1 PiB such as 1GiB or 512MiB, "
                                          f"found {text!r}")
     return int(value)
 

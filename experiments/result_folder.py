@@ -39,12 +39,28 @@ def _sha256(text: str | bytes) -> str:
 def study_identity(study: Study) -> dict:
     """What a folder's runs came from, as hashes: the study's text, its base config as resolved (the
     study names its base by path, and the file can change under it between a sweep and its resume),
-    the design file, and the wattyear version (runs are bit-identical within a version, not across)."""
+    the design file, the wattyear version, and the model's code (``model_sha256``: a change to the model
+    between a sweep and its resume can move results in the last bits, within one version number)."""
     import wattyear
 
     config = json.dumps(study.base, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return {"study_sha256": _sha256(study.text), "config_sha256": _sha256(config),
-            "design_sha256": study.design_sha256, "wattyear": wattyear.__version__, "base": str(study.base_path)}
+            "design_sha256": study.design_sha256, "wattyear": wattyear.__version__, "model_sha256": model_sha256(),
+            "base": str(study.base_path)}
+
+
+def model_sha256() -> str:
+    """A hash of the model's source (``wattyear.sim`` and ``wattyear.agents``): what a run's numbers
+    depend on besides its config, installed or in a checkout alike."""
+    import wattyear.agents
+    import wattyear.sim
+
+    digest = hashlib.sha256()
+    for package in (wattyear.sim, wattyear.agents):
+        root = Path(package.__file__).parent
+        for path in sorted(root.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 #: what to do about a folder that holds other results
@@ -85,6 +101,10 @@ def check_identity(study: Study, folder: Path) -> None:
         problems.append(Problem(str(folder), "wattyear version", f"wattyear {old.get('wattyear')}, which made its "
                                 f"runs (another version's results may differ){_ELSEWHERE}",
                                 f"wattyear {new['wattyear']}"))
+    elif old.get("model_sha256", new["model_sha256"]) != new["model_sha256"]:  # (absent: a folder from before)
+        problems.append(Problem(str(folder), "model code", f"the model code that made its runs (sha256 "
+                                f"{str(old.get('model_sha256'))[:12]}; a changed model may move results){_ELSEWHERE}",
+                                f"the model code changed since (sha256 {new['model_sha256'][:12]})"))
     if problems:
         raise ConfigError(problems)
 

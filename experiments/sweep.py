@@ -45,6 +45,7 @@ from wattyear.experiments.result_folder import IDENTITY, check_identity, study_i
 from wattyear.experiments.store import ResultStore, WriteError, write_error
 from wattyear.experiments.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
+from wattyear.sim.guard import ModelError
 
 
 @dataclass
@@ -149,10 +150,11 @@ def execute_group(task: dict) -> list[dict]:
     """Run one ensemble and store each run's results; return the runs' manifest entries.
 
     A run whose parameters the config refuses is recorded as failed and the
-    others go on; if the ensemble itself fails, each run is retried alone (its
-    results are the same either way), so one bad point never fails its
-    neighbours. The one error raised is the store's (``WriteError``: a full
-    disk, say), which would fail every run after it the same way.
+    others go on; if the ensemble itself fails, the run that broke it is failed
+    and the others run again (``_run_with_retries``: their results are the same
+    either way), so one bad point never fails its neighbours. The one error
+    raised is the store's (``WriteError``: a full disk, say), which would fail
+    every run after it the same way.
     """
     t0 = time.perf_counter()
     runs = task["runs"]
@@ -167,29 +169,8 @@ def execute_group(task: dict) -> list[dict]:
             ready.append((configs[run["point"]], run, entry))
         except ConfigError as exc:
             entry.update(status="failed", error=str(exc)[-2000:], rows=0)
-    try:
-        if ready:
-            _run_ensemble(task, ready)
-    except WriteError:
-        raise
-    except Exception as exc:  # the ensemble failed: each run alone, so one bad run fails no other
-        if len(ready) == 1:
-            ready[0][2].update(status="failed", rows=0,
-                               error="".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            for path in run_files(ready[0][1]["path"], task.get("tables", ("metrics",))):
-                path.unlink(missing_ok=True)
-        else:
-            for member in ready:
-                try:
-                    _run_ensemble(task, [member])
-                except WriteError:
-                    raise
-                except Exception as alone:
-                    member[2].update(status="failed", rows=0,
-                                     error="".join(traceback.format_exception_only(alone)).strip()[-2000:])
-                    # a file the failed ensemble wrote for it would count as finished on resume
-                    for path in run_files(member[1]["path"], task.get("tables", ("metrics",))):
-                        path.unlink(missing_ok=True)
+    if ready:
+        _run_with_retries(task, ready)
     seconds = round((time.perf_counter() - t0) / len(runs), 4)
     for entry in entries:
         entry["wall_seconds"] = seconds  # the ensemble's time, shared out
@@ -198,6 +179,44 @@ def execute_group(task: dict) -> list[dict]:
     # cyclic collection, or a worker's memory grows with the number of tasks it ran
     gc.collect()
     return entries
+
+
+def _fail(task: dict, member: tuple[dict, dict, dict], exc: BaseException) -> None:
+    """Record a run as failed, and remove any file written for it (it would count as finished on resume)."""
+    member[2].update(status="failed", rows=0, error="".join(traceback.format_exception_only(exc)).strip()[-2000:])
+    for path in run_files(member[1]["path"], task.get("tables", ("metrics",))):
+        path.unlink(missing_ok=True)
+
+
+def _run_with_retries(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
+    """Run the members as one ensemble; if one breaks it, fail that one and run the rest again.
+
+    A run the guard stops names its scenario (``ModelError.scenario``): it alone is failed and the rest
+    are stepped again as one ensemble (bit-identical to running them alone, and an ensemble's speed).
+    Any other failure, which names no run, has each run retried alone. A ``WriteError`` (a full disk)
+    is raised: every run after it would fail the same way.
+    """
+    pending = list(members)
+    while pending:
+        try:
+            _run_ensemble(task, pending)
+            return
+        except WriteError:
+            raise
+        except ModelError as exc:
+            if len(pending) == 1:
+                _fail(task, pending[0], exc)
+                return
+            if not 0 <= exc.scenario < len(pending):
+                break
+            _fail(task, pending.pop(exc.scenario), exc)
+        except Exception as exc:  # noqa: BLE001  (an error that names no run: find it run by run)
+            if len(pending) == 1:
+                _fail(task, pending[0], exc)
+                return
+            break
+    for member in pending:
+        _run_with_retries(task, [member])
 
 
 def run_files(metrics_path: str, tables: tuple[str, ...]) -> list[Path]:

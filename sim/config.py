@@ -49,20 +49,31 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
         problems = check_references(cfg, source)
     if problems:
         # a value that came from --set is reported as coming from there
-        overridden = set(overrides or {})
-        raise ConfigError([Problem("--set", p.key, p.expected, p.found) if _overridden(p.key, overridden) else p
+        raise ConfigError([Problem("--set", p.key, p.expected, p.found) if _overridden(p, overrides or {}) else p
                            for p in problems])
     return cfg
 
 
-def _overridden(key: str, paths: set[str]) -> bool:
-    """Whether a problem at ``key`` comes from an override: the path itself, one inside it (a rule over a
-    whole table, such as funding shares summing to 1), or one beside it in the same list entry (a rule across
-    an entry's fields, such as a funding source's partner and its commitment)."""
+def _overridden(problem: Problem, overrides: dict) -> bool:
+    """Whether a problem comes from an override: the path itself, one inside it (a rule over a whole table,
+    such as funding shares summing to 1), or, in the same list entry, one whose value the problem found (a
+    rule across an entry's fields, such as a funding source's partner and its commitment)."""
+    key = problem.key
     parent = key.rpartition(".")[0]
-    entry = parent.rpartition(".")[2].isdigit()  # the fields of one list entry (a funding source, a lease)
-    return key in paths or any(path.startswith(key + ".") or (entry and path.rpartition(".")[0] == parent)
-                               for path in paths)
+    entry = parent.rpartition(".")[2].isdigit()
+    for path, value in overrides.items():
+        if path == key or path.startswith(key + "."):
+            return True
+        if entry and path.rpartition(".")[0] == parent and _same(value, problem.found):
+            return True
+    return False
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001  (values of any kind)
+        return False
 
 
 def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:

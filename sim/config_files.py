@@ -38,13 +38,13 @@ def find_config(name: str | Path | None, folder: Path | None = None) -> Path:
     local = path if folder is None or path.is_absolute() else folder / path
     if local.is_file():
         return local
-    if local.exists():  # a folder, a device: say so rather than "no such file"
-        read_text_file(local)
     if not path.suffix and local.with_suffix(".toml").is_file():  # "my_scenario" for ./my_scenario.toml
         return local.with_suffix(".toml")
     packaged = CONFIG_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
     if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "bounds":
         return packaged
+    if local.exists():  # a folder, a device, and no packaged config of that name: say so, not "no such file"
+        read_text_file(local)
     raise ConfigError([Problem(str(name), "(file)", "an existing TOML file or a packaged config (" +
                                ", ".join(packaged_configs()) + ")", "no such file")])
 

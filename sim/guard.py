@@ -16,8 +16,9 @@ import numpy as np
 
 #: relative tolerance of the conservation checks (sums of up to ~10 terms of up to ~1e12 in float64)
 RTOL = 1e-9
-#: absolute tolerance of the cash check, in dollars
+#: absolute tolerances: a tenth of a cent, a milliwatt (a total of exactly 0 against a rounding residual)
 ATOL_USD = 1e-3
+ATOL_W = 1e-3
 
 
 class ModelError(ArithmeticError):
@@ -25,8 +26,12 @@ class ModelError(ArithmeticError):
 
     def __init__(self, step: int, date: str, scenario: int, agent: str, quantity: str, detail: str):
         self.step, self.date, self.scenario, self.agent, self.quantity = step, date, scenario, agent, quantity
+        self.detail = detail
         where = f"month {step} ({date})" + (f", scenario {scenario}" if scenario else "")
         super().__init__(f"{where}, {agent}: {quantity} {detail}")
+
+    def __reduce__(self):  # (crosses process boundaries whole: a pool's worker, a Dask task)
+        return type(self), (self.step, self.date, self.scenario, self.agent, self.quantity, self.detail)
 
 
 def _first(bad: np.ndarray) -> tuple[int, int]:
@@ -76,10 +81,11 @@ def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[s
             raise ModelError(step, date, s, "all agents", quantity, f"{what}: {a[s]:.12g} against {b[s]:.12g}")
 
     conserved(metrics["leased_in_watts"].sum(axis=1), metrics["leased_out_watts"].sum(axis=1), "watts",
-              "leased in and leased out differ")
+              "leased in and leased out differ", ATOL_W)
     operated = metrics["watts"].copy()
     operated[:, model.fringe.column] = 0.0  # the fringe rents watts from outside the model
-    conserved(operated.sum(axis=1), metrics["owned_watts"].sum(axis=1), "watts", "operated and owned differ")
+    conserved(operated.sum(axis=1), metrics["owned_watts"].sum(axis=1), "watts", "operated and owned differ",
+              ATOL_W)
     conserved(market["spend_usd"].reshape(len(operated), -1).sum(axis=1), metrics["token_revenue_usd"].sum(axis=1),
               "token_revenue_usd", "segments' spend and providers' token revenue differ", ATOL_USD)
     conserved(metrics["rent_paid_usd"].sum(axis=1), metrics["lease_income_usd"].sum(axis=1), "rent_paid_usd",

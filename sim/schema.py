@@ -64,10 +64,11 @@ class Field:
             return "a list of tables"
         noun = "an integer" if self.kind == "int" else "a number"
         bounds = []
+        shown = (lambda x: str(int(x))) if self.kind == "int" else (lambda x: f"{x:g}")  # (seeds print whole)
         if self.min is not None:
-            bounds.append(f"{'>' if self.exclusive_min else '≥'} {self.min:g}")
+            bounds.append(f"{'>' if self.exclusive_min else '≥'} {shown(self.min)}")
         if self.max is not None:
-            bounds.append(f"≤ {self.max:g}")
+            bounds.append(f"≤ {shown(self.max)}")
         return noun + (" " + " and ".join(bounds) if bounds else "")
 
 
@@ -399,7 +400,7 @@ def _close(table: dict, key: str, low, high) -> None:
     f = table[key]
     changes = {}
     if low is not None:
-        changes["min"] = low
+        changes["min"], changes["exclusive_min"] = low, False  # a floor given here is itself allowed
     if high is not None:
         changes["max"] = high
     table[key] = Field(**{**f.__dict__, **changes})

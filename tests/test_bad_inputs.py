@@ -225,3 +225,16 @@ def test_a_run_the_guard_stops_exits_3_and_writes_nothing(tmp_path, monkeypatch,
     assert "month 4 (2026-05)" in err and "xai" in err and "cash_usd" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
+
+
+def test_a_files_mistake_is_not_blamed_on_a_set_beside_it(tmp_path, monkeypatch, capsys):
+    """A lease entry whose lessor is wrong in the file, with its watts set on the command line: the lessor is
+    the file's mistake, not --set's."""
+    from wattyear.sim.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(lease(lessor="nobody"))
+    n = len(load_config()["leases"])
+    assert main(run("--set", f"leases.{n}.watts=2e8")) == 2
+    err = capsys.readouterr().err
+    assert f"c.toml: leases.{n}.lessor" in err and f"--set: leases.{n}.lessor" not in err, err
