@@ -409,6 +409,10 @@ def cmd_dash(args) -> int:
     if args.posterior:
         os.environ["WATTYEAR_DASH_POSTERIOR"] = str(Path(args.posterior).resolve())
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports leave the machine
+    import warnings
+
+    # Solara's note that its session cookie falls back to SameSite=Lax over plain http on localhost: expected
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"wattyear: listening on {args.host}: anyone who can reach this address can use the dashboard "
               "(it has no login)", file=sys.stderr)
