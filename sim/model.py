@@ -37,17 +37,14 @@ from wattyear.sim.accounts import book_month
 from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
-from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook, starting_cohorts
-from wattyear.sim.observe import TokenMonth, observe, segment_sums
+from wattyear.sim.fleet import Fleet, LeaseBook, starting_cohorts
+from wattyear.sim.observe import TokenMonth, observe
 from wattyear.sim.state import WorldState
-from wattyear.sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index, step_date
+from wattyear.sim.supply import Supply
+from wattyear.sim.token_month import TokenMarketMonth
+from wattyear.sim.units import DT_YEARS, month_index, step_date
 
 
-
-#: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
-MICROWATT = 1e-6
-#: ... as are operated watts below this share of all an agent owns (one ulp of 15 GW is 2e-6 W)
-ROUNDING_SHARE = 1e-9
 
 #: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
 #: capex guidance it stands for is for the year's orders, not only for builds already under way
@@ -58,8 +55,10 @@ PIPELINE_LAST_ORDER = 11
 STARTING_SHARE_ITERATIONS = 60
 
 
-class WattyearModel(mesa.Model):
-    """The AI-industry market model.
+class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
+    """The AI-industry market model: built from a config here, stepped here month by month; the supply
+    side's methods come from ``sim.supply.Supply``, the token market's from
+    ``sim.token_month.TokenMarketMonth``.
 
     Args:
         config: a validated config dict, a path to a TOML file, or None for the
@@ -304,58 +303,6 @@ class WattyearModel(mesa.Model):
             shares = token_market.logit_shares(self._utilities(), self.cell_outside)
             self.state.prev_share = 0.5 * (self.state.prev_share + shares)
 
-    def _add_vintage(self, column: int, hardware: str, watts, start_step: int, order_step: int | None = None,
-                     replacement: bool = False):
-        hw = self.config["hardware"][hardware]
-        return self.fleet.add(column, self.hardware_ids.index(hardware), watts, start_step, hw["life_years"] * 12,
-                              hw["capex_usd_per_w"], order_step=order_step, replacement=replacement)
-
-    def newest_hardware(self, family: str, t: int) -> str:
-        """The latest generation of ``family`` on sale in month ``t`` (ties: the one listed later in the config)."""
-        key = (family, t)
-        if key not in self._newest:
-            self._newest[key] = self._find_newest(family, t)
-        return self._newest[key]
-
-    def _find_newest(self, family: str, t: int) -> str:
-        """Ties (the same first month on sale) go to the one listed last in the config: the choice
-        sets the fleet's rows, so it must not depend on numbers that differ between scenarios."""
-        hw = self.config["hardware"]
-        on_sale = [h for h in self.hardware_ids
-                   if hw[h]["family"] == family and month_index(hw[h]["available_from"], self.start) <= t]
-        if not on_sale:
-            on_sale = [h for h in self.hardware_ids if hw[h]["family"] == family]
-        return max(on_sale, key=lambda h: (month_index(hw[h]["available_from"], self.start),
-                                           self.hardware_ids.index(h)))
-
-    def add_build(self, column: int, hardware: str, watts, order_step: int, lead_months: int) -> int:
-        """Order a cluster: paid over ``lead_months``, in service after them."""
-        return self._add_vintage(column, hardware, watts, order_step + lead_months, order_step=order_step)
-
-    def _renew_fleet(self, t: int) -> None:
-        """Replacements of retiring vintages; lease roll-overs, which a lab that is
-        failed or short of its runway lets lapse."""
-        if self.config["world"]["replace_retiring"]:
-            # a replacement is ordered a year before the vintage retires, so its capex is spread
-            lead = REPLACEMENT_LEAD_MONTHS
-            rows = self.fleet.retiring(t + lead)
-            if t == 0:  # vintages retiring within the first year are replaced on time too
-                rows = np.concatenate([self.fleet.retiring(k) for k in range(0, lead + 1)])
-            for row in rows:
-                retires = int(self.fleet.end_step[row])
-                family = self.config["hardware"][self.hardware_ids[self.fleet.hardware[row]]]["family"]
-                self._add_vintage(int(self.fleet.owner[row]), self.newest_hardware(family, t),
-                                  self.fleet.watts[:, row], retires, order_step=min(t, retires - 1),
-                                  replacement=True)
-        lapse = np.zeros(self.state.cash.shape, dtype=bool)
-        for lab in self.labs:
-            short = self.state.cash[:, lab.column] < 0 if t == 0 else lab.in_distress()
-            lapse[:, lab.column] = self.state.failed[:, lab.lab_index] | short
-        nan = np.full(self.n_scenarios, np.nan)
-        rents = np.stack([a.rent_usd_per_w_year(t) if isinstance(a, Hyperscaler) else nan
-                          for a in self.ledger_agents], axis=1)  # (S, A)
-        self.leases.renew_expiring(t, lapse=lapse, rent_now=rents)
-
     # --------------------------------------------------------------- helpers
     def frontier_quality_at(self, step) -> np.ndarray:
         """(S,) best live lab quality at ``step`` (an int, or (S,) ints: one month per scenario);
@@ -368,81 +315,6 @@ class WattyearModel(mesa.Model):
     def _frontier_now(self) -> np.ndarray:
         labs = self.state.quality[:, : len(self.labs)]
         return np.where(self.state.failed, -np.inf, labs).max(axis=1, initial=0.0)
-
-    def serving_multiplier_at(self, step: int) -> np.ndarray:
-        """(S,) m(t) of the serving stack in month ``step`` (do not modify the result)."""
-        if step not in self._multipliers:
-            w = self.config["world"]
-            self._multipliers[step] = kernel.serving_multiplier(
-                w["serving_multiplier"], w["serving_multiplier_growth_per_year"],
-                w["serving_multiplier_halflife_years"], np.full(self.n_scenarios, step * DT_YEARS))
-        return self._multipliers[step]
-
-    def new_watt_tpwy(self, hardware: dict, step: int) -> np.ndarray:
-        """Flagship tokens a watt of ``hardware`` yields a year at full load in month ``step``."""
-        return hardware["tokens_per_joule"] * SECONDS_PER_YEAR * self.serving_multiplier_at(step)
-
-    def cheapest_contract_rent(self, t: int) -> np.ndarray:
-        """(S,) the lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
-        if not self.hyperscalers:
-            return np.full(self.n_scenarios, np.inf)
-        return np.min(np.stack([h.rent_usd_per_w_year(t) for h in self.hyperscalers]), axis=0)
-
-    def _supply(self, t: int) -> dict[str, np.ndarray]:
-        """Watts and tokens capacity of every agent in month ``t``."""
-        st = self.state
-        owned = self.fleet.owned_watts(t)
-        lease_flows = self.leases.flows(t, owned)
-        leased_out, leased_in = lease_flows["leased_out"], lease_flows["leased_in"]
-        # a lessor that lets all it owns can come out a rounding error off zero: below a microwatt is none
-        operated = owned - leased_out + leased_in
-        floor = np.maximum(MICROWATT, ROUNDING_SHARE * owned.sum(axis=1, keepdims=True))
-        operated = np.where(operated > floor, operated, 0.0)
-        operated[:, self.fringe_hardware, self.fringe.column] += st.fringe_watts
-        capacity_year = kernel.tokens_capacity_per_year(operated, self.tokens_per_joule[:, :, None],
-                                                        self.model_efficiency, st.serving_multiplier[:, None])
-        watts = operated.sum(axis=1)
-        training = np.zeros(watts.shape)
-        for lab in self.labs:
-            training[:, lab.column] = lab.training_share(operated[:, :, lab.column], self.training_efficiency)
-        return {"owned": owned, "leased_out": leased_out, "leased_in": leased_in, "operated": operated,
-                "rent_paid_usd_per_year": lease_flows["rent_paid_usd_per_year"],
-                "rent_received_usd_per_year": lease_flows["rent_received_usd_per_year"],
-                "watts": watts, "capacity_year": capacity_year, "training_share": training,
-                "tpwy": kernel.tokens_per_watt_year(capacity_year, watts)}
-
-    def _utilities(self) -> np.ndarray:
-        """(S, N, P) utility of each provider to each customer class (``token_market.utility``); −∞ for a
-        failed lab. All but the habit term are the same for every class of a segment: they are
-        formed by segment and then copied to the classes."""
-        st = self.state
-        log_price = np.log(np.maximum(st.price, token_market.PRICE_FLOOR_USD_PER_MTOK))
-        by_segment = token_market.utility(st.quality[:, None, :], log_price, self.segment_affinity, 0.0,
-                                          beta_quality=self.segment_beta_quality[:, :, None],
-                                          beta_price=self.segment_beta_price[:, :, None], inertia=0.0)
-        if st.failed.any():
-            alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
-            by_segment[~alive[:, None, :].repeat(by_segment.shape[1], axis=1)] = -np.inf
-        u = by_segment.take(self.cell_segment, axis=1)  # C order: a fancy index would put classes first
-        u += self.cell_inertia * st.prev_share
-        return u
-
-    def usage(self) -> np.ndarray:
-        """(S, K, P) tokens a customer of each provider uses, relative to the starting prices:
-        (price / starting price)^(−ε) per segment (1 where a segment or provider is free).
-
-        Cheaper tokens get used more (agents, longer contexts): with ε = 1,
-        halving a provider's price doubles the tokens each of its customers asks for.
-        """
-        ratio = kernel.safe_divide(self.state.price, self.start_price)
-        ratio = np.where(self.start_price > 0, np.maximum(ratio, 1e-12), 1.0)
-        return ratio ** -self.segment_price_elasticity[:, :, None]
-
-    def compute_per_token(self) -> np.ndarray:
-        """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost)."""
-        gamma = self.config["world"]["quality_compute_elasticity"][:, None, None]
-        return kernel.compute_per_token(self.state.quality[:, None, :] - self.start_quality[:, None, :] + 1.0,
-                                        gamma, self.segment_routing)
 
     @property
     def open_weights_price(self) -> float:
@@ -511,36 +383,6 @@ class WattyearModel(mesa.Model):
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
             self.running = False
-
-    def _clear_token_market(self, supply, phi_segment: np.ndarray) -> TokenMonth:
-        """Demand by customer class, logit choice and water-filling against serving capacity;
-        ``phi_segment`` (S, K, P) is this month's compute per token.
-
-        Capacity is in compute tokens: the operated fleet's tokens at full
-        load, less its training share, over the peak-to-average of the load it
-        would serve (weighted by first choices in compute).
-        """
-        customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
-        customers, demand = np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
-        u = self._utilities()
-        phi = phi_segment.take(self.cell_segment, axis=1)  # (S, N, P)
-        usage_by_segment = self.usage()
-        usage = usage_by_segment.take(self.cell_segment, axis=1)
-        weights = token_market.logit_weights(u, self.cell_outside)
-        first = token_market._shares(*weights)
-        first *= demand[..., None]
-        first *= usage
-        first *= phi
-        first = segment_sums(self, first)  # (S, K, P) compute asked by first choices
-        peak = kernel.safe_divide((first * self.segment_peak[:, :, None]).sum(axis=1), first.sum(axis=1))
-        peak = np.where(peak > 0, peak, 1.0)
-        serving_share = 1.0 - supply["training_share"][:, : self.n_providers]
-        capacity = supply["capacity_year"][:, : self.n_providers] * DT_YEARS * serving_share / peak
-        cleared = token_market.water_fill(demand, u, self.cell_outside, capacity, compute_per_token=phi,
-                                          usage=usage, weights=weights)
-        sums = lambda x: segment_sums(self, x)  # noqa: E731
-        return TokenMonth(customers, demand, cleared, phi, usage, usage_by_segment, peak, serving_share, capacity,
-                          phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice))
 
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (state, not the output log)."""
