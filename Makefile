@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run dash test bench docs calibrate backtest clean
+.PHONY: setup run dash test bench docs calibrate backtest golden clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -46,3 +46,8 @@ backtest: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# regenerate the golden fingerprint of the outputs (tests/golden.py): only when a change is meant to move
+# the numbers, and the commit says why
+golden: $(STAMP)
+	$(BIN)/python tests/golden.py --write
