@@ -32,7 +32,7 @@ class CapacityOwner:
         """(S,) watts it can still order this year: its secured power, growing with
         ``world.power_growth_per_year``, less what it ordered in the last 12 months."""
         ordered = self.model.fleet.ordered_between(t - 11, t, growth_only=True)[:, self.column]
-        growth = (1 + self.model.config["world"]["power_growth_per_year"]) ** (t / 12)
+        growth = kernel.grown(self.model.config["world"]["power_growth_per_year"], t / 12)
         return np.maximum(self.profile.get("power_secured_w_per_year", 0.0) * growth - ordered, 0.0)
 
     def planned_watts(self, step: int) -> np.ndarray:

@@ -8,6 +8,7 @@ import mesa
 import numpy as np
 from scipy import stats
 
+from wattyear.sim import kernel
 from wattyear.sim.units import DT_YEARS
 
 #: points of the size distribution used to bin a segment's customers into classes
@@ -85,8 +86,7 @@ class DemandSegment(mesa.Agent):
         """(S,) annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""
         p = self.profile
         halflife, g0 = p["usage_growth_halflife_years"], p["usage_growth_per_year"]
-        slowed = g0 * 2.0 ** (-(t * DT_YEARS) / np.where(halflife > 0, halflife, 1.0))
-        return np.where(halflife > 0, slowed, g0)
+        return g0 * kernel.halved(t * DT_YEARS, halflife)
 
     def cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
         """(customers, tokens wanted at starting prices) per class this month, shape (S, classes) each.

@@ -63,7 +63,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def third_party_watts(self, step: int) -> np.ndarray:
         """(S,) watts other cloud customers rent in month ``step``."""
-        return self.third_party_start * (1 + self.profile["third_party_growth_per_year"]) ** (step * DT_YEARS)
+        return self.third_party_start * kernel.grown(self.profile["third_party_growth_per_year"], step * DT_YEARS)
 
     def revenue_at_risk_usd(self, rival_consumer_share: np.ndarray, step: int) -> np.ndarray:
         """Business revenue lost this month, shape (S,)."""
@@ -71,7 +71,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def business_revenue_usd(self, step: int) -> np.ndarray:
         p = self.profile
-        return p["business_revenue_usd_per_year"] / 12 * (1 + p["business_growth_per_year"]) ** (step / 12)
+        return p["business_revenue_usd_per_year"] / 12 * kernel.grown(p["business_growth_per_year"], step / 12)
 
     def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Spot offer: the watts it will own when a new lease would start, less all it has let

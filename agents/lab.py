@@ -90,7 +90,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         p = self.profile
         half = self.model.config["world"]["training_shift_halflife_years"]
         longrun, most = p["long_run_training_share"], p["max_training_share"]
-        shifted = longrun + (most - longrun) * 2.0 ** (-step * DT_YEARS / half)
+        shifted = longrun + (most - longrun) * kernel.halved(step * DT_YEARS, half)
         return np.where(longrun < 0, most, shifted)
 
     def train(self, training_compute_wy: np.ndarray) -> None:
@@ -178,7 +178,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[:, c]
         per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
         growth = self.demand_growth(obs)
-        per_forecast_watt = kernel.safe_divide((1.0 + growth) ** (lead / 12), per_watt_month)
+        per_forecast_watt = kernel.safe_divide(kernel.grown(growth, lead / 12), per_watt_month)
         free = ~model.segment_priced[0]
         free_need = obs.first_choice_compute[:, free, c].sum(axis=1) * per_forecast_watt
         paid_need = obs.first_choice_compute[:, ~free, c].sum(axis=1) * per_forecast_watt

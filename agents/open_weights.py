@@ -8,7 +8,7 @@ from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
 from wattyear.agents.observation import Observation
 from wattyear.sim import kernel
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.sim.units import DT_YEARS, per_mtok
 
 #: the publisher orders a quarter's capex at a time (fewer, larger vintages; an assumption)
 ORDER_MONTHS = 3
@@ -50,7 +50,7 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
     def ad_revenue_usd(self, step: int) -> np.ndarray:
         """Its ad revenue in month ``step``, $ (not threatened by AI)."""
         p = self.profile
-        return p["ad_revenue_usd_per_year"] * (1 + p["ad_growth_per_year"]) ** (step * DT_YEARS) * DT_YEARS
+        return p["ad_revenue_usd_per_year"] * kernel.grown(p["ad_growth_per_year"], step * DT_YEARS) * DT_YEARS
 
     def plan_capacity(self, obs: Observation) -> None:
         """Order ``capex_share_of_ads`` of its ad revenue as new watts (the share halving every
@@ -65,7 +65,7 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
             return
         for t in months:
             half = p["capex_share_halflife_years"]
-            fade = np.where(half > 0, 2.0 ** (-max(t, 0) * DT_YEARS / np.where(half > 0, half, 1.0)), 1.0)
+            fade = kernel.halved(max(t, 0) * DT_YEARS, half)
             capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t) * ORDER_MONTHS
             hw = self.model.newest_hardware(self.family(), obs.step)
             watts = capex / self.model.config["hardware"][hw]["capex_usd_per_w"]
@@ -118,6 +118,6 @@ class OpenWeightsFringe(EconomicAgent):
         u, f = p["planning_utilization"], self.model.config["world"]["idle_power_fraction"]
         per_watt = p["rent_usd_per_w_year"] + self.model.energy_usd_per_w_year * (f + (1 - f) * u)
         usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
-        price = usd_per_token * (1 + p["margin"]) * TOKENS_PER_MTOK
+        price = per_mtok(usd_per_token * (1 + p["margin"]))
         new = np.where(self.model.segment_priced, price[:, None], 0.0)
         st.price[:, :, c] = np.where((tpwy > 0)[:, None], new, st.price[:, :, c])

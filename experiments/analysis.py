@@ -42,7 +42,11 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
 from wattyear.experiments.store import ResultStore  # noqa: E402
+from wattyear.sim import outputs  # noqa: E402
 from wattyear.sim.capital_market import crossing_step  # noqa: E402
+
+#: revenue per token is shown in $/Mtok (``sim.outputs.display``)
+RPT_SCALE = outputs.display("revenue_per_token")[1]
 
 NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio")
 #: metrics the figures and findings use when the study kept them
@@ -137,7 +141,7 @@ def crossings_table(data: SweepData) -> pd.DataFrame:
         row = {"run_id": run_id, "agent": agent, "seed": first["seed"], "crossing_step": float(step),
                **{p: first[p] for p in data.params}}
         if "revenue_per_token" in g:
-            row[f"rpt_{month_label}_usd_per_mtok"] = float(at["revenue_per_token"].iloc[0]) * 1e6 if len(at) else np.nan
+            row[f"rpt_{month_label}_usd_per_mtok"] = float(at["revenue_per_token"].iloc[0]) * RPT_SCALE if len(at) else np.nan
         if "revenue_per_watt_year" in g:
             row[f"rpwy_{month_label}_usd_per_w_year"] = float(at["revenue_per_watt_year"].iloc[0]) if len(at) else np.nan
         if "operating_margin" in g:
@@ -285,7 +289,7 @@ def plot_by_quality(data: SweepData, path: Path) -> Path:
     groups, levels = levels_of(data.runs[QUALITY])
     labs = data.labs
     rows = [("blended_price_usd_per_mtok", "blended price, $/M tokens", 1.0),
-            ("revenue_per_token", "revenue per token, $/M tokens", 1e6)]
+            ("revenue_per_token", "revenue per token, $/M tokens", RPT_SCALE)]
     rows = [r for r in rows if r[0] in data.runs]
     fig, axes = plt.subplots(len(rows), len(labs), figsize=(4.2 * len(labs), 3.4 * len(rows)), sharex=True,
                              squeeze=False)
@@ -512,7 +516,7 @@ def analyze(folder: str | Path) -> list[Path]:
                                       "of the next cluster"))
     if "revenue_per_token" in data.runs:
         add("Revenue per token across runs", plot_fan(data, "revenue_per_token", folder / "fan_revenue_per_token.png",
-                                                       unit="$/M tokens", scale=1e6, yscale="log",
+                                                       unit="$/M tokens", scale=RPT_SCALE, yscale="log",
                                                        title="Revenue per token = blended price × utilisation"))
     if "operating_margin" in data.runs:
         add("Operating margin across runs", plot_fan(data, "operating_margin", folder / "fan_operating_margin.png",

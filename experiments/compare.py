@@ -25,11 +25,12 @@ import pandas as pd
 from wattyear.experiments.run import RunResult, identity, load_run, run, run_name
 from wattyear.experiments.summary import crossings
 from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value, relabel
+from wattyear.sim import outputs
 from wattyear.sim.units import parse_month
 
 #: (metric column, heading, unit, scale to the unit) of the compared per-watt economics, read in one month
 COMPARED = (
-    ("revenue_per_token", "revenue per token", "$/Mtok", 1e6),
+    ("revenue_per_token", "revenue per token", *outputs.display("revenue_per_token")),
     ("revenue_per_watt_year", "revenue per watt-year", "$/W-yr", 1.0),
     ("cost_per_watt_year", "cost per watt-year", "$/W-yr", 1.0),
     ("operating_margin", "operating margin", "share of revenue", 1.0),

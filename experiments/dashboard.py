@@ -22,6 +22,7 @@ import numpy as np
 
 from wattyear.sim.config import ConfigError, Problem, load_config, relabel, resolve
 from wattyear.sim.config_files import find_config, read_toml
+from wattyear.sim import outputs
 from wattyear.sim.model import WattyearModel
 
 #: where the Colossus switch takes its lease from: the packaged what-if, so the two always agree
@@ -196,8 +197,8 @@ class Series:
 
 #: per lab panels: metric → display scale (tokens per watt-year in millions, revenue per token in $/Mtok)
 LAB_METRICS = {
-    "tokens_per_watt_year": 1e-6,
-    "revenue_per_token": 1e6,
+    "tokens_per_watt_year": outputs.display("tokens_per_watt_year")[1],
+    "revenue_per_token": outputs.display("revenue_per_token")[1],
     "revenue_per_watt_year": 1.0,
     "cost_per_watt_year": 1.0,
     "self_funding_ratio": 1.0,

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from wattyear.sim import outputs  # noqa: E402
+
 
 def save(fig, path: Path, title: str | None = None, bottom: float = 0.0) -> Path:
     """Date axes, the run's name as the figure's title, and a PNG (``bottom``: the share of the height
@@ -32,9 +34,9 @@ def plot_per_watt(metrics: pd.DataFrame, path: Path, title: str | None = None) -
     """2×3 grid: TPWY, RPT, RPWY against CPWY, utilisation, rate-limited share, cash."""
     labs = metrics[metrics["kind"].isin(("lab", "fringe"))]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True)
-    _lines(axes[0, 0], labs, "tokens_per_watt_year", 1e-6)
+    _lines(axes[0, 0], labs, "tokens_per_watt_year", outputs.display("tokens_per_watt_year")[1])
     axes[0, 0].set(title="Tokens per watt-year (supply)", ylabel="M tokens / W-yr", yscale="log")
-    _lines(axes[0, 1], labs, "revenue_per_token", 1e6)
+    _lines(axes[0, 1], labs, "revenue_per_token", outputs.display("revenue_per_token")[1])
     axes[0, 1].set(title="Revenue per token = price × utilisation × mix", ylabel="$ / M tokens", yscale="log")
     for agent, g in labs.groupby("agent", sort=False):
         line, = axes[0, 2].plot(g["date"], g["revenue_per_watt_year"], label=agent)

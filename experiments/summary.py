@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from wattyear.sim import outputs
 from wattyear.sim.capital_market import crossing_step
 
 #: (column, heading, scale, format) of the summary table
 SUMMARY_COLUMNS = (
-    ("tokens_per_watt_year", "TPWY Mtok/W-yr", 1e-6, "{:8.2f}"),
-    ("revenue_per_token", "RPT $/Mtok", 1e6, "{:7.3f}"),
+    ("tokens_per_watt_year", "TPWY Mtok/W-yr", outputs.display("tokens_per_watt_year")[1], "{:8.2f}"),
+    ("revenue_per_token", "RPT $/Mtok", outputs.display("revenue_per_token")[1], "{:7.3f}"),
     ("revenue_per_watt_year", "RPWY $/W-yr", 1.0, "{:7.2f}"),
     ("cost_per_watt_year", "CPWY $/W-yr", 1.0, "{:7.2f}"),
     ("utilization", "util", 1.0, "{:5.2f}"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from wattyear.sim import kernel
 from wattyear.sim.observe import segment_sums
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.sim.units import DT_YEARS, per_mtok, per_token
 
 #: threshold for the count of large customers (per lab, per year)
 LARGE_CUSTOMER_USD_PER_YEAR = 1e6
@@ -32,10 +32,9 @@ def book_month(model, t, supply, tokens, release_cost):
     clearing, customers, demand = tokens.cleared, tokens.customers, tokens.demand
     n_prov = model.n_providers
     s, n_agents = st.cash.shape
-    growth = lambda rate: (1 + rate) ** (t * DT_YEARS)  # noqa: E731
 
     # token revenue (segments pay providers)
-    price = st.price / TOKENS_PER_MTOK  # $/token, (S, K, P)
+    price = per_token(st.price)  # $/token, (S, K, P)
     spend = tokens.served * price  # (S, K, P)
     token_revenue = np.zeros((s, n_agents))
     token_revenue[:, :n_prov] = spend.sum(axis=1)
@@ -81,7 +80,7 @@ def book_month(model, t, supply, tokens, release_cost):
     cloud_revenue = np.zeros((s, n_agents))
     for lab in model.labs:
         p = lab.profile
-        other_cost[:, lab.column] += (p["overhead_usd_per_year"] * growth(p["overhead_growth_per_year"]) * DT_YEARS
+        other_cost[:, lab.column] += (p["overhead_usd_per_year"] * kernel.grown(p["overhead_growth_per_year"], t * DT_YEARS) * DT_YEARS
                                       * ~st.failed[:, lab.lab_index])  # a failed lab has let its staff go
     consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
     consumer_served = (tokens.served * consumer[None, :, None]).sum(axis=1)  # (S, P)
@@ -101,7 +100,7 @@ def book_month(model, t, supply, tokens, release_cost):
     ads = model.publisher.ad_revenue_usd(t)
     other_revenue[:, pc] += ads
     other_cost[:, pc] += ads * (1 - pub["ad_margin"]) + release_cost
-    other_cost[:, pc] += pub["talent_cost_usd_per_year"] * growth(pub["talent_cost_growth_per_year"]) * DT_YEARS
+    other_cost[:, pc] += pub["talent_cost_usd_per_year"] * kernel.grown(pub["talent_cost_growth_per_year"], t * DT_YEARS) * DT_YEARS
     cloud_revenue += rent_recv
 
     revenue = token_revenue + rent_recv + other_revenue
@@ -145,7 +144,7 @@ def book_month(model, t, supply, tokens, release_cost):
         "revenue_per_token": econ.revenue_per_token,
         "revenue_per_watt_year": econ.revenue_per_watt_year,
         "cost_per_watt_year": econ.cost_per_watt_year,
-        "blended_price_usd_per_mtok": econ.blended_price_usd_per_token * TOKENS_PER_MTOK,
+        "blended_price_usd_per_mtok": per_mtok(econ.blended_price_usd_per_token),
         "utilization": econ.utilization,
         "rate_limited_share": rate_limited,
         "quality": quality,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from wattyear.sim.units import DT_YEARS, MWH_PER_WATT_YEAR, SECONDS_PER_YEAR
+from wattyear.sim.units import DT_YEARS, MWH_PER_WATT_YEAR, SECONDS_PER_YEAR, per_mtok
 
 
 #: the smallest amount of money a ratio of money is taken over (a margin, the self-funding ratio): a cent
@@ -82,6 +82,31 @@ def sum_axis1(values: np.ndarray) -> np.ndarray:
     for i in range(1, values.shape[1]):
         out += values[:, i]
     return out
+
+
+def grown(rate_per_year, years):
+    """(1 + g)^t: what one unit compounding at ``rate_per_year`` has become after ``years``.
+
+    Callers say how they count years (``t * DT_YEARS`` or ``t / 12``: the two differ in the last bit for
+    some months, and each caller keeps the one its results were made with).
+
+    >>> float(grown(0.21, 2.0))
+    1.4641
+    >>> float(grown(np.array([0.5]), 0.0)[0])
+    1.0
+    """
+    return (1 + rate_per_year) ** years
+
+
+def halved(years, halflife_years):
+    """2^(−t/h): what is left after ``years`` of a quantity halving every ``halflife_years``; 1 (no
+    decay at all) where the half-life is 0 or less, the schema's way of saying "never".
+
+    >>> halved(2.0, np.array([1.0, 2.0, 0.0]))
+    array([0.25, 0.5 , 1.  ])
+    """
+    h = np.asarray(halflife_years, dtype=float)
+    return np.where(h > 0, 2.0 ** (-years / np.where(h > 0, h, 1.0)), 1.0)
 
 
 def tokens_capacity_per_year(watts_by_hardware, tokens_per_joule, model_efficiency=1.0,
@@ -295,7 +320,7 @@ def marginal_cost_usd_per_mtok(*, energy_usd_per_w_year, idle_power_fraction, ca
     """
     per_w_year = (np.asarray(energy_usd_per_w_year, dtype=float) * (1.0 - np.asarray(idle_power_fraction, float))
                   + safe_divide(capacity_charge_usd_per_w_year, reachable_utilization))
-    return np.asarray(compute_per_token, dtype=float) * safe_divide(per_w_year, tpwy) * 1e6
+    return per_mtok(np.asarray(compute_per_token, dtype=float) * safe_divide(per_w_year, tpwy))
 
 
 def training_share(run_compute_wy_per_year, training_efficiency, watts, cap):

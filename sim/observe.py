@@ -14,7 +14,7 @@ import numpy as np
 
 from wattyear.agents.observation import Observation
 from wattyear.sim import kernel
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK
+from wattyear.sim.units import DT_YEARS, per_token
 
 
 class TokenMonth(NamedTuple):
@@ -94,7 +94,7 @@ def observe(model, t: int, supply: dict, tokens: TokenMonth, metrics: dict) -> O
     # paid tokens turned away (the spot market's bids)
     rejected = tokens.asked - tokens.served  # (S, K, P) tokens
     paid_rejected = priced_sums(model, rejected * phi)  # in compute tokens, as capacity is
-    rejected_value = priced_sums(model, rejected * st.price / TOKENS_PER_MTOK)
+    rejected_value = priced_sums(model, per_token(rejected * st.price))
 
     return Observation(
         step=t,

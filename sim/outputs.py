@@ -20,14 +20,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from wattyear.sim.units import TOKENS_PER_MTOK
+
 
 @dataclass(frozen=True)
 class Column:
-    """One output column: its name in the Parquet file, its unit, a one-line meaning."""
+    """One output column: its name in the Parquet file, its unit, a one-line meaning, and the unit
+    tables and plots show it in with the factor from the stored unit (``display``)."""
 
     name: str
     unit: str
     meaning: str
+    shown_unit: str = ""
+    shown_scale: float = 1.0
 
 
 C = Column
@@ -49,8 +54,9 @@ METRIC_VALUES = (
     C("leased_in_watts", "W", "watts leased in and delivered this month"),
     C("leased_out_watts", "W", "watts let to others this month"),
     C("tokens_per_watt_year", "tokens/W-yr", "TPWY: tokens the operated fleet could produce in a year at full "
-      "load, per operated watt (in tokens of its own models)"),
-    C("revenue_per_token", "$/token", "RPT: token revenue / tokens capacity (= blended price × utilisation)"),
+      "load, per operated watt (in tokens of its own models)", "Mtok/W-yr", 1.0 / TOKENS_PER_MTOK),
+    C("revenue_per_token", "$/token", "RPT: token revenue / tokens capacity (= blended price × utilisation)",
+      "$/Mtok", TOKENS_PER_MTOK),
     C("revenue_per_watt_year", "$/W-yr", "RPWY = TPWY × RPT: token revenue, annualised, per operated watt"),
     C("cost_per_watt_year", "$/W-yr", "CPWY: cost of the operated watts (energy; depreciation and site opex of "
       "owned watts in use; rent of leased-in watts), annualised, per operated watt"),
@@ -146,6 +152,19 @@ def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
 #: names of the metrics written to metrics.parquet (after its keys), for code
 METRIC_NAMES = names(METRIC_VALUES)
 
+
+def display(name: str) -> tuple[str, float]:
+    """(unit, factor) a metric is shown in by tables, plots and the dashboard: the stored value times
+    the factor is in that unit. Every presentation path takes its scale from here.
+
+    >>> display("revenue_per_token")
+    ('$/Mtok', 1000000.0)
+    >>> display("cost_per_watt_year")
+    ('$/W-yr', 1.0)
+    """
+    column = _BY_NAME[name]
+    return (column.shown_unit, column.shown_scale) if column.shown_unit else (column.unit, 1.0)
+
 #: keys of the model's per-month metrics (``WattyearModel.history``) that are not written:
 #: inputs of the agents' observation and of the conservation checks
 INTERNAL_METRICS = {
@@ -208,6 +227,8 @@ FUNDING = (
     C("commitment_watts", "W", "watts the partner leased to the lab for that commitment, as far as its spare "
       "watts went"),
 )
+
+_BY_NAME = {c.name: c for c in (*METRIC_VALUES, *MARKET, *LEASES, *FUNDING)}
 
 #: file name → (what a row is, its columns)
 FILES = {

@@ -21,6 +21,25 @@ DT_YEARS = 1.0 / MONTHS_PER_YEAR
 TOKENS_PER_MTOK = 1e6
 
 
+def per_token(usd_per_mtok):
+    """A price per million tokens as dollars per token (the one conversion this way).
+
+    >>> per_token(2.0)
+    2e-06
+    """
+    return usd_per_mtok / TOKENS_PER_MTOK
+
+
+def per_mtok(usd_per_token):
+    """Dollars per token as a price per million tokens, the unit list prices are quoted in (the one
+    conversion that way).
+
+    >>> per_mtok(2e-06)
+    2.0
+    """
+    return usd_per_token * TOKENS_PER_MTOK
+
+
 #: the calendar a config's months may fall in: wide enough for any backtest or projection, narrow enough that
 #: every date a run can reach (a 1,200-month horizon, a 1,200-month lease) stays a valid date
 FIRST_YEAR, LAST_YEAR = 1900, 2200
