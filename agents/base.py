@@ -1,4 +1,5 @@
-"""What every wattyear agent has: an id from the config, a kind and a column."""
+"""What every wattyear agent has: an id from the config, a kind, a column, and the rule by which an
+owner that may borrow settles its cash."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import mesa
 import numpy as np
 
 from wattyear.sim import capital_market
+from wattyear.sim.records import CashSettlement
+from wattyear.sim.world import World
 
 
 class EconomicAgent(mesa.Agent):
-    """An agent with a cash ledger column and per-watt metrics.
+    """An agent with a cash ledger column.
 
     ``column`` indexes the last axis of the model's (scenario, agent) arrays.
-    The reporter properties read scenario 0, which is the run for a single
-    model; the ensemble path reads the arrays directly.
+    Agents decide; they never write the model's state: each decision is a
+    record (``sim.records``) that the markets (``sim.clearing``) apply.
     """
 
     kind = "agent"
@@ -25,30 +28,10 @@ class EconomicAgent(mesa.Agent):
         self.column = column
         self.name = profile.get("name", agent_id)
 
-    def _metric(self, name: str) -> float:
-        values = self.model.last_metrics.get(name)
-        return float(values[0, self.column]) if values is not None else 0.0
-
-    # reporters for mesa.DataCollector (agent level)
     @property
-    def cash_usd(self) -> float:
-        return float(self.model.state.cash[0, self.column])
-
-    @property
-    def watts(self) -> float:
-        return self._metric("watts")
-
-    @property
-    def revenue_per_watt_year(self) -> float:
-        return self._metric("revenue_per_watt_year")
-
-    @property
-    def cost_per_watt_year(self) -> float:
-        return self._metric("cost_per_watt_year")
-
-    @property
-    def operating_profit_usd(self) -> float:
-        return self._metric("operating_profit_usd")
+    def world(self) -> World:
+        """The static side of the run (``sim.world.World``)."""
+        return self.model.world
 
     def cash_buffer_usd(self, buffer_months: float) -> np.ndarray:
         """(S,) cash it keeps: ``buffer_months`` of its average outlays over the last
@@ -57,20 +40,19 @@ class EconomicAgent(mesa.Agent):
         committed = self.model.fleet.capex_committed_usd(self.model.steps - 1, 12)[:, c]
         return buffer_months * st.outlays_history[:, :, c].mean(axis=1) + committed
 
-    def settle_cash(self, buffer_months: float) -> None:
+    def settle_cash(self, buffer_months: float) -> CashSettlement:
         """Borrow rather than hold negative cash; repay debt from cash; return cash no plan needs.
 
-        Debt is recorded (``state.debt``) and pays ``world.debt_interest_per_year``;
-        repayments come from cash above the buffer (``cash_buffer_usd``), and
-        only an owner free of debt returns cash (``state.returned``).
+        Debt pays ``world.debt_interest_per_year``; repayments come from cash
+        above the buffer (``cash_buffer_usd``), and only an owner free of debt
+        returns cash.
         """
         st, c = self.model.state, self.column
         buffer = self.cash_buffer_usd(buffer_months)
         borrow = np.maximum(-st.cash[:, c], 0.0)
         repay = np.minimum(st.debt[:, c], np.maximum(st.cash[:, c] - buffer, 0.0))
-        st.debt[:, c] += borrow - repay
-        st.cash[:, c] += borrow - repay
+        change = borrow - repay
+        debt, cash = st.debt[:, c] + change, st.cash[:, c] + change
         trailing = st.ocf_history[:, :, c].sum(axis=1)
-        excess = np.where(st.debt[:, c] > 0, 0.0, capital_market.idle_cash_usd(st.cash[:, c], buffer, trailing))
-        st.cash[:, c] -= excess
-        st.returned[:, c] += excess
+        excess = np.where(debt > 0, 0.0, capital_market.idle_cash_usd(cash, buffer, trailing))
+        return CashSettlement(c, borrow, repay, excess)

@@ -6,6 +6,7 @@ import numpy as np
 
 from wattyear.sim import kernel
 from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS
+from wattyear.sim.records import BuildOrder
 
 #: an owner that plans no growth still counts this share of its fleet as its next cluster, so that
 #: its self-funding ratio measures something (an assumption: about the yearly growth of an owner
@@ -16,23 +17,23 @@ MIN_NEXT_CLUSTER_SHARE = 0.2
 class CapacityOwner:
     """Mixin for agents that own watts and build (labs, hyperscalers, the publisher).
 
-    ``order_build`` places a build of the newest hardware of the owner's
+    ``order_build`` orders a build of the newest hardware of the owner's
     family, paid over ``build_lead_months`` and in service after them, within
     the power it can secure (``power_secured_w_per_year`` less what it ordered
     in the last 12 months).
     """
 
     def family(self) -> str:
-        return self.model.config["hardware"][self.profile["hardware"]]["family"]
+        return self.world.hardware.family(self.profile["hardware"])
 
     def newest_hardware(self, t: int) -> dict:
-        return self.model.config["hardware"][self.model.newest_hardware(self.family(), t)]
+        return self.world.hardware[self.world.hardware.newest(self.family(), t)]
 
     def power_budget(self, t: int) -> np.ndarray:
         """(S,) watts it can still order this year: its secured power, growing with
         ``world.power_growth_per_year``, less what it ordered in the last 12 months."""
         ordered = self.model.fleet.ordered_between(t - 11, t, growth_only=True)[:, self.column]
-        growth = kernel.grown(self.model.config["world"]["power_growth_per_year"], t / 12)
+        growth = kernel.grown(self.world.config["world"]["power_growth_per_year"], t / 12)
         return np.maximum(self.profile.get("power_secured_w_per_year", 0.0) * growth - ordered, 0.0)
 
     def planned_watts(self, step: int) -> np.ndarray:
@@ -49,15 +50,17 @@ class CapacityOwner:
         ``REPLACEMENT_LEAD_MONTHS`` ahead of retirement, later than a build lead time ahead)."""
         model, c, t = self.model, self.column, self.model.steps - 1
         owned = model.fleet.owned_watts(step).sum(axis=1)[:, c]
-        if model.config["world"]["replace_retiring"] and step > t + REPLACEMENT_LEAD_MONTHS:
+        if self.world.config["world"]["replace_retiring"] and step > t + REPLACEMENT_LEAD_MONTHS:
             owned = owned + model.fleet.retiring_between(t + REPLACEMENT_LEAD_MONTHS + 1, step)[:, c]
         return owned
 
-    def order_build(self, watts: np.ndarray, t: int) -> None:
-        """Order ``watts`` (S,) of its newest hardware now; in service after its lead time."""
-        if np.any(watts > 0):
-            self.model.add_build(self.column, self.model.newest_hardware(self.family(), t), watts, order_step=t,
-                                 lead_months=self.profile["build_lead_months"])
+    def order_build(self, watts: np.ndarray, t: int) -> tuple[BuildOrder, ...]:
+        """An order of ``watts`` (S,) of its newest hardware now, in service after its lead time (none
+        where it orders no watts in any scenario)."""
+        if not np.any(watts > 0):
+            return ()
+        return (BuildOrder(self.column, self.world.hardware.newest(self.family(), t), watts, t,
+                           self.profile["build_lead_months"]),)
 
     def next_cluster_capex_usd(self, t: int) -> np.ndarray:
         """(S,) capex of the next cluster its build rule plans, at the newest hardware's capex per W."""
@@ -67,7 +70,7 @@ class CapacityOwner:
         """Whether a new watt of its newest hardware earning ``revenue_usd_per_w_year`` (net of the
         energy it draws) has a positive NPV at its cost of capital, after site opex."""
         hw = self.newest_hardware(t)
-        margin = np.asarray(revenue_usd_per_w_year, float) - self.model.config["world"]["site_opex_usd_per_w_year"]
+        margin = np.asarray(revenue_usd_per_w_year, float) - self.world.config["world"]["site_opex_usd_per_w_year"]
         return kernel.npv_per_watt(margin,
                                    hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
                                    self.profile["build_lead_months"] / 12) > 0

@@ -9,7 +9,11 @@ import numpy as np
 from scipy import stats
 
 from wattyear.sim import kernel
+from wattyear.sim.records import SegmentGrowth
 from wattyear.sim.units import DT_YEARS
+
+#: a large customer spends more than this a year at one provider (the "1,000+ customers over $1M" count)
+LARGE_CUSTOMER_USD_PER_YEAR = 1e6
 
 #: points of the size distribution used to bin a segment's customers into classes
 SIZE_POINTS = 200_000
@@ -57,8 +61,10 @@ class DemandSegment(mesa.Agent):
     """A population of customers held as arrays of classes, never one agent each.
 
     State (in ``model.state``, column ``k``): customers, tokens per customer per
-    month and an AR(1) log-demand shock. Each month: logistic adoption,
-    compounding usage growth, and a shock drawn from the model's generator.
+    month and an AR(1) log-demand shock. Each month (``grow``): logistic
+    adoption, compounding usage growth, and a shock drawn from the model's
+    generator. ``cell_demand`` is what its classes want at starting prices;
+    ``large_customers`` counts those spending over $1M a year at a provider.
     """
 
     kind = "segment"
@@ -73,14 +79,16 @@ class DemandSegment(mesa.Agent):
         self.class_weight, self.class_size, self._sizes, self._edges = size_classes(
             float(profile["size_sigma"]), int(profile["size_classes"]))
 
-    def grow(self) -> None:
-        st, p = self.model.state, self.profile
-        n = st.customers[:, self.k]
-        st.customers[:, self.k] = n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS
-        st.tokens_per_customer[:, self.k] *= (1 + self.usage_growth(self.model.steps - 1)) ** DT_YEARS
-        rho = self.model.config["world"]["demand_shock_persistence"]
-        eps = self.model.demand_draws(self.model.steps - 1)[:, self.k]
-        st.demand_shock[:, self.k] = rho * st.demand_shock[:, self.k] + p["demand_shock_sigma"] * eps
+    def grow(self, t: int, draws: np.ndarray) -> SegmentGrowth:
+        """Month ``t``'s customers, tokens per customer and shock; ``draws`` (S, K) are the month's
+        standard normals (``WattyearModel.demand_draws``)."""
+        st, p, k = self.model.state, self.profile, self.k
+        n = st.customers[:, k]
+        rho = self.world.config["world"]["demand_shock_persistence"]
+        return SegmentGrowth(
+            k, n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS,
+            st.tokens_per_customer[:, k] * kernel.grown(self.usage_growth(t), DT_YEARS),
+            rho * st.demand_shock[:, k] + p["demand_shock_sigma"] * draws[:, k])
 
     def usage_growth(self, t: int) -> np.ndarray:
         """(S,) annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""
@@ -98,10 +106,25 @@ class DemandSegment(mesa.Agent):
         customers = st.customers[:, self.k, None] * self.class_weight
         sigma = self.profile["demand_shock_sigma"]
         # mean-one shock: exp(x - var/2) with the AR(1) stationary variance
-        var = sigma**2 / np.maximum(1e-12, 1 - self.model.config["world"]["demand_shock_persistence"] ** 2)
+        var = sigma**2 / np.maximum(1e-12, 1 - self.world.config["world"]["demand_shock_persistence"] ** 2)
         shock = np.exp(st.demand_shock[:, self.k] - 0.5 * var)[:, None]
         tokens = customers * st.tokens_per_customer[:, self.k, None] * self.class_size * shock
         return customers, tokens
+
+    def large_customers(self, served: np.ndarray, price_usd_per_token: np.ndarray,
+                        customers: np.ndarray) -> np.ndarray:
+        """(S, P) its customers spending over ``LARGE_CUSTOMER_USD_PER_YEAR`` a year at each provider,
+        from the month's tokens ``served`` (S, N, P) and ``customers`` (S, N) by class (all classes)
+        and the prices (S, K, P), $/token. A free segment has no one above it."""
+        if self.profile["pricing"] == "free":
+            return np.zeros((served.shape[0], served.shape[-1]))
+        spend_year = served[:, self.cells, :] * (price_usd_per_token[:, self.k, None, :] * 12)
+        return self.customers_spending_over(spend_year, customers[:, self.cells], LARGE_CUSTOMER_USD_PER_YEAR)
+
+    @property
+    def world(self):
+        """The static side of the run (``sim.world.World``)."""
+        return self.model.world
 
     def customers_spending_over(self, spend_year: np.ndarray, customers: np.ndarray,
                                 threshold_usd: float) -> np.ndarray:
@@ -128,6 +151,3 @@ class DemandSegment(mesa.Agent):
         share[where] = (hi[where[1]] - idx) / (hi - lo)[where[1]]  # share of the class above the threshold
         return (customers[..., None] * share).sum(axis=1)
 
-    @property
-    def customers(self) -> float:
-        return float(self.model.state.customers[0, self.k])

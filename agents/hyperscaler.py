@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.agents.base import EconomicAgent
-from wattyear.agents.builder import CapacityOwner
-from wattyear.agents.observation import Observation
-from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE
+from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
 from wattyear.sim import kernel
+from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
 from wattyear.sim.units import DT_YEARS
 
 
@@ -22,6 +21,8 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     Decisions:
 
+    * ``business_month``: its business outside the token market this month,
+      less what rivals' chatbots took of it (Search at risk).
     * ``rent_usd_per_w_year``: its asking rent follows the hardware it would
       build now: (capex / life + site opex) × (1 + its markup), the markup set
       so that its starting hardware rents at ``cloud_rent_usd_per_w_year``.
@@ -47,7 +48,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def _capital_cost(self, hardware: str) -> np.ndarray:
         """(S,) depreciation and site opex of a watt of ``hardware`` a year."""
-        return self.model.capital_cost_usd_per_w_year[:, self.model.hardware_ids.index(hardware)]
+        return self.world.capital_cost_usd_per_w_year[:, self.world.hardware.index(hardware)]
 
     @property
     def rent_markup(self) -> np.ndarray:
@@ -57,7 +58,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
     def rent_usd_per_w_year(self, t: int) -> np.ndarray:
         """(S,) asking rent for a watt leased from month ``t`` (do not modify the result)."""
         if t not in self._rents:
-            self._rents[t] = (self._capital_cost(self.model.newest_hardware(self.family(), t))
+            self._rents[t] = (self._capital_cost(self.world.hardware.newest(self.family(), t))
                               * (1.0 + self.rent_markup))
         return self._rents[t]
 
@@ -65,27 +66,33 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         """(S,) watts other cloud customers rent in month ``step``."""
         return self.third_party_start * kernel.grown(self.profile["third_party_growth_per_year"], step * DT_YEARS)
 
-    def revenue_at_risk_usd(self, rival_consumer_share: np.ndarray, step: int) -> np.ndarray:
-        """Business revenue lost this month, shape (S,)."""
-        return self.business_revenue_usd(step) * self.profile["ai_substitution"] * rival_consumer_share
+    def revenue_at_risk_usd(self, consumer_served: np.ndarray, step: int) -> np.ndarray:
+        """Business revenue lost this month, shape (S,): ``ai_substitution`` of it times the share of
+        consumer AI tokens (``consumer_served``, (S, P) by provider) served by chatbots other than
+        those of the labs it owns."""
+        cfg = self.world.config
+        own_labs = [self.world.column(lab) for lab in self.world.lab_ids if cfg["labs"][lab]["owner"] == self.agent_id]
+        total = consumer_served.sum(axis=1)
+        rival_share = kernel.safe_divide(total - consumer_served[:, own_labs].sum(axis=1), total)
+        return self.business_revenue_usd(step) * self.profile["ai_substitution"] * rival_share
 
     def business_revenue_usd(self, step: int) -> np.ndarray:
         p = self.profile
         return p["business_revenue_usd_per_year"] / 12 * kernel.grown(p["business_growth_per_year"], step / 12)
 
-    def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+    def capacity_ask(self, obs: Observation) -> LeaseAsk:
         """Spot offer: the watts it will own when a new lease would start, less all it has let
         by then (built-to-suit contracts are covered by their own builds) and other customers."""
         c, model = self.column, self.model
-        start = obs.step + model.config["world"]["lease_lead_months"]
+        start = obs.step + self.world.config["world"]["lease_lead_months"]
         owned = model.fleet.owned_watts(start).sum(axis=1)[:, c]
         let = model.leases.nominal_watts(start, c, "lessor")
         spare = np.maximum(owned - let - self.third_party_watts(start), 0.0)
-        return spare, self.rent_usd_per_w_year(obs.step).copy()
+        return LeaseAsk(c, spare, self.rent_usd_per_w_year(obs.step).copy(), self.profile["lease_term_months"])
 
-    def plan_capacity(self, obs: Observation) -> np.ndarray:
-        """Order builds for what it has let and other customers' growth; return the
-        watts it can still build to suit labs this year, (S,)."""
+    def plan_capacity(self, obs: Observation) -> CapacityPlan:
+        """Builds for what it has let and other customers' growth, and the watts it can still build
+        to suit labs this year, (S,)."""
         t, c = obs.step, self.column
         horizon = t + self.profile["build_lead_months"]
         owned = self.owned_then(horizon)
@@ -94,22 +101,24 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         pays = self.build_pays(self.rent_usd_per_w_year(t), t)
         budget = self.power_budget(t)
         order = np.where(pays, np.minimum(gap, budget), 0.0)
-        self.order_build(order, t)
-        self.model.state.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.owned_watts[:, c])
-        return np.where(pays, budget - order, 0.0)
+        return CapacityPlan(c, self.order_build(order, t),
+                            next_cluster_watts=np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.owned_watts[:, c]),
+                            can_build_to_suit_watts=np.where(pays, budget - order, 0.0))
 
-    def build_to_suit(self, lab, watts: np.ndarray, t: int) -> None:
+    def build_to_suit(self, lab_column: int, lab_id: str, watts: np.ndarray,
+                      t: int) -> tuple[tuple[BuildOrder, ...], NewLease | None]:
         """A lab's capacity contract: build ``watts`` (S,) now, let them from the month they enter service."""
         if not np.any(watts > 0):
-            return
+            return (), None
         p = self.profile
-        self.order_build(watts, t)
-        self.model.leases.add(self.column, lab.column, watts, t + p["build_lead_months"], p["lease_term_months"],
-                              self.rent_usd_per_w_year(t), note=f"{lab.agent_id} contract", renew=True)
+        return self.order_build(watts, t), NewLease(self.column, lab_column, watts, t + p["build_lead_months"],
+                                                    p["lease_term_months"], self.rent_usd_per_w_year(t),
+                                                    f"{lab_id} contract", renew=True)
 
-    def commit_capacity(self, lab, commitment_usd: np.ndarray, months: int, t: int) -> np.ndarray:
-        """Lease watts to ``lab`` worth ``commitment_usd`` over ``months`` at its rent,
-        as far as its spare watts go; return the watts leased, shape (S,)."""
+    def commit_capacity(self, lab_column: int, lab_id: str, commitment_usd: np.ndarray, months: int,
+                        t: int) -> tuple[np.ndarray, NewLease | None]:
+        """A lease to the lab worth ``commitment_usd`` over ``months`` at its rent, as far as its spare
+        watts go; the watts leased, shape (S,), and the lease (None where it has none to spare)."""
         model, c = self.model, self.column
         rent = self.rent_usd_per_w_year(t)
         wanted = kernel.safe_divide(commitment_usd, rent * months / 12)
@@ -117,10 +126,9 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         let = model.leases.let_watts(t + 1, owned_next, party=c)
         spare = np.maximum(owned_next.sum(axis=1)[:, c] - let - self.third_party_watts(t + 1), 0.0)
         watts = np.minimum(wanted, spare)
-        if np.any(watts > 0):
-            model.leases.add(c, lab.column, watts, t + 1, months, rent, note=f"{lab.agent_id} commitment",
-                             renew=False)
-        return watts
+        if not np.any(watts > 0):
+            return watts, None
+        return watts, NewLease(c, lab_column, watts, t + 1, months, rent, f"{lab_id} commitment", renew=False)
 
-    def settle(self, obs: Observation) -> None:
-        self.settle_cash(self.profile["cash_buffer_months"])
+    def settle(self, obs: Observation) -> CashSettlement:
+        return self.settle_cash(self.profile["cash_buffer_months"])

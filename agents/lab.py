@@ -6,14 +6,10 @@ import numpy as np
 
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
-from wattyear.agents.observation import Observation
 from wattyear.sim import capital_market, kernel, lease_market
-from wattyear.sim.schema import FUNDING
+from wattyear.sim.records import CapacityPlan, Distress, LeaseAsk, LeaseBid, Observation, Payout, Prices, Raise, \
+    TrainingStep
 from wattyear.sim.units import DT_YEARS, month_index
-
-#: a lab with no funding table raises from investors, every other field at its schema default
-DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required},
-                   "source": "investors", "share": 1.0}
 
 #: the largest price rise a rate-limited lab would consider to bring demand down to
 #: its capacity (a bound for the Kreps–Scheinkman solve, not a typical value; an assumption)
@@ -35,7 +31,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
 
     * ``training_share`` and ``train``: the training plan. A run needs g× the
       compute of the last over ``run_months``, capped at ``max_training_share``
-      of its watts; on completion quality rises by κ·ln g (plus noise).
+      of its watts; the compute its training watts give it a month goes toward
+      the run; on completion quality rises by κ·ln g (plus noise).
     * ``set_prices``: per priced segment, part of the way toward its
       Bertrand–Nash best response to rivals' current prices under logit demand
       (the Lerner rule with its own-price elasticity), raised toward the
@@ -46,14 +43,17 @@ class FrontierLab(CapacityOwner, EconomicAgent):
       watt's NPV at its cost of capital is positive and it can fund it) or
       contracted from hyperscalers (built to suit, take-or-pay).
     * ``capacity_bid`` / ``capacity_ask``: the spot lease market — rate-limited
-      labs bid for the watts that would serve the paid tokens they turned away;
+      labs bid for the watts that would serve the paid tokens they turned away,
+      less those already signed for that arrive within the lease lead time;
       idle labs offer idle owned watts at cost × (1 + markup).
+    * ``lets_leases_lapse``: a lab that has failed or is short of runway lets
+      its leases lapse at their renewal.
     * ``raise_capital``: when cash covers fewer than ``runway_months`` of burn,
       a round of up to ``raise_months`` of burn, no larger than
       ``round_fraction`` of its valuation and no sooner than
       ``months_between_rounds`` after the last; a lab that ends a month with
       negative cash fails. Cash beyond ``cash_buffer_months`` of outlays is
-      returned to its owners.
+      returned to its owners (``settle``, then ``payout``).
     """
 
     kind = "lab"
@@ -88,30 +88,32 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         toward ``long_run_training_share`` with ``world.training_shift_halflife_years``
         (inference grows to take most of the compute; a negative long-run share: no shift)."""
         p = self.profile
-        half = self.model.config["world"]["training_shift_halflife_years"]
+        half = self.world.config["world"]["training_shift_halflife_years"]
         longrun, most = p["long_run_training_share"], p["max_training_share"]
         shifted = longrun + (most - longrun) * kernel.halved(step * DT_YEARS, half)
         return np.where(longrun < 0, most, shifted)
 
-    def train(self, training_compute_wy: np.ndarray) -> None:
-        """Add this month's training compute (reference watt-years, shape (S,))."""
-        st, p, i = self.model.state, self.profile, self.lab_index
-        st.run_compute[:, i] += training_compute_wy
+    def train(self, obs: Observation) -> TrainingStep:
+        """This month's training: the compute of its training watts (reference watt-years, the watts
+        of each hardware times its training efficiency) goes toward the next run; where the run has
+        its compute, quality rises by κ·ln g plus noise, drawn from the scenario's stream of run
+        outcomes only where a run finished, as a single run would."""
+        st, p, i, c = self.model.state, self.profile, self.lab_index, self.column
+        compute = (obs.operated_by_hardware[:, :, c] * self.world.training_efficiency).sum(axis=1)
+        run = st.run_compute[:, i] + compute * obs.training_share[:, c] * DT_YEARS
         needed = st.last_run_compute[:, i] * p["generation_compute_multiple"]
-        done = st.run_compute[:, i] >= needed
+        done = run >= needed
         if not np.any(done):
-            return
+            return TrainingStep(c, i, run, st.last_run_compute[:, i].copy(), st.quality[:, c].copy(), done)
         noise = np.zeros(done.shape)
-        for scenario in np.flatnonzero(done):  # a draw only where a run finished, as a single run would
+        for scenario in np.flatnonzero(done):
             noise[scenario] = p["quality_noise_sigma"][scenario] * self.model.run_generators[scenario].standard_normal()
         gain = p["quality_per_ln_compute"] * np.log(p["generation_compute_multiple"]) + noise
-        st.quality[:, self.column] += np.where(done, np.maximum(gain, 0.0), 0.0)
-        st.run_compute[:, i] = np.where(done, st.run_compute[:, i] - needed, st.run_compute[:, i])
-        st.last_run_compute[:, i] = np.where(done, needed, st.last_run_compute[:, i])
-        st.generations[:, i] += done
+        return TrainingStep(c, i, np.where(done, run - needed, run), np.where(done, needed, st.last_run_compute[:, i]),
+                            st.quality[:, c] + np.where(done, np.maximum(gain, 0.0), 0.0), done)
 
     # ------------------------------------------------------------ prices
-    def set_prices(self, obs: Observation) -> None:
+    def set_prices(self, obs: Observation) -> Prices:
         """Move each priced segment's price part of the way toward its best response.
 
         Best response (Lerner, logit): p* = c·η/(η − 1), η = β_p·(1 − s) + ε,
@@ -121,19 +123,18 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         passes ``capacity_pricing`` of the excess over p* into its list price
         and rations the rest. Then p' = p + α·(target − p).
         """
-        st, model, p, c = self.model.state, self.model, self.profile, self.column
-        priced = model.segment_priced  # (1, K)
-        eta = kernel.own_price_elasticity(model.segment_beta_price, obs.own_share[:, :, c],
-                                          model.segment_price_elasticity)
+        st, world, p, c = self.model.state, self.world, self.profile, self.column
+        priced = world.segment_priced  # (1, K)
+        eta = kernel.own_price_elasticity(world.segment_beta_price, obs.own_share[:, :, c],
+                                          world.segment_price_elasticity)
         best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
         price = st.price[:, :, c]
         multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
                                                       obs.serving_capacity[:, c], MAX_CAPACITY_PRICE_MULTIPLIER)
         clearing = price * multiplier[:, None]
         target = best + p["capacity_pricing"][:, None] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
-        st.shadow_price[:, :, c] = np.where(priced, target - best, 0.0)
         new = price + p["price_adjustment"][:, None] * (target - price)
-        st.price[:, :, c] = np.where(priced, new, 0.0)
+        return Prices(c, np.where(priced, new, 0.0), np.where(priced, target - best, 0.0))
 
     # ------------------------------------------------------------ capacity
     def demand_growth(self, obs: Observation) -> np.ndarray:
@@ -155,10 +156,10 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         then = history[:, -SMOOTHING_MONTHS - back:history.shape[1] - back].mean(axis=1)
         ratio = kernel.safe_divide(now, then)
         growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
-        return np.clip(growth, 0.0, self.model.config["world"]["max_forecast_growth_per_year"])
+        return np.clip(growth, 0.0, self.world.config["world"]["max_forecast_growth_per_year"])
 
-    def plan_capacity(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        """Order what the race needs; return the watts to contract from hyperscalers and the
+    def plan_capacity(self, obs: Observation) -> CapacityPlan:
+        """What the race needs: its own builds, the watts to contract from hyperscalers and the
         most it would pay for them a year, $/W-yr (what a new serving watt earns it), each (S,).
 
         Target at t + lead: serving watts for forecast demand at reachable
@@ -172,22 +173,22 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         contracted. All of it within what the lab can fund: cash plus the round
         investors would take, less a runway of burn and capex already committed.
         """
-        st, p, c, model, t = self.model.state, self.profile, self.column, self.model, obs.step
+        st, p, c, world, t = self.model.state, self.profile, self.column, self.world, obs.step
         lead = p["build_lead_months"]
-        hw = model.config["hardware"][model.newest_hardware(self.family(), t)]
-        tpwy_new = model.new_watt_tpwy(hw, t + lead) * model.model_efficiency[:, c]
+        hw = self.newest_hardware(t)
+        tpwy_new = world.hardware.new_watt_tpwy(hw, t + lead) * world.model_efficiency[:, c]
         per_watt_month = tpwy_new * DT_YEARS * obs.serving_reach[:, c]
         growth = self.demand_growth(obs)
         per_forecast_watt = kernel.safe_divide(kernel.grown(growth, lead / 12), per_watt_month)
-        free = ~model.segment_priced[0]
+        free = ~world.segment_priced[0]
         free_need = obs.first_choice_compute[:, free, c].sum(axis=1) * per_forecast_watt
         paid_need = obs.first_choice_compute[:, ~free, c].sum(axis=1) * per_forecast_watt
         planned = self.planned_watts(t + lead)
         # what a new serving watt earns a year over the energy it draws at reachable load
         margin = (obs.revenue_per_paid_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
-                  - kernel.energy_usd(1.0, model.energy_usd_per_w_year, obs.serving_reach[:, c],
-                                      model.config["world"]["idle_power_fraction"], years=1.0))
-        rent = model.cheapest_contract_rent(t)
+                  - kernel.energy_usd(1.0, world.energy_usd_per_w_year, obs.serving_reach[:, c],
+                                      world.config["world"]["idle_power_fraction"], years=1.0))
+        rent = self.model.cheapest_contract_rent(t)
         build_pays = self.build_pays(margin, t)  # an owner also pays site opex
         lease_pays = margin > rent  # a lessee pays rent instead
         serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
@@ -201,11 +202,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         budget = self.fundable_usd(obs)
         own = np.where(build_pays, np.minimum(gap, self.power_budget(t)), 0.0)
         own = np.minimum(own, np.maximum(budget, 0.0) / hw["capex_usd_per_w"])
-        self.order_build(own, t)
+        builds = self.order_build(own, t)
         budget = budget - own * hw["capex_usd_per_w"]
         contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), rent))
-        st.next_cluster_watts[:, c] = np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c])
-        return np.maximum(contract, 0.0), np.maximum(margin, 0.0)
+        return CapacityPlan(c, builds, next_cluster_watts=np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c]),
+                            contract_watts=np.maximum(contract, 0.0),
+                            contract_value_usd_per_w_year=np.maximum(margin, 0.0))
 
     def training_need(self, serving_watts: np.ndarray, hardware: dict) -> np.ndarray:
         """Watts of ``hardware`` the next training run needs, (S,): g × the last run's
@@ -217,20 +219,28 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         cap = share / (1.0 - share) * serving_watts
         return np.minimum(rate / hardware["training_efficiency"], cap)
 
-    def capacity_bid(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        """Spot market: (watts wanted, $/W-yr it would pay), each shape (S,).
+    def capacity_bid(self, obs: Observation) -> LeaseBid:
+        """Spot market: watts wanted and the $/W-yr it would pay, each shape (S,).
 
         The watts that would have served the paid tokens it turned away, up to
-        what a watt-year of them earns it.
+        what a watt-year of them earns it, less the watts it has already signed
+        for that arrive by the time a new lease would (``world.lease_lead_months``).
         """
         c = self.column
         watts = lease_market.shortfall_watts(obs.rejected_paid_tokens[:, c], obs.tpwy[:, c], obs.serving_reach[:, c])
         price = lease_market.willingness_to_pay(obs.paid_price_usd_per_token[:, c], obs.tpwy[:, c],
                                                 obs.serving_reach[:, c])
         alive = ~self.model.state.failed[:, self.lab_index]
-        return np.where(alive, watts, 0.0), price
+        pending = self.model.leases.pending_in(obs.step, within=self.world.config["world"]["lease_lead_months"])
+        return LeaseBid(c, np.maximum(np.where(alive, watts, 0.0) - pending[:, c], 0.0), price)
 
-    def capacity_ask(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+    def lets_leases_lapse(self, t: int) -> np.ndarray:
+        """(S,) bool: it lets its leases lapse at their renewal in month ``t``: it has failed, or is short of
+        runway (at the start: its cash is negative)."""
+        short = self.model.state.cash[:, self.column] < 0 if t == 0 else self.in_distress()
+        return self.model.state.failed[:, self.lab_index] | short
+
+    def capacity_ask(self, obs: Observation) -> LeaseAsk:
         """Spot market: (idle owned watts offered, asking rent $/W-yr), each shape (S,).
 
         Idle watts are those not needed to serve this month's tokens at the
@@ -242,7 +252,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         idle = np.maximum(obs.watts[:, c] - needed, 0.0)
         free_owned = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
         offered = np.minimum(idle * p["idle_offered"], free_owned)
-        return offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"])
+        return LeaseAsk(c, offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"]),
+                        p["lease_term_months"])
 
     # ------------------------------------------------------------ finance
     def valuation_usd(self, obs: Observation) -> np.ndarray:
@@ -252,7 +263,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         reverts to ``world.mature_revenue_multiple``; forward revenue is the
         run-rate times one plus its growth over the last 12 months.
         """
-        w = self.model.config["world"]
+        w = self.world.config["world"]
         history = self.model.state.revenue_history[:, :, self.column]
         back = min(obs.step, history.shape[1] - 1)
         growth = (kernel.safe_divide(history[:, -1], history[:, -1 - back]) ** (12.0 / back) - 1.0
@@ -299,110 +310,51 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         return (obs.cash_usd[:, c] + self.round_cap_usd(obs) - p["runway_months"] * self.burn_usd(obs.step)
                 - committed * (1 - p["runway_months"] / 12))
 
-    def raise_capital(self, obs: Observation) -> list[dict]:
-        """Raise outside money if the runway is short; return one record per source.
-
-        Money from a cloud partner comes out of the partner's cash; the
-        committed share is spent back as a lease of its watts.
-        """
-        st, p, model, c, t = self.model.state, self.profile, self.model, self.column, obs.step
+    def raise_capital(self, obs: Observation) -> tuple[Raise, ...]:
+        """Raise outside money if the runway is short: a round of up to ``raise_months`` of burn,
+        within ``round_fraction`` of its valuation, split over its open sources (investors of last
+        resort where all are closed); one record per source. The capital market books both sides
+        (a cloud partner's money comes out of the partner's cash, and the committed share is spent
+        back as a lease of its watts)."""
+        st, p, c, t = self.model.state, self.profile, self.column, obs.step
         need = capital_market.raise_needed(st.cash[:, c], self.burn_usd(obs.step), p["runway_months"], p["raise_months"])
         need = np.where(st.failed[:, self.lab_index], 0.0, need)
         if not np.any(need > 0):
-            return []
+            return ()
         amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
         if not np.any(amount > 0):
-            return []
-        st.last_round_step[:, self.lab_index] = np.where(amount > 0, t, st.last_round_step[:, self.lab_index])
-        entries = p["funding"] or [DEFAULT_FUNDING]
-        open_now = np.array([month_index(e["from_month"], model.start) <= t for e in entries])
+            return ()
+        entries = self.world.funding[self.agent_id]
+        open_now = np.array([month_index(e["from_month"], self.world.start) <= t for e in entries])
         shares = capital_market.source_shares(np.stack([np.broadcast_to(e["share"], amount.shape)
                                                         for e in entries]), open_now)  # (E, S)
         closed = ~np.any(shares > 0, axis=0)
         if np.any(closed):  # every source closed (or of no share): investors of last resort
             entries = [*entries, dict(entries[0], source="investors", partner="", cloud_commitment=0.0)]
             shares = np.concatenate([shares, closed[None, :] * 1.0])
-        records = []
-        for entry, share in zip(entries, shares):
-            if not np.any(share > 0):
-                continue
-            money = amount * share
-            st.cash[:, c] += money
-            st.outside_capital[:, c] += money
-            st.raised[:, c] += money
-            commitment = np.zeros_like(money)
-            lease_watts = np.zeros_like(money)
-            if entry["source"] == "cloud_partner":
-                partner = model.by_id[entry["partner"]]
-                st.cash[:, partner.column] -= money
-                st.invested[:, partner.column] += money
-                commitment = money * entry["cloud_commitment"]
-                lease_watts = partner.commit_capacity(self, commitment, entry["commitment_months"], t)
-            records.append({"step": t, "lab": self.agent_id, "source": entry["source"],
-                            "partner": entry["partner"], "amount_usd": money, "cloud_commitment_usd": commitment,
-                            "commitment_watts": lease_watts})
-        return records
+        return tuple(Raise(t, self.agent_id, c, self.lab_index, entry["source"], entry["partner"], amount * share,
+                           entry["cloud_commitment"], entry["commitment_months"], amount)
+                     for entry, share in zip(entries, shares) if np.any(share > 0))
 
-    def settle(self, obs: Observation) -> None:
-        """After raising: cut builds where cash is short, fail where it is negative; return idle cash.
+    def settle(self, obs: Observation) -> Distress:
+        """After raising: where it stops its builds and where it fails.
 
         A lab whose cash covers fewer than ``DISTRESS_MONTHS`` of burn after its
         round stops its builds under way (each finished at the size paid for).
-
-        A failed lab leaves the market for good: its leases end (the watts go
-        back to their owners), its own watts are written off, its unpaid bills
-        are written off by its creditors (recorded), and its customers choose
-        among the rest. Cash above ``cash_buffer_months`` of its outlays is
-        paid out once its operations bring cash in (to its parent, for a lab a
-        hyperscaler owns).
+        A lab whose cash is negative fails and leaves the market for good: its
+        leases end (the watts go back to their owners), its own watts are
+        written off, its unpaid bills are written off by its creditors
+        (recorded), and its customers choose among the rest.
         """
-        st, p, model, c, i = self.model.state, self.profile, self.model, self.column, self.lab_index
-        short = self.in_distress()
-        if np.any(short):  # cut the build plan: clusters under way are finished at the size paid for
-            model.fleet.cut_builds(c, short, obs.step)
-        failing = (st.cash[:, c] < 0) & ~st.failed[:, i]
-        if np.any(failing):
-            st.written_off[:, c] += np.where(failing, -st.cash[:, c], 0.0)
-            st.cash[:, c] = np.where(failing, 0.0, st.cash[:, c])
-            st.failed[:, i] |= failing
-            model.leases.end_for(c, failing)
-            model.fleet.write_off(c, failing)
+        st, c, i = self.model.state, self.column, self.lab_index
+        return Distress(c, i, self.in_distress(), (st.cash[:, c] < 0) & ~st.failed[:, i])
+
+    def payout(self, obs: Observation) -> Payout:
+        """Cash above ``cash_buffer_months`` of its outlays, paid out once its operations bring cash
+        in (not in a month it raised), to its parent for a lab a hyperscaler owns."""
+        st, p, c = self.model.state, self.profile, self.column
         excess = capital_market.idle_cash_usd(st.cash[:, c], self.cash_buffer_usd(p["cash_buffer_months"]),
                                               st.ocf_history[:, :, c].sum(axis=1))
         excess = np.where(st.raised[:, c] > 0, 0.0, excess)
-        if np.any(excess > 0):
-            st.cash[:, c] -= excess
-            st.returned[:, c] += excess
-            if p["owner"]:
-                parent = model.by_id[p["owner"]].column
-                st.cash[:, parent] += excess
-                st.invested[:, parent] -= excess
+        return Payout(c, excess, self.world.column(p["owner"]) if p["owner"] else None)
 
-    # ------------------------------------------------------------ reporters
-    @property
-    def quality(self) -> float:
-        return float(self.model.state.quality[0, self.column])
-
-    @property
-    def self_funding_ratio(self) -> float:
-        return self._metric("self_funding_ratio")
-
-    @property
-    def outside_capital_usd(self) -> float:
-        return float(self.model.state.outside_capital[0, self.column])
-
-    @property
-    def revenue_per_token(self) -> float:
-        return self._metric("revenue_per_token")
-
-    @property
-    def tokens_per_watt_year(self) -> float:
-        return self._metric("tokens_per_watt_year")
-
-    @property
-    def utilization(self) -> float:
-        return self._metric("utilization")
-
-    @property
-    def rate_limited_share(self) -> float:
-        return self._metric("rate_limited_share")

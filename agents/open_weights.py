@@ -6,8 +6,9 @@ import numpy as np
 
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
-from wattyear.agents.observation import Observation
 from wattyear.sim import kernel
+from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, FringeEntry, FringePrice, Observation, \
+    Release
 from wattyear.sim.units import DT_YEARS, per_mtok
 
 #: the publisher orders a quarter's capex at a time (fewer, larger vintages; an assumption)
@@ -20,9 +21,9 @@ PUBLISHER_BUFFER_MONTHS = 12
 class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
     """Releases open weights on a cadence at a fraction q of the frontier.
 
-    ``maybe_release``: when a release is due, the open-weights quality becomes
-    q × (the best lab quality ``lag_months`` ago; this month's with no lag),
-    and the one-time training cost is paid. Each scenario keeps its own
+    ``release``: when a release is due, the open weights the fringe serves
+    become q × (the best lab quality ``lag_months`` ago; this month's with no
+    lag), and the one-time training cost is paid. Each scenario keeps its own
     calendar (its cadence, first release and lag are per-scenario numbers).
     ``plan_capacity``: AI capex (ads ranking, training) as a share of its ad
     revenue, on the newest GPUs. Ads (not threatened by AI) and rising talent
@@ -35,24 +36,24 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
         super().__init__(model, agent_id, profile, column)
         self.next_release = np.array(profile["next_release_month"])  #: (S,) month of each scenario's next release
 
-    def maybe_release(self, step: int) -> np.ndarray:
-        """Release where due; return the training cost paid this month, shape (S,)."""
-        st, p = self.model.state, self.profile
+    def release(self, step: int) -> Release:
+        """Release where due (and move its calendar on); ``Release.cost_usd`` is the training cost
+        paid this month, shape (S,)."""
+        p = self.profile
         due = step >= self.next_release
         if not np.any(due):
-            return np.zeros(st.cash.shape[0])
+            return Release(due, None, np.zeros(self.world.n_scenarios))
         frontier = self.model.frontier_quality_at(step - p["lag_months"])
-        fringe = self.model.fringe.column
-        st.quality[:, fringe] = np.where(due, p["quality_fraction"] * frontier, st.quality[:, fringe])
         self.next_release = np.where(due, self.next_release + p["release_every_months"], self.next_release)
-        return np.where(due, p["training_cost_usd"], 0.0)
+        return Release(due, kernel.release_quality(p["quality_fraction"], frontier),
+                       np.where(due, p["training_cost_usd"], 0.0))
 
     def ad_revenue_usd(self, step: int) -> np.ndarray:
         """Its ad revenue in month ``step``, $ (not threatened by AI)."""
         p = self.profile
         return p["ad_revenue_usd_per_year"] * kernel.grown(p["ad_growth_per_year"], step * DT_YEARS) * DT_YEARS
 
-    def plan_capacity(self, obs: Observation) -> None:
+    def plan_capacity(self, obs: Observation) -> CapacityPlan:
         """Order ``capex_share_of_ads`` of its ad revenue as new watts (the share halving every
         ``capex_share_halflife_years``, if set), a quarter's worth at the start of each quarter."""
         p = self.profile
@@ -62,20 +63,21 @@ class OpenWeightsPublisher(CapacityOwner, EconomicAgent):
         elif obs.step % ORDER_MONTHS == 0:
             months = (obs.step,)
         else:
-            return
+            months = ()
+        builds = []
         for t in months:
-            half = p["capex_share_halflife_years"]
-            fade = kernel.halved(max(t, 0) * DT_YEARS, half)
+            fade = kernel.halved(max(t, 0) * DT_YEARS, p["capex_share_halflife_years"])
             capex = p["capex_share_of_ads"] * fade * self.ad_revenue_usd(t) * ORDER_MONTHS
-            hw = self.model.newest_hardware(self.family(), obs.step)
-            watts = capex / self.model.config["hardware"][hw]["capex_usd_per_w"]
-            self.model.add_build(self.column, hw, watts, order_step=t, lead_months=p["build_lead_months"])
+            hw = self.world.hardware.newest(self.family(), obs.step)
+            watts = capex / self.world.hardware[hw]["capex_usd_per_w"]
+            builds.append(BuildOrder(self.column, hw, watts, t, p["build_lead_months"]))
+        return CapacityPlan(self.column, tuple(builds))
 
     def power_budget(self, t: int) -> np.ndarray:
-        return np.full(self.model.n_scenarios, np.inf)
+        return np.full(self.world.n_scenarios, np.inf)
 
-    def settle(self, obs: Observation) -> None:
-        self.settle_cash(PUBLISHER_BUFFER_MONTHS)
+    def settle(self, obs: Observation) -> CashSettlement:
+        return self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
 
 class OpenWeightsFringe(EconomicAgent):
@@ -88,7 +90,7 @@ class OpenWeightsFringe(EconomicAgent):
 
     kind = "fringe"
 
-    def enter_or_exit(self, obs: Observation) -> None:
+    def enter_or_exit(self, obs: Observation) -> FringeEntry:
         """Free entry: watts grow when busier than planned, shrink when idler.
 
         w' = w · (1 + entry_speed · g), g = u / u_plan − 1 bounded to ±0.5 (so a
@@ -97,12 +99,12 @@ class OpenWeightsFringe(EconomicAgent):
         p, c = self.profile, self.column
         utilization = kernel.safe_divide(obs.served_compute[:, c] * 12.0, obs.tpwy[:, c] * obs.watts[:, c])
         gap = np.clip(utilization / p["planning_utilization"] - 1.0, -0.5, 0.5)
-        self.model.state.fringe_watts *= 1.0 + p["entry_speed"] * gap
+        return FringeEntry(1.0 + p["entry_speed"] * gap)
 
-    def settle(self, obs: Observation) -> None:
-        self.settle_cash(PUBLISHER_BUFFER_MONTHS)
+    def settle(self, obs: Observation) -> CashSettlement:
+        return self.settle_cash(PUBLISHER_BUFFER_MONTHS)
 
-    def set_price(self, tpwy: np.ndarray, compute_per_token: np.ndarray) -> None:
+    def set_price(self, tpwy: np.ndarray, compute_per_token: np.ndarray) -> FringePrice:
         """Cost-plus price in every priced segment from this month's tokens per watt-year, shape (S,).
 
         ``tpwy`` is in tokens of its own (smaller) models at their starting
@@ -114,10 +116,9 @@ class OpenWeightsFringe(EconomicAgent):
         A fringe with no watts has no cost per token to price from; it keeps
         its last price (it serves nothing, so the price is never charged).
         """
-        st, p, c = self.model.state, self.profile, self.column
-        u, f = p["planning_utilization"], self.model.config["world"]["idle_power_fraction"]
-        per_watt = p["rent_usd_per_w_year"] + self.model.energy_usd_per_w_year * (f + (1 - f) * u)
+        p, world = self.profile, self.world
+        u, f = p["planning_utilization"], world.config["world"]["idle_power_fraction"]
+        per_watt = p["rent_usd_per_w_year"] + world.energy_usd_per_w_year * (f + (1 - f) * u)
         usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = per_mtok(usd_per_token * (1 + p["margin"]))
-        new = np.where(self.model.segment_priced, price[:, None], 0.0)
-        st.price[:, :, c] = np.where((tpwy > 0)[:, None], new, st.price[:, :, c])
+        return FringePrice(np.where(world.segment_priced, price[:, None], 0.0), tpwy > 0)

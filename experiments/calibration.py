@@ -46,10 +46,10 @@ class Probe:
         self.segments = [s.agent_id for s in model.segments]
 
     def metric(self, name: str, agent: str, month: int = 0) -> float:
-        return float(self.model.history[month][0][name][0, self.model.by_id[agent].column])
+        return float(getattr(self.model.history[month].books, name)[0, self.model.by_id[agent].column])
 
     def market(self, name: str, month: int = 0) -> np.ndarray:
-        return self.model.history[month][1][name][0]
+        return getattr(self.model.history[month].market, name)[0]
 
     def served(self, agent: str, segments: tuple[str, ...], month: int = 0) -> float:
         p = self.model.by_id[agent].column

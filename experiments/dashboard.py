@@ -22,6 +22,7 @@ import numpy as np
 
 from wattyear.sim.config import ConfigError, Problem, load_config, relabel, resolve
 from wattyear.sim.config_files import find_config, read_toml
+from wattyear.sim.paths import set_at, value_at
 from wattyear.sim import outputs
 from wattyear.sim.model import WattyearModel
 
@@ -93,9 +94,7 @@ def knob_default(knob: Knob, cfg: dict) -> Any:
         return has_colossus_lease(cfg)
     if knob.path is None:
         return knob.default
-    node: Any = cfg
-    for part in knob.path.split("."):
-        node = node[part]
+    node = value_at(cfg, knob.path)
     if knob.name.startswith("power_"):
         return float(node) / GW
     return int(node) if knob.kind == "int" else float(node)
@@ -127,8 +126,7 @@ def dashboard_config(cfg: dict, source: str = "dashboard", **knobs: Any) -> dict
     raw = copy.deepcopy(cfg)
     for knob in KNOBS:
         if knob.path is not None:
-            section, key = knob.path.split(".")
-            raw[section][key] = int(values[knob.name]) if knob.kind == "int" else float(values[knob.name])
+            set_at(raw, knob.path, int(values[knob.name]) if knob.kind == "int" else float(values[knob.name]))
     for seg in raw["segments"].values():
         seg["beta_price"] = seg["beta_price"] * float(values["price_sensitivity"])
         seg["usage_growth_per_year"] = seg["usage_growth_per_year"] * float(values["demand_growth"])
@@ -222,17 +220,17 @@ def series(model: WattyearModel, months: int | None = None) -> Series:
                                                          range(len(history))],
                  labs=[lab.agent_id for lab in model.labs], lab_names=[lab.name for lab in model.labs],
                  segments=[s.agent_id for s in model.segments], segment_names=[s.name for s in model.segments],
-                 providers=list(model.agent_ids[: model.n_providers]))
+                 providers=list(model.world.agent_ids[: model.world.n_providers]))
     if not history:
         return out
     band = model.n_scenarios > 1
     for key, scale in LAB_METRICS.items():
-        arr = np.stack([m[key][:, :n_labs] for m, _ in history], axis=1) * scale  # (S, T, L)
+        arr = np.stack([getattr(r.books, key)[:, :n_labs] for r in history], axis=1) * scale  # (S, T, L)
         out.lab[key] = np.percentile(arr, [5, 50, 95], axis=0) if band else arr[0]
-    price = np.stack([mk["price_usd_per_mtok"] for _, mk in history], axis=1)  # (S, T, K, P)
-    served = np.stack([mk["served_tokens"] for _, mk in history], axis=1)
-    usage = np.stack([mk["usage"] for _, mk in history], axis=1)
-    demand = np.stack([mk["demand"] for _, mk in history], axis=1)[..., None]
+    price = np.stack([r.market.price_usd_per_mtok for r in history], axis=1)  # (S, T, K, P)
+    served = np.stack([r.market.served_tokens for r in history], axis=1)
+    usage = np.stack([r.market.usage for r in history], axis=1)
+    demand = np.stack([r.market.demand for r in history], axis=1)[..., None]
     share = np.divide(served / np.where(usage > 0, usage, 1.0), demand, out=np.zeros_like(served),
                       where=demand > 0)
     for key, arr in (("price_usd_per_mtok", price), ("share", share)):

@@ -85,7 +85,7 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
     table = read_outcomes(targets)
     start = cfg["run"]["start"]
     model = WattyearModel(cfg)
-    check_rows(table, str(targets), agents=list(model.agent_ids), segments=[s.agent_id for s in model.segments],
+    check_rows(table, str(targets), agents=list(model.world.agent_ids), segments=[s.agent_id for s in model.segments],
                start=start, months=cfg["run"]["months"])
     months = max(month_index(e, start) for e in table["end"]) + 1
     bounds = priors(paths, extra)

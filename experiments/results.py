@@ -30,7 +30,7 @@ def stacked_metrics(model, steps=None, columns=None) -> dict[str, np.ndarray]:
     """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario. With
     ``steps`` (and ``columns``), only those months (and metrics), in that order."""
     history = model.history if steps is None else [model.history[t] for t in steps]
-    return {col: np.stack([m[col] for m, _ in history]) for col in columns or METRIC_COLUMNS}
+    return {col: np.stack([getattr(r.books, col) for r in history]) for col in columns or METRIC_COLUMNS}
 
 
 def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
@@ -53,14 +53,14 @@ def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, st
         stacked = stacked_metrics(model)
     elif len(next(iter(stacked.values()))) == len(steps):
         rows = np.arange(len(steps))
-    agents = np.arange(len(model.agent_ids)) if agents is None else np.asarray(agents)
+    agents = np.arange(len(model.world.agent_ids)) if agents is None else np.asarray(agents)
     n_agents = len(agents)
     dates = _dates(model, n_steps)[steps]
     data = {
         "step": np.repeat(steps, n_agents),
         "date": np.repeat(dates, n_agents),
-        "agent": np.tile(np.array(model.agent_ids, dtype=object)[agents], len(steps)),
-        "kind": np.tile(np.array(model.agent_kinds, dtype=object)[agents], len(steps)),
+        "agent": np.tile(np.array(model.world.agent_ids, dtype=object)[agents], len(steps)),
+        "kind": np.tile(np.array(model.world.agent_kinds, dtype=object)[agents], len(steps)),
     }
     for col in columns or METRIC_COLUMNS:
         data[col] = stacked[col][rows, scenario][:, agents].reshape(-1)
@@ -75,9 +75,9 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
     """
     n_steps = len(model.history)
     seg_ids = [s.agent_id for s in model.segments]
-    providers = model.agent_ids[: model.n_providers]
+    providers = model.world.agent_ids[: model.world.n_providers]
     n_seg, n_prov = len(seg_ids), len(providers)
-    stack = lambda key: np.stack([mk[key][scenario] for _, mk in model.history])  # noqa: E731
+    stack = lambda key: np.stack([getattr(r.market, key)[scenario] for r in model.history])  # noqa: E731
     demand = stack("demand")  # (T, K)
     served = stack("served_tokens")  # (T, K, P)
     cols = {
@@ -117,7 +117,7 @@ def leases_frame(model, scenario: int = 0) -> pd.DataFrame:
     """One row per lease: lessor, lessee, watts, first and last month, rent, origin."""
     book = model.leases
     rows = np.flatnonzero(book.watts[scenario] > 0)
-    ids = np.array(model.agent_ids, dtype=object)
+    ids = np.array(model.world.agent_ids, dtype=object)
     last = book.end_step[rows] - 1
     return pd.DataFrame({
         "lessor": ids[book.lessor[rows]],

@@ -229,7 +229,7 @@ def run_files(metrics_path: str, tables: tuple[str, ...]) -> list[Path]:
 def first_crossings(model) -> np.ndarray:
     """(S, agents) the first month each agent's self-funding ratio reached 1, NaN if it never did: read
     from every month, whichever months a study keeps."""
-    sfr = np.stack([m["self_funding_ratio"] for m, _ in model.history])  # (months, S, agents)
+    sfr = np.stack([r.books.self_funding_ratio for r in model.history])  # (months, S, agents)
     hit = sfr >= 1.0
     return np.where(hit.any(axis=0), hit.argmax(axis=0), np.nan)
 
@@ -245,7 +245,7 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     model.run()
     steps = kept_steps(len(model.history), task)
     stacked = stacked_metrics(model, steps, task["columns"])  # the kept months only
-    agents = np.flatnonzero(np.isin(np.array(model.agent_kinds, dtype=object), list(task["kinds"])))
+    agents = np.flatnonzero(np.isin(np.array(model.world.agent_kinds, dtype=object), list(task["kinds"])))
     crossings = first_crossings(model)
     frames = {"market": market_frame, "funding": funding_frame, "leases": leases_frame}
     for scenario, (_, run, entry) in enumerate(members):

@@ -144,7 +144,7 @@ def model_values(table: pd.DataFrame, model) -> np.ndarray:
 
     def months(column: str) -> np.ndarray:  # (months, S, agents), stacked once per column
         if column not in stacked:
-            stacked[column] = np.stack([m[column] for m, _ in model.history])
+            stacked[column] = np.stack([getattr(r.books, column) for r in model.history])
         return stacked[column]
 
     segments = [s.agent_id for s in model.segments]
@@ -153,9 +153,9 @@ def model_values(table: pd.DataFrame, model) -> np.ndarray:
         first, last = month_index(row.start, start), month_index(row.end, start)
         how, column = METRICS[row.metric]
         if how == "segment":
-            out[i] = model.history[last][1]["customers"][:, segments.index(row.agent)]
+            out[i] = model.history[last].market.customers[:, segments.index(row.agent)]
             continue
-        a = model.agent_ids.index(row.agent)
+        a = model.world.agent_ids.index(row.agent)
         if how == "ratio":
             profit, revenue = (months(c)[first:last + 1, :, a].sum(axis=0) for c in column)
             out[i] = np.divide(profit, revenue, out=np.full(profit.shape, np.nan), where=revenue != 0)
@@ -245,7 +245,7 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
     last = max(month_index(e, cfg["run"]["start"]) for e in table["end"]) + 1
     months = min(cfg["run"]["months"], max(last, 1))
     model = WattyearModel(cfg)  # built, not run: its agent and segment ids
-    check_rows(table, str(outcomes), agents=list(model.agent_ids), segments=[s.agent_id for s in model.segments],
+    check_rows(table, str(outcomes), agents=list(model.world.agent_ids), segments=[s.agent_id for s in model.segments],
                start=cfg["run"]["start"], months=cfg["run"]["months"])
     short = with_overrides(cfg, {"run.months": months})
     model = WattyearModel([with_overrides(short, o) for o in overrides], seeds=seeds).run()

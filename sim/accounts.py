@@ -13,24 +13,26 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.sim import kernel
-from wattyear.sim.observe import segment_sums
+from wattyear.sim.fleet import Fleet
+from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
+from wattyear.sim.state import WorldState
+from wattyear.sim.token_month import segment_sums
 from wattyear.sim.units import DT_YEARS, per_mtok, per_token
-
-#: threshold for the count of large customers (per lab, per year)
-LARGE_CUSTOMER_USD_PER_YEAR = 1e6
+from wattyear.sim.world import World
 
 
-def book_month(model, t, supply, tokens, release_cost):
-    """Book month ``t``; return (metrics per agent (S, A), market arrays).
+def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: SupplyMonth, tokens: TokenMonth,
+               outside: OutsideIncome, release_cost: np.ndarray) -> Accounts:
+    """Book month ``t``: revenue, costs, profit and cash flow of every agent (the state is read, not
+    written: the model adds the cash flow to cash).
 
     Owners pay depreciation and site opex of every watt they own, leased out
     or not; whoever operates a watt pays its energy, which scales with how
     busy it is (idle watts draw ``world.idle_power_fraction`` of peak): power
     is passed through to tenants, as in most colocation and GPU leases.
     """
-    st, cfg = model.state, model.config
-    clearing, customers, demand = tokens.cleared, tokens.customers, tokens.demand
-    n_prov = model.n_providers
+    cfg = world.config
+    n_prov = world.n_providers
     s, n_agents = st.cash.shape
 
     # token revenue (segments pay providers)
@@ -42,33 +44,33 @@ def book_month(model, t, supply, tokens, release_cost):
     tokens_served[:, :n_prov] = tokens.served.sum(axis=1)
 
     # costs of owned watts: site opex and depreciation (the owner pays, leased out or not)
-    fleet = model.fleet
     active = np.flatnonzero(fleet.active(t))
     depreciation = fleet.by_owner(active, np.take(fleet.watts, active, axis=1)
                                   * fleet.depreciation_usd_per_w_year(active)) * DT_YEARS
-    owned = supply["owned"].sum(axis=1)
-    leased_out = supply["leased_out"].sum(axis=1)
+    owned = supply.owned.sum(axis=1)
+    leased_out = supply.leased_out.sum(axis=1)
     running = owned * cfg["world"]["site_opex_usd_per_w_year"][:, None] * DT_YEARS
     owned_cost = running + depreciation
     out_share = np.clip(kernel.safe_divide(leased_out, owned), 0.0, 1.0)
-    rent_paid = supply["rent_paid_usd_per_year"] * DT_YEARS
-    rent_recv = supply["rent_received_usd_per_year"] * DT_YEARS
-    fringe = model.fringe.column
+    rent_paid = supply.rent_paid_usd_per_year * DT_YEARS
+    rent_recv = supply.rent_received_usd_per_year * DT_YEARS
+    fringe = world.fringe_column
     fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
     capacity_cost = owned_cost * (1 - out_share) + rent_paid  # capital and site cost of the watts operated
     capacity_cost[:, fringe] += fringe_rent  # the fringe rents its watts; it pays their energy, like any operator
 
     # energy: paid by the operator, by how busy its watts are
     served_compute = tokens.served_compute.sum(axis=1)  # (S, P)
-    full_load = supply["capacity_year"][:, :n_prov] * DT_YEARS * tokens.serving_share
+    full_load = supply.capacity_year[:, :n_prov] * DT_YEARS * tokens.serving_share
     busy = np.ones((s, n_agents))  # the publisher's watts rank ads and train all the time
-    training = supply["training_share"][:, :n_prov]
+    training = supply.training_share[:, :n_prov]
     busy[:, :n_prov] = training + (1 - training) * np.clip(kernel.safe_divide(served_compute, full_load), 0, 1)
     own_use = np.maximum(owned - leased_out, 0.0)
-    for h in model.hyperscalers:
-        busy[:, h.column] = np.clip(kernel.safe_divide(h.third_party_watts(t), own_use[:, h.column]), 0.0, 1.0)
-    operated = supply["watts"]
-    energy = kernel.energy_usd(operated, model.energy_usd_per_w_year[:, None], busy,
+    hyperscalers = [world.column(h) for h in world.hyperscaler_ids]
+    for c in hyperscalers:  # other cloud customers keep a hyperscaler's own watts busy
+        busy[:, c] = np.clip(kernel.safe_divide(outside.third_party_watts[:, c], own_use[:, c]), 0.0, 1.0)
+    operated = supply.watts
+    energy = kernel.energy_usd(operated, world.energy_usd_per_w_year[:, None], busy,
                                cfg["world"]["idle_power_fraction"][:, None])
     operating_cost = capacity_cost + energy  # cost of the watts each agent operates
     interest = st.debt * cfg["world"]["debt_interest_per_year"][:, None] * DT_YEARS
@@ -78,26 +80,19 @@ def book_month(model, t, supply, tokens, release_cost):
     other_cost = np.zeros((s, n_agents))
     revenue_at_risk = np.zeros((s, n_agents))
     cloud_revenue = np.zeros((s, n_agents))
-    for lab in model.labs:
-        p = lab.profile
-        other_cost[:, lab.column] += (p["overhead_usd_per_year"] * kernel.grown(p["overhead_growth_per_year"], t * DT_YEARS) * DT_YEARS
-                                      * ~st.failed[:, lab.lab_index])  # a failed lab has let its staff go
-    consumer = np.array([seg.profile["pricing"] in ("free", "subscription") for seg in model.segments])
-    consumer_served = (tokens.served * consumer[None, :, None]).sum(axis=1)  # (S, P)
-    consumer_total = consumer_served.sum(axis=1)
-    for h in model.hyperscalers:
-        p, c = h.profile, h.column
-        own_labs = [lab.column for lab in model.labs if lab.profile["owner"] == h.agent_id]
-        rival_share = kernel.safe_divide(consumer_total - consumer_served[:, own_labs].sum(axis=1), consumer_total)
-        at_risk = h.revenue_at_risk_usd(rival_share, t)
-        business = h.business_revenue_usd(t) - at_risk
-        revenue_at_risk[:, c] = at_risk
-        cloud_revenue[:, c] = (np.minimum(own_use[:, c], h.third_party_watts(t)) * h.rent_usd_per_w_year(t)
-                               * DT_YEARS)
+    for i, lab_id in enumerate(world.lab_ids):
+        p = cfg["labs"][lab_id]
+        other_cost[:, i] += (p["overhead_usd_per_year"] * kernel.grown(p["overhead_growth_per_year"], t * DT_YEARS)
+                             * DT_YEARS * ~st.failed[:, i])  # a failed lab has let its staff go
+    for c, h_id in zip(hyperscalers, world.hyperscaler_ids):
+        business = outside.business_revenue_usd[:, c]
+        revenue_at_risk[:, c] = outside.revenue_at_risk_usd[:, c]
+        cloud_revenue[:, c] = (np.minimum(own_use[:, c], outside.third_party_watts[:, c])
+                               * outside.rent_usd_per_w_year[:, c] * DT_YEARS)
         other_revenue[:, c] += business + cloud_revenue[:, c]
-        other_cost[:, c] += business * (1 - p["business_margin"])
-    pub, pc = cfg["open_weights"], model.publisher.column
-    ads = model.publisher.ad_revenue_usd(t)
+        other_cost[:, c] += business * (1 - cfg["hyperscalers"][h_id]["business_margin"])
+    pub, pc = cfg["open_weights"], world.publisher_column
+    ads = outside.ad_revenue_usd[:, pc]
     other_revenue[:, pc] += ads
     other_cost[:, pc] += ads * (1 - pub["ad_margin"]) + release_cost
     other_cost[:, pc] += pub["talent_cost_usd_per_year"] * kernel.grown(pub["talent_cost_growth_per_year"], t * DT_YEARS) * DT_YEARS
@@ -107,11 +102,10 @@ def book_month(model, t, supply, tokens, release_cost):
     cost = owned_cost + rent_paid + energy + other_cost + interest
     cost[:, fringe] += fringe_rent
     profit = kernel.operating_profit_usd(revenue, cost)
-    capex = model.fleet.capex_due_usd(t)
+    capex = fleet.capex_due_usd(t)
     cash_flow = kernel.operating_cash_flow_usd(profit, depreciation) - capex
-    st.cash += cash_flow
 
-    econ = kernel.per_watt_economics(watts=supply["watts"], tokens_capacity_year=supply["capacity_year"],
+    econ = kernel.per_watt_economics(watts=supply.watts, tokens_capacity_year=supply.capacity_year,
                                      tokens_served=tokens_served, token_revenue_usd=token_revenue,
                                      operating_cost_usd=operating_cost)
     # who asked for more than a provider could serve
@@ -119,78 +113,76 @@ def book_month(model, t, supply, tokens, release_cost):
     asked[:, :n_prov] = tokens.asked.sum(axis=1)
     rate_limited = kernel.safe_divide(asked - tokens_served, asked)
     stake_income = np.zeros((s, n_agents))
-    for h in model.hyperscalers:
-        for lab_id, frac in h.profile["stakes"].items():
-            stake_income[:, h.column] += frac * profit[:, model.by_id[lab_id].column]
-    # customers whose spend at one provider exceeds $1M a year
-    large = np.zeros((s, n_agents))
-    for seg in model.segments:
-        if seg.profile["pricing"] == "free":  # no spend, no one above the threshold
-            continue
-        spend_year = clearing.served[:, seg.cells, :] * (price[:, seg.k, None, :] * 12)
-        large[:, :n_prov] += seg.customers_spending_over(spend_year, customers[:, seg.cells],
-                                                         LARGE_CUSTOMER_USD_PER_YEAR)
+    for c, h_id in zip(hyperscalers, world.hyperscaler_ids):
+        for lab_id, frac in cfg["hyperscalers"][h_id]["stakes"].items():
+            stake_income[:, c] += frac * profit[:, world.column(lab_id)]
     quality = np.zeros((s, n_agents))
     quality[:, :n_prov] = st.quality
 
-    metrics = {
-        "watts": econ.watts,
-        "owned_watts": owned,
-        "leased_in_watts": supply["leased_in"].sum(axis=1),
-        "leased_out_watts": leased_out,
-        "tokens_capacity": econ.tokens_capacity,
-        "tokens_served": econ.tokens_served,
-        "tokens_per_watt_year": econ.tokens_per_watt_year,
-        "revenue_per_token": econ.revenue_per_token,
-        "revenue_per_watt_year": econ.revenue_per_watt_year,
-        "cost_per_watt_year": econ.cost_per_watt_year,
-        "blended_price_usd_per_mtok": per_mtok(econ.blended_price_usd_per_token),
-        "utilization": econ.utilization,
-        "rate_limited_share": rate_limited,
-        "quality": quality,
-        "token_revenue_usd": token_revenue,
-        "lease_income_usd": rent_recv,
-        "rent_paid_usd": rent_paid,
-        "cloud_revenue_usd": cloud_revenue,
-        "revenue_usd": revenue,
-        "operating_cost_usd": cost,
-        "operating_profit_usd": profit,
-        "operating_margin": kernel.safe_divide(profit, revenue, floor=kernel.MONEY_FLOOR_USD),
-        "gross_margin": kernel.safe_divide(token_revenue - operating_cost * (1 - supply["training_share"]),
+    return Accounts(
+        watts=econ.watts,
+        owned_watts=owned,
+        leased_in_watts=supply.leased_in.sum(axis=1),
+        leased_out_watts=leased_out,
+        tokens_capacity=econ.tokens_capacity,
+        tokens_served=econ.tokens_served,
+        tokens_per_watt_year=econ.tokens_per_watt_year,
+        revenue_per_token=econ.revenue_per_token,
+        revenue_per_watt_year=econ.revenue_per_watt_year,
+        cost_per_watt_year=econ.cost_per_watt_year,
+        blended_price_usd_per_mtok=per_mtok(econ.blended_price_usd_per_token),
+        utilization=econ.utilization,
+        rate_limited_share=rate_limited,
+        quality=quality,
+        token_revenue_usd=token_revenue,
+        lease_income_usd=rent_recv,
+        rent_paid_usd=rent_paid,
+        cloud_revenue_usd=cloud_revenue,
+        revenue_usd=revenue,
+        operating_cost_usd=cost,
+        operating_profit_usd=profit,
+        operating_margin=kernel.safe_divide(profit, revenue, floor=kernel.MONEY_FLOOR_USD),
+        gross_margin=kernel.safe_divide(token_revenue - operating_cost * (1 - supply.training_share),
                                            token_revenue, floor=kernel.MONEY_FLOOR_USD),
-        "energy_usd": energy,
-        "interest_usd": interest,
-        "depreciation_usd": depreciation,
-        "capex_usd": capex,
-        "cash_usd": st.cash.copy(),
-        "cash_flow_usd": cash_flow,
-        "operating_cash_flow_usd": kernel.operating_cash_flow_usd(profit, depreciation),
-        "owned_cost_per_watt_year": kernel.safe_divide(owned_cost / DT_YEARS, owned),
-        "stake_income_usd": stake_income,
-        "revenue_at_risk_usd": revenue_at_risk,
-        "customers_over_1m": large,
+        energy_usd=energy,
+        interest_usd=interest,
+        depreciation_usd=depreciation,
+        capex_usd=capex,
+        cash_flow_usd=cash_flow,
+        operating_cash_flow_usd=kernel.operating_cash_flow_usd(profit, depreciation),
+        owned_cost_per_watt_year=kernel.safe_divide(owned_cost / DT_YEARS, owned),
+        stake_income_usd=stake_income,
+        revenue_at_risk_usd=revenue_at_risk,
+        customers_over_1m=outside.large_customers,
         # for agents' observation
-        "capacity_cost_usd": capacity_cost,
-        "outlays_usd": cost - depreciation + capex,
+        capacity_cost_usd=capacity_cost,
+        outlays_usd=cost - depreciation + capex,
         # flows for conservation checks
-        "external_in_usd": other_revenue,
-        "external_out_usd": (running + energy + other_cost + interest + capex
+        external_in_usd=other_revenue,
+        external_out_usd=(running + energy + other_cost + interest + capex
                              + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0)),
-    }
-    seg_sum = lambda x: segment_sums(model, x)  # noqa: E731
+    )
+
+
+def market_month(world: World, tokens: TokenMonth, price_usd_per_mtok: np.ndarray,
+                 shadow_price_usd_per_mtok: np.ndarray) -> MarketMonth:
+    """The token market as recorded: ``price_usd_per_mtok`` (S, K, P) the prices charged this month,
+    ``shadow_price_usd_per_mtok`` the capacity premium in the prices the labs set at its end."""
+    clearing = tokens.cleared
+    seg_sum = lambda x: segment_sums(world, x)  # noqa: E731
     asked_seg, served_seg = tokens.asked, tokens.served
-    market_rec = {
-        "price_usd_per_mtok": st.price.copy(),  # (S, K, P) prices charged this month
-        "first_choice_tokens": tokens.first_choice,
-        "asked_tokens": asked_seg,
-        "served_tokens": served_seg,
-        "spend_usd": spend,
-        "rate_limited_share": kernel.safe_divide(asked_seg - served_seg, asked_seg),
-        "demand": seg_sum(demand),
-        "unserved": seg_sum(clearing.unserved),
-        "served_demand": seg_sum(clearing.served_demand),
-        "usage": tokens.usage_by_segment,
-        "outside": seg_sum(clearing.outside),
-        "customers": seg_sum(customers),
-    }
-    return metrics, market_rec
+    return MarketMonth(
+        price_usd_per_mtok=price_usd_per_mtok,
+        first_choice_tokens=tokens.first_choice,
+        asked_tokens=asked_seg,
+        served_tokens=served_seg,
+        spend_usd=tokens.served * per_token(price_usd_per_mtok),
+        rate_limited_share=kernel.safe_divide(asked_seg - served_seg, asked_seg),
+        demand=seg_sum(tokens.demand),
+        unserved=seg_sum(clearing.unserved),
+        served_demand=seg_sum(clearing.served_demand),
+        usage=tokens.usage_by_segment,
+        outside=seg_sum(clearing.outside),
+        customers=seg_sum(tokens.customers),
+        capacity_shadow_price_usd_per_mtok=shadow_price_usd_per_mtok,
+    )

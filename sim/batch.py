@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from wattyear.sim.config import ConfigError, Problem
+from wattyear.sim.paths import set_at
 from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
 
 #: what a per-scenario number of each kind becomes
@@ -178,15 +179,6 @@ def _copy_structure(cfg: Any) -> Any:
     return cfg
 
 
-def _set(cfg: dict, path: str, value) -> None:
-    """Set a leaf by dotted path (map keys may contain no dots; list entries by index)."""
-    parts = path.split(".")
-    node: Any = cfg
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    node[parts[-1]] = value
-
-
 def unstack(batched: dict, scenario: int) -> dict:
     """The plain config of one scenario of a stacked config (numbers as Python floats and ints).
 
@@ -198,7 +190,7 @@ def unstack(batched: dict, scenario: int) -> dict:
     out = _copy_structure(batched)
     for path, f, value in leaves(batched):
         if f.varies:
-            _set(out, path, np.asarray(value)[scenario].item())
+            set_at(out, path, np.asarray(value)[scenario].item())
     return out
 
 

@@ -16,7 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from wattyear.sim import schema
+from wattyear.sim import paths, schema
+from wattyear.sim.paths import value_at
 from wattyear.sim.config_checks import (FRINGE_ID, PUBLISHER_ID, RESERVED_IDS, _check_structure, check_references,
                                         check_value, owned_watts_at)
 from wattyear.sim.config_files import (BASELINE, CONFIG_DIR, SOURCE_CHECKOUT, extend, find_config, is_packaged,
@@ -90,24 +91,12 @@ def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
     out = dict(cfg)
     problems: list[Problem] = []
     for path, value in overrides.items():
-        parts = path.split(".")
-        node: Any = out
-        for i, part in enumerate(parts[:-1]):  # copy the tables on the path (and make missing map tables)
-            key: Any = int(part) if isinstance(node, list) and part.isdigit() else part
-            try:
-                child = node[key]
-            except (KeyError, IndexError, TypeError):
-                break
-            node[key] = child = copy.copy(child) if isinstance(child, (dict, list)) else child
-            node = child
+        paths.copy_along(out, path)  # (apply_override makes missing map tables)
         problem = apply_override(out, path, value)
         if problem:
             problems.append(problem)
             continue
-        node = out
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        node[parts[-1]] = check_value(value, field_at(path), path, "--set", problems)
+        paths.set_at(out, path, check_value(value, field_at(path), path, "--set", problems))
     hardware = out["hardware"]
     for hw_id, hw in list(hardware.items()):  # an empty family is the hardware's own id, as in resolve
         if not hw.get("family"):
@@ -138,7 +127,7 @@ def parse_value(text: str) -> Any:
 
 def field_at(path: str, raw: dict | None = None) -> Field | None:
     """The schema field a dotted path names, or None if there is none."""
-    parts = path.split(".")
+    parts = paths.parts(path)
     head = parts[0]
     if head in SECTIONS and len(parts) == 2:
         return SECTIONS[head].get(parts[1])
@@ -163,30 +152,13 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
     return None
 
 
-def value_at(cfg: dict, path: str):
-    """The value at a dotted path (list entries by index); KeyError if there is none.
-
-    >>> value_at({"labs": {"x": {"fleet": [{"watts": 5.0}]}}}, "labs.x.fleet.0.watts")
-    5.0
-    """
-    node = cfg
-    for part in path.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            raise KeyError(path)
-    return node
-
-
 def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
     """Set ``raw[path] = value`` for a dotted path that names a known parameter.
 
     The entity must exist (``labs.anthropic`` must be in the file); the value is
     then checked with the rest of the config.
     """
-    parts = path.split(".")
+    parts = paths.parts(path)
     if field_at(path) is None:
         return Problem("--set", path, "a parameter path such as labs.anthropic.watts "
                        "(see docs/parameters.md)", path)

@@ -8,6 +8,8 @@ cells in table order (``sum_into``), never a loop in Python over rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from wattyear.sim import kernel
@@ -389,7 +391,7 @@ class LeaseBook:
         rows, eff = self._effective(step, owned)
         return self._by_party(rows, eff, "lessor")
 
-    def flows(self, step: int, owned: np.ndarray) -> dict[str, np.ndarray]:
+    def flows(self, step: int, owned: np.ndarray) -> "LeaseFlows":
         """Watts let and used by (hardware, agent), and annual rent paid and received."""
         rows, eff = self._effective(step, owned)  # (S, rows)
         owned_total = owned.sum(axis=1, keepdims=True)
@@ -402,9 +404,15 @@ class LeaseBook:
             leased_in += mix[:, :, lessor, None] * pair[:, None, lessor, :]
         rent = sum_into(eff * self._price.take(rows), self.lessor[rows] * n + self.lessee[rows],
                         n * n).reshape(-1, n, n)  # (S, lessor, lessee) rent a year
-        return {
-            "leased_out": mix * pair.sum(axis=2)[:, None, :],
-            "leased_in": leased_in,
-            "rent_paid_usd_per_year": rent.sum(axis=1),
-            "rent_received_usd_per_year": rent.sum(axis=2),
-        }
+        return LeaseFlows(leased_out=mix * pair.sum(axis=2)[:, None, :], leased_in=leased_in,
+                          rent_paid_usd_per_year=rent.sum(axis=1), rent_received_usd_per_year=rent.sum(axis=2))
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseFlows:
+    """What the leases running in a month move: watts by (hardware, agent), rent a year by agent."""
+
+    leased_out: np.ndarray  #: (S, H, A)
+    leased_in: np.ndarray  #: (S, H, A)
+    rent_paid_usd_per_year: np.ndarray  #: (S, A)
+    rent_received_usd_per_year: np.ndarray  #: (S, A)

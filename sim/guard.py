@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from wattyear.sim.records import Books, MarketMonth, TokenMonth, as_dict
+from wattyear.sim.units import step_date
+from wattyear.sim.world import World
+
 #: relative tolerance of the conservation checks (sums of up to ~10 terms of up to ~1e12 in float64)
 RTOL = 1e-9
 #: absolute tolerances: a tenth of a cent, a milliwatt (a total of exactly 0 against a rounding residual)
@@ -40,20 +44,20 @@ def _first(bad: np.ndarray) -> tuple[int, int]:
     return int(s), int(x)
 
 
-def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[str, np.ndarray], tokens,
+def check_month(world: World, step: int, books: Books, market: MarketMonth, tokens: TokenMonth,
                 previous_cash: np.ndarray) -> None:
-    """Raise ``ModelError`` if the month's books break an invariant. ``tokens`` is the month's
-    ``sim.observe.TokenMonth``; ``previous_cash`` (S, A) each agent's cash at the end of the month before
-    (its starting cash in month 0)."""
-    date = model.date(step).strftime("%Y-%m")
-    agents, segments = model.agent_ids, [s.agent_id for s in model.segments]
+    """Raise ``ModelError`` if the month's books break an invariant. ``tokens`` is the month's token
+    market; ``previous_cash`` (S, A) each agent's cash at the end of the month before (its starting
+    cash in month 0)."""
+    date = step_date(world.start, step).strftime("%Y-%m")
+    agents, segments = list(world.agent_ids), list(world.segment_ids)
 
     def fail(mask: np.ndarray, names: list[str], quantity: str, detail) -> None:
         s, x = _first(np.atleast_2d(mask))
         name = names[x] if x < len(names) else f"column {x}"
         raise ModelError(step, date, s, name, quantity, detail(s, x) if callable(detail) else detail)
 
-    for table, names in ((metrics, agents), (market, segments)):
+    for table, names in ((as_dict(books), agents), (as_dict(market), segments)):
         for key, arr in table.items():
             finite = np.isfinite(arr)
             if not finite.all():
@@ -80,26 +84,26 @@ def check_month(model, step: int, metrics: dict[str, np.ndarray], market: dict[s
             s = int(np.argmax(gap))
             raise ModelError(step, date, s, "all agents", quantity, f"{what}: {a[s]:.12g} against {b[s]:.12g}")
 
-    conserved(metrics["leased_in_watts"].sum(axis=1), metrics["leased_out_watts"].sum(axis=1), "watts",
+    conserved(books.leased_in_watts.sum(axis=1), books.leased_out_watts.sum(axis=1), "watts",
               "leased in and leased out differ", ATOL_W)
-    operated = metrics["watts"].copy()
-    operated[:, model.fringe.column] = 0.0  # the fringe rents watts from outside the model
-    conserved(operated.sum(axis=1), metrics["owned_watts"].sum(axis=1), "watts", "operated and owned differ",
+    operated = books.watts.copy()
+    operated[:, world.fringe_column] = 0.0  # the fringe rents watts from outside the model
+    conserved(operated.sum(axis=1), books.owned_watts.sum(axis=1), "watts", "operated and owned differ",
               ATOL_W)
-    conserved(market["spend_usd"].reshape(len(operated), -1).sum(axis=1), metrics["token_revenue_usd"].sum(axis=1),
+    conserved(market.spend_usd.reshape(len(operated), -1).sum(axis=1), books.token_revenue_usd.sum(axis=1),
               "token_revenue_usd", "segments' spend and providers' token revenue differ", ATOL_USD)
-    conserved(metrics["rent_paid_usd"].sum(axis=1), metrics["lease_income_usd"].sum(axis=1), "rent_paid_usd",
+    conserved(books.rent_paid_usd.sum(axis=1), books.lease_income_usd.sum(axis=1), "rent_paid_usd",
               "rent paid and rent received differ", ATOL_USD)
-    terms = [metrics[k] for k in ("token_revenue_usd", "lease_income_usd", "rent_paid_usd", "external_in_usd",
+    terms = [getattr(books, k) for k in ("token_revenue_usd", "lease_income_usd", "rent_paid_usd", "external_in_usd",
                                    "external_out_usd", "raised_usd", "invested_usd", "borrowed_usd", "returned_usd",
                                    "written_off_usd")]
     signs = (1, 1, -1, 1, -1, 1, -1, 1, -1, 1)
     flows = sum(sign * term for sign, term in zip(signs, terms))
-    change = metrics["cash_usd"] - previous_cash
+    change = books.cash_usd - previous_cash
     # rounding grows with the size of the terms, not of their (possibly near-zero) sum, and with the stocks
     # they are differences of (borrowing is the change in a debt that may be a million times larger)
-    scale = (sum(np.abs(term) for term in terms) + np.abs(metrics["cash_usd"]) + np.abs(previous_cash)
-             + 2 * np.abs(metrics["debt_usd"]))
+    scale = (sum(np.abs(term) for term in terms) + np.abs(books.cash_usd) + np.abs(previous_cash)
+             + 2 * np.abs(books.debt_usd))
     off = np.abs(change - flows) > RTOL * scale + ATOL_USD
     if off.any():
         fail(off, agents, "cash_usd", lambda s, x: f"moved by {change[s, x]:.12g} but its flows add up to "

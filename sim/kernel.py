@@ -109,6 +109,16 @@ def halved(years, halflife_years):
     return np.where(h > 0, 2.0 ** (-years / np.where(h > 0, h, 1.0)), 1.0)
 
 
+def release_quality(quality_fraction, frontier_quality):
+    """Quality of open weights released at ``quality_fraction`` q of a frontier: q × frontier (the
+    publisher's release rule; the fringe starts with the last release).
+
+    >>> release_quality(0.5, 1.2)
+    0.6
+    """
+    return quality_fraction * frontier_quality
+
+
 def tokens_capacity_per_year(watts_by_hardware, tokens_per_joule, model_efficiency=1.0,
                              serving_multiplier=1.0):
     """Tokens a fleet can produce in a year at full load.

@@ -1,25 +1,34 @@
 """WattyearModel: the Mesa model that steps the AI industry month by month.
 
-Step order (one month):
+A month is a one-way pipeline of records (``sim.records``); the model builds
+the ``World`` (``sim.world``), the agents and the state, and passes each
+month's records from room to room:
 
-1. demand segments grow (adoption, usage, random shock);
-2. supply: replacements ordered, leases rolled over (a lessee short of cash lets
-   them lapse); vintages in service, leases active, each lab's training share,
-   tokens capacity of every fleet;
-3. the open-weights publisher releases if due; the fringe prices at cost-plus;
-4. token market: logit choice, capacity-constrained water-filling in compute;
-5. accounting: revenue, costs, profit and cash for every agent (the kernel);
-6. every agent observes the month (``agents.observation.Observation``);
-7. labs train (quality) and move prices toward their best responses; the
-   fringe enters or exits;
-8. spot lease market (leases start after the lease lead time);
-9. capacity plans (every ``world.plan_every_months``): labs build or contract
-   what the race needs, hyperscalers build for what they let and for
-   contracts; the publisher invests each quarter;
-10. capital market: raises bounded by valuation, failures, debt, payouts;
-11. self-funding ratios; metrics are recorded.
+1. demand segments grow (adoption, usage, a random shock): ``SegmentGrowth``;
+2. supply (``sim.supply``): replacements ordered, leases rolled over (a lab that
+   has failed or is short of runway lets them lapse); vintages in service,
+   leases active, each lab's training share, tokens capacity: ``SupplyMonth``;
+3. the open-weights publisher releases if due (``Release``); the fringe prices
+   at cost-plus (``FringePrice``);
+4. the token market (``sim.token_month``): logit choice, capacity-constrained
+   water-filling in compute: ``TokenMonth``;
+5. the books (``sim.accounts``): revenue, costs, profit and cash flow of every
+   agent, from the token month and what hyperscalers and the publisher earn
+   outside it (``OutsideIncome``): ``Accounts``;
+6. every agent observes the month (``sim.observe``): ``Observation``;
+7. labs train (``TrainingStep``) and move prices toward their best responses
+   (``Prices``); the fringe enters or exits (``FringeEntry``);
+8. the spot lease market (bids and asks; leases start after the lease lead);
+9. capacity plans (every ``world.plan_every_months``; the publisher each
+   quarter): builds, contracts built to suit (``CapacityPlan``);
+10. the capital market: raises bounded by valuation, distress and failures,
+    payouts, debt (``Raise``, ``Distress``, ``Payout``, ``CashSettlement``);
+11. self-funding ratios (``SelfFunding``); the month is checked and recorded
+    (``Books``, ``MarketMonth``, ``MonthRecord``).
 
-``docs/model.md`` states each equation and decision rule.
+Agents decide; the markets (``sim.clearing``) apply their decisions. This is
+the only sim module that knows the agent classes. ``docs/model.md`` states each
+equation and decision rule.
 """
 
 from __future__ import annotations
@@ -31,20 +40,18 @@ import mesa
 import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from wattyear.agents.observation import Observation
-from wattyear.sim import clearing, guard, kernel, token_market
-from wattyear.sim.accounts import book_month
-from wattyear.sim.capital_market import FundingBook
+from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
+from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
+from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from wattyear.sim.fleet import Fleet, LeaseBook, starting_cohorts
-from wattyear.sim.observe import TokenMonth, observe
+from wattyear.sim.observe import observe
+from wattyear.sim.records import Books, CapitalMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.supply import Supply
-from wattyear.sim.token_month import TokenMarketMonth
-from wattyear.sim.units import DT_YEARS, month_index, step_date
-
-
+from wattyear.sim.token_month import clear_token_market, compute_per_token, utilities
+from wattyear.sim.units import month_index, per_token, step_date
+from wattyear.sim.world import World, build_world
 
 #: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
 #: capex guidance it stands for is for the year's orders, not only for builds already under way
@@ -54,11 +61,17 @@ PIPELINE_LAST_ORDER = 11
 #: baseline; more change nothing that matters)
 STARTING_SHARE_ITERATIONS = 60
 
+#: what Mesa's DataCollector records of each lab every month: the month's books at scenario 0 …
+LAB_REPORTS = ("watts", "revenue_per_token", "revenue_per_watt_year", "cost_per_watt_year", "utilization",
+               "rate_limited_share", "operating_profit_usd", "cash_usd", "self_funding_ratio", "outside_capital_usd")
 
-class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
-    """The AI-industry market model: built from a config here, stepped here month by month; the supply
-    side's methods come from ``sim.supply.Supply``, the token market's from
-    ``sim.token_month.TokenMarketMonth``.
+
+def _books_reporter(name: str):
+    return lambda agent: float(getattr(agent.model.last_books, name)[0, agent.column])
+
+
+class WattyearModel(mesa.Model):
+    """The AI-industry market model.
 
     Args:
         config: a validated config dict, a path to a TOML file, or None for the
@@ -105,172 +118,66 @@ class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
         #: a what-if that moves a run's date does not shift every later demand shock (common random numbers)
         self.run_generators = [np.random.default_rng(g.bit_generator.seed_seq.spawn(1)[0]) for g in self.generators]
         self.n_scenarios = len(self.generators)
-        #: the batch's config: per-scenario parameters are (S,) arrays (``sim.batch``), the rest plain values
-        self.config = cfg
-        self.horizon = cfg["run"]["months"]
-        self.start = cfg["run"]["start"]
-        self.last_metrics: dict[str, np.ndarray] = {}
-        self.last_market: dict[str, np.ndarray] = {}
-        self.history: list[tuple[dict, dict]] = []
+        #: the static side of the run; its config is the batch's: per-scenario parameters are (S,) arrays
+        self.world: World = build_world(cfg, tuple(g.bit_generator.seed_seq.entropy for g in self.generators))
+        self.history: list[MonthRecord] = []
         #: (months, S) best live lab quality of each month so far (a release copies a past frontier)
-        self._frontier_history = np.zeros((self.horizon, len(self.generators)))
-        self._newest: dict[tuple[str, int], str] = {}
-        self._multipliers: dict[int, np.ndarray] = {}
+        self._frontier_history = np.zeros((self.horizon, self.n_scenarios))
         self.months_remembered = 0
         self._draws: np.ndarray | None = None  #: (S, months, K) demand-shock draws (``demand_draws``)
         self._draws_first = 1
         self._build(cfg)
         #: (S, A) each agent's cash at the end of the month before (the guard checks it moves by its flows)
-        self._cash_before = np.stack([np.broadcast_to(np.asarray(a.profile.get("cash_usd", 0.0), float),
-                                                      (self.n_scenarios,)) for a in self.ledger_agents], axis=1)
+        self._cash_before = self.state.cash.copy()
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "month": lambda m: m.steps,
-                "industry_revenue_usd": lambda m: float(m.last_metrics["revenue_usd"][0].sum()),
+                "industry_revenue_usd": lambda m: float(m.last_books.revenue_usd[0].sum()),
                 "unserved_share": lambda m: m.unserved_share,
                 "open_weights_price_usd_per_mtok": lambda m: m.open_weights_price,
             },
-            agenttype_reporters={
-                FrontierLab: {
-                    "agent": "agent_id", "watts": "watts", "revenue_per_token": "revenue_per_token",
-                    "revenue_per_watt_year": "revenue_per_watt_year", "cost_per_watt_year": "cost_per_watt_year",
-                    "utilization": "utilization", "rate_limited_share": "rate_limited_share",
-                    "operating_profit_usd": "operating_profit_usd", "cash_usd": "cash_usd", "quality": "quality",
-                    "self_funding_ratio": "self_funding_ratio", "outside_capital_usd": "outside_capital_usd",
-                },
-            },
+            agenttype_reporters={FrontierLab: {
+                "agent": "agent_id", **{name: _books_reporter(name) for name in LAB_REPORTS},
+                "quality": lambda lab: float(lab.model.state.quality[0, lab.column]),  # next month's
+            }},
         )
 
     # ------------------------------------------------------------------ setup
     def _build(self, cfg: dict) -> None:
-        s = self.n_scenarios
-        # per-scenario numbers, one column each: (S, X)
-        def rows(values) -> np.ndarray:
-            return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
-
-        self.hardware_ids = list(cfg["hardware"])
-        hw = cfg["hardware"]
-        self.tokens_per_joule = rows([hw[h]["tokens_per_joule"] for h in self.hardware_ids])  # (S, H)
-        self.training_efficiency = rows([hw[h]["training_efficiency"] for h in self.hardware_ids])  # (S, H)
-        lab_ids, hyper_ids, seg_ids = list(cfg["labs"]), list(cfg["hyperscalers"]), list(cfg["segments"])
-        n_labs = len(lab_ids)
-        # ledger columns: labs, fringe, hyperscalers, publisher; providers are the first n_labs + 1
-        self.labs = [FrontierLab(self, lid, cfg["labs"][lid], i, i) for i, lid in enumerate(lab_ids)]
-        self.fringe = OpenWeightsFringe(self, FRINGE_ID, cfg["fringe"], n_labs)
-        self.hyperscalers = [Hyperscaler(self, hid, cfg["hyperscalers"][hid], n_labs + 1 + i)
-                             for i, hid in enumerate(hyper_ids)]
-        self.publisher = OpenWeightsPublisher(self, PUBLISHER_ID, cfg["open_weights"], n_labs + 1 + len(hyper_ids))
+        """Agents, fleets and leases as configured, the state, the fringe's first price and the
+        starting market shares."""
+        world, s = self.world, self.n_scenarios
+        self.labs = [FrontierLab(self, lid, cfg["labs"][lid], world.column(lid), i)
+                     for i, lid in enumerate(world.lab_ids)]
+        self.fringe = OpenWeightsFringe(self, FRINGE_ID, cfg["fringe"], world.fringe_column)
+        self.hyperscalers = [Hyperscaler(self, hid, cfg["hyperscalers"][hid], world.column(hid))
+                             for hid in world.hyperscaler_ids]
+        self.publisher = OpenWeightsPublisher(self, PUBLISHER_ID, cfg["open_weights"], world.publisher_column)
         self.ledger_agents = [*self.labs, self.fringe, *self.hyperscalers, self.publisher]
         self.by_id = {a.agent_id: a for a in self.ledger_agents}
-        n_agents, n_prov = len(self.ledger_agents), n_labs + 1
-        self.n_providers = n_prov
-        self.agent_ids = [a.agent_id for a in self.ledger_agents]
-        self.agent_kinds = [a.kind for a in self.ledger_agents]
+        self.segments = [DemandSegment(self, sid, cfg["segments"][sid], k, world.segment_cells[k])
+                         for k, sid in enumerate(world.segment_ids)]
+        self.fleet, self.leases = self._starting_books(cfg)
 
-        # segments and their customer classes (demand cells)
-        self.segments, start = [], 0
-        for k, sid in enumerate(seg_ids):
-            n_classes = cfg["segments"][sid]["size_classes"]
-            seg = DemandSegment(self, sid, cfg["segments"][sid], k, slice(start, start + n_classes))
-            self.segments.append(seg)
-            start += n_classes
-        n_cells = start
-        self.cell_segment = np.concatenate([np.full(seg.cells.stop - seg.cells.start, seg.k)
-                                            for seg in self.segments])
-        #: first cell of each segment (segments are contiguous runs of cells)
-        self.segment_starts = np.array([seg.cells.start for seg in self.segments])
-        seg_param = lambda key: rows([cfg["segments"][sid][key] for sid in seg_ids])  # noqa: E731  (S, K)
-        self.segment_beta_quality = seg_param("beta_quality")
-        self.segment_beta_price = seg_param("beta_price")
-        self.segment_priced = (np.array([cfg["segments"][sid]["pricing"] != "free" for sid in seg_ids]))[None, :]
-        cs = self.cell_segment
-        self.cell_inertia = np.ascontiguousarray(seg_param("inertia")[:, cs, None])
-        self.cell_outside = np.ascontiguousarray(seg_param("outside_utility")[:, cs])  # (S, N)
-        self.segment_peak = seg_param("peak_to_average")  # (S, K)
-        affinity = np.zeros((s, len(seg_ids), n_prov))
-        for lab in self.labs:
-            for sid, v in lab.profile["affinity"].items():
-                affinity[:, seg_ids.index(sid), lab.column] = v
-        for sid, v in cfg["fringe"]["affinity"].items():
-            affinity[:, seg_ids.index(sid), self.fringe.column] = v
-        self.segment_affinity = affinity  # (S, K, P)
+        def rows(values) -> np.ndarray:  # per-scenario numbers, one column each: (S, X)
+            return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
 
-        # per-agent constants
-        self.model_efficiency = np.ones((s, n_agents))
-        for lab in self.labs:
-            self.model_efficiency[:, lab.column] = lab.profile["model_efficiency"]
-        self.model_efficiency[:, self.fringe.column] = cfg["fringe"]["model_efficiency"]
-        self.fringe_hardware = self.hardware_ids.index(cfg["fringe"]["hardware"])
-        #: (S, H) capital cost a year of a watt of each hardware (depreciation and site opex)
-        self.capital_cost_usd_per_w_year = (rows([hw[h]["capex_usd_per_w"] / hw[h]["life_years"]
-                                                  for h in self.hardware_ids])
-                                            + cfg["world"]["site_opex_usd_per_w_year"][:, None])
-        routing = np.ones((s, len(seg_ids), n_prov))
-        for lab in self.labs:
-            for sid, v in lab.profile["compute_per_token"].items():
-                routing[:, seg_ids.index(sid), lab.column] = v
-        self.segment_routing = routing  # (S, K, P)
-        self.segment_price_elasticity = seg_param("price_elasticity")  # (S, K)
-        w = cfg["world"]
-        #: (S,) energy cost of an IT watt running a year
-        self.energy_usd_per_w_year = kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"])
-
-        # fleets and leases
-        self.fleet = Fleet(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)))
-        age = w["starting_fleet_age_months"]
-        for agent in [*self.labs, *self.hyperscalers, self.publisher]:
-            for watts, begins in starting_cohorts(agent.profile["watts"], age):
-                self._add_vintage(agent.column, agent.profile["hardware"], watts, begins)
-            for v in agent.profile.get("fleet", []):  # planned vintages are paid over the owner's build lead time
-                begins = month_index(v["in_service"], self.start)
-                self._add_vintage(agent.column, v["hardware"], v["watts"], begins,
-                                  order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
-        for agent in [*self.labs, *self.hyperscalers]:  # the build programme under way: orders month by month
-            lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
-            if np.any(rate > 0):  # rows of no watts where a scenario has none: they add exactly nothing
-                hardware = self.newest_hardware(agent.family(), 0)
-                for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
-                    self.add_build(agent.column, hardware, rate / 12, order_step=order, lead_months=lead)
-        self.leases = LeaseBook(len(self.hardware_ids), n_agents, watts=np.zeros((s, 0)),
-                                price_usd_per_w_year=np.zeros((s, 0)))
-        for lease in cfg["leases"]:
-            self.leases.add(self.by_id[lease["lessor"]].column, self.by_id[lease["lessee"]].column,
-                            lease["watts"], month_index(lease["start"], self.start), lease["months"],
-                            lease["price_usd_per_w_year"], lease["note"], renew=lease["renew"])
-        for deal in cfg["commitments"]:  # take-or-pay: the lessor builds to suit, the lessee pays from the start
-            lessor, begins = self.by_id[deal["lessor"]], month_index(deal["start"], self.start)
-            lead = lessor.profile["build_lead_months"]
-            hardware = self.newest_hardware(lessor.family(), max(begins - lead, 0))
-            self._add_vintage(lessor.column, hardware, deal["watts"], begins, order_step=begins - lead)
-            self.leases.add(lessor.column, self.by_id[deal["lessee"]].column, deal["watts"], begins,
-                            deal["months"], deal["price_usd_per_w_year"], deal["note"] or "commitment",
-                            renew=True)
-
-        # state arrays
-        quality = np.zeros((s, n_prov))
-        price = np.zeros((s, len(seg_ids), n_prov))
-        for lab in self.labs:
-            quality[:, lab.column] = lab.profile["quality"]
-            for sid, v in lab.profile["price_usd_per_mtok"].items():
-                price[:, seg_ids.index(sid), lab.column] = v
-        quality[:, self.fringe.column] = cfg["open_weights"]["quality_fraction"] * quality[:, :n_labs].max(axis=1)
-        self.start_quality = quality.copy()
-        price *= self.segment_priced[:, :, None]
-        #: (S, K, P) the prices usage per customer is measured against (the fringe's is set below)
-        self.start_price = price.copy()
+        n_agents, n_prov, n_labs = world.n_agents, world.n_providers, world.n_labs
+        n_seg, n_cells = len(world.segment_ids), len(world.cell_segment)
+        seg = lambda key: rows([cfg["segments"][sid][key] for sid in world.segment_ids])  # noqa: E731
         self.state = WorldState(
             cash=rows([a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0 for a in self.ledger_agents]),
-            quality=quality,
-            price=price,
+            quality=world.start_quality.copy(),
+            price=world.start_price.copy(),
             prev_share=np.zeros((s, n_cells, n_prov)),
             run_compute=rows([lab.profile["run_progress"] * lab.profile["last_run_compute_watt_years"]
                               * lab.profile["generation_compute_multiple"] for lab in self.labs]),
             last_run_compute=rows([lab.profile["last_run_compute_watt_years"] for lab in self.labs]),
-            customers=rows([cfg["segments"][sid]["customers"] for sid in seg_ids]),
-            tokens_per_customer=rows([cfg["segments"][sid]["tokens_per_customer_per_month"] for sid in seg_ids]),
-            demand_shock=np.zeros((s, len(seg_ids))),
+            customers=seg("customers"),
+            tokens_per_customer=seg("tokens_per_customer_per_month"),
+            demand_shock=np.zeros((s, n_seg)),
             fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
-            serving_multiplier=np.array(w["serving_multiplier"], dtype=float),
+            serving_multiplier=np.array(cfg["world"]["serving_multiplier"], dtype=float),
             outside_capital=np.zeros((s, n_agents)),
             raised=np.zeros((s, n_agents)),
             invested=np.zeros((s, n_agents)),
@@ -286,12 +193,15 @@ class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
             generations=np.zeros((s, n_labs), dtype=int),
             last_round_step=np.full((s, n_labs), -10**6),
             next_cluster_watts=np.zeros((s, n_agents)),
-            shadow_price=np.zeros((s, len(seg_ids), n_prov)),
+            shadow_price=np.zeros((s, n_seg, n_prov)),
         )
         self.funding = FundingBook()
-        # starting prices of the fringe
-        self.fringe.set_price(self._supply(0)["tpwy"][:, self.fringe.column], np.ones(s))
-        self.start_price[:, :, self.fringe.column] = self.state.price[:, :, self.fringe.column]
+        # the fringe's first price: cost-plus on the watts it starts with; usage is measured against it
+        st, fringe = self.state, world.fringe_column
+        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.serving_multiplier, 0)
+        clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], np.ones(s)))
+        world.start_price[:, :, fringe] = st.price[:, :, fringe]
+        world.freeze()
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
         for h in self.hyperscalers:
@@ -300,10 +210,67 @@ class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
         # starting shares: habits at rest, the fixed point s = logit(u + inertia·s) reached from no habit
         # (damped; a start that is not a fixed point would move shares in the first months for no reason)
         for _ in range(STARTING_SHARE_ITERATIONS):
-            shares = token_market.logit_shares(self._utilities(), self.cell_outside)
-            self.state.prev_share = 0.5 * (self.state.prev_share + shares)
+            shares = token_market.logit_shares(utilities(world, st), world.cell_outside)
+            st.prev_share = 0.5 * (st.prev_share + shares)
 
-    # --------------------------------------------------------------- helpers
+    def _starting_books(self, cfg: dict) -> tuple[Fleet, LeaseBook]:
+        """The fleets as configured (starting cohorts, planned vintages, the build programme under way)
+        and the leases and take-or-pay commitments signed."""
+        world, s = self.world, self.n_scenarios
+        n_hw, n_agents = len(world.hardware.ids), world.n_agents
+        fleet = Fleet(n_hw, n_agents, watts=np.zeros((s, 0)))
+        age = cfg["world"]["starting_fleet_age_months"]
+        for agent in [*self.labs, *self.hyperscalers, self.publisher]:
+            for watts, begins in starting_cohorts(agent.profile["watts"], age):
+                supply_side.add_vintage(world, fleet, agent.column, agent.profile["hardware"], watts, begins)
+            for v in agent.profile.get("fleet", []):  # planned vintages are paid over the owner's build lead time
+                begins = month_index(v["in_service"], world.start)
+                supply_side.add_vintage(world, fleet, agent.column, v["hardware"], v["watts"], begins,
+                                        order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
+        for agent in [*self.labs, *self.hyperscalers]:  # the build programme under way: orders month by month
+            lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
+            if np.any(rate > 0):  # rows of no watts where a scenario has none: they add exactly nothing
+                hardware = world.hardware.newest(agent.family(), 0)
+                for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
+                    supply_side.add_vintage(world, fleet, agent.column, hardware, rate / 12, order + lead,
+                                            order_step=order)
+        leases = LeaseBook(n_hw, n_agents, watts=np.zeros((s, 0)), price_usd_per_w_year=np.zeros((s, 0)))
+        for lease in cfg["leases"]:
+            leases.add(world.column(lease["lessor"]), world.column(lease["lessee"]), lease["watts"],
+                       month_index(lease["start"], world.start), lease["months"], lease["price_usd_per_w_year"],
+                       lease["note"], renew=lease["renew"])
+        for deal in cfg["commitments"]:  # take-or-pay: the lessor builds to suit, the lessee pays from the start
+            lessor, begins = self.by_id[deal["lessor"]], month_index(deal["start"], world.start)
+            lead = lessor.profile["build_lead_months"]
+            hardware = world.hardware.newest(lessor.family(), max(begins - lead, 0))
+            supply_side.add_vintage(world, fleet, lessor.column, hardware, deal["watts"], begins, order_step=begins - lead)
+            leases.add(lessor.column, world.column(deal["lessee"]), deal["watts"], begins, deal["months"],
+                       deal["price_usd_per_w_year"], deal["note"] or "commitment", renew=True)
+        return fleet, leases
+
+    # --------------------------------------------------------------- views
+    @property
+    def config(self) -> dict:
+        """The batch's config (``World.config``)."""
+        return self.world.config
+
+    @property
+    def horizon(self) -> int:
+        return self.world.horizon
+
+    @property
+    def start(self) -> str:
+        return self.world.start
+
+    @property
+    def last_books(self) -> Books | None:
+        """The last month's books (None before the first step)."""
+        return self.history[-1].books if self.history else None
+
+    @property
+    def last_market(self):
+        return self.history[-1].market if self.history else None
+
     def frontier_quality_at(self, step) -> np.ndarray:
         """(S,) best live lab quality at ``step`` (an int, or (S,) ints: one month per scenario);
         this month's where not yet recorded."""
@@ -316,73 +283,123 @@ class WattyearModel(Supply, TokenMarketMonth, mesa.Model):
         labs = self.state.quality[:, : len(self.labs)]
         return np.where(self.state.failed, -np.inf, labs).max(axis=1, initial=0.0)
 
+    def cheapest_contract_rent(self, t: int) -> np.ndarray:
+        """(S,) the lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
+        if not self.hyperscalers:
+            return np.full(self.n_scenarios, np.inf)
+        return np.min(np.stack([h.rent_usd_per_w_year(t) for h in self.hyperscalers]), axis=0)
+
     @property
     def open_weights_price(self) -> float:
-        priced = np.flatnonzero(self.segment_priced[0])
+        priced = np.flatnonzero(self.world.segment_priced[0])
         return float(self.state.price[0, priced[0], self.fringe.column]) if priced.size else 0.0
 
     @property
     def unserved_share(self) -> float:
         m = self.last_market
-        return float(m["unserved"][0].sum() / max(m["demand"][0].sum(), 1e-300)) if m else 0.0
+        return float(m.unserved[0].sum() / max(m.demand[0].sum(), 1e-300)) if m is not None else 0.0
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:
         """One month, in the order of the module docstring."""
         t = self.steps - 1  # month index: 0 is the start month
-        st = self.state
+        world, st, fringe = self.world, self.state, self.world.fringe_column
         if t > 0:
             for seg in self.segments:
-                seg.grow()
-        st.serving_multiplier[:] = self.serving_multiplier_at(t)
+                clearing.apply_growth(st, seg.grow(t, self.demand_draws(t)))
+        st.serving_multiplier[:] = world.hardware.serving_multiplier(t)
         self._renew_fleet(t)
-        supply = self._supply(t)
-        release_cost = self.publisher.maybe_release(t)
-        phi_segment = self.compute_per_token()  # (S, K, P): qualities are set for the month (release included)
-        self.fringe.set_price(supply["tpwy"][:, self.fringe.column], phi_segment[:, 0, self.fringe.column])
-        tokens = self._clear_token_market(supply, phi_segment)
-        metrics, market_rec = book_month(self, t, supply, tokens, release_cost)
-        obs = observe(self, t, supply, tokens, metrics)
+        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.serving_multiplier, t,
+                                          training_share=self._training_shares)
+        release = self.publisher.release(t)
+        clearing.apply_release(st, fringe, release)
+        phi = compute_per_token(world, st)  # (S, K, P): qualities are set for the month (release included)
+        clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], phi[:, 0, fringe]))
+        tokens = clear_token_market(world, st, supply, phi, *self._cell_demand())
+        accounts = book_month(world, st, self.fleet, t, supply, tokens, self._outside_income(t, tokens), release.cost_usd)
+        st.cash += accounts.cash_flow_usd
+        price_charged = st.price.copy()
+        obs = observe(world, st, self.leases, t, supply, tokens, accounts)
         self._remember(obs, tokens)
 
         for lab in self.labs:  # training, then next month's prices
-            compute = (supply["operated"][:, :, lab.column] * self.training_efficiency).sum(axis=1)
-            lab.train(compute * supply["training_share"][:, lab.column] * DT_YEARS)
-            lab.set_prices(obs)
-        self.fringe.enter_or_exit(obs)
-        lease_record = clearing.clear_spot_leases(self, obs)
-        self.publisher.plan_capacity(obs)  # on its own quarterly cadence
-        if t % self.config["world"]["plan_every_months"] == 0:
-            lease_record.update(clearing.plan_capacity(self, obs))
-        else:
-            lease_record["contracted_watts"] = np.zeros(obs.watts.shape)
+            clearing.apply_training(st, lab.train(obs))
+            clearing.apply_prices(st, lab.set_prices(obs))
+        clearing.apply_fringe_entry(st, self.fringe.enter_or_exit(obs))
+        spot = clearing.clear_spot_leases(self, obs)
+        clearing.apply_plan(self, self.publisher.plan_capacity(obs))  # on its own quarterly cadence
+        contracted = (clearing.plan_capacity(self, obs) if t % world.config["world"]["plan_every_months"] == 0
+                      else np.zeros(obs.watts.shape))
+        capital = self._clear_capital_market(obs)
+        books = Books.assemble(accounts, clearing.lease_month(spot, contracted), clearing.self_funding(self, t),
+                               supply, capital)
+        market = market_month(world, tokens, price_charged, st.shadow_price.copy())
+        guard.check_month(world, t, books, market, tokens, self._cash_before)
+        self._cash_before = books.cash_usd
+        self.history.append(MonthRecord(t, books, market))
+        self.datacollector.collect(self)
+        if self.steps >= self.horizon:
+            self.running = False
+
+    def _renew_fleet(self, t: int) -> None:
+        """Replacements of retiring vintages; lease roll-overs at the lessor's rent of the day (a lab
+        that lets its leases lapse renews them with no watts)."""
+        supply_side.replace_retiring(self.world, self.fleet, t)
+        lapse = np.zeros(self.state.cash.shape, dtype=bool)
+        for lab in self.labs:
+            lapse[:, lab.column] = lab.lets_leases_lapse(t)
+        rents = np.full(self.state.cash.shape, np.nan)  # (S, A): only hyperscalers list a rent
+        for h in self.hyperscalers:
+            rents[:, h.column] = h.rent_usd_per_w_year(t)
+        self.leases.renew_expiring(t, lapse=lapse, rent_now=rents)
+
+    def _training_shares(self, operated: np.ndarray) -> np.ndarray:
+        """(S, A) each lab's share of its operated watts on training this month (its plan)."""
+        training = np.zeros(operated.shape[::2])
+        for lab in self.labs:
+            training[:, lab.column] = lab.training_share(operated[:, :, lab.column], self.world.training_efficiency)
+        return training
+
+    def _cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
+        """(customers, tokens wanted at starting prices) of every customer class, (S, N) each."""
+        customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
+        return np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
+
+    def _outside_income(self, t: int, tokens: TokenMonth) -> OutsideIncome:
+        """What hyperscalers and the publisher earn outside the token market this month, and the large
+        customers each segment counts, as the agents report them."""
+        world = self.world
+        s, n_agents, n_prov = self.n_scenarios, world.n_agents, world.n_providers
+        business, at_risk, third_party, rent, ads, large = (np.zeros((s, n_agents)) for _ in range(6))
+        consumer_served = (tokens.served * world.consumer_segments[None, :, None]).sum(axis=1)  # (S, P)
+        for h in self.hyperscalers:
+            at_risk[:, h.column] = h.revenue_at_risk_usd(consumer_served, t)
+            business[:, h.column] = h.business_revenue_usd(t) - at_risk[:, h.column]
+            third_party[:, h.column] = h.third_party_watts(t)
+            rent[:, h.column] = h.rent_usd_per_w_year(t)
+        ads[:, world.publisher_column] = self.publisher.ad_revenue_usd(t)
+        price = per_token(self.state.price)
+        for seg in self.segments:
+            large[:, :n_prov] += seg.large_customers(tokens.cleared.served, price, tokens.customers)
+        return OutsideIncome(business, at_risk, third_party, rent, ads, large)
+
+    def _clear_capital_market(self, obs: Observation) -> CapitalMonth:
+        """The capital market of the month, from this month's flows (raised, invested, returned and
+        written off start at zero); its funding records are kept in ``funding``."""
+        st = self.state
         st.raised[:], st.invested[:], st.returned[:], st.written_off[:] = 0.0, 0.0, 0.0, 0.0
         debt_before = st.debt.copy()
         for record in clearing.clear_capital_market(self, obs):
             self.funding.add(**record)
-
-        metrics.update(lease_record)
-        metrics.update(clearing.self_funding(self, t))
-        metrics.update({
-            "training_share": supply["training_share"],
-            "cash_usd": st.cash.copy(), "raised_usd": st.raised.copy(), "invested_usd": st.invested.copy(),
-            "returned_usd": st.returned.copy(), "written_off_usd": st.written_off.copy(),
-            "borrowed_usd": st.debt - debt_before, "debt_usd": st.debt.copy(),
-            "outside_capital_usd": st.outside_capital.copy(),
-            "failed": np.concatenate([st.failed, np.zeros((st.failed.shape[0], metrics["watts"].shape[1]
-                                                           - st.failed.shape[1]), dtype=bool)], axis=1) * 1.0,
-            "watts_under_construction": self.fleet.under_construction(t),
-            "next_cluster_watts": st.next_cluster_watts.copy(),
-            "shadow_price": st.shadow_price.copy(),
-        })
-        market_rec["capacity_shadow_price_usd_per_mtok"] = metrics.pop("shadow_price")
-        guard.check_month(self, t, metrics, market_rec, tokens, self._cash_before)
-        self._cash_before = metrics["cash_usd"]
-        self.last_metrics, self.last_market = metrics, market_rec
-        self.history.append((metrics, market_rec))
-        self.datacollector.collect(self)
-        if self.steps >= self.horizon:
-            self.running = False
+        failed = np.zeros(st.cash.shape)
+        failed[:, : st.failed.shape[1]] = st.failed
+        return CapitalMonth(
+            cash_usd=st.cash.copy(), raised_usd=st.raised.copy(), invested_usd=st.invested.copy(),
+            returned_usd=st.returned.copy(), written_off_usd=st.written_off.copy(),
+            borrowed_usd=st.debt - debt_before, debt_usd=st.debt.copy(),
+            outside_capital_usd=st.outside_capital.copy(), failed=failed,
+            watts_under_construction=self.fleet.under_construction(obs.step),
+            next_cluster_watts=st.next_cluster_watts.copy())
 
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (state, not the output log)."""

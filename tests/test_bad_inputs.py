@@ -214,9 +214,10 @@ def test_a_run_the_guard_stops_exits_3_and_writes_nothing(tmp_path, monkeypatch,
     original = FrontierLab.set_prices
 
     def broken(self, obs):
-        original(self, obs)
+        prices = original(self, obs)
         if obs.step == 4 and self.agent_id == "xai":
             self.model.state.cash[:, self.column] = np.nan
+        return prices
 
     monkeypatch.setattr(FrontierLab, "set_prices", broken)
     monkeypatch.chdir(tmp_path)

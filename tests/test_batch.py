@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import pytest
 
+from wattyear.sim.paths import set_at
+from wattyear.sim.records import as_dict
 from wattyear.sim import batch
 from wattyear.sim.config import ConfigError, load_config, resolve
 from wattyear.sim.model import WattyearModel
@@ -30,7 +32,7 @@ def perturbed(base: dict, rng: np.random.Generator, scale: float = 0.03) -> dict
         if f.exclusive_min and new == lo:
             continue
         trial = copy.deepcopy(cfg)
-        batch._set(trial, path, new)
+        set_at(trial, path, new)
         try:
             resolve(trial)
         except ConfigError:
@@ -66,12 +68,12 @@ def test_a_mixed_batch_gives_each_scenario_exactly_its_single_run(design):
     for i, (cfg, seed) in enumerate(zip(configs, seeds)):
         alone = WattyearModel(cfg, rng=seed).run()
         assert len(alone.history) == len(together.history)
-        for (metrics_b, market_b), (metrics_a, market_a) in zip(together.history, alone.history):
-            for key, value in metrics_a.items():
-                assert metrics_b[key][i].tobytes() == value[0].tobytes(), (i, key)
-            for key, value in market_a.items():
-                assert market_b[key][i].tobytes() == value[0].tobytes(), (i, key)
-        first_month_revenue.add(float(together.history[0][0]["revenue_usd"][i].sum()))
+        for b, a in zip(together.history, alone.history):
+            for key, value in as_dict(a.books).items():
+                assert getattr(b.books, key)[i].tobytes() == value[0].tobytes(), (i, key)
+            for key, value in as_dict(a.market).items():
+                assert getattr(b.market, key)[i].tobytes() == value[0].tobytes(), (i, key)
+        first_month_revenue.add(float(together.history[0].books.revenue_usd[i].sum()))
     assert len(first_month_revenue) == 3  # the points really are different worlds
 
 
@@ -83,7 +85,7 @@ def test_a_release_calendar_per_scenario():
     model = WattyearModel([fast, slow], seeds=[1, 1]).run()
     # releases in months 1, 4, 7, 10, 13 against 1, 13
     assert model.publisher.next_release.tolist() == [16, 25]
-    cost = np.array([m["operating_cost_usd"][:, model.publisher.column] for m, _ in model.history])
+    cost = np.array([r.books.operating_cost_usd[:, model.publisher.column] for r in model.history])
     paid = fast["open_weights"]["training_cost_usd"]
     assert cost[4, 0] - cost[4, 1] == pytest.approx(paid, rel=1e-9)
     assert cost[3, 0] == cost[3, 1]
@@ -120,9 +122,9 @@ def test_a_wide_batch_of_many_points_keeps_each_run_exact():
     for i in (0, 17, 35, 47):
         alone = WattyearModel(configs[i], rng=seeds[i]).run()
         alone_rows.append(alone.leases.watts.shape[1])
-        for (metrics_b, _), (metrics_a, _) in zip(together.history, alone.history):
-            for key, value in metrics_a.items():
-                assert metrics_b[key][i].tobytes() == value[0].tobytes(), (i, key)
+        for b, a in zip(together.history, alone.history):
+            for key, value in as_dict(a.books).items():
+                assert getattr(b.books, key)[i].tobytes() == value[0].tobytes(), (i, key)
     assert together.leases.watts.shape[1] > max(alone_rows)  # rows other scenarios needed were there
 
 

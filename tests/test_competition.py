@@ -106,9 +106,9 @@ def test_capacity_constrained_price_clears_the_market():
         model = WattyearModel(resolved(raw))
         model.step()
         lab = model.by_id["solo"].column
-        assert model.last_metrics["rate_limited_share"][0, lab] == pytest.approx(0.75, rel=1e-9)
+        assert model.last_books.rate_limited_share[0, lab] == pytest.approx(0.75, rel=1e-9)
         assert price(model) == pytest.approx(expected, rel=1e-9)
-        assert model.last_market["capacity_shadow_price_usd_per_mtok"][0, 0, lab] == pytest.approx(
+        assert model.last_market.capacity_shadow_price_usd_per_mtok[0, 0, lab] == pytest.approx(
             expected - 2 * COST, rel=1e-9)
 
 
@@ -124,12 +124,12 @@ def test_a_commitment_is_paid_while_idle():
     model = WattyearModel(resolved(raw))
     for _ in range(2):
         model.step()
-        m = model.last_metrics
+        m = model.last_books
         lab, landlord = model.by_id["solo"].column, model.by_id["landlord"].column
-        assert m["owned_watts"][0, landlord] == 500.0 and m["leased_in_watts"][0, lab] == 500.0
-        assert m["tokens_served"][0, lab] == 0.0
-        assert m["rent_paid_usd"][0, lab] == pytest.approx(500 * 10 / 12, rel=1e-12)
-        assert m["lease_income_usd"][0, landlord] == pytest.approx(500 * 10 / 12, rel=1e-12)
+        assert m.owned_watts[0, landlord] == 500.0 and m.leased_in_watts[0, lab] == 500.0
+        assert m.tokens_served[0, lab] == 0.0
+        assert m.rent_paid_usd[0, lab] == pytest.approx(500 * 10 / 12, rel=1e-12)
+        assert m.lease_income_usd[0, landlord] == pytest.approx(500 * 10 / 12, rel=1e-12)
 
 
 def test_a_raise_is_capped_by_valuation_and_the_lab_fails():
@@ -142,16 +142,16 @@ def test_a_raise_is_capped_by_valuation_and_the_lab_fails():
                         "labs.solo.revenue_multiple": 20.0})
     model = WattyearModel(resolved(raw))
     model.step()
-    m = model.last_metrics
+    m = model.last_books
     lab = model.by_id["solo"].column
     burn = 73.05 + 500 / 12 - 0.2
-    assert m["raised_usd"][0, lab] == pytest.approx(0.15 * 20 * 2.4, rel=1e-12)
-    assert m["failed"][0, lab] == 1.0
-    assert m["written_off_usd"][0, lab] == pytest.approx(burn - 7.2, rel=1e-12)
-    assert m["cash_usd"][0, lab] == 0.0
+    assert m.raised_usd[0, lab] == pytest.approx(0.15 * 20 * 2.4, rel=1e-12)
+    assert m.failed[0, lab] == 1.0
+    assert m.written_off_usd[0, lab] == pytest.approx(burn - 7.2, rel=1e-12)
+    assert m.cash_usd[0, lab] == 0.0
     model.step()
-    m = model.last_metrics
-    assert m["watts"][0, lab] == 0.0 and m["tokens_served"][0, lab] == 0.0 and m["cash_usd"][0, lab] == 0.0
+    m = model.last_books
+    assert m.watts[0, lab] == 0.0 and m.tokens_served[0, lab] == 0.0 and m.cash_usd[0, lab] == 0.0
 
 
 def test_npv_decides_whether_a_watt_is_built():

@@ -83,11 +83,11 @@ def test_the_page_shows_what_a_run_computes(base):
         np.testing.assert_array_equal(s.lab["revenue_per_token"][:, i], rows.revenue_per_token.to_numpy() * 1e6)
         np.testing.assert_array_equal(s.lab["self_funding_ratio"][:, i], rows.self_funding_ratio.to_numpy())
     table = {r["lab"]: r for r in d.month_table(s, 11)}
-    market = alone.history[11][1]["price_usd_per_mtok"][0]
+    market = alone.history[11].market.price_usd_per_mtok[0]
     api = s.segments.index("api")
     for i, lab in enumerate(s.labs):
         assert table[lab]["price_api"] == market[api, i]
-        assert table[lab]["owned_watts"] == alone.history[11][0]["owned_watts"][0, i] / 1e9
+        assert table[lab]["owned_watts"] == alone.history[11].books.owned_watts[0, i] / 1e9
 
 
 def test_the_reference_is_the_config_as_loaded_run_to_its_horizon(base):

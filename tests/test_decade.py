@@ -26,7 +26,7 @@ def decade(seed: int) -> WattyearModel:
 def series(model, name, *agents):
     """(months,) of a metric summed over ``agents``."""
     cols = [model.by_id[a].column for a in agents]
-    return np.array([m[name][0, cols].sum() for m, _ in model.history])
+    return np.array([getattr(r.books, name)[0, cols].sum() for r in model.history])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -91,5 +91,5 @@ def test_nobody_self_funded_at_the_start_and_no_negative_cash_without_debt(seed)
     model = decade(seed)
     for lab in LABS:
         assert series(model, "self_funding_ratio", lab)[0] < 1, lab
-    for metrics, _ in model.history:
-        assert np.all((metrics["cash_usd"] >= -1e-3) | (metrics["debt_usd"] > 0))
+    for books in (r.books for r in model.history):
+        assert np.all((books.cash_usd >= -1e-3) | (books.debt_usd > 0))

@@ -5,6 +5,7 @@ sweep, the run that breaks an ensemble fails alone and the others run on, as the
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,34 +14,35 @@ from wattyear.sim import guard
 from wattyear.sim.config import load_config
 from wattyear.sim.guard import ModelError
 from wattyear.sim.model import WattyearModel
+from wattyear.sim.records import Books, as_dict
 
 
 @pytest.fixture(scope="module")
 def month():
-    """(model, step, metrics, market, tokens, cash before) of month 6 of the baseline."""
+    """(world, (step, books, market, tokens, cash before)) of month 6 of the baseline."""
     seen = {}
     original = guard.check_month
 
-    def spy(model, step, metrics, market, tokens, previous):
+    def spy(world, step, books, market, tokens, previous):
         if step == 6:
-            seen.update(model=model, args=(step, metrics, market, tokens, previous))
-        original(model, step, metrics, market, tokens, previous)
+            seen.update(world=world, args=(step, books, market, tokens, previous))
+        original(world, step, books, market, tokens, previous)
 
     guard.check_month = spy
     try:
         WattyearModel(load_config(None, overrides={"run.months": 8})).run()
     finally:
         guard.check_month = original
-    return seen["model"], seen["args"]
+    return seen["world"], seen["args"]
 
 
 def _check(month, change=None):
-    """The guard on a copy of the month, its metrics changed by ``change`` first."""
-    model, (step, metrics, market, tokens, previous) = month
-    metrics = {k: v.copy() for k, v in metrics.items()}
+    """The guard on a copy of the month, its books changed by ``change`` first."""
+    world, (step, books, market, tokens, previous) = month
+    metrics = {k: v.copy() for k, v in as_dict(books).items()}
     if change is not None:
         change(metrics)
-    guard.check_month(model, step, metrics, market, tokens, previous)
+    guard.check_month(world, step, Books(**metrics), market, tokens, previous)
 
 
 def test_the_real_month_passes(month):
@@ -69,10 +71,10 @@ def test_each_break_is_caught_with_agent_and_quantity(month, key, agent, amount,
 
 
 def test_served_above_capacity_is_caught(month):
-    model, (step, metrics, market, tokens, previous) = month
-    over = tokens._replace(capacity=tokens.capacity * 1e-3)  # (most providers serve well below capacity)
+    world, (step, books, market, tokens, previous) = month
+    over = replace(tokens, capacity=tokens.capacity * 1e-3)  # (most providers serve well below capacity)
     with pytest.raises(ModelError) as err:
-        guard.check_month(model, step, metrics, market, over, previous)
+        guard.check_month(world, step, books, market, over, previous)
     assert err.value.quantity == "tokens_served" and "serving capacity" in str(err.value)
 
 
@@ -96,11 +98,11 @@ def test_the_run_that_breaks_an_ensemble_fails_alone(tmp_path, monkeypatch):
     bad_seed = int(clean.seed.iloc[2])
     original = guard.check_month
 
-    def breaks_one(model, step, metrics, market, tokens, previous):
-        seeds = [int(g.bit_generator.seed_seq.entropy) for g in model.generators]
+    def breaks_one(world, step, metrics, market, tokens, previous):
+        seeds = [int(seed) for seed in world.seeds]
         if step == 2 and bad_seed in seeds:
             raise ModelError(step, "2026-03", seeds.index(bad_seed), "xai", "cash_usd", "is nan")
-        original(model, step, metrics, market, tokens, previous)
+        original(world, step, metrics, market, tokens, previous)
 
     monkeypatch.setattr(guard, "check_month", breaks_one)
     wattyear.sweep(study, tmp_path / "broken", workers=1, progress=False)

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wattyear.sim.records import as_dict
 from wattyear.sim.config import load_config
 from wattyear.sim.model import WattyearModel
 
@@ -58,44 +59,44 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
     prev_cash = np.stack([np.broadcast_to(a.profile.get("cash_usd", 0.0), (1,)) for a in model.ledger_agents],
                          axis=1)
     prev_failed = np.zeros(prev_cash.shape)
-    for metrics, mk in model.history:
-        for name, arr in metrics.items():
+    for metrics, mk in ((r.books, r.market) for r in model.history):
+        for name, arr in as_dict(metrics).items():
             assert np.all(np.isfinite(arr)), name
         # RPWY = TPWY x RPT exactly, in every row
-        np.testing.assert_array_equal(metrics["revenue_per_watt_year"],
-                                      metrics["tokens_per_watt_year"] * metrics["revenue_per_token"])
+        np.testing.assert_array_equal(metrics.revenue_per_watt_year,
+                                      metrics.tokens_per_watt_year * metrics.revenue_per_token)
         # served <= capacity, for every provider, is checked in compute tokens by the run-time guard
         # (sim.guard), every month of this run: tokens of smaller models can outnumber the fleet's flagship
         # tokens
         # watts: every owned watt is in use once, by its owner or a lessee
-        np.testing.assert_allclose(metrics["leased_in_watts"].sum(), metrics["leased_out_watts"].sum(), rtol=1e-12)
-        assert np.all(metrics["leased_out_watts"] <= metrics["owned_watts"] * (1 + 1e-12))
+        np.testing.assert_allclose(metrics.leased_in_watts.sum(), metrics.leased_out_watts.sum(), rtol=1e-12)
+        assert np.all(metrics.leased_out_watts <= metrics.owned_watts * (1 + 1e-12))
         fringe = model.fringe.column
-        operated = metrics["watts"].copy()
+        operated = metrics.watts.copy()
         operated[:, fringe] = 0.0
-        np.testing.assert_allclose(operated.sum(), metrics["owned_watts"].sum(), rtol=1e-12)
+        np.testing.assert_allclose(operated.sum(), metrics.owned_watts.sum(), rtol=1e-12)
         # money: segments' spend is providers' token revenue; rent paid is rent received
-        np.testing.assert_allclose(mk["spend_usd"].sum(), metrics["token_revenue_usd"].sum(), rtol=1e-12)
-        np.testing.assert_allclose(metrics["rent_paid_usd"].sum(), metrics["lease_income_usd"].sum(), rtol=1e-12)
+        np.testing.assert_allclose(mk.spend_usd.sum(), metrics.token_revenue_usd.sum(), rtol=1e-12)
+        np.testing.assert_allclose(metrics.rent_paid_usd.sum(), metrics.lease_income_usd.sum(), rtol=1e-12)
         # money a cloud partner invests is money a lab raised from it (less what an owned lab paid back)
-        partner_money = np.maximum(metrics["invested_usd"], 0.0).sum()
-        assert partner_money <= metrics["raised_usd"].sum() * (1 + 1e-12) + 1e-6
+        partner_money = np.maximum(metrics.invested_usd, 0.0).sum()
+        assert partner_money <= metrics.raised_usd.sum() * (1 + 1e-12) + 1e-6
         # no agent holds negative cash without recorded debt; a failed lab operates nothing
-        assert np.all((metrics["cash_usd"] >= -1e-3) | (metrics["debt_usd"] > 0))
-        assert np.all(metrics["watts"][prev_failed > 0] == 0.0)  # failed last month: out of the market
-        prev_failed = metrics["failed"]
-        assert np.all(mk["price_usd_per_mtok"] >= 0.0)
+        assert np.all((metrics.cash_usd >= -1e-3) | (metrics.debt_usd > 0))
+        assert np.all(metrics.watts[prev_failed > 0] == 0.0)  # failed last month: out of the market
+        prev_failed = metrics.failed
+        assert np.all(mk.price_usd_per_mtok >= 0.0)
         # capacity market: nobody trades more than it bid or offered
-        assert np.all(metrics["traded_in_watts"] <= metrics["bid_watts"] * (1 + 1e-9) + 1e-6)
-        assert np.all(metrics["traded_out_watts"] <= metrics["asked_watts"] * (1 + 1e-9) + 1e-6)
+        assert np.all(metrics.traded_in_watts <= metrics.bid_watts * (1 + 1e-9) + 1e-6)
+        assert np.all(metrics.traded_out_watts <= metrics.asked_watts * (1 + 1e-9) + 1e-6)
         # cash changes by exactly what flowed in and out
-        change = metrics["cash_usd"] - prev_cash
-        flows = (metrics["token_revenue_usd"] + metrics["lease_income_usd"] - metrics["rent_paid_usd"]
-                 + metrics["external_in_usd"] - metrics["external_out_usd"]
-                 + metrics["raised_usd"] - metrics["invested_usd"]
-                 + metrics["borrowed_usd"] - metrics["returned_usd"] + metrics["written_off_usd"])
+        change = metrics.cash_usd - prev_cash
+        flows = (metrics.token_revenue_usd + metrics.lease_income_usd - metrics.rent_paid_usd
+                 + metrics.external_in_usd - metrics.external_out_usd
+                 + metrics.raised_usd - metrics.invested_usd
+                 + metrics.borrowed_usd - metrics.returned_usd + metrics.written_off_usd)
         np.testing.assert_allclose(change, flows, rtol=1e-9, atol=1e-3)
-        prev_cash = metrics["cash_usd"]
+        prev_cash = metrics.cash_usd
         # market shares: served + outside + unserved = demand; shares within [0, 1]
-        np.testing.assert_allclose(mk["served_demand"] + mk["outside"] + mk["unserved"], mk["demand"], rtol=1e-9)
-        assert np.all((mk["rate_limited_share"] >= -1e-12) & (mk["rate_limited_share"] <= 1 + 1e-12))
+        np.testing.assert_allclose(mk.served_demand + mk.outside + mk.unserved, mk.demand, rtol=1e-9)
+        assert np.all((mk.rate_limited_share >= -1e-12) & (mk.rate_limited_share <= 1 + 1e-12))

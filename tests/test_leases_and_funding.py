@@ -39,18 +39,18 @@ def test_lease_two_owners_one_bidder_exact_watts_and_rents():
     model = WattyearModel(resolved(raw))
     model.step()
     lab, cheap, dear = (model.by_id[i].column for i in ("solo", "cheap", "dear"))
-    m = model.last_metrics
-    assert m["bid_watts"][0, lab] == pytest.approx(150.0, rel=1e-12)
-    assert m["traded_out_watts"][0, cheap] == pytest.approx(100.0, rel=1e-12)
-    assert m["traded_out_watts"][0, dear] == pytest.approx(50.0, rel=1e-12)
+    m = model.last_books
+    assert m.bid_watts[0, lab] == pytest.approx(150.0, rel=1e-12)
+    assert m.traded_out_watts[0, cheap] == pytest.approx(100.0, rel=1e-12)
+    assert m.traded_out_watts[0, dear] == pytest.approx(50.0, rel=1e-12)
     model.step()
-    m = model.last_metrics
-    assert m["watts"][0, lab] == pytest.approx(1150.0, rel=1e-12)
-    assert m["leased_out_watts"][0, cheap] == pytest.approx(100.0, rel=1e-12)
-    assert m["rent_paid_usd"][0, lab] == pytest.approx(100 * 10 / 12 + 50 * 20 / 12, rel=1e-12)
-    assert m["lease_income_usd"][0, cheap] == pytest.approx(100 * 10 / 12, rel=1e-12)
-    assert m["lease_income_usd"][0, dear] == pytest.approx(50 * 20 / 12, rel=1e-12)
-    assert m["rate_limited_share"][0, lab] == pytest.approx(0.0, abs=1e-9)
+    m = model.last_books
+    assert m.watts[0, lab] == pytest.approx(1150.0, rel=1e-12)
+    assert m.leased_out_watts[0, cheap] == pytest.approx(100.0, rel=1e-12)
+    assert m.rent_paid_usd[0, lab] == pytest.approx(100 * 10 / 12 + 50 * 20 / 12, rel=1e-12)
+    assert m.lease_income_usd[0, cheap] == pytest.approx(100 * 10 / 12, rel=1e-12)
+    assert m.lease_income_usd[0, dear] == pytest.approx(50 * 20 / 12, rel=1e-12)
+    assert m.rate_limited_share[0, lab] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_lab_out_of_cash_raises_with_recorded_sources():
@@ -71,11 +71,11 @@ def test_lab_out_of_cash_raises_with_recorded_sources():
     assert [r["source"] for r in records] == ["investors", "cloud_partner"]
     assert records[0]["amount_usd"][0] == pytest.approx(12.5 * burn, rel=1e-12)
     assert records[1]["partner"] == "cheap"
-    m = model.last_metrics
+    m = model.last_books
     lab, partner = model.by_id["solo"].column, model.by_id["cheap"].column
-    assert m["outside_capital_usd"][0, lab] == pytest.approx(25 * burn, rel=1e-12)
-    assert m["cash_usd"][0, lab] == pytest.approx(24 * burn, rel=1e-12)
-    assert m["invested_usd"][0, partner] == pytest.approx(12.5 * burn, rel=1e-12)
+    assert m.outside_capital_usd[0, lab] == pytest.approx(25 * burn, rel=1e-12)
+    assert m.cash_usd[0, lab] == pytest.approx(24 * burn, rel=1e-12)
+    assert m.invested_usd[0, partner] == pytest.approx(12.5 * burn, rel=1e-12)
 
 
 def test_self_funding_ratio_and_crossing_by_hand():
@@ -89,13 +89,13 @@ def test_self_funding_ratio_and_crossing_by_hand():
                         "labs.solo.build_lead_months": 12})
     model = WattyearModel(resolved(copy.deepcopy(raw))).run()
     lab = model.by_id["solo"].column
-    sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
-    assert model.history[0][0]["next_cluster_watts"][0, lab] == pytest.approx(5000.0, rel=1e-12)
+    sfr = [m.self_funding_ratio[0, lab] for m in (r.books for r in model.history)]
+    assert model.history[0].books.next_cluster_watts[0, lab] == pytest.approx(5000.0, rel=1e-12)
     assert sfr == pytest.approx([63115.2 / 60000] * 3, rel=1e-12)
     assert capital.crossing_step(sfr) == 0
     raw["labs"]["solo"]["build_lead_months"] = 6
     model = WattyearModel(resolved(raw)).run()
-    sfr = [m["self_funding_ratio"][0, lab] for m, _ in model.history]
+    sfr = [m.self_funding_ratio[0, lab] for m in (r.books for r in model.history)]
     assert sfr == pytest.approx([63115.2 / 120000] * 3, rel=1e-12)
     assert capital.crossing_step(sfr) is None
 
@@ -111,7 +111,7 @@ def test_build_is_paid_over_its_lead_and_enters_service():
                         "labs.solo.build_lead_months": 12, "run.months": 14})
     model = WattyearModel(resolved(raw)).run()
     lab = model.by_id["solo"].column
-    capex = [m["capex_usd"][0, lab] for m, _ in model.history]
+    capex = [m.capex_usd[0, lab] for m in (r.books for r in model.history)]
     assert capex[0] == 0.0 and capex[1:13] == pytest.approx([600.0] * 12, rel=1e-12)
-    assert model.history[11][0]["owned_watts"][0, lab] == 1000.0
-    assert model.history[12][0]["owned_watts"][0, lab] == 1600.0
+    assert model.history[11].books.owned_watts[0, lab] == 1000.0
+    assert model.history[12].books.owned_watts[0, lab] == 1600.0

@@ -7,6 +7,7 @@ import pytest
 
 from wattyear.experiments.results import METRIC_COLUMNS, funding_frame, leases_frame, market_frame, metrics_frame
 from wattyear.sim import outputs
+from wattyear.sim.records import as_dict
 from wattyear.sim.config import load_config, resolve
 from wattyear.sim.model import WattyearModel
 
@@ -35,7 +36,7 @@ def test_every_column_has_a_unit_and_a_meaning_once():
 
 
 def test_metrics_parquet_columns_are_the_table(model):
-    produced = set(model.history[0][0])
+    produced = set(as_dict(model.history[0].books))
     missing = [c for c in outputs.METRIC_NAMES if c not in produced]
     assert not missing, f"sim.outputs.METRICS lists metrics the model no longer produces: {missing}"
     unlisted = sorted(produced - set(outputs.METRIC_NAMES) - set(outputs.INTERNAL_METRICS))
@@ -45,11 +46,11 @@ def test_metrics_parquet_columns_are_the_table(model):
     assert not stale, f"sim.outputs.INTERNAL_METRICS lists keys the model no longer produces: {stale}"
     frame = metrics_frame(model)
     assert tuple(frame.columns) == outputs.names(outputs.METRICS)
-    assert len(frame) == 2 * len(model.agent_ids)
+    assert len(frame) == 2 * len(model.world.agent_ids)
 
 
 def test_market_parquet_columns_are_the_table(model):
-    record = model.history[0][1]
+    record = as_dict(model.history[0].market)
     s, k, p = record["price_usd_per_mtok"].shape
     names = outputs.names(outputs.MARKET)
     per_provider = [key for key, arr in record.items() if np.shape(arr) == (s, k, p)]

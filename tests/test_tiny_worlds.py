@@ -24,18 +24,18 @@ def test_one_lab_one_segment_exact_month():
     """
     model = WattyearModel(resolved(tiny_world()))
     model.step()
-    m = model.last_metrics
+    m = model.last_books
     lab = model.by_id["solo"].column
-    assert m["tokens_capacity"][0, lab] == pytest.approx(1000 * MONTH_SECONDS, rel=1e-14)
-    assert m["tokens_served"][0, lab] == pytest.approx(1e5, rel=1e-12)
-    assert m["token_revenue_usd"][0, lab] == pytest.approx(0.2, rel=1e-12)
-    assert m["operating_profit_usd"][0, lab] == pytest.approx(0.2 - 73.05 - 500 / 12 - 250, rel=1e-12)
-    assert m["cash_usd"][0, lab] == pytest.approx(1000 + 0.2 - 73.05 - 500 / 12, rel=1e-12)
-    assert m["cost_per_watt_year"][0, lab] == pytest.approx(4.3766, rel=1e-12)
-    assert m["tokens_per_watt_year"][0, lab] == pytest.approx(SECONDS_PER_YEAR, rel=1e-14)
-    assert m["utilization"][0, lab] == pytest.approx(1e5 / (1000 * MONTH_SECONDS), rel=1e-12)
-    assert m["rate_limited_share"][0, lab] == 0.0
-    assert m["revenue_per_watt_year"][0, lab] == pytest.approx(0.2 * 12 / 1000, rel=1e-12)
+    assert m.tokens_capacity[0, lab] == pytest.approx(1000 * MONTH_SECONDS, rel=1e-14)
+    assert m.tokens_served[0, lab] == pytest.approx(1e5, rel=1e-12)
+    assert m.token_revenue_usd[0, lab] == pytest.approx(0.2, rel=1e-12)
+    assert m.operating_profit_usd[0, lab] == pytest.approx(0.2 - 73.05 - 500 / 12 - 250, rel=1e-12)
+    assert m.cash_usd[0, lab] == pytest.approx(1000 + 0.2 - 73.05 - 500 / 12, rel=1e-12)
+    assert m.cost_per_watt_year[0, lab] == pytest.approx(4.3766, rel=1e-12)
+    assert m.tokens_per_watt_year[0, lab] == pytest.approx(SECONDS_PER_YEAR, rel=1e-14)
+    assert m.utilization[0, lab] == pytest.approx(1e5 / (1000 * MONTH_SECONDS), rel=1e-12)
+    assert m.rate_limited_share[0, lab] == 0.0
+    assert m.revenue_per_watt_year[0, lab] == pytest.approx(0.2 * 12 / 1000, rel=1e-12)
 
 
 def test_two_labs_one_over_capacity_spill_over_on_paper():
@@ -53,13 +53,13 @@ def test_two_labs_one_over_capacity_spill_over_on_paper():
     raw["labs"]["other"] = dict(raw["labs"]["solo"], name="Other", watts=100.0)
     model = WattyearModel(resolved(raw))
     model.step()
-    m = model.last_metrics
+    m = model.last_books
     a, b = model.by_id["solo"].column, model.by_id["other"].column
-    assert m["tokens_served"][0, a] == pytest.approx(30.0, rel=1e-9)
-    assert m["tokens_served"][0, b] == pytest.approx(70.0, rel=1e-9)
-    assert m["rate_limited_share"][0, a] == pytest.approx(0.4, rel=1e-9)
-    assert m["rate_limited_share"][0, b] == pytest.approx(0.0, abs=1e-12)
-    assert model.last_market["unserved"][0].sum() == pytest.approx(0.0, abs=1e-9)
+    assert m.tokens_served[0, a] == pytest.approx(30.0, rel=1e-9)
+    assert m.tokens_served[0, b] == pytest.approx(70.0, rel=1e-9)
+    assert m.rate_limited_share[0, a] == pytest.approx(0.4, rel=1e-9)
+    assert m.rate_limited_share[0, b] == pytest.approx(0.0, abs=1e-12)
+    assert model.last_market.unserved[0].sum() == pytest.approx(0.0, abs=1e-9)
 
 
 def test_training_run_takes_watts_off_inference_up_to_its_cap():
@@ -73,11 +73,11 @@ def test_training_run_takes_watts_off_inference_up_to_its_cap():
     })
     model = WattyearModel(resolved(raw))
     model.step()
-    m = model.last_metrics
+    m = model.last_books
     lab = model.by_id["solo"].column
-    assert m["training_share"][0, lab] == 0.5
-    assert m["tokens_served"][0, lab] == pytest.approx(0.5 * 1000 * MONTH_SECONDS, rel=1e-12)
-    assert m["utilization"][0, lab] == pytest.approx(0.5, rel=1e-12)
+    assert m.training_share[0, lab] == 0.5
+    assert m.tokens_served[0, lab] == pytest.approx(0.5 * 1000 * MONTH_SECONDS, rel=1e-12)
+    assert m.utilization[0, lab] == pytest.approx(0.5, rel=1e-12)
     assert model.state.quality[0, lab] == 1.0  # 41.7 of 4,000 W-yr done
 
 
@@ -92,7 +92,7 @@ def test_small_run_finishes_on_plan_and_raises_quality():
     model = WattyearModel(resolved(raw))
     model.step()
     lab = model.by_id["solo"].column
-    assert model.last_metrics["training_share"][0, lab] == pytest.approx(8 / 1000, rel=1e-12)
+    assert model.last_books.training_share[0, lab] == pytest.approx(8 / 1000, rel=1e-12)
     for _ in range(6):
         model.step()
     assert model.state.generations[0, 0] == 1  # 6 x 8/12 = 4 W-yr, up to rounding
@@ -107,13 +107,13 @@ def test_lease_moves_watts_and_rent_both_sides():
                       "price_usd_per_w_year": 6.0}]
     model = WattyearModel(resolved(raw))
     model.step()
-    m = model.last_metrics
+    m = model.last_books
     a, b = model.by_id["solo"].column, model.by_id["other"].column
-    assert m["watts"][0, a] == 600.0 and m["watts"][0, b] == 400.0
-    assert m["lease_income_usd"][0, a] == pytest.approx(200.0) and m["rent_paid_usd"][0, b] == pytest.approx(200.0)
+    assert m.watts[0, a] == 600.0 and m.watts[0, b] == 400.0
+    assert m.lease_income_usd[0, a] == pytest.approx(200.0) and m.rent_paid_usd[0, b] == pytest.approx(200.0)
     model.step()
     model.step()  # month 2: the lease has ended
-    assert model.last_metrics["watts"][0, a] == 1000.0 and model.last_metrics["watts"][0, b] == 0.0
+    assert model.last_books.watts[0, a] == 1000.0 and model.last_books.watts[0, b] == 0.0
 
 
 def test_release_without_lag_uses_this_months_frontier():

@@ -28,12 +28,12 @@ def run(months: int, seed: int, overrides: tuple = ()) -> WattyearModel:
 
 def series(model, name, agent):
     """(months,) of one metric of one agent."""
-    return np.array([m[name][0, model.by_id[agent].column] for m, _ in model.history])
+    return np.array([getattr(r.books, name)[0, model.by_id[agent].column] for r in model.history])
 
 
 def segment_series(model, name, segment, agent):
     k = [s.agent_id for s in model.segments].index(segment)
-    return np.array([mk[name][0, k, model.by_id[agent].column] for _, mk in model.history])
+    return np.array([getattr(r.market, name)[0, k, model.by_id[agent].column] for r in model.history])
 
 
 def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
