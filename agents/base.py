@@ -27,11 +27,7 @@ class EconomicAgent(mesa.Agent):
         self.profile = profile
         self.column = column
         self.name = profile.get("name", agent_id)
-
-    @property
-    def world(self) -> World:
-        """The static side of the run (``sim.world.World``)."""
-        return self.model.world
+        self.world: World = model.world  #: the static side of the run (``sim.world.World``)
 
     def cash_buffer_usd(self, buffer_months: float) -> np.ndarray:
         """(S,) cash it keeps: ``buffer_months`` of its average outlays over the last

@@ -76,6 +76,7 @@ class DemandSegment(mesa.Agent):
         self.name = profile["name"]
         self.k = k
         self.cells = cells  #: this segment's rows in the (S, N, P) market arrays
+        self.world = model.world  #: the static side of the run (``sim.world.World``)
         self.class_weight, self.class_size, self._sizes, self._edges = size_classes(
             float(profile["size_sigma"]), int(profile["size_classes"]))
 
@@ -120,11 +121,6 @@ class DemandSegment(mesa.Agent):
             return np.zeros((served.shape[0], served.shape[-1]))
         spend_year = served[:, self.cells, :] * (price_usd_per_token[:, self.k, None, :] * 12)
         return self.customers_spending_over(spend_year, customers[:, self.cells], LARGE_CUSTOMER_USD_PER_YEAR)
-
-    @property
-    def world(self):
-        """The static side of the run (``sim.world.World``)."""
-        return self.model.world
 
     def customers_spending_over(self, spend_year: np.ndarray, customers: np.ndarray,
                                 threshold_usd: float) -> np.ndarray:

@@ -45,6 +45,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         super().__init__(model, agent_id, profile, column)
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
         self._rents: dict[int, np.ndarray] = {}
+        self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
 
     def _capital_cost(self, hardware: str) -> np.ndarray:
         """(S,) depreciation and site opex of a watt of ``hardware`` a year."""
@@ -70,10 +71,12 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         """Business revenue lost this month, shape (S,): ``ai_substitution`` of it times the share of
         consumer AI tokens (``consumer_served``, (S, P) by provider) served by chatbots other than
         those of the labs it owns."""
-        cfg = self.world.config
-        own_labs = [self.world.column(lab) for lab in self.world.lab_ids if cfg["labs"][lab]["owner"] == self.agent_id]
+        if self._own_labs is None:
+            cfg = self.world.config
+            self._own_labs = [self.world.column(lab) for lab in self.world.lab_ids
+                              if cfg["labs"][lab]["owner"] == self.agent_id]
         total = consumer_served.sum(axis=1)
-        rival_share = kernel.safe_divide(total - consumer_served[:, own_labs].sum(axis=1), total)
+        rival_share = kernel.safe_divide(total - consumer_served[:, self._own_labs].sum(axis=1), total)
         return self.business_revenue_usd(step) * self.profile["ai_substitution"] * rival_share
 
     def business_revenue_usd(self, step: int) -> np.ndarray:

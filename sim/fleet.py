@@ -369,12 +369,18 @@ class LeaseBook:
 
     def pending_in(self, step: int, within: int | None = None) -> np.ndarray:
         """(S, A) watts each lessee has signed for that start after ``step``
-        (and no later than ``step + within``, if given)."""
-        future = self.start_step > step
-        if within is not None:
-            future &= self.start_step <= step + within
-        rows = np.flatnonzero(future)
-        return self._by_party(rows, self._watts.take(rows), "lessee")
+        (and no later than ``step + within``, if given; do not modify the result: every lab bidding in
+        a month reads the same sums)."""
+        key = ("pending", step, within, len(self.lessor), self._edits)
+        if key not in self._nominal:
+            if len(self._nominal) > 64:
+                self._nominal.clear()
+            future = self.start_step > step
+            if within is not None:
+                future &= self.start_step <= step + within
+            rows = np.flatnonzero(future)
+            self._nominal[key] = self._by_party(rows, self._watts.take(rows), "lessee")
+        return self._nominal[key]
 
     def pending_out(self, step: int) -> np.ndarray:
         """(S, A) watts each lessor has promised that start after ``step``."""

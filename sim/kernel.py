@@ -106,7 +106,10 @@ def halved(years, halflife_years):
     array([0.25, 0.5 , 1.  ])
     """
     h = np.asarray(halflife_years, dtype=float)
-    return np.where(h > 0, 2.0 ** (-years / np.where(h > 0, h, 1.0)), 1.0)
+    positive = h > 0
+    if positive.all():  # (the usual case, and a quarter of the cost)
+        return 2.0 ** (-years / h)
+    return np.where(positive, 2.0 ** (-years / np.where(positive, h, 1.0)), 1.0)
 
 
 def release_quality(quality_fraction, frontier_quality):

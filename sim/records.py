@@ -23,9 +23,16 @@ columns), L labs, K segments, N demand cells, H hardware.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import numpy as np
+
+
+@functools.cache
+def field_names(record_type: type) -> tuple[str, ...]:
+    """The field names of a record type, in order."""
+    return tuple(f.name for f in fields(record_type))
 
 
 def as_dict(record) -> dict[str, np.ndarray]:
@@ -34,7 +41,7 @@ def as_dict(record) -> dict[str, np.ndarray]:
     >>> as_dict(LeaseMonth(*(np.zeros(1),) * 5))["contracted_watts"]
     array([0.])
     """
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: getattr(record, name) for name in field_names(type(record))}
 
 
 # ------------------------------------------------------------------ month records
