@@ -42,7 +42,7 @@ calibrate: $(STAMP)
 	$(BIN)/wattyear calibrate --fit --report out/calibration/calibration.md
 
 backtest: $(STAMP)
-	$(BIN)/python -m wattyear.experiments.backtest --particles 500 --generations 8 --scenarios 200 --doc docs/validation.md
+	$(BIN)/python -m wattyear.experiments.calibration.backtest --particles 500 --generations 8 --scenarios 200 --doc docs/validation.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -217,7 +217,7 @@ def grid_cases(points: int, replicates: int, months: int) -> list[tuple[dict, in
 
 def study_cases(study_path: Path, count: int) -> list[tuple[dict, int]]:
     """The first ``count`` runs of a study (its parameters, months and seeds) as batch_run cases."""
-    from wattyear.experiments.study import load_study
+    from wattyear.experiments.studies.study import load_study
 
     study = load_study(study_path)
     months = study.base["run"]["months"]

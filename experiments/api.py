@@ -166,7 +166,7 @@ class StudyResult:
 
     @property
     def manifest(self) -> pd.DataFrame:
-        from wattyear.experiments.store import ResultStore
+        from wattyear.experiments.studies.store import ResultStore
 
         table = ResultStore(self.folder).manifest()
         if "params" not in table:
@@ -180,7 +180,7 @@ class StudyResult:
     @property
     def metrics(self) -> pd.DataFrame:
         if self._metrics is None:
-            from wattyear.experiments.store import ResultStore
+            from wattyear.experiments.studies.store import ResultStore
 
             self._metrics = ResultStore(self.folder).load()
         return self._metrics
@@ -201,7 +201,7 @@ class StudyResult:
         return self._table("leases")
 
     def _table(self, name: str) -> pd.DataFrame:
-        from wattyear.experiments.store import ResultStore
+        from wattyear.experiments.studies.store import ResultStore
 
         if not (self.folder / name).is_dir():
             raise ConfigError([Problem(str(self.folder), name, f'a study that keeps it (tables = ["{name}"] in its '
@@ -224,7 +224,7 @@ class StudyResult:
 
     def analyze(self) -> list[Path]:
         """Fan charts, crossing dates, Llama figures and effect sizes (``wattyear analyze``)."""
-        from wattyear.experiments.analysis import analyze
+        from wattyear.experiments.analysis.outcomes import analyze
 
         return analyze(self.folder)
 
@@ -258,10 +258,10 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     """
     import argparse
 
-    from wattyear.experiments.cli import memory_size
-    from wattyear.experiments.study import load_study
-    from wattyear.experiments.result_folder import study_folder
-    from wattyear.experiments.sweep import run_sweep
+    from wattyear.experiments.studies import memory_size
+    from wattyear.experiments.studies.study import load_study
+    from wattyear.experiments.studies.result_folder import study_folder
+    from wattyear.experiments.studies.sweep import run_sweep
 
     _refuse_in_worker_import("sweep")
 
@@ -280,7 +280,7 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
 
 def report(folder: str | Path) -> list[Path]:
     """Write ``report.md`` and a self-contained ``report.html`` for a run, comparison or study folder."""
-    from wattyear.experiments.report import report as write_report
+    from wattyear.experiments.analysis.report import report as write_report
 
     return write_report(folder)
 
@@ -290,8 +290,8 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
     """Run a saltelli or morris study (``wattyear sensitivity``) and its SALib analysis: the result's
     folder holds ``sensitivity.csv`` and ``sensitivity.md``. In a script, call it under ``if __name__ ==
     "__main__":``."""
-    from wattyear.experiments.sensitivity import analyze_study, check_analysable
-    from wattyear.experiments.study import load_study
+    from wattyear.experiments.analysis.sensitivity import analyze_study, check_analysable
+    from wattyear.experiments.studies.study import load_study
 
     _refuse_in_worker_import("sensitivity")
     study_ = load_study(study)
@@ -306,7 +306,7 @@ def validate(outcomes: str | Path, config: str | Path | dict | None = None, *, p
     """The model against a table of observed outcomes (``wattyear validate``): per row the model's median and
     50%/90% intervals over ``scenarios`` seeds of ``config`` (or draws from a ``posterior`` folder), the ratio
     and whether the observed value falls inside; ``.median_abs_log_ratio`` and ``.coverage`` overall."""
-    from wattyear.experiments.validate import validate as run_validation
+    from wattyear.experiments.calibration.validate import validate as run_validation
 
     return run_validation(outcomes, config=config, posterior=posterior, scenarios=scenarios, seed=seed)
 
@@ -316,7 +316,7 @@ def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:
     overrides of the config it was fitted on (``posterior.json``):
     ``run_ensemble(config, overrides=posterior_draws(folder, 100), seeds=range(100))`` runs them with their
     parameter uncertainty and a seed each."""
-    from wattyear.experiments.posterior import draws
+    from wattyear.experiments.calibration.posterior import draws
 
     return draws(folder, n, seed)[1]
 
@@ -338,8 +338,8 @@ def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Pat
     """Compare runs (``RunResult``s, run folders or configs; the first is the reference): a
     ``Comparison`` whose ``table`` holds each lab's value and difference per metric, and ``wide(metric)``
     a lab × run view. With ``out``, also write what ``wattyear compare`` writes there."""
-    from wattyear.experiments.compare import check_month, resolve_input, write_comparison
-    from wattyear.experiments.compare import compare as compare_runs
+    from wattyear.experiments.analysis.compare import check_month, resolve_input, write_comparison
+    from wattyear.experiments.analysis.compare import compare as compare_runs
 
     check_month(at)
     comparison = compare_runs([resolve_input(r) for r in runs], at=at)
@@ -348,7 +348,7 @@ def compare(*runs: RunResult | str | Path, at: str | None = None, out: str | Pat
     return comparison
 
 
-from wattyear.experiments.compare import Comparison  # noqa: E402  (a name of the API)
+from wattyear.experiments.analysis.compare import Comparison  # noqa: E402  (a name of the API)
 
 __all__ = ["load_config", "run", "run_ensemble", "sweep", "sensitivity", "report", "validate", "posterior_draws",
            "load_results", "compare",

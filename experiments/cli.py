@@ -31,6 +31,7 @@ from pathlib import Path
 
 from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
                                  load_config, parse_value, value_at)
+from wattyear.experiments.studies import memory_size
 from wattyear.sim.guard import ModelError
 
 EXIT_USAGE = 2
@@ -67,10 +68,6 @@ positive_int = bounded_int(1)
 seed_number = bounded_int(0, 2**63 - 1)
 
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
-          "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
-
-
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -91,26 +88,6 @@ def port_number(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {value}")
     return value
-
-
-def memory_size(text: str) -> int:
-    """A memory budget such as ``1GiB``, ``512MiB``, ``2G`` or a number of bytes.
-
-    >>> memory_size("1GiB"), memory_size("512 MiB"), memory_size("2e9")
-    (1073741824, 536870912, 2000000000)
-    """
-    import re
-
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    try:
-        value = float(match.group(1)) * _UNITS[unit] if match else -1.0
-    except (KeyError, ValueError):
-        value = -1.0
-    if not 1024**2 <= value <= 2**50:
-        raise argparse.ArgumentTypeError(f"expected a memory size from 1 MiB to 1 PiB such as 1GiB or 512MiB, "
-                                         f"found {text!r}")
-    return int(value)
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -160,7 +137,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from wattyear.experiments.compare import check_month, compare, default_folder, resolve_input, write_comparison
+    from wattyear.experiments.analysis.compare import check_month, compare, default_folder, resolve_input, write_comparison
 
     check_month(args.at)  # before any run
     runs = [resolve_input(spec) for spec in args.runs]
@@ -175,7 +152,7 @@ def cmd_compare(args) -> int:
 def cmd_calibrate(args) -> int:
     import json
 
-    from wattyear.experiments import calibration
+    from wattyear.experiments.calibration import least_squares as calibration
 
     path = find_config(args.config)
     config = load_config(path)
@@ -242,7 +219,7 @@ def find_table(name: str) -> Path:
 
 
 def _calibrate_posterior(args, path: Path) -> int:
-    from wattyear.experiments.posterior import calibrate
+    from wattyear.experiments.calibration.posterior import calibrate
 
     if not args.targets:
         raise ConfigError([Problem("--targets", "(file)", "an outcomes table to fit to (with --posterior)",
@@ -251,7 +228,7 @@ def _calibrate_posterior(args, path: Path) -> int:
     paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
     extra = None
     if args.affinities:
-        from wattyear.experiments.calibration import FREE
+        from wattyear.experiments.calibration.least_squares import FREE
         from wattyear.sim.config import field_at
 
         extra = {f.path: (f.low, f.high) for f in FREE if field_at(f.path).varies}
@@ -266,7 +243,7 @@ def _calibrate_posterior(args, path: Path) -> int:
 
 
 def cmd_validate(args) -> int:
-    from wattyear.experiments.validate import validate
+    from wattyear.experiments.calibration.validate import validate
 
     table = find_table(args.outcomes)
     if args.posterior and args.config:
@@ -286,8 +263,8 @@ def cmd_validate(args) -> int:
 
 def _run_study(study, args, design: str):
     """Run a study's unfinished runs into its folder (``--out``), saying what and where; (folder, report)."""
-    from wattyear.experiments.result_folder import study_folder
-    from wattyear.experiments.sweep import run_sweep
+    from wattyear.experiments.studies.result_folder import study_folder
+    from wattyear.experiments.studies.sweep import run_sweep
 
     out = study_folder(study, args.out)
     print(f"{study.name}: {len(study.runs)} runs ({design}) into {out}/")
@@ -298,7 +275,7 @@ def _run_study(study, args, design: str):
 
 
 def cmd_sweep(args) -> int:
-    from wattyear.experiments.study import load_study
+    from wattyear.experiments.studies.study import load_study
 
     study = load_study(args.study)
     out, report = _run_study(study, args, f"{len(study.runs) // study.replicates} points x {study.replicates} "
@@ -309,8 +286,8 @@ def cmd_sweep(args) -> int:
 
 
 def _write_report(folder: Path) -> int:
-    from wattyear.experiments.analysis import AnalysisError
-    from wattyear.experiments.report import report
+    from wattyear.experiments.analysis.outcomes import AnalysisError
+    from wattyear.experiments.analysis.report import report
 
     try:
         files = report(folder)
@@ -322,9 +299,9 @@ def _write_report(folder: Path) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from wattyear.experiments.analysis import AnalysisError
-    from wattyear.experiments.sensitivity import analyze_study, check_analysable
-    from wattyear.experiments.study import load_study
+    from wattyear.experiments.analysis.outcomes import AnalysisError
+    from wattyear.experiments.analysis.sensitivity import analyze_study, check_analysable
+    from wattyear.experiments.studies.study import load_study
 
     study = load_study(args.study)
     check_analysable(study)
@@ -349,7 +326,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from wattyear.experiments.analysis import AnalysisError, analyze
+    from wattyear.experiments.analysis.outcomes import AnalysisError, analyze
 
     folder = Path(args.folder)
     if not (folder / "runs").is_dir():
@@ -389,7 +366,7 @@ def cmd_dash(args) -> int:
     path = find_config(args.config)
     load_config(path)  # a bad config is refused here, with the usual message, before any server starts
     if args.posterior:  # its draws must read and apply to this config: found here, not in the page
-        from wattyear.experiments.dashboard import check_posterior
+        from wattyear.experiments.dashboard.model import check_posterior
 
         check_posterior(load_config(path), args.posterior)
     try:
@@ -417,7 +394,7 @@ def cmd_dash(args) -> int:
         print(f"wattyear: listening on {args.host}: anyone who can reach this address can use the dashboard "
               "(it has no login)", file=sys.stderr)
     print(f"wattyear: dashboard of {path.stem} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    solara_cli.main(["run", "wattyear.experiments.dashboard_app", "--host", args.host, "--port", str(args.port),
+    solara_cli.main(["run", "wattyear.experiments.dashboard.app", "--host", args.host, "--port", str(args.port),
                       "--production", "--no-open", "--no-check-version", "--log-level", "warning"],
                      prog_name="wattyear dash", standalone_mode=True)
     return 0

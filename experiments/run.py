@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from wattyear.experiments.plots import plot_market, plot_per_watt, plot_self_funding
+from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
-from wattyear.experiments.summary import crossings, format_crossings, format_summary, summary_frame
+from wattyear.experiments.analysis.summary import crossings, format_crossings, format_summary, summary_frame
 from wattyear.sim.model import WattyearModel
 
 
@@ -278,7 +278,7 @@ KEYS = {"metrics": ("step", "date", "agent", "kind"), "market": ("step", "date",
 
 def load_run(folder: str | Path) -> RunResult:
     """A run read back from its folder (``wattyear run`` or ``RunResult.save``)."""
-    from wattyear.experiments.store import read_json, read_table
+    from wattyear.experiments.studies.store import read_json, read_table
     from wattyear.sim.config import ConfigError, Problem, read_toml, resolve
 
     folder = Path(folder)

@@ -13,7 +13,7 @@ a plain value and must be the same in every scenario.
 
 ``structure_key`` tells whether two configs can share an ensemble (the sweep
 runner, which knows which parameters a study varies, groups its design points
-by those alone: ``experiments.sweep.structure_of``).
+by those alone: ``experiments.studies.sweep.structure_of``).
 """
 
 from __future__ import annotations

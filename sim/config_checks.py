@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+from wattyear.sim.kernel import starting_cohorts
 from wattyear.sim.problems import MISSING, Problem
 from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
 from wattyear.sim.units import month_index, parse_month
@@ -268,8 +269,6 @@ def check_funding(cfg, source):
 
 def _owned_rows(cfg: dict, owner_path: str) -> list[tuple[float, int, int | None]]:
     """(watts, first month in service, first month retired or None) of every vintage an owner has."""
-    from wattyear.sim.fleet import starting_cohorts
-
     body = _owners(cfg)[owner_path]
     start = cfg["run"]["start"]
     replaced = cfg["world"]["replace_retiring"]

@@ -20,21 +20,6 @@ from wattyear.sim import kernel
 REPLACEMENT_LEAD_MONTHS = 12
 
 
-def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tuple[float, int]]:
-    """Split starting watts into equal cohorts of evenly spread age.
-
-    Returns ``(watts, in-service step)`` pairs; steps are ≤ 0 (already in
-    service, their capex sunk). ``age_months = 0`` gives one new cohort.
-
-    >>> starting_cohorts(6.0, 36, 3)
-    [(2.0, -30), (2.0, -18), (2.0, -6)]
-    """
-    if age_months == 0:
-        return [(watts, 0)]
-    step = age_months / cohorts
-    return [(watts / cohorts, -int(round(age_months - step * (i + 0.5)))) for i in range(cohorts)]
-
-
 def sum_into(values: np.ndarray, index: np.ndarray, n_cells: int) -> np.ndarray:
     """Sum the rows' values (last axis) into cells: ``out[..., index[r]] += values[..., r]``.
 

@@ -112,6 +112,21 @@ def halved(years, halflife_years):
     return np.where(positive, 2.0 ** (-years / np.where(positive, h, 1.0)), 1.0)
 
 
+def starting_cohorts(watts: float, age_months: int, cohorts: int = 6) -> list[tuple[float, int]]:
+    """Split starting watts into equal cohorts of evenly spread age.
+
+    Returns ``(watts, in-service step)`` pairs; steps are ≤ 0 (already in
+    service, their capex sunk). ``age_months = 0`` gives one new cohort.
+
+    >>> starting_cohorts(6.0, 36, 3)
+    [(2.0, -30), (2.0, -18), (2.0, -6)]
+    """
+    if age_months == 0:
+        return [(watts, 0)]
+    step = age_months / cohorts
+    return [(watts / cohorts, -int(round(age_months - step * (i + 0.5)))) for i in range(cohorts)]
+
+
 def release_quality(quality_fraction, frontier_quality):
     """Quality of open weights released at ``quality_fraction`` q of a frontier: q × frontier (the
     publisher's release rule; the fringe starts with the last release).

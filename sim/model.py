@@ -45,7 +45,7 @@ from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
-from wattyear.sim.fleet import Fleet, LeaseBook, starting_cohorts
+from wattyear.sim.fleet import Fleet, LeaseBook
 from wattyear.sim.observe import observe
 from wattyear.sim.records import Books, CapitalMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import WorldState
@@ -221,7 +221,7 @@ class WattyearModel(mesa.Model):
         fleet = Fleet(n_hw, n_agents, watts=np.zeros((s, 0)))
         age = cfg["world"]["starting_fleet_age_months"]
         for agent in [*self.labs, *self.hyperscalers, self.publisher]:
-            for watts, begins in starting_cohorts(agent.profile["watts"], age):
+            for watts, begins in kernel.starting_cohorts(agent.profile["watts"], age):
                 supply_side.add_vintage(world, fleet, agent.column, agent.profile["hardware"], watts, begins)
             for v in agent.profile.get("fleet", []):  # planned vintages are paid over the owner's build lead time
                 begins = month_index(v["in_service"], world.start)

@@ -8,8 +8,6 @@ shares give each lab's own-price elasticity.
 
 from __future__ import annotations
 
-import numpy as np
-
 from wattyear.sim import kernel
 from wattyear.sim.fleet import LeaseBook
 from wattyear.sim.records import Accounts, Observation, SupplyMonth, TokenMonth

@@ -12,7 +12,7 @@ import pytest
 
 import wattyear
 from wattyear.experiments.cli import main
-from wattyear.experiments.compare import COMPARED, compare, parse_spec
+from wattyear.experiments.analysis.compare import COMPARED, compare, parse_spec
 from wattyear.experiments.run import run_name
 from wattyear.sim.config import CONFIG_DIR, ConfigError, find_config
 
@@ -227,7 +227,8 @@ def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkey
     """As an installed package: the packaged config stays as it is (here a copy stands in for it, so a
     failure cannot touch the repository's file); the fitted copy goes beside the report, and a user's
     file of that name is never overwritten."""
-    from wattyear.experiments import calibration, cli
+    from wattyear.experiments import cli
+    from wattyear.experiments.calibration import least_squares as calibration
 
     package = tmp_path / "site-packages" / "wattyear" / "configs"
     package.mkdir(parents=True)
@@ -253,7 +254,7 @@ def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkey
 
 
 def test_calibrate_apply_to_a_scenario_that_extends_names_the_missing_key(tmp_path, monkeypatch, capsys):
-    from wattyear.experiments import calibration
+    from wattyear.experiments.calibration import least_squares as calibration
 
     mine = tmp_path / "mine.toml"
     mine.write_text('extends = "baseline.toml"\n')

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments import calibration
+from wattyear.experiments.calibration import least_squares as calibration
 from wattyear.experiments.run import run
 from wattyear.sim.config import load_config
 

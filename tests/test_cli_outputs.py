@@ -43,7 +43,7 @@ def test_params_prints_the_parameter_table(capsys):
 def test_month_from_which_a_lab_raises_no_more():
     import pandas as pd
 
-    from wattyear.experiments.summary import no_more_outside_capital
+    from wattyear.experiments.analysis.summary import no_more_outside_capital
 
     rows = [("a", 0, 5.0), ("a", 1, 0.0), ("a", 2, 3.0), ("a", 3, 0.0),  # last raise month 2: free from 3
             ("b", 0, 0.0), ("b", 1, 0.0), ("b", 2, 0.0), ("b", 3, 0.0),  # never raises: 0

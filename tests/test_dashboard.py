@@ -1,4 +1,4 @@
-"""The dashboard's model and numbers (``experiments.dashboard``), without a browser: each knob changes the
+"""The dashboard's model and numbers (``experiments.dashboard.model``), without a browser: each knob changes the
 config path it names and nothing else, the page shows what ``wattyear run`` computes, references are the
 runs they claim to be, and the knobs move the economics the way they should."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattyear.experiments import dashboard as d
+from wattyear.experiments.dashboard import model as d
 from wattyear.experiments.results import metrics_frame
 from wattyear.sim.config import ConfigError, load_config, resolve
 from wattyear.sim.model import WattyearModel
@@ -118,7 +118,7 @@ def test_a_posterior_band_is_the_pages_config_with_the_posteriors_parameters(tmp
     assert ref.series.dates[0] == "2026-01" and ref.series.labs == list(base["labs"])
     rpt = ref.series.lab["revenue_per_token"]
     assert rpt.shape == (3, 12, len(base["labs"])) and np.any(rpt[2] > rpt[0])
-    from wattyear.experiments.posterior import draws
+    from wattyear.experiments.calibration.posterior import draws
 
     # the band is the percentiles of the draws run one by one (an ensemble member is its run alone)
     alone = [d.series(WattyearModel(resolve(cfg, overrides=o), rng=5 + i).run()).lab["revenue_per_token"]

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import pytest
 
-from wattyear.experiments.calibration import figures
+from wattyear.experiments.calibration.least_squares import figures
 from wattyear.sim.config import load_config, resolve
 from wattyear.sim.model import WattyearModel
 

@@ -1,4 +1,4 @@
-"""The EMA Workbench adapter (wattyear.experiments.ema) and the scenario-discovery example."""
+"""The EMA Workbench adapter (wattyear.experiments.analysis.ema) and the scenario-discovery example."""
 
 import sys
 import tomllib
@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("ema_workbench")
 
 import wattyear  # noqa: E402
-from wattyear.experiments import ema  # noqa: E402
-from wattyear.experiments import scenario_discovery as sd  # noqa: E402
+from wattyear.experiments.analysis import ema  # noqa: E402
+from wattyear.experiments.analysis import scenario_discovery as sd  # noqa: E402
 from wattyear.sim.capital_market import crossing_step  # noqa: E402
 from wattyear.sim.config import CONFIG_DIR, ConfigError, field_at  # noqa: E402
 

@@ -69,7 +69,7 @@ def test_the_wheel_installs_one_top_level_name_with_its_configs(installed):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"wattyear", f"{wheel.name.split('-py3')[0]}.dist-info"}
     for packaged in ("configs/baseline.toml", "configs/colossus_lease.toml", "configs/bounds.toml",
-                     "configs/sources.csv", "experiments/llama_pressure.toml", "experiments/sensitivity.toml"):
+                     "configs/sources.csv", "experiments/studies/llama_pressure.toml", "experiments/studies/sensitivity.toml"):
         assert f"wattyear/{packaged}" in names
     assert not any(n.startswith(("wattyear/tests", "wattyear/benchmarks")) for n in names)
     assert not (site / "sim").exists() and not (site / "agents").exists() and not (site / "experiments").exists()

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from wattyear.experiments.sensitivity import analyze, censor, design, plot_indices
+from wattyear.experiments.analysis.sensitivity import analyze, censor, design, plot_indices
 from wattyear.sim.config import ConfigError
 
 ISHIGAMI_RANGES = {f"x{i}": (-np.pi, np.pi) for i in (1, 2, 3)}

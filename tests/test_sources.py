@@ -49,7 +49,7 @@ def test_sources_rows_carry_their_provenance():
 
 
 def test_calibration_targets_cite_known_figures():
-    from wattyear.experiments.calibration import TARGETS, figures
+    from wattyear.experiments.calibration.least_squares import TARGETS, figures
 
     table = figures()
     for target in TARGETS:

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 import wattyear
-from wattyear.experiments.analysis import QUALITY, analyze, crossings_table, load
+from wattyear.experiments.analysis.outcomes import QUALITY, analyze, crossings_table, load
 from wattyear.experiments.cli import main
-from wattyear.experiments.report import report
-from wattyear.experiments.study import load_study
-from wattyear.experiments.sweep import run_sweep
+from wattyear.experiments.analysis.report import report
+from wattyear.experiments.studies.study import load_study
+from wattyear.experiments.studies.sweep import run_sweep
 from wattyear.sim.capital_market import crossing_step
 from wattyear.sim.config import ConfigError
 

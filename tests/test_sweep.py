@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from wattyear.experiments.cli import main
-from wattyear.experiments.store import ResultStore
-from wattyear.experiments.study import load_study
-from wattyear.experiments.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
+from wattyear.experiments.studies.store import ResultStore
+from wattyear.experiments.studies.study import load_study
+from wattyear.experiments.studies.sweep import ensemble_size, run_sweep, scenario_bytes, tasks_for
 from wattyear.sim.config import CONFIG_DIR, ConfigError, load_config
 from tests.sweeps import assert_same_results, results
 
@@ -175,7 +175,7 @@ def test_analyze_a_sweep(tmp_path, capsys):
 
 
 def test_example_studies_are_valid():
-    root = Path(__file__).resolve().parent.parent / "experiments"
+    root = Path(__file__).resolve().parent.parent / "experiments" / "studies"
     for name, runs in (("llama_pressure.toml", 64), ("sensitivity.toml", 2560), ("screening.toml", 204)):
         study = load_study(root / name)
         assert len(study.runs) == runs

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 
 import wattyear
-from wattyear.experiments import store as store_module
-from wattyear.experiments import executors
+from wattyear.experiments.studies import store as store_module
+from wattyear.experiments.studies import executors
 from wattyear.experiments.cli import main
-from wattyear.experiments.store import ResultStore, WriteError
-from wattyear.experiments.study import MAX_RUNS, load_study
-from wattyear.experiments.result_folder import LOCK, study_folder
-from wattyear.experiments.sweep import expected_rows, run_sweep
+from wattyear.experiments.studies.store import ResultStore, WriteError
+from wattyear.experiments.studies.study import MAX_RUNS, load_study
+from wattyear.experiments.studies.result_folder import LOCK, study_folder
+from wattyear.experiments.studies.sweep import expected_rows, run_sweep
 from wattyear.sim.config import CONFIG_DIR, ConfigError
 from tests.sweeps import assert_same_results, results
 

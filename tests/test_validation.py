@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 
 import wattyear
-from wattyear.experiments.abc import abc_smc
+from wattyear.experiments.calibration.abc import abc_smc
 from wattyear.experiments.cli import main
-from wattyear.experiments.posterior import draws
-from wattyear.experiments.validate import model_values, validate
+from wattyear.experiments.calibration.posterior import draws
+from wattyear.experiments.calibration.outcomes import model_values
+from wattyear.experiments.calibration.validate import validate
 from wattyear.sim.config import ConfigError, with_overrides
 from wattyear.sim.model import WattyearModel
 from tests.worlds import tiny_world
@@ -119,7 +120,7 @@ def test_the_backtest_tables_are_disjoint_dated_and_runnable():
     """Out of sample means unseen: no figure is in both tables; the targets end by the 2025-08 cut-off,
     every holdout figure ends after it (annual totals start before it: docs/validation.md says so), and
     both are measurable in the backtest world."""
-    from wattyear.experiments.validate import read_outcomes
+    from wattyear.experiments.calibration.outcomes import read_outcomes
     from wattyear.sim.config import CONFIG_DIR
 
     targets = read_outcomes(CONFIG_DIR / "backtest_targets.csv")
@@ -159,7 +160,7 @@ def test_a_model_of_the_wrong_sign_counts_as_infinitely_far(tmp_path):
 
 
 def test_abc_compares_losses_with_losses_and_refuses_hopeless_targets():
-    from wattyear.experiments.abc import log_distance
+    from wattyear.experiments.calibration.abc import log_distance
 
     assert log_distance(np.array([[-2.0]]), np.array([-1.0]))[0] == pytest.approx(np.log(2))
     with pytest.raises(ValueError, match="no prior draw comes near"):

@@ -51,7 +51,7 @@ def _body(markdown_text: str) -> str:
 
 
 def run_report(folder: Path) -> list[str]:
-    from wattyear.experiments.plots import plot_market, plot_per_watt, plot_self_funding
+    from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
     from wattyear.experiments.run import load_run
 
     result = load_run(folder)
@@ -93,8 +93,8 @@ def comparison_report(folder: Path) -> list[str]:
 def study_report(folder: Path) -> list[str]:
     import pandas as pd
 
-    from wattyear.experiments.analysis import analyze
-    from wattyear.experiments.store import ResultStore
+    from wattyear.experiments.analysis.outcomes import analyze
+    from wattyear.experiments.studies.store import ResultStore
 
     analyze(folder)
     manifest = ResultStore(folder).manifest()

@@ -517,7 +517,7 @@ def design(study: Study) -> list[RunSpec]:
     grid_points = [dict(zip(grid_keys, combo)) for combo in itertools.product(*study.grid.values())] or [{}]
     sample_points: list[dict] = [{}]
     if study.sample_method == "posterior":
-        from wattyear.experiments.posterior import draws
+        from wattyear.experiments.calibration.posterior import draws
 
         sample_points = draws(study.design_file.parent, study.sample_n, study.seed)[1]
     elif study.sample_method == "file":
@@ -529,7 +529,7 @@ def design(study: Study) -> list[RunSpec]:
         low = np.array([study.ranges[k][0] for k in keys])
         high = np.array([study.ranges[k][1] for k in keys])
         if study.sample_method in ("saltelli", "morris"):  # SALib's designs, in the order its analyses expect
-            from wattyear.experiments.sensitivity import design as salib_design
+            from wattyear.experiments.analysis.sensitivity import design as salib_design
 
             values = salib_design(study.sample_method, study.ranges, study.sample_n, study.seed, levels=study.levels)
         else:

@@ -1,6 +1,6 @@
 """The backtest: fit the January-2025 world to 2025's figures up to a cut-off, forecast what came after.
 
-    python -m wattyear.experiments.backtest [--particles 400] [--generations 5] [--scenarios 200]
+    python -m wattyear.experiments.calibration.backtest [--particles 400] [--generations 5] [--scenarios 200]
                                             [--out out/backtest] [--doc docs/validation.md]
 
 1. ``wattyear calibrate backtest_2025 --posterior --targets backtest_targets``:
@@ -22,10 +22,10 @@ from wattyear.sim.config import CONFIG_DIR, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wattyear.experiments.posterior import calibrate
-    from wattyear.experiments.validate import validate
+    from wattyear.experiments.calibration.posterior import calibrate
+    from wattyear.experiments.calibration.validate import validate
 
-    parser = argparse.ArgumentParser(prog="python -m wattyear.experiments.backtest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m wattyear.experiments.calibration.backtest", description=__doc__.split("\n")[0])
     parser.add_argument("--particles", type=int, default=400)
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--scenarios", type=int, default=200)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     config, targets, holdout = (CONFIG_DIR / "backtest_2025.toml", CONFIG_DIR / "backtest_targets.csv",
                                 CONFIG_DIR / "backtest_holdout.csv")
-    from wattyear.experiments.calibration import FREE
+    from wattyear.experiments.calibration.least_squares import FREE
 
     # the affinities the baseline's least-squares fit set from 2026 figures, some of them held out here, are
     # fitted again, over that fit's ranges: the holdout must not leak in through them
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
-    command = (f"python -m wattyear.experiments.backtest --particles {args.particles} --generations "
+    command = (f"python -m wattyear.experiments.calibration.backtest --particles {args.particles} --generations "
                f"{args.generations} --scenarios {args.scenarios} --seed {args.seed}")
     lines = ["# Backtest: fitted on 2025 up to the cut-off, validated on what came after", "",
              "The backtest world (`configs/backtest_2025.toml`) starts in January 2025 with the state of then. "

@@ -1,10 +1,10 @@
 """Scenario discovery with the EMA Workbench: under which inputs does Anthropic self-fund before 2030?
 
-    python -m wattyear.experiments.scenario_discovery [--scenarios 300] [--replicates 1] [--months 120]
+    python -m wattyear.experiments.analysis.scenario_discovery [--scenarios 300] [--replicates 1] [--months 120]
                                                       [--out out/scenario_discovery] [--seed 1] [--processes 1]
 
 1. ``perform_experiments`` over a Latin hypercube of the cited ranges in
-   ``configs/bounds.toml`` (``wattyear.experiments.ema.model``; the sample and
+   ``configs/bounds.toml`` (``wattyear.experiments.analysis.ema.model``; the sample and
    the replicate seeds both come from ``--seed``, so a rerun gives the same
    numbers);
 2. the case of interest: Anthropic's self-funding ratio first reaches 1 before
@@ -314,7 +314,7 @@ def report(found: Discovery, *, command: str, n: int, dims: int, replicates: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wattyear.experiments.scenario_discovery",
+    parser = argparse.ArgumentParser(prog="python -m wattyear.experiments.analysis.scenario_discovery",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", type=int, default=300, help="Latin-hypercube scenarios (default 300)")
     parser.add_argument("--replicates", type=int, default=1, help="seeds per scenario, median outcome (default 1)")
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
 
     matplotlib.use("Agg")
     import wattyear
-    from wattyear.experiments import ema
+    from wattyear.experiments.analysis import ema
 
     started = time.perf_counter()
     m = ema.model(months=args.months, replicates=args.replicates, seed=args.seed)
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if found.prim_box is not None:
         found.prim_box.peeling_trajectory.to_csv(out / "peeling_trajectory.csv", index=False)
     plots = _plots(found, outcomes[f"{LAB}_crossing_month"].to_numpy(), args.months, out)
-    command = "python -m wattyear.experiments.scenario_discovery " + " ".join(
+    command = "python -m wattyear.experiments.analysis.scenario_discovery " + " ".join(
         f"--{k} {v}" for k, v in (("scenarios", args.scenarios), ("replicates", args.replicates),
                                   ("months", args.months), ("out", args.out), ("seed", args.seed),
                                   ("processes", args.processes)))

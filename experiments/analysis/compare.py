@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from wattyear.experiments.run import RunResult, identity, load_run, run, run_name
-from wattyear.experiments.summary import crossings
+from wattyear.experiments.analysis.summary import crossings
 from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value, relabel
 from wattyear.sim import outputs
 from wattyear.sim.units import parse_month
@@ -213,7 +213,7 @@ def compare(runs: list[RunResult], at: str | None = None) -> Comparison:
 
 def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
     """One PNG per compared metric: a panel per lab, a line per run (the reference solid, black)."""
-    from wattyear.experiments.plots import plt, save
+    from wattyear.experiments.analysis.plots import plt, save
 
     runs = comparison.runs
     labs = list(dict.fromkeys(comparison.table["lab"]))

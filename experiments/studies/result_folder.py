@@ -15,8 +15,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from wattyear.experiments.store import write_error
-from wattyear.experiments.study import Study
+from wattyear.experiments.studies.store import write_error
+from wattyear.experiments.studies.study import Study
 from wattyear.sim.config import ConfigError, Problem
 
 #: what a result folder's runs came from, and the lock a sweep holds on the folder

@@ -1,4 +1,4 @@
-"""The dashboard page: Mesa's SolaraViz around ``experiments.dashboard.DashboardModel``.
+"""The dashboard page: Mesa's SolaraViz around ``experiments.dashboard.model.DashboardModel``.
 
 Started by ``wattyear dash [CONFIG]``, which passes the config (and a posterior folder, if any) in the
 environment and runs this module with Solara's server. The sidebar is SolaraViz's: Reset / Play / Step and
@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import force_update, update_counter
 
-from wattyear.experiments import dashboard as d
+from wattyear.experiments.dashboard import model as d
 from wattyear.sim.config import load_config
 
 matplotlib.use("Agg")

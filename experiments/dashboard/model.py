@@ -1,4 +1,4 @@
-"""The dashboard's model and numbers, without the page (``experiments.dashboard_app`` draws them).
+"""The dashboard's model and numbers, without the page (``experiments.dashboard.app`` draws them).
 
 * ``KNOBS`` and ``dashboard_config``: the page's sliders and switches as changes to a config, validated
   like a file (a knob left at its default leaves the config as it was loaded).
@@ -261,7 +261,7 @@ def reference(config: dict, *, posterior: str | Path | None = None, draws: int =
     if posterior is None:
         model, label = WattyearModel(config), "as configured"
     else:
-        from wattyear.experiments.posterior import draws as posterior_draws
+        from wattyear.experiments.calibration.posterior import draws as posterior_draws
 
         _, overrides = posterior_draws(posterior, draws)
         source = f"{posterior} (posterior)"
@@ -282,7 +282,7 @@ def reference(config: dict, *, posterior: str | Path | None = None, draws: int =
 def check_posterior(config: dict, posterior: str | Path) -> None:
     """Refuse a posterior folder whose draws cannot be read or laid over ``config`` (before the page
     starts: in the page it would only be found when the band is chosen)."""
-    from wattyear.experiments.posterior import draws as posterior_draws
+    from wattyear.experiments.calibration.posterior import draws as posterior_draws
 
     try:
         _, overrides = posterior_draws(posterior, 1)

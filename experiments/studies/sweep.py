@@ -40,10 +40,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments.executors import SCHEDULER_TIMEOUT, WORKER_TIMEOUT, connect, execute
-from wattyear.experiments.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
-from wattyear.experiments.store import ResultStore, WriteError, write_error
-from wattyear.experiments.study import RunSpec, Study
+from wattyear.experiments.studies.executors import SCHEDULER_TIMEOUT, WORKER_TIMEOUT, connect, execute
+from wattyear.experiments.studies.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
+from wattyear.experiments.studies.store import ResultStore, WriteError, write_error
+from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
 from wattyear.sim.guard import ModelError
 

@@ -15,7 +15,7 @@ of interest happens (PRIM, CART). This module makes wattyear such a model:
   ``ema_workbench.Model``;
 - ``for_prim(experiments)``: the experiments table as PRIM and CART want it.
 
-    >>> from wattyear.experiments import ema
+    >>> from wattyear.experiments.analysis import ema
     >>> m = ema.model(paths=["open_weights.quality_fraction", "open_weights.lag_months"], months=12)
     >>> from ema_workbench import perform_experiments   # after ema.model(), which silences its import warning
     >>> experiments, outcomes = perform_experiments(m, scenarios=2, uncertainty_sampling_kwargs={"rng": 1})

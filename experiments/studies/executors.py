@@ -181,7 +181,7 @@ def execute(run_task, make_tasks, workers: int | None, client, worker_timeout: f
         return
     # forkserver: workers fork from a clean single-threaded server with the model preloaded
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["wattyear.experiments.sweep", "wattyear.sim.model",
+    context.set_forkserver_preload(["wattyear.experiments.studies.sweep", "wattyear.sim.model",
                                     "wattyear.experiments.results"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch_coordinator,
                              initargs=(os.getpid(),)) as pool:

@@ -41,7 +41,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
-from wattyear.experiments.store import ResultStore  # noqa: E402
+from wattyear.experiments.studies.store import ResultStore  # noqa: E402
 from wattyear.sim import outputs  # noqa: E402
 from wattyear.sim.capital_market import crossing_step  # noqa: E402
 

@@ -1,10 +1,10 @@
 """Bayesian calibration of a config to dated figures, and draws from the posterior.
 
 ``wattyear calibrate CONFIG --posterior --targets TARGETS.csv`` runs ABC-SMC
-(``experiments/abc.py``) over parameters with cited ranges in
+(``experiments/calibration/abc.py``) over parameters with cited ranges in
 ``configs/bounds.toml`` (uniform priors on those ranges), simulating every
 generation's particles as one batched ensemble up to the last target month,
-with the summaries of ``experiments/validate.py`` (each target row's model
+with the summaries of ``experiments/calibration/validate.py`` (each target row's model
 value) and a log-ratio distance to the observed values. It writes into its
 folder:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments.abc import Posterior, abc_smc
+from wattyear.experiments.calibration.abc import Posterior, abc_smc
 from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find_config, with_overrides
 
 BOUNDS = CONFIG_DIR / "bounds.toml"
@@ -76,7 +76,7 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
               progress=None) -> Posterior:
     """Fit the parameters' posterior to the targets and write it into ``out`` (see the module's docstring)."""
     import wattyear
-    from wattyear.experiments.validate import check_rows, model_values, read_outcomes
+    from wattyear.experiments.calibration.outcomes import check_rows, model_values, read_outcomes
     from wattyear.sim.model import WattyearModel
     from wattyear.sim.units import month_index
 
@@ -117,7 +117,7 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
 
 
 def write(post: Posterior, out: Path, *, config: Path, targets: Path, settings: dict) -> list[Path]:
-    from wattyear.experiments.plots import plt
+    from wattyear.experiments.analysis.plots import plt
 
     out.mkdir(parents=True, exist_ok=True)
     sample = post.sample()
@@ -197,7 +197,7 @@ def draws(folder: str | Path, n: int, seed: int = 0) -> tuple[Path, list[dict]]:
     if not (folder / "posterior.parquet").is_file() or not (folder / "posterior.json").is_file():
         raise ConfigError([Problem(str(folder), "posterior.parquet", "a posterior folder (wattyear calibrate "
                                    "--posterior)", "no posterior")])
-    from wattyear.experiments.store import read_json, read_table
+    from wattyear.experiments.studies.store import read_json, read_table
 
     meta = read_json(folder / "posterior.json", "a posterior's record (wattyear calibrate --posterior)", ("config",))
     sample = read_table(folder / "posterior.parquet", "a posterior sample (wattyear calibrate --posterior)",

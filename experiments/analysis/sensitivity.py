@@ -193,7 +193,7 @@ def analyze_study(folder: str | Path, study) -> list[Path]:
     how many) and its revenue per watt-year in ``analysis.OUTCOME_MONTH`` (or the last kept month before
     it). Replicates of a design point are averaged first. Writes ``sensitivity.csv``, ``sensitivity.md``
     and a bar chart per lab and outcome into ``folder``."""
-    from wattyear.experiments.analysis import AnalysisError, crossings_table, load
+    from wattyear.experiments.analysis.outcomes import AnalysisError, crossings_table, load
 
     folder = Path(folder)
     check_analysable(study)
