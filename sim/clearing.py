@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.sim import capital_market, lease_market
-from wattyear.sim.records import (CapacityPlan, CashSettlement, Distress, FringeEntry, FringePrice, LeaseMonth,
+from wattyear.sim.records import (CapacityPlan, CapitalMonth, CashSettlement, Distress, FringeEntry, FringePrice, LeaseMonth,
                                   NewLease, Observation, Payout, Prices, Raise, Release, SegmentGrowth,
                                   SelfFunding, TrainingStep)
 from wattyear.sim.supply import book_build, book_lease
@@ -230,6 +230,25 @@ def clear_capital_market(model, obs: Observation) -> list[dict]:
     for agent in [*model.hyperscalers, model.publisher, model.fringe]:
         apply_cash_settlement(st, agent.settle(obs))
     return records
+
+
+def capital_month(model, obs: Observation) -> CapitalMonth:
+    """The month's capital market (``clear_capital_market``) on this month's flows (raised, invested,
+    returned and written off start at zero); its funding records go to ``model.funding``."""
+    st = model.state
+    st.raised[:], st.invested[:], st.returned[:], st.written_off[:] = 0.0, 0.0, 0.0, 0.0
+    debt_before = st.debt.copy()
+    for record in clear_capital_market(model, obs):
+        model.funding.add(**record)
+    failed = np.zeros(st.cash.shape)
+    failed[:, : st.failed.shape[1]] = st.failed
+    return CapitalMonth(
+        cash_usd=st.cash.copy(), raised_usd=st.raised.copy(), invested_usd=st.invested.copy(),
+        returned_usd=st.returned.copy(), written_off_usd=st.written_off.copy(),
+        borrowed_usd=st.debt - debt_before, debt_usd=st.debt.copy(),
+        outside_capital_usd=st.outside_capital.copy(), failed=failed,
+        watts_under_construction=model.fleet.under_construction(obs.step),
+        next_cluster_watts=st.next_cluster_watts.copy())
 
 
 def self_funding(model, t: int) -> SelfFunding:

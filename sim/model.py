@@ -40,22 +40,17 @@ import mesa
 import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
+from wattyear.sim import clearing, guard, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
-from wattyear.sim.fleet import Fleet, LeaseBook
 from wattyear.sim.observe import observe
-from wattyear.sim.records import Books, CapitalMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
-from wattyear.sim.state import WorldState
+from wattyear.sim.records import Books, MonthRecord, Observation, OutsideIncome, TokenMonth
+from wattyear.sim.state import remember, starting_state
 from wattyear.sim.token_month import clear_token_market, compute_per_token, utilities
-from wattyear.sim.units import month_index, per_token, step_date
+from wattyear.sim.units import per_token, step_date
 from wattyear.sim.world import World, build_world
-
-#: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
-#: capex guidance it stands for is for the year's orders, not only for builds already under way
-PIPELINE_LAST_ORDER = 11
 
 #: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
 #: baseline; more change nothing that matters)
@@ -157,44 +152,8 @@ class WattyearModel(mesa.Model):
         self.by_id = {a.agent_id: a for a in self.ledger_agents}
         self.segments = [DemandSegment(self, sid, cfg["segments"][sid], k, world.segment_cells[k])
                          for k, sid in enumerate(world.segment_ids)]
-        self.fleet, self.leases = self._starting_books(cfg)
-
-        def rows(values) -> np.ndarray:  # per-scenario numbers, one column each: (S, X)
-            return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
-
-        n_agents, n_prov, n_labs = world.n_agents, world.n_providers, world.n_labs
-        n_seg, n_cells = len(world.segment_ids), len(world.cell_segment)
-        seg = lambda key: rows([cfg["segments"][sid][key] for sid in world.segment_ids])  # noqa: E731
-        self.state = WorldState(
-            cash=rows([a.profile["cash_usd"] if "cash_usd" in a.profile else 0.0 for a in self.ledger_agents]),
-            quality=world.start_quality.copy(),
-            price=world.start_price.copy(),
-            prev_share=np.zeros((s, n_cells, n_prov)),
-            run_compute=rows([lab.profile["run_progress"] * lab.profile["last_run_compute_watt_years"]
-                              * lab.profile["generation_compute_multiple"] for lab in self.labs]),
-            last_run_compute=rows([lab.profile["last_run_compute_watt_years"] for lab in self.labs]),
-            customers=seg("customers"),
-            tokens_per_customer=seg("tokens_per_customer_per_month"),
-            demand_shock=np.zeros((s, n_seg)),
-            fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
-            serving_multiplier=np.array(cfg["world"]["serving_multiplier"], dtype=float),
-            outside_capital=np.zeros((s, n_agents)),
-            raised=np.zeros((s, n_agents)),
-            invested=np.zeros((s, n_agents)),
-            returned=np.zeros((s, n_agents)),
-            written_off=np.zeros((s, n_agents)),
-            debt=np.zeros((s, n_agents)),
-            ocf_history=np.zeros((s, 12, n_agents)),
-            replacement_capex_history=np.zeros((s, 12, n_agents)),
-            outlays_history=np.zeros((s, 12, n_agents)),
-            revenue_history=np.zeros((s, 13, n_agents)),
-            first_choice_history=np.zeros((s, 15, n_prov)),
-            failed=np.zeros((s, n_labs), dtype=bool),
-            generations=np.zeros((s, n_labs), dtype=int),
-            last_round_step=np.full((s, n_labs), -10**6),
-            next_cluster_watts=np.zeros((s, n_agents)),
-            shadow_price=np.zeros((s, n_seg, n_prov)),
-        )
+        self.fleet, self.leases = supply_side.starting_books(world)
+        self.state = starting_state(world)
         self.funding = FundingBook()
         # the fringe's first price: cost-plus on the watts it starts with; usage is measured against it
         st, fringe = self.state, world.fringe_column
@@ -212,41 +171,6 @@ class WattyearModel(mesa.Model):
         for _ in range(STARTING_SHARE_ITERATIONS):
             shares = token_market.logit_shares(utilities(world, st), world.cell_outside)
             st.prev_share = 0.5 * (st.prev_share + shares)
-
-    def _starting_books(self, cfg: dict) -> tuple[Fleet, LeaseBook]:
-        """The fleets as configured (starting cohorts, planned vintages, the build programme under way)
-        and the leases and take-or-pay commitments signed."""
-        world, s = self.world, self.n_scenarios
-        n_hw, n_agents = len(world.hardware.ids), world.n_agents
-        fleet = Fleet(n_hw, n_agents, watts=np.zeros((s, 0)))
-        age = cfg["world"]["starting_fleet_age_months"]
-        for agent in [*self.labs, *self.hyperscalers, self.publisher]:
-            for watts, begins in kernel.starting_cohorts(agent.profile["watts"], age):
-                supply_side.add_vintage(world, fleet, agent.column, agent.profile["hardware"], watts, begins)
-            for v in agent.profile.get("fleet", []):  # planned vintages are paid over the owner's build lead time
-                begins = month_index(v["in_service"], world.start)
-                supply_side.add_vintage(world, fleet, agent.column, v["hardware"], v["watts"], begins,
-                                        order_step=begins - agent.profile["build_lead_months"] if begins > 0 else None)
-        for agent in [*self.labs, *self.hyperscalers]:  # the build programme under way: orders month by month
-            lead, rate = agent.profile["build_lead_months"], agent.profile["pipeline_w_per_year"]
-            if np.any(rate > 0):  # rows of no watts where a scenario has none: they add exactly nothing
-                hardware = world.hardware.newest(agent.family(), 0)
-                for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
-                    supply_side.add_vintage(world, fleet, agent.column, hardware, rate / 12, order + lead,
-                                            order_step=order)
-        leases = LeaseBook(n_hw, n_agents, watts=np.zeros((s, 0)), price_usd_per_w_year=np.zeros((s, 0)))
-        for lease in cfg["leases"]:
-            leases.add(world.column(lease["lessor"]), world.column(lease["lessee"]), lease["watts"],
-                       month_index(lease["start"], world.start), lease["months"], lease["price_usd_per_w_year"],
-                       lease["note"], renew=lease["renew"])
-        for deal in cfg["commitments"]:  # take-or-pay: the lessor builds to suit, the lessee pays from the start
-            lessor, begins = self.by_id[deal["lessor"]], month_index(deal["start"], world.start)
-            lead = lessor.profile["build_lead_months"]
-            hardware = world.hardware.newest(lessor.family(), max(begins - lead, 0))
-            supply_side.add_vintage(world, fleet, lessor.column, hardware, deal["watts"], begins, order_step=begins - lead)
-            leases.add(lessor.column, world.column(deal["lessee"]), deal["watts"], begins, deal["months"],
-                       deal["price_usd_per_w_year"], deal["note"] or "commitment", renew=True)
-        return fleet, leases
 
     # --------------------------------------------------------------- views
     @property
@@ -330,7 +254,7 @@ class WattyearModel(mesa.Model):
         clearing.apply_plan(self, self.publisher.plan_capacity(obs))  # on its own quarterly cadence
         contracted = (clearing.plan_capacity(self, obs) if t % world.config["world"]["plan_every_months"] == 0
                       else np.zeros(obs.watts.shape))
-        capital = self._clear_capital_market(obs)
+        capital = clearing.capital_month(self, obs)
         books = Books.assemble(accounts, clearing.lease_month(spot, contracted), clearing.self_funding(self, t),
                                supply, capital)
         market = market_month(world, tokens, price_charged, st.shadow_price.copy())
@@ -383,52 +307,14 @@ class WattyearModel(mesa.Model):
             large[:, :n_prov] += seg.large_customers(tokens.cleared.served, price, tokens.customers)
         return OutsideIncome(business, at_risk, third_party, rent, ads, large)
 
-    def _clear_capital_market(self, obs: Observation) -> CapitalMonth:
-        """The capital market of the month, from this month's flows (raised, invested, returned and
-        written off start at zero); its funding records are kept in ``funding``."""
-        st = self.state
-        st.raised[:], st.invested[:], st.returned[:], st.written_off[:] = 0.0, 0.0, 0.0, 0.0
-        debt_before = st.debt.copy()
-        for record in clearing.clear_capital_market(self, obs):
-            self.funding.add(**record)
-        failed = np.zeros(st.cash.shape)
-        failed[:, : st.failed.shape[1]] = st.failed
-        return CapitalMonth(
-            cash_usd=st.cash.copy(), raised_usd=st.raised.copy(), invested_usd=st.invested.copy(),
-            returned_usd=st.returned.copy(), written_off_usd=st.written_off.copy(),
-            borrowed_usd=st.debt - debt_before, debt_usd=st.debt.copy(),
-            outside_capital_usd=st.outside_capital.copy(), failed=failed,
-            watts_under_construction=self.fleet.under_construction(obs.step),
-            next_cluster_watts=st.next_cluster_watts.copy())
-
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
-        """Carry what next month's choices and decisions depend on (state, not the output log)."""
-        st = self.state
-        # habits form on the share of each class's customers served (tokens over each provider's usage)
-        st.prev_share = kernel.safe_divide(kernel.safe_divide(tokens.cleared.served, tokens.usage),
-                                           tokens.demand[..., None])
-        # histories not yet a year long are padded with the first month: no growth before the start is assumed
-        first = obs.step == 0
-        st.first_choice_history = self._push(st.first_choice_history, obs.first_choice_compute.sum(axis=1), first)
-        st.revenue_history = self._push(st.revenue_history, obs.revenue_usd, first)
-        st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
-        st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
-        st.outlays_history = self._push(st.outlays_history, obs.outlays_usd, first)
-        st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
-        st.replacement_capex_history[:, -1, :] = self.fleet.capex_due_usd(obs.step, replacement_only=True)
+        """Carry what next month's choices and decisions depend on (``sim.state.remember``), and the
+        month's frontier (a release copies a past one)."""
+        remember(self.state, obs, tokens, self.fleet.capex_due_usd(obs.step, replacement_only=True))
         if self.months_remembered == len(self._frontier_history):  # stepped past the horizon
             self._frontier_history = np.concatenate([self._frontier_history, np.zeros_like(self._frontier_history)])
         self._frontier_history[self.months_remembered] = self._frontier_now()
         self.months_remembered += 1  # the histories above moved on
-
-    @staticmethod
-    def _push(history: np.ndarray, newest: np.ndarray, fill: bool) -> np.ndarray:
-        """A (S, months, X) history with ``newest`` appended (oldest dropped), or filled with it."""
-        if fill:
-            return np.repeat(newest[:, None, :], history.shape[1], axis=1)
-        history = np.roll(history, -1, axis=1)
-        history[:, -1, :] = newest
-        return history
 
     def scenario_config(self, scenario: int = 0) -> dict:
         """The plain validated config scenario ``scenario`` ran (numbers as Python values, its seed)."""

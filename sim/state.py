@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wattyear.sim import kernel
+from wattyear.sim.records import Observation, TokenMonth
+from wattyear.sim.world import World
+
 
 @dataclass
 class WorldState:
@@ -44,3 +48,73 @@ class WorldState:
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
+
+
+def starting_state(world: World) -> WorldState:
+    """The state of month 0 as configured (the fringe's price and the habits are set by the model)."""
+    cfg, s = world.config, world.n_scenarios
+
+    def rows(values) -> np.ndarray:  # per-scenario numbers, one column each: (S, X)
+        return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
+
+    n_agents, n_prov, n_labs = world.n_agents, world.n_providers, world.n_labs
+    n_seg, n_cells = len(world.segment_ids), len(world.cell_segment)
+    labs = [cfg["labs"][i] for i in world.lab_ids]
+    seg = lambda key: rows([cfg["segments"][sid][key] for sid in world.segment_ids])  # noqa: E731
+    return WorldState(
+        cash=rows([p["cash_usd"] if "cash_usd" in p else 0.0 for p in world.profiles()]),
+        quality=world.start_quality.copy(),
+        price=world.start_price.copy(),
+        prev_share=np.zeros((s, n_cells, n_prov)),
+        run_compute=rows([lab["run_progress"] * lab["last_run_compute_watt_years"]
+                          * lab["generation_compute_multiple"] for lab in labs]),
+        last_run_compute=rows([lab["last_run_compute_watt_years"] for lab in labs]),
+        customers=seg("customers"),
+        tokens_per_customer=seg("tokens_per_customer_per_month"),
+        demand_shock=np.zeros((s, n_seg)),
+        fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
+        serving_multiplier=np.array(cfg["world"]["serving_multiplier"], dtype=float),
+        outside_capital=np.zeros((s, n_agents)),
+        raised=np.zeros((s, n_agents)),
+        invested=np.zeros((s, n_agents)),
+        returned=np.zeros((s, n_agents)),
+        written_off=np.zeros((s, n_agents)),
+        debt=np.zeros((s, n_agents)),
+        ocf_history=np.zeros((s, 12, n_agents)),
+        replacement_capex_history=np.zeros((s, 12, n_agents)),
+        outlays_history=np.zeros((s, 12, n_agents)),
+        revenue_history=np.zeros((s, 13, n_agents)),
+        first_choice_history=np.zeros((s, 15, n_prov)),
+        failed=np.zeros((s, n_labs), dtype=bool),
+        generations=np.zeros((s, n_labs), dtype=int),
+        last_round_step=np.full((s, n_labs), -10**6),
+        next_cluster_watts=np.zeros((s, n_agents)),
+        shadow_price=np.zeros((s, n_seg, n_prov)),
+    )
+
+
+def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_capex_usd: np.ndarray) -> None:
+    """Carry what next month's choices and decisions depend on (state, not the output log): habits, and
+    the trailing histories of first-choice demand, revenue, operating cash flow, outlays and
+    replacement capex (``replacement_capex_usd``, (S, A), paid this month)."""
+    # habits form on the share of each class's customers served (tokens over each provider's usage)
+    st.prev_share = kernel.safe_divide(kernel.safe_divide(tokens.cleared.served, tokens.usage),
+                                       tokens.demand[..., None])
+    # histories not yet a year long are padded with the first month: no growth before the start is assumed
+    first = obs.step == 0
+    st.first_choice_history = _push(st.first_choice_history, obs.first_choice_compute.sum(axis=1), first)
+    st.revenue_history = _push(st.revenue_history, obs.revenue_usd, first)
+    st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
+    st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
+    st.outlays_history = _push(st.outlays_history, obs.outlays_usd, first)
+    st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
+    st.replacement_capex_history[:, -1, :] = replacement_capex_usd
+
+
+def _push(history: np.ndarray, newest: np.ndarray, fill: bool) -> np.ndarray:
+    """A (S, months, X) history with ``newest`` appended (oldest dropped), or filled with it."""
+    if fill:
+        return np.repeat(newest[:, None, :], history.shape[1], axis=1)
+    history = np.roll(history, -1, axis=1)
+    history[:, -1, :] = newest
+    return history

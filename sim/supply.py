@@ -10,7 +10,12 @@ import numpy as np
 from wattyear.sim import kernel
 from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS, Fleet, LeaseBook
 from wattyear.sim.records import BuildOrder, NewLease, SupplyMonth
+from wattyear.sim.units import month_index
 from wattyear.sim.world import World
+
+#: the starting build programme (``pipeline_w_per_year``) keeps ordering through the first year: the
+#: capex guidance it stands for is for the year's orders, not only for builds already under way
+PIPELINE_LAST_ORDER = 11
 
 #: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
 MICROWATT = 1e-6
@@ -37,6 +42,47 @@ def book_lease(leases: LeaseBook, lease: NewLease) -> int:
     """A lease signed."""
     return leases.add(lease.lessor, lease.lessee, lease.watts, lease.start_step, lease.months,
                       lease.price_usd_per_w_year, lease.note, renew=lease.renew)
+
+
+def starting_books(world: World) -> tuple[Fleet, LeaseBook]:
+    """The fleets as configured (starting cohorts, planned vintages, the build programmes under way:
+    orders month by month through ``PIPELINE_LAST_ORDER``) and the leases and take-or-pay commitments
+    signed (a commitment's lessor builds to suit; the lessee pays from the start)."""
+    cfg, s = world.config, world.n_scenarios
+    n_hw, n_agents = len(world.hardware.ids), world.n_agents
+    fleet = Fleet(n_hw, n_agents, watts=np.zeros((s, 0)))
+    profiles = world.profiles()
+    owners = [*range(world.n_labs), *(world.column(h) for h in world.hyperscaler_ids), world.publisher_column]
+    age = cfg["world"]["starting_fleet_age_months"]
+    for c in owners:
+        p = profiles[c]
+        for watts, begins in kernel.starting_cohorts(p["watts"], age):
+            add_vintage(world, fleet, c, p["hardware"], watts, begins)
+        for v in p.get("fleet", []):  # planned vintages are paid over the owner's build lead time
+            begins = month_index(v["in_service"], world.start)
+            add_vintage(world, fleet, c, v["hardware"], v["watts"], begins,
+                        order_step=begins - p["build_lead_months"] if begins > 0 else None)
+    for c in owners[:-1]:  # the labs' and hyperscalers' build programmes under way
+        p = profiles[c]
+        lead, rate = p["build_lead_months"], p["pipeline_w_per_year"]
+        if np.any(rate > 0):  # rows of no watts where a scenario has none: they add exactly nothing
+            hardware = world.hardware.newest(world.hardware.family(p["hardware"]), 0)
+            for order in range(1 - lead, PIPELINE_LAST_ORDER + 1):
+                add_vintage(world, fleet, c, hardware, rate / 12, order + lead, order_step=order)
+    leases = LeaseBook(n_hw, n_agents, watts=np.zeros((s, 0)), price_usd_per_w_year=np.zeros((s, 0)))
+    for lease in cfg["leases"]:
+        leases.add(world.column(lease["lessor"]), world.column(lease["lessee"]), lease["watts"],
+                   month_index(lease["start"], world.start), lease["months"], lease["price_usd_per_w_year"],
+                   lease["note"], renew=lease["renew"])
+    for deal in cfg["commitments"]:
+        lessor, begins = world.column(deal["lessor"]), month_index(deal["start"], world.start)
+        p = profiles[lessor]
+        lead = p["build_lead_months"]
+        hardware = world.hardware.newest(world.hardware.family(p["hardware"]), max(begins - lead, 0))
+        add_vintage(world, fleet, lessor, hardware, deal["watts"], begins, order_step=begins - lead)
+        leases.add(lessor, world.column(deal["lessee"]), deal["watts"], begins, deal["months"],
+                   deal["price_usd_per_w_year"], deal["note"] or "commitment", renew=True)
+    return fleet, leases
 
 
 def replace_retiring(world: World, fleet: Fleet, t: int) -> None:

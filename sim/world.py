@@ -148,6 +148,13 @@ class World:
         """The ledger column of ``agent_id``."""
         return self.agent_ids.index(agent_id)
 
+    def profiles(self) -> list[dict]:
+        """The config table of every ledger column, in ledger order (a lab's, the fringe's, a
+        hyperscaler's, the publisher's ``open_weights``)."""
+        cfg = self.config
+        return [*(cfg["labs"][i] for i in self.lab_ids), cfg["fringe"],
+                *(cfg["hyperscalers"][i] for i in self.hyperscaler_ids), cfg["open_weights"]]
+
 
 def build_world(cfg: dict, seeds: tuple) -> World:
     """The ``World`` of a stacked, validated config with one scenario per seed.
