@@ -10,6 +10,7 @@ from scipy import stats
 
 from wattyear.sim import kernel
 from wattyear.sim.records import SegmentGrowth
+from wattyear.sim.schema import Pricing
 from wattyear.sim.units import DT_YEARS
 
 #: a large customer spends more than this a year at one provider (the "1,000+ customers over $1M" count)
@@ -117,7 +118,7 @@ class DemandSegment(mesa.Agent):
         """(S, P) its customers spending over ``LARGE_CUSTOMER_USD_PER_YEAR`` a year at each provider,
         from the month's tokens ``served`` (S, N, P) and ``customers`` (S, N) by class (all classes)
         and the prices (S, K, P), $/token. A free segment has no one above it."""
-        if self.profile["pricing"] == "free":
+        if self.profile["pricing"] == Pricing.FREE:
             return np.zeros((served.shape[0], served.shape[-1]))
         spend_year = served[:, self.cells, :] * (price_usd_per_token[:, self.k, None, :] * 12)
         return self.customers_spending_over(spend_year, customers[:, self.cells], LARGE_CUSTOMER_USD_PER_YEAR)

@@ -9,6 +9,7 @@ from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
 from wattyear.sim import capital_market, kernel, lease_market
 from wattyear.sim.records import CapacityPlan, Distress, LeaseAsk, LeaseBid, Observation, Payout, Prices, Raise, \
     TrainingStep
+from wattyear.sim.schema import FundingSource
 from wattyear.sim.units import DT_YEARS, month_index
 
 #: the largest price rise a rate-limited lab would consider to bring demand down to
@@ -330,9 +331,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
                                                         for e in entries]), open_now)  # (E, S)
         closed = ~np.any(shares > 0, axis=0)
         if np.any(closed):  # every source closed (or of no share): investors of last resort
-            entries = [*entries, dict(entries[0], source="investors", partner="", cloud_commitment=0.0)]
+            entries = [*entries, dict(entries[0], source=FundingSource.INVESTORS, partner="", cloud_commitment=0.0)]
             shares = np.concatenate([shares, closed[None, :] * 1.0])
-        return tuple(Raise(t, self.agent_id, c, self.lab_index, entry["source"], entry["partner"], amount * share,
+        return tuple(Raise(t, self.agent_id, c, self.lab_index, str(entry["source"]), entry["partner"], amount * share,
                            entry["cloud_commitment"], entry["commitment_months"], amount)
                      for entry, share in zip(entries, shares) if np.any(share > 0))
 

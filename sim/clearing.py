@@ -19,6 +19,7 @@ from wattyear.sim import capital_market, lease_market
 from wattyear.sim.records import (CapacityPlan, CapitalMonth, CashSettlement, Distress, FringeEntry, FringePrice, LeaseMonth,
                                   NewLease, Observation, Payout, Prices, Raise, Release, SegmentGrowth,
                                   SelfFunding, TrainingStep)
+from wattyear.sim.schema import FundingSource
 from wattyear.sim.supply import book_build, book_lease
 
 
@@ -168,7 +169,7 @@ def book_raise(model, r: Raise) -> dict:
     st.raised[:, c] += money
     commitment = np.zeros_like(money)
     lease_watts = np.zeros_like(money)
-    if r.source == "cloud_partner":
+    if r.source == FundingSource.CLOUD_PARTNER:
         partner = model.by_id[r.partner]
         st.cash[:, partner.column] -= money
         st.invested[:, partner.column] += money

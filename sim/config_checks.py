@@ -11,7 +11,7 @@ from typing import Any
 
 from wattyear.sim.kernel import starting_cohorts
 from wattyear.sim.problems import MISSING, Problem
-from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
+from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field, FundingSource, Pricing
 from wattyear.sim.units import month_index, parse_month
 
 # ------------------------------------------------------------ structure checks
@@ -210,7 +210,7 @@ def check_owner_refs(cfg, source):
 def check_segment_maps(cfg, source):
     out = []
     segments = cfg["segments"]
-    priced = [s for s, seg in segments.items() if seg["pricing"] != "free"]
+    priced = [s for s, seg in segments.items() if seg["pricing"] != Pricing.FREE]
     tables = {f"labs.{k}": v for k, v in cfg["labs"].items()}
     tables["fringe"] = cfg["fringe"]
     for path, body in tables.items():
@@ -225,7 +225,7 @@ def check_segment_maps(cfg, source):
                     out.append(Problem(source, f"{path}.price_usd_per_mtok.{seg_id}",
                                        f"a price for priced segment '{seg_id}'", MISSING))
     for seg_id, seg in segments.items():
-        if seg["pricing"] == "free" and seg["beta_price"] != 0:
+        if seg["pricing"] == Pricing.FREE and seg["beta_price"] != 0:
             out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",
                                seg["beta_price"]))
         if seg["customers"] > seg["max_customers"]:
@@ -257,10 +257,10 @@ def check_funding(cfg, source):
             out.append(Problem(source, f"labs.{lab_id}.funding", "shares summing to 1",
                                round(sum(e["share"] for e in entries), 12)))
         for i, e in enumerate(entries):
-            if e["source"] == "cloud_partner" and e["partner"] not in cfg["hyperscalers"]:
+            if e["source"] == FundingSource.CLOUD_PARTNER and e["partner"] not in cfg["hyperscalers"]:
                 out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner", "a hyperscaler id among "
                                    + ", ".join(sorted(cfg["hyperscalers"])), e["partner"]))
-            if e["source"] != "cloud_partner" and (e["partner"] or e["cloud_commitment"]):
+            if e["source"] != FundingSource.CLOUD_PARTNER and (e["partner"] or e["cloud_commitment"]):
                 out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner",
                                    "no partner or commitment unless source = cloud_partner",
                                    e["partner"] or e["cloud_commitment"]))

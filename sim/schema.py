@@ -9,13 +9,23 @@ against it and ``docs/parameters.md`` is generated from it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from wattyear.sim.units import FIRST_YEAR, LAST_YEAR
 
 REQUIRED = object()
 
-PRICING_FORMS = ("free", "subscription", "per_token", "contract")
+class Pricing(StrEnum):
+    """How a segment pays (``segments.X.pricing``); a config holds the plain string, equal to the member."""
+
+    FREE = "free"
+    SUBSCRIPTION = "subscription"
+    PER_TOKEN = "per_token"
+    CONTRACT = "contract"
+
+
+PRICING_FORMS = tuple(Pricing)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Field:
     def expected(self) -> str:
         """Human wording of what a valid value looks like, for error messages."""
         if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
+            return "one of " + ", ".join(repr(str(c)) for c in self.choices)
         if self.kind == "month":
             return f'a month "YYYY-MM" from {FIRST_YEAR} to {LAST_YEAR}'
         if self.kind == "str":
@@ -151,7 +161,16 @@ HARDWARE = {
     "available_from": F("month", "YYYY-MM", "first month it can be ordered", default="2000-01"),
 }
 
-FUNDING_SOURCES = ("investors", "ipo", "cloud_partner", "sovereign_fund")
+class FundingSource(StrEnum):
+    """Who puts a lab's money in (``labs.X.funding.N.source``)."""
+
+    INVESTORS = "investors"
+    IPO = "ipo"
+    CLOUD_PARTNER = "cloud_partner"
+    SOVEREIGN_FUND = "sovereign_fund"
+
+
+FUNDING_SOURCES = tuple(FundingSource)
 
 FUNDING = {
     "source": F("choice", "-", "who puts the money in", choices=FUNDING_SOURCES),

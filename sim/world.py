@@ -21,13 +21,13 @@ import numpy as np
 
 from wattyear.sim import kernel
 from wattyear.sim.config_checks import FRINGE_ID, PUBLISHER_ID
-from wattyear.sim.schema import FUNDING
+from wattyear.sim.schema import FUNDING, FundingSource, Pricing
 from wattyear.sim.units import DT_YEARS, SECONDS_PER_YEAR, month_index
 
 
 #: a lab with no funding table raises from investors, every other field at its schema default
 DEFAULT_FUNDING = {**{k: f.default for k, f in FUNDING.items() if not f.required},
-                   "source": "investors", "share": 1.0}
+                   "source": FundingSource.INVESTORS, "share": 1.0}
 
 
 class HardwareCatalogue:
@@ -204,7 +204,7 @@ def build_world(cfg: dict, seeds: tuple) -> World:
     model_efficiency[:, fringe] = cfg["fringe"]["model_efficiency"]
     # the fringe serves open weights at q × the frontier (the publisher's release rule, at the start)
     quality[:, fringe] = kernel.release_quality(cfg["open_weights"]["quality_fraction"], quality[:, :n_labs].max(axis=1))
-    priced = (np.array([cfg["segments"][sid]["pricing"] != "free" for sid in seg_ids]))[None, :]
+    priced = (np.array([cfg["segments"][sid]["pricing"] != Pricing.FREE for sid in seg_ids]))[None, :]
     price *= priced[:, :, None]
     w = cfg["world"]
     return World(
@@ -215,7 +215,8 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         funding={lid: tuple(cfg["labs"][lid]["funding"] or [DEFAULT_FUNDING]) for lid in lab_ids},
         segment_ids=tuple(seg_ids), segment_cells=tuple(cells), cell_segment=cell_segment,
         segment_starts=np.array([c.start for c in cells]), segment_priced=priced,
-        consumer_segments=np.array([cfg["segments"][sid]["pricing"] in ("free", "subscription") for sid in seg_ids]),
+        consumer_segments=np.array([cfg["segments"][sid]["pricing"] in (Pricing.FREE, Pricing.SUBSCRIPTION)
+                                    for sid in seg_ids]),
         segment_beta_quality=seg_param("beta_quality"), segment_beta_price=seg_param("beta_price"),
         segment_price_elasticity=seg_param("price_elasticity"), segment_peak=seg_param("peak_to_average"),
         segment_affinity=affinity, segment_routing=routing,
