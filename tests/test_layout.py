@@ -35,11 +35,22 @@ def test_only_the_model_knows_the_agent_classes():
     ("sim", "wattyear.experiments"),       # the model knows nothing of what is done with it
     ("agents", "wattyear.experiments"),
     ("agents", "wattyear.sim.model"),      # agents see the model through their observation and the World
-    ("agents", "wattyear.sim.schema"),     # ... and the config only as the World holds it
 ])
 def test_imports_run_one_way(room, never):
     wrong = sorted(p.name for p in (ROOT / room).glob("*.py") if any(m.startswith(never) for m in imports(p)))
     assert not wrong, f"{room}/{wrong} import {never}"
+
+
+def test_agents_read_the_config_as_the_world_holds_it():
+    """From the schema, agents take only its vocabulary (the enums of modes), never fields or defaults."""
+    taken = set()
+    for path in (ROOT / "agents").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "wattyear.sim.schema":
+                taken.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                assert "wattyear.sim.schema" not in {alias.name for alias in node.names}, path.name
+    assert taken <= {"Pricing", "FundingSource"}, taken
 
 
 def test_no_cycle_between_experiments_modules():
