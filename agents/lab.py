@@ -104,8 +104,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         run = st.run_compute[:, i] + compute * obs.training_share[:, c] * DT_YEARS
         needed = st.last_run_compute[:, i] * p["generation_compute_multiple"]
         done = run >= needed
-        if not np.any(done):
-            return TrainingStep(c, i, run, st.last_run_compute[:, i].copy(), st.quality[:, c].copy(), done)
+        if not np.any(done):  # (most months: the run goes on, nothing else changes)
+            return TrainingStep(c, i, run, None, None, done)
         noise = np.zeros(done.shape)
         for scenario in np.flatnonzero(done):
             noise[scenario] = p["quality_noise_sigma"][scenario] * self.model.run_generators[scenario].standard_normal()

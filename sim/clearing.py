@@ -45,10 +45,11 @@ def apply_fringe_price(st, fringe_column: int, decision: FringePrice) -> None:
 
 def apply_training(st, step: TrainingStep) -> None:
     """A lab's compute toward its run and, where a run finished, its new model."""
-    st.quality[:, step.column] = step.quality
     st.run_compute[:, step.lab_index] = step.run_compute
-    st.last_run_compute[:, step.lab_index] = step.last_run_compute
-    st.generations[:, step.lab_index] += step.finished
+    if step.quality is not None:
+        st.quality[:, step.column] = step.quality
+        st.last_run_compute[:, step.lab_index] = step.last_run_compute
+        st.generations[:, step.lab_index] += step.finished
 
 
 def apply_prices(st, prices: Prices) -> None:

@@ -35,6 +35,24 @@ def field_names(record_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(record_type))
 
 
+def quick_init(cls):
+    """A frozen record built every month gets an ``__init__`` that sets its fields into the instance's
+    dict at once (the frozen dataclass's own sets them one ``object.__setattr__`` at a time, a few per
+    cent of a month in the largest records). The record stays frozen: assigning a field still raises.
+
+    >>> r = LeaseMonth(*(np.zeros(1),) * 5)
+    >>> r.bid_watts = np.ones(1)
+    Traceback (most recent call last):
+    dataclasses.FrozenInstanceError: cannot assign to field 'bid_watts'
+    """
+    names = field_names(cls)
+    namespace: dict = {}
+    exec(f"def __init__(self, {', '.join(names)}):\n"  # noqa: S102  (as dataclasses writes its __init__)
+         f"    self.__dict__.update({', '.join(f'{n}={n}' for n in names)})", namespace)
+    cls.__init__ = namespace["__init__"]
+    return cls
+
+
 def as_dict(record) -> dict[str, np.ndarray]:
     """A record's fields by name (the arrays themselves, not copies).
 
@@ -90,7 +108,8 @@ class TokenMonth:
         return self.served * self.phi_by_segment
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class OutsideIncome:
     """Money from outside the token market, as its earners report it (hyperscalers' businesses and other
     cloud customers, the publisher's ads), each (S, A) (zero for agents with none)."""
@@ -103,6 +122,7 @@ class OutsideIncome:
     large_customers: np.ndarray  #: customers spending over $1M a year at each provider
 
 
+@quick_init
 @dataclass(frozen=True)
 class Accounts:
     """The books of the token month, each (S, A): revenue, costs, profit and cash flow by agent."""
@@ -146,6 +166,7 @@ class Accounts:
     external_out_usd: np.ndarray  #: money out of the modelled economy (for the guard)
 
 
+@quick_init
 @dataclass(frozen=True)
 class LeaseMonth:
     """The spot lease market and the capacity contracts of a month, each (S, A)."""
@@ -157,6 +178,7 @@ class LeaseMonth:
     contracted_watts: np.ndarray
 
 
+@quick_init
 @dataclass(frozen=True)
 class SelfFunding:
     """The self-funding test of every owner of watts, each (S, A)."""
@@ -167,6 +189,7 @@ class SelfFunding:
     self_funding_ratio: np.ndarray
 
 
+@quick_init
 @dataclass(frozen=True)
 class CapitalMonth:
     """Cash and capital after the capital market, each (S, A) (copies: the state moves on)."""
@@ -184,6 +207,7 @@ class CapitalMonth:
     next_cluster_watts: np.ndarray
 
 
+@quick_init
 @dataclass(frozen=True)
 class Books(CapitalMonth, SelfFunding, LeaseMonth, Accounts):
     """A month as recorded: the token month's accounts, the lease market, the self-funding test and the
@@ -199,7 +223,8 @@ class Books(CapitalMonth, SelfFunding, LeaseMonth, Accounts):
                    training_share=supply.training_share)
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class MarketMonth:
     """The token market as recorded: (S, K, P) by segment and provider, (S, K) by segment."""
 
@@ -228,7 +253,8 @@ class MonthRecord:
 
 
 # ------------------------------------------------------------------ what agents see
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class Observation:
     """One month's market outcome, as every agent sees it when it decides (after the token market and
     the books are closed; no decision reads the history)."""
@@ -278,8 +304,8 @@ class TrainingStep:
     column: int
     lab_index: int
     run_compute: np.ndarray  #: (S,) reference watt-years toward the next run, after this month
-    last_run_compute: np.ndarray  #: (S,)
-    quality: np.ndarray  #: (S,) its quality from next month
+    last_run_compute: np.ndarray | None  #: (S,) (None: no run finished in any scenario)
+    quality: np.ndarray | None  #: (S,) its quality from next month (None: unchanged)
     finished: np.ndarray  #: (S,) bool: a run finished this month
 
 
