@@ -24,7 +24,12 @@ class CapacityOwner:
     """
 
     def family(self) -> str:
-        return self.world.hardware.family(self.profile["hardware"])
+        """The hardware family it builds (its starting hardware's)."""
+        try:
+            return self._family
+        except AttributeError:
+            self._family = self.world.hardware.family(self.profile["hardware"])
+            return self._family
 
     def newest_hardware(self, t: int) -> dict:
         return self.world.hardware[self.world.hardware.newest(self.family(), t)]

@@ -46,7 +46,7 @@ from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from wattyear.sim.observe import observe
-from wattyear.sim.records import Books, MonthRecord, Observation, OutsideIncome, TokenMonth
+from wattyear.sim.records import Books, MarketMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import remember, starting_state
 from wattyear.sim.token_month import clear_token_market, compute_per_token, utilities
 from wattyear.sim.units import per_token, step_date
@@ -116,6 +116,8 @@ class WattyearModel(mesa.Model):
         #: the static side of the run; its config is the batch's: per-scenario parameters are (S,) arrays
         self.world: World = build_world(cfg, tuple(g.bit_generator.seed_seq.entropy for g in self.generators))
         self.history: list[MonthRecord] = []
+        self.last_books: Books | None = None  #: the last month's books (None before the first step)
+        self.last_market: MarketMonth | None = None
         #: (months, S) best live lab quality of each month so far (a release copies a past frontier)
         self._frontier_history = np.zeros((self.horizon, self.n_scenarios))
         self.months_remembered = 0
@@ -186,15 +188,6 @@ class WattyearModel(mesa.Model):
     def start(self) -> str:
         return self.world.start
 
-    @property
-    def last_books(self) -> Books | None:
-        """The last month's books (None before the first step)."""
-        return self.history[-1].books if self.history else None
-
-    @property
-    def last_market(self):
-        return self.history[-1].market if self.history else None
-
     def frontier_quality_at(self, step) -> np.ndarray:
         """(S,) best live lab quality at ``step`` (an int, or (S,) ints: one month per scenario);
         this month's where not yet recorded."""
@@ -261,6 +254,7 @@ class WattyearModel(mesa.Model):
         guard.check_month(world, t, books, market, tokens, self._cash_before)
         self._cash_before = books.cash_usd
         self.history.append(MonthRecord(t, books, market))
+        self.last_books, self.last_market = books, market
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
             self.running = False

@@ -40,6 +40,7 @@ class HardwareCatalogue:
         self._start = start
         self._n_scenarios = n_scenarios
         self.ids = tuple(self._hardware)
+        self._rows = {h: i for i, h in enumerate(self.ids)}
         self._newest: dict[tuple[str, int], str] = {}
         self._multipliers: dict[int, np.ndarray] = {}
 
@@ -49,7 +50,7 @@ class HardwareCatalogue:
 
     def index(self, hardware_id: str) -> int:
         """Its row in the (S, H) hardware arrays."""
-        return self.ids.index(hardware_id)
+        return self._rows[hardware_id]
 
     def family(self, hardware_id: str) -> str:
         return self._hardware[hardware_id]["family"]
@@ -101,6 +102,7 @@ class World:
     n_providers: int  #: P: the labs and the fringe (ledger columns 0 … P − 1)
     fringe_column: int
     publisher_column: int
+    columns: dict  #: agent id → ledger column
     funding: dict  #: lab id → its funding sources (``[[labs.X.funding]]``, or investors alone)
     # the segments and their customer classes
     segment_ids: tuple[str, ...]
@@ -146,7 +148,7 @@ class World:
 
     def column(self, agent_id: str) -> int:
         """The ledger column of ``agent_id``."""
-        return self.agent_ids.index(agent_id)
+        return self.columns[agent_id]
 
     def profiles(self) -> list[dict]:
         """The config table of every ledger column, in ledger order (a lab's, the fringe's, a
@@ -212,6 +214,7 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         hardware=HardwareCatalogue(cfg, cfg["run"]["start"], s),
         agent_ids=agent_ids, agent_kinds=agent_kinds, lab_ids=tuple(lab_ids), hyperscaler_ids=tuple(hyper_ids),
         n_providers=n_prov, fringe_column=fringe, publisher_column=n_agents - 1,
+        columns={a: i for i, a in enumerate(agent_ids)},
         funding={lid: tuple(cfg["labs"][lid]["funding"] or [DEFAULT_FUNDING]) for lid in lab_ids},
         segment_ids=tuple(seg_ids), segment_cells=tuple(cells), cell_segment=cell_segment,
         segment_starts=np.array([c.start for c in cells]), segment_priced=priced,
