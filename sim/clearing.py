@@ -97,11 +97,10 @@ def clear_spot_leases(model, obs: Observation) -> tuple[np.ndarray, ...]:
         trade = np.zeros(bid_watts.shape + ask_watts.shape[-1:])
     min_watts = model.world.config["world"]["min_lease_watts"][:, None, None]
     trade = np.where((trade >= min_watts) & (trade > 0), trade, 0.0)
-    for i, bid in enumerate(bids):
-        for j, ask in enumerate(asks):
-            if np.any(trade[:, i, j] > 0):
-                sign_lease(model, NewLease(ask.column, bid.column, trade[:, i, j], t + lead, ask.term_months,
-                                           ask.price_usd_per_w_year, "capacity market", renew=False))
+    for i, j in zip(*np.nonzero((trade > 0).any(axis=0))):  # the pairs that traded, bidder by bidder
+        bid, ask = bids[i], asks[j]
+        sign_lease(model, NewLease(ask.column, bid.column, trade[:, i, j], t + lead, ask.term_months,
+                                   ask.price_usd_per_w_year, "capacity market", renew=False))
     bid_out, asked_out, traded_in, traded_out = (np.zeros((s, n_agents)) for _ in range(4))
     for i, bid in enumerate(bids):
         bid_out[:, bid.column] = bid_watts[:, i]
@@ -143,12 +142,11 @@ def plan_capacity(model, obs: Observation) -> np.ndarray:
     trade = lease_market.merit_order_match(want, bid, offer, rents)
     min_watts = model.world.config["world"]["min_lease_watts"][:, None, None]
     trade = np.where(trade >= min_watts, trade, 0.0)
-    for i, lab in enumerate(model.labs):
-        for j, h in enumerate(model.hyperscalers):
-            if np.any(trade[:, i, j] > 0):
-                builds, lease = h.build_to_suit(lab.column, lab.agent_id, trade[:, i, j], t)
-                apply_plan(model, CapacityPlan(h.column, builds))
-                sign_lease(model, lease)
+    for i, j in zip(*np.nonzero((trade > 0).any(axis=0))):  # the contracts signed, lab by lab
+        lab, h = model.labs[i], model.hyperscalers[j]
+        builds, lease = h.build_to_suit(lab.column, lab.agent_id, trade[:, i, j], t)
+        apply_plan(model, CapacityPlan(h.column, builds))
+        sign_lease(model, lease)
     for i, lab in enumerate(model.labs):
         contracted[:, lab.column] = trade[:, i, :].sum(axis=-1)
     return contracted
