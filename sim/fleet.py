@@ -364,7 +364,8 @@ class LeaseBook:
             if within is not None:
                 future &= self.start_step <= step + within
             rows = np.flatnonzero(future)
-            self._nominal[key] = self._by_party(rows, self._watts.take(rows), "lessee")
+            self._nominal[key] = pending = self._by_party(rows, self._watts.take(rows), "lessee")
+            pending.flags.writeable = False
         return self._nominal[key]
 
     def pending_out(self, step: int) -> np.ndarray:

@@ -133,9 +133,10 @@ class WattyearModel(mesa.Model):
                 "unserved_share": lambda m: m.unserved_share,
                 "open_weights_price_usd_per_mtok": lambda m: m.open_weights_price,
             },
-            agenttype_reporters={FrontierLab: {
-                "agent": "agent_id", **{name: _books_reporter(name) for name in LAB_REPORTS},
+            agenttype_reporters={FrontierLab: {  # (in the order they have always had)
+                "agent": "agent_id", **{name: _books_reporter(name) for name in LAB_REPORTS[:8]},
                 "quality": lambda lab: float(lab.model.state.quality[0, lab.column]),  # next month's
+                **{name: _books_reporter(name) for name in LAB_REPORTS[8:]},
             }},
         )
 
