@@ -12,7 +12,7 @@ import numpy as np
 
 from wattyear.sim import kernel
 from wattyear.sim.records import Observation, TokenMonth
-from wattyear.sim.world import World
+from wattyear.sim.world import World, per_scenario_columns
 
 
 @dataclass
@@ -49,13 +49,10 @@ class WorldState:
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
 
-
 def starting_state(world: World) -> WorldState:
     """The state of month 0 as configured (the fringe's price and the habits are set by the model)."""
     cfg, s = world.config, world.n_scenarios
-
-    def rows(values) -> np.ndarray:  # per-scenario numbers, one column each: (S, X)
-        return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
+    rows = lambda values: per_scenario_columns(values, s)  # noqa: E731
 
     n_agents, n_prov, n_labs = world.n_agents, world.n_providers, world.n_labs
     n_seg, n_cells = len(world.segment_ids), len(world.cell_segment)

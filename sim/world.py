@@ -158,15 +158,22 @@ class World:
                 *(cfg["hyperscalers"][i] for i in self.hyperscaler_ids), cfg["open_weights"]]
 
 
+def per_scenario_columns(values, n_scenarios: int) -> np.ndarray:
+    """(S, X) array of X per-scenario numbers (each a scalar or an (S,) array), one column each.
+
+    >>> per_scenario_columns([1.0, np.array([2.0, 3.0])], 2).tolist()
+    [[1.0, 2.0], [1.0, 3.0]]
+    """
+    return np.stack([np.broadcast_to(np.asarray(v, float), (n_scenarios,)) for v in values], axis=1)
+
+
 def build_world(cfg: dict, seeds: tuple) -> World:
     """The ``World`` of a stacked, validated config with one scenario per seed.
 
     Ledger columns: labs in config order, the fringe, hyperscalers, the publisher.
     """
     s = len(seeds)
-
-    def rows(values) -> np.ndarray:  # per-scenario numbers, one column each: (S, X)
-        return np.stack([np.broadcast_to(np.asarray(v, float), (s,)) for v in values], axis=1)
+    rows = lambda values: per_scenario_columns(values, s)  # noqa: E731
 
     hw = cfg["hardware"]
     hardware_ids = list(hw)
