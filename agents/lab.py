@@ -115,9 +115,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
 
     # ------------------------------------------------------------ prices
     def set_prices(self, obs: Observation) -> Prices:
-        """Move each priced segment's price part of the way toward its best response.
+        """Move the price of each segment priced per token or by contract part of the way toward its best
+        response; plans keep their monthly fees (the $20 plan has held since 2023: labs compete on what a
+        plan includes, and a lab's plan fees change only by scenario).
 
-        Best response (Lerner, logit): p* = c·η/(η − 1), η = β_p·(1 − s) + ε,
+        Best response (Lerner, nested logit): p* = c·η/(η − 1),
+        η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (``kernel.own_price_elasticity``),
         markup capped at ``max_markup``. When customers asked more compute than
         it could serve, the price m·p that would bring demand down to capacity
         (Σ_k D_k·m^(−η_k) = K) is the capacity-constrained answer; the lab
@@ -125,9 +128,10 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         and rations the rest. Then p' = p + α·(target − p).
         """
         st, world, p, c = self.model.state, self.world, self.profile, self.column
-        priced = world.segment_priced  # (1, K)
+        priced = world.segment_priced & ~world.segment_by_plan  # (1, K): plans keep their fees
         eta = kernel.own_price_elasticity(world.segment_beta_price, obs.own_share[:, :, c],
-                                          world.segment_price_elasticity)
+                                          world.segment_price_elasticity, obs.nest_share[:, :, c],
+                                          world.segment_nest_scale)
         best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
         price = st.price[:, :, c]
         multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
@@ -135,7 +139,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         clearing = price * multiplier[:, None]
         target = best + p["capacity_pricing"][:, None] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
         new = price + p["price_adjustment"][:, None] * (target - price)
-        return Prices(c, np.where(priced, new, 0.0), np.where(priced, target - best, 0.0))
+        return Prices(c, np.where(priced, new, price), np.where(priced, target - best, 0.0))
 
     # ------------------------------------------------------------ capacity
     def demand_growth(self, obs: Observation) -> np.ndarray:

@@ -121,4 +121,7 @@ class OpenWeightsFringe(EconomicAgent):
         per_watt = p["rent_usd_per_w_year"] + world.energy_usd_per_w_year * (f + (1 - f) * u)
         usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = per_mtok(usd_per_token * (1 + p["margin"]))
-        return FringePrice(np.where(world.segment_priced, price[:, None], 0.0), tpwy > 0)
+        # a plan sold by the month at the same cost plus margin: the tokens a subscriber uses a month
+        per_plan = usd_per_token[:, None] * (1 + p["margin"])[:, None] * self.model.state.tokens_per_customer
+        price = np.where(world.segment_by_plan, per_plan, price[:, None])
+        return FringePrice(np.where(world.segment_priced, price, 0.0), tpwy > 0)

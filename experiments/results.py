@@ -82,9 +82,12 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
     served = stack("served_tokens")  # (T, K, P)
     cols = {
         "price_usd_per_mtok": stack("price_usd_per_mtok"),
+        "fee_usd_per_month": stack("fee_usd_per_month"),
+        "marginal_cost_usd_per_mtok": stack("marginal_cost_usd_per_mtok"),
         "first_choice_tokens": stack("first_choice_tokens"),
         "asked_tokens": stack("asked_tokens"),
         "served_tokens": served,
+        "served_customers": stack("served_customers"),
         "spend_usd": stack("spend_usd"),
         "rate_limited_share": stack("rate_limited_share"),
     }

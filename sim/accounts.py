@@ -16,8 +16,8 @@ from wattyear.sim import kernel
 from wattyear.sim.fleet import Fleet
 from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.token_month import segment_sums
-from wattyear.sim.units import DT_YEARS, per_mtok, per_token
+from wattyear.sim.token_month import segment_sums, spend_usd
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_mtok
 from wattyear.sim.world import World
 
 
@@ -36,8 +36,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     s, n_agents = st.cash.shape
 
     # token revenue (segments pay providers)
-    price = per_token(st.price)  # $/token, (S, K, P)
-    spend = tokens.served * price  # (S, K, P)
+    spend = spend_usd(world, tokens, st.price)  # (S, K, P)
     token_revenue = np.zeros((s, n_agents))
     token_revenue[:, :n_prov] = spend.sum(axis=1)
     tokens_served = np.zeros((s, n_agents))
@@ -164,19 +163,26 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     )
 
 
-def market_month(world: World, tokens: TokenMonth, price_usd_per_mtok: np.ndarray,
-                 shadow_price_usd_per_mtok: np.ndarray) -> MarketMonth:
-    """The token market as recorded: ``price_usd_per_mtok`` (S, K, P) the prices charged this month,
-    ``shadow_price_usd_per_mtok`` the capacity premium in the prices the labs set at its end."""
+def market_month(world: World, tokens: TokenMonth, price: np.ndarray, shadow_price_usd_per_mtok: np.ndarray,
+                 marginal_cost_usd_per_mtok: np.ndarray) -> MarketMonth:
+    """The token market as recorded: ``price`` (S, K, P) the prices charged this month ($/Mtok, or the monthly
+    fee in a segment sold by the month), ``shadow_price_usd_per_mtok`` the capacity premium in the prices
+    the labs set at its end, ``marginal_cost_usd_per_mtok`` the cost of a token each price is set against."""
     clearing = tokens.cleared
     seg_sum = lambda x: segment_sums(world, x)  # noqa: E731
     asked_seg, served_seg = tokens.asked, tokens.served
+    spend = spend_usd(world, tokens, price)
+    by_plan = world.segment_by_plan[:, :, None]
     return MarketMonth(
-        price_usd_per_mtok=price_usd_per_mtok,
+        # a plan's price per token is what its subscribers paid over the tokens they used
+        price_usd_per_mtok=np.where(by_plan, kernel.safe_divide(spend, served_seg) * TOKENS_PER_MTOK, price),
+        fee_usd_per_month=np.where(by_plan, price, 0.0),
         first_choice_tokens=tokens.first_choice,
         asked_tokens=asked_seg,
         served_tokens=served_seg,
-        spend_usd=tokens.served * per_token(price_usd_per_mtok),
+        served_customers=tokens.served_customers,
+        marginal_cost_usd_per_mtok=marginal_cost_usd_per_mtok,
+        spend_usd=spend,
         rate_limited_share=kernel.safe_divide(asked_seg - served_seg, asked_seg),
         demand=seg_sum(tokens.demand),
         unserved=seg_sum(clearing.unserved),

@@ -220,10 +220,23 @@ def check_segment_maps(cfg, source):
                     out.append(Problem(source, f"{path}.{key}.{seg_id}", "a segment id among "
                                        + ", ".join(sorted(segments)), seg_id))
         if path.startswith("labs."):
+            for seg_id in body.get("subscription_usd_per_month", {}):
+                if seg_id not in segments:
+                    out.append(Problem(source, f"{path}.subscription_usd_per_month.{seg_id}", "a segment id among "
+                                       + ", ".join(sorted(segments)), seg_id))
             for seg_id in priced:
-                if seg_id not in body["price_usd_per_mtok"]:
-                    out.append(Problem(source, f"{path}.price_usd_per_mtok.{seg_id}",
-                                       f"a price for priced segment '{seg_id}'", MISSING))
+                by_plan = segments[seg_id]["pricing"] == Pricing.SUBSCRIPTION
+                key, other = (("subscription_usd_per_month", "price_usd_per_mtok") if by_plan
+                              else ("price_usd_per_mtok", "subscription_usd_per_month"))
+                if seg_id not in body.get(key, {}):
+                    out.append(Problem(source, f"{path}.{key}.{seg_id}",
+                                       f"a {'monthly fee' if by_plan else 'price'} for priced segment '{seg_id}'",
+                                       MISSING))
+                if seg_id in body.get(other, {}):
+                    out.append(Problem(source, f"{path}.{other}.{seg_id}",
+                                       f"no entry: '{seg_id}' is priced "
+                                       + ("by the month (subscription_usd_per_month)" if by_plan
+                                          else "per token (price_usd_per_mtok)"), body[other][seg_id]))
     for seg_id, seg in segments.items():
         if seg["pricing"] == Pricing.FREE and seg["beta_price"] != 0:
             out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",

@@ -368,20 +368,25 @@ def training_share(run_compute_wy_per_year, training_efficiency, watts, cap):
 
 # ---------------------------------------------------------------- prices
 
-def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0):
-    """Elasticity of a provider's token demand to its own price: logit choice, then usage.
+def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, nest_share=None, nest_scale=1.0):
+    """Elasticity of a provider's token demand to its own price: nested-logit choice, then usage.
 
-    Customers choose a provider by logit on −β_p·ln p, so its share s responds
-    as ∂ln s/∂ln p = −β_p·(1 − s); each of its customers then uses tokens in
-    proportion to p^(−ε). Tokens = customers × s × usage, so
-    η = β_p·(1 − s) + ε (the discrete–continuous demand of the IO literature).
-    ``own_share`` is the demand-weighted share over the segment's customer
-    classes (Σ d·s² / Σ d·s), the outside option included.
+    Customers choose a provider by a nested logit on −β_p·ln p (Berry 1994, with λ = 1 − σ): its share s
+    responds as ∂ln s/∂ln p = −β_p·(1/λ − (1/λ − 1)·s_(j|g) − s), s_(j|g) its share of its nest; each of
+    its customers then uses tokens in proportion to p^(−ε). Tokens = customers × s × usage, so
+    η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (the discrete–continuous demand of the IO literature). With
+    λ = 1 (or alone in its nest, s_(j|g) = 1) this is the plain logit's β_p·(1 − s) + ε.
+    ``own_share`` and ``nest_share`` are demand-weighted over the segment's customer classes (Σ d·s² / Σ d·s).
 
     >>> float(own_price_elasticity(3.0, 0.5, 1.0))
     2.5
+    >>> float(own_price_elasticity(1.0, 0.2, 0.0, nest_share=0.5, nest_scale=0.5))  # 2 − 1·0.5 − 0.2
+    1.3
     """
-    return (np.asarray(beta_price, dtype=float) * (1.0 - np.asarray(own_share, dtype=float))
+    s = np.asarray(own_share, dtype=float)
+    lam = np.asarray(nest_scale, dtype=float)
+    within = s if nest_share is None else np.asarray(nest_share, dtype=float)
+    return (np.asarray(beta_price, dtype=float) * (1.0 / lam - (1.0 / lam - 1.0) * within - s)
             + np.asarray(usage_elasticity, dtype=float))
 
 

@@ -40,7 +40,7 @@ import mesa
 import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from wattyear.sim import clearing, guard, supply as supply_side, token_market
+from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
@@ -48,8 +48,9 @@ from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from wattyear.sim.observe import observe
 from wattyear.sim.records import Books, MarketMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import remember, starting_state
-from wattyear.sim.token_month import clear_token_market, compute_per_token, utilities
-from wattyear.sim.units import per_token, step_date
+from wattyear.sim.token_month import choice_weights, clear_token_market, compute_per_token, reference_price, \
+    spend_usd, utilities
+from wattyear.sim.units import step_date
 from wattyear.sim.world import World, build_world
 
 #: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
@@ -163,7 +164,6 @@ class WattyearModel(mesa.Model):
         supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.serving_multiplier, 0)
         clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], np.ones(s)))
         world.start_price[:, :, fringe] = st.price[:, :, fringe]
-        world.freeze()
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
         let0 = self.leases.nominal_watts(0, None, "lessor")
         for h in self.hyperscalers:
@@ -172,8 +172,11 @@ class WattyearModel(mesa.Model):
         # starting shares: habits at rest, the fixed point s = logit(u + inertia·s) reached from no habit
         # (damped; a start that is not a fixed point would move shares in the first months for no reason)
         for _ in range(STARTING_SHARE_ITERATIONS):
-            shares = token_market.logit_shares(utilities(world, st), world.cell_outside)
+            shares = token_market.nested_shares(choice_weights(world, utilities(world, st)))[0]
             st.prev_share = 0.5 * (st.prev_share + shares)
+        world.reference_price[...] = reference_price(world, st.prev_share,
+                                                     np.concatenate([seg.class_weight for seg in self.segments]))
+        world.freeze()
 
     # --------------------------------------------------------------- views
     @property
@@ -251,7 +254,7 @@ class WattyearModel(mesa.Model):
         capital = clearing.capital_month(self, obs)
         books = Books.assemble(accounts, clearing.lease_month(spot, contracted), clearing.self_funding(self, t),
                                supply, capital)
-        market = market_month(world, tokens, price_charged, st.shadow_price.copy())
+        market = market_month(world, tokens, price_charged, st.shadow_price.copy(), obs.marginal_cost_usd_per_mtok)
         guard.check_month(world, t, books, market, tokens, self._cash_before)
         self._cash_before = books.cash_usd
         self.history.append(MonthRecord(t, books, market))
@@ -297,7 +300,8 @@ class WattyearModel(mesa.Model):
             third_party[:, h.column] = h.third_party_watts(t)
             rent[:, h.column] = h.rent_usd_per_w_year(t)
         ads[:, world.publisher_column] = self.publisher.ad_revenue_usd(t)
-        price = per_token(self.state.price)
+        # what a token cost its buyer (a plan: its subscribers' fees over the tokens they used)
+        price = kernel.safe_divide(spend_usd(world, tokens, self.state.price), tokens.served)
         for seg in self.segments:
             large[:, :n_prov] += seg.large_customers(tokens.cleared.served, price, tokens.customers)
         return OutsideIncome(business, at_risk, third_party, rent, ads, large)

@@ -8,11 +8,13 @@ shares give each lab's own-price elasticity.
 
 from __future__ import annotations
 
+import numpy as np
+
 from wattyear.sim import kernel
 from wattyear.sim.fleet import LeaseBook
 from wattyear.sim.records import Accounts, Observation, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.token_month import priced_sums, segment_sums
+from wattyear.sim.token_month import priced_sums, segment_sums, spend_usd
 from wattyear.sim.units import DT_YEARS, per_token
 from wattyear.sim.world import World
 
@@ -35,6 +37,12 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
                                  * cleared.first_choice)
     first_units = tokens.first_choice / tokens.usage_by_segment
     own_share = kernel.safe_divide(units_squared / tokens.usage_by_segment / tokens.usage_by_segment, first_units)
+    # and of its nest (the closed labs' or the fringe's): Σ_n units_n·(units_n / nest units_n) / Σ_n units_n
+    cell_units = kernel.safe_divide(cleared.first_choice, tokens.usage)
+    members = (world.nest_of[:, None] == np.arange(world.nest_of.max() + 1)[None, :]).astype(float)
+    nest_units = (cell_units @ members) @ members.T
+    nest_share = kernel.safe_divide(segment_sums(world, cell_units * kernel.safe_divide(cell_units, nest_units)),
+                                    segment_sums(world, cell_units))
 
     # utilisation and costs of the serving fleets
     reachable = kernel.safe_divide(tokens.serving_share, tokens.peak)
@@ -51,7 +59,10 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
     # paid tokens turned away (the spot market's bids)
     rejected = tokens.asked - tokens.served  # (S, K, P) tokens
     paid_rejected = priced_sums(world, rejected * phi)  # in compute tokens, as capacity is
-    rejected_value = priced_sums(world, per_token(rejected * st.price))
+    # what they would have paid: a plan's fee is per subscriber, its tokens valued at the fee per token used
+    value_per_token = kernel.safe_divide(spend_usd(world, tokens, st.price), tokens.served)
+    value_per_token = np.where(world.segment_by_plan[:, :, None], value_per_token, per_token(st.price))
+    rejected_value = priced_sums(world, rejected * value_per_token)
 
     return Observation(
         step=t,
@@ -69,6 +80,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
         asked_compute=asked_compute,
         first_choice_compute=tokens.first_choice * phi,
         own_share=own_share,
+        nest_share=nest_share,
         marginal_cost_usd_per_mtok=marginal,
         rejected_paid_tokens=paid_rejected,
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),

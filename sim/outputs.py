@@ -183,18 +183,25 @@ MARKET = (
     C("segment_demand_tokens", "tokens", "tokens the segment's customers want this month, the outside option "
       "included (same on every row of the segment)"),
     C("segment_customers", "customers", "customers in the segment (same on every row of the segment)"),
-    C("price_usd_per_mtok", "$/Mtok", "list price charged this month (0 in free segments and on `unserved` rows)"),
+    C("price_usd_per_mtok", "$/Mtok", "list price charged this month (a plan: its subscribers' fees over the "
+      "tokens they used; 0 in free segments and on `unserved` rows)"),
+    C("fee_usd_per_month", "$/month", "a plan's monthly fee, its tiers blended (0 where priced per token)"),
+    C("marginal_cost_usd_per_mtok", "$/Mtok", "the cost of a token its price is set against: energy at "
+      "reachable utilisation plus the capacity charge of its watts, times the segment's compute per token "
+      "(the Lerner index is 1 − this / price_usd_per_mtok)"),
     C("first_choice_tokens", "tokens", "tokens of the customers who chose it first, before spill-over "
       "(`unserved` row: the unserved tokens)"),
     C("asked_tokens", "tokens", "tokens customers asked of it, spill-over from full rivals included "
       "(`unserved` row: the unserved tokens)"),
     C("served_tokens", "tokens", "tokens it served"),
-    C("spend_usd", "$", "the segment's spend on its tokens"),
+    C("served_customers", "customers", "customers whose tokens it served (in a plan segment: its subscribers)"),
+    C("spend_usd", "$", "the segment's spend on its tokens (a plan: subscribers × fee)"),
     C("rate_limited_share", "fraction", "(asked − served) / asked"),
     C("share", "fraction", "share of the segment's demand it served (its served tokens over its usage "
       "multiplier, over segment demand; `unserved` row: unserved / demand); the rest chose the outside option"),
-    C("usage", "x", "tokens a customer of this provider uses relative to its starting price: "
-      "(price / starting price)^(−price_elasticity) (1 on `unserved` rows and in free segments)"),
+    C("usage", "x", "tokens a customer of this provider uses relative to the segment's trend: "
+      "(price / reference price)^(−price_elasticity), the reference being the segment's customer-weighted "
+      "geometric mean of the closed labs' starting prices (1 on `unserved` rows, in free and plan segments)"),
     C("capacity_shadow_price_usd_per_mtok", "$/Mtok", "capacity premium in the lab's target price set at the "
       "end of the month: the part above its best response passed on from the price that would bring demand "
       "down to its capacity (0 unless customers asked more than it could serve; 0 for the fringe)"),

@@ -101,6 +101,7 @@ class TokenMonth:
     asked: np.ndarray  #: (S, K, P) tokens asked of each provider (spill-over included), by segment
     served: np.ndarray  #: (S, K, P) tokens served, by segment
     first_choice: np.ndarray  #: (S, K, P) tokens asked by first choices, by segment
+    served_customers: np.ndarray  #: (S, K, P) customers whose tokens it served (subscribers, by the month)
 
     @property
     def served_compute(self) -> np.ndarray:
@@ -228,10 +229,13 @@ class Books(CapitalMonth, SelfFunding, LeaseMonth, Accounts):
 class MarketMonth:
     """The token market as recorded: (S, K, P) by segment and provider, (S, K) by segment."""
 
-    price_usd_per_mtok: np.ndarray  #: (S, K, P) list prices charged this month
+    price_usd_per_mtok: np.ndarray  #: (S, K, P) list prices charged this month (plans: spend per Mtok used)
+    fee_usd_per_month: np.ndarray  #: (S, K, P) a plan's blended monthly fee (0 where priced per token)
     first_choice_tokens: np.ndarray  #: (S, K, P)
     asked_tokens: np.ndarray  #: (S, K, P)
     served_tokens: np.ndarray  #: (S, K, P)
+    served_customers: np.ndarray  #: (S, K, P) customers (subscribers) it served
+    marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) the cost of a token its price is set against
     spend_usd: np.ndarray  #: (S, K, P)
     rate_limited_share: np.ndarray  #: (S, K, P)
     demand: np.ndarray  #: (S, K) tokens wanted, the outside option included
@@ -276,6 +280,7 @@ class Observation:
     asked_compute: np.ndarray  #: (S, K, P) compute tokens customers asked of each provider (spill-over included)
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
+    nest_share: np.ndarray  #: (S, K, P) demand-weighted share of each provider within its nest
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
     rejected_paid_tokens: np.ndarray  #: (S, P) compute tokens of the paid tokens turned away
     paid_price_usd_per_token: np.ndarray  #: (S, P) what the paid tokens turned away would have paid, per compute token

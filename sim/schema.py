@@ -225,8 +225,10 @@ LAB = {
                       default=0.0, min=0, max=1),
     "quality_per_ln_compute": F("float", "index", "quality gained per e-fold of training compute", min=0),
     "quality_noise_sigma": F("float", "index", "s.d. of the random quality outcome of a run", default=0.0, min=0),
-    "price_usd_per_mtok": F("segment_map", "$/Mtok", "starting price in each priced segment (effective, "
-                            "subscriptions converted at the segment's tokens per customer)", min=0),
+    "price_usd_per_mtok": F("segment_map", "$/Mtok", "starting list price in each segment priced per token or by "
+                            "contract", min=0),
+    "subscription_usd_per_month": F("segment_map", "$/month", "fee of its base plan in each subscription "
+                                    "segment (held: labs compete on plans, not on the fee)", default={}, min=0),
     "affinity": F("segment_map", "utility", "brand, channel and product fit by segment", default={}),
     "compute_per_token": F("segment_map", "x", "routing: compute per token in a segment relative to its flagship "
                            "model (free tiers routed to small models < 1); default 1", default={}, min=0),
@@ -328,9 +330,17 @@ SEGMENT = {
     "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer at the start", min=-0.99),
     "usage_growth_halflife_years": F("float", "years", "the usage growth rate halves over this time "
                                      "(0: never)", default=0.0, min=0),
-    "price_elasticity": F("float", "-", "ε: a customer's usage scales with (its provider's price / that price at "
-                          "the start)^(−ε)",
+    "price_elasticity": F("float", "-", "ε: a customer's usage scales with (its provider's price / the "
+                          "segment's reference price)^(−ε); the reference is the customer-weighted geometric mean "
+                          "of the closed labs' starting list prices (0 for subscriptions: the fee buys a plan)",
                           default=0.0, min=0),
+    "nest_parameter": F("float", "-", "σ of the nested logit: closed labs share a nest and the open-weights "
+                        "fringe has its own (0: plain logit; toward 1: closed labs near-perfect substitutes for "
+                        "one another, each far less so for open weights)", default=0.0, min=0, max=0.95),
+    "premium_share": F("float", "fraction", "share of a subscription segment's subscribers on the premium tier",
+                       default=0.0, min=0, max=1),
+    "premium_fee_usd_per_month": F("float", "$/month", "fee of the premium tier (e.g. $100-200 plans)",
+                                   default=200.0, min=0),
     "beta_quality": F("float", "1/index", "utility per unit of quality", min=0),
     "beta_price": F("float", "-", "utility per e-fold of price (0 for free)", min=0),
     "outside_utility": F("float", "utility", "utility of not using AI this month"),

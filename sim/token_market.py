@@ -30,58 +30,102 @@ def utility(quality, log_price, affinity, prev_share, *, beta_quality, beta_pric
     return beta_quality * quality - beta_price * log_price + affinity + inertia * prev_share
 
 
-def logit_weights(utilities, outside_utility):
-    """Unnormalised logit weights of the providers and of the outside option.
+class NestedWeights(NamedTuple):
+    """A month's nested-logit weights, computed once (``nested_weights``); shapes (..., N, P) per provider,
+    (..., N, G) per nest, (..., N) per cell."""
 
-    ``w = exp(u − m)``, ``w_out = exp(u_out − m)`` with ``m`` each cell's
-    largest utility (the outside option included), so nothing overflows; a
-    provider's share among any set of open ones is its weight over their sum
-    plus ``w_out``. Computed once a month: a provider that fills up is removed
-    by leaving its weight out, with no new exponentials (utilities within
-    ~700 of each other, as any real ones are, lose nothing to underflow).
-    Shapes ``(..., N, P)`` and ``(..., N)``.
+    within: np.ndarray  #: (..., N, P) exp((u − M_g)/λ): a provider's weight within its nest (≤ 1)
+    top: np.ndarray  #: (..., N, G) exp(M_g − m): each nest's scale against the cell's largest utility
+    scale: np.ndarray  #: (..., N) λ = 1 − σ, the nest parameter's complement (1: plain logit)
+    outside: np.ndarray  #: (..., N) exp(u_out − m), the outside option's weight
+    members: np.ndarray  #: (P, G) 1.0 where provider p is in nest g
 
-    >>> w, w_out = logit_weights(np.array([[0.0, np.log(3.0)]]), np.array([0.0]))
-    >>> (w / (w.sum(axis=-1) + w_out)[:, None]).round(6).tolist()
-    [[0.2, 0.6]]
+
+def nested_weights(utilities, outside_utility, nest_of=None, nest_scale=1.0) -> NestedWeights:
+    """Weights of a nested logit (McFadden 1978; Berry 1994): providers in nests, the outside option apart.
+
+    A customer picks provider j of nest g with probability s_j = s_(j|g)·s_g, where
+    s_(j|g) = exp(u_j/λ) / D_g, D_g = Σ_(k∈g) exp(u_k/λ), and s_g = D_g^λ / (exp(u_out) + Σ_h D_h^λ);
+    λ = 1 − σ with σ ∈ [0, 1) the nest parameter (σ = 0: plain logit; σ → 1: a nest's members are
+    perfect substitutes). Computed stably: u − M_g within a nest (M_g its largest utility), and every
+    nest's scale against the cell's largest utility m. ``nest_of`` (P,) ints (default: one nest of all);
+    ``nest_scale`` λ broadcastable to (..., N). A provider with utility −∞ has weight 0.
+
+    >>> nw = nested_weights(np.array([[0.0, np.log(3.0)]]), np.array([0.0]))
+    >>> [x.round(6).tolist() for x in nested_shares(nw)]
+    [[[0.2, 0.6]], [0.2]]
     """
     u = np.asarray(utilities, dtype=float)
+    n_providers = u.shape[-1]
+    nest_of = np.zeros(n_providers, dtype=int) if nest_of is None else np.asarray(nest_of)
+    members = (nest_of[:, None] == np.arange(nest_of.max() + 1)[None, :]).astype(float)  # (P, G)
     outside = np.broadcast_to(np.asarray(outside_utility, dtype=float), u.shape[:-1])
+    lam = np.broadcast_to(np.asarray(nest_scale, dtype=float), u.shape[:-1])
+    # each nest's largest utility (−∞ for an empty or all-failed nest)
+    nest_max = np.stack([max_last(np.where(members[:, g] > 0, u, -np.inf)) for g in range(members.shape[1])],
+                        axis=-1)
     m = np.maximum(max_last(u), outside)
     m[~np.isfinite(m)] = 0.0
-    w = u - m[..., None]
-    np.exp(w, out=w)
-    return w, np.exp(outside - m)
+    safe_max = np.where(np.isfinite(nest_max), nest_max, 0.0)
+    within = u - (safe_max @ members.T)
+    within /= lam[..., None]
+    np.exp(within, out=within)
+    top = np.exp(np.where(np.isfinite(nest_max), nest_max - m[..., None], -np.inf))
+    return NestedWeights(within, top, lam, np.exp(outside - m), members)
 
 
-def logit_shares(utilities, outside_utility=None, available=None):
-    """Multinomial-logit choice shares over the last axis.
+def nested_shares(nw: NestedWeights, available=None, out=None) -> tuple[np.ndarray, np.ndarray]:
+    """(shares of the providers (..., N, P), share of the outside option (..., N)) among the providers
+    ``available`` (bool broadcastable to (..., N, P); default all) and the outside option; 0 where a
+    cell has no option with weight."""
+    e = nw.within if available is None else np.multiply(nw.within, available, out=out)
+    nest_sum = e @ nw.members  # (..., N, G)
+    top = nest_sum ** nw.scale[..., None]
+    top *= nw.top
+    total = sum_last(top)
+    total += nw.outside
+    np.divide(1.0, total, out=total, where=total > 0)
+    top *= total[..., None]  # each nest's share
+    ratio = np.divide(top, nest_sum, out=np.zeros(top.shape), where=nest_sum > 0)  # s_g / D_g
+    shares = np.multiply(e, ratio @ nw.members.T, out=e if e is not nw.within else None)
+    return shares, nw.outside * total
+
+
+def logit_weights(utilities, outside_utility):
+    """Weights of a plain logit: ``nested_weights`` with one nest and λ = 1.
+
+    >>> w = logit_weights(np.array([[0.0, np.log(3.0)]]), np.array([0.0]))
+    >>> nested_shares(w)[0].round(6).tolist()
+    [[0.2, 0.6]]
+    """
+    return nested_weights(utilities, outside_utility)
+
+
+def logit_shares(utilities, outside_utility=None, available=None, *, nest_of=None, nest_scale=1.0):
+    """(Nested-)logit choice shares over the last axis.
 
     With ``outside_utility`` (shape ``(..., N)``), the returned shares over
     providers sum to less than 1, the rest choosing the outside option.
-    ``available`` (bool, broadcastable to ``utilities``) removes providers.
-    Numerically stable (the max utility is subtracted first).
+    ``available`` (bool, broadcastable to ``utilities``) removes providers;
+    ``nest_of`` and ``nest_scale`` as for ``nested_weights``.
 
     >>> s = logit_shares(np.array([[0.0, np.log(3.0)]]))
     >>> s.round(6).tolist()
     [[0.25, 0.75]]
     >>> logit_shares(np.array([[0.0, 0.0]]), outside_utility=np.array([0.0])).round(6).tolist()
     [[0.333333, 0.333333]]
+
+    Two close substitutes in one nest (σ = 0.5) and a third option alone: the nest's members share
+    what they would win as one option, not two.
+
+    >>> logit_shares(np.array([[0.0, 0.0, 0.0]]), nest_of=[0, 0, 1], nest_scale=0.5).round(6).tolist()
+    [[0.292893, 0.292893, 0.414214]]
     """
     u = np.asarray(utilities, dtype=float)
     if available is not None:
         u = np.where(available, u, -np.inf)
     outside = -np.inf if outside_utility is None else outside_utility
-    w, w_out = logit_weights(u, outside)
-    return _shares(w, w_out)
-
-
-def _shares(w, w_out, out=None):
-    """Shares from weights: w / (Σ w + w_out), 0 where everything has weight 0."""
-    total = sum_last(w)
-    total += w_out
-    np.divide(1.0, total, out=total, where=total > 0)
-    return np.multiply(w, total[..., None], out=out)
+    return nested_shares(nested_weights(u, outside, nest_of, nest_scale))[0]
 
 
 class Clearing(NamedTuple):
@@ -97,8 +141,8 @@ class Clearing(NamedTuple):
 
 
 def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_token=None, usage=None, tol=1e-12,
-               weights=None):
-    """Allocate demand to providers by logit, rationing those over capacity.
+               weights: NestedWeights | None = None):
+    """Allocate demand to providers by (nested) logit, rationing those over capacity.
 
     ``demand`` ``(..., N)`` tokens wanted by each cell; ``utilities``
     ``(..., N, P)``; ``outside_utility`` ``(..., N)``; ``capacity`` ``(..., P)``
@@ -111,14 +155,17 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     to that provider's price): the logit splits customers (demand at reference
     prices), who then ask for their provider's tokens; a customer turned away
     re-chooses with the demand it came with. ``weights``: the month's
-    ``logit_weights`` if already computed.
+    ``nested_weights`` (default: a plain logit of ``utilities``).
 
-    Round 1: every cell splits its demand by logit over all providers and the
-    outside option. A provider asked for more than its remaining capacity serves
-    exactly its capacity, pro rata across cells, and is then full. The turned-away
-    tokens re-choose among the providers not yet full and the outside option (the
-    customers' next choices; logit's independence of irrelevant alternatives makes
-    this the same logit with full providers removed). Repeat until nothing is
+    Round 1: every cell splits its demand by the (nested) logit over all providers
+    and the outside option. A provider asked for more than its remaining capacity
+    serves exactly its capacity, pro rata across cells, and is then full. The
+    turned-away customers take their next choices among the providers not yet full
+    and the outside option: the diversion ratios of the choice model,
+    (s_k(open now) − s_k(open before)) / s(just filled) (any random-utility model:
+    what k gains when the full ones leave is the demand whose first choice they were,
+    so a closed lab's customers go first to its nest-mates; for a plain logit this is
+    the same logit with full providers removed). Repeat until nothing is
     turned away. Each round fills at least one provider, so at most P + 1 rounds.
     Tokens that end in the outside option after being turned away are
     *unserved*: demand nobody could serve.
@@ -140,8 +187,11 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     s = int(np.prod(lead, dtype=np.int64))
     shape3 = (s, n_cells, n_providers)
     demand = np.broadcast_to(np.asarray(demand, dtype=float), lead + (n_cells,)).reshape(s, n_cells)
-    w, w_out = weights if weights is not None else logit_weights(u, outside_utility)
-    w, w_out = w.reshape(shape3), np.broadcast_to(w_out, lead + (n_cells,)).reshape(s, n_cells)
+    nw = weights if weights is not None else logit_weights(u, outside_utility)
+    n_nests = nw.members.shape[1]
+    nw = NestedWeights(nw.within.reshape(shape3), nw.top.reshape(s, n_cells, n_nests),
+                       np.broadcast_to(nw.scale, lead + (n_cells,)).reshape(s, n_cells),
+                       np.broadcast_to(nw.outside, lead + (n_cells,)).reshape(s, n_cells), nw.members)
     phi = None if compute_per_token is None else np.broadcast_to(
         np.asarray(compute_per_token, dtype=float), lead + (n_cells, n_providers)).reshape(shape3)
     r = None if usage is None else np.broadcast_to(
@@ -155,22 +205,31 @@ def water_fill(demand, utilities, outside_utility, capacity, *, compute_per_toke
     # three working arrays for the whole call (a round writes into their first rows): a fresh
     # (S, N, P) array each operation would cost more in page faults than the arithmetic does
     choosing_buf, want_buf, load_buf = np.empty(shape3), np.empty(shape3), np.empty(shape3)
+    before, before_out = np.empty(shape3), np.empty((s, n_cells))  # each cell's shares in the round before
     rows = slice(None)  # the scenarios still placing demand (all in round 1)
     rounds = 0
     for rounds in range(1, n_providers + 2):
         take = lambda a: a[rows]  # noqa: E731
-        w_r, open_r, pending_r, remaining_r = take(w), take(open_), take(pending), take(remaining)
-        k = w_r.shape[0]
+        open_r, pending_r, remaining_r = take(open_), take(pending), take(remaining)
+        k = open_r.shape[0]
         choosing, want, load = choosing_buf[:k], want_buf[:k], load_buf[:k]
-        # demand choosing each provider: pending × w / (Σ open w + w_out). The shares are formed first:
-        # once the favourite is full the open weights can be vanishingly small (utilities ~700 apart), and
-        # pending / Σ w would overflow where w / Σ w stays a share
-        np.multiply(w_r, open_r[:, None, :], out=choosing)
-        scale = sum_last(choosing)
-        scale += take(w_out)
-        positive = (scale > 0)[..., None]
-        np.divide(choosing, scale[..., None], out=choosing, where=positive)  # (1 / Σ w itself can overflow)
-        choosing *= positive
+        nw_r = NestedWeights(take(nw.within), take(nw.top), take(nw.scale), take(nw.outside), nw.members)
+        # the shares are formed first: once the favourite is full the open weights can be vanishingly small
+        # (utilities ~700 apart), and pending / Σ w would overflow where w / Σ w stays a share
+        share, share_out = nested_shares(nw_r, open_r[:, None, :], out=choosing)
+        if rounds > 1:  # the turned-away customers' next choices: what each option gains as the full ones go
+            gained = np.subtract(share, take(before), out=load)
+            np.maximum(gained, 0.0, out=gained)
+            gained_out = np.maximum(share_out - take(before_out), 0.0)
+            lost = sum_last(gained) + gained_out
+            diverts = lost > 1e-12 * np.maximum(sum_last(share) + share_out, 1e-300)
+            before[rows], before_out[rows] = share, share_out
+            np.divide(gained, lost[..., None], out=gained, where=diverts[..., None])
+            share = np.where(diverts[..., None], gained, share / np.maximum(sum_last(share) + share_out,
+                                                                              1e-300)[..., None])
+            choosing[...] = share
+        else:
+            before[rows], before_out[rows] = share, share_out
         choosing *= pending_r[..., None]
         if r is None:  # tokens they ask for
             want[...] = choosing

@@ -10,7 +10,7 @@ import numpy as np
 from wattyear.sim import kernel, token_market
 from wattyear.sim.records import SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.units import DT_YEARS
+from wattyear.sim.units import DT_YEARS, per_token
 from wattyear.sim.world import World
 
 
@@ -46,15 +46,35 @@ def utilities(world: World, st: WorldState) -> np.ndarray:
     return u
 
 
-def usage(world: World, st: WorldState) -> np.ndarray:
-    """(S, K, P) tokens a customer of each provider uses, relative to the starting prices:
-    (price / starting price)^(−ε) per segment (1 where a segment or provider is free).
+def choice_weights(world: World, u: np.ndarray) -> token_market.NestedWeights:
+    """The month's nested-logit weights of utilities ``u`` (S, N, P): closed labs in one nest, the
+    fringe in its own, the outside option apart."""
+    return token_market.nested_weights(u, world.cell_outside, world.nest_of, world.cell_nest_scale)
 
-    Cheaper tokens get used more (agents, longer contexts): with ε = 1,
-    halving a provider's price doubles the tokens each of its customers asks for.
+
+def reference_price(world: World, cell_share: np.ndarray, cell_weight: np.ndarray) -> np.ndarray:
+    """(S, K) the common reference each priced segment's usage is measured against: the geometric mean
+    of the closed labs' starting list prices, weighted by the customers each lab starts with
+    (``cell_share`` (S, N, P), the starting habits; ``cell_weight`` (N,) each class's share of its
+    segment's customers); 0 in a free segment."""
+    labs = slice(0, world.n_labs)
+    customers = segment_sums(world, cell_share * cell_weight[None, :, None])[:, :, labs]  # (S, K, L)
+    log_price = np.log(np.maximum(world.start_price[:, :, labs], token_market.PRICE_FLOOR_USD_PER_MTOK))
+    mean = kernel.safe_divide((customers * log_price).sum(axis=-1), customers.sum(axis=-1))
+    return np.where(world.segment_priced, np.exp(mean), 0.0)
+
+
+def usage(world: World, st: WorldState) -> np.ndarray:
+    """(S, K, P) tokens a customer of each provider uses per token the segment's trend counts:
+    (price / the segment's reference price)^(−ε) (1 where a segment or provider is free).
+
+    One reference for every provider of a segment: a cheaper provider's customers use more tokens
+    (agents, longer contexts) and a fall of every price raises usage by ε, while a provider's spend
+    per customer, p^(1−ε)·p̄^ε·τ, follows its own price (never pinned to where it started).
     """
-    ratio = kernel.safe_divide(st.price, world.start_price)
-    ratio = np.where(world.start_price > 0, np.maximum(ratio, 1e-12), 1.0)
+    ref = world.reference_price[:, :, None]
+    ratio = kernel.safe_divide(st.price, ref)
+    ratio = np.where((ref > 0) & (st.price > 0), np.maximum(ratio, 1e-12), 1.0)
     return ratio ** -world.segment_price_elasticity[:, :, None]
 
 
@@ -80,8 +100,8 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     phi = phi_segment.take(world.cell_segment, axis=1)  # (S, N, P)
     usage_by_segment = usage(world, st)
     cell_usage = usage_by_segment.take(world.cell_segment, axis=1)
-    weights = token_market.logit_weights(u, world.cell_outside)
-    first = token_market._shares(*weights)
+    weights = choice_weights(world, u)
+    first, _ = token_market.nested_shares(weights)
     first *= demand[..., None]
     first *= cell_usage
     first *= phi
@@ -93,5 +113,15 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     cleared = token_market.water_fill(demand, u, world.cell_outside, capacity, compute_per_token=phi,
                                       usage=cell_usage, weights=weights)
     sums = lambda x: segment_sums(world, x)  # noqa: E731
+    # customers served: tokens served over the tokens one of the class's customers uses at that provider
+    per_customer = kernel.safe_divide(customers, demand)[..., None] / cell_usage
     return TokenMonth(customers, demand, cleared, phi, cell_usage, usage_by_segment, peak, serving_share, capacity,
-                      phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice))
+                      phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice),
+                      sums(cleared.served * per_customer))
+
+
+def spend_usd(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:
+    """(S, K, P) what each segment pays each provider this month at ``price`` (S, K, P): tokens served × the
+    price per token, or, in a segment sold by the month, subscribers served × the monthly fee."""
+    return np.where(world.segment_by_plan[:, :, None], tokens.served_customers * price,
+                    tokens.served * per_token(price))

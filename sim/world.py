@@ -110,10 +110,14 @@ class World:
     cell_segment: np.ndarray  #: (N,) segment of each cell
     segment_starts: np.ndarray  #: (K,) first cell of each segment (segments are contiguous runs of cells)
     segment_priced: np.ndarray  #: (1, K) bool: not a free segment
+    segment_by_plan: np.ndarray  #: (1, K) bool: sold by the month (prices are $ a subscriber-month)
     consumer_segments: np.ndarray  #: (K,) bool: free or subscription (a chatbot answer: Search at risk)
     segment_beta_quality: np.ndarray  #: (S, K)
     segment_beta_price: np.ndarray  #: (S, K)
     segment_price_elasticity: np.ndarray  #: (S, K)
+    segment_nest_scale: np.ndarray  #: (S, K) λ = 1 − σ of the nested logit
+    nest_of: np.ndarray  #: (P,) each provider's nest: 0 the closed labs, 1 the open-weights fringe
+    cell_nest_scale: np.ndarray  #: (S, N) λ of each customer class
     segment_peak: np.ndarray  #: (S, K) peak-to-average load
     segment_affinity: np.ndarray  #: (S, K, P)
     segment_routing: np.ndarray  #: (S, K, P) compute per token of each provider's model mix
@@ -128,7 +132,12 @@ class World:
     energy_usd_per_w_year: np.ndarray  #: (S,) energy cost of an IT watt running a year
     # the starting market, against which quality and usage are measured
     start_quality: np.ndarray  #: (S, P)
-    start_price: np.ndarray  #: (S, K, P) $/Mtok; the fringe's column is its first cost-plus price
+    #: (S, K, P) $/Mtok, or $ a subscriber-month in a subscription segment (the tiers' blended fee); the
+    #: fringe's column is its first cost-plus price
+    start_price: np.ndarray
+    #: (S, K) the price usage per customer is measured against: the starting customer-share-weighted
+    #: geometric mean of the closed labs' list prices (0 in free segments; set by the model with the habits)
+    reference_price: np.ndarray
 
     def freeze(self) -> "World":
         """Make every array read-only (after the model has set the fringe's starting price)."""
@@ -208,6 +217,10 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         quality[:, column] = lab["quality"]
         for sid, v in lab["price_usd_per_mtok"].items():
             price[:, seg_ids.index(sid), column] = v
+        for sid, fee in lab["subscription_usd_per_month"].items():  # the tiers' blended fee a subscriber pays
+            seg = cfg["segments"][sid]
+            price[:, seg_ids.index(sid), column] = ((1 - seg["premium_share"]) * fee
+                                                    + seg["premium_share"] * seg["premium_fee_usd_per_month"])
     for sid, v in cfg["fringe"]["affinity"].items():
         affinity[:, seg_ids.index(sid), fringe] = v
     model_efficiency[:, fringe] = cfg["fringe"]["model_efficiency"]
@@ -225,10 +238,13 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         funding={lid: tuple(cfg["labs"][lid]["funding"] or [DEFAULT_FUNDING]) for lid in lab_ids},
         segment_ids=tuple(seg_ids), segment_cells=tuple(cells), cell_segment=cell_segment,
         segment_starts=np.array([c.start for c in cells]), segment_priced=priced,
+        segment_by_plan=np.array([[cfg["segments"][sid]["pricing"] == Pricing.SUBSCRIPTION for sid in seg_ids]]),
         consumer_segments=np.array([cfg["segments"][sid]["pricing"] in (Pricing.FREE, Pricing.SUBSCRIPTION)
                                     for sid in seg_ids]),
         segment_beta_quality=seg_param("beta_quality"), segment_beta_price=seg_param("beta_price"),
         segment_price_elasticity=seg_param("price_elasticity"), segment_peak=seg_param("peak_to_average"),
+        segment_nest_scale=1.0 - seg_param("nest_parameter"), nest_of=np.array([0] * n_labs + [1]),
+        cell_nest_scale=np.ascontiguousarray(1.0 - seg_param("nest_parameter")[:, cell_segment]),
         segment_affinity=affinity, segment_routing=routing,
         cell_inertia=np.ascontiguousarray(seg_param("inertia")[:, cell_segment, None]),
         cell_outside=np.ascontiguousarray(seg_param("outside_utility")[:, cell_segment]),
@@ -238,6 +254,6 @@ def build_world(cfg: dict, seeds: tuple) -> World:
                                      + w["site_opex_usd_per_w_year"][:, None]),
         model_efficiency=model_efficiency, fringe_hardware=hardware_ids.index(cfg["fringe"]["hardware"]),
         energy_usd_per_w_year=kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]),
-        start_quality=quality, start_price=price,
+        start_quality=quality, start_price=price, reference_price=np.zeros((s, len(seg_ids))),
     )
 
