@@ -7,6 +7,7 @@ import numpy as np
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
 from wattyear.sim import kernel
+from wattyear.sim.supply import fringe_rent_usd_per_w_year
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, FringeEntry, FringePrice, Observation, \
     Release
 from wattyear.sim.units import DT_YEARS, per_mtok
@@ -99,7 +100,22 @@ class OpenWeightsFringe(EconomicAgent):
         p, c = self.profile, self.column
         utilization = kernel.safe_divide(obs.served_compute[:, c] * 12.0, obs.tpwy[:, c] * obs.watts[:, c])
         gap = np.clip(utilization / p["planning_utilization"] - 1.0, -0.5, 0.5)
-        return FringeEntry(1.0 + p["entry_speed"] * gap)
+        return FringeEntry(1.0 + p["entry_speed"] * gap, self.hardware_mix(obs))
+
+    def hardware_mix(self, obs: Observation) -> np.ndarray:
+        """(S, H) next month's spread of its watts over the hardware: a first-order lag, with mean delay
+        ``hardware_lag_months``, toward the mix the rest of the market operates.
+
+        Inference providers rent what the market has to rent: the installed base, itself one to two
+        years behind the newest generation (clusters are bought over years and kept five or six), and
+        they reach it with a lag. So its cost per token follows the market's hardware smoothly, instead
+        of resting on one configured generation (whose choice decided the open share)."""
+        st = self.model.state
+        others = np.delete(obs.operated_by_hardware, self.column, axis=2).sum(axis=2)  # (S, H)
+        total = others.sum(axis=1, keepdims=True)
+        market = np.divide(others, total, out=st.fringe_mix.copy(), where=total > 0)
+        lag = np.maximum(self.profile["hardware_lag_months"], 1.0)[:, None]
+        return st.fringe_mix + (market - st.fringe_mix) / lag
 
     def settle(self, obs: Observation) -> CashSettlement:
         return self.settle_cash(PUBLISHER_BUFFER_MONTHS)
@@ -118,7 +134,8 @@ class OpenWeightsFringe(EconomicAgent):
         """
         p, world = self.profile, self.world
         u, f = p["planning_utilization"], world.config["world"]["idle_power_fraction"]
-        per_watt = p["rent_usd_per_w_year"] + world.energy_usd_per_w_year * (f + (1 - f) * u)
+        rent = fringe_rent_usd_per_w_year(world, self.model.state.fringe_mix)
+        per_watt = rent + world.energy_usd_per_w_year * (f + (1 - f) * u)
         usd_per_token = np.divide(per_watt * compute_per_token, tpwy * u, out=np.zeros(tpwy.shape), where=tpwy > 0)
         price = per_mtok(usd_per_token * (1 + p["margin"]))
         # a plan sold by the month at the same cost plus margin: the tokens a subscriber uses a month

@@ -14,6 +14,7 @@ import numpy as np
 
 from wattyear.sim import kernel
 from wattyear.sim.fleet import Fleet
+from wattyear.sim.supply import fringe_rent_usd_per_w_year
 from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
 from wattyear.sim.token_month import segment_sums, spend_usd
@@ -54,7 +55,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     rent_paid = supply.rent_paid_usd_per_year * DT_YEARS
     rent_recv = supply.rent_received_usd_per_year * DT_YEARS
     fringe = world.fringe_column
-    fringe_rent = st.fringe_watts * cfg["fringe"]["rent_usd_per_w_year"] * DT_YEARS
+    fringe_rent = st.fringe_watts * fringe_rent_usd_per_w_year(world, st.fringe_mix) * DT_YEARS
     capacity_cost = owned_cost * (1 - out_share) + rent_paid  # capital and site cost of the watts operated
     capacity_cost[:, fringe] += fringe_rent  # the fringe rents its watts; it pays their energy, like any operator
 

@@ -60,6 +60,7 @@ def apply_prices(st, prices: Prices) -> None:
 
 def apply_fringe_entry(st, entry: FringeEntry) -> None:
     st.fringe_watts *= entry.growth
+    st.fringe_mix = entry.hardware_mix
 
 
 # ------------------------------------------------------------------ capacity

@@ -161,7 +161,8 @@ class WattyearModel(mesa.Model):
         self.funding = FundingBook()
         # the fringe's first price: cost-plus on the watts it starts with; usage is measured against it
         st, fringe = self.state, world.fringe_column
-        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.serving_multiplier, 0)
+        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.fringe_mix,
+                                          st.serving_multiplier, 0)
         clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], np.ones(s)))
         world.start_price[:, :, fringe] = st.price[:, :, fringe]
         owned0 = self.fleet.owned_watts(0).sum(axis=1)
@@ -230,7 +231,8 @@ class WattyearModel(mesa.Model):
                 clearing.apply_growth(st, seg.grow(t, self.demand_draws(t)))
         st.serving_multiplier[:] = world.hardware.serving_multiplier(t)
         self._renew_fleet(t)
-        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.serving_multiplier, t,
+        supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.fringe_mix,
+                                          st.serving_multiplier, t,
                                           training_share=self._training_shares)
         release = self.publisher.release(t)
         clearing.apply_release(st, fringe, release)

@@ -333,9 +333,11 @@ class FringePrice:
 
 @dataclass(frozen=True, slots=True)
 class FringeEntry:
-    """Free entry into the fringe: its watts grow by this factor, (S,)."""
+    """Free entry into the fringe: its watts grow by ``growth`` (S,), and its rented fleet moves toward the
+    market's hardware: ``hardware_mix`` (S, H), the share of its watts on each generation."""
 
     growth: np.ndarray
+    hardware_mix: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,10 +309,14 @@ FRINGE = {
     "watts": F("float", "W", "IT watts of the inference providers serving open weights", min=0),
     "entry_speed": F("float", "1/month", "share of the gap to planning utilisation closed by entry or exit "
                      "each month", default=0.1, min=0, max=1),
-    "hardware": F("str", "-", "hardware generation", default="hopper"),
+    "hardware": F("str", "-", "hardware generation of its watts at the start", default="hopper"),
+    "hardware_lag_months": F("float", "months", "mean delay with which its rented watts follow the hardware "
+                             "mix the rest of the market operates (a first-order lag)", default=12.0, min=1,
+                             max=1200),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", min=0,
                           exclusive_min=True),
-    "rent_usd_per_w_year": F("float", "$/W-yr", "rent of a watt to the fringe (it also pays the watt's energy)",
+    "rent_usd_per_w_year": F("float", "$/W-yr", "rent of a watt of its starting hardware to the fringe (it also "
+                             "pays the watt's energy); other generations rent in proportion to their capital cost",
                              min=0),
     "margin": F("float", "fraction", "markup over cost per token", default=0.1, min=0),
     "planning_utilization": F("float", "fraction", "utilisation the fringe prices for", default=0.6,

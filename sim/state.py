@@ -31,6 +31,7 @@ class WorldState:
     tokens_per_customer: np.ndarray  #: (S, K) tokens per customer per month
     demand_shock: np.ndarray  #: (S, K) AR(1) log shock
     fringe_watts: np.ndarray  #: (S,)
+    fringe_mix: np.ndarray  #: (S, H) share of the fringe's watts on each hardware generation
     serving_multiplier: np.ndarray  #: (S,)
     outside_capital: np.ndarray  #: (S, A) $ raised from outside since the start
     raised: np.ndarray  #: (S, A) $ raised this month
@@ -70,6 +71,7 @@ def starting_state(world: World) -> WorldState:
         tokens_per_customer=seg("tokens_per_customer_per_month"),
         demand_shock=np.zeros((s, n_seg)),
         fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
+        fringe_mix=np.eye(len(world.hardware.ids))[np.full(s, world.fringe_hardware)],
         serving_multiplier=np.array(cfg["world"]["serving_multiplier"], dtype=float),
         outside_capital=np.zeros((s, n_agents)),
         raised=np.zeros((s, n_agents)),

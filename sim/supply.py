@@ -102,9 +102,19 @@ def replace_retiring(world: World, fleet: Fleet, t: int) -> None:
                     retires, order_step=min(t, retires - 1), replacement=True)
 
 
-def supply_month(world: World, fleet: Fleet, leases: LeaseBook, fringe_watts: np.ndarray,
+def fringe_rent_usd_per_w_year(world: World, mix: np.ndarray) -> np.ndarray:
+    """(S,) rent of a watt to the fringe with its watts spread over the hardware as ``mix`` (S, H): the
+    configured rent of its starting hardware, scaled by the capital cost (depreciation and site opex) of
+    the mix over that hardware's (rent follows the generation: a newer watt costs more to buy and rent)."""
+    capital = world.capital_cost_usd_per_w_year
+    start = capital[:, world.fringe_hardware]
+    return world.config["fringe"]["rent_usd_per_w_year"] * (mix * capital).sum(axis=1) / start
+
+
+def supply_month(world: World, fleet: Fleet, leases: LeaseBook, fringe_watts: np.ndarray, fringe_mix: np.ndarray,
                  serving_multiplier: np.ndarray, t: int, training_share=None) -> SupplyMonth:
-    """Watts and tokens capacity of every agent in month ``t``.
+    """Watts and tokens capacity of every agent in month ``t``; the fringe's ``fringe_watts`` (S,) are
+    spread over the hardware as ``fringe_mix`` (S, H).
 
     ``training_share(operated)`` gives each lab's share of its operated watts on training, (S, A),
     from the (S, H, A) watts it operates (the labs' training plans); None: no training (at the start,
@@ -115,7 +125,7 @@ def supply_month(world: World, fleet: Fleet, leases: LeaseBook, fringe_watts: np
     operated = owned - flows.leased_out + flows.leased_in
     floor = np.maximum(MICROWATT, ROUNDING_SHARE * owned.sum(axis=1, keepdims=True))
     operated = np.where(operated > floor, operated, 0.0)
-    operated[:, world.fringe_hardware, world.fringe_column] += fringe_watts
+    operated[:, :, world.fringe_column] += fringe_watts[:, None] * fringe_mix
     capacity_year = kernel.tokens_capacity_per_year(operated, world.tokens_per_joule[:, :, None],
                                                     world.model_efficiency, serving_multiplier[:, None])
     watts = operated.sum(axis=1)

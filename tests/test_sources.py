@@ -70,3 +70,53 @@ def test_sweep_bounds_name_real_parameters_around_the_baseline():
         for part in path.split("."):
             node = node[part]
         assert b["low"] <= node <= b["high"], f"{path}: baseline {node} outside [{b['low']}, {b['high']}]"
+
+
+#: the demand parameters fitted or read off paths: they may only use what was known at the world's start
+DEMAND_KEYS = ("adoption_rate_per_year", "usage_growth_per_year", "usage_growth_halflife_years", "price_elasticity",
+               "nest_parameter", "beta_quality", "beta_price", "size_sigma", "outside_utility", "inertia")
+MONTH = re.compile(r"(\d{4})(?:-(\d{2})(?!\d))?")
+
+
+def as_of_month(text: str) -> tuple[int, int]:
+    """The latest month a figure's ``as_of`` can mean: '2025-10-06' → (2025, 10), '2025' → (2025, 12),
+    'c.2024-2025' → (2025, 12); several dates: the first one (the figure's own date; a note's later
+    'unchanged through' does not make the figure later)."""
+    year, month = MONTH.search(text).groups()
+    if month is None and re.search(r"\d{4}\s*-\s*(\d{4})", text):
+        year = re.search(r"\d{4}\s*-\s*(\d{4})", text).group(1)
+    return int(year), int(month or 12)
+
+
+def test_as_of_months_read_as_meant():
+    assert as_of_month("2025-10-06") == (2025, 10)
+    assert as_of_month("2025") == (2025, 12)
+    assert as_of_month("c.2024-2025") == (2025, 12)
+    assert as_of_month("2023-02 (unchanged through 2026-03)") == (2023, 2)
+
+
+def test_fitted_demand_keys_cite_only_figures_known_at_the_start():
+    """Information date: every `fit:` of the baseline and every demand parameter of a segment cites only
+    figures dated before the world's start (2026-01); later figures may be checked (`wattyear calibrate`)
+    but not fitted to. Starting stocks (customers, prices, fleets) are the world as it starts, not fits."""
+    with SOURCES.open(newline="") as fh:
+        dated = {row["key"]: as_of_month(row["as_of"]) for row in csv.DictReader(fh)}
+    text = (CONFIGS / "baseline.toml").read_text()
+    start = tuple(int(x) for x in re.search(r'^start = "(\d{4})-(\d{2})"', text, re.M).groups())
+    section, late = "", []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith("["):
+            section = line
+            continue
+        key = line.split("=", 1)[0].strip()
+        fitted = "# fit:" in line or "#fit:" in line
+        demand = section.startswith("[segments.") and key in DEMAND_KEYS
+        if not (fitted or demand) or "#" not in line:
+            continue
+        comment = line.split("#", 1)[1]
+        for tag in ("src:", "fit:"):
+            if tag in comment:
+                cited = KEY.findall(comment.split(tag, 1)[1].split("assumption:")[0].split("(")[0])
+                late += [f"baseline.toml:{lineno} {k} ({dated[k][0]}-{dated[k][1]:02d})"
+                         for k in cited if k in dated and dated[k] >= start]
+    assert not late, late

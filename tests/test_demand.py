@@ -1,0 +1,211 @@
+"""Demand: usage against a common reference price, the nested logit and its diversion, plans sold by the
+month, the open-weights fringe on the market's hardware. Hand-solved worlds first, then the baseline."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import wattyear
+from wattyear.sim import kernel, token_market
+from wattyear.sim.token_month import usage
+
+
+# ----------------------------------------------------------------- usage against one reference price
+def _usage(prices, reference, epsilon):
+    world = SimpleNamespace(reference_price=np.array([[reference]]),
+                            segment_price_elasticity=np.array([[epsilon]]))
+    return usage(world, SimpleNamespace(price=np.array([[prices]], dtype=float)))[0, 0]
+
+
+def test_usage_is_measured_against_the_segment_reference_not_each_providers_start():
+    """Two labs, reference $4/Mtok, trend 100 tokens a customer. At ε = 1 the lab at $2 gets 200 tokens a
+    customer and $400 of spend per Mtok-customer, the lab at $4 gets 100 tokens and $400: a cheaper lab
+    earns more usage, not more spend per customer. A segment-wide halving (to $1 and $2) doubles everyone's
+    usage (by ε). At ε = 0.5 spend per customer is p^0.5·4^0.5·100: $283 at $2, $400 at $4, so cutting
+    the price from $4 to $2 loses 29% of the revenue a customer brings."""
+    u = _usage([2.0, 4.0], 4.0, 1.0)
+    assert u.tolist() == [2.0, 1.0]
+    assert (np.array([2.0, 4.0]) * u * 100).tolist() == [400.0, 400.0]
+    assert (_usage([1.0, 2.0], 4.0, 1.0) / u).tolist() == [2.0, 2.0]
+    spend = np.array([2.0, 4.0]) * _usage([2.0, 4.0], 4.0, 0.5) * 100
+    assert spend.round(6).tolist() == [282.842712, 400.0]
+    assert spend[0] / spend[1] - 1 == pytest.approx(-0.2929, abs=1e-4)
+
+
+def test_free_or_unpriced_providers_use_the_trend():
+    assert _usage([0.0, 3.0], 0.0, 1.0).tolist() == [1.0, 1.0]
+
+
+# ----------------------------------------------------------------- nested logit
+def test_nested_shares_by_hand():
+    """Two closed labs (utilities 0 and ln 2) in a nest with σ = 0.5 (λ = 0.5), open weights alone (0), the
+    outside option at 0. D = e^0 + e^(2 ln 2) = 5, the nest's weight √5; s_open = 1 / (√5 + 2);
+    within the nest the labs split 1 : 4."""
+    nw = token_market.nested_weights(np.array([[0.0, np.log(2.0), 0.0]]), np.array([0.0]), [0, 0, 1], 0.5)
+    shares, outside = token_market.nested_shares(nw)
+    z = np.sqrt(5.0) + 2.0
+    assert shares[0].tolist() == pytest.approx([np.sqrt(5) / z / 5, 4 * np.sqrt(5) / z / 5, 1 / z])
+    assert outside[0] == pytest.approx(1 / z)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5, 0.8])
+def test_nested_own_price_elasticity_matches_finite_differences(sigma):
+    """∂ln s_j/∂ln p_j = −β_p·(1/λ − (1/λ − 1)·s_(j|g) − s_j) (Berry 1994), checked by perturbing a price."""
+    beta, lam = 1.3, 1.0 - sigma
+    log_p = np.log(np.array([3.0, 5.0, 0.4]))
+    base = np.array([0.5, 1.0, -1.0])
+
+    def shares(lp):
+        return token_market.logit_shares((base - beta * lp)[None, :], np.array([0.2]), nest_of=[0, 0, 1],
+                                         nest_scale=lam)[0]
+
+    s = shares(log_p)
+    for j in range(3):
+        h = 1e-6
+        bumped = log_p.copy()
+        bumped[j] += h
+        numeric = (np.log(shares(bumped)[j]) - np.log(s[j])) / h
+        nest = [0, 1] if j < 2 else [2]
+        formula = kernel.own_price_elasticity(beta, s[j], 0.0, s[j] / s[nest].sum(), lam)
+        assert -numeric == pytest.approx(float(formula), rel=1e-4)
+
+
+def test_spill_over_follows_diversion_ratios_to_the_nest_mate():
+    """Two closed labs of equal appeal in a tight nest (σ = 0.8) and open weights alone of the same
+    appeal, no outside option to speak of. Lab A holds half its demand; its turned-away customers go to
+    its nest-mate B, not in proportion to the shares left (B and the fringe would split them 1 : 1 in a
+    plain logit's re-choice). By hand: with A gone, B's share goes from s_B to 1/2 and the fringe's
+    from s_F to 1/2; the diversion to B is (1/2 − s_B) / s_A."""
+    u = np.array([[0.0, 0.0, 0.0]])
+    nw = token_market.nested_weights(u, np.array([-50.0]), [0, 0, 1], 0.2)
+    s = token_market.nested_shares(nw)[0][0]
+    demand = 90.0
+    cap_a = s[0] * demand / 2  # A serves half of its first choices
+    c = token_market.water_fill(np.array([demand]), u, np.array([-50.0]), np.array([cap_a, 1e9, 1e9]),
+                                weights=nw)
+    turned_away = s[0] * demand - cap_a
+    to_b = turned_away * (0.5 - s[1]) / s[0]
+    assert c.served[0].tolist() == pytest.approx([cap_a, s[1] * demand + to_b, s[2] * demand + turned_away - to_b])
+    assert (0.5 - s[1]) / s[0] == pytest.approx(0.8706, abs=1e-4)  # 87% go to the nest-mate
+    # a plain logit splits them by the shares left (IIA): half to B, half to the fringe
+    plain = token_market.water_fill(np.array([demand]), u, np.array([-50.0]), np.array([30.0 / 2, 1e9, 1e9]))
+    assert plain.served[0, 1] == pytest.approx(30.0 + 7.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(demand=st.lists(st.floats(0.0, 1e6), min_size=3, max_size=3),
+       u=st.lists(st.floats(-5.0, 5.0), min_size=9, max_size=9),
+       capacity=st.lists(st.floats(0.0, 1e6), min_size=3, max_size=3),
+       lam=st.floats(0.05, 1.0))
+def test_nested_water_fill_conserves_demand_and_respects_capacity(demand, u, capacity, lam):
+    utilities = np.array(u).reshape(3, 3)
+    outside = np.array([0.0, -1.0, 1.0])
+    nw = token_market.nested_weights(utilities, outside, [0, 0, 1], lam)
+    c = token_market.water_fill(np.array(demand), utilities, outside, np.array(capacity), weights=nw)
+    assert np.all(c.served.sum(axis=0) <= np.array(capacity) * (1 + 1e-9) + 1e-9)
+    total = c.served.sum(axis=1) + c.outside + c.unserved
+    assert total == pytest.approx(np.array(demand), rel=1e-9, abs=1e-6)
+    assert np.all(c.served >= -1e-9)
+
+
+# ----------------------------------------------------------------- the baseline
+@pytest.fixture(scope="module")
+def baseline():
+    """The baseline over three seeds to the end of 2030."""
+    return wattyear.run_ensemble(seeds=[42, 1, 2], months=60)
+
+
+def _by_year(frame):
+    return frame.assign(year=pd.to_datetime(frame["date"]).dt.year)
+
+
+def test_spend_follows_each_labs_own_price_and_one_reference(baseline):
+    """Revenue is no longer pinned to a starting price: spend per Mtok is the list price charged, month by
+    month, as it moves; and usage × price^ε is the same for every lab of a segment (one reference)."""
+    k = baseline.market
+    api = k[(k["segment"] == "api") & k["provider"].isin(["openai", "anthropic", "xai", "gemini"])
+            & (k["served_tokens"] > 0)]
+    per_mtok = api["spend_usd"] / api["served_tokens"] * 1e6
+    assert np.allclose(per_mtok, api["price_usd_per_mtok"], rtol=1e-12)
+    openai = api[(api["provider"] == "openai") & (api["scenario"] == 0)].set_index("step")["price_usd_per_mtok"]
+    assert openai.loc[24] < 0.8 * openai.loc[0]  # its price moved, and its revenue per token with it
+    ent = k[(k["segment"] == "enterprise") & k["provider"].isin(["openai", "anthropic", "xai", "gemini"])]
+    reference = ent["usage"] ** (1 / 0.6) * ent["price_usd_per_mtok"]  # p·(p/ref)^(−1) = the reference
+    spread = reference.groupby([ent["scenario"], ent["step"]]).agg(lambda x: x.max() / x.min() - 1)
+    assert spread.max() < 1e-9
+
+
+def test_plans_earn_their_fee_per_subscriber_within_plan_prices_through_2030(baseline):
+    """Consumers pay by the month: spend = subscribers × blended fee, and revenue per paying subscriber
+    stays within $15–40 a month through 2030 (real $20 plans have held; $100–200 tiers add to it)."""
+    k = _by_year(baseline.market)
+    paid = k[(k["segment"] == "consumer_paid") & (k["served_customers"] > 0)]
+    assert np.allclose(paid["spend_usd"], paid["served_customers"] * paid["fee_usd_per_month"], rtol=1e-12)
+    arpu = paid.groupby(["scenario", "year"]).apply(lambda d: d["spend_usd"].sum() / d["served_customers"].sum())
+    assert arpu.between(15.0, 40.0).all(), arpu
+
+
+def test_open_weights_hold_a_share_of_developer_tokens_and_little_of_enterprise(baseline):
+    """Open weights' share of tokens, by year 2026–2030, median over seeds: API within 10–45% (public
+    studies: a fifth to a third of router tokens), enterprise within 2–15%."""
+    k = _by_year(baseline.market)
+    k = k[k["provider"] != "unserved"]
+    share = (k[k["provider"] == "open_weights_fringe"].groupby(["segment", "year", "scenario"])["served_tokens"].sum()
+             / k.groupby(["segment", "year", "scenario"])["served_tokens"].sum()).groupby(["segment", "year"]).median()
+    assert share["api"].between(0.10, 0.45).all(), share["api"]
+    assert share["enterprise"].between(0.02, 0.15).all(), share["enterprise"]
+
+
+def test_the_start_still_shows_the_three_problems(baseline):
+    """OpenAI's usage mix (the lowest blended price of a token served of the three: mostly free users),
+    Anthropic rate-limited in most months of 2026 (median seed), xAI the idlest."""
+    m, k = baseline.metrics, baseline.market
+    first = m[(m["step"] == 0) & (m["kind"] == "lab") & (m["scenario"] == 0)].set_index("agent")
+    assert first.loc[["openai", "anthropic", "xai"], "blended_price_usd_per_mtok"].idxmin() == "openai"
+    assert first.loc[["openai", "anthropic", "xai", "gemini"], "utilization"].idxmin() == "xai"
+    a = k[(k["provider"] == "anthropic") & (k["step"] < 12) & k["segment"].isin(["enterprise", "api"])]
+    g = a.groupby(["scenario", "step"])[["asked_tokens", "served_tokens"]].sum()
+    limited = ((g["asked_tokens"] - g["served_tokens"]) / g["asked_tokens"] > 1e-3).groupby("scenario").sum()
+    assert limited.median() >= 6
+
+
+def test_a_better_open_model_costs_the_same_to_serve():
+    """The fringe's compute per token follows the size class it serves, not the fraction of the frontier a
+    release reaches: its price and marginal cost at the start do not depend on the quality fraction."""
+    low = wattyear.run(overrides={"open_weights.quality_fraction": 0.6}, months=1).market
+    high = wattyear.run(overrides={"open_weights.quality_fraction": 0.9}, months=1).market
+    pick = lambda k: k[(k["provider"] == "open_weights_fringe") & (k["segment"] == "api")].iloc[0]  # noqa: E731
+    assert pick(low)["price_usd_per_mtok"] == pick(high)["price_usd_per_mtok"]
+    assert pick(low)["marginal_cost_usd_per_mtok"] == pick(high)["marginal_cost_usd_per_mtok"]
+
+
+def test_moving_the_fringe_one_hardware_generation_is_no_knife_edge():
+    """The fringe rents the market's hardware with a lag, so its starting generation fades: moving it from
+    Hopper to Blackwell changes its 2028 API share by less than 2× (it went 24% → 89% before)."""
+    def share_2028(hardware):
+        e = wattyear.run_ensemble(overrides={"fringe.hardware": hardware}, seeds=[42, 1, 2], months=36)
+        k = e.market[(e.market["segment"] == "api") & (e.market["step"] >= 24) & (e.market["provider"] != "unserved")]
+        return k[k["provider"] == "open_weights_fringe"]["served_tokens"].sum() / k["served_tokens"].sum()
+
+    hopper, blackwell = share_2028("hopper"), share_2028("blackwell")
+    assert 1.0 < blackwell / hopper < 2.0
+
+
+@pytest.mark.slow
+def test_llama_quality_what_if_moves_open_share_and_closed_revenue():
+    """Open-weights quality 0.6 → 0.9 over three seeds, 2028: the open API share rises by at least 10
+    points and every closed lab's 2026–2029 revenue falls (magnitudes in docs/model.md)."""
+    def run(q):
+        e = wattyear.run_ensemble(overrides={"open_weights.quality_fraction": q}, seeds=[42, 1, 2], months=48)
+        k = _by_year(e.market)
+        api = k[(k["segment"] == "api") & (k["year"] == 2028) & (k["provider"] != "unserved")]
+        share = api[api["provider"] == "open_weights_fringe"]["served_tokens"].sum() / api["served_tokens"].sum()
+        revenue = e.metrics[e.metrics["kind"] == "lab"].groupby("agent")["revenue_usd"].sum()
+        return share, revenue
+
+    (s_low, r_low), (s_high, r_high) = run(0.6), run(0.9)
+    assert s_high - s_low >= 0.10
+    assert (r_high < r_low).all(), (r_high / r_low - 1)
