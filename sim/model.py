@@ -236,6 +236,7 @@ class WattyearModel(mesa.Model):
                                           training_share=self._training_shares)
         release = self.publisher.release(t)
         clearing.apply_release(st, fringe, release)
+        st.fringe_size_quality = self.frontier_quality_at(t - world.config["fringe"]["size_class_lag_months"])
         phi = compute_per_token(world, st)  # (S, K, P): qualities are set for the month (release included)
         clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], phi[:, 0, fringe]))
         tokens = clear_token_market(world, st, supply, phi, *self._cell_demand())

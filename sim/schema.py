@@ -313,6 +313,8 @@ FRINGE = {
     "hardware_lag_months": F("float", "months", "mean delay with which its rented watts follow the hardware "
                              "mix the rest of the market operates (a first-order lag)", default=12.0, min=1,
                              max=1200),
+    "size_class_lag_months": F("int", "months", "the models it serves reach the size (compute per token) of "
+                               "the frontier this many months later", default=24, min=0),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", min=0,
                           exclusive_min=True),
     "rent_usd_per_w_year": F("float", "$/W-yr", "rent of a watt of its starting hardware to the fringe (it also "

@@ -83,14 +83,14 @@ def compute_per_token(world: World, st: WorldState) -> np.ndarray:
 
     A lab's frontier token costs more compute as its quality rises past where it started. The
     fringe's is set by the size class of the models it serves (``fringe.model_efficiency`` at the
-    start), which follows the frontier it was released from, not the fraction of it the release
-    reaches: a better open model of the same size class costs the same to serve (the quality
-    fraction changes what it is worth, not what it costs)."""
+    start), which follows the frontier's size ``fringe.size_class_lag_months`` later
+    (``st.fringe_size_quality``, the frontier's quality then), whatever the open weights' quality: a
+    better, or fresher, open model of the same size class costs the same to serve (the quality
+    fraction, cadence and lag of releases change what it is worth, not what it costs)."""
     gamma = world.config["world"]["quality_compute_elasticity"][:, None, None]
     relative = st.quality - world.start_quality + 1.0
-    fraction = world.config["open_weights"]["quality_fraction"]
-    frontier_then = kernel.safe_divide(st.quality[:, world.fringe_column], fraction)  # the frontier it follows
-    relative[:, world.fringe_column] = frontier_then - world.start_quality[:, :world.n_labs].max(axis=1) + 1.0
+    relative[:, world.fringe_column] = (st.fringe_size_quality - world.start_quality[:, :world.n_labs].max(axis=1)
+                                        + 1.0)
     return kernel.compute_per_token(relative[:, None, :], gamma, world.segment_routing)
 
 
