@@ -400,7 +400,7 @@ for _table in (*SECTIONS.values(), *COLLECTIONS.values(), *LISTS.values(), FLEET
 #: the generic ceiling of each unit
 _UNIT_CEILINGS = {
     "W": 1e12, "W/yr": 1e12, "W-yr": 1e13, "$": 1e14, "$/yr": 1e14, "$/W-yr": 1e3, "$/W": 1e3, "$/MWh": 1e4,
-    "$/Mtok": 1e4, "tokens/J": 1e2, "customers": 1e11, "tokens": 1e13, "years": 100.0, "months": 1200.0,
+    "$/Mtok": 1e4, "$/month": 1e5, "tokens/J": 1e2, "customers": 1e11, "tokens": 1e13, "years": 100.0, "months": 1200.0,
     "1/yr": 10.0, "x": 1e6, "fraction": 10.0, "ratio": 100.0,
 }
 #: (table, key, min, max): the bounds where the model breaks, and a few of plausibility (None: kept)

@@ -30,20 +30,25 @@ def llama(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_better_open_weights_lower_closed_prices_and_delay_self_funding(llama):
-    """The economics: a closer open-weights substitute lowers every closed lab's blended price (logit
-    demand: more of each segment's choice mass goes to a cheap outside good, and best-response markups
-    fall) and delays self-funding; over every replicate's median."""
-    m = llama.metrics
-    labs = m[m["kind"] == "lab"]
-    price = labs.groupby(["agent", QUALITY])["blended_price_usd_per_mtok"].median().unstack(QUALITY)
-    assert (price[0.95] < price[0.5]).all(), price
+def test_better_open_weights_take_developer_tokens_and_delay_self_funding(llama):
+    """The economics, over every replicate's median: a closer open-weights substitute takes a larger
+    share of the API segment's tokens in every kept month, the closed labs together sell less there,
+    and no lab crosses the self-funding threshold sooner (xAI's median crossing moves ~10 months later,
+    Anthropic's and Gemini's by a month). List prices move little and not all one way (the nested
+    logit's markups follow customer shares, which the fringe's few heavy customers barely move:
+    docs/model.md §14)."""
+    k = llama.market[llama.market["segment"] == "api"]
+    served = k.groupby([QUALITY, "run_id", "step", "provider"])["served_tokens"].sum().unstack("provider")
+    open_share = (served["open_weights_fringe"] / served.sum(axis=1)).groupby([QUALITY, "step"]).median().unstack(QUALITY)
+    assert (open_share[0.95] > open_share[0.5] + 0.05).all(), open_share
+    closed = served[list(LABS)].sum(axis=1).groupby(QUALITY).median()
+    assert closed[0.95] < closed[0.5]
     crossings = pd.read_parquet(llama.folder / "crossings.parquet") if (llama.folder / "crossings.parquet").exists() \
         else crossings_table(load(llama.folder))
     month = crossings.assign(month=crossings["crossing_step"].fillna(49))
     median = month.groupby(["agent", QUALITY])["month"].median().unstack(QUALITY)
     assert (median[0.95] >= median[0.5]).all(), median
-    assert median.loc["gemini", 0.95] > median.loc["gemini", 0.5], median  # Gemini crosses in 2028 at 0.5
+    assert median.loc["xai", 0.95] > median.loc["xai", 0.5] + 3, median
 
 
 @pytest.mark.slow
@@ -208,11 +213,12 @@ def test_fully_censored_outcomes_get_no_effect_that_would_read_as_a_precise_null
     if findings is None:
         analyze(llama.folder)
         findings = pd.read_csv(llama.folder / "findings.csv")
-    anthropic = findings[findings["lab"] == "anthropic"]  # never crosses in 48 months
-    assert not anthropic["outcome"].str.contains("self-funding").any()
-    assert "anthropic crosses in every run or in none" in (llama.folder / "analysis.md").read_text()
-    gemini = findings[findings["lab"] == "gemini"]  # crosses at 0.5 but not at 0.95
-    assert {"self-funding month", "chance of self-funding within the horizon"} <= set(gemini["outcome"])
+    openai = findings[findings["lab"] == "openai"]  # never crosses in 48 months
+    assert not openai["outcome"].str.contains("self-funding").any()
+    assert "openai crosses in every run or in none" in (llama.folder / "analysis.md").read_text()
+    gemini = findings[findings["lab"] == "gemini"]  # crosses in every run: its month has an effect, its chance none
+    assert "self-funding month" in set(gemini["outcome"])
+    assert "chance of self-funding within the horizon" not in set(gemini["outcome"])
 
 
 def test_kept_tables_of_runs_without_metrics_and_empty_tables_are_left_out(tmp_path):

@@ -37,45 +37,43 @@ def segment_series(model, name, segment, agent):
 
 
 def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
-    """Open-weights quality 0.6 → 0.9 of the frontier, over three seeds. In every seed the
-    open-weights fringe sells more in the API and enterprise segments and OpenAI, Anthropic
-    and Gemini together sell less in the API segment. Averaged over the seeds, each of the
-    three charges less in the API segment (after the first year of sticky prices), OpenAI and
-    Anthropic have a lower self-funding ratio over the decade, and the three charge less in
-    enterprise on
-    average (there open weights hold about 1% of tokens, so a single lab's enterprise price
-    moves by about ±1% either way); OpenAI, the lab that crosses the threshold within the
-    decade, crosses no earlier in any seed.
+    """Open-weights quality 0.6 → 0.9 of the frontier, over three seeds (measured: docs/model.md §14).
 
-    Revenue is held to the three labs together: with unit-elastic usage a price cut does not
-    change what a lab's own customers spend, so a lab's revenue moves only with its share,
-    which open weights shift by far less than the paths' own differences (the fringe's sales
-    are a few percent of theirs). Enterprise revenue can even rise: when every lab cuts its
-    price customers come in from the outside option, and a lab short of watts moves the
-    watts freed in the API segment to its dearer enterprise customers. xAI is left out: its
-    share is so small that its best response is close to its cost plus a fixed markup
-    (logit: a rival's quality barely moves a tiny share), and its cost, sales and
-    self-funding ratio follow its own distress (builds cut, Colossus let).
+    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (16% → 35%)
+    and of enterprise tokens by at least 5 (5% → 15%); the fringe's sales grow 3–4×; OpenAI, Anthropic
+    and Gemini together sell 5% less in the API segment and 2–4% less in enterprise; every closed lab's
+    2028 API price is no higher (OpenAI −0.2%, Anthropic −0.5%, Gemini −1.7% to −3%, xAI 0 to −10%);
+    and no lab that crosses the self-funding threshold crosses earlier (Anthropic's crossing moves
+    0–1 months later, xAI's up to 11).
+
+    The price effects are small for a structural reason: the fringe's customers are few and heavy
+    (their usage answers its price 10× below the closed labs' with ε = 1), so open weights that double
+    their token share move the closed labs' *customer* shares, which set their Lerner markups under
+    the nested logit, by a point or two.
     """
+    labs = ("openai", "anthropic", "xai", "gemini")
     three = ("openai", "anthropic", "gemini")
     runs = {seed: (run(120, seed, (("open_weights.quality_fraction", 0.6),)),
                    run(120, seed, (("open_weights.quality_fraction", 0.9),))) for seed in SEEDS}
-    price = lambda m, seg, lab: segment_series(m, "price_usd_per_mtok", seg, lab)[12:].mean()  # noqa: E731
     spend = lambda m, seg, lab: segment_series(m, "spend_usd", seg, lab).sum()  # noqa: E731
-    sfr = lambda m, lab: series(m, "self_funding_ratio", lab).mean()  # noqa: E731
+    price_2028 = lambda m, seg, lab: segment_series(m, "price_usd_per_mtok", seg, lab)[24:36].mean()  # noqa: E731
+
+    def open_share_2028(m, segment):
+        served = {p: segment_series(m, "served_tokens", segment, p)[24:36].sum() for p in (*labs, "open_weights_fringe")}
+        return served["open_weights_fringe"] / sum(served.values())
+
     for low, high in runs.values():
+        assert open_share_2028(high, "api") - open_share_2028(low, "api") >= 0.10
+        assert open_share_2028(high, "enterprise") - open_share_2028(low, "enterprise") >= 0.05
         for segment in ("api", "enterprise"):
-            assert spend(high, segment, "open_weights_fringe") > spend(low, segment, "open_weights_fringe")
-        assert sum(spend(high, "api", lab) for lab in three) < sum(spend(low, "api", lab) for lab in three)
-    change = lambda seg, lab: [price(h, seg, lab) / price(lo, seg, lab) - 1 for lo, h in runs.values()]  # noqa: E731
-    for lab in three:
-        assert np.mean(change("api", lab)) < 0, lab
-    for lab in ("openai", "anthropic"):  # Gemini's ratio follows Google's subsidies more than its sales
-        assert np.mean([sfr(h, lab) - sfr(lo, lab) for lo, h in runs.values()]) < 0, lab
-    assert np.mean([change("enterprise", lab) for lab in three]) < 0
-    for low, high in runs.values():
-        cross = lambda m: crossing_step(series(m, "self_funding_ratio", "openai"))  # noqa: E731
-        assert cross(high) is None or (cross(low) is not None and cross(high) >= cross(low))
+            assert spend(high, segment, "open_weights_fringe") > 2 * spend(low, segment, "open_weights_fringe")
+        assert sum(spend(high, "api", lab) for lab in three) < 0.97 * sum(spend(low, "api", lab) for lab in three)
+        assert sum(spend(high, "enterprise", lab) for lab in three) < sum(spend(low, "enterprise", lab) for lab in three)
+        for lab in labs:
+            assert price_2028(high, "api", lab) <= price_2028(low, "api", lab) * (1 + 1e-9), lab
+            cross_low = crossing_step(series(low, "self_funding_ratio", lab))
+            cross_high = crossing_step(series(high, "self_funding_ratio", lab))
+            assert cross_low is None or cross_high is None or cross_high >= cross_low, lab
 
 
 #: OpenAI without its pre-signed Azure and Stargate tranches: its capacity follows its demand
