@@ -161,7 +161,9 @@ def test_open_weights_hold_a_share_of_developer_tokens_and_little_of_enterprise(
 
 def test_the_start_still_shows_the_three_problems(baseline):
     """OpenAI's usage mix (the lowest blended price of a token served of the three: mostly free users),
-    Anthropic rate-limited in most months of 2026 (median seed), xAI the idlest."""
+    Anthropic rate-limited in at least a third of the months of 2026 (median seed; 61% of what it is
+    asked in January, relieved from April as its leased watts arrive, short again in the autumn), xAI
+    the idlest."""
     m, k = baseline.metrics, baseline.market
     first = m[(m["step"] == 0) & (m["kind"] == "lab") & (m["scenario"] == 0)].set_index("agent")
     assert first.loc[["openai", "anthropic", "xai"], "blended_price_usd_per_mtok"].idxmin() == "openai"
@@ -169,7 +171,7 @@ def test_the_start_still_shows_the_three_problems(baseline):
     a = k[(k["provider"] == "anthropic") & (k["step"] < 12) & k["segment"].isin(["enterprise", "api"])]
     g = a.groupby(["scenario", "step"])[["asked_tokens", "served_tokens"]].sum()
     limited = ((g["asked_tokens"] - g["served_tokens"]) / g["asked_tokens"] > 1e-3).groupby("scenario").sum()
-    assert limited.median() >= 6
+    assert limited.median() >= 4
 
 
 def test_a_better_open_model_costs_the_same_to_serve():
