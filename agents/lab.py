@@ -7,8 +7,8 @@ import numpy as np
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
 from wattyear.sim import capital_market, kernel, lease_market
-from wattyear.sim.records import CapacityPlan, Distress, LeaseAsk, LeaseBid, Observation, Payout, Prices, Raise, \
-    TrainingStep
+from wattyear.sim.records import CapacityPlan, Distress, FreeTierRouting, LeaseAsk, LeaseBid, Observation, Payout, \
+    Prices, Raise, TrainingStep
 from wattyear.sim.schema import FundingSource
 from wattyear.sim.units import DT_YEARS, month_index
 
@@ -140,6 +140,43 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         target = best + p["capacity_pricing"][:, None] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
         new = price + p["price_adjustment"][:, None] * (target - price)
         return Prices(c, np.where(priced, new, price), np.where(priced, target - best, 0.0))
+
+    # ------------------------------------------------------------ free tier
+    def free_tier_routing(self, obs: Observation) -> tuple[FreeTierRouting, ...]:
+        """The model a lab owned by a business AI threatens gives its free users (Gemini and Search).
+
+        Its owner loses V = business revenue × ``ai_substitution`` a month for each unit of consumer token
+        share rival chatbots hold (``Hyperscaler.revenue_at_risk_usd``), so each free user its chatbot
+        keeps is worth Search defended. In each free consumer segment the lab moves its routing ω (compute
+        per free token, 1 = its flagship; quality θ·ln(ω) below the flagship's, θ =
+        ``world.routing_quality_per_ln_compute``) part of the way (``price_adjustment``) toward
+        ``kernel.search_defence_routing``: the ω where the Search a better free model defends equals what
+        it costs, with its share s of free users, k = β_q·θ, and the cost
+        of serving every consumer token at its flagship. Clipped to [its configured routing, 1]: the
+        configured routing is the cheapest mix it would serve. A lab with no such owner keeps its
+        configured routing (returns nothing)."""
+        world, p = self.world, self.profile
+        owner = p["owner"]
+        if not owner:
+            return ()
+        hyper = self.model.by_id[owner]
+        value = hyper.business_revenue_usd(obs.step) * hyper.profile["ai_substitution"]
+        if not np.any(value > 0):
+            return ()
+        st, c = self.model.state, self.column
+        theta = world.config["world"]["routing_quality_per_ln_compute"]
+        consumer = world.consumer_segments
+        # summed slice by slice: the same bits for a scenario whatever the ensemble around it
+        consumer_tokens = kernel.sum_last(kernel.sum_axis1(np.ascontiguousarray(obs.served_tokens[:, consumer, :])))
+        decisions = []
+        for k in np.flatnonzero(consumer & ~world.segment_priced[0]):
+            now = st.routing[:, k, c]
+            flagship_cost = kernel.safe_divide(obs.marginal_cost_usd_per_mtok[:, k, c], now) / 1e6 * consumer_tokens
+            target = kernel.search_defence_routing(value, world.segment_beta_quality[:, k] * theta,
+                                                   obs.own_share[:, k, c], flagship_cost)
+            target = np.clip(target, world.segment_routing[:, k, c], 1.0)
+            decisions.append(FreeTierRouting(c, int(k), now + p["price_adjustment"] * (target - now)))
+        return tuple(decisions)
 
     # ------------------------------------------------------------ capacity
     def demand_growth(self, obs: Observation) -> np.ndarray:

@@ -84,6 +84,7 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
         "price_usd_per_mtok": stack("price_usd_per_mtok"),
         "fee_usd_per_month": stack("fee_usd_per_month"),
         "marginal_cost_usd_per_mtok": stack("marginal_cost_usd_per_mtok"),
+        "routing": stack("routing"),
         "first_choice_tokens": stack("first_choice_tokens"),
         "asked_tokens": stack("asked_tokens"),
         "served_tokens": served,

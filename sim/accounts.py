@@ -165,7 +165,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
 
 
 def market_month(world: World, tokens: TokenMonth, price: np.ndarray, shadow_price_usd_per_mtok: np.ndarray,
-                 marginal_cost_usd_per_mtok: np.ndarray) -> MarketMonth:
+                 marginal_cost_usd_per_mtok: np.ndarray, routing: np.ndarray) -> MarketMonth:
     """The token market as recorded: ``price`` (S, K, P) the prices charged this month ($/Mtok, or the monthly
     fee in a segment sold by the month), ``shadow_price_usd_per_mtok`` the capacity premium in the prices
     the labs set at its end, ``marginal_cost_usd_per_mtok`` the cost of a token each price is set against."""
@@ -183,6 +183,7 @@ def market_month(world: World, tokens: TokenMonth, price: np.ndarray, shadow_pri
         served_tokens=served_seg,
         served_customers=tokens.served_customers,
         marginal_cost_usd_per_mtok=marginal_cost_usd_per_mtok,
+        routing=routing,
         spend_usd=spend,
         rate_limited_share=kernel.safe_divide(asked_seg - served_seg, asked_seg),
         demand=seg_sum(tokens.demand),

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.sim import capital_market, lease_market
-from wattyear.sim.records import (CapacityPlan, CapitalMonth, CashSettlement, Distress, FringeEntry, FringePrice, LeaseMonth,
+from wattyear.sim.records import (CapacityPlan, CapitalMonth, CashSettlement, Distress, FreeTierRouting, FringeEntry,
+                                  FringePrice, LeaseMonth,
                                   NewLease, Observation, Payout, Prices, Raise, Release, SegmentGrowth,
                                   SelfFunding, TrainingStep)
 from wattyear.sim.schema import FundingSource
@@ -56,6 +57,11 @@ def apply_prices(st, prices: Prices) -> None:
     """A lab's list prices for next month, and the capacity premium in them."""
     st.shadow_price[:, :, prices.column] = prices.shadow_price_usd_per_mtok
     st.price[:, :, prices.column] = prices.price_usd_per_mtok
+
+
+def apply_routing(st, decision: FreeTierRouting) -> None:
+    """A lab's free-tier model mix for next month."""
+    st.routing[:, decision.segment, decision.column] = decision.routing
 
 
 def apply_fringe_entry(st, entry: FringeEntry) -> None:

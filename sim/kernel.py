@@ -310,6 +310,29 @@ def compute_per_token(quality, quality_compute_elasticity, routing=1.0):
     return np.asarray(routing, dtype=float) * np.exp(np.asarray(quality_compute_elasticity, dtype=float) * (q - 1.0))
 
 
+def search_defence_routing(value_per_share_usd, slope, share, flagship_cost_usd):
+    """Compute per free token (routing ω, 1 = the flagship) that maximises what a free tier defends less
+    what it costs, for an owner whose business loses ``value_per_share_usd`` a month for each unit of
+    consumer share its chatbot cedes (Search: business revenue × ``ai_substitution``).
+
+    A free user's model of compute ω is worth θ·ln(ω) of quality, so the lab's share s of free users
+    answers ∂s/∂ln ω = k·s·(1 − s), k = β_q·θ (``slope``); serving them costs ω·c·D·s a month with
+    c·D the cost of all the segment's tokens at the flagship (``flagship_cost_usd``, in units of the
+    share's denominator). Setting the derivatives of V·s − ω·c·D·s in ln ω equal:
+
+        ω* = V·k·(1 − s) / (c·D·(1 + k·(1 − s)))
+
+    Unclipped; 0 when nothing is at stake. Defending $2.7B a month of Search with k = 4/3 at s = 0.5,
+    against a flagship cost of $1B a month for the whole segment: ω* = 2.7·0.667/1.667 = 1.08.
+
+    >>> round(float(search_defence_routing(2.7e9, 4 / 3, 0.5, 1.0e9)), 6)
+    1.08
+    """
+    k_rest = np.asarray(slope, dtype=float) * (1.0 - np.asarray(share, dtype=float))
+    return safe_divide(np.asarray(value_per_share_usd, dtype=float) * k_rest,
+                       np.asarray(flagship_cost_usd, dtype=float) * (1.0 + k_rest))
+
+
 def energy_usd(watts, energy_usd_per_w_year, busy_share, idle_power_fraction, years=DT_YEARS):
     """Electricity of operated watts: idle watts draw a fraction f of peak.
 

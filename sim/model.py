@@ -242,13 +242,15 @@ class WattyearModel(mesa.Model):
         tokens = clear_token_market(world, st, supply, phi, *self._cell_demand())
         accounts = book_month(world, st, self.fleet, t, supply, tokens, self._outside_income(t, tokens), release.cost_usd)
         st.cash += accounts.cash_flow_usd
-        price_charged = st.price.copy()
+        price_charged, routing_used = st.price.copy(), st.routing.copy()
         obs = observe(world, st, self.leases, t, supply, tokens, accounts)
         self._remember(obs, tokens)
 
-        for lab in self.labs:  # training, then next month's prices
+        for lab in self.labs:  # training, then next month's prices and free-tier model
             clearing.apply_training(st, lab.train(obs))
             clearing.apply_prices(st, lab.set_prices(obs))
+            for routing in lab.free_tier_routing(obs):
+                clearing.apply_routing(st, routing)
         clearing.apply_fringe_entry(st, self.fringe.enter_or_exit(obs))
         spot = clearing.clear_spot_leases(self, obs)
         clearing.apply_plan(self, self.publisher.plan_capacity(obs))  # on its own quarterly cadence
@@ -257,7 +259,8 @@ class WattyearModel(mesa.Model):
         capital = clearing.capital_month(self, obs)
         books = Books.assemble(accounts, clearing.lease_month(spot, contracted), clearing.self_funding(self, t),
                                supply, capital)
-        market = market_month(world, tokens, price_charged, st.shadow_price.copy(), obs.marginal_cost_usd_per_mtok)
+        market = market_month(world, tokens, price_charged, st.shadow_price.copy(), obs.marginal_cost_usd_per_mtok,
+                              routing_used)
         guard.check_month(world, t, books, market, tokens, self._cash_before)
         self._cash_before = books.cash_usd
         self.history.append(MonthRecord(t, books, market))

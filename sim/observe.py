@@ -77,6 +77,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
         owned_cost_per_watt_year=accounts.owned_cost_per_watt_year,
         operated_by_hardware=supply.operated,
         served_compute=served_compute,
+        served_tokens=tokens.served,
         asked_compute=asked_compute,
         first_choice_compute=tokens.first_choice * phi,
         own_share=own_share,

@@ -189,6 +189,8 @@ MARKET = (
     C("marginal_cost_usd_per_mtok", "$/Mtok", "the cost of a token its price is set against: energy at "
       "reachable utilisation plus the capacity charge of its watts, times the segment's compute per token "
       "(the Lerner index is 1 − this / price_usd_per_mtok)"),
+    C("routing", "x", "compute per token of its model mix relative to its flagship (< 1: users routed to smaller "
+      "models; a Search owner's lab raises its free tier's toward 1 to defend Search; 0 on `unserved` rows)"),
     C("first_choice_tokens", "tokens", "tokens of the customers who chose it first, before spill-over "
       "(`unserved` row: the unserved tokens)"),
     C("asked_tokens", "tokens", "tokens customers asked of it, spill-over from full rivals included "

@@ -236,6 +236,7 @@ class MarketMonth:
     served_tokens: np.ndarray  #: (S, K, P)
     served_customers: np.ndarray  #: (S, K, P) customers (subscribers) it served
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) the cost of a token its price is set against
+    routing: np.ndarray  #: (S, K, P) compute per token of its model mix, relative to its flagship
     spend_usd: np.ndarray  #: (S, K, P)
     rate_limited_share: np.ndarray  #: (S, K, P)
     demand: np.ndarray  #: (S, K) tokens wanted, the outside option included
@@ -281,6 +282,7 @@ class Observation:
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
     nest_share: np.ndarray  #: (S, K, P) demand-weighted share of each provider within its nest
+    served_tokens: np.ndarray  #: (S, K, P) tokens served this month
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
     rejected_paid_tokens: np.ndarray  #: (S, P) compute tokens of the paid tokens turned away
     paid_price_usd_per_token: np.ndarray  #: (S, P) what the paid tokens turned away would have paid, per compute token
@@ -300,6 +302,16 @@ class Prices:
     column: int
     price_usd_per_mtok: np.ndarray
     shadow_price_usd_per_mtok: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class FreeTierRouting:
+    """The compute per token (relative to its flagship) a lab gives its free users next month, (S,), in
+    segment ``segment``."""
+
+    column: int
+    segment: int
+    routing: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,9 @@ WORLD = {
                                            "(0: never slows)", default=0.0, min=0),
     "idle_power_fraction": F("float", "fraction", "power an idle accelerator draws, as a share of busy", default=0.3,
                              min=0, max=1),
+    "routing_quality_per_ln_compute": F("float", "index", "θ: quality a routed (smaller, distilled) model "
+                                        "loses per e-fold less compute per token than the flagship",
+                                        default=0.0, min=0, max=1.0),
     "quality_compute_elasticity": F("float", "1/index", "γ: a provider's compute per token grows as "
                                     "exp(γ·(quality − its starting quality))",
                                     default=0.0, min=0, max=20),

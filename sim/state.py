@@ -50,6 +50,7 @@ class WorldState:
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
+    routing: np.ndarray  #: (S, K, P) compute per token of each provider's model mix in each segment
 
 def starting_state(world: World) -> WorldState:
     """The state of month 0 as configured (the fringe's price and the habits are set by the model)."""
@@ -91,6 +92,7 @@ def starting_state(world: World) -> WorldState:
         last_round_step=np.full((s, n_labs), -10**6),
         next_cluster_watts=np.zeros((s, n_agents)),
         shadow_price=np.zeros((s, n_seg, n_prov)),
+        routing=world.segment_routing.copy(),
     )
 
 

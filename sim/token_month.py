@@ -38,6 +38,10 @@ def utilities(world: World, st: WorldState) -> np.ndarray:
     by_segment = token_market.utility(st.quality[:, None, :], log_price, world.segment_affinity, 0.0,
                                       beta_quality=world.segment_beta_quality[:, :, None],
                                       beta_price=world.segment_beta_price[:, :, None], inertia=0.0)
+    # a routed model is a smaller one: compute ω per flagship token is worth θ·ln(ω) of quality (θ =
+    # world.routing_quality_per_ln_compute: distilled models lose less than a smaller frontier run would)
+    theta = world.config["world"]["routing_quality_per_ln_compute"][:, None, None]
+    by_segment += world.segment_beta_quality[:, :, None] * theta * np.log(np.maximum(st.routing, 1e-12))
     if st.failed.any():
         alive = np.concatenate([~st.failed, np.ones((st.failed.shape[0], 1), dtype=bool)], axis=1)
         by_segment[~alive[:, None, :].repeat(by_segment.shape[1], axis=1)] = -np.inf
@@ -91,7 +95,7 @@ def compute_per_token(world: World, st: WorldState) -> np.ndarray:
     relative = st.quality - world.start_quality + 1.0
     relative[:, world.fringe_column] = (st.fringe_size_quality - world.start_quality[:, :world.n_labs].max(axis=1)
                                         + 1.0)
-    return kernel.compute_per_token(relative[:, None, :], gamma, world.segment_routing)
+    return kernel.compute_per_token(relative[:, None, :], gamma, st.routing)
 
 
 def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_segment: np.ndarray,

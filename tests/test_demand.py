@@ -211,3 +211,41 @@ def test_llama_quality_what_if_moves_open_share_and_closed_revenue():
     (s_low, r_low), (s_high, r_high) = run(0.6), run(0.9)
     assert s_high - s_low >= 0.10
     assert (r_high < r_low).all(), (r_high / r_low - 1)
+
+
+def test_search_defence_routing_solves_the_first_order_condition():
+    """ω* = V·k(1 − s) / (c·D·(1 + k(1 − s))): at ω* the Search defended by a slightly better free model
+    equals its cost. Check by finite differences of V·s(ω) − ω·c·D·s(ω), with s(ω) the logit share
+    s = 1 / (1 + e^(−a − k·ln ω)) so that ∂s/∂ln ω = k·s·(1 − s)."""
+    value, k, cost_all, a = 2.0e9, 0.4, 1.5e9, 0.3
+
+    def share(omega):
+        return 1.0 / (1.0 + np.exp(-a - k * np.log(omega)))
+
+    def objective(omega):
+        return value * share(omega) - omega * cost_all * share(omega)
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(5.0), 200_001))
+    best = grid[np.argmax(objective(grid))]
+    # the rule is a fixed point in ω (s depends on ω): iterate it from the grid's answer
+    omega = best
+    for _ in range(50):
+        omega = float(kernel.search_defence_routing(value, k, share(omega), cost_all))
+    assert omega == pytest.approx(best, rel=1e-3)
+    assert float(kernel.search_defence_routing(0.0, k, 0.5, cost_all)) == 0.0  # nothing at stake
+
+
+def test_google_defends_search_with_a_better_free_tier():
+    """ai_substitution 0 → 0.5: Gemini's free users get more of its flagship (compute per free token from
+    the configured 0.25 toward 1) and it keeps more of the free consumers; with nothing at stake it keeps
+    the configured mix. Three seeds, two years."""
+    def gemini_free(a):
+        e = wattyear.run_ensemble(overrides={"hyperscalers.google.ai_substitution": a}, seeds=[1, 2, 3], months=24)
+        g = e.market[(e.market["provider"] == "gemini") & (e.market["segment"] == "consumer_free")
+                     & (e.market["step"] == 23)]
+        return g["routing"].to_numpy(), g["share"].to_numpy()
+
+    (r0, s0), (r5, s5) = gemini_free(0.0), gemini_free(0.5)
+    assert np.all(r0 == 0.25)
+    assert np.all(r5 > 0.6) and np.all(r5 <= 1.0)
+    assert np.all(s5 > s0 + 0.1)
