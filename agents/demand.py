@@ -64,7 +64,7 @@ class DemandSegment(mesa.Agent):
     State (in ``model.state``, column ``k``): customers, tokens per customer per
     month and an AR(1) log-demand shock. Each month (``grow``): logistic
     adoption, compounding usage growth, and a shock drawn from the model's
-    generator. ``cell_demand`` is what its classes want at starting prices;
+    generator. ``cell_demand`` is what its classes want at the segment's reference price;
     ``large_customers`` counts those spending over $1M a year at a provider.
     """
 
@@ -99,7 +99,7 @@ class DemandSegment(mesa.Agent):
         return g0 * kernel.halved(t * DT_YEARS, halflife)
 
     def cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
-        """(customers, tokens wanted at starting prices) per class this month, shape (S, classes) each.
+        """(customers, tokens wanted at the reference price) per class this month, shape (S, classes) each.
 
         How many tokens a customer uses at its provider's price today is the
         model's ``usage`` (usage responds to that provider's price, with the

@@ -289,7 +289,7 @@ class WattyearModel(mesa.Model):
         return training
 
     def _cell_demand(self) -> tuple[np.ndarray, np.ndarray]:
-        """(customers, tokens wanted at starting prices) of every customer class, (S, N) each."""
+        """(customers, tokens wanted at the segments' reference prices) of every customer class, (S, N) each."""
         customers, demand = zip(*(seg.cell_demand() for seg in self.segments))
         return np.concatenate(customers, axis=1), np.concatenate(demand, axis=1)
 

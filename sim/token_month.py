@@ -102,7 +102,7 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
                        customers: np.ndarray, demand: np.ndarray) -> TokenMonth:
     """Logit choice and water-filling against serving capacity; ``phi_segment`` (S, K, P) is this
     month's compute per token, ``customers`` and ``demand`` (S, N) each customer class's customers and
-    tokens wanted at starting prices (the segments').
+    tokens wanted at the segment's reference price (the segments').
 
     Capacity is in compute tokens: the operated fleet's tokens at full
     load, less its training share, over the peak-to-average of the load it
