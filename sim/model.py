@@ -213,7 +213,8 @@ class WattyearModel(mesa.Model):
 
     @property
     def open_weights_price(self) -> float:
-        priced = np.flatnonzero(self.world.segment_priced[0])
+        """The fringe's price per token, $/Mtok (in the first segment priced per token or by contract)."""
+        priced = np.flatnonzero(self.world.segment_priced[0] & ~self.world.segment_by_plan[0])
         return float(self.state.price[0, priced[0], self.fringe.column]) if priced.size else 0.0
 
     @property

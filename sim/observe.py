@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattyear.sim import kernel
+from wattyear.sim import kernel, token_market
 from wattyear.sim.fleet import LeaseBook
 from wattyear.sim.records import Accounts, Observation, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
@@ -40,7 +40,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
     # and of its nest (the closed labs' or the fringe's): Σ_n units_n·(units_n / nest units_n) / Σ_n units_n
     cell_units = kernel.safe_divide(cleared.first_choice, tokens.usage)
     members = (world.nest_of[:, None] == np.arange(world.nest_of.max() + 1)[None, :]).astype(float)
-    nest_units = (cell_units @ members) @ members.T
+    nest_units = token_market.nest_sums(cell_units, members) @ members.T  # (one term per output: exact)
     nest_share = kernel.safe_divide(segment_sums(world, cell_units * kernel.safe_divide(cell_units, nest_units)),
                                     segment_sums(world, cell_units))
 

@@ -74,12 +74,27 @@ def nested_weights(utilities, outside_utility, nest_of=None, nest_scale=1.0) -> 
     return NestedWeights(within, top, lam, np.exp(outside - m), members)
 
 
+def nest_sums(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(..., G) sums of (..., P) values over each nest's members, slice after slice in provider order (the
+    same bits for a scenario whatever the ensemble around it, as ``kernel.sum_last``; a batched matmul
+    would leave the order of its additions to BLAS).
+
+    >>> nest_sums(np.array([[1.0, 2.0, 4.0]]), np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])).tolist()
+    [[3.0, 4.0]]
+    """
+    out = np.zeros(values.shape[:-1] + (members.shape[1],))
+    for g in range(members.shape[1]):
+        for p in np.flatnonzero(members[:, g]):
+            out[..., g] += values[..., p]
+    return out
+
+
 def nested_shares(nw: NestedWeights, available=None, out=None) -> tuple[np.ndarray, np.ndarray]:
     """(shares of the providers (..., N, P), share of the outside option (..., N)) among the providers
     ``available`` (bool broadcastable to (..., N, P); default all) and the outside option; 0 where a
     cell has no option with weight."""
     e = nw.within if available is None else np.multiply(nw.within, available, out=out)
-    nest_sum = e @ nw.members  # (..., N, G)
+    nest_sum = nest_sums(e, nw.members)  # (..., N, G)
     top = nest_sum ** nw.scale[..., None]
     top *= nw.top
     total = sum_last(top)

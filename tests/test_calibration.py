@@ -58,10 +58,10 @@ def test_apply_writes_fitted_values_with_citations(tmp_path):
 
     path = tmp_path / "baseline.toml"
     path.write_text(BASELINE.read_text())
-    calibration.apply_fit(path, {"labs.xai.affinity.api": -0.5, "fringe.affinity.api": 0.25})
+    calibration.apply_fit(path, {"labs.openai.affinity.api": -0.5, "fringe.affinity.api": 0.25})
     cfg = load_config(path)
-    assert cfg["labs"]["xai"]["affinity"]["api"] == -0.5 and cfg["fringe"]["affinity"]["api"] == 0.25
-    assert "fit: xai_revenue_2025_low_usd" in path.read_text()
+    assert cfg["labs"]["openai"]["affinity"]["api"] == -0.5 and cfg["fringe"]["affinity"]["api"] == 0.25
+    assert "fit: openai_api_tokens_per_minute_2025_10" in path.read_text()
 
 
 def test_hyperscaler_cloud_revenue_varies_less_than_any_labs_revenue():

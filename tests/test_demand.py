@@ -161,8 +161,8 @@ def test_open_weights_hold_a_share_of_developer_tokens_and_little_of_enterprise(
 
 def test_the_start_still_shows_the_three_problems(baseline):
     """OpenAI's usage mix (the lowest blended price of a token served of the three: mostly free users),
-    Anthropic rate-limited in at least a third of the months of 2026 (median seed; 61% of what it is
-    asked in January, relieved from April as its leased watts arrive, short again in the autumn), xAI
+    Anthropic rate-limited in at least a third of the months of 2026 (median seed; about 60% of what it
+    is asked in January, relieved from April as its leased watts arrive, short again in the autumn), xAI
     the idlest."""
     m, k = baseline.metrics, baseline.market
     first = m[(m["step"] == 0) & (m["kind"] == "lab") & (m["scenario"] == 0)].set_index("agent")

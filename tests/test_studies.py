@@ -33,8 +33,7 @@ def llama(tmp_path_factory):
 def test_better_open_weights_take_developer_tokens_and_delay_self_funding(llama):
     """The economics, over every replicate's median: a closer open-weights substitute takes a larger
     share of the API segment's tokens in every kept month, the closed labs together sell less there,
-    and no lab crosses the self-funding threshold sooner (at least one crosses later: xAI's median
-    crossing moves about three months, Gemini's by half a month). List prices move little and not all one way (the nested
+    and no lab crosses the self-funding threshold sooner (and at least one crosses later). List prices move little and not all one way (the nested
     logit's markups follow customer shares, which the fringe's few heavy customers barely move:
     docs/model.md §14)."""
     k = llama.market[llama.market["segment"] == "api"]

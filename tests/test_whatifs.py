@@ -39,12 +39,12 @@ def segment_series(model, name, segment, agent):
 def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
     """Open-weights quality 0.6 → 0.9 of the frontier, over three seeds (measured: docs/model.md §14).
 
-    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (15% → 35%)
-    and of enterprise tokens at least doubles (1.7% → 5.9%); the fringe's sales grow 3–4×; OpenAI,
-    Anthropic and Gemini together sell 5% less in the API segment and about 1% less in enterprise;
-    every closed lab's 2028 API price is no higher (OpenAI −0.1% to −0.7%, Anthropic −0.7% to −1.7%,
-    Gemini −1.6% to −3.8%, xAI unchanged); and no lab that crosses the self-funding threshold crosses
-    earlier (xAI and Gemini 0–1 months later).
+    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (23% → 45%)
+    and of enterprise tokens at least doubles (1.6% → 5.6%); the fringe's sales grow 3–4×; OpenAI,
+    Anthropic and Gemini together sell 8% less in the API segment and about 1% less in enterprise;
+    every closed lab's 2028 API price is no higher (OpenAI −0.25%, Anthropic −1.0% to −1.8%, Gemini
+    −2.9% to −3.1%, xAI 0 to −0.4%); and no lab that crosses the self-funding threshold crosses
+    earlier (xAI 0–1 months later, Gemini 0–2).
 
     The price effects are small for a structural reason: the fringe's customers are few and heavy
     (their usage answers its price 10× below the closed labs' with ε = 1), so open weights that double
