@@ -153,3 +153,27 @@ def test_a_lab_that_cannot_raise_shrinks_instead_of_borrowing(seed):
     assert series(starved, "cash_usd", "xai").min() >= 0.0
     assert series(starved, "debt_usd", "xai").max() == 0.0
     assert series(starved, "owned_watts", "xai").mean() < series(base, "owned_watts", "xai").mean()
+
+
+def test_a_rivals_persistent_price_cut_lowers_the_prices_of_labs_it_meets():
+    """OpenAI prices near its cost for good (max_markup 3 → 0.1: its API price −16%, enterprise −35% over
+    months 12–23). In the nested logit it takes share within the closed nest, the other labs' nest shares
+    fall and their elasticities rise: Anthropic's and Gemini's API and enterprise prices fall in every
+    seed (Anthropic −2 to −3% in API and −19% to −20% in enterprise, Gemini −0.2% to −2.7%). xAI, with a
+    share of these segments near zero, keeps cost plus 1/(β_p/λ + ε − 1) whatever rivals do: any logit
+    family prices a tiny lab so; it would take heterogeneous price sensitivity to change that."""
+    def prices(overrides):
+        out = {}
+        for seed in SEEDS:
+            model = run(24, seed, overrides)
+            for segment in ("api", "enterprise"):
+                for lab in CLOSED_LABS:
+                    out[seed, segment, lab] = segment_series(model, "price_usd_per_mtok", segment, lab)[12:].mean()
+        return out
+
+    base, cut = prices(()), prices((("labs.openai.max_markup", 0.1),))
+    for seed in SEEDS:
+        for segment in ("api", "enterprise"):
+            assert cut[seed, segment, "openai"] < 0.9 * base[seed, segment, "openai"]
+            for lab in ("anthropic", "gemini"):
+                assert cut[seed, segment, lab] < base[seed, segment, lab], (seed, segment, lab)
