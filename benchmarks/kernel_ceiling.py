@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/kernel_ceiling.py [--sizes 1000,10000] [--months 24] [--repeats 5]
 
 The kernel is the month's demand allocation, the array code every scenario
-runs through each month: the logit weights of every customer class and
-provider (``token_market.logit_weights``) and the capacity-constrained
+runs through each month: the nested-logit weights of every customer class
+and provider (``token_market.nested_weights``) and the capacity-constrained
 water-filling (``token_market.water_fill``). Its inputs are captured from month
 ``--months`` of an ensemble of S baseline scenarios (a month with rationing,
 so the water-filling takes several rounds).
@@ -66,7 +66,8 @@ def capture(n: int, month: int) -> dict:
 
     def spy(demand, utilities, outside, capacity, **kwargs):
         captured.update(demand=demand, utilities=utilities, outside=outside, capacity=capacity,
-                        phi=kwargs["compute_per_token"], usage=kwargs["usage"])
+                        phi=kwargs["compute_per_token"], usage=kwargs["usage"],
+                        nest_of=kwargs["weights"].members.argmax(axis=1), nest_scale=kwargs["weights"].scale)
         return original(demand, utilities, outside, capacity, **kwargs)
 
     token_market.water_fill = spy
@@ -80,7 +81,8 @@ def capture(n: int, month: int) -> dict:
 def kernel(inputs: dict):
     from wattyear.sim import token_market
 
-    weights = token_market.logit_weights(inputs["utilities"], inputs["outside"])
+    weights = token_market.nested_weights(inputs["utilities"], inputs["outside"], inputs["nest_of"],
+                                          inputs["nest_scale"])
     return token_market.water_fill(inputs["demand"], inputs["utilities"], inputs["outside"], inputs["capacity"],
                                    compute_per_token=inputs["phi"], usage=inputs["usage"], weights=weights)
 

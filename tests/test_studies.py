@@ -10,7 +10,6 @@ from wattyear.experiments.analysis.outcomes import QUALITY, analyze, crossings_t
 from wattyear.experiments.cli import main
 from wattyear.experiments.analysis.report import report
 from wattyear.experiments.studies.study import load_study
-from wattyear.experiments.studies.sweep import run_sweep
 from wattyear.sim.capital_market import crossing_step
 from wattyear.sim.config import ConfigError
 
