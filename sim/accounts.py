@@ -17,8 +17,8 @@ from wattyear.sim.fleet import Fleet
 from wattyear.sim.supply import fringe_rent_usd_per_w_year
 from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.token_month import segment_sums, spend_usd
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_mtok
+from wattyear.sim.token_month import paid_usd_per_mtok, segment_sums, spend_usd
+from wattyear.sim.units import DT_YEARS, per_mtok
 from wattyear.sim.world import World
 
 
@@ -173,11 +173,9 @@ def market_month(world: World, tokens: TokenMonth, price: np.ndarray, shadow_pri
     seg_sum = lambda x: segment_sums(world, x)  # noqa: E731
     asked_seg, served_seg = tokens.asked, tokens.served
     spend = spend_usd(world, tokens, price)
-    by_plan = world.segment_by_plan[:, :, None]
     return MarketMonth(
-        # a plan's price per token is what its subscribers paid over the tokens they used
-        price_usd_per_mtok=np.where(by_plan, kernel.safe_divide(spend, served_seg) * TOKENS_PER_MTOK, price),
-        fee_usd_per_month=np.where(by_plan, price, 0.0),
+        price_usd_per_mtok=paid_usd_per_mtok(world, tokens, price),
+        fee_usd_per_month=np.where(world.segment_by_plan[:, :, None], price, 0.0),
         first_choice_tokens=tokens.first_choice,
         asked_tokens=asked_seg,
         served_tokens=served_seg,

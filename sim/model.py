@@ -40,7 +40,7 @@ import mesa
 import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
+from wattyear.sim import clearing, guard, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
@@ -48,9 +48,9 @@ from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
 from wattyear.sim.observe import observe
 from wattyear.sim.records import Books, MarketMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import remember, starting_state
-from wattyear.sim.token_month import choice_weights, clear_token_market, compute_per_token, reference_price, \
-    spend_usd, utilities
-from wattyear.sim.units import step_date
+from wattyear.sim.token_month import choice_weights, clear_token_market, compute_per_token, paid_usd_per_mtok, \
+    reference_price, utilities
+from wattyear.sim.units import per_token, step_date
 from wattyear.sim.world import World, build_world
 
 #: damped iterations that find the starting market shares with habits at rest (converges to ~1e-9 in the
@@ -237,8 +237,9 @@ class WattyearModel(mesa.Model):
                                           training_share=self._training_shares)
         release = self.publisher.release(t)
         clearing.apply_release(st, fringe, release)
-        st.fringe_size_quality = self.frontier_quality_at(t - world.config["fringe"]["size_class_lag_months"])
-        phi = compute_per_token(world, st)  # (S, K, P): qualities are set for the month (release included)
+        # (S, K, P): qualities are set for the month (release included); the fringe's models have the size of
+        # the frontier size_class_lag_months ago
+        phi = compute_per_token(world, st, self.frontier_quality_at(t - world.config["fringe"]["size_class_lag_months"]))
         clearing.apply_fringe_price(st, fringe, self.fringe.set_price(supply.tpwy[:, fringe], phi[:, 0, fringe]))
         tokens = clear_token_market(world, st, supply, phi, *self._cell_demand())
         accounts = book_month(world, st, self.fleet, t, supply, tokens, self._outside_income(t, tokens), release.cost_usd)
@@ -307,8 +308,7 @@ class WattyearModel(mesa.Model):
             third_party[:, h.column] = h.third_party_watts(t)
             rent[:, h.column] = h.rent_usd_per_w_year(t)
         ads[:, world.publisher_column] = self.publisher.ad_revenue_usd(t)
-        # what a token cost its buyer (a plan: its subscribers' fees over the tokens they used)
-        price = kernel.safe_divide(spend_usd(world, tokens, self.state.price), tokens.served)
+        price = per_token(paid_usd_per_mtok(world, tokens, self.state.price))  # what a token cost its buyer
         for seg in self.segments:
             large[:, :n_prov] += seg.large_customers(tokens.cleared.served, price, tokens.customers)
         return OutsideIncome(business, at_risk, third_party, rent, ads, large)

@@ -14,7 +14,7 @@ from wattyear.sim import kernel, token_market
 from wattyear.sim.fleet import LeaseBook
 from wattyear.sim.records import Accounts, Observation, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.token_month import priced_sums, segment_sums, spend_usd
+from wattyear.sim.token_month import paid_usd_per_mtok, priced_sums, segment_sums
 from wattyear.sim.units import DT_YEARS, per_token
 from wattyear.sim.world import World
 
@@ -59,10 +59,8 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
     # paid tokens turned away (the spot market's bids)
     rejected = tokens.asked - tokens.served  # (S, K, P) tokens
     paid_rejected = priced_sums(world, rejected * phi)  # in compute tokens, as capacity is
-    # what they would have paid: a plan's fee is per subscriber, its tokens valued at the fee per token used
-    value_per_token = kernel.safe_divide(spend_usd(world, tokens, st.price), tokens.served)
-    value_per_token = np.where(world.segment_by_plan[:, :, None], value_per_token, per_token(st.price))
-    rejected_value = priced_sums(world, rejected * value_per_token)
+    # what they would have paid: a plan's tokens valued at its fees per token used
+    rejected_value = priced_sums(world, rejected * per_token(paid_usd_per_mtok(world, tokens, st.price)))
 
     return Observation(
         step=t,

@@ -32,7 +32,6 @@ class WorldState:
     demand_shock: np.ndarray  #: (S, K) AR(1) log shock
     fringe_watts: np.ndarray  #: (S,)
     fringe_mix: np.ndarray  #: (S, H) share of the fringe's watts on each hardware generation
-    fringe_size_quality: np.ndarray  #: (S,) frontier quality whose model size the fringe's models have reached
     serving_multiplier: np.ndarray  #: (S,)
     outside_capital: np.ndarray  #: (S, A) $ raised from outside since the start
     raised: np.ndarray  #: (S, A) $ raised this month
@@ -74,7 +73,6 @@ def starting_state(world: World) -> WorldState:
         demand_shock=np.zeros((s, n_seg)),
         fringe_watts=np.array(cfg["fringe"]["watts"], dtype=float),
         fringe_mix=np.eye(len(world.hardware.ids))[np.full(s, world.fringe_hardware)],
-        fringe_size_quality=world.start_quality[:, :n_labs].max(axis=1, initial=0.0),
         serving_multiplier=np.array(cfg["world"]["serving_multiplier"], dtype=float),
         outside_capital=np.zeros((s, n_agents)),
         raised=np.zeros((s, n_agents)),

@@ -10,7 +10,7 @@ import numpy as np
 from wattyear.sim import kernel, token_market
 from wattyear.sim.records import SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.units import DT_YEARS, per_token
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_token
 from wattyear.sim.world import World
 
 
@@ -82,18 +82,18 @@ def usage(world: World, st: WorldState) -> np.ndarray:
     return ratio ** -world.segment_price_elasticity[:, :, None]
 
 
-def compute_per_token(world: World, st: WorldState) -> np.ndarray:
+def compute_per_token(world: World, st: WorldState, fringe_size_quality: np.ndarray) -> np.ndarray:
     """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost).
 
     A lab's frontier token costs more compute as its quality rises past where it started. The
     fringe's is set by the size class of the models it serves (``fringe.model_efficiency`` at the
     start), which follows the frontier's size ``fringe.size_class_lag_months`` later
-    (``st.fringe_size_quality``, the frontier's quality then), whatever the open weights' quality: a
+    (``fringe_size_quality`` (S,), the frontier's quality then), whatever the open weights' quality: a
     better, or fresher, open model of the same size class costs the same to serve (the quality
     fraction, cadence and lag of releases change what it is worth, not what it costs)."""
     gamma = world.config["world"]["quality_compute_elasticity"][:, None, None]
     relative = st.quality - world.start_quality + 1.0
-    relative[:, world.fringe_column] = (st.fringe_size_quality - world.start_quality[:, :world.n_labs].max(axis=1)
+    relative[:, world.fringe_column] = (fringe_size_quality - world.start_quality[:, :world.n_labs].max(axis=1)
                                         + 1.0)
     return kernel.compute_per_token(relative[:, None, :], gamma, st.routing)
 
@@ -131,6 +131,16 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     return TokenMonth(customers, demand, cleared, phi, cell_usage, usage_by_segment, peak, serving_share, capacity,
                       phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice),
                       sums(cleared.served * per_customer))
+
+
+def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:
+    """(S, K, P) what a token served cost its buyer, $/Mtok: the list price, or in a segment sold by the
+    month its subscribers' fees over the tokens they used (0 where a plan served nothing)."""
+    by_plan = world.segment_by_plan[:, :, None]
+    if not by_plan.any():
+        return price
+    return np.where(by_plan, kernel.safe_divide(spend_usd(world, tokens, price), tokens.served) * TOKENS_PER_MTOK,
+                    price)
 
 
 def spend_usd(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:
