@@ -88,9 +88,21 @@ class DemandSegment(mesa.Agent):
         n = st.customers[:, k]
         rho = self.world.config["world"]["demand_shock_persistence"]
         return SegmentGrowth(
-            k, n + p["adoption_rate_per_year"] * n * (1 - n / p["max_customers"]) * DT_YEARS,
+            k, n + self.customer_growth(n) * DT_YEARS,
             st.tokens_per_customer[:, k] * kernel.grown(self.usage_growth(t), DT_YEARS),
             rho * st.demand_shock[:, k] + p["demand_shock_sigma"] * draws[:, k])
+
+    def customer_growth(self, n: np.ndarray) -> np.ndarray:
+        """(S,) customers gained a year, from ``n`` now: logistic adoption r·n·(1 − n/N̄), or, for a
+        segment fed by conversions (``converts_from``), c·F·(1 − n/N̄) − δ·n: a share c of the free
+        segment's F users convert a year, slowing as payers near their ceiling N̄, and a share δ churns.
+        """
+        p = self.profile
+        ceiling = 1 - n / p["max_customers"]
+        if not p["converts_from"]:
+            return p["adoption_rate_per_year"] * n * ceiling
+        free = self.model.state.customers[:, self.world.segment_ids.index(p["converts_from"])]
+        return p["conversion_per_year"] * free * ceiling - p["churn_per_year"] * n
 
     def usage_growth(self, t: int) -> np.ndarray:
         """(S,) annual usage growth in month ``t``: g0 · 2^(−t/halflife), or g0 if no half-life."""

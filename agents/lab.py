@@ -178,6 +178,16 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             decisions.append(FreeTierRouting(c, int(k), now + p["price_adjustment"] * (target - now)))
         return tuple(decisions)
 
+    def ad_revenue_usd(self, step: int, free_users_served: np.ndarray) -> np.ndarray:
+        """(S,) this month's ads in its free tier: ``free_users_served`` (S,) × the ad revenue per free user,
+        which rises linearly from 0 in ``ads_from_month`` to ``ads_usd_per_free_user_month`` over
+        ``ads_ramp_years`` (advertisers' money, from outside the token market)."""
+        p = self.profile
+        since = step - month_index(p["ads_from_month"], self.world.config["run"]["start"])
+        ramp = np.asarray(p["ads_ramp_years"], float) * 12.0
+        matured = np.where(ramp > 0, np.clip(kernel.safe_divide(since + 1.0, ramp), 0.0, 1.0), 1.0)
+        return free_users_served * p["ads_usd_per_free_user_month"] * matured * (since >= 0)
+
     # ------------------------------------------------------------ capacity
     def demand_growth(self, obs: Observation) -> np.ndarray:
         """Yearly growth of the compute its first-choice customers want, over up to the last 12 months, (S,).

@@ -95,6 +95,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     ads = outside.ad_revenue_usd[:, pc]
     other_revenue[:, pc] += ads
     other_cost[:, pc] += ads * (1 - pub["ad_margin"]) + release_cost
+    other_revenue[:, :n_prov] += outside.ad_revenue_usd[:, :n_prov]  # labs' ads in their free tiers
     other_cost[:, pc] += pub["talent_cost_usd_per_year"] * kernel.grown(pub["talent_cost_growth_per_year"], t * DT_YEARS) * DT_YEARS
     cloud_revenue += rent_recv
 
@@ -136,6 +137,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         quality=quality,
         token_revenue_usd=token_revenue,
         lease_income_usd=rent_recv,
+        ad_revenue_usd=outside.ad_revenue_usd,
         rent_paid_usd=rent_paid,
         cloud_revenue_usd=cloud_revenue,
         revenue_usd=revenue,

@@ -241,6 +241,19 @@ def check_segment_maps(cfg, source):
         if seg["pricing"] == Pricing.FREE and seg["beta_price"] != 0:
             out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",
                                seg["beta_price"]))
+        source_id = seg["converts_from"]
+        if source_id:
+            if source_id not in segments or segments[source_id]["pricing"] != Pricing.FREE or source_id == seg_id:
+                out.append(Problem(source, f"segments.{seg_id}.converts_from", "the id of a free segment among "
+                                   + ", ".join(sorted(s for s, b in segments.items() if b["pricing"] == Pricing.FREE)),
+                                   source_id))
+            if seg["adoption_rate_per_year"] > 0:
+                out.append(Problem(source, f"segments.{seg_id}.adoption_rate_per_year", "no entry (0): a segment "
+                                   "fed by conversions (converts_from) grows by them", seg["adoption_rate_per_year"]))
+        elif seg["conversion_per_year"] > 0 or seg["churn_per_year"] > 0:
+            key = "conversion_per_year" if seg["conversion_per_year"] > 0 else "churn_per_year"
+            out.append(Problem(source, f"segments.{seg_id}.{key}", "converts_from naming the free segment its "
+                               "customers come from", seg[key]))
         if seg["customers"] > seg["max_customers"]:
             out.append(Problem(source, f"segments.{seg_id}.customers",
                                f"at most max_customers ({seg['max_customers']:g})", seg["customers"]))

@@ -228,8 +228,9 @@ class WattyearModel(mesa.Model):
         t = self.steps - 1  # month index: 0 is the start month
         world, st, fringe = self.world, self.state, self.world.fringe_column
         if t > 0:
-            for seg in self.segments:
-                clearing.apply_growth(st, seg.grow(t, self.demand_draws(t)))
+            # every segment grows from last month's customers (a paid segment from last month's free users)
+            for growth in [seg.grow(t, self.demand_draws(t)) for seg in self.segments]:
+                clearing.apply_growth(st, growth)
         st.serving_multiplier[:] = world.hardware.serving_multiplier(t)
         self._renew_fleet(t)
         supply = supply_side.supply_month(world, self.fleet, self.leases, st.fringe_watts, st.fringe_mix,
@@ -308,6 +309,9 @@ class WattyearModel(mesa.Model):
             third_party[:, h.column] = h.third_party_watts(t)
             rent[:, h.column] = h.rent_usd_per_w_year(t)
         ads[:, world.publisher_column] = self.publisher.ad_revenue_usd(t)
+        free = ~world.segment_priced[0]  # (K,)
+        for lab in self.labs:  # a lab's ads in its free tier, per free user it served
+            ads[:, lab.column] = lab.ad_revenue_usd(t, tokens.served_customers[:, free, lab.column].sum(axis=1))
         price = per_token(paid_usd_per_mtok(world, tokens, self.state.price))  # what a token cost its buyer
         for seg in self.segments:
             large[:, :n_prov] += seg.large_customers(tokens.cleared.served, price, tokens.customers)

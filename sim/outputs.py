@@ -71,9 +71,11 @@ METRIC_VALUES = (
     C("tokens_served", "tokens", "tokens served this month, sold or given away"),
     # revenue and cost
     C("revenue_usd", "$", "all revenue: token revenue, rent received, a hyperscaler's business (net of revenue at "
-      "risk) and other cloud customers' rent, the publisher's ads"),
+      "risk) and other cloud customers' rent, ads (a lab's free tier, the publisher's business)"),
     C("token_revenue_usd", "$", "segments' spend on its tokens"),
     C("lease_income_usd", "$", "rent received for watts let"),
+    C("ad_revenue_usd", "$", "ads: a lab's in its free tier (free users served × ad revenue per user), the "
+      "publisher's business"),
     C("cloud_revenue_usd", "$", "rent received for watts let plus, for a hyperscaler, rent from other cloud "
       "customers"),
     C("rent_paid_usd", "$", "rent paid for watts leased in (commitments included)"),

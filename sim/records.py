@@ -119,7 +119,7 @@ class OutsideIncome:
     revenue_at_risk_usd: np.ndarray  #: business revenue lost to rivals' chatbots
     third_party_watts: np.ndarray  #: watts other cloud customers rent
     rent_usd_per_w_year: np.ndarray  #: a hyperscaler's asking rent (what other customers pay)
-    ad_revenue_usd: np.ndarray  #: the publisher's ads
+    ad_revenue_usd: np.ndarray  #: the publisher's ads, and labs' in their free tiers
     large_customers: np.ndarray  #: customers spending over $1M a year at each provider
 
 
@@ -144,6 +144,7 @@ class Accounts:
     quality: np.ndarray
     token_revenue_usd: np.ndarray
     lease_income_usd: np.ndarray
+    ad_revenue_usd: np.ndarray
     rent_paid_usd: np.ndarray
     cloud_revenue_usd: np.ndarray
     revenue_usd: np.ndarray

@@ -233,6 +233,11 @@ LAB = {
     "subscription_usd_per_month": F("segment_map", "$/month", "fee of its base plan in each subscription "
                                     "segment (held: labs compete on plans, not on the fee)", default={}, min=0),
     "affinity": F("segment_map", "utility", "brand, channel and product fit by segment", default={}),
+    "ads_usd_per_free_user_month": F("float", "$/month", "ad revenue a month per free user it serves once its "
+                                     "ads have matured (0: no ads)", default=0.0, min=0),
+    "ads_from_month": F("month", "YYYY-MM", "first month its free tier shows ads", default="2000-01"),
+    "ads_ramp_years": F("float", "years", "from the first ads to mature ad revenue per user, linearly (0: at once)",
+                        default=0.0, min=0, max=100),
     "compute_per_token": F("segment_map", "x", "routing: compute per token in a segment relative to its flagship "
                            "model (free tiers routed to small models < 1); default 1", default={}, min=0),
     "price_adjustment": F("float", "1/month", "share of the gap to its best-response price closed each month "
@@ -334,7 +339,14 @@ SEGMENT = {
     "pricing": F("choice", "-", "how the segment pays", choices=PRICING_FORMS),
     "customers": F("float", "customers", "customers at the start", min=0),
     "max_customers": F("float", "customers", "saturation level of adoption", min=0, exclusive_min=True),
-    "adoption_rate_per_year": F("float", "1/yr", "logistic adoption rate", min=0),
+    "adoption_rate_per_year": F("float", "1/yr", "logistic adoption rate (0 for a segment fed by conversions)",
+                                default=0.0, min=0),
+    "converts_from": F("str", "-", "id of the free segment whose users convert into this one: its customers then "
+                       "follow conversions and churn, not a logistic adoption (empty: none)", default=""),
+    "conversion_per_year": F("float", "1/yr", "share of the converts_from segment's customers who become customers "
+                             "of this one in a year, while it is far from max_customers", default=0.0, min=0, max=1),
+    "churn_per_year": F("float", "1/yr", "share of this segment's customers who leave it in a year (a segment fed "
+                        "by conversions)", default=0.0, min=0, max=12),
     "tokens_per_customer_per_month": F("float", "tokens", "mean usage per customer at the start", min=0),
     "usage_growth_per_year": F("float", "1/yr", "growth of usage per customer at the start", min=-0.99),
     "usage_growth_halflife_years": F("float", "years", "the usage growth rate halves over this time "

@@ -117,3 +117,15 @@ def test_ids_must_be_unique_and_not_reserved(tmp_path):
         r["labs"]["meta"] = dict(r["labs"]["xai"])
     keys = {p.key for p in problems(baseline_with(tmp_path, edit))}
     assert {"hyperscalers.xai", "labs.meta"} <= keys
+
+
+def test_a_segment_fed_by_conversions_is_checked(tmp_path):
+    """converts_from names a free segment; such a segment does not also adopt by a logistic curve; a
+    conversion or churn rate without converts_from would be silently ignored, so it is refused."""
+    def edit(raw):
+        raw["segments"]["consumer_paid"].update(converts_from="enterprise", adoption_rate_per_year=0.4)
+        raw["segments"]["enterprise"]["churn_per_year"] = 0.1
+    found = {(p.key, p.found) for p in problems(baseline_with(tmp_path, edit))}
+    assert found == {("segments.consumer_paid.converts_from", "enterprise"),
+                     ("segments.consumer_paid.adoption_rate_per_year", 0.4),
+                     ("segments.enterprise.churn_per_year", 0.1)}

@@ -10,7 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 import wattyear
 from wattyear.sim import kernel, token_market
+from wattyear.sim.model import WattyearModel
 from wattyear.sim.token_month import usage
+from tests.worlds import resolved, tiny_world
 
 
 # ----------------------------------------------------------------- usage against one reference price
@@ -249,3 +251,78 @@ def test_google_defends_search_with_a_better_free_tier():
     assert np.all(r0 == 0.25)
     assert np.all(r5 > 0.6) and np.all(r5 <= 1.0)
     assert np.all(s5 > s0 + 0.1)
+
+
+# ----------------------------------------------------------------- the value of a free user
+def _funnel_world(**changes):
+    """The tiny world with a free segment of 1,000 users and a plan segment of 10 payers fed by them."""
+    raw = tiny_world(**{
+        "segments.free": {"name": "Free", "pricing": "free", "customers": 1000.0, "max_customers": 1e6,
+                          "tokens_per_customer_per_month": 10.0, "usage_growth_per_year": 0.0,
+                          "beta_quality": 0.0, "beta_price": 0.0, "outside_utility": -60.0, "peak_to_average": 1.0},
+        "segments.paid": {"name": "Paid", "pricing": "subscription", "customers": 10.0, "max_customers": 1e6,
+                          "converts_from": "free", "conversion_per_year": 0.12, "churn_per_year": 0.6,
+                          "tokens_per_customer_per_month": 10.0, "usage_growth_per_year": 0.0,
+                          "beta_quality": 0.0, "beta_price": 0.0, "outside_utility": -60.0, "peak_to_average": 1.0},
+        "labs.solo.subscription_usd_per_month": {"paid": 20.0},
+        "run.months": 3, **changes})
+    return raw
+
+
+def test_payers_come_from_free_users_and_churn():
+    """Month 1: 10 payers gain 0.12 × 1,000 × (1 − 10/10⁶) a year from the free users and lose 0.6 × 10:
+    10 + (119.9988 − 6)/12 = 19.4999 payers, each paying the $20 plan: $389.998 of plans in month 1.
+    The free users' count does not move (no adoption): month 2 starts from 19.4999."""
+    model = WattyearModel(resolved(_funnel_world()))
+    model.step()
+    model.step()
+    k_paid, k_free = model.world.segment_ids.index("paid"), model.world.segment_ids.index("free")
+    assert model.state.customers[0, k_paid] == pytest.approx(10 + (0.12 * 1000 * (1 - 1e-5) - 6) / 12, rel=1e-12)
+    assert model.state.customers[0, k_free] == 1000.0
+    lab = model.by_id["solo"].column
+    assert model.last_market.spend_usd[0, k_paid, lab] == pytest.approx(20 * 19.4999, rel=1e-9)
+    model.step()
+    n1 = 19.4999
+    assert model.state.customers[0, k_paid] == pytest.approx(n1 + (0.12 * 1000 * (1 - n1 / 1e6) - 0.6 * n1) / 12,
+                                                             rel=1e-12)
+
+
+def test_ads_in_a_free_tier_ramp_linearly_from_their_first_month():
+    """$2 a free user a month once mature, from 2026-02 over a quarter of a year (3 months): nothing in
+    January, 1/3 × $2 × 1,000 users in February, 2/3 in March, all of it in April; booked as revenue
+    from outside the token market."""
+    model = WattyearModel(resolved(_funnel_world(**{
+        "labs.solo.ads_usd_per_free_user_month": 2.0, "labs.solo.ads_from_month": "2026-02",
+        "labs.solo.ads_ramp_years": 0.25, "run.months": 4})))
+    lab = model.by_id["solo"].column
+    ads = []
+    for _ in range(4):
+        model.step()
+        ads.append(float(model.last_books.ad_revenue_usd[0, lab]))
+    assert ads == pytest.approx([0.0, 2000 / 3, 4000 / 3, 2000.0], rel=1e-12)
+    b = model.last_books
+    assert b.revenue_usd[0, lab] == pytest.approx(b.token_revenue_usd[0, lab] + 2000.0, rel=1e-12)
+
+
+def test_more_free_users_bring_payers_and_ads_but_lower_the_price_of_a_served_token(baseline_free_users):
+    """1.5× the free consumers over five years (four seeds). Each new free user costs OpenAI tokens and
+    brings ads and, through the funnel, payers: its payers grow (more than 10% after two years), its
+    ads grow by about the free users it serves (+15% to +30% over five years), and its revenue per token
+    served (the usage mix) falls by 5% to 15%."""
+    for base, more in baseline_free_users:
+        paid = lambda m: m.market[(m.market.segment == "consumer_paid") & (m.market.provider == "openai")]  # noqa: E731
+        assert paid(more).served_customers.iloc[24] > 1.10 * paid(base).served_customers.iloc[24]
+        ads = lambda m: m.metrics[m.metrics.agent == "openai"].ad_revenue_usd.sum()  # noqa: E731
+        assert 1.15 < ads(more) / ads(base) < 1.30
+        blended = lambda m: m.metrics[m.metrics.agent == "openai"].blended_price_usd_per_mtok.mean()  # noqa: E731
+        assert 0.85 < blended(more) / blended(base) < 0.95
+
+
+@pytest.fixture(scope="module")
+def baseline_free_users():
+    pairs = []
+    for seed in (1, 2, 3, 4):
+        base = wattyear.run(months=60, seed=seed)
+        more = wattyear.run(months=60, seed=seed, overrides={"segments.consumer_free.customers": 2.4e9})
+        pairs.append((base, more))
+    return pairs

@@ -74,7 +74,8 @@ def test_sweep_bounds_name_real_parameters_around_the_baseline():
 
 #: the demand parameters fitted or read off paths: they may only use what was known at the world's start
 DEMAND_KEYS = ("adoption_rate_per_year", "usage_growth_per_year", "usage_growth_halflife_years", "price_elasticity",
-               "nest_parameter", "beta_quality", "beta_price", "size_sigma", "outside_utility", "inertia")
+               "nest_parameter", "beta_quality", "beta_price", "size_sigma", "outside_utility", "inertia",
+               "conversion_per_year", "churn_per_year")
 MONTH = re.compile(r"(\d{4})(?:-(\d{2})(?!\d))?")
 
 
