@@ -241,6 +241,10 @@ def check_segment_maps(cfg, source):
         if seg["pricing"] == Pricing.FREE and seg["beta_price"] != 0:
             out.append(Problem(source, f"segments.{seg_id}.beta_price", "0 for a free segment",
                                seg["beta_price"]))
+        if seg["pricing"] == Pricing.SUBSCRIPTION and seg["price_elasticity"] != 0:
+            out.append(Problem(source, f"segments.{seg_id}.price_elasticity", "0 for a segment sold by the month "
+                               "(a plan's fee buys the plan: its use follows usage_growth_per_year)",
+                               seg["price_elasticity"]))
         source_id = seg["converts_from"]
         if source_id:
             if source_id not in segments or segments[source_id]["pricing"] != Pricing.FREE or source_id == seg_id:

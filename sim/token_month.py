@@ -70,7 +70,8 @@ def reference_price(world: World, cell_share: np.ndarray, cell_weight: np.ndarra
 
 def usage(world: World, st: WorldState) -> np.ndarray:
     """(S, K, P) tokens a customer of each provider uses per token the segment's trend counts:
-    (price / the segment's reference price)^(−ε) (1 where a segment or provider is free).
+    (price / the segment's reference price)^(−ε) (1 where a segment or provider is free, and in a segment
+    sold by the month: a plan's fee buys the plan, its use grows with the segment's trend).
 
     One reference for every provider of a segment: a cheaper provider's customers use more tokens
     (agents, longer contexts) and a fall of every price raises usage by ε, while a provider's spend
@@ -78,7 +79,7 @@ def usage(world: World, st: WorldState) -> np.ndarray:
     """
     ref = world.reference_price[:, :, None]
     ratio = kernel.safe_divide(st.price, ref)
-    ratio = np.where((ref > 0) & (st.price > 0), np.maximum(ratio, 1e-12), 1.0)
+    ratio = np.where((ref > 0) & (st.price > 0) & ~world.segment_by_plan[:, :, None], np.maximum(ratio, 1e-12), 1.0)
     return ratio ** -world.segment_price_elasticity[:, :, None]
 
 

@@ -129,3 +129,11 @@ def test_a_segment_fed_by_conversions_is_checked(tmp_path):
     assert found == {("segments.consumer_paid.converts_from", "enterprise"),
                      ("segments.consumer_paid.adoption_rate_per_year", 0.4),
                      ("segments.enterprise.churn_per_year", 0.1)}
+
+
+def test_a_plan_segment_has_no_price_elasticity(tmp_path):
+    """A plan's fee buys the plan: an elasticity of use to the fee would be ignored, so it is refused."""
+    path = baseline_with(tmp_path, lambda r: r["segments"]["consumer_paid"].update(price_elasticity=0.5))
+    [p] = problems(path)
+    assert (p.key, p.found) == ("segments.consumer_paid.price_elasticity", 0.5)
+    assert "sold by the month" in p.expected

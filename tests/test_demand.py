@@ -17,7 +17,7 @@ from tests.worlds import resolved, tiny_world
 
 # ----------------------------------------------------------------- usage against one reference price
 def _usage(prices, reference, epsilon):
-    world = SimpleNamespace(reference_price=np.array([[reference]]),
+    world = SimpleNamespace(reference_price=np.array([[reference]]), segment_by_plan=np.array([[False]]),
                             segment_price_elasticity=np.array([[epsilon]]))
     return usage(world, SimpleNamespace(price=np.array([[prices]], dtype=float)))[0, 0]
 
