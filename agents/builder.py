@@ -8,12 +8,6 @@ from wattyear.sim import kernel
 from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS
 from wattyear.sim.records import BuildOrder
 
-#: an owner that plans no growth still counts this share of its fleet as its next cluster, so that
-#: its self-funding ratio measures something (an assumption: about the yearly growth of an owner
-#: that only keeps up with the frontier)
-MIN_NEXT_CLUSTER_SHARE = 0.2
-
-
 class CapacityOwner:
     """Mixin for agents that own watts and build (labs, hyperscalers, the publisher).
 
@@ -70,6 +64,22 @@ class CapacityOwner:
     def next_cluster_capex_usd(self, t: int) -> np.ndarray:
         """(S,) capex of the next cluster its build rule plans, at the newest hardware's capex per W."""
         return self.model.state.next_cluster_watts[:, self.column] * self.newest_hardware(t)["capex_usd_per_w"]
+
+    def builds_its_own(self) -> np.ndarray:
+        """(S,) bool: it pays for new watts by building them (an owner with power to build on)."""
+        return np.ones(self.model.n_scenarios, dtype=bool)
+
+    def next_cluster_cost_usd_per_year(self, t: int) -> np.ndarray:
+        """(S,) what its next cluster costs a year as it would pay for it (``world.next_cluster_pricing``):
+        capex spread over its build lead time for an owner that builds; a year of the cheapest contract
+        rent for one that leases (``builds_its_own`` false); build capex for every owner under
+        ``build_capex``."""
+        build = self.next_cluster_capex_usd(t) / (self.profile["build_lead_months"] / 12.0)
+        if self.world.config["world"]["next_cluster_pricing"] == "build_capex":
+            return build
+        rent = self.model.cheapest_contract_rent(t)  # (inf in a world with nobody to lease from: it builds)
+        leased = self.model.state.next_cluster_watts[:, self.column] * np.where(np.isfinite(rent), rent, 0.0)
+        return np.where(self.builds_its_own() | ~np.isfinite(rent), build, leased)
 
     def build_pays(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
         """Whether a new watt of its newest hardware earning ``revenue_usd_per_w_year`` (net of the

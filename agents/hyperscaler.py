@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.agents.base import EconomicAgent
-from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
+from wattyear.agents.builder import CapacityOwner
 from wattyear.sim import kernel
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
 from wattyear.sim.units import DT_YEARS
@@ -105,7 +105,8 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         budget = self.power_budget(t)
         order = np.where(pays, np.minimum(gap, budget), 0.0)
         return CapacityPlan(c, self.order_build(order, t),
-                            next_cluster_watts=np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.owned_watts[:, c]),
+                            next_cluster_watts=np.maximum(gap, self.world.config["world"]["next_cluster_floor_share"]
+                                                          * obs.owned_watts[:, c]),
                             can_build_to_suit_watts=np.where(pays, budget - order, 0.0))
 
     def build_to_suit(self, lab_column: int, lab_id: str, watts: np.ndarray,

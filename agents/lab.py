@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.agents.base import EconomicAgent
-from wattyear.agents.builder import MIN_NEXT_CLUSTER_SHARE, CapacityOwner
+from wattyear.agents.builder import CapacityOwner
 from wattyear.sim import capital_market, kernel, lease_market
 from wattyear.sim.records import CapacityPlan, Distress, FreeTierRouting, LeaseAsk, LeaseBid, Observation, Payout, \
     Prices, Raise, TrainingStep
@@ -178,6 +178,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
             decisions.append(FreeTierRouting(c, int(k), now + p["price_adjustment"] * (target - now)))
         return tuple(decisions)
 
+    def builds_its_own(self) -> np.ndarray:
+        """(S,) bool: it has power of its own to build on (``power_secured_w_per_year`` > 0); a lab without
+        leases its watts, and its next cluster costs it rent, not capex."""
+        return np.broadcast_to(np.asarray(self.profile["power_secured_w_per_year"], float) > 0,
+                               (self.model.n_scenarios,))
+
     def ad_revenue_usd(self, step: int, free_users_served: np.ndarray) -> np.ndarray:
         """(S,) this month's ads in its free tier: ``free_users_served`` (S,) × the ad revenue per free user,
         which rises linearly from 0 in ``ads_from_month`` to ``ads_usd_per_free_user_month`` over
@@ -257,7 +263,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         builds = self.order_build(own, t)
         budget = budget - own * hw["capex_usd_per_w"]
         contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), rent))
-        return CapacityPlan(c, builds, next_cluster_watts=np.maximum(gap, MIN_NEXT_CLUSTER_SHARE * obs.watts[:, c]),
+        floor = world.config["world"]["next_cluster_floor_share"] * obs.watts[:, c]
+        return CapacityPlan(c, builds, next_cluster_watts=np.maximum(gap, floor),
                             contract_watts=np.maximum(contract, 0.0),
                             contract_value_usd_per_w_year=np.maximum(margin, 0.0))
 

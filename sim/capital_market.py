@@ -55,26 +55,63 @@ def source_shares(shares, available):
     return np.divide(s, total, out=s.copy(), where=total > 0)
 
 
-def self_funding_ratio(trailing_fcf_usd_per_year, next_capex_usd, build_lead_months):
-    """SFR = trailing-12-month free cash flow / annualised next-cluster capex.
+def self_funding_ratio(trailing_fcf_usd_per_year, next_cluster_usd_per_year):
+    """SFR = trailing-12-month free cash flow / what the next cluster costs a year (its capex over the build
+    lead time in years, or a year of its rent). SFR ≥ 1: operations could pay for it. No next cluster
+    (cost 0) gives SFR 0: nothing to fund is not being self-funded.
 
-    The next cluster's capex is spread over its build lead time, so the annual
-    bill is capex / (lead / 12). SFR ≥ 1: operations could pay for it. No next
-    cluster (capex 0) gives SFR 0: nothing to fund is not being self-funded.
-
-    >>> float(self_funding_ratio(30e9, 60e9, 24))
+    >>> float(self_funding_ratio(30e9, 60e9 / 2))
     1.0
     """
-    annual = np.asarray(next_capex_usd, float) / (np.asarray(build_lead_months, float) / 12.0)
+    annual = np.asarray(next_cluster_usd_per_year, float)
     return np.divide(trailing_fcf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_fcf_usd_per_year,
                                                                                   annual).shape),
                      where=annual > 0.01)  # (a cent a year of capex is no cluster: the ratio would overflow)
 
 
-def crossing_step(sfr_by_step):
-    """First step at which SFR ≥ 1, or None ("not within the horizon").
+#: months a self-funding ratio must stay at or above 1, with no outside raise, for a crossing to count
+#: (a month's touch is not self-funding: a lab whose plan shrinks for a quarter touches 1 and raises again)
+SUSTAINED_MONTHS = 12
 
-    >>> crossing_step([0.2, 0.9, 1.0, 0.8]), crossing_step([0.5])
+
+def crossing_steps(sfr, raised=None, sustain: int = SUSTAINED_MONTHS) -> np.ndarray:
+    """The sustained crossing month along axis 0: the first month m from which SFR ≥ 1 in every month
+    m … m + sustain − 1 and (``raised`` given) nothing is raised in them; NaN where there is none,
+    including a run that ends before a streak has lasted ``sustain`` months. ``sfr`` (months, ...).
+
+    >>> crossing_steps(np.array([0.5, 1.2, 1.1, 0.9, 1.0, 1.3, 1.5]), sustain=3).tolist()
+    4.0
+    >>> crossing_steps(np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 0.5]]), raised=np.array([[0, 0], [5, 0], [0, 0]]),
+    ...                sustain=2).tolist()
+    [nan, 0.0]
+    """
+    sfr = np.asarray(sfr, float)
+    ok = sfr >= 1.0
+    if raised is not None:
+        ok &= ~(np.asarray(raised, float) > 0)
+    months = ok.shape[0]
+    if months < sustain:
+        return np.full(ok.shape[1:], np.nan)
+    run = np.concatenate([np.zeros((1, *ok.shape[1:]), int), np.cumsum(ok, axis=0)])
+    whole = (run[sustain:] - run[:-sustain]) == sustain  # (months − sustain + 1, ...): the streak from m lasts
+    return np.where(whole.any(axis=0), whole.argmax(axis=0), np.nan)
+
+
+def crossing_step(sfr_by_step, raised_by_step=None, sustain: int = SUSTAINED_MONTHS):
+    """The sustained crossing month of one series (``crossing_steps``), or None ("not within the horizon").
+
+    >>> crossing_step([0.2, 0.9, 1.0, 0.8, 1.1, 1.2], sustain=2), crossing_step([0.5], sustain=1)
+    (4, None)
+    """
+    step = crossing_steps(np.asarray(sfr_by_step, float), None if raised_by_step is None
+                          else np.asarray(raised_by_step, float), sustain)
+    return None if np.isnan(step) else int(step)
+
+
+def first_touch_step(sfr_by_step):
+    """First step at which SFR ≥ 1 for a month, or None: the first touch, not a sustained crossing.
+
+    >>> first_touch_step([0.2, 0.9, 1.0, 0.8]), first_touch_step([0.5])
     (2, None)
     """
     hits = np.flatnonzero(np.asarray(sfr_by_step) >= 1.0)

@@ -263,8 +263,10 @@ def self_funding(model, t: int) -> SelfFunding:
 
     Free cash flow = trailing-12-month operating cash flow (net of rent and
     commitment payments, which are operating costs) less trailing replacement
-    capex; over the next cluster's capex as the owner's build rule sizes it,
-    spread over its build lead time.
+    capex; for a lab, less the rent it received for watts it let (a side
+    business of idle watts, reported apart: the ratio asks whether its token
+    business pays for its growth). Over what the next cluster costs it a year
+    as it would pay for it (``CapacityOwner.next_cluster_cost_usd_per_year``).
     """
     st = model.state
     s, n_agents = st.cash.shape
@@ -272,9 +274,13 @@ def self_funding(model, t: int) -> SelfFunding:
     scale = 12.0 / months
     ocf = st.ocf_history[:, -months:, :].sum(axis=1) * scale
     replacement = st.replacement_capex_history[:, -months:, :].sum(axis=1) * scale
-    capex = np.zeros((s, n_agents))
-    lead = np.ones(n_agents)
+    lease_income = st.lease_income_history[:, -months:, :].sum(axis=1) * scale
+    capex, cost = np.zeros((s, n_agents)), np.zeros((s, n_agents))
     for owner in [*model.labs, *model.hyperscalers]:
         capex[:, owner.column] = owner.next_cluster_capex_usd(t)
-        lead[owner.column] = owner.profile["build_lead_months"]
-    return SelfFunding(ocf, ocf - replacement, capex, capital_market.self_funding_ratio(ocf - replacement, capex, lead))
+        cost[:, owner.column] = owner.next_cluster_cost_usd_per_year(t)
+    token_business = ocf - replacement
+    for lab in model.labs:
+        token_business[:, lab.column] -= lease_income[:, lab.column]
+    return SelfFunding(ocf, ocf - replacement, lease_income, capex, cost,
+                       capital_market.self_funding_ratio(token_business, cost))

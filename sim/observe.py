@@ -87,6 +87,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
             accounts.token_revenue_usd[:, :n_prov], priced_sums(world, served_by_segment)),
         revenue_usd=accounts.revenue_usd,
         operating_cash_flow_usd=accounts.operating_cash_flow_usd,
+        lease_income_usd=accounts.lease_income_usd,
         outlays_usd=accounts.outlays_usd,
         cash_usd=st.cash.copy(),
     )

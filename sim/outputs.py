@@ -103,17 +103,23 @@ METRIC_VALUES = (
       "month's spend × 12)"),
     C("training_share", "fraction", "share of a lab's operated watts on training this month"),
     # self-funding
-    C("self_funding_ratio", "ratio", "SFR: trailing_free_cash_flow_usd / annualised capex of the next cluster "
-      "(next_cluster_capex_usd over its build lead time in years); ≥ 1: operations could pay for it; 0 with no "
-      "next cluster (labs and hyperscalers)"),
+    C("self_funding_ratio", "ratio", "SFR: trailing free cash flow of the token business (trailing_free_cash_flow_usd, "
+      "less trailing_lease_income_usd for a lab) / what the next cluster costs a year "
+      "(next_cluster_cost_usd_per_year); ≥ 1: operations could pay for it; 0 with no next cluster (labs and "
+      "hyperscalers)"),
     C("trailing_operating_cash_flow_usd", "$/yr", "operating cash flow over the last 12 months, this one included "
       "(scaled to a year while fewer have passed)"),
     C("trailing_free_cash_flow_usd", "$/yr", "trailing operating cash flow less replacement capex over the same "
       "months"),
+    C("trailing_lease_income_usd", "$/yr", "rent received for watts let over the same months: reported apart, "
+      "and left out of a lab's self-funding ratio (a side business of idle watts, not its token business)"),
     C("next_cluster_capex_usd", "$", "capex of the next cluster: next_cluster_watts × capex per W of the newest "
       "hardware it could order now"),
+    C("next_cluster_cost_usd_per_year", "$/yr", "what the next cluster costs a year as the owner would pay for it "
+      "(world.next_cluster_pricing): its capex over the build lead time for an owner that builds, a year of "
+      "the cheapest contract rent for a lab that leases"),
     C("next_cluster_watts", "W", "watts of the next cluster its build rule plans: what it will lack at the end "
-      "of its build lead time, at least a fifth of its fleet (labs and hyperscalers)"),
+      "of its build lead time, at least world.next_cluster_floor_share of its fleet (labs and hyperscalers)"),
     # capital market
     C("outside_capital_usd", "$", "stock: outside money a lab has raised since the start"),
     C("raised_usd", "$", "outside money a lab raised this month, all sources"),

@@ -187,7 +187,9 @@ class SelfFunding:
 
     trailing_operating_cash_flow_usd: np.ndarray
     trailing_free_cash_flow_usd: np.ndarray
+    trailing_lease_income_usd: np.ndarray
     next_cluster_capex_usd: np.ndarray
+    next_cluster_cost_usd_per_year: np.ndarray
     self_funding_ratio: np.ndarray
 
 
@@ -291,6 +293,7 @@ class Observation:
     # books
     revenue_usd: np.ndarray  #: (S, A) this month
     operating_cash_flow_usd: np.ndarray  #: (S, A) this month
+    lease_income_usd: np.ndarray  #: (S, A) rent received for watts let this month
     outlays_usd: np.ndarray  #: (S, A) cash costs and capex this month (what a cash buffer must cover)
     cash_usd: np.ndarray  #: (S, A) after this month's books, before raises
 

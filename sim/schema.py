@@ -143,6 +143,13 @@ WORLD = {
                                  min=0, exclusive_min=True),
     "training_shift_halflife_years": F("float", "years", "half-life of the move of every lab's training-share "
                                        "cap toward its long-run value", default=4.0, min=0, exclusive_min=True),
+    "next_cluster_floor_share": F("float", "fraction", "an owner that plans no growth still counts this share of "
+                                  "its fleet (operated watts for a lab, owned for a hyperscaler) as its next cluster, "
+                                  "so that its self-funding ratio measures something", default=0.2, min=0, max=1),
+    "next_cluster_pricing": F("choice", "-", "what the next cluster costs a year in the self-funding ratio: "
+                              "'as_paid' (build capex over the build lead time for an owner that builds, a year of "
+                              "the cheapest contract rent for a lab that leases) or 'build_capex' (build capex for "
+                              "every owner)", default="as_paid", choices=("as_paid", "build_capex")),
     "plan_every_months": F("int", "months", "owners revisit their capacity plans (builds, contracts) every this "
                            "many months", default=3, min=1, max=12),
     "power_growth_per_year": F("float", "1/yr", "growth of the power every owner can secure each year (grid "

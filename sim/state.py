@@ -42,6 +42,7 @@ class WorldState:
     ocf_history: np.ndarray  #: (S, 12, A) operating cash flow of the last 12 months, newest last
     outlays_history: np.ndarray  #: (S, 12, A) cash costs and capex of the last 12 months
     replacement_capex_history: np.ndarray  #: (S, 12, A) capex on replacements of the last 12 months
+    lease_income_history: np.ndarray  #: (S, 12, A) rent received for watts let, the last 12 months
     revenue_history: np.ndarray  #: (S, 13, A) revenue of the last 13 months (growth over a year), newest last
     first_choice_history: np.ndarray  #: (S, 15, P) compute tokens of each provider's first-choice customers, newest last
     failed: np.ndarray  #: (S, L) bool: the lab has failed (out of the market for good)
@@ -82,6 +83,7 @@ def starting_state(world: World) -> WorldState:
         debt=np.zeros((s, n_agents)),
         ocf_history=np.zeros((s, 12, n_agents)),
         replacement_capex_history=np.zeros((s, 12, n_agents)),
+        lease_income_history=np.zeros((s, 12, n_agents)),
         outlays_history=np.zeros((s, 12, n_agents)),
         revenue_history=np.zeros((s, 13, n_agents)),
         first_choice_history=np.zeros((s, 15, n_prov)),
@@ -110,6 +112,8 @@ def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_c
     st.outlays_history = _push(st.outlays_history, obs.outlays_usd, first)
     st.replacement_capex_history = np.roll(st.replacement_capex_history, -1, axis=1)
     st.replacement_capex_history[:, -1, :] = replacement_capex_usd
+    st.lease_income_history = np.roll(st.lease_income_history, -1, axis=1)
+    st.lease_income_history[:, -1, :] = obs.lease_income_usd
 
 
 def _push(history: np.ndarray, newest: np.ndarray, fill: bool) -> np.ndarray:

@@ -92,12 +92,60 @@ def test_self_funding_ratio_and_crossing_by_hand():
     sfr = [m.self_funding_ratio[0, lab] for m in (r.books for r in model.history)]
     assert model.history[0].books.next_cluster_watts[0, lab] == pytest.approx(5000.0, rel=1e-12)
     assert sfr == pytest.approx([63115.2 / 60000] * 3, rel=1e-12)
-    assert capital.crossing_step(sfr) == 0
+    assert capital.first_touch_step(sfr) == 0 == capital.crossing_step(sfr, sustain=3)
+    assert capital.crossing_step(sfr) is None  # three months are not the twelve a crossing must last
     raw["labs"]["solo"]["build_lead_months"] = 6
     model = WattyearModel(resolved(raw)).run()
     sfr = [m.self_funding_ratio[0, lab] for m in (r.books for r in model.history)]
     assert sfr == pytest.approx([63115.2 / 120000] * 3, rel=1e-12)
-    assert capital.crossing_step(sfr) is None
+    assert capital.first_touch_step(sfr) is None
+
+
+def test_a_lab_that_leases_prices_its_next_cluster_at_rent():
+    """The world above with a landlord renting at $10/W-yr (and no watts to spare): 'solo' has no power of
+    its own, so its 5,000 W cluster costs it a year of rent, $50,000: SFR = 63,115.2 / 50,000 = 1.262304.
+    Priced at build capex (``world.next_cluster_pricing = "build_capex"``) it is $60,000 a year again;
+    with power of its own it builds, and build capex is what it pays."""
+    raw = tiny_world(**{"world.energy_usd_per_mwh": 0.0, "world.site_opex_usd_per_w_year": 0.0,
+                        "segments.api.tokens_per_customer_per_month": 6000 * MONTH_SECONDS / 100,
+                        "labs.solo.build_lead_months": 12, "run.months": 1})
+    raw["hyperscalers"] = {"landlord": landlord("Landlord", 0.0, 10.0)}
+
+    def first_month(**changes):
+        world = copy.deepcopy(raw)
+        for path, value in changes.items():
+            section, key = path.rsplit(".", 1)
+            node = world
+            for part in section.split("."):
+                node = node.setdefault(part, {})
+            node[key] = value
+        model = WattyearModel(resolved(world)).run()
+        books, lab = model.history[0].books, model.by_id["solo"].column
+        return books.next_cluster_cost_usd_per_year[0, lab], books.self_funding_ratio[0, lab]
+
+    assert first_month() == pytest.approx((50000.0, 63115.2 / 50000), rel=1e-12)
+    assert first_month(**{"world.next_cluster_pricing": "build_capex"}) == pytest.approx((60000.0, 63115.2 / 60000),
+                                                                                         rel=1e-12)
+    assert first_month(**{"labs.solo.power_secured_w_per_year": 100.0})[0] == pytest.approx(60000.0, rel=1e-12)
+
+
+def test_a_labs_self_funding_counts_its_token_business_not_its_lease_income():
+    """Over two baseline years (xAI lets its idle watts): every lab's SFR × what its next cluster costs a
+    year is its trailing free cash flow less the rent it received; a cloud's is its whole free cash flow."""
+    from wattyear.sim.config import load_config
+
+    model = WattyearModel(load_config(overrides={"run.months": 24})).run()
+    labs = [lab.column for lab in model.labs]
+    clouds = [h.column for h in model.hyperscalers]
+    let = 0.0
+    for record in model.history:
+        b = record.books
+        funded = b.self_funding_ratio * b.next_cluster_cost_usd_per_year
+        np.testing.assert_allclose(funded[:, labs], (b.trailing_free_cash_flow_usd - b.trailing_lease_income_usd)[:, labs],
+                                   rtol=1e-9, atol=1e-3)
+        np.testing.assert_allclose(funded[:, clouds], b.trailing_free_cash_flow_usd[:, clouds], rtol=1e-9, atol=1e-3)
+        let += b.trailing_lease_income_usd[0, model.by_id["xai"].column]
+    assert let > 0
 
 
 def test_build_is_paid_over_its_lead_and_enters_service():

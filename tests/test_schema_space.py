@@ -49,7 +49,8 @@ PARAMETERS = {path: field_at(path) for path, _ in _leaves(BASE)}
 PARAMETERS = {path: f for path, f in PARAMETERS.items() if f is not None and path not in ("run.months", "run.seed")}
 #: families a cross-table rule ties to other values (drawn alone they are mostly refused, which tests little)
 TIED = (".funding.", ".stakes.", "leases.", "commitments.", "customers", "watts", "max_training_share",
-        "long_run_training_share", "conversion_per_year", "churn_per_year", "consumer_paid.adoption_rate_per_year")
+        "long_run_training_share", "conversion_per_year", "churn_per_year", "consumer_paid.adoption_rate_per_year",
+        "consumer_paid.price_elasticity")
 FREE = {path: f for path, f in PARAMETERS.items() if not any(t in path for t in TIED)}
 
 

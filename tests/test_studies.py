@@ -191,7 +191,7 @@ def test_sampled_designs_small_studies_and_switches_analyse_and_report(tmp_path,
     monkeypatch.chdir(tmp_path)
     lhs = small(tmp_path, "lhs", f'[sample]\nn = 12\n[sample.ranges]\n"{QUALITY}" = [0.5, 0.95]\n'
                                  '"open_weights.release_every_months" = [3, 18]\n'
-                                 '[outputs]\nkeep = "every"\nevery_months = 12\nkinds = ["lab"]\n')
+                                 '[outputs]\nkeep = "every"\nevery_months = 12\nkinds = ["lab"]\n', months=48)
     assert main(["sweep", str(lhs), "--workers", "2", "--no-progress", "--report"]) == 0
     folder = tmp_path / "out" / "lhs"
     assert not (folder / "llama_heatmap.png").exists() and (folder / "llama_response.png").exists()

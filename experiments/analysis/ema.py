@@ -217,7 +217,8 @@ def outcome_values(metrics: pd.DataFrame, *, rpt_month: str = RPT_MONTH, labs: S
         g = rows[rows["agent"] == lab].sort_values("step")
         if g.empty:
             raise ValueError(f"no lab {lab!r} in the metrics (labs: {sorted(set(rows['agent']))})")
-        hit = crossing_step(g["self_funding_ratio"].to_numpy())
+        hit = crossing_step(g["self_funding_ratio"].to_numpy(),
+                            g["raised_usd"].to_numpy() if "raised_usd" in g else None)
         last = g.iloc[-1]
         at = g.loc[g["date"] == when, "revenue_per_token"]
         out[f"{lab}_crossing_month"] = float(horizon if hit is None else hit)

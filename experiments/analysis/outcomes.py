@@ -134,7 +134,8 @@ def crossings_table(data: SweepData) -> pd.DataFrame:
         if data.every_month:
             step = first["crossing_step"]
         else:
-            hit = crossing_step(g["self_funding_ratio"].to_numpy())
+            hit = crossing_step(g["self_funding_ratio"].to_numpy(),
+                                g["raised_usd"].to_numpy() if "raised_usd" in g else None)
             step = float(g["step"].iloc[hit]) if hit is not None else np.nan
         last = g.iloc[-1]
         at = g[g["step"] == month]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from wattyear.sim import outputs
-from wattyear.sim.capital_market import crossing_step
+from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step, first_touch_step
 
 #: (column, heading, scale, format) of the summary table
 SUMMARY_COLUMNS = (
@@ -49,9 +49,18 @@ def format_summary(metrics: pd.DataFrame, start_label: str, end_label: str) -> s
 
 
 def crossings(metrics: pd.DataFrame) -> dict[str, int | None]:
-    """First step each lab's self-funding ratio reaches 1, or None."""
+    """Each lab's sustained self-funding crossing (``capital_market.crossing_step``: SFR ≥ 1 for
+    ``SUSTAINED_MONTHS`` months with no raise), or None."""
     labs = metrics[metrics["kind"] == "lab"]
-    return {agent: crossing_step(g.sort_values("step")["self_funding_ratio"].to_numpy())
+    return {agent: crossing_step(g.sort_values("step")["self_funding_ratio"].to_numpy(),
+                                 g.sort_values("step")["raised_usd"].to_numpy())
+            for agent, g in labs.groupby("agent", sort=False)}
+
+
+def first_touches(metrics: pd.DataFrame) -> dict[str, int | None]:
+    """The first month each lab's self-funding ratio reaches 1, sustained or not, or None."""
+    labs = metrics[metrics["kind"] == "lab"]
+    return {agent: first_touch_step(g.sort_values("step")["self_funding_ratio"].to_numpy())
             for agent, g in labs.groupby("agent", sort=False)}
 
 
@@ -72,14 +81,17 @@ def format_crossings(metrics: pd.DataFrame, date_of) -> str:
     """Lines: when each lab could first fund its next cluster from operations, and from when it
     raises no more outside capital."""
     label = lambda step: "not within the horizon" if step is None else f"{str(date_of(step))[:7]} (month {step})"  # noqa: E731
-    lines = ["Self-funding (trailing-12-month free cash flow ≥ annualised capex of the next cluster it plans),",
-             "and the month from which a lab raises no more outside capital:"]
+    lines = [f"Self-funding (trailing-12-month free cash flow of its token business ≥ what its next cluster costs a "
+             f"year, for {SUSTAINED_MONTHS} months",
+             "with no raise; first touch: the first month it reaches 1), and the month from which a lab raises no "
+             "more outside capital:"]
     independent = no_more_outside_capital(metrics)
+    touches = first_touches(metrics)
     for agent, step in crossings(metrics).items():
         rows = metrics[metrics["agent"] == agent]
         raised = rows["outside_capital_usd"].max()
         failed = rows["failed"].max() > 0 if "failed" in rows else False
         tail = "  FAILED" if failed else ""
-        lines.append(f"  {agent:<12} {label(step):<26} no more outside capital from: {label(independent[agent]):<26} "
-                     f"raised: ${raised / 1e9:,.1f}B{tail}")
+        lines.append(f"  {agent:<12} {label(step):<26} first touch: {label(touches[agent]):<26} "
+                     f"no more outside capital from: {label(independent[agent]):<26} raised: ${raised / 1e9:,.1f}B{tail}")
     return "\n".join(lines)

@@ -45,6 +45,7 @@ from wattyear.experiments.studies.result_folder import IDENTITY, check_identity,
 from wattyear.experiments.studies.store import ResultStore, WriteError, write_error
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
+from wattyear.sim.capital_market import crossing_steps
 from wattyear.sim.guard import ModelError
 
 
@@ -227,11 +228,11 @@ def run_files(metrics_path: str, tables: tuple[str, ...]) -> list[Path]:
 
 
 def first_crossings(model) -> np.ndarray:
-    """(S, agents) the first month each agent's self-funding ratio reached 1, NaN if it never did: read
-    from every month, whichever months a study keeps."""
+    """(S, agents) each agent's sustained self-funding crossing (``capital_market.crossing_steps``), NaN if
+    none: read from every month, whichever months a study keeps."""
     sfr = np.stack([r.books.self_funding_ratio for r in model.history])  # (months, S, agents)
-    hit = sfr >= 1.0
-    return np.where(hit.any(axis=0), hit.argmax(axis=0), np.nan)
+    raised = np.stack([r.books.raised_usd for r in model.history])
+    return crossing_steps(sfr, raised)
 
 
 def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
