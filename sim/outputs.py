@@ -89,6 +89,17 @@ METRIC_VALUES = (
       "`world.idle_power_fraction`; paid by whoever operates the watts"),
     C("interest_usd", "$", "interest on the debt carried into the month (`world.debt_interest_per_year`)"),
     C("depreciation_usd", "$", "straight-line depreciation of owned watts in service, leased out or not"),
+    # the cost stack of the watts it operates: energy_usd + watt_depreciation_usd + watt_site_opex_usd +
+    # watt_rent_usd = cost_per_watt_year × watts / 12
+    C("watt_depreciation_usd", "$", "cost stack: depreciation of the owned watts it operates (not those it lets)"),
+    C("watt_site_opex_usd", "$", "cost stack: site opex of the owned watts it operates (not those it lets)"),
+    C("watt_rent_usd", "$", "cost stack: rent of the watts it leases in (the fringe's rent of its watts included); "
+      "with energy_usd, watt_depreciation_usd and watt_site_opex_usd the cost of its watts, "
+      "cost_per_watt_year × watts / 12"),
+    C("cost_usd_per_mtok", "$/Mtok", "the cost of its watts (the stack above) per million tokens served: training's "
+      "watts included (0 if it served none)"),
+    C("serving_cost_usd_per_mtok", "$/Mtok", "the serving share of the cost of its watts (1 − training_share) per "
+      "million tokens served: what a served token cost it to produce (0 if it served none)"),
     C("capex_usd", "$", "capex paid: each build in equal parts over its lead time, replacements included"),
     # cash
     C("cash_usd", "$", "stock: cash at the end of the month, after raises, borrowing, write-offs and payouts"),

@@ -155,6 +155,11 @@ class Accounts:
     energy_usd: np.ndarray
     interest_usd: np.ndarray
     depreciation_usd: np.ndarray
+    watt_depreciation_usd: np.ndarray
+    watt_site_opex_usd: np.ndarray
+    watt_rent_usd: np.ndarray
+    cost_usd_per_mtok: np.ndarray
+    serving_cost_usd_per_mtok: np.ndarray
     capex_usd: np.ndarray
     cash_flow_usd: np.ndarray
     operating_cash_flow_usd: np.ndarray

@@ -89,6 +89,15 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         # capacity market: nobody trades more than it bid or offered
         assert np.all(metrics.traded_in_watts <= metrics.bid_watts * (1 + 1e-9) + 1e-6)
         assert np.all(metrics.traded_out_watts <= metrics.asked_watts * (1 + 1e-9) + 1e-6)
+        # the cost stack of the watts each agent operates adds up to its cost per watt-year × watts, to a cent
+        stack = (metrics.energy_usd + metrics.watt_depreciation_usd + metrics.watt_site_opex_usd
+                 + metrics.watt_rent_usd)
+        operated = metrics.watts > 0
+        np.testing.assert_allclose(stack[operated], (metrics.cost_per_watt_year * metrics.watts / 12)[operated],
+                                   rtol=1e-12, atol=0.01)
+        served = metrics.tokens_served > 0
+        np.testing.assert_allclose((metrics.cost_usd_per_mtok * metrics.tokens_served / 1e6)[served],
+                                   stack[served], rtol=1e-9, atol=0.01)
         # cash changes by exactly what flowed in and out
         change = metrics.cash_usd - prev_cash
         flows = (metrics.token_revenue_usd + metrics.lease_income_usd - metrics.rent_paid_usd

@@ -130,3 +130,19 @@ def test_release_without_lag_uses_this_months_frontier():
     model.step()
     model.step()
     assert model.state.quality[0, fringe] == pytest.approx(0.5 * (1.0 + 0.1 * np.log(4.0)), rel=1e-12)
+
+
+def test_cost_stack_of_one_lab_by_hand():
+    """The world of the first test: its 1,000 W cost $73.05 of energy, $41.666… of site opex and $250 of
+    depreciation a month and no rent: $364.7166… = CPWY $4.3766 × 1,000 W / 12. It served 0.1 Mtok, so
+    a token cost it $3,647.17 per Mtok; nothing trains, so all of it is serving cost."""
+    model = WattyearModel(resolved(tiny_world()))
+    model.step()
+    m = model.last_books
+    lab = model.by_id["solo"].column
+    assert (m.energy_usd[0, lab], m.watt_site_opex_usd[0, lab], m.watt_depreciation_usd[0, lab],
+            m.watt_rent_usd[0, lab]) == pytest.approx((73.05, 500 / 12, 250.0, 0.0), rel=1e-12)
+    total = 73.05 + 500 / 12 + 250.0
+    assert total == pytest.approx(4.3766 * 1000 / 12, rel=1e-12)
+    assert m.cost_usd_per_mtok[0, lab] == pytest.approx(total / 0.1, rel=1e-12)
+    assert m.serving_cost_usd_per_mtok[0, lab] == pytest.approx(total / 0.1, rel=1e-12)
