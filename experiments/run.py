@@ -115,7 +115,8 @@ class RunResult:
         return summary_frame(self.metrics)
 
     def crossings(self) -> dict[str, str | None]:
-        """The month (``YYYY-MM``) each lab first could fund its next cluster from operations, or None."""
+        """The month (``YYYY-MM``) from which each lab funds its next cluster from operations (its self-funding
+        ratio ≥ 1 for 12 months with no outside raise), or None."""
         dates = self._month_labels()
         return {lab: None if step is None else dates[step] for lab, step in crossings(self.metrics).items()}
 

@@ -151,7 +151,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         depreciation_usd=depreciation,
         watt_depreciation_usd=depreciation * (1 - out_share),
         watt_site_opex_usd=running * (1 - out_share),
-        watt_rent_usd=capacity_cost - owned_cost * (1 - out_share),
+        watt_rent_usd=rent_paid + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0),
         cost_usd_per_mtok=kernel.safe_divide(operating_cost, tokens_served) * TOKENS_PER_MTOK,
         serving_cost_usd_per_mtok=kernel.safe_divide(operating_cost * (1 - supply.training_share), tokens_served)
         * TOKENS_PER_MTOK,

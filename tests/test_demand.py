@@ -270,20 +270,23 @@ def _funnel_world(**changes):
 
 
 def test_payers_come_from_free_users_and_churn():
-    """Month 1: 10 payers gain 0.12 × 1,000 × (1 − 10/10⁶) a year from the free users and lose 0.6 × 10:
-    10 + (119.9988 − 6)/12 = 19.4999 payers, each paying the $20 plan: $389.998 of plans in month 1.
-    The free users' count does not move (no adoption): month 2 starts from 19.4999."""
-    model = WattyearModel(resolved(_funnel_world()))
+    """Month 1: 10 payers gain 0.12 × 1,000 × (1 − 10/10⁶) a year from last month's 1,000 free users and
+    lose 0.6 × 10: 10 + (119.9988 − 6)/12 = 19.4999 payers, each paying the $20 plan: $389.998 of plans.
+    The free users adopt at 1.2 a year toward 10⁶: 1,000 + 1.2 × 1,000 × (1 − 10⁻³)/12 = 1,099.9 in month 1.
+    Month 2's payers grow from month 1's free users (1,099.9), not month 2's: every segment grows from
+    last month's numbers, whatever order the segments are in."""
+    model = WattyearModel(resolved(_funnel_world(**{"segments.free.adoption_rate_per_year": 1.2})))
     model.step()
     model.step()
     k_paid, k_free = model.world.segment_ids.index("paid"), model.world.segment_ids.index("free")
     assert model.state.customers[0, k_paid] == pytest.approx(10 + (0.12 * 1000 * (1 - 1e-5) - 6) / 12, rel=1e-12)
-    assert model.state.customers[0, k_free] == 1000.0
+    free1 = 1000 + 1.2 * 1000 * (1 - 1e-3) / 12
+    assert model.state.customers[0, k_free] == pytest.approx(free1, rel=1e-12)
     lab = model.by_id["solo"].column
     assert model.last_market.spend_usd[0, k_paid, lab] == pytest.approx(20 * 19.4999, rel=1e-9)
     model.step()
     n1 = 19.4999
-    assert model.state.customers[0, k_paid] == pytest.approx(n1 + (0.12 * 1000 * (1 - n1 / 1e6) - 0.6 * n1) / 12,
+    assert model.state.customers[0, k_paid] == pytest.approx(n1 + (0.12 * free1 * (1 - n1 / 1e6) - 0.6 * n1) / 12,
                                                              rel=1e-12)
 
 

@@ -121,7 +121,7 @@ def test_outcomes_are_the_median_of_separate_runs(study):
         assert outcomes[name][1] == np.median([e[name] for e in each]), name  # bit-identical members
     # one outcome by hand, straight from a run's metrics
     lab = runs[0].metrics.query("agent == 'gemini'").sort_values("step")
-    hit = crossing_step(lab["self_funding_ratio"].to_numpy())
+    hit = crossing_step(lab["self_funding_ratio"].to_numpy(), lab["raised_usd"].to_numpy())
     assert each[0]["gemini_crossing_month"] == (MONTHS if hit is None else hit)
     assert each[0]["gemini_outside_capital_bn"] == lab["outside_capital_usd"].iloc[-1] / 1e9
 

@@ -88,8 +88,8 @@ def test_crossings_are_read_from_every_month_even_when_few_are_kept(tmp_path):
     for row in done.manifest.to_dict("records"):
         alone = wattyear.run(overrides={QUALITY: row[QUALITY]}, seed=row["seed"], months=60)
         for lab in LABS:
-            sfr = alone.metrics.loc[alone.metrics["agent"] == lab, "self_funding_ratio"].to_numpy()
-            expected = crossing_step(sfr)
+            mine = alone.metrics.loc[alone.metrics["agent"] == lab]
+            expected = crossing_step(mine["self_funding_ratio"].to_numpy(), mine["raised_usd"].to_numpy())
             got = kept.loc[(kept["run_id"] == row["run_id"]) & (kept["agent"] == lab), "crossing_step"].item()
             assert (np.isnan(got) and expected is None) or got == expected, (row["run_id"], lab)
             crossed += expected is not None and expected < 59

@@ -47,8 +47,8 @@ def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
     loses 8–10% of its decade's revenue, yet its crossing moves by a month either way: the next cluster
     it plans shrinks with its demand; Gemini crosses 0–2 months later, OpenAI 0–1). xAI, with a few percent
     of API tokens, prices at cost plus a near-constant markup, which is no higher: its price follows the
-    marginal cost of the watts it keeps after leasing out its idle ones (up to +3% in a seed), and its
-    "crossing" is its lease income, a definition still to replace.
+    marginal cost of the watts it keeps after leasing out its idle ones (up to +3% in a seed), and it
+    reaches sustained self-funding in neither world.
 
     The price effects are small for a structural reason: the fringe's customers are few and heavy
     (their usage answers its price 10× below the closed labs' with ε = 1), so open weights that double

@@ -9,7 +9,8 @@ folder is named (``NAME+PATH=VALUE+PATH=VALUE``); configs are run first. The
 first input is the reference: every other run's values are shown with their
 difference from it. Values are read in one month common to all runs (by
 default the last month they share), except the self-funding crossing, which
-is the first month over each whole run.
+is read over each whole run (the month from which the ratio stays ≥ 1 for 12
+months with no outside raise).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ COMPARED = (
     ("rate_limited_share", "rate-limited share", "share of demand", 1.0),
     ("outside_capital_usd", "outside capital raised to date", "$B", 1e-9),
 )
-#: the first month a lab's self-funding ratio reaches 1, counted in months from the reference run's start
+#: the month from which a lab's self-funding ratio stays ≥ 1 (12 months, no raise), in months from the reference's start
 CROSSING = ("self_funding_crossing", "self-funding crossing", "months from the reference's start")
 #: an override inside a run spec: ``+PATH=VALUE`` (a ``+`` inside a value, as in ``1e+9``, stays)
 _OVERRIDE = re.compile(r"\+(?=[A-Za-z_][\w-]*(?:\.[\w-]+)+=)")
@@ -127,9 +128,9 @@ class Comparison:
         lines += [f"- **{k}**{' (reference)' if i == 0 else ''}: {label}"
                   for i, (k, label) in enumerate(zip(keys, self.labels))]
         lines += ["", f"Values in {self.month} (the last month all runs share, unless chosen with `--at`); "
-                  "Δ B is B − A. The self-funding crossing is the first month a lab's trailing-12-month free "
-                  "cash flow covers the annualised capex of its next cluster, over the whole run; its Δ is in "
-                  "months. – : the lab is not in that run.", ""]
+                  "Δ B is B − A. The self-funding crossing is the month from which a lab's trailing-12-month free "
+                  "cash flow covers what its next cluster costs a year, for 12 months with no outside raise, over "
+                  "the whole run; its Δ is in months. – : the lab is not in that run.", ""]
         starts = {str(r.metrics["date"].min())[:7] for r in self.runs}
         if len(starts) > 1:
             lines += [f"The runs start in different months ({', '.join(sorted(starts))}): outside capital is "

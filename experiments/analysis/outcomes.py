@@ -2,9 +2,9 @@
 
 ``wattyear analyze OUT`` reads a sweep's result folder and writes, beside it:
 
-- ``crossings.parquet``: one row per run × lab: the month its self-funding
-  ratio first reached 1, read from every month of the run (NaN: not within
-  the horizon), with the run's varied parameters and outcomes;
+- ``crossings.parquet``: one row per run × lab: the month from which its
+  self-funding ratio stayed ≥ 1 for 12 months with no outside raise, read from
+  every month of the run (NaN: not within the horizon), with the run's varied parameters and outcomes;
 - fan charts (median, 50% and 90% bands across runs) per lab of the
   self-funding ratio (symmetric-log axis with the threshold), revenue per
   token (log axis) and operating margin;
@@ -43,7 +43,7 @@ import pyarrow.dataset as ds  # noqa: E402
 
 from wattyear.experiments.studies.store import ResultStore  # noqa: E402
 from wattyear.sim import outputs  # noqa: E402
-from wattyear.sim.capital_market import crossing_step  # noqa: E402
+from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step  # noqa: E402
 
 #: revenue per token is shown in $/Mtok (``sim.outputs.display``)
 RPT_SCALE = outputs.display("revenue_per_token")[1]
@@ -119,7 +119,9 @@ def load(folder: str | Path) -> SweepData:
     data = SweepData(folder, runs, params, int(runs["step"].max()), start, "crossing_step" in runs)
     if not data.every_month:
         data.notes.append("Crossing months were read from the kept months only (results from before crossings "
-                          "were read from every month): they are rounded up to the next kept month.")
+                          "were read from every month): a crossing is the first kept month from which the "
+                          "self-funding ratio stays ≥ 1 over the kept months that span a year, so it is rounded "
+                          "up to a kept month and raises between kept months are not seen.")
     return data
 
 
@@ -134,8 +136,12 @@ def crossings_table(data: SweepData) -> pd.DataFrame:
         if data.every_month:
             step = first["crossing_step"]
         else:
+            # the kept months stand for the months between them: a streak of SUSTAINED_MONTHS months spans
+            # this many kept rows
+            spacing = max(int(np.median(np.diff(g["step"].to_numpy()))) if len(g) > 1 else 1, 1)
             hit = crossing_step(g["self_funding_ratio"].to_numpy(),
-                                g["raised_usd"].to_numpy() if "raised_usd" in g else None)
+                                g["raised_usd"].to_numpy() if "raised_usd" in g else None,
+                                sustain=max(1, -(-SUSTAINED_MONTHS // spacing)))
             step = float(g["step"].iloc[hit]) if hit is not None else np.nan
         last = g.iloc[-1]
         at = g[g["step"] == month]
@@ -513,8 +519,8 @@ def analyze(folder: str | Path) -> list[Path]:
     add = lambda caption, path: figures.append((caption, path))  # noqa: E731
     add("Self-funding ratio across runs (symmetric-log axis: linear within ±1, so the threshold is readable)",
         plot_fan(data, "self_funding_ratio", folder / "fan_self_funding.png", unit="SFR", yscale="symlog",
-                 threshold=1.0, title="Trajectories to self-funding: trailing free cash flow / annualised capex "
-                                      "of the next cluster"))
+                 threshold=1.0, title="Trajectories to self-funding: trailing free cash flow of the token business "
+                                      "/ what the next cluster costs a year"))
     if "revenue_per_token" in data.runs:
         add("Revenue per token across runs", plot_fan(data, "revenue_per_token", folder / "fan_revenue_per_token.png",
                                                        unit="$/M tokens", scale=RPT_SCALE, yscale="log",

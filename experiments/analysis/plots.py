@@ -77,7 +77,7 @@ def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path, 
     fig, (ax_sfr, ax_cap) = plt.subplots(1, 2, figsize=(14, 5))
     _lines(ax_sfr, labs, "self_funding_ratio")
     ax_sfr.axhline(1.0, color="black", ls="--", lw=1, label="self-funding threshold")
-    ax_sfr.set(title="Self-funding ratio: trailing-12-month free cash flow / annualised capex of the next cluster",
+    ax_sfr.set(title="Self-funding ratio: trailing-12-month free cash flow / what the next cluster costs a year",
                ylabel="SFR (symmetric log: linear within ±1)")
     ax_sfr.set_yscale("symlog", linthresh=1.0)  # the threshold stays readable when a lab's ratio runs to ±50
     ax_sfr.title.set_fontsize(9)

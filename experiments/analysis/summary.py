@@ -53,7 +53,7 @@ def crossings(metrics: pd.DataFrame) -> dict[str, int | None]:
     ``SUSTAINED_MONTHS`` months with no raise), or None."""
     labs = metrics[metrics["kind"] == "lab"]
     return {agent: crossing_step(g.sort_values("step")["self_funding_ratio"].to_numpy(),
-                                 g.sort_values("step")["raised_usd"].to_numpy())
+                                 g.sort_values("step")["raised_usd"].to_numpy() if "raised_usd" in g else None)
             for agent, g in labs.groupby("agent", sort=False)}
 
 
