@@ -10,7 +10,7 @@ from wattyear.sim import capital_market, kernel, lease_market
 from wattyear.sim.records import CapacityPlan, Distress, FreeTierRouting, LeaseAsk, LeaseBid, Observation, Payout, \
     Prices, Raise, TrainingStep
 from wattyear.sim.schema import FundingSource
-from wattyear.sim.units import DT_YEARS, month_index
+from wattyear.sim.units import DT_YEARS, month_index, per_token
 
 #: the largest price rise a rate-limited lab would consider to bring demand down to
 #: its capacity (a bound for the Kreps–Scheinkman solve, not a typical value; an assumption)
@@ -171,7 +171,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         decisions = []
         for k in np.flatnonzero(consumer & ~world.segment_priced[0]):
             now = st.routing[:, k, c]
-            flagship_cost = kernel.safe_divide(obs.marginal_cost_usd_per_mtok[:, k, c], now) / 1e6 * consumer_tokens
+            flagship_cost = per_token(kernel.safe_divide(obs.marginal_cost_usd_per_mtok[:, k, c], now)) * consumer_tokens
             target = kernel.search_defence_routing(value, world.segment_beta_quality[:, k] * theta,
                                                    obs.own_share[:, k, c], flagship_cost)
             target = np.clip(target, world.segment_routing[:, k, c], 1.0)

@@ -18,7 +18,7 @@ from wattyear.sim.supply import fringe_rent_usd_per_w_year
 from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
 from wattyear.sim.token_month import paid_usd_per_mtok, segment_sums, spend_usd
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_mtok
+from wattyear.sim.units import DT_YEARS, per_mtok
 from wattyear.sim.world import World
 
 
@@ -152,9 +152,9 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         watt_depreciation_usd=depreciation * (1 - out_share),
         watt_site_opex_usd=running * (1 - out_share),
         watt_rent_usd=rent_paid + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0),
-        cost_usd_per_mtok=kernel.safe_divide(operating_cost, tokens_served) * TOKENS_PER_MTOK,
-        serving_cost_usd_per_mtok=kernel.safe_divide(operating_cost * (1 - supply.training_share), tokens_served)
-        * TOKENS_PER_MTOK,
+        cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost, tokens_served)),
+        serving_cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost * (1 - supply.training_share),
+                                                              tokens_served)),
         capex_usd=capex,
         cash_flow_usd=cash_flow,
         operating_cash_flow_usd=kernel.operating_cash_flow_usd(profit, depreciation),

@@ -8,8 +8,6 @@ shares give each lab's own-price elasticity.
 
 from __future__ import annotations
 
-import numpy as np
-
 from wattyear.sim import kernel, token_market
 from wattyear.sim.fleet import LeaseBook
 from wattyear.sim.records import Accounts, Observation, SupplyMonth, TokenMonth
@@ -39,7 +37,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
     own_share = kernel.safe_divide(units_squared / tokens.usage_by_segment / tokens.usage_by_segment, first_units)
     # and of its nest (the closed labs' or the fringe's): Σ_n units_n·(units_n / nest units_n) / Σ_n units_n
     cell_units = kernel.safe_divide(cleared.first_choice, tokens.usage)
-    members = (world.nest_of[:, None] == np.arange(world.nest_of.max() + 1)[None, :]).astype(float)
+    members = token_market.nest_members(world.nest_of)
     nest_units = token_market.nest_sums(cell_units, members) @ members.T  # (one term per output: exact)
     nest_share = kernel.safe_divide(segment_sums(world, cell_units * kernel.safe_divide(cell_units, nest_units)),
                                     segment_sums(world, cell_units))

@@ -41,6 +41,16 @@ class NestedWeights(NamedTuple):
     members: np.ndarray  #: (P, G) 1.0 where provider p is in nest g
 
 
+def nest_members(nest_of) -> np.ndarray:
+    """(P, G) 1.0 where provider p is in nest g, from each provider's nest index ``nest_of`` (P,).
+
+    >>> nest_members([0, 0, 1]).tolist()
+    [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    """
+    nest_of = np.asarray(nest_of)
+    return (nest_of[:, None] == np.arange(nest_of.max() + 1)[None, :]).astype(float)
+
+
 def nested_weights(utilities, outside_utility, nest_of=None, nest_scale=1.0) -> NestedWeights:
     """Weights of a nested logit (McFadden 1978; Berry 1994): providers in nests, the outside option apart.
 
@@ -57,8 +67,7 @@ def nested_weights(utilities, outside_utility, nest_of=None, nest_scale=1.0) -> 
     """
     u = np.asarray(utilities, dtype=float)
     n_providers = u.shape[-1]
-    nest_of = np.zeros(n_providers, dtype=int) if nest_of is None else np.asarray(nest_of)
-    members = (nest_of[:, None] == np.arange(nest_of.max() + 1)[None, :]).astype(float)  # (P, G)
+    members = nest_members(np.zeros(n_providers, dtype=int) if nest_of is None else nest_of)  # (P, G)
     outside = np.broadcast_to(np.asarray(outside_utility, dtype=float), u.shape[:-1])
     lam = np.broadcast_to(np.asarray(nest_scale, dtype=float), u.shape[:-1])
     # each nest's largest utility (−∞ for an empty or all-failed nest)

@@ -10,7 +10,7 @@ import numpy as np
 from wattyear.sim import kernel, token_market
 from wattyear.sim.records import SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
-from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_token
+from wattyear.sim.units import DT_YEARS, per_mtok, per_token
 from wattyear.sim.world import World
 
 
@@ -140,8 +140,7 @@ def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np
     by_plan = world.segment_by_plan[:, :, None]
     if not by_plan.any():
         return price
-    return np.where(by_plan, kernel.safe_divide(spend_usd(world, tokens, price), tokens.served) * TOKENS_PER_MTOK,
-                    price)
+    return np.where(by_plan, per_mtok(kernel.safe_divide(spend_usd(world, tokens, price), tokens.served)), price)
 
 
 def spend_usd(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:
