@@ -53,6 +53,23 @@ class CapacityOwner:
             owned = owned + model.fleet.retiring_between(t + REPLACEMENT_LEAD_MONTHS + 1, step)[:, c]
         return owned
 
+    def replacement_share(self, retire_step: int, retiring: np.ndarray) -> np.ndarray:
+        """(S,) share of its ``retiring`` watts (S,) leaving service in month ``retire_step`` it replaces:
+        what it needs then (``needed_watts``) less what it will have without them, over them, in [0, 1]
+        (an owner that still needs the watts rebuilds them with the newest generation; one that no longer
+        does lets them retire)."""
+        wanted = self.needed_watts(retire_step) - self.held_watts(retire_step)
+        keep = np.clip(kernel.safe_divide(wanted, retiring), 0.0, 1.0)
+        return np.where(np.isinf(wanted), 1.0, keep)
+
+    def held_watts(self, step: int) -> np.ndarray:
+        """(S,) the watts set against its need at ``step``: those it will operate (``planned_watts``)."""
+        return self.planned_watts(step)
+
+    def needed_watts(self, step: int) -> np.ndarray:
+        """(S,) watts it needs at ``step`` by its latest plan (inf: no plan yet, it keeps what it has)."""
+        return np.full(self.model.n_scenarios, np.inf)
+
     def order_build(self, watts: np.ndarray, t: int) -> tuple[BuildOrder, ...]:
         """An order of ``watts`` (S,) of its newest hardware now, in service after its lead time (none
         where it orders no watts in any scenario)."""
@@ -80,6 +97,17 @@ class CapacityOwner:
         rent = self.model.cheapest_contract_rent(t)  # (inf in a world with nobody to lease from: it builds)
         leased = self.model.state.next_cluster_watts[:, self.column] * np.where(np.isfinite(rent), rent, 0.0)
         return np.where(self.builds_its_own() | ~np.isfinite(rent), build, leased)
+
+    def build_cost_usd_per_w_year(self, t: int, anyway: bool = False) -> np.ndarray:
+        """(S,) what a watt of its newest hardware ordered now costs it a year (``kernel.
+        equivalent_annual_cost_usd_per_w_year`` at its cost of capital, site opex included); inf for an
+        owner with no power of its own to build on (``builds_its_own`` false) unless ``anyway``."""
+        hw = self.newest_hardware(t)
+        cost = kernel.equivalent_annual_cost_usd_per_w_year(
+            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
+            self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"])
+        return np.broadcast_to(cost, (self.model.n_scenarios,)).copy() if anyway else \
+            np.where(self.builds_its_own(), cost, np.inf)
 
     def build_pays(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
         """Whether a new watt of its newest hardware earning ``revenue_usd_per_w_year`` (net of the

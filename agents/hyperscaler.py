@@ -24,8 +24,10 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
     * ``business_month``: its business outside the token market this month,
       less what rivals' chatbots took of it (Search at risk).
     * ``rent_usd_per_w_year``: its asking rent follows the hardware it would
-      build now: (capex / life + site opex) × (1 + its markup), the markup set
-      so that its starting hardware rents at ``cloud_rent_usd_per_w_year``.
+      build now: the watt's equivalent annual cost at its cost of capital
+      (capex carried over the build lead, repaid over the watt's life, plus
+      site opex) × (1 + its markup), the markup set so that its starting
+      hardware rents at ``cloud_rent_usd_per_w_year``.
       Energy is passed through to whoever operates the watts.
     * ``capacity_ask``: spot offer of watts neither let nor used by other
       cloud customers.
@@ -48,12 +50,17 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
 
     def _capital_cost(self, hardware: str) -> np.ndarray:
-        """(S,) depreciation and site opex of a watt of ``hardware`` a year."""
-        return self.world.capital_cost_usd_per_w_year[:, self.world.hardware.index(hardware)]
+        """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex at
+        its cost of capital over its build lead and life, plus site opex."""
+        hw = self.world.hardware[hardware]
+        return np.broadcast_to(kernel.equivalent_annual_cost_usd_per_w_year(
+            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
+            self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"]),
+            (self.model.n_scenarios,))
 
     @property
     def rent_markup(self) -> np.ndarray:
-        """Markup of its rent over the capital and site cost of a watt of its starting hardware."""
+        """Markup of its rent over the annual cost of a watt of its starting hardware (``_capital_cost``)."""
         return self.profile["cloud_rent_usd_per_w_year"] / self._capital_cost(self.profile["hardware"]) - 1.0
 
     def rent_usd_per_w_year(self, t: int) -> np.ndarray:
@@ -84,14 +91,28 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         return p["business_revenue_usd_per_year"] / 12 * kernel.grown(p["business_growth_per_year"], step / 12)
 
     def capacity_ask(self, obs: Observation) -> LeaseAsk:
-        """Spot offer: the watts it will own when a new lease would start, less all it has let
-        by then (built-to-suit contracts are covered by their own builds) and other customers."""
+        """Spot offer: its spare watts when a new lease would start (``spare_watts``)."""
+        return LeaseAsk(self.column, self.spare_watts(obs.step), self.rent_usd_per_w_year(obs.step).copy(),
+                        self.profile["lease_term_months"])
+
+    def spare_watts(self, t: int) -> np.ndarray:
+        """(S,) the watts it will own when a lease signed in month ``t`` would start (``world.lease_lead_months``
+        on), less all it has let by then (built-to-suit contracts are covered by their own builds) and other
+        customers' watts."""
         c, model = self.column, self.model
-        start = obs.step + self.world.config["world"]["lease_lead_months"]
+        start = t + self.world.config["world"]["lease_lead_months"]
         owned = model.fleet.owned_watts(start).sum(axis=1)[:, c]
         let = model.leases.nominal_watts(start, c, "lessor")
-        spare = np.maximum(owned - let - self.third_party_watts(start), 0.0)
-        return LeaseAsk(c, spare, self.rent_usd_per_w_year(obs.step).copy(), self.profile["lease_term_months"])
+        return np.maximum(owned - let - self.third_party_watts(start), 0.0)
+
+    def held_watts(self, step: int) -> np.ndarray:
+        """(S,) the watts set against its need: those it will own (it lets them, it does not operate them)."""
+        return self.owned_then(step)
+
+    def needed_watts(self, step: int) -> np.ndarray:
+        """(S,) watts it needs at ``step``: what it has let then (contracts, commitments and renewals
+        counted) plus other cloud customers' watts."""
+        return self.model.leases.nominal_watts(step, self.column, "lessor") + self.third_party_watts(step)
 
     def plan_capacity(self, obs: Observation) -> CapacityPlan:
         """Builds for what it has let and other customers' growth, and the watts it can still build

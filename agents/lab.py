@@ -25,6 +25,25 @@ DISTRESS_MONTHS = 3
 
 
 
+def yearly_growth(history: np.ndarray, step: int, cap) -> np.ndarray:
+    """(S,) yearly growth of a (S, months) history (newest last) over up to its last 12 months, with
+    ``SMOOTHING_MONTHS`` averages at both ends (a quality release or a rival's outage moves demand in a
+    step, not a year's growth), clipped to [0, ``cap``]: owners plan for growth, not for a shrinking
+    market (a dip does not sell clusters). 0 in month 0.
+
+    >>> yearly_growth(np.array([[1.0] * 3 + [2.0] * 12]), 20, 5.0).round(6).tolist()
+    [1.0]
+    """
+    back = min(step, history.shape[1] - SMOOTHING_MONTHS)
+    if back <= 0:
+        return np.zeros(history.shape[0])
+    now = history[:, -SMOOTHING_MONTHS:].mean(axis=1)
+    then = history[:, -SMOOTHING_MONTHS - back:history.shape[1] - back].mean(axis=1)
+    ratio = kernel.safe_divide(now, then)
+    growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
+    return np.clip(growth, 0.0, cap)
+
+
 class FrontierLab(CapacityOwner, EconomicAgent):
     """A lab that trains models, serves tokens, prices them and races for compute.
 
@@ -47,8 +66,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
       labs bid for the watts that would serve the paid tokens they turned away,
       less those already signed for that arrive within the lease lead time;
       idle labs offer idle owned watts at cost × (1 + markup).
-    * ``lets_leases_lapse``: a lab that has failed or is short of runway lets
-      its leases lapse at their renewal.
+    * ``renewal_share``: at the end of a lease's term it renews the share of
+      the watts its capacity plan still needs; a lab that has failed or is
+      short of runway (``lets_leases_lapse``) lets them all lapse.
     * ``raise_capital``: when cash covers fewer than ``runway_months`` of burn,
       a round of up to ``raise_months`` of burn, no larger than
       ``round_fraction`` of its valuation and no sooner than
@@ -205,33 +225,38 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         Clipped to [0, ``world.max_forecast_growth_per_year``]: owners plan
         for growth, not for a shrinking market (a dip does not sell clusters).
         """
-        history = self.model.state.first_choice_history[:, :, self.column]
-        back = min(obs.step, history.shape[1] - SMOOTHING_MONTHS)
-        if back <= 0:
-            return np.zeros(history.shape[0])
-        # three-month averages at both ends: a quality release or a rival's outage moves demand in a step
-        now = history[:, -SMOOTHING_MONTHS:].mean(axis=1)
-        then = history[:, -SMOOTHING_MONTHS - back:history.shape[1] - back].mean(axis=1)
-        ratio = kernel.safe_divide(now, then)
-        growth = np.where(ratio > 0, np.maximum(ratio, 1e-12) ** (12.0 / back) - 1.0, 0.0)
-        return np.clip(growth, 0.0, self.world.config["world"]["max_forecast_growth_per_year"])
+        return yearly_growth(self.model.state.first_choice_history[:, :, self.column], obs.step,
+                             self.world.config["world"]["max_forecast_growth_per_year"])
 
     def plan_capacity(self, obs: Observation) -> CapacityPlan:
         """What the race needs: its own builds, the watts to contract from hyperscalers and the
         most it would pay for them a year, $/W-yr (what a new serving watt earns it), each (S,).
 
-        Target at t + lead: serving watts for forecast demand at reachable
-        utilisation, plus the watts its next training run needs (``training_need``).
-        Gap = target − watts it will have then (owned, leased in, committed).
-        Free tiers are always served (they are how labs win payers and defend
-        share: the usage-mix problem is that their compute must be bought).
-        Serving growth for paying demand is planned only if a new watt pays:
-        its NPV at the lab's cost of capital when built, or its margin over the
-        cheapest rent when contracted, at the revenue a paid compute token brings. Own builds come first, within secured power; the rest is
-        contracted. All of it within what the lab can fund: cash plus the round
+        Target at t + lead (in watts of the newest hardware it builds):
+
+        Forecast demand: its first-choice customers' compute, at its level of
+        the last ``SMOOTHING_MONTHS``, grown at ``demand_growth`` over the lead.
+
+        * free tiers at forecast demand (they are how labs win payers and defend
+          share: the usage-mix problem is that their compute must be bought);
+        * paying demand at forecast × the newsvendor cover exp(σ·Φ⁻¹(1 − c/m))
+          (``kernel.newsvendor_cover``): a watt costing c a year is worth holding
+          while the chance it is used exceeds c/m, where m is what a used watt
+          earns over its energy, scaled down by how much looser the market will
+          be at delivery (``model.market_tightness``: rivals' order books are
+          public) and σ is ``world.demand_forecast_sigma_per_year`` over the lead;
+        * the watts its next training run needs (``training_need``).
+
+        The target is set at the cost of the watt it would add: the cheaper of
+        a build (its equivalent annual cost at the lab's cost of capital, for a
+        lab with power of its own) and the cheapest rent. The gap to what it
+        will have then (owned, leased in, committed) is built where building is
+        the cheaper, within secured power; the rest, up to the target at rent
+        (smaller where rent is dearer), is contracted. All within what the lab can fund: cash plus the round
         investors would take, less a runway of burn and capex already committed.
         """
         st, p, c, world, t = self.model.state, self.profile, self.column, self.world, obs.step
+        w = world.config["world"]
         lead = p["build_lead_months"]
         hw = self.newest_hardware(t)
         tpwy_new = world.hardware.new_watt_tpwy(hw, t + lead) * world.model_efficiency[:, c]
@@ -239,34 +264,49 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         growth = self.demand_growth(obs)
         per_forecast_watt = kernel.safe_divide(kernel.grown(growth, lead / 12), per_watt_month)
         free = ~world.segment_priced[0]
-        free_need = obs.first_choice_compute[:, free, c].sum(axis=1) * per_forecast_watt
-        paid_need = obs.first_choice_compute[:, ~free, c].sum(axis=1) * per_forecast_watt
-        planned = self.planned_watts(t + lead)
-        # what a new serving watt earns a year over the energy it draws at reachable load
-        margin = (obs.revenue_per_paid_compute_token[:, c] * tpwy_new * obs.serving_reach[:, c]
+        # from the level of the last SMOOTHING_MONTHS, split as this month's: a month's jump (a release, a
+        # rival's outage) is not a level to build for
+        first = obs.first_choice_compute[:, :, c]
+        level = kernel.safe_divide(st.first_choice_history[:, -SMOOTHING_MONTHS:, c].mean(axis=1), first.sum(axis=1))
+        free_need = first[:, free].sum(axis=1) * level * per_forecast_watt
+        paid_need = first[:, ~free].sum(axis=1) * level * per_forecast_watt
+        # its watts in watts of the newest hardware it plans with (a lab leasing another family's faster
+        # hardware, or running older vintages, has more or fewer tokens a watt than a new watt of its own)
+        new_now = world.hardware.new_watt_tpwy(hw, t) * world.model_efficiency[:, c]
+        like_new = np.where(obs.watts[:, c] > 0, kernel.safe_divide(obs.tpwy[:, c], new_now), 1.0)
+        planned = self.planned_watts(t + lead) * like_new
+        # what a new serving watt earns a year over the energy it draws at reachable load, in the market
+        # it will be delivered into
+        margin = (obs.revenue_per_paid_compute_token[:, c] * obs.tpwy[:, c] * obs.serving_reach[:, c]
                   - kernel.energy_usd(1.0, world.energy_usd_per_w_year, obs.serving_reach[:, c],
-                                      world.config["world"]["idle_power_fraction"], years=1.0))
+                                      w["idle_power_fraction"], years=1.0))
+        margin = margin * np.minimum(self.model.market_tightness(obs, lead), 1.0)
         rent = self.model.cheapest_contract_rent(t)
-        build_pays = self.build_pays(margin, t)  # an owner also pays site opex
-        lease_pays = margin > rent  # a lessee pays rent instead
-        serving_now = obs.watts[:, c] * (1.0 - obs.training_share[:, c])
-        paid_target = np.where(build_pays | lease_pays, paid_need,
-                               np.minimum(paid_need, np.maximum(serving_now - free_need, 0.0)))
-        serving_target = free_need + paid_target
-        target = serving_target + self.training_need(serving_target, hw)
-        gap = np.maximum(target - planned, 0.0)
-        gap = np.where(st.failed[:, self.lab_index], 0.0, gap)
+        build_cost = self.build_cost_usd_per_w_year(t)  # inf for a lab with no power of its own
+        # the watt it would add: the cheaper of a build and a lease (with neither open, priced as a build)
+        cheapest = np.minimum(build_cost, rent)
+        cheapest = np.where(np.isfinite(cheapest), cheapest, self.build_cost_usd_per_w_year(t, anyway=True))
+        sigma = w["demand_forecast_sigma_per_year"] * np.sqrt(lead / 12)
+        failed = st.failed[:, self.lab_index]
 
+        def target(cost):
+            serving = free_need + paid_need * kernel.newsvendor_cover(cost, margin, sigma)
+            return np.where(failed, 0.0, serving + self.training_need(serving, hw))
+
+        wanted = target(cheapest)
         budget = self.fundable_usd(obs)
-        own = np.where(build_pays, np.minimum(gap, self.power_budget(t)), 0.0)
+        own = np.where(build_cost < rent, np.minimum(np.maximum(wanted - planned, 0.0), self.power_budget(t)), 0.0)
         own = np.minimum(own, np.maximum(budget, 0.0) / hw["capex_usd_per_w"])
         builds = self.order_build(own, t)
         budget = budget - own * hw["capex_usd_per_w"]
-        contract = np.minimum(gap - own, kernel.safe_divide(np.maximum(budget, 0.0), rent))
-        floor = world.config["world"]["next_cluster_floor_share"] * obs.watts[:, c]
+        contract = np.minimum(np.maximum(target(rent) - planned - own, 0.0),
+                              kernel.safe_divide(np.maximum(budget, 0.0), rent))
+        gap = np.maximum(wanted - planned, 0.0)
+        floor = w["next_cluster_floor_share"] * obs.watts[:, c]
         return CapacityPlan(c, builds, next_cluster_watts=np.maximum(gap, floor),
                             contract_watts=np.maximum(contract, 0.0),
-                            contract_value_usd_per_w_year=np.maximum(margin, 0.0))
+                            contract_value_usd_per_w_year=np.maximum(margin, 0.0),
+                            target_watts=kernel.safe_divide(wanted, like_new))
 
     def training_need(self, serving_watts: np.ndarray, hardware: dict) -> np.ndarray:
         """Watts of ``hardware`` the next training run needs, (S,): g × the last run's
@@ -298,6 +338,23 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         runway (at the start: its cash is negative)."""
         short = self.model.state.cash[:, self.column] < 0 if t == 0 else self.in_distress()
         return self.model.state.failed[:, self.lab_index] | short
+
+    def needed_watts(self, step: int) -> np.ndarray:
+        """(S,) watts its last capacity plan wants at the end of its lead time (inf before its first plan)."""
+        return self.model.state.target_watts[:, self.column].copy()
+
+    def renewal_share(self, t: int) -> np.ndarray:
+        """(S,) share of the watts of its leases ending in month ``t`` it renews: what its last capacity plan
+        wants at the end of its lead time (``target_watts``) less the watts it will have then without them,
+        over the expiring watts, within [0, 1]; none where it lets its leases lapse (``lets_leases_lapse``).
+        A lessee sheds the watts it no longer needs at the end of their term (no penalty is due then)."""
+        c = self.column
+        expiring = self.model.leases.expiring_watts(t, c)
+        without = self.planned_watts(t + self.profile["build_lead_months"]) - expiring
+        wanted = self.needed_watts(t) - without
+        keep = np.clip(kernel.safe_divide(wanted, expiring), 0.0, 1.0)
+        keep = np.where(np.isinf(wanted), 1.0, keep)  # no plan yet: it renews what it has
+        return np.where(self.lets_leases_lapse(t), 0.0, keep)
 
     def capacity_ask(self, obs: Observation) -> LeaseAsk:
         """Spot market: (idle owned watts offered, asking rent $/W-yr), each shape (S,).

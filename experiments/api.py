@@ -3,7 +3,7 @@
     >>> import wattyear
     >>> result = wattyear.run(months=12)                    # the calibrated baseline, one year
     >>> result.metrics.query("kind == 'lab'").shape
-    (48, 65)
+    (48, 66)
 
 Configs are named as on the command line: a TOML file, the name of a packaged
 config (``"baseline"``, ``"colossus_lease"``) or a config dict; ``overrides``

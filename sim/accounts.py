@@ -65,6 +65,10 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     busy = np.ones((s, n_agents))  # the publisher's watts rank ads and train all the time
     training = supply.training_share[:, :n_prov]
     busy[:, :n_prov] = training + (1 - training) * np.clip(kernel.safe_divide(served_compute, full_load), 0, 1)
+    # at the evening peak the serving watts carry peak-to-average times the month's mean load
+    peak_load = np.zeros((s, n_agents))
+    peak_load[:, :n_prov] = training + (1 - training) * np.clip(
+        kernel.safe_divide(served_compute * tokens.peak, full_load), 0, 1)
     own_use = np.maximum(owned - leased_out, 0.0)
     hyperscalers = [world.column(h) for h in world.hyperscaler_ids]
     for c in hyperscalers:  # other cloud customers keep a hyperscaler's own watts busy
@@ -133,6 +137,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         cost_per_watt_year=econ.cost_per_watt_year,
         blended_price_usd_per_mtok=per_mtok(econ.blended_price_usd_per_token),
         utilization=econ.utilization,
+        peak_load=peak_load,
         rate_limited_share=rate_limited,
         quality=quality,
         token_revenue_usd=token_revenue,
@@ -152,9 +157,10 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         watt_depreciation_usd=depreciation * (1 - out_share),
         watt_site_opex_usd=running * (1 - out_share),
         watt_rent_usd=rent_paid + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0),
-        cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost, tokens_served)),
+        # (per token served: under one token served a month there is no cost per token, as none served)
+        cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost, tokens_served, floor=1.0)),
         serving_cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost * (1 - supply.training_share),
-                                                              tokens_served)),
+                                                              tokens_served, floor=1.0)),
         capex_usd=capex,
         cash_flow_usd=cash_flow,
         operating_cash_flow_usd=kernel.operating_cash_flow_usd(profit, depreciation),

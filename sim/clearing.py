@@ -76,6 +76,8 @@ def apply_plan(model, plan: CapacityPlan) -> None:
         book_build(model.world, model.fleet, order)
     if plan.next_cluster_watts is not None:
         model.state.next_cluster_watts[:, plan.column] = plan.next_cluster_watts
+    if plan.target_watts is not None:
+        model.state.target_watts[:, plan.column] = plan.target_watts
 
 
 def sign_lease(model, lease: NewLease | None) -> None:

@@ -294,24 +294,31 @@ class LeaseBook:
         self.note.append(note)
         return len(self.lessor) - 1
 
-    def renew_expiring(self, step: int, lapse: np.ndarray | None = None, rent_now: np.ndarray | None = None) -> None:
+    def renew_expiring(self, step: int, keep: np.ndarray | None = None, rent_now: np.ndarray | None = None) -> None:
         """Roll over leases marked ``renew`` that end at ``step`` for the same term.
 
-        ``lapse`` (bool (S, A)): where the lessee lets them lapse (renewed with
-        no watts there). ``rent_now`` ((S, A), NaN where a lessor has no list
-        rent): the renewal is at the lessor's rent of the day; where that is
-        not a finite number (scenario by scenario), at the old price.
+        ``keep`` ((S, A) in [0, 1]): the share of the watts of its expiring
+        leases each lessee renews (0: it lets them lapse; the rest go back to
+        the lessor at the end of the term, which costs no penalty). ``rent_now``
+        ((S, A), NaN where a lessor has no list rent): the renewal is at the
+        lessor's rent of the day; where that is not a finite number (scenario
+        by scenario), at the old price.
         """
         for row in np.flatnonzero(self.renew & (self.end_step == step)):
             self.renew[row] = False
             self._edits += 1
             lessee, lessor = int(self.lessee[row]), int(self.lessor[row])
-            watts = self.watts[:, row] if lapse is None else np.where(lapse[:, lessee], 0.0, self.watts[:, row])
+            watts = self.watts[:, row] if keep is None else self.watts[:, row] * keep[:, lessee]
             price = self.price_usd_per_w_year[:, row]
             if rent_now is not None:
                 price = np.where(np.isfinite(rent_now[:, lessor]), rent_now[:, lessor], price)
             self.add(lessor, lessee, watts, step, int(self.end_step[row] - self.start_step[row]), price,
                      self.note[row], renew=True)
+
+    def expiring_watts(self, step: int, party: int) -> np.ndarray:
+        """(S,) watts of the leases to ``party`` marked to renew whose term ends at ``step``."""
+        rows = np.flatnonzero(self.renew & (self.end_step == step) & (self.lessee == party))
+        return self._watts.take(rows).sum(axis=1) if rows.size else np.zeros(self.watts.shape[0])
 
     def end_for(self, party: int, scenarios: np.ndarray) -> None:
         """End every lease to or from ``party`` in the ``scenarios`` (bool (S,)) where it failed."""

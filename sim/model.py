@@ -40,7 +40,8 @@ import mesa
 import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
-from wattyear.sim import clearing, guard, supply as supply_side, token_market
+from wattyear.agents import lab as lab_agents
+from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
@@ -205,6 +206,28 @@ class WattyearModel(mesa.Model):
         labs = self.state.quality[:, : len(self.labs)]
         return np.where(self.state.failed, -np.inf, labs).max(axis=1, initial=0.0)
 
+    def market_tightness(self, obs: Observation, lead_months: int) -> np.ndarray:
+        """(S,) how much tighter (> 1) or looser (< 1) the token market will be ``lead_months`` from now than
+        it is (``kernel.market_tightness``): the compute all providers' first-choice customers want, grown at
+        its yearly growth of the last year (``yearly_growth``, within the forecast cap), over the labs'
+        capacity in place and on order then (their order books are public: builds, contracts and leases
+        signed), at their tokens per watt now times the serving-stack gain by then; the fringe's capacity
+        counted as it is (it rents as it goes)."""
+        key = (obs.step, lead_months)
+        if getattr(self, "_tightness_key", None) != key:
+            world, t = self.world, obs.step
+            demand = self.state.first_choice_history.sum(axis=2)  # (S, 15): all providers' first choices
+            growth = lab_agents.yearly_growth(demand, t, world.config["world"]["max_forecast_growth_per_year"])
+            gain = world.hardware.serving_multiplier(t + lead_months) / world.hardware.serving_multiplier(t)
+            now = obs.watts[:, :world.n_providers] * obs.tpwy[:, :world.n_providers]
+            then = now.copy()
+            for lab in self.labs:
+                then[:, lab.column] = lab.planned_watts(t + lead_months) * obs.tpwy[:, lab.column] * gain
+            self._tightness = kernel.market_tightness(kernel.grown(growth, lead_months / 12), now.sum(axis=1),
+                                                      then.sum(axis=1))
+            self._tightness_key = key
+        return self._tightness
+
     def cheapest_contract_rent(self, t: int) -> np.ndarray:
         """(S,) the lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""
         if not self.hyperscalers:
@@ -273,16 +296,26 @@ class WattyearModel(mesa.Model):
             self.running = False
 
     def _renew_fleet(self, t: int) -> None:
-        """Replacements of retiring vintages; lease roll-overs at the lessor's rent of the day (a lab
-        that lets its leases lapse renews them with no watts)."""
-        supply_side.replace_retiring(self.world, self.fleet, t)
-        lapse = np.zeros(self.state.cash.shape, dtype=bool)
+        """Replacements of retiring vintages, of the share each owner still needs (``replacement_share``);
+        lease roll-overs at the lessor's rent of the day, of the share of its expiring watts each lab still
+        needs (``FrontierLab.renewal_share``)."""
+        supply_side.replace_retiring(self.world, self.fleet, t, keep=self._replacement_shares)
+        keep = np.ones(self.state.cash.shape)
         for lab in self.labs:
-            lapse[:, lab.column] = lab.lets_leases_lapse(t)
+            keep[:, lab.column] = lab.renewal_share(t)
         rents = np.full(self.state.cash.shape, np.nan)  # (S, A): only hyperscalers list a rent
         for h in self.hyperscalers:
             rents[:, h.column] = h.rent_usd_per_w_year(t)
-        self.leases.renew_expiring(t, lapse=lapse, rent_now=rents)
+        self.leases.renew_expiring(t, keep=keep, rent_now=rents)
+
+    def _replacement_shares(self, retire_step: int) -> np.ndarray:
+        """(S, A) share of its watts retiring in month ``retire_step`` each owner replaces (1: the publisher,
+        whose fleet ranks ads)."""
+        keep = np.ones(self.state.cash.shape)
+        retiring = self.fleet.retiring_between(retire_step, retire_step)
+        for owner in (*self.labs, *self.hyperscalers):
+            keep[:, owner.column] = owner.replacement_share(retire_step, retiring[:, owner.column])
+        return keep
 
     def _training_shares(self, operated: np.ndarray) -> np.ndarray:
         """(S, A) each lab's share of its operated watts on training this month (its plan)."""

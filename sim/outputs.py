@@ -62,6 +62,8 @@ METRIC_VALUES = (
       "owned watts in use; rent of leased-in watts), annualised, per operated watt"),
     C("utilization", "fraction", "tokens served / tokens capacity (capacity in flagship tokens at full load; a "
       "provider serving smaller or larger models than its flagship can read above or below its compute load)"),
+    C("peak_load", "fraction", "share of its operated watts busy at the evening peak: training share + serving "
+      "share × compute served × peak-to-average / compute at full load (1: compute-constrained; providers only)"),
     C("rate_limited_share", "fraction", "share of the tokens customers asked of it (spill-over included) that it "
       "turned away"),
     C("blended_price_usd_per_mtok", "$/Mtok", "token revenue / tokens served (free tokens at a price of 0)"),
@@ -97,9 +99,9 @@ METRIC_VALUES = (
       "with energy_usd, watt_depreciation_usd and watt_site_opex_usd the cost of its watts, "
       "cost_per_watt_year × watts / 12"),
     C("cost_usd_per_mtok", "$/Mtok", "the cost of its watts (the stack above) per million tokens served: training's "
-      "watts included (0 if it served none)"),
+      "watts included (0 if it served less than a token)"),
     C("serving_cost_usd_per_mtok", "$/Mtok", "the serving share of the cost of its watts (1 − training_share) per "
-      "million tokens served: what a served token cost it to produce (0 if it served none)"),
+      "million tokens served: what a served token cost it to produce (0 if it served less than a token)"),
     C("capex_usd", "$", "capex paid: each build in equal parts over its lead time, replacements included"),
     # cash
     C("cash_usd", "$", "stock: cash at the end of the month, after raises, borrowing, write-offs and payouts"),

@@ -140,6 +140,7 @@ class Accounts:
     cost_per_watt_year: np.ndarray
     blended_price_usd_per_mtok: np.ndarray
     utilization: np.ndarray
+    peak_load: np.ndarray
     rate_limited_share: np.ndarray
     quality: np.ndarray
     token_revenue_usd: np.ndarray
@@ -428,6 +429,7 @@ class CapacityPlan:
     contract_watts: np.ndarray | None = None  #: (S,) labs only
     contract_value_usd_per_w_year: np.ndarray | None = None  #: (S,)
     can_build_to_suit_watts: np.ndarray | None = None  #: (S,) hyperscalers only: power left this year
+    target_watts: np.ndarray | None = None  #: (S,) labs only: the watts it wants at the end of its lead time
 
 
 @dataclass(frozen=True, slots=True)

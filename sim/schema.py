@@ -137,6 +137,10 @@ WORLD = {
                                     default=0.0, min=0, max=20),
     "max_forecast_growth_per_year": F("float", "1/yr", "cap on the demand growth owners extrapolate when they "
                                       "plan capacity", default=1.5, min=0),
+    "demand_forecast_sigma_per_year": F("float", "log-sd/yr", "uncertainty of the demand a lab forecasts for a "
+                                        "year ahead (log standard deviation; over a lead time L it is σ·√(L/12)): "
+                                        "sets how far above or below its forecast it holds capacity "
+                                        "(the newsvendor cover)", default=0.35, min=0, max=3),
     "mature_revenue_multiple": F("float", "x", "valuation over forward revenue that every lab's multiple reverts "
                                  "to", default=8.0, min=0),
     "multiple_halflife_years": F("float", "years", "half-life of a lab's excess revenue multiple", default=3.0,

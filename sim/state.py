@@ -49,6 +49,7 @@ class WorldState:
     generations: np.ndarray  #: (S, L) training runs completed since the start
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
+    target_watts: np.ndarray  #: (S, A) watts a lab's last capacity plan wants at the end of its lead (inf: none yet)
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
     routing: np.ndarray  #: (S, K, P) compute per token of each provider's model mix in each segment
 
@@ -91,6 +92,7 @@ def starting_state(world: World) -> WorldState:
         generations=np.zeros((s, n_labs), dtype=int),
         last_round_step=np.full((s, n_labs), -10**6),
         next_cluster_watts=np.zeros((s, n_agents)),
+        target_watts=np.full((s, n_agents), np.inf),
         shadow_price=np.zeros((s, n_seg, n_prov)),
         routing=world.segment_routing.copy(),
     )

@@ -85,20 +85,30 @@ def starting_books(world: World) -> tuple[Fleet, LeaseBook]:
     return fleet, leases
 
 
-def replace_retiring(world: World, fleet: Fleet, t: int) -> None:
+def replace_retiring(world: World, fleet: Fleet, t: int, keep=None) -> None:
     """Order replacements of the vintages retiring a replacement lead from now (at the start, of those
     retiring within the first year too), of the newest hardware of their family, in service the
-    month their vintage retires; their capex is spread over the months to then."""
+    month their vintage retires; their capex is spread over the months to then.
+
+    ``keep(retire_step)`` gives the (S, A) share of the watts retiring then each owner replaces (its
+    plan's need); None: all of them."""
     if not world.config["world"]["replace_retiring"]:
         return
     lead = REPLACEMENT_LEAD_MONTHS
     rows = fleet.retiring(t + lead)
     if t == 0:  # vintages retiring within the first year are replaced on time too
         rows = np.concatenate([fleet.retiring(k) for k in range(0, lead + 1)])
+    shares: dict[int, np.ndarray] = {}
     for row in rows:
         retires = int(fleet.end_step[row])
+        owner = int(fleet.owner[row])
+        watts = fleet.watts[:, row]
+        if keep is not None:
+            if retires not in shares:
+                shares[retires] = keep(retires)
+            watts = watts * shares[retires][:, owner]
         family = world.hardware.family(world.hardware.ids[fleet.hardware[row]])
-        add_vintage(world, fleet, int(fleet.owner[row]), world.hardware.newest(family, t), fleet.watts[:, row],
+        add_vintage(world, fleet, owner, world.hardware.newest(family, t), watts,
                     retires, order_step=min(t, retires - 1), replacement=True)
 
 

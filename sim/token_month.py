@@ -128,10 +128,12 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
                                       usage=cell_usage, weights=weights)
     sums = lambda x: segment_sums(world, x)  # noqa: E731
     # customers served: tokens served over the tokens one of the class's customers uses at that provider
-    per_customer = kernel.safe_divide(customers, demand)[..., None] / cell_usage
+    # (divided last: a usage that underflows to almost nothing at an absurd price serves almost nobody)
+    served_customers = kernel.safe_divide(cleared.served * kernel.safe_divide(customers, demand)[..., None],
+                                          cell_usage)
     return TokenMonth(customers, demand, cleared, phi, cell_usage, usage_by_segment, peak, serving_share, capacity,
                       phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice),
-                      sums(cleared.served * per_customer))
+                      sums(served_customers))
 
 
 def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:

@@ -50,15 +50,19 @@ def test_2026_capex_within_half_again_of_company_guidance(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_fleets_grow_with_demand_and_training(seed):
-    """Every lab still standing operates (or, for xAI, which lets much of Colossus, owns)
-    more watts in 2035 than in January 2026."""
+def test_fleets_follow_demand_and_training(seed):
+    """Every lab with customers still standing operates more watts in 2035 than in January 2026. xAI, with
+    little demand for its supply, sheds it: leases lapse and vintages retire unreplaced when its plan no
+    longer needs them, so its owned fleet in 2035 is below its 2026 peak; its peak load (training and
+    serving at the evening peak) stays at least its training share."""
     model = decade(seed)
-    for lab in LABS:
+    for lab in ("openai", "anthropic", "gemini"):
         if series(model, "failed", lab)[-1]:
             continue
-        name = "owned_watts" if lab == "xai" else "watts"
-        assert series(model, name, lab)[-1] > series(model, name, lab)[0], lab
+        assert series(model, "watts", lab)[-1] > series(model, "watts", lab)[0], lab
+    owned = series(model, "owned_watts", "xai")
+    assert owned[-1] < owned[:12].max()
+    assert np.all(series(model, "peak_load", "xai") >= series(model, "training_share", "xai") - 1e-12)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -77,9 +81,11 @@ def test_no_idle_cash_pile_and_margins_within_public_range(seed):
     target = float(table["anthropic_gross_margin_2025"]["note"].split("target ")[1].split("%")[0]) / 100
     for lab in LABS:
         revenue = series(model, "revenue_usd", lab)
-        # cash within two years of outlays is runway (a raise covers two years of burn), not idle
+        # cash within two years of outlays is runway (a raise covers two years of burn), not idle; a lab
+        # whose operations still take cash keeps what it raised (payouts begin once they bring cash in)
         idle = series(model, "cash_usd", lab)[-1] - 2 * series(model, "outlays_usd", lab)[-12:].sum()
-        assert idle <= 2 * revenue[-12:].sum(), lab
+        if series(model, "operating_cash_flow_usd", lab)[-12:].sum() > 0:
+            assert idle <= 2 * revenue[-12:].sum(), lab
         yearly = revenue.reshape(10, 12).sum(axis=1)
         profit = series(model, "operating_profit_usd", lab).reshape(10, 12).sum(axis=1)
         assert np.all(profit / yearly <= 0.6), lab

@@ -210,3 +210,38 @@ def test_faster_or_fresher_open_weights_take_a_little_more_of_the_api(parameter,
             before = segment_series(base, "price_usd_per_mtok", "api", lab)[24:36].mean()
             after = segment_series(quick, "price_usd_per_mtok", "api", lab)[24:36].mean()
             assert before * 0.98 <= after <= before * (1 + 1e-9), (seed, lab)
+
+
+OWNERS = {"labs": ("openai", "anthropic", "xai", "gemini"),
+          "hyperscalers": ("microsoft", "amazon", "google", "neoclouds")}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dearer_capital_lowers_industry_builds(seed):
+    """Every owner's cost of capital 5 points higher (labs 15% → 20%, big tech 9% → 14%, neoclouds 12% → 17%):
+    a built watt costs more a year and every cloud's rent follows, so the newsvendor cover falls and industry
+    capex over 2026–2030 is lower, by 1–15% (measured: 2–5%; margins of a used watt are several times a
+    watt's cost, so dearer capital trims the insurance above forecast rather than the forecast)."""
+    dearer = tuple((f"{group}.{owner}.cost_of_capital", BASE[group][owner]["cost_of_capital"] + 0.05)
+                   for group, owners in OWNERS.items() for owner in owners)
+    capex = []
+    for overrides in ((), dearer):
+        model = run(60, seed, overrides)
+        capex.append(sum(r.books.capex_usd[0].sum() for r in model.history))
+    assert 0.85 * capex[0] <= capex[1] <= 0.99 * capex[0], capex[1] / capex[0]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_announced_rival_capacity_lowers_a_labs_orders(seed):
+    """xAI announces 10 GW more of Colossus in service from 2027-06 (public the month it is planned): the
+    market the other labs expect at delivery is looser, so the margin they expect of a watt falls and so do
+    the watts they contract over 2026–2028, by 0.5–25% (measured: 1–2%, for the reason above)."""
+    import copy
+
+    cfg = copy.deepcopy(BASE)
+    cfg["labs"]["xai"]["fleet"].append({"hardware": "blackwell", "watts": 10.0e9, "in_service": "2027-06"})
+    contracts = []
+    for config in (BASE, cfg):
+        model = WattyearModel(resolve(config, overrides={"run.months": 36, "run.seed": seed})).run()
+        contracts.append(sum(series(model, "contracted_watts", lab).sum() for lab in ("openai", "anthropic", "gemini")))
+    assert 0.75 * contracts[0] <= contracts[1] <= 0.995 * contracts[0], contracts[1] / contracts[0]

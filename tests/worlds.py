@@ -16,7 +16,8 @@ def tiny_world(**changes) -> dict:
     raw = {
         "run": {"start": "2026-01", "months": 3, "seed": 1},
         "world": {"energy_usd_per_mwh": 100.0, "pue": 1.0, "site_opex_usd_per_w_year": 0.5,
-                  "idle_power_fraction": 1.0},  # energy does not depend on load unless a test says so
+                  "idle_power_fraction": 1.0,  # energy does not depend on load unless a test says so
+                  "demand_forecast_sigma_per_year": 0.0},  # owners hold their forecast, no insurance above it
         "hardware": {"hopper": {"tokens_per_joule": 1.0, "capex_usd_per_w": 12.0, "life_years": 4.0}},
         "labs": {
             "solo": {
