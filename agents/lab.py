@@ -388,11 +388,32 @@ class FrontierLab(CapacityOwner, EconomicAgent):
                                            w["multiple_halflife_years"], obs.step * DT_YEARS)
         return kernel.valuation_usd(12.0 * obs.revenue_usd[:, self.column], growth, multiple)
 
+    def has_parent(self, t: int) -> bool:
+        """A parent company outside the model owns it in month ``t`` (``parent``, from ``parent_from_month``)."""
+        p = self.profile
+        return bool(p["parent"]) and month_index(p["parent_from_month"], self.world.start) <= t
+
+    def parent_inflow_usd(self, t: int) -> np.ndarray:
+        """(S,) what its parent sets aside for it in month ``t``: ``parent_funding_share`` of a month of the
+        parent's cash flow (growing at ``parent_cash_flow_growth_per_year`` from the takeover), and in the
+        month of the parent's IPO ``parent_ipo_share`` of its proceeds."""
+        p, n = self.profile, self.model.n_scenarios
+        if not self.has_parent(t):
+            return np.zeros(n)
+        since = t - month_index(p["parent_from_month"], self.world.start)
+        monthly = (p["parent_funding_share"] * p["parent_cash_flow_usd_per_year"] / 12.0
+                   * kernel.grown(p["parent_cash_flow_growth_per_year"], since / 12))
+        ipo = p["parent_ipo_usd"] * p["parent_ipo_share"] * (month_index(p["parent_ipo_month"], self.world.start) == t)
+        return np.broadcast_to(monthly + ipo, (n,)).astype(float)
+
     def round_cap_usd(self, obs: Observation) -> np.ndarray:
         """The largest round it could raise this month, (S,); unbounded for a lab a hyperscaler owns
-        (its parent funds it and records any borrowing as debt)."""
+        (its parent funds it and records any borrowing as debt); what its parent has set aside for it for a
+        lab a parent company outside the model owns."""
         if self.profile["owner"]:
             return np.full(obs.cash_usd.shape[0], np.inf)
+        if self.has_parent(obs.step):
+            return self.model.state.parent_purse[:, self.lab_index].copy()
         st, p = self.model.state, self.profile
         allowed = obs.step - st.last_round_step[:, self.lab_index] >= p["months_between_rounds"]
         return np.where(allowed, self.valuation_usd(obs) * p["round_fraction"], 0.0)
@@ -429,7 +450,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
     def raise_capital(self, obs: Observation) -> tuple[Raise, ...]:
         """Raise outside money if the runway is short: a round of up to ``raise_months`` of burn,
         within ``round_fraction`` of its valuation, split over its open sources (investors of last
-        resort where all are closed); one record per source. The capital market books both sides
+        resort where all are closed); one record per source. A lab a parent company owns draws on what
+        its parent has set aside for it instead (one record, source ``parent``). The capital market books both sides
         (a cloud partner's money comes out of the partner's cash, and the committed share is spent
         back as a lease of its watts)."""
         st, p, c, t = self.model.state, self.profile, self.column, obs.step
@@ -440,6 +462,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
         if not np.any(amount > 0):
             return ()
+        if self.has_parent(t):  # its parent puts in what it has set aside, and nobody else does
+            return (Raise(t, self.agent_id, c, self.lab_index, str(FundingSource.PARENT), "", amount, 0.0, 1, amount),)
         entries = self.world.funding[self.agent_id]
         open_now = np.array([month_index(e["from_month"], self.world.start) <= t for e in entries])
         shares = capital_market.source_shares(np.stack([np.broadcast_to(e["share"], amount.shape)

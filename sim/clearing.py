@@ -177,6 +177,8 @@ def book_raise(model, r: Raise) -> dict:
     st.raised[:, c] += money
     commitment = np.zeros_like(money)
     lease_watts = np.zeros_like(money)
+    if r.source == FundingSource.PARENT:
+        st.parent_purse[:, r.lab_index] -= money
     if r.source == FundingSource.CLOUD_PARTNER:
         partner = model.by_id[r.partner]
         st.cash[:, partner.column] -= money
@@ -222,11 +224,13 @@ def apply_cash_settlement(st, s: CashSettlement) -> None:
 
 
 def clear_capital_market(model, obs: Observation) -> list[dict]:
-    """Labs short of runway raise (bounded by valuation); then every agent settles its cash:
+    """Parents set money aside for the labs they own; labs short of runway raise (bounded by valuation, or
+    by what a parent set aside); then every agent settles its cash:
     labs stop builds, fail or pay out, others borrow, repay or pay out. Returns the funding records."""
     st, t = model.state, obs.step
     records = []
     for lab in model.labs:
+        st.parent_purse[:, lab.lab_index] += lab.parent_inflow_usd(t)
         raises = lab.raise_capital(obs)
         if raises:
             i = lab.lab_index

@@ -9,6 +9,8 @@ import math
 import re
 from typing import Any
 
+import numpy as np
+
 from wattyear.sim.kernel import starting_cohorts
 from wattyear.sim.problems import MISSING, Problem
 from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field, FundingSource, Pricing
@@ -294,6 +296,14 @@ def check_funding(cfg, source):
                 out.append(Problem(source, f"labs.{lab_id}.funding.{i}.partner",
                                    "no partner or commitment unless source = cloud_partner",
                                    e["partner"] or e["cloud_commitment"]))
+        if lab["parent"] and lab["owner"]:
+            out.append(Problem(source, f"labs.{lab_id}.parent", f"no parent company for a lab a hyperscaler owns "
+                               f"(owner = {lab['owner']!r})", lab["parent"]))
+        if not lab["parent"]:
+            for key in ("parent_cash_flow_usd_per_year", "parent_funding_share", "parent_ipo_usd", "parent_ipo_share"):
+                if np.any(np.asarray(lab[key]) != 0):
+                    out.append(Problem(source, f"labs.{lab_id}.{key}", "0 for a lab with no parent (set "
+                                       f"labs.{lab_id}.parent)", lab[key]))
     return out
 
 

@@ -182,9 +182,10 @@ class FundingSource(StrEnum):
     IPO = "ipo"
     CLOUD_PARTNER = "cloud_partner"
     SOVEREIGN_FUND = "sovereign_fund"
+    PARENT = "parent"  #: a parent company that owns the lab (``parent_*`` keys), not a ``funding`` entry
 
 
-FUNDING_SOURCES = tuple(FundingSource)
+FUNDING_SOURCES = tuple(x for x in FundingSource if x != FundingSource.PARENT)
 
 FUNDING = {
     "source": F("choice", "-", "who puts the money in", choices=FUNDING_SOURCES),
@@ -273,6 +274,19 @@ LAB = {
     "months_between_rounds": F("int", "months", "fewest months from one round to the next", default=6, min=0,
                                per_scenario=True),
     "funding": F("table_list", "-", "where its raises come from", default=(), item=FUNDING),
+    "parent": F("str", "-", "name of a parent company outside the model that owns the lab from "
+                "parent_from_month and funds it in place of its funding sources (empty: none)", default=""),
+    "parent_from_month": F("month", "YYYY-MM", "first month the parent owns the lab", default="2000-01"),
+    "parent_cash_flow_usd_per_year": F("float", "$/yr", "the parent's own operating cash flow when it takes the "
+                                       "lab over", default=0.0, min=0),
+    "parent_cash_flow_growth_per_year": F("float", "1/yr", "growth of the parent's cash flow", default=0.0,
+                                          min=-0.99),
+    "parent_funding_share": F("float", "fraction", "share of its cash flow the parent is willing to put into the "
+                              "lab (what it does not use accumulates for the lab)", default=0.0, min=0, max=1),
+    "parent_ipo_usd": F("float", "$", "proceeds of the parent's IPO (0: none)", default=0.0, min=0),
+    "parent_ipo_month": F("month", "YYYY-MM", "month of the parent's IPO", default="2000-01"),
+    "parent_ipo_share": F("float", "fraction", "share of the IPO proceeds set aside for the lab", default=0.0,
+                          min=0, max=1),
 }
 
 HYPERSCALER = {

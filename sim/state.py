@@ -48,6 +48,7 @@ class WorldState:
     failed: np.ndarray  #: (S, L) bool: the lab has failed (out of the market for good)
     generations: np.ndarray  #: (S, L) training runs completed since the start
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
+    parent_purse: np.ndarray  #: (S, L) money a lab's parent has set aside for it and not yet put in
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
     target_watts: np.ndarray  #: (S, A) watts a lab's last capacity plan wants at the end of its lead (inf: none yet)
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
@@ -91,6 +92,7 @@ def starting_state(world: World) -> WorldState:
         failed=np.zeros((s, n_labs), dtype=bool),
         generations=np.zeros((s, n_labs), dtype=int),
         last_round_step=np.full((s, n_labs), -10**6),
+        parent_purse=np.zeros((s, n_labs)),
         next_cluster_watts=np.zeros((s, n_agents)),
         target_watts=np.full((s, n_agents), np.inf),
         shadow_price=np.zeros((s, n_seg, n_prov)),

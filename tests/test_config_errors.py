@@ -137,3 +137,13 @@ def test_a_plan_segment_has_no_price_elasticity(tmp_path):
     [p] = problems(path)
     assert (p.key, p.found) == ("segments.consumer_paid.price_elasticity", 0.5)
     assert "sold by the month" in p.expected
+
+
+def test_a_parent_company_is_checked(tmp_path):
+    """A lab a hyperscaler owns has no parent company besides; a parent's money with no parent named would be
+    silently ignored, so it is refused."""
+    def edit(raw):
+        raw["labs"]["gemini"]["parent"] = "Alphabet"
+        raw["labs"]["anthropic"]["parent_funding_share"] = 0.3
+    found = {(p.key, p.found) for p in problems(baseline_with(tmp_path, edit))}
+    assert found == {("labs.gemini.parent", "Alphabet"), ("labs.anthropic.parent_funding_share", 0.3)}

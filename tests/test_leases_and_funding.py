@@ -88,6 +88,43 @@ def test_lab_out_of_cash_raises_with_recorded_sources():
     assert m.invested_usd[0, partner] == pytest.approx(12.5 * burn, rel=1e-12)
 
 
+def parent_world(share: float) -> dict:
+    """The world above with no funding sources of its own: a parent, 'Holdco', owns 'solo' from the start,
+    with $1.2M a year of cash flow of which it puts ``share`` aside for the lab, and an IPO of $10,000 in
+    month 2 of which 40% is for the lab."""
+    raw = tiny_world(**{"labs.solo.cash_usd": 0.0, "labs.solo.revenue_multiple": 1e12, "run.months": 3,
+                        "labs.solo.parent": "Holdco", "labs.solo.parent_from_month": "2026-01",
+                        "labs.solo.parent_cash_flow_usd_per_year": 1.2e6, "labs.solo.parent_funding_share": share,
+                        "labs.solo.parent_ipo_usd": 1e4, "labs.solo.parent_ipo_month": "2026-03",
+                        "labs.solo.parent_ipo_share": 0.4})
+    raw["hyperscalers"] = {"cheap": landlord("Cheap", 0.0, 10.0)}
+    return raw
+
+
+def test_a_parent_funds_its_lab_from_what_it_set_aside():
+    """The parent sets aside 0.5 × $1.2M / 12 = $50,000 a month. In month 0 'solo' needs the $2,862.92 of
+    the test above and the parent puts it all in (source 'parent': its own sources are not asked); $47,137.08
+    stays set aside and grows by $50,000 a month, and by 0.4 × $10,000 in the IPO month."""
+    model = WattyearModel(resolved(parent_world(0.5))).run()
+    burn = 73.05 + 500 / 12 - 0.2
+    records = model.funding.records
+    assert records[0]["source"] == "parent" and records[0]["step"] == 0
+    assert records[0]["amount_usd"][0] == pytest.approx(25 * burn, rel=1e-12)
+    assert len(records) == 1  # two years of burn last beyond month 2
+    lab = model.by_id["solo"]
+    assert model.state.parent_purse[0, lab.lab_index] == pytest.approx(3 * 50000 - 25 * burn + 4000, rel=1e-12)
+    assert not model.history[-1].books.failed[0, lab.column]
+
+
+def test_a_lab_whose_parent_will_not_fund_it_fails():
+    """A parent that sets aside 0.1% of its cash flow ($100 a month) cannot cover the $2,862.92 'solo' needs:
+    it puts in the $100 it has, cash is still negative, and the lab fails in month 0."""
+    model = WattyearModel(resolved(parent_world(0.001))).run()
+    records = model.funding.records
+    assert records[0]["source"] == "parent" and records[0]["amount_usd"][0] == pytest.approx(100.0, rel=1e-12)
+    assert model.history[0].books.failed[0, model.by_id["solo"].column]
+
+
 def test_self_funding_ratio_and_crossing_by_hand():
     """No energy or opex cost: operating cash flow = revenue. Customers want 6,000 W worth
     of tokens; the lab serves its 1,000 W: 2,629,800,000 tokens x $2/Mtok = $5,259.60 a

@@ -51,6 +51,8 @@ PARAMETERS = {path: f for path, f in PARAMETERS.items() if f is not None and pat
 TIED = (".funding.", ".stakes.", "leases.", "commitments.", "customers", "watts", "max_training_share",
         "long_run_training_share", "conversion_per_year", "churn_per_year", "consumer_paid.adoption_rate_per_year",
         "consumer_paid.price_elasticity")
+#: a parent's money is tied to the parent being named: only the labs the baseline gives a parent draw it
+TIED += tuple(f"labs.{lab}.parent_" for lab, profile in BASE["labs"].items() if not profile["parent"])
 FREE = {path: f for path, f in PARAMETERS.items() if not any(t in path for t in TIED)}
 
 

@@ -155,10 +155,13 @@ def test_dearer_energy_raises_every_providers_cost_per_watt_year(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_lab_that_cannot_raise_shrinks_instead_of_borrowing(seed):
-    """xAI's investors put in nothing: it raises nothing, never holds negative cash (it has
-    no debt to hide it in), and owns fewer watts than in the baseline — it stops its builds
+    """xAI on its own (no parent) and its investors put in nothing: it raises nothing, never holds negative
+    cash (it has no debt to hide it in), and owns fewer watts than in the baseline — it stops its builds
     when its cash runs short (or fails)."""
-    base, starved = run(60, seed), run(60, seed, (("labs.xai.round_fraction", 0.0),))
+    base = run(60, seed)
+    starved = run(60, seed, (("labs.xai.round_fraction", 0.0), ("labs.xai.parent", ""),
+                             ("labs.xai.parent_cash_flow_usd_per_year", 0.0), ("labs.xai.parent_funding_share", 0.0),
+                             ("labs.xai.parent_ipo_usd", 0.0), ("labs.xai.parent_ipo_share", 0.0)))
     assert series(starved, "raised_usd", "xai").sum() == 0.0
     assert series(starved, "cash_usd", "xai").min() >= 0.0
     assert series(starved, "debt_usd", "xai").max() == 0.0
@@ -245,3 +248,16 @@ def test_announced_rival_capacity_lowers_a_labs_orders(seed):
         model = WattyearModel(resolve(config, overrides={"run.months": 36, "run.seed": seed})).run()
         contracts.append(sum(series(model, "contracted_watts", lab).sum() for lab in ("openai", "anthropic", "gemini")))
     assert 0.75 * contracts[0] <= contracts[1] <= 0.995 * contracts[0], contracts[1] / contracts[0]
+
+
+def test_a_parents_willingness_to_fund_keeps_xai_alive():
+    """Investors pricing xAI on its revenue like any company (a multiple of 8, not its story's 200): on its own
+    it cannot raise enough and fails in most seeds; with SpaceX as its parent from 2026-02 (a share of
+    Starlink's cash flow and of the 2026 IPO set aside for it) it fails in none."""
+    on_revenue = (("labs.xai.revenue_multiple", 8.0),)
+    standalone = on_revenue + (("labs.xai.parent", ""), ("labs.xai.parent_cash_flow_usd_per_year", 0.0),
+                               ("labs.xai.parent_funding_share", 0.0), ("labs.xai.parent_ipo_usd", 0.0),
+                               ("labs.xai.parent_ipo_share", 0.0))
+    alone = [series(run(120, seed, standalone), "failed", "xai")[-1] for seed in SEEDS]
+    owned = [series(run(120, seed, on_revenue), "failed", "xai")[-1] for seed in SEEDS]
+    assert sum(alone) >= 2 and not any(owned), (alone, owned)
