@@ -360,13 +360,21 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """Spot market: (idle owned watts offered, asking rent $/W-yr), each shape (S,).
 
         Idle watts are those not needed to serve this month's tokens at the
-        reachable utilisation; only watts it owns and has not let can be let.
+        reachable utilisation; only watts it owns and has not let can be let, and
+        only those it will still own, not let, at the start, middle and end of
+        the lease term (a vintage retiring within it cannot be let for it).
         """
         c, p = self.column, self.profile
         per_watt = obs.tpwy[:, c] * DT_YEARS * obs.reachable[:, c]
         needed = kernel.safe_divide(obs.served_compute[:, c], per_watt)
         idle = np.maximum(obs.watts[:, c] - needed, 0.0)
         free_owned = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
+        # only watts it will still own, and not have let, over the whole term (a vintage that retires
+        # unreplaced within it cannot be let for it)
+        start = obs.step + self.world.config["world"]["lease_lead_months"]
+        for step in (start, start + p["lease_term_months"] // 2, start + p["lease_term_months"] - 1):
+            free_owned = np.minimum(free_owned, np.maximum(
+                self.owned_then(step) - self.model.leases.nominal_watts(step, c, "lessor"), 0.0))
         offered = np.minimum(idle * p["idle_offered"], free_owned)
         return LeaseAsk(c, offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"]),
                         p["lease_term_months"])

@@ -86,8 +86,7 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     cloud_revenue = np.zeros((s, n_agents))
     for i, lab_id in enumerate(world.lab_ids):
         p = cfg["labs"][lab_id]
-        other_cost[:, i] += (p["overhead_usd_per_year"] * kernel.grown(p["overhead_growth_per_year"], t * DT_YEARS)
-                             * DT_YEARS * ~st.failed[:, i])  # a failed lab has let its staff go
+        other_cost[:, i] += st.overhead[:, i] * DT_YEARS * ~st.failed[:, i]  # a failed lab has let its staff go
     for c, h_id in zip(hyperscalers, world.hyperscaler_ids):
         business = outside.business_revenue_usd[:, c]
         revenue_at_risk[:, c] = outside.revenue_at_risk_usd[:, c]

@@ -549,6 +549,22 @@ def market_tightness(demand_growth, capacity_now, capacity_then):
                        np.asarray(capacity_then, dtype=float))
 
 
+def overhead_next_month(overhead_usd_per_year, growth_per_year, revenue_ratio_year):
+    """Next month's overhead: it grows at its yearly rate while the business grows (revenue at least what it
+    was a year ago), and shrinks with the business where revenue fell (at the yearly rate of the fall:
+    a lab that shrinks lets staff go).
+
+    A $10B overhead growing 20% a year, then at a revenue half of last year's:
+
+    >>> [round(float(x) / 1e9, 4) for x in overhead_next_month(10e9, 0.2, np.array([1.1, 0.5]))]
+    [10.1531, 9.4387]
+    """
+    ratio = np.asarray(revenue_ratio_year, dtype=float)
+    monthly = np.where(ratio >= 1.0, (1.0 + np.asarray(growth_per_year, dtype=float)) ** (1.0 / 12.0),
+                       np.maximum(ratio, 0.0) ** (1.0 / 12.0))
+    return np.asarray(overhead_usd_per_year, dtype=float) * monthly
+
+
 def revenue_multiple(start_multiple, mature_multiple, halflife_years, t_years):
     """Valuation over forward revenue, reverting from today's to a mature company's.
 

@@ -353,7 +353,9 @@ class WattyearModel(mesa.Model):
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (``sim.state.remember``), and the
         month's frontier (a release copies a past one)."""
-        remember(self.state, obs, tokens, self.fleet.capex_due_usd(obs.step, replacement_only=True))
+        growth = np.stack([np.broadcast_to(np.asarray(lab.profile["overhead_growth_per_year"], float),
+                                           (self.n_scenarios,)) for lab in self.labs], axis=1)
+        remember(self.state, obs, tokens, self.fleet.capex_due_usd(obs.step, replacement_only=True), growth)
         if self.months_remembered == len(self._frontier_history):  # stepped past the horizon
             self._frontier_history = np.concatenate([self._frontier_history, np.zeros_like(self._frontier_history)])
         self._frontier_history[self.months_remembered] = self._frontier_now()

@@ -221,7 +221,8 @@ LAB = {
     "fleet": F("table_list", "-", "planned vintages beyond the starting watts", default=(), item=FLEET_ENTRY),
     "cash_usd": F("float", "$", "cash at the start", min=0),
     "overhead_usd_per_year": F("float", "$/yr", "staff, sales, G&A: costs not tied to watts", min=0),
-    "overhead_growth_per_year": F("float", "1/yr", "growth of overhead", default=0.0, min=-0.99),
+    "overhead_growth_per_year": F("float", "1/yr", "growth of overhead while its revenue grows (where revenue fell "
+                                  "over a year, overhead shrinks at the same yearly rate)", default=0.0, min=-0.99),
     "quality": F("float", "index", "model quality at the start (frontier ≈ 1)", min=0),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", default=1.0,
                           min=0, exclusive_min=True),

@@ -49,6 +49,7 @@ class WorldState:
     generations: np.ndarray  #: (S, L) training runs completed since the start
     last_round_step: np.ndarray  #: (S, L) month of the lab's last funding round
     parent_purse: np.ndarray  #: (S, L) money a lab's parent has set aside for it and not yet put in
+    overhead: np.ndarray  #: (S, L) each lab's overhead this month, $/yr
     next_cluster_watts: np.ndarray  #: (S, A) watts of the next cluster each owner's build rule plans
     target_watts: np.ndarray  #: (S, A) watts a lab's last capacity plan wants at the end of its lead (inf: none yet)
     shadow_price: np.ndarray  #: (S, K, P) capacity premium in each lab's target price, $/Mtok
@@ -93,6 +94,7 @@ def starting_state(world: World) -> WorldState:
         generations=np.zeros((s, n_labs), dtype=int),
         last_round_step=np.full((s, n_labs), -10**6),
         parent_purse=np.zeros((s, n_labs)),
+        overhead=rows([lab["overhead_usd_per_year"] for lab in labs]),
         next_cluster_watts=np.zeros((s, n_agents)),
         target_watts=np.full((s, n_agents), np.inf),
         shadow_price=np.zeros((s, n_seg, n_prov)),
@@ -100,10 +102,13 @@ def starting_state(world: World) -> WorldState:
     )
 
 
-def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_capex_usd: np.ndarray) -> None:
-    """Carry what next month's choices and decisions depend on (state, not the output log): habits, and
-    the trailing histories of first-choice demand, revenue, operating cash flow, outlays and
-    replacement capex (``replacement_capex_usd``, (S, A), paid this month)."""
+def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_capex_usd: np.ndarray,
+             overhead_growth_per_year: np.ndarray | None = None) -> None:
+    """Carry what next month's choices and decisions depend on (state, not the output log): habits, the
+    trailing histories of first-choice demand, revenue, operating cash flow, outlays and replacement capex
+    (``replacement_capex_usd``, (S, A), paid this month), and each lab's overhead (growing at
+    ``overhead_growth_per_year`` (S, L) while its revenue grows, shrinking with it where it fell:
+    ``kernel.overhead_next_month``)."""
     # habits form on the share of each class's customers served (tokens over each provider's usage)
     st.prev_share = kernel.safe_divide(kernel.safe_divide(tokens.cleared.served, tokens.usage),
                                        tokens.demand[..., None])
@@ -111,6 +116,11 @@ def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_c
     first = obs.step == 0
     st.first_choice_history = _push(st.first_choice_history, obs.first_choice_compute.sum(axis=1), first)
     st.revenue_history = _push(st.revenue_history, obs.revenue_usd, first)
+    if overhead_growth_per_year is not None:
+        n_labs = st.overhead.shape[1]
+        year = kernel.safe_divide(st.revenue_history[:, -1, :n_labs], st.revenue_history[:, 0, :n_labs])
+        year = np.where(st.revenue_history[:, 0, :n_labs] > 0, year, 1.0)  # (no revenue a year ago: no fall)
+        st.overhead = kernel.overhead_next_month(st.overhead, overhead_growth_per_year, year)
     st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
     st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd
     st.outlays_history = _push(st.outlays_history, obs.outlays_usd, first)

@@ -81,9 +81,11 @@ def test_no_idle_cash_pile_and_margins_within_public_range(seed):
     target = float(table["anthropic_gross_margin_2025"]["note"].split("target ")[1].split("%")[0]) / 100
     for lab in LABS:
         revenue = series(model, "revenue_usd", lab)
-        # cash within two years of outlays is runway (a raise covers two years of burn), not idle; a lab
+        # cash within two years of outlays (and the capex it has committed for the next year) is runway (a
+        # raise covers two years of burn), not idle; a lab
         # whose operations still take cash keeps what it raised (payouts begin once they bring cash in)
-        idle = series(model, "cash_usd", lab)[-1] - 2 * series(model, "outlays_usd", lab)[-12:].sum()
+        committed = model.fleet.capex_committed_usd(len(model.history) - 1, 12)[0, model.by_id[lab].column]
+        idle = series(model, "cash_usd", lab)[-1] - 2 * series(model, "outlays_usd", lab)[-12:].sum() - committed
         if series(model, "operating_cash_flow_usd", lab)[-12:].sum() > 0:
             assert idle <= 2 * revenue[-12:].sum(), lab
         yearly = revenue.reshape(10, 12).sum(axis=1)
