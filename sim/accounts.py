@@ -84,9 +84,8 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     other_cost = np.zeros((s, n_agents))
     revenue_at_risk = np.zeros((s, n_agents))
     cloud_revenue = np.zeros((s, n_agents))
-    for i, lab_id in enumerate(world.lab_ids):
-        p = cfg["labs"][lab_id]
-        other_cost[:, i] += st.overhead[:, i] * DT_YEARS * ~st.failed[:, i]  # a failed lab has let its staff go
+    n_labs = len(world.lab_ids)  # (labs are the first ledger columns)
+    other_cost[:, :n_labs] += st.overhead * DT_YEARS * ~st.failed  # a failed lab has let its staff go
     for c, h_id in zip(hyperscalers, world.hyperscaler_ids):
         business = outside.business_revenue_usd[:, c]
         revenue_at_risk[:, c] = outside.revenue_at_risk_usd[:, c]
