@@ -350,6 +350,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         A lessee sheds the watts it no longer needs at the end of their term (no penalty is due then)."""
         c = self.column
         expiring = self.model.leases.expiring_watts(t, c)
+        if not np.any(expiring > 0):  # (most months: nothing of its ends)
+            return np.where(self.lets_leases_lapse(t), 0.0, 1.0)
         without = self.planned_watts(t + self.profile["build_lead_months"]) - expiring
         wanted = self.needed_watts(t) - without
         keep = np.clip(kernel.safe_divide(wanted, expiring), 0.0, 1.0)
@@ -371,11 +373,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         free_owned = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
         # only watts it will still own, and not have let, over the whole term (a vintage that retires
         # unreplaced within it cannot be let for it)
-        start = obs.step + self.world.config["world"]["lease_lead_months"]
-        for step in (start, start + p["lease_term_months"] // 2, start + p["lease_term_months"] - 1):
-            free_owned = np.minimum(free_owned, np.maximum(
-                self.owned_then(step) - self.model.leases.nominal_watts(step, c, "lessor"), 0.0))
         offered = np.minimum(idle * p["idle_offered"], free_owned)
+        if np.any(offered > 0):
+            start = obs.step + self.world.config["world"]["lease_lead_months"]
+            for step in (start, start + p["lease_term_months"] // 2, start + p["lease_term_months"] - 1):
+                offered = np.minimum(offered, np.maximum(
+                    self.owned_then(step) - self.model.leases.nominal_watts(step, c, "lessor"), 0.0))
         return LeaseAsk(c, offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"]),
                         p["lease_term_months"])
 
