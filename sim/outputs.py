@@ -250,7 +250,8 @@ FUNDING = (
     C("step", "-", "month index of the raise"),
     C("date", "date", "first day of that month"),
     C("lab", "-", "lab id"),
-    C("source", "-", "`investors`, `ipo`, `cloud_partner` or `sovereign_fund`"),
+    C("source", "-", "`investors`, `ipo`, `cloud_partner`, `sovereign_fund`, or `parent` (a parent company "
+      "outside the model that owns the lab)"),
     C("partner", "-", "hyperscaler id for a cloud partner, else empty"),
     C("amount_usd", "$", "money raised from this source"),
     C("cloud_commitment_usd", "$", "part of the amount to be spent back on the partner's cloud"),
