@@ -27,7 +27,8 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
       build now: the watt's equivalent annual cost at its cost of capital
       (capex carried over the build lead, repaid over the watt's life, plus
       site opex) × (1 + its markup), the markup set so that its starting
-      hardware rents at ``cloud_rent_usd_per_w_year``.
+      hardware rents at ``cloud_rent_usd_per_w_year`` at the cost of capital
+      at which that rent was observed (``rent_cost_of_capital``).
       Energy is passed through to whoever operates the watts.
     * ``capacity_ask``: spot offer of watts neither let nor used by other
       cloud customers.
@@ -49,19 +50,23 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self._rents: dict[int, np.ndarray] = {}
         self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
 
-    def _capital_cost(self, hardware: str) -> np.ndarray:
+    def _capital_cost(self, hardware: str, rate=None) -> np.ndarray:
         """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex at
-        its cost of capital over its build lead and life, plus site opex."""
+        its cost of capital (or ``rate``) over its build lead and life, plus site opex."""
         hw = self.world.hardware[hardware]
         return np.broadcast_to(kernel.equivalent_annual_cost_usd_per_w_year(
-            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
+            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"] if rate is None else rate,
             self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"]),
             (self.model.n_scenarios,))
 
     @property
     def rent_markup(self) -> np.ndarray:
-        """Markup of its rent over the annual cost of a watt of its starting hardware (``_capital_cost``)."""
-        return self.profile["cloud_rent_usd_per_w_year"] / self._capital_cost(self.profile["hardware"]) - 1.0
+        """Markup of its rent over the annual cost of a watt of its starting hardware at the cost of capital at
+        which its rent was observed (``rent_cost_of_capital``; −1: its ``cost_of_capital``): a scenario's dearer
+        capital then raises its rent."""
+        p = self.profile
+        reference = np.where(np.asarray(p["rent_cost_of_capital"]) < 0, p["cost_of_capital"], p["rent_cost_of_capital"])
+        return p["cloud_rent_usd_per_w_year"] / self._capital_cost(p["hardware"], reference) - 1.0
 
     def rent_usd_per_w_year(self, t: int) -> np.ndarray:
         """(S,) asking rent for a watt leased from month ``t`` (do not modify the result)."""

@@ -345,14 +345,18 @@ class FrontierLab(CapacityOwner, EconomicAgent):
 
     def renewal_share(self, t: int) -> np.ndarray:
         """(S,) share of the watts of its leases ending in month ``t`` it renews: what its last capacity plan
-        wants at the end of its lead time (``target_watts``) less the watts it will have then without them,
-        over the expiring watts, within [0, 1]; none where it lets its leases lapse (``lets_leases_lapse``).
+        wants at the end of its lead time (``target_watts``) less the fewest watts it will hold without them
+        between now and then (now, half-way, at the end), over the expiring watts, within [0, 1]; none
+        where it lets its leases lapse (``lets_leases_lapse``).
         A lessee sheds the watts it no longer needs at the end of their term (no penalty is due then)."""
         c = self.column
         expiring = self.model.leases.expiring_watts(t, c)
         if not np.any(expiring > 0):  # (most months: nothing of its ends)
             return np.where(self.lets_leases_lapse(t), 0.0, 1.0)
-        without = self.planned_watts(t + self.profile["build_lead_months"]) - expiring
+        # the watts it will hold without them from now to the end of its lead time, at their fewest: watts
+        # still on their way do not serve the months before they arrive
+        lead = self.profile["build_lead_months"]
+        without = np.minimum.reduce([self.planned_watts(step) for step in (t, t + lead // 2, t + lead)]) - expiring
         wanted = self.needed_watts(t) - without
         keep = np.clip(kernel.safe_divide(wanted, expiring), 0.0, 1.0)
         keep = np.where(np.isinf(wanted), 1.0, keep)  # no plan yet: it renews what it has

@@ -127,6 +127,7 @@ def plan_capacity(model, obs: Observation) -> np.ndarray:
     clouds) within the power they have left. Returns the watts each lab contracted, (S, A)."""
     t = obs.step
     plans = []
+    model.prepare_tightness(obs)  # everyone sees the order books as they stand before this round of plans
     for lab in model.labs:
         plans.append(lab.plan_capacity(obs))
         apply_plan(model, plans[-1])

@@ -299,6 +299,12 @@ def check_funding(cfg, source):
         if lab["parent"] and lab["owner"]:
             out.append(Problem(source, f"labs.{lab_id}.parent", f"no parent company for a lab a hyperscaler owns "
                                f"(owner = {lab['owner']!r})", lab["parent"]))
+        if lab["parent"] and np.any(np.asarray(lab["parent_ipo_usd"]) * np.asarray(lab["parent_ipo_share"]) > 0) and \
+                month_index(lab["parent_ipo_month"], cfg["run"]["start"]) < max(
+                    month_index(lab["parent_from_month"], cfg["run"]["start"]), 0):
+            out.append(Problem(source, f"labs.{lab_id}.parent_ipo_month", "a month on or after parent_from_month "
+                               f"({lab['parent_from_month']}) and the run's start (the IPO money would be lost)",
+                               lab["parent_ipo_month"]))
         if not lab["parent"]:
             for key in ("parent_cash_flow_usd_per_year", "parent_funding_share", "parent_ipo_usd", "parent_ipo_share"):
                 if np.any(np.asarray(lab[key]) != 0):

@@ -522,7 +522,8 @@ def newsvendor_cover(cost_usd_per_w_year, margin_usd_per_w_year, sigma):
     forecast with log-sd ``sigma``, a watt costs c a year whether used or not and earns m a year over its
     energy when used: K*/D = exp(σ·Φ⁻¹(1 − c/m)), the critical fractile (a watt is worth adding while the
     chance it is used, P(D > K), exceeds c/m). 0 where c ≥ m (no watt pays); 1 where σ = 0 and c < m.
-    The fractile is held within [0.001, 0.999]: no owner insures beyond three standard deviations.
+    The fractile is held at most 0.999 (no owner insures beyond three standard deviations); as c/m → 1 the
+    cover falls continuously to 0.
 
     At c/m = 1/2 the cover is the forecast; cheaper watts buy insurance above it, dearer ones less:
 
@@ -533,7 +534,8 @@ def newsvendor_cover(cost_usd_per_w_year, margin_usd_per_w_year, sigma):
 
     ratio = safe_divide(np.asarray(cost_usd_per_w_year, dtype=float), np.asarray(margin_usd_per_w_year, dtype=float))
     pays = (np.asarray(margin_usd_per_w_year, dtype=float) > 0) & (ratio < 1.0)
-    z = ndtri(np.clip(1.0 - ratio, 0.001, 0.999))
+    fractile = np.where(pays, np.clip(1.0 - ratio, 0.0, 0.999), 0.5)  # (not paying: any finite z, unused)
+    z = ndtri(fractile)
     return np.where(pays, np.exp(np.asarray(sigma, dtype=float) * z), 0.0)
 
 
@@ -550,19 +552,18 @@ def market_tightness(demand_growth, capacity_now, capacity_then):
 
 
 def overhead_next_month(overhead_usd_per_year, growth_per_year, revenue_ratio_year):
-    """Next month's overhead: it grows at its yearly rate while the business grows (revenue at least what it
-    was a year ago), and shrinks with the business where revenue fell (at the yearly rate of the fall:
-    a lab that shrinks lets staff go).
+    """Next month's overhead: it grows at its yearly rate, but no faster than the business (its revenue over
+    what it was a year ago, R(t)/R(t − 12)), so it shrinks with a business that shrinks (a lab that
+    shrinks lets staff go): a yearly factor of min(1 + g, R(t)/R(t − 12)).
 
-    A $10B overhead growing 20% a year, then at a revenue half of last year's:
+    A $10B overhead growing 20% a year, at a revenue 30% up, 10% up and half of last year's:
 
-    >>> [round(float(x) / 1e9, 4) for x in overhead_next_month(10e9, 0.2, np.array([1.1, 0.5]))]
-    [10.1531, 9.4387]
+    >>> [round(float(x) / 1e9, 4) for x in overhead_next_month(10e9, 0.2, np.array([1.3, 1.1, 0.5]))]
+    [10.1531, 10.0797, 9.4387]
     """
-    ratio = np.asarray(revenue_ratio_year, dtype=float)
-    monthly = np.where(ratio >= 1.0, (1.0 + np.asarray(growth_per_year, dtype=float)) ** (1.0 / 12.0),
-                       np.maximum(ratio, 0.0) ** (1.0 / 12.0))
-    return np.asarray(overhead_usd_per_year, dtype=float) * monthly
+    ratio = np.maximum(np.asarray(revenue_ratio_year, dtype=float), 0.0)
+    yearly = np.minimum(1.0 + np.asarray(growth_per_year, dtype=float), ratio)
+    return np.asarray(overhead_usd_per_year, dtype=float) * yearly ** (1.0 / 12.0)
 
 
 def revenue_multiple(start_multiple, mature_multiple, halflife_years, t_years):

@@ -128,6 +128,7 @@ class WattyearModel(mesa.Model):
         self._build(cfg)
         #: (S, A) each agent's cash at the end of the month before (the guard checks it moves by its flows)
         self._cash_before = self.state.cash.copy()
+        self._tightness: dict = {}  #: (step, lead) → (S,) market tightness (``market_tightness``)
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "month": lambda m: m.steps,
@@ -212,9 +213,14 @@ class WattyearModel(mesa.Model):
         its yearly growth of the last year (``yearly_growth``, within the forecast cap), over the labs'
         capacity in place and on order then (their order books are public: builds, contracts and leases
         signed), at their tokens per watt now times the serving-stack gain by then; the fringe's capacity
-        counted as it is (it rents as it goes)."""
+        counted as it is (it rents as it goes). Before a year of history (month < 12) the market is taken
+        to stay as tight as it is (1): a growth read off a padded history would set today's demand against
+        every programme signed for the years ahead. Every lab sees the order books as they stood before
+        the month's plans (``prepare_tightness``: labs plan at once)."""
+        if obs.step < 12:
+            return np.ones(self.n_scenarios)
         key = (obs.step, lead_months)
-        if getattr(self, "_tightness_key", None) != key:
+        if key not in self._tightness:
             world, t = self.world, obs.step
             demand = self.state.first_choice_history.sum(axis=2)  # (S, 15): all providers' first choices
             growth = lab_agents.yearly_growth(demand, t, world.config["world"]["max_forecast_growth_per_year"])
@@ -223,10 +229,15 @@ class WattyearModel(mesa.Model):
             then = now.copy()
             for lab in self.labs:
                 then[:, lab.column] = lab.planned_watts(t + lead_months) * obs.tpwy[:, lab.column] * gain
-            self._tightness = kernel.market_tightness(kernel.grown(growth, lead_months / 12), now.sum(axis=1),
-                                                      then.sum(axis=1))
-            self._tightness_key = key
-        return self._tightness
+            self._tightness = {k: v for k, v in self._tightness.items() if k[0] == t}  # (earlier months: done)
+            self._tightness[key] = kernel.market_tightness(kernel.grown(growth, lead_months / 12),
+                                                           now.sum(axis=1), then.sum(axis=1))
+        return self._tightness[key]
+
+    def prepare_tightness(self, obs: Observation) -> None:
+        """The market's tightness at each lab's lead time, from the order books before anyone plans."""
+        for lead in sorted({lab.profile["build_lead_months"] for lab in self.labs}):
+            self.market_tightness(obs, lead)
 
     def cheapest_contract_rent(self, t: int) -> np.ndarray:
         """(S,) the lowest rent a hyperscaler asks for capacity built to suit from month ``t``, $/W-yr."""

@@ -221,8 +221,8 @@ LAB = {
     "fleet": F("table_list", "-", "planned vintages beyond the starting watts", default=(), item=FLEET_ENTRY),
     "cash_usd": F("float", "$", "cash at the start", min=0),
     "overhead_usd_per_year": F("float", "$/yr", "staff, sales, G&A: costs not tied to watts", min=0),
-    "overhead_growth_per_year": F("float", "1/yr", "growth of overhead while its revenue grows (where revenue fell "
-                                  "over a year, overhead shrinks at the same yearly rate)", default=0.0, min=-0.99),
+    "overhead_growth_per_year": F("float", "1/yr", "growth of overhead, no faster than its revenue grew over the "
+                                  "year (overhead shrinks with revenue that fell)", default=0.0, min=-0.99),
     "quality": F("float", "index", "model quality at the start (frontier ≈ 1)", min=0),
     "model_efficiency": F("float", "x", "tokens per joule relative to a frontier-class model", default=1.0,
                           min=0, exclusive_min=True),
@@ -297,6 +297,10 @@ HYPERSCALER = {
     "fleet": F("table_list", "-", "planned vintages", default=(), item=FLEET_ENTRY),
     "cash_usd": F("float", "$", "cash at the start (AI business unit)", min=0),
     "cloud_rent_usd_per_w_year": F("float", "$/W-yr", "rent earned on watts used by other cloud customers", min=0),
+    "rent_cost_of_capital": F("float", "1/yr", "cost of capital at which cloud_rent_usd_per_w_year was observed: "
+                              "its rent markup is set at it, so a scenario's dearer cost_of_capital raises its rent "
+                              "(-1: its cost_of_capital, and rents do not follow it)", default=-1.0, min=-1.0,
+                              max=1),
     "third_party_utilization": F("float", "fraction", "share of its unleased watts rented to other cloud "
                                  "customers at the start (sets their demand in watts)", min=0, max=1),
     "third_party_growth_per_year": F("float", "1/yr", "growth of other cloud customers' AI demand in watts",

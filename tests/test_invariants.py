@@ -86,7 +86,7 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         assert np.all(metrics.watts[prev_failed > 0] == 0.0)  # failed last month: out of the market
         prev_failed = metrics.failed
         assert np.all(mk.price_usd_per_mtok >= 0.0)
-        # peak load: at least the training share, at most the whole fleet; at least the average load
+        # peak load: at least the training share, at most the whole fleet
         assert np.all(metrics.peak_load <= 1.0 + 1e-12)
         providers = slice(0, model.world.n_providers)
         assert np.all(metrics.peak_load[:, providers] >= metrics.training_share[:, providers] - 1e-12)

@@ -51,7 +51,7 @@ def test_a_lab_holds_its_forecast_times_the_newsvendor_cover(sigma):
 
 def test_a_higher_cost_of_capital_holds_less():
     """The same world at 10% and 30%: the dearer capital raises c and lowers the cover, so the lab plans a
-    smaller cluster (and none above its forecast once c ≥ m)."""
+    smaller cluster. A watt dearer than what it earns (capex of $400/W, at 100%: c ≥ m) is not held at all."""
     planned = []
     for rate in (0.1, 0.3, 20.0):
         raw = tiny_world(**{"segments.api.tokens_per_customer_per_month": 1000 * MONTH_SECONDS / 100,
@@ -106,3 +106,20 @@ def test_a_landlord_replaces_a_retiring_vintage_only_if_it_is_used():
         owned.append(model.history[-1].books.owned_watts[0, cloud])
     assert capex[0] == 0.0 and owned[0] == pytest.approx(500.0, rel=1e-12)
     assert capex[1] > 0.0 and owned[1] == pytest.approx(600.0, rel=1e-12)
+
+
+def test_a_lessee_keeps_what_it_needs_until_its_own_watts_arrive():
+    """'solo' wants 1,500 W (its customers' tokens, not growing) and has 1,000 W; a 500 W build of its own
+    enters service in 2027-01 and the 500 W lease ends in month 4. It renews all of it: the build on its way
+    does not serve months 4–11 (the fewest watts it holds without the lease to the end of its lead is 1,000).
+    A lease ending in month 1, before a year of history, is renewed too (the market is taken to stay as
+    tight as it is)."""
+    for months in (4, 1):
+        raw = leased_world(1500.0)
+        raw["leases"][0]["months"] = months
+        raw["labs"]["solo"]["fleet"] = [{"hardware": "hopper", "watts": 500.0, "in_service": "2027-01"}]
+        model = WattyearModel(resolved(raw))
+        lab = model.by_id["solo"].column
+        for _ in range(months + 1):
+            model.step()
+        assert model.last_books.leased_in_watts[0, lab] == pytest.approx(500.0, rel=1e-9), months
