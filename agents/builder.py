@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattyear.sim import kernel
+from wattyear.sim import investment, kernel
 from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS
 from wattyear.sim.records import BuildOrder
 
@@ -99,11 +99,11 @@ class CapacityOwner:
         return np.where(self.builds_its_own() | ~np.isfinite(rent), build, leased)
 
     def build_cost_usd_per_w_year(self, t: int, anyway: bool = False) -> np.ndarray:
-        """(S,) what a watt of its newest hardware ordered now costs it a year (``kernel.
+        """(S,) what a watt of its newest hardware ordered now costs it a year (``investment.
         equivalent_annual_cost_usd_per_w_year`` at its cost of capital, site opex included); inf for an
         owner with no power of its own to build on (``builds_its_own`` false) unless ``anyway``."""
         hw = self.newest_hardware(t)
-        cost = kernel.equivalent_annual_cost_usd_per_w_year(
+        cost = investment.equivalent_annual_cost_usd_per_w_year(
             hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
             self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"])
         return np.broadcast_to(cost, (self.model.n_scenarios,)).copy() if anyway else \
@@ -114,6 +114,6 @@ class CapacityOwner:
         energy it draws) has a positive NPV at its cost of capital, after site opex."""
         hw = self.newest_hardware(t)
         margin = np.asarray(revenue_usd_per_w_year, float) - self.world.config["world"]["site_opex_usd_per_w_year"]
-        return kernel.npv_per_watt(margin,
+        return investment.npv_per_watt(margin,
                                    hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
                                    self.profile["build_lead_months"] / 12) > 0

@@ -6,7 +6,7 @@ import numpy as np
 
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
-from wattyear.sim import kernel
+from wattyear.sim import investment, kernel
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
 from wattyear.sim.units import DT_YEARS
 
@@ -54,7 +54,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex at
         its cost of capital (or ``rate``) over its build lead and life, plus site opex."""
         hw = self.world.hardware[hardware]
-        return np.broadcast_to(kernel.equivalent_annual_cost_usd_per_w_year(
+        return np.broadcast_to(investment.equivalent_annual_cost_usd_per_w_year(
             hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"] if rate is None else rate,
             self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"]),
             (self.model.n_scenarios,))

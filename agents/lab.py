@@ -6,7 +6,7 @@ import numpy as np
 
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
-from wattyear.sim import capital_market, kernel, lease_market
+from wattyear.sim import capital_market, investment, kernel, lease_market, pricing
 from wattyear.sim.records import CapacityPlan, Distress, FreeTierRouting, LeaseAsk, LeaseBid, Observation, Payout, \
     Prices, Raise, TrainingStep
 from wattyear.sim.schema import FundingSource
@@ -140,7 +140,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         plan includes, and a lab's plan fees change only by scenario).
 
         Best response (Lerner, nested logit): p* = c·η/(η − 1),
-        η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (``kernel.own_price_elasticity``),
+        η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (``pricing.own_price_elasticity``),
         markup capped at ``max_markup``. When customers asked more compute than
         it could serve, the price m·p that would bring demand down to capacity
         (Σ_k D_k·m^(−η_k) = K) is the capacity-constrained answer; the lab
@@ -149,12 +149,12 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         """
         st, world, p, c = self.model.state, self.world, self.profile, self.column
         priced = world.segment_priced & ~world.segment_by_plan  # (1, K): plans keep their fees
-        eta = kernel.own_price_elasticity(world.segment_beta_price, obs.own_share[:, :, c],
+        eta = pricing.own_price_elasticity(world.segment_beta_price, obs.own_share[:, :, c],
                                           world.segment_price_elasticity, obs.nest_share[:, :, c],
                                           world.segment_nest_scale)
-        best = kernel.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
+        best = pricing.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
         price = st.price[:, :, c]
-        multiplier = kernel.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
+        multiplier = pricing.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),
                                                       obs.serving_capacity[:, c], MAX_CAPACITY_PRICE_MULTIPLIER)
         clearing = price * multiplier[:, None]
         target = best + p["capacity_pricing"][:, None] * np.maximum(clearing - best, 0.0) * (multiplier[:, None] > 1.0)
@@ -240,7 +240,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         * free tiers at forecast demand (they are how labs win payers and defend
           share: the usage-mix problem is that their compute must be bought);
         * paying demand at forecast × the newsvendor cover exp(σ·Φ⁻¹(1 − c/m))
-          (``kernel.newsvendor_cover``): a watt costing c a year is worth holding
+          (``investment.newsvendor_cover``): a watt costing c a year is worth holding
           while the chance it is used exceeds c/m, where m is what a used watt
           earns over its energy, scaled down by how much looser the market will
           be at delivery (``model.market_tightness``: rivals' order books are
@@ -290,7 +290,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         failed = st.failed[:, self.lab_index]
 
         def target(cost):
-            serving = free_need + paid_need * kernel.newsvendor_cover(cost, margin, sigma)
+            serving = free_need + paid_need * investment.newsvendor_cover(cost, margin, sigma)
             return np.where(failed, 0.0, serving + self.training_need(serving, hw))
 
         wanted = target(cheapest)
@@ -399,9 +399,9 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         back = min(obs.step, history.shape[1] - 1)
         growth = (kernel.safe_divide(history[:, -1], history[:, -1 - back]) ** (12.0 / back) - 1.0
                   if back else np.zeros(history.shape[0]))
-        multiple = kernel.revenue_multiple(self.profile["revenue_multiple"], w["mature_revenue_multiple"],
+        multiple = capital_market.revenue_multiple(self.profile["revenue_multiple"], w["mature_revenue_multiple"],
                                            w["multiple_halflife_years"], obs.step * DT_YEARS)
-        return kernel.valuation_usd(12.0 * obs.revenue_usd[:, self.column], growth, multiple)
+        return capital_market.valuation_usd(12.0 * obs.revenue_usd[:, self.column], growth, multiple)
 
     def has_parent(self, t: int) -> bool:
         """A parent company outside the model owns it in month ``t`` (``parent``, from ``parent_from_month``)."""
@@ -474,7 +474,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         need = np.where(st.failed[:, self.lab_index], 0.0, need)
         if not np.any(need > 0):
             return ()
-        amount = kernel.round_size_usd(need, self.round_cap_usd(obs), 1.0)
+        amount = capital_market.round_size_usd(need, self.round_cap_usd(obs), 1.0)
         if not np.any(amount > 0):
             return ()
         if self.has_parent(t):  # its parent puts in what it has set aside, and nobody else does

@@ -137,3 +137,41 @@ def idle_cash_usd(cash, buffer_usd, trailing_operating_cash_flow):
     """
     return np.where(np.asarray(trailing_operating_cash_flow) > 0,
                     np.maximum(np.asarray(cash, float) - buffer_usd, 0.0), 0.0)
+
+
+# ---------------------------------------------------------------- valuation and rounds
+
+def revenue_multiple(start_multiple, mature_multiple, halflife_years, t_years):
+    """Valuation over forward revenue, reverting from today's to a mature company's.
+
+    m(t) = m_mature + (m_0 − m_mature)·2^(−t/h): today's multiples price a story
+    (xAI at hundreds of times revenue); investors come to price revenue.
+
+    >>> float(revenue_multiple(40.0, 10.0, 2.0, 2.0))
+    25.0
+    """
+    m0 = np.asarray(start_multiple, dtype=float)
+    mm = np.asarray(mature_multiple, dtype=float)
+    return mm + (m0 - mm) * np.exp2(-np.asarray(t_years, dtype=float) / np.asarray(halflife_years, dtype=float))
+
+
+def valuation_usd(run_rate_usd_per_year, growth_per_year, multiple, max_growth=2.0):
+    """What investors would pay for the whole lab: multiple × forward revenue.
+
+    Forward revenue = run-rate × (1 + trailing growth), the growth clipped to
+    [−0.5, ``max_growth``]; a lab with no revenue is worth nothing to them.
+
+    >>> float(valuation_usd(10e9, 1.0, 20.0)), float(valuation_usd(10e9, 9.0, 20.0))
+    (400000000000.0, 600000000000.0)
+    """
+    growth = np.clip(np.asarray(growth_per_year, dtype=float), -0.5, max_growth)
+    return np.maximum(np.asarray(run_rate_usd_per_year, dtype=float), 0.0) * (1.0 + growth) * multiple
+
+
+def round_size_usd(need_usd, valuation, round_fraction):
+    """A funding round: what the lab needs, but no more than a fraction of its valuation.
+
+    >>> round_size_usd(np.array([10.0, 10.0]), np.array([200.0, 50.0]), 0.1).tolist()
+    [10.0, 5.0]
+    """
+    return np.minimum(np.maximum(need_usd, 0.0), np.maximum(valuation, 0.0) * round_fraction)

@@ -4,7 +4,9 @@ Every function takes scalars or arrays whose **last axis is the agent** and
 whose leading axes may be anything (a scenario axis, an ensemble of scenarios).
 None of them loops in Python over agents, customers or scenarios, and none of
 them draws random numbers. Units are in the argument names; see
-``docs/model.md`` for the equations in prose.
+``docs/model.md`` for the equations in prose. Investment rules live in
+``sim/investment.py``, price rules in ``sim/pricing.py``, valuation and round
+sizing in ``sim/capital_market.py``.
 """
 
 from __future__ import annotations
@@ -389,167 +391,7 @@ def training_share(run_compute_wy_per_year, training_efficiency, watts, cap):
     return np.minimum(safe_divide(needed, watts), cap)
 
 
-# ---------------------------------------------------------------- prices
-
-def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, nest_share=None, nest_scale=1.0):
-    """Elasticity of a provider's token demand to its own price: nested-logit choice, then usage.
-
-    Customers choose a provider by a nested logit on −β_p·ln p (Berry 1994, with λ = 1 − σ): its share s
-    responds as ∂ln s/∂ln p = −β_p·(1/λ − (1/λ − 1)·s_(j|g) − s), s_(j|g) its share of its nest; each of
-    its customers then uses tokens in proportion to p^(−ε). Tokens = customers × s × usage, so
-    η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (the discrete–continuous demand of the IO literature). With
-    λ = 1 (or alone in its nest, s_(j|g) = 1) this is the plain logit's β_p·(1 − s) + ε.
-    ``own_share`` and ``nest_share`` are demand-weighted over the segment's customer classes (Σ d·s² / Σ d·s).
-
-    >>> float(own_price_elasticity(3.0, 0.5, 1.0))
-    2.5
-    >>> float(own_price_elasticity(1.0, 0.2, 0.0, nest_share=0.5, nest_scale=0.5))  # 2 − 1·0.5 − 0.2
-    1.3
-    """
-    s = np.asarray(own_share, dtype=float)
-    lam = np.asarray(nest_scale, dtype=float)
-    within = s if nest_share is None else np.asarray(nest_share, dtype=float)
-    return (np.asarray(beta_price, dtype=float) * (1.0 / lam - (1.0 / lam - 1.0) * within - s)
-            + np.asarray(usage_elasticity, dtype=float))
-
-
-def best_response_price(marginal_cost, elasticity, max_markup):
-    """Profit-maximising price given rivals' prices: the Lerner rule, capped.
-
-    (p − c)/p = 1/η, so p = c·η/(η − 1): a markup of 1/(η − 1) over marginal
-    cost. Where demand is inelastic (η ≤ 1 + 1/max_markup) the markup is
-    capped at ``max_markup`` (list prices a lab would not dare to charge).
-
-    One lab alone in a logit market with β_p = 3 and half the customers
-    (η = 1.5) would charge 3× its cost; a cap of 1.5 holds it at 2.5×:
-
-    >>> best_response_price(np.array([1.0, 1.0]), np.array([3.0, 1.5]), 1.5).tolist()
-    [1.5, 2.5]
-    """
-    eta = np.asarray(elasticity, dtype=float)
-    markup = np.where(eta > 1.0, 1.0 / np.where(eta > 1.0, eta - 1.0, 1.0), np.inf)
-    return np.maximum(np.asarray(marginal_cost, dtype=float), 0.0) * (1.0 + np.minimum(markup, max_markup))
-
-
-def capacity_price_multiplier(demand, elasticity, capacity, max_multiplier, iterations=30):
-    """Kreps–Scheinkman: the common price rise m ≥ 1 that brings demand down to capacity.
-
-    Solves Σ_k D_k·m^(−η_k) = K for m, where D_k is what segment k asks at
-    today's prices and η_k its price elasticity (η = 0 for free tiers, whose
-    demand does not respond). m = 1 when demand fits; ``max_multiplier`` when
-    no price would make it fit. Newton's method on x = ln m from x = 0 (the
-    function is convex and decreasing, so the iterates rise monotonically to
-    the root). Shapes: ``demand``, ``elasticity`` (..., K); ``capacity`` (...).
-
-    One segment with elasticity 2 asking 4 units of a capacity of 1: m = 2.
-
-    >>> round(float(capacity_price_multiplier(np.array([4.0]), np.array([2.0]), 1.0, 10.0)), 9)
-    2.0
-    >>> float(capacity_price_multiplier(np.array([0.5]), np.array([2.0]), 1.0, 10.0))
-    1.0
-    """
-    d = np.asarray(demand, dtype=float)
-    eta = np.asarray(elasticity, dtype=float)
-    cap = np.asarray(capacity, dtype=float)
-    x_max = np.log(max_multiplier)
-    x = np.zeros(np.broadcast(d.sum(axis=-1), cap).shape)
-    done = np.zeros(x.shape, dtype=bool)  # converged: frozen, so a scenario's answer is the same in any batch
-    for _ in range(iterations):
-        weights = d * np.exp(-eta * x[..., None])
-        f = weights.sum(axis=-1) - cap
-        moving = (f > 0) & ~done
-        if not np.any(moving):
-            break
-        slope = -(eta * weights).sum(axis=-1)
-        step = np.divide(-f, slope, out=np.full(f.shape, np.inf), where=slope < 0)
-        x_new = np.where(moving, np.clip(x + step, 0.0, x_max), x)
-        done |= np.abs(x_new - x) <= 1e-13 * np.maximum(np.abs(x_new), 1.0)
-        x = x_new
-    return np.exp(x)
-
-
-# ---------------------------------------------------------------- investment and finance
-
-def annuity_factor(rate_per_year, years):
-    """Present value of $1 a year for ``years`` at ``rate_per_year`` (0 → ``years``).
-
-    >>> round(float(annuity_factor(0.1, 5.0)), 6), float(annuity_factor(0.0, 5.0))
-    (3.790787, 5.0)
-    """
-    r = np.asarray(rate_per_year, dtype=float)
-    n = np.asarray(years, dtype=float)
-    safe_r = np.where(r > 0, r, 1.0)
-    # 1 − (1 + r)^−n as −expm1(−n·ln(1 + r)): exact for lives of a fraction of a year too
-    return np.where(r > 0, -np.expm1(-n * np.log1p(safe_r)) / safe_r, n)
-
-
-def npv_per_watt(margin_usd_per_w_year, capex_usd_per_w, life_years, rate_per_year, lead_years=0.0):
-    """Net present value of ordering one watt: its margin over its life, discounted, less capex.
-
-    NPV = margin·A(r, life)·(1 + r)^(−lead) − capex: the watt earns from the
-    end of its build lead time; capex is counted at the order (prudently, as
-    if paid up front).
-
-    A watt earning $12 a year for 5 years at 10%, built over a year, on $40 of capex:
-
-    >>> round(float(npv_per_watt(12.0, 40.0, 5.0, 0.1, 1.0)), 4)
-    1.354
-    """
-    r = np.asarray(rate_per_year, dtype=float)
-    return (np.asarray(margin_usd_per_w_year, dtype=float) * annuity_factor(r, life_years)
-            * (1.0 + r) ** -np.asarray(lead_years, dtype=float) - np.asarray(capex_usd_per_w, dtype=float))
-
-
-def equivalent_annual_cost_usd_per_w_year(capex_usd_per_w, life_years, rate_per_year, lead_years=0.0,
-                                          site_opex_usd_per_w_year=0.0):
-    """What a built watt costs a year over its life: capex, carried over the build lead at the owner's cost
-    of capital, as the annuity that repays it over the watt's life, plus site opex. A lessee compares it
-    with a year of rent.
-
-    c = capex·(1 + r)^lead / A(r, life) + opex. A $40 watt built over a year at 10%, living five years,
-    with $2 of site opex a year:
-
-    >>> round(float(equivalent_annual_cost_usd_per_w_year(40.0, 5.0, 0.1, 1.0, 2.0)), 4)
-    13.6071
-    """
-    r = np.asarray(rate_per_year, dtype=float)
-    return (np.asarray(capex_usd_per_w, dtype=float) * (1.0 + r) ** np.asarray(lead_years, dtype=float)
-            / annuity_factor(r, life_years) + np.asarray(site_opex_usd_per_w_year, dtype=float))
-
-
-def newsvendor_cover(cost_usd_per_w_year, margin_usd_per_w_year, sigma):
-    """Capacity to hold per unit of forecast demand when demand at delivery is lognormal around the
-    forecast with log-sd ``sigma``, a watt costs c a year whether used or not and earns m a year over its
-    energy when used: K*/D = exp(σ·Φ⁻¹(1 − c/m)), the critical fractile (a watt is worth adding while the
-    chance it is used, P(D > K), exceeds c/m). 0 where c ≥ m (no watt pays); 1 where σ = 0 and c < m.
-    The fractile is held at most 0.999 (no owner insures beyond three standard deviations); as c/m → 1 the
-    cover falls continuously to 0.
-
-    At c/m = 1/2 the cover is the forecast; cheaper watts buy insurance above it, dearer ones less:
-
-    >>> newsvendor_cover(np.array([5.0, 1.0, 9.0, 12.0]), 10.0, 0.3).round(4).tolist()
-    [1.0, 1.4688, 0.6808, 0.0]
-    """
-    from scipy.special import ndtri
-
-    ratio = safe_divide(np.asarray(cost_usd_per_w_year, dtype=float), np.asarray(margin_usd_per_w_year, dtype=float))
-    pays = (np.asarray(margin_usd_per_w_year, dtype=float) > 0) & (ratio < 1.0)
-    fractile = np.where(pays, np.clip(1.0 - ratio, 0.0, 0.999), 0.5)  # (not paying: any finite z, unused)
-    z = ndtri(fractile)
-    return np.where(pays, np.exp(np.asarray(sigma, dtype=float) * z), 0.0)
-
-
-def market_tightness(demand_growth, capacity_now, capacity_then):
-    """How much tighter (> 1) or looser (< 1) the market will be at delivery than now: demand grown by
-    ``demand_growth`` over the lead time (a factor) over the growth of capacity in place and on order
-    (everyone's order book is public).
-
-    >>> float(market_tightness(1.5, 100.0, 200.0))
-    0.75
-    """
-    return safe_divide(np.asarray(demand_growth, dtype=float) * np.asarray(capacity_now, dtype=float),
-                       np.asarray(capacity_then, dtype=float))
-
+# ---------------------------------------------------------------- books
 
 def overhead_next_month(overhead_usd_per_year, growth_per_year, revenue_ratio_year):
     """Next month's overhead: it grows at its yearly rate, but no faster than the business (its revenue over
@@ -564,39 +406,3 @@ def overhead_next_month(overhead_usd_per_year, growth_per_year, revenue_ratio_ye
     ratio = np.maximum(np.asarray(revenue_ratio_year, dtype=float), 0.0)
     yearly = np.minimum(1.0 + np.asarray(growth_per_year, dtype=float), ratio)
     return np.asarray(overhead_usd_per_year, dtype=float) * yearly ** (1.0 / 12.0)
-
-
-def revenue_multiple(start_multiple, mature_multiple, halflife_years, t_years):
-    """Valuation over forward revenue, reverting from today's to a mature company's.
-
-    m(t) = m_mature + (m_0 − m_mature)·2^(−t/h): today's multiples price a story
-    (xAI at hundreds of times revenue); investors come to price revenue.
-
-    >>> float(revenue_multiple(40.0, 10.0, 2.0, 2.0))
-    25.0
-    """
-    m0 = np.asarray(start_multiple, dtype=float)
-    mm = np.asarray(mature_multiple, dtype=float)
-    return mm + (m0 - mm) * np.exp2(-np.asarray(t_years, dtype=float) / np.asarray(halflife_years, dtype=float))
-
-
-def valuation_usd(run_rate_usd_per_year, growth_per_year, multiple, max_growth=2.0):
-    """What investors would pay for the whole lab: multiple × forward revenue.
-
-    Forward revenue = run-rate × (1 + trailing growth), the growth clipped to
-    [−0.5, ``max_growth``]; a lab with no revenue is worth nothing to them.
-
-    >>> float(valuation_usd(10e9, 1.0, 20.0)), float(valuation_usd(10e9, 9.0, 20.0))
-    (400000000000.0, 600000000000.0)
-    """
-    growth = np.clip(np.asarray(growth_per_year, dtype=float), -0.5, max_growth)
-    return np.maximum(np.asarray(run_rate_usd_per_year, dtype=float), 0.0) * (1.0 + growth) * multiple
-
-
-def round_size_usd(need_usd, valuation, round_fraction):
-    """A funding round: what the lab needs, but no more than a fraction of its valuation.
-
-    >>> round_size_usd(np.array([10.0, 10.0]), np.array([200.0, 50.0]), 0.1).tolist()
-    [10.0, 5.0]
-    """
-    return np.minimum(np.maximum(need_usd, 0.0), np.maximum(valuation, 0.0) * round_fraction)

@@ -41,7 +41,7 @@ import numpy as np
 
 from wattyear.agents import DemandSegment, FrontierLab, Hyperscaler, OpenWeightsFringe, OpenWeightsPublisher
 from wattyear.agents import lab as lab_agents
-from wattyear.sim import clearing, guard, kernel, supply as supply_side, token_market
+from wattyear.sim import clearing, guard, investment, kernel, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
@@ -209,7 +209,7 @@ class WattyearModel(mesa.Model):
 
     def market_tightness(self, obs: Observation, lead_months: int) -> np.ndarray:
         """(S,) how much tighter (> 1) or looser (< 1) the token market will be ``lead_months`` from now than
-        it is (``kernel.market_tightness``): the compute all providers' first-choice customers want, grown at
+        it is (``investment.market_tightness``): the compute all providers' first-choice customers want, grown at
         its yearly growth of the last year (``yearly_growth``, within the forecast cap), over the labs'
         capacity in place and on order then (their order books are public: builds, contracts and leases
         signed), at their tokens per watt now times the serving-stack gain by then; the fringe's capacity
@@ -230,7 +230,7 @@ class WattyearModel(mesa.Model):
             for lab in self.labs:
                 then[:, lab.column] = lab.planned_watts(t + lead_months) * obs.tpwy[:, lab.column] * gain
             self._tightness = {k: v for k, v in self._tightness.items() if k[0] == t}  # (earlier months: done)
-            self._tightness[key] = kernel.market_tightness(kernel.grown(growth, lead_months / 12),
+            self._tightness[key] = investment.market_tightness(kernel.grown(growth, lead_months / 12),
                                                            now.sum(axis=1), then.sum(axis=1))
         return self._tightness[key]
 
@@ -364,9 +364,8 @@ class WattyearModel(mesa.Model):
     def _remember(self, obs: Observation, tokens: TokenMonth) -> None:
         """Carry what next month's choices and decisions depend on (``sim.state.remember``), and the
         month's frontier (a release copies a past one)."""
-        growth = np.stack([np.broadcast_to(np.asarray(lab.profile["overhead_growth_per_year"], float),
-                                           (self.n_scenarios,)) for lab in self.labs], axis=1)
-        remember(self.state, obs, tokens, self.fleet.capex_due_usd(obs.step, replacement_only=True), growth)
+        remember(self.state, obs, tokens, self.fleet.capex_due_usd(obs.step, replacement_only=True),
+                 self.world.overhead_growth)
         if self.months_remembered == len(self._frontier_history):  # stepped past the horizon
             self._frontier_history = np.concatenate([self._frontier_history, np.zeros_like(self._frontier_history)])
         self._frontier_history[self.months_remembered] = self._frontier_now()

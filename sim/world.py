@@ -128,6 +128,7 @@ class World:
     training_efficiency: np.ndarray  #: (S, H)
     capital_cost_usd_per_w_year: np.ndarray  #: (S, H) depreciation and site opex of a watt a year
     model_efficiency: np.ndarray  #: (S, A) tokens of its own models per flagship token
+    overhead_growth: np.ndarray  #: (S, L) each lab's yearly overhead growth (``overhead_growth_per_year``)
     fringe_hardware: int  #: the fringe's hardware row
     energy_usd_per_w_year: np.ndarray  #: (S,) energy cost of an IT watt running a year
     # the starting market, against which quality and usage are measured
@@ -252,7 +253,9 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         training_efficiency=rows([hw[h]["training_efficiency"] for h in hardware_ids]),
         capital_cost_usd_per_w_year=(rows([hw[h]["capex_usd_per_w"] / hw[h]["life_years"] for h in hardware_ids])
                                      + w["site_opex_usd_per_w_year"][:, None]),
-        model_efficiency=model_efficiency, fringe_hardware=hardware_ids.index(cfg["fringe"]["hardware"]),
+        model_efficiency=model_efficiency,
+        overhead_growth=rows([cfg["labs"][lid]["overhead_growth_per_year"] for lid in lab_ids]),
+        fringe_hardware=hardware_ids.index(cfg["fringe"]["hardware"]),
         energy_usd_per_w_year=kernel.energy_usd_per_watt_year(w["energy_usd_per_mwh"], w["pue"]),
         start_quality=quality, start_price=price, reference_price=np.zeros((s, len(seg_ids))),
     )

@@ -155,8 +155,8 @@ def test_a_raise_is_capped_by_valuation_and_the_lab_fails():
 
 
 def test_npv_decides_whether_a_watt_is_built():
-    """The kernel's rule on paper: $12 a year for 5 years at 10% after a year's build is worth
+    """The investment rule on paper: $12 a year for 5 years at 10% after a year's build is worth
     12 × 3.790787 / 1.1 = $41.354 against $40 of capex (build); against $42, not."""
-    from wattyear.sim import kernel
+    from wattyear.sim import investment
 
-    assert kernel.npv_per_watt(12.0, 40.0, 5.0, 0.1, 1.0) > 0 > kernel.npv_per_watt(12.0, 42.0, 5.0, 0.1, 1.0)
+    assert investment.npv_per_watt(12.0, 40.0, 5.0, 0.1, 1.0) > 0 > investment.npv_per_watt(12.0, 42.0, 5.0, 0.1, 1.0)

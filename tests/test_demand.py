@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import wattyear
-from wattyear.sim import kernel, token_market
+from wattyear.sim import kernel, pricing, token_market
 from wattyear.sim.model import WattyearModel
 from wattyear.sim.token_month import usage
 from tests.worlds import resolved, tiny_world
@@ -71,7 +71,7 @@ def test_nested_own_price_elasticity_matches_finite_differences(sigma):
         bumped[j] += h
         numeric = (np.log(shares(bumped)[j]) - np.log(s[j])) / h
         nest = [0, 1] if j < 2 else [2]
-        formula = kernel.own_price_elasticity(beta, s[j], 0.0, s[j] / s[nest].sum(), lam)
+        formula = pricing.own_price_elasticity(beta, s[j], 0.0, s[j] / s[nest].sum(), lam)
         assert -numeric == pytest.approx(float(formula), rel=1e-4)
 
 

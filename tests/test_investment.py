@@ -9,7 +9,7 @@ from scipy.special import ndtri
 
 from tests.test_leases_and_funding import landlord
 from tests.worlds import resolved, tiny_world
-from wattyear.sim import kernel
+from wattyear.sim import investment
 from wattyear.sim.model import WattyearModel
 from wattyear.sim.units import SECONDS_PER_YEAR
 
@@ -21,7 +21,7 @@ def test_equivalent_annual_cost_on_paper():
     """$12 of capex at 10%, built over 18 months, living 4 years, $0.5 of site opex: A(0.1, 4) = 3.169865,
     12 · 1.1^1.5 / 3.169865 + 0.5 = $4.8675 a year."""
     annuity = (1 - 1.1 ** -4) / 0.1
-    assert float(kernel.equivalent_annual_cost_usd_per_w_year(12.0, 4.0, 0.1, 1.5, 0.5)) == pytest.approx(
+    assert float(investment.equivalent_annual_cost_usd_per_w_year(12.0, 4.0, 0.1, 1.5, 0.5)) == pytest.approx(
         12 * 1.1 ** 1.5 / annuity + 0.5, rel=1e-12)
     assert annuity == pytest.approx(3.169865, rel=1e-6)
 
