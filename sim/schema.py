@@ -242,7 +242,8 @@ LAB = {
     "quality_per_ln_compute": F("float", "index", "quality gained per e-fold of training compute", min=0),
     "quality_noise_sigma": F("float", "index", "s.d. of the random quality outcome of a run", default=0.0, min=0),
     "price_usd_per_mtok": F("segment_map", "$/Mtok", "starting list price in each segment priced per token or by "
-                            "contract", min=0),
+                            "contract (a token given away belongs in a free segment: utility falls with ln p)",
+                            min=0, exclusive_min=True),
     "subscription_usd_per_month": F("segment_map", "$/month", "fee of its base plan in each subscription "
                                     "segment (held: labs compete on plans, not on the fee)", default={}, min=0),
     "affinity": F("segment_map", "utility", "brand, channel and product fit by segment", default={}),

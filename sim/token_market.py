@@ -110,8 +110,11 @@ def nested_shares(nw: NestedWeights, available=None, out=None) -> tuple[np.ndarr
     total += nw.outside
     np.divide(1.0, total, out=total, where=total > 0)
     top *= total[..., None]  # each nest's share
-    ratio = np.divide(top, nest_sum, out=np.zeros(top.shape), where=nest_sum > 0)  # s_g / D_g
-    shares = np.multiply(e, ratio @ nw.members.T, out=e if e is not nw.within else None)
+    # s_j = (e_j / D_g) · s_g: the share within the nest first (≤ 1), so a nest whose available members all
+    # sit far below an unavailable leader (D_g subnormal) does not overflow s_g / D_g
+    each_sum = nest_sum @ nw.members.T  # (..., P): D_g of each provider's nest (one nest each: exact)
+    shares = np.divide(e, each_sum, out=e if e is not nw.within else np.zeros(e.shape), where=each_sum > 0)
+    shares *= top @ nw.members.T
     return shares, nw.outside * total
 
 

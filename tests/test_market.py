@@ -73,3 +73,19 @@ def test_water_fill_in_compute_units():
                           np.array([30.0, 100.0]), compute_per_token=np.array([[2.0, 1.0]]))
     np.testing.assert_allclose(c.served, [[15.0, 85.0]], rtol=1e-9)
     np.testing.assert_allclose(c.unserved, [0.0], atol=1e-9)
+
+
+def test_a_nest_whose_leader_is_unavailable_keeps_its_share_without_overflow():
+    """One nest (λ = 0.05) of two providers, u = (0, −36), the outside option at −60; the leader is not
+    available (rate-limited out). Within the nest the other's weight is e^(−36/0.05) = e^−720, a subnormal
+    number, and the nest's share e^−36 / (e^−36 + e^−60): dividing that share by the weight overflowed (and
+    gave NaN shares); the share within the nest is taken first, so the provider gets the nest's share,
+    1/(1 + e^−24), exactly as the plain formula says."""
+    from wattyear.sim.token_market import nested_shares, nested_weights
+
+    nw = nested_weights(np.array([[0.0, -36.0]]), np.array([-60.0]), nest_scale=0.05)
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        shares, outside = nested_shares(nw, np.array([[False, True]]), out=np.zeros((1, 2)))
+    assert shares[0, 0] == 0.0
+    assert shares[0, 1] == pytest.approx(1 / (1 + np.exp(-24.0)), rel=1e-12)
+    assert outside[0] == pytest.approx(np.exp(-24.0) / (1 + np.exp(-24.0)), rel=1e-9)
