@@ -7,6 +7,7 @@ import numpy as np
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner
 from wattyear.sim import investment, kernel
+from wattyear.sim.supply import PIPELINE_LAST_ORDER
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
 from wattyear.sim.units import DT_YEARS
 
@@ -34,9 +35,11 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
       cloud customers.
     * ``plan_capacity``: builds so that at the end of its lead time it owns
       what it has let (commitments and renewals included) plus other cloud
-      customers' demand, if a new watt pays at its cost of capital.
-    * ``build_to_suit``: a lab's contract — a build, and a lease from the
-      month it enters service.
+      customers' demand, and at least a quarter of its programme (an order
+      rate that moves toward its need a year further on over
+      ``capex_adjustment_months``), if a new watt pays at its cost of capital.
+    * ``build_to_suit``: a lab's contract — a lease from the end of its lead
+      time, from watts it will have spare then, the rest built now.
     * ``commit_capacity``: a partner's committed cloud spend becomes a lease.
     * ``settle``: borrows (recorded debt, with interest) rather than hold
       negative cash, repays when it can, returns cash beyond its buffer.
@@ -49,6 +52,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
         self._rents: dict[int, np.ndarray] = {}
         self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
+        self._programme: np.ndarray | None = None  #: (S,) its build programme's order rate, W/month
 
     def _capital_cost(self, hardware: str, rate=None) -> np.ndarray:
         """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex at
@@ -76,8 +80,15 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         return self._rents[t]
 
     def third_party_watts(self, step: int) -> np.ndarray:
-        """(S,) watts other cloud customers rent in month ``step``."""
-        return self.third_party_start * kernel.grown(self.profile["third_party_growth_per_year"], step * DT_YEARS)
+        """(S,) watts other cloud customers rent in month ``step``: their demand at the start, grown at
+        ``third_party_growth_per_year`` whose log rate halves every ``third_party_growth_halflife_years``
+        (0: compounding for ever), as the serving-stack gains (``kernel.serving_multiplier``)."""
+        p = self.profile
+        if not np.any(p["third_party_growth_halflife_years"]):  # (results made before the half-life kept)
+            return self.third_party_start * kernel.grown(p["third_party_growth_per_year"], step * DT_YEARS)
+        return self.third_party_start * kernel.serving_multiplier(1.0, p["third_party_growth_per_year"],
+                                                                  p["third_party_growth_halflife_years"],
+                                                                  step * DT_YEARS)
 
     def revenue_at_risk_usd(self, consumer_served: np.ndarray, step: int) -> np.ndarray:
         """Business revenue lost this month, shape (S,): ``ai_substitution`` of it times the share of
@@ -120,28 +131,64 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         return self.model.leases.nominal_watts(step, self.column, "lessor") + self.third_party_watts(step)
 
     def plan_capacity(self, obs: Observation) -> CapacityPlan:
-        """Builds for what it has let and other customers' growth, and the watts it can still build
-        to suit labs this year, (S,)."""
+        """Builds for what it has let and other customers' growth (its programme), and the watts it can
+        still let to labs built to suit or from what it has spare then, (S,).
+
+        It orders the larger of the gap at the end of its lead time (what it has let there plus other
+        customers, less what it will own) and a quarter of its programme (``programme_w_per_month``),
+        within its power, where a new watt pays at its cost of capital."""
         t, c = obs.step, self.column
+        every = self.world.config["world"]["plan_every_months"]
         horizon = t + self.profile["build_lead_months"]
         owned = self.owned_then(horizon)
-        let = self.model.leases.nominal_watts(horizon, c, "lessor")
-        gap = np.maximum(let + self.third_party_watts(horizon) - owned, 0.0)
+        gap = np.maximum(self.needed_watts(horizon) - owned, 0.0)
         pays = self.build_pays(self.rent_usd_per_w_year(t), t)
         budget = self.power_budget(t)
-        order = np.where(pays, np.minimum(gap, budget), 0.0)
+        programme = self.programme_w_per_month(t, horizon, owned, every)
+        order = np.where(pays, np.minimum(np.maximum(gap, programme * every), budget), 0.0)
+        spare = self.spare_then(horizon) + np.maximum(order - gap, 0.0)
         return CapacityPlan(c, self.order_build(order, t),
                             next_cluster_watts=np.maximum(gap, self.world.config["world"]["next_cluster_floor_share"]
                                                           * obs.owned_watts[:, c]),
-                            can_build_to_suit_watts=np.where(pays, budget - order, 0.0))
+                            can_build_to_suit_watts=np.where(pays, budget - order, 0.0) + spare)
+
+    def programme_w_per_month(self, t: int, horizon: int, owned: np.ndarray, every: int) -> np.ndarray:
+        """(S,) its build programme's order rate, W/month, revised at a plan in month ``t``.
+
+        Its first year's orders are its capex guidance (``pipeline_w_per_year``, booked at the start).
+        After it, the rate moves toward the one that meets its need a year past its lead time
+        (``needed_watts``: let plus other customers) from what it will own at the end of its lead,
+        ordered over that year, by ``every``/``capex_adjustment_months`` of the difference at each plan
+        (partial adjustment: capex guided a year ahead and revised each quarter, as adjustment costs
+        make it; 0 months: no programme beyond the gap at the horizon)."""
+        p = self.profile
+        if self._programme is None:
+            self._programme = np.broadcast_to(np.asarray(p["pipeline_w_per_year"], float) / 12.0,
+                                              (self.model.n_scenarios,)).copy()
+        adjust = np.asarray(p["capex_adjustment_months"], float)
+        if t <= PIPELINE_LAST_ORDER or not np.any(adjust > 0):
+            return np.zeros(self.model.n_scenarios)
+        wanted = np.maximum(self.needed_watts(horizon + 12) - owned, 0.0) / 12.0
+        share = np.where(adjust > 0, np.minimum(every / np.where(adjust > 0, adjust, 1.0), 1.0), 1.0)
+        self._programme = np.where(adjust > 0, self._programme + share * (wanted - self._programme), 0.0)
+        return self._programme
+
+    def spare_then(self, start: int) -> np.ndarray:
+        """(S,) watts it will own and neither have let nor need for other customers from ``start`` through a
+        lease term (at its start, middle and end: a vintage retiring unreplaced within it cannot be let)."""
+        term = self.profile["lease_term_months"]
+        return np.minimum.reduce([np.maximum(self.owned_then(step) - self.needed_watts(step), 0.0)
+                                  for step in (start, start + term // 2, start + term - 1)])
 
     def build_to_suit(self, lab_column: int, lab_id: str, watts: np.ndarray,
                       t: int) -> tuple[tuple[BuildOrder, ...], NewLease | None]:
-        """A lab's capacity contract: build ``watts`` (S,) now, let them from the month they enter service."""
+        """A lab's capacity contract: ``watts`` (S,) let from the end of its build lead time, from what it
+        will have spare then (``spare_then``: its programme's watts) and, for the rest, built now."""
         if not np.any(watts > 0):
             return (), None
         p = self.profile
-        return self.order_build(watts, t), NewLease(self.column, lab_column, watts, t + p["build_lead_months"],
+        build = np.maximum(watts - self.spare_then(t + p["build_lead_months"]), 0.0)
+        return self.order_build(build, t), NewLease(self.column, lab_column, watts, t + p["build_lead_months"],
                                                     p["lease_term_months"], self.rent_usd_per_w_year(t),
                                                     f"{lab_id} contract", renew=True)
 

@@ -304,8 +304,15 @@ HYPERSCALER = {
                               max=1),
     "third_party_utilization": F("float", "fraction", "share of its unleased watts rented to other cloud "
                                  "customers at the start (sets their demand in watts)", min=0, max=1),
-    "third_party_growth_per_year": F("float", "1/yr", "growth of other cloud customers' AI demand in watts",
-                                     default=0.0, min=-0.99),
+    "third_party_growth_per_year": F("float", "1/yr", "growth of other cloud customers' AI demand in watts "
+                                     "at the start", default=0.0, min=-0.99),
+    "capex_adjustment_months": F("float", "months", "after its first year a cloud's build programme (its order "
+                                 "rate) moves toward the rate that meets its need a year past its lead time by "
+                                 "a share Δt/this of the difference at each plan (adjustment costs; 0: at once, "
+                                 "no programme beyond the horizon's gap)", default=0.0, min=0, max=120),
+    "third_party_growth_halflife_years": F("float", "years", "the log growth rate of other cloud customers' AI "
+                                           "demand halves over this time (0: it never slows)", default=0.0, min=0,
+                                           max=100),
     "business_revenue_usd_per_year": F("float", "$/yr", "revenue of a business AI can threaten (Search ads)",
                                        default=0.0, min=0),
     "business_growth_per_year": F("float", "1/yr", "growth of that business absent AI", default=0.0, min=-0.99),
