@@ -51,6 +51,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         super().__init__(model, agent_id, profile, column)
         self.third_party_start = np.zeros(1)  #: (S,) other customers' watts at the start, set by the model
         self._rents: dict[int, np.ndarray] = {}
+        self._third_party: dict[int, np.ndarray] = {}  #: other customers' watts by month (start set once)
         self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
         self._programme: np.ndarray | None = None  #: (S,) its build programme's order rate, W/month
 
@@ -82,13 +83,17 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
     def third_party_watts(self, step: int) -> np.ndarray:
         """(S,) watts other cloud customers rent in month ``step``: their demand at the start, grown at
         ``third_party_growth_per_year`` whose log rate halves every ``third_party_growth_halflife_years``
-        (0: compounding for ever), as the serving-stack gains (``kernel.serving_multiplier``)."""
-        p = self.profile
-        if not np.any(p["third_party_growth_halflife_years"]):  # (results made before the half-life kept)
-            return self.third_party_start * kernel.grown(p["third_party_growth_per_year"], step * DT_YEARS)
-        return self.third_party_start * kernel.serving_multiplier(1.0, p["third_party_growth_per_year"],
-                                                                  p["third_party_growth_halflife_years"],
-                                                                  step * DT_YEARS)
+        (0: compounding for ever), as the serving-stack gains (``kernel.serving_multiplier``). Do not
+        modify the result."""
+        if step not in self._third_party:
+            p = self.profile
+            if not np.any(p["third_party_growth_halflife_years"]):  # (results made before the half-life kept)
+                growth = kernel.grown(p["third_party_growth_per_year"], step * DT_YEARS)
+            else:
+                growth = kernel.serving_multiplier(1.0, p["third_party_growth_per_year"],
+                                                   p["third_party_growth_halflife_years"], step * DT_YEARS)
+            self._third_party[step] = self.third_party_start * growth
+        return self._third_party[step]
 
     def revenue_at_risk_usd(self, consumer_served: np.ndarray, step: int) -> np.ndarray:
         """Business revenue lost this month, shape (S,): ``ai_substitution`` of it times the share of
@@ -132,7 +137,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
 
     def plan_capacity(self, obs: Observation) -> CapacityPlan:
         """Builds for what it has let and other customers' growth (its programme), and the watts it can
-        still let to labs built to suit or from what it has spare then, (S,).
+        still build to suit labs this year, (S,) (the clearing adds what it will have spare, ``spare_then``).
 
         It orders the larger of the gap at the end of its lead time (what it has let there plus other
         customers, less what it will own) and a quarter of its programme (``programme_w_per_month``),
@@ -146,11 +151,10 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         budget = self.power_budget(t)
         programme = self.programme_w_per_month(t, horizon, owned, every)
         order = np.where(pays, np.minimum(np.maximum(gap, programme * every), budget), 0.0)
-        spare = self.spare_then(horizon) + np.maximum(order - gap, 0.0)
         return CapacityPlan(c, self.order_build(order, t),
                             next_cluster_watts=np.maximum(gap, self.world.config["world"]["next_cluster_floor_share"]
                                                           * obs.owned_watts[:, c]),
-                            can_build_to_suit_watts=np.where(pays, budget - order, 0.0) + spare)
+                            can_build_to_suit_watts=np.where(pays, budget - order, 0.0))
 
     def programme_w_per_month(self, t: int, horizon: int, owned: np.ndarray, every: int) -> np.ndarray:
         """(S,) its build programme's order rate, W/month, revised at a plan in month ``t``.

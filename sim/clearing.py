@@ -142,8 +142,13 @@ def plan_capacity(model, obs: Observation) -> np.ndarray:
     rents = np.stack([h.rent_usd_per_w_year(t) for h in model.hyperscalers], axis=-1)  # (S, H)
     want = np.stack([p.contract_watts for p in plans], axis=-1)  # (S, L)
     value = np.stack([p.contract_value_usd_per_w_year for p in plans], axis=-1)  # (S, L)
-    offer = np.stack(offers, axis=-1)  # (S, H)
-    if not (np.any(want > 0) and np.any(offer > 0)):
+    if not np.any(want > 0):
+        return contracted
+    # what each cloud can build this year, and what it will have spare at the end of its lead (its
+    # programme's watts, its plan's order included): let first (``Hyperscaler.build_to_suit``)
+    offer = np.stack([o + h.spare_then(t + h.profile["build_lead_months"])
+                      for o, h in zip(offers, model.hyperscalers)], axis=-1)  # (S, H)
+    if not np.any(offer > 0):
         return contracted
     # merit order: the labs a watt is worth most to are served first, from the cheapest clouds; a
     # lab whose watt earns less than the rent still signs (its training and free tier need the watts:

@@ -94,6 +94,7 @@ class Fleet:
         self._committed_key: tuple = ()
         self._committed: np.ndarray | None = None
         self._owned: dict = {}
+        self._retiring: dict = {}
         self._ordered: dict = {}
 
     @property
@@ -191,9 +192,17 @@ class Fleet:
             self.watts[:, row] = np.where(scenarios, 0.0, self.watts[:, row])
 
     def retiring_between(self, first: int, last: int) -> np.ndarray:
-        """(S, A) watts of vintages whose life ends in steps first..last."""
-        rows = np.flatnonzero((self.end_step >= first) & (self.end_step <= last))
-        return self.by_owner(rows, self._watts.take(rows))
+        """(S, A) watts of vintages whose life ends in steps first..last (kept until the table changes; do not
+        modify the result)."""
+        key = (first, last, len(self.owner), self._edits)
+        if key not in self._retiring:
+            if len(self._retiring) > 64:
+                self._retiring.clear()
+            rows = np.flatnonzero((self.end_step >= first) & (self.end_step <= last))
+            retiring = self.by_owner(rows, self._watts.take(rows))
+            retiring.flags.writeable = False
+            self._retiring[key] = retiring
+        return self._retiring[key]
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;

@@ -172,6 +172,7 @@ class WattyearModel(mesa.Model):
         for h in self.hyperscalers:
             h.third_party_start = (np.maximum(owned0[:, h.column] - let0[:, h.column], 0.0)
                                    * h.profile["third_party_utilization"])
+            h._third_party.clear()  # (nothing asked before the start is known: no stale month kept)
         # starting shares: habits at rest, the fixed point s = logit(u + inertia·s) reached from no habit
         # (damped; a start that is not a fixed point would move shares in the first months for no reason)
         for _ in range(STARTING_SHARE_ITERATIONS):
