@@ -2,6 +2,7 @@
 
     wattyear run [CONFIG] [--out DIR] [--seed N] [--months N] [--set PATH=VALUE ...]
     wattyear compare A B [C ...] [--out DIR] [--at YYYY-MM]
+    wattyear costs [RUN] [--out DIR] [--years Y,Y,...]
     wattyear sweep STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS] [--resume]
     wattyear sensitivity STUDY [--out DIR] [--workers N] [--memory SIZE] [--scheduler ADDRESS]
     wattyear analyze SWEEP_FOLDER
@@ -147,6 +148,34 @@ def cmd_compare(args) -> int:
     print(comparison.markdown())
     print(f"wrote {len(files)} files to {out}/")
     return 0
+
+
+def cmd_costs(args) -> int:
+    from wattyear.experiments.analysis.compare import resolve_input
+    from wattyear.experiments.analysis.costs import cost_stack, cost_text, default_years, write_costs
+
+    years = _years(args.years) if args.years else None
+    spec = args.run or BASELINE.stem
+    result = resolve_input(spec)
+    stack = cost_stack(result.metrics)
+    shown = years or default_years(stack)
+    missing = [y for y in shown if y not in set(stack["year"])]
+    if missing:
+        raise ConfigError([Problem("--years", "years", f"years within the run "
+                                   f"({int(stack['year'].min())}-{int(stack['year'].max())})",
+                                   ", ".join(str(y) for y in missing))])
+    out = Path(args.out) if args.out else (Path(spec) if Path(spec).is_dir() else Path("out") / result.name)
+    files = write_costs(result.metrics, result.market, out, shown, plots=not args.no_plots)
+    print(cost_text(stack, shown))
+    print(f"wrote {len(files)} files to {out}/")
+    return 0
+
+
+def _years(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError([Problem("--years", "years", "years such as 2026,2030", text)]) from None
 
 
 def cmd_calibrate(args) -> int:
@@ -430,6 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="YYYY-MM", help="the month to compare in (default: the last month all runs share)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("costs", help="each provider's cost stack per million tokens by year, against its revenue")
+    p.add_argument("run", nargs="?", metavar="RUN",
+                   help=f"a run folder, a config (file or packaged name) or NAME+PATH=VALUE… (default: "
+                        f"{BASELINE.stem}, run now)")
+    p.add_argument("--out", help="output folder (default: the run folder, or out/<run name>)")
+    p.add_argument("--years", metavar="Y,Y,...", help="years to print (default: the first full year, 2030 and "
+                                                      "the last); the CSV has every year")
+    p.add_argument("--no-plots", action="store_true", help="skip costs.png")
+    p.set_defaults(func=cmd_costs)
     p = sub.add_parser("sweep", help="run a study: parameter sweeps x replicates, stored run by run, resumable")
     p.add_argument("study", help="study file (TOML) or packaged study name, e.g. llama_pressure")
     p.add_argument("--out", help="result folder (default: out/<study name>)")

@@ -120,6 +120,15 @@ class RunResult:
         dates = self._month_labels()
         return {lab: None if step is None else dates[step] for lab, step in crossings(self.metrics).items()}
 
+    def costs(self) -> pd.DataFrame:
+        """Each provider's cost stack per million tokens served, year by year, against its revenue per
+        token (``wattyear.experiments.analysis.costs.cost_stack``: $/Mtok columns ``energy``,
+        ``depreciation``, ``site_opex``, ``rent``, their sum ``watts``, its ``training`` and ``serving``
+        parts, ``other``, ``total``, ``revenue``, and ``gross_margin``)."""
+        from wattyear.experiments.analysis.costs import cost_stack
+
+        return cost_stack(self.metrics).drop(columns=["watts_usd", "cpwy_usd"])
+
     def _month_labels(self) -> list[str]:
         dates = self.metrics.drop_duplicates("step").sort_values("step")["date"]
         return [str(d)[:7] for d in dates]
