@@ -76,20 +76,9 @@ def test_sweep_bounds_name_real_parameters_around_the_baseline():
 DEMAND_KEYS = ("adoption_rate_per_year", "usage_growth_per_year", "usage_growth_halflife_years", "price_elasticity",
                "nest_parameter", "beta_quality", "beta_price", "size_sigma", "outside_utility", "inertia",
                "conversion_per_year", "churn_per_year")
-MONTH = re.compile(r"(\d{4})(?:-(\d{2})(?!\d))?")
-
-
-def as_of_month(text: str) -> tuple[int, int]:
-    """The latest month a figure's ``as_of`` can mean: '2025-10-06' → (2025, 10), '2025' → (2025, 12),
-    'c.2024-2025' → (2025, 12); several dates: the first one (the figure's own date; a note's later
-    'unchanged through' does not make the figure later)."""
-    year, month = MONTH.search(text).groups()
-    if month is None and re.search(r"\d{4}\s*-\s*(\d{4})", text):
-        year = re.search(r"\d{4}\s*-\s*(\d{4})", text).group(1)
-    return int(year), int(month or 12)
-
-
 def test_as_of_months_read_as_meant():
+    from wattyear.experiments.calibration.leaks import as_of_month
+
     assert as_of_month("2025-10-06") == (2025, 10)
     assert as_of_month("2025") == (2025, 12)
     assert as_of_month("c.2024-2025") == (2025, 12)
@@ -100,6 +89,8 @@ def test_fitted_demand_keys_cite_only_figures_known_at_the_start():
     """Information date: every `fit:` of the baseline and every demand parameter of a segment cites only
     figures dated before the world's start (2026-01); later figures may be checked (`wattyear calibrate`)
     but not fitted to. Starting stocks (customers, prices, fleets) are the world as it starts, not fits."""
+    from wattyear.experiments.calibration.leaks import as_of_month
+
     with SOURCES.open(newline="") as fh:
         dated = {row["key"]: as_of_month(row["as_of"]) for row in csv.DictReader(fh)}
     text = (CONFIGS / "baseline.toml").read_text()

@@ -165,3 +165,27 @@ def test_abc_compares_losses_with_losses_and_refuses_hopeless_targets():
     assert log_distance(np.array([[-2.0]]), np.array([-1.0]))[0] == pytest.approx(np.log(2))
     with pytest.raises(ValueError, match="no prior draw comes near"):
         abc_smc(lambda t: -np.ones((len(t), 1)), np.array([1.0]), {"x": (0.0, 1.0)}, particles=10, generations=2)
+
+
+def test_every_input_of_the_backtest_world_dated_after_its_cut_off_is_a_listed_leak():
+    """Leak guard: each figure the backtest world cites that is dated after the 2025-08 cut-off is listed in
+    configs/backtest_leaks.csv with a kind and a reason, and the list names nothing the config no longer
+    cites late (a figure replaced by one of its date leaves the list)."""
+    from wattyear.experiments.calibration.backtest import CUTOFF
+    from wattyear.experiments.calibration.leaks import KINDS, late_citations, read_leaks
+    from wattyear.sim.config import CONFIG_DIR
+
+    late = {c.key: c for c in late_citations(CONFIG_DIR / "backtest_2025.toml", CUTOFF)}
+    leaks = read_leaks()
+    assert sorted(set(late) - set(leaks)) == [], "cited after the cut-off but not listed as a known leak"
+    assert sorted(set(leaks) - set(late)) == [], "listed as a leak but not cited after the cut-off"
+    assert all(leak["kind"] in KINDS and len(leak["reason"]) > 20 for leak in leaks.values())
+    # a figure of the cut-off's quarter is not late: Google's Q2 2025 Search revenue
+    assert "google_search_ad_revenue_q2_2025_usd" not in late
+    # docs/validation.md prints the list as it stands
+    from pathlib import Path
+
+    from wattyear.experiments.calibration.leaks import leak_markdown
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "validation.md").read_text()
+    assert leak_markdown(CONFIG_DIR / "backtest_2025.toml", CUTOFF) in doc

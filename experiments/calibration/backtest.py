@@ -18,7 +18,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from wattyear.experiments.calibration.leaks import leak_markdown
 from wattyear.sim.config import CONFIG_DIR, ConfigError
+
+#: the backtest world's information cut-off (year, month): its targets end by it, its holdout after it
+CUTOFF = (2025, 8)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +97,9 @@ def main(argv: list[str] | None = None) -> int:
               "(Meta's follows its ad revenue) has an interval of zero width.",
               "- Some starting values of the backtest world are the 2026 baseline's scaled back a year, and deals "
               "signed later in 2025 are in the config at their dates: the world knows them from month 0.",
-              "- Some inputs cite figures published after the cut-off: Meta's ad revenue and its growth (2025's "
-              "results; Meta's capex follows them, so its capex rows are not a clean forecast), OpenAI's 2025 "
-              "capacity (an end-2025 figure) and the hand-set xAI affinities (its 2025 revenue). The fitted "
-              "affinities of the labs are refitted here, but these are not.",
+              "- Some inputs cite figures published after the cut-off (*Inputs dated after the cut-off*, below: "
+              "each with its kind and reason). The fitted affinities of the labs are refitted here; those inputs "
+              "are not, and the hand-set xAI affinities rest on its 2025 revenue.",
               "- Annual holdout rows (2025 revenue, 2025 capex) include the months up to the cut-off the fit saw; "
               "only the late-2025 run-rates and the 2026 rows lie wholly after it.",
               "- `xai_net_loss_2025_usd` is a net loss compared with operating profit, and two capex rows are "
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
               "value, fitted to an April-2026 figure; it does not move revenue much.",
               "- The posterior's intervals carry parameter uncertainty and seed noise, not the model's structural "
               "error: a coverage well under 90% says that error is larger than both.", ""]
+    lines += ["## Inputs dated after the cut-off", "", leak_markdown(config, CUTOFF)]
     for name, result in checks.items():
         body = result.markdown(name).split("\n", 2)[2]
         lines += [f"## {name[0].upper()}{name[1:]}", "", body]
