@@ -152,6 +152,29 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
     return None
 
 
+def parameter_paths(raw: dict) -> list[str]:
+    """Every scalar parameter's dotted path in a config as written (entities by their ids)."""
+    out = [f"{head}.{key}" for head, fields in SECTIONS.items() for key in fields]
+    for head, fields in COLLECTIONS.items():
+        for entity in (raw.get(head) or {}):
+            out += [f"{head}.{entity}.{key}" for key in fields]
+    return out
+
+
+def did_you_mean(found: str, candidates) -> str:
+    """' (did you mean …?)' naming the closest candidate to a misspelt key or path, or '' if none is close.
+
+    >>> did_you_mean("world.energy_usd_per_mhw", ["world.energy_usd_per_mwh", "world.pue"])
+    ' (did you mean world.energy_usd_per_mwh?)'
+    >>> did_you_mean("antrhopic", ["anthropic", "openai"]), did_you_mean("zzz", ["anthropic"])
+    (' (did you mean anthropic?)', '')
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(found), [str(c) for c in candidates], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
     """Set ``raw[path] = value`` for a dotted path that names a known parameter.
 
@@ -160,8 +183,8 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
     """
     parts = paths.parts(path)
     if field_at(path) is None:
-        return Problem("--set", path, "a parameter path such as labs.anthropic.watts "
-                       "(see docs/parameters.md)", path)
+        return Problem("--set", path, "a parameter path such as labs.anthropic.watts (`wattyear params` lists "
+                       "them)" + did_you_mean(path, parameter_paths(raw)), path)
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
@@ -177,13 +200,15 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
                 node[part] = {}  # a map such as price_usd_per_mtok or affinity
             else:
                 known = ", ".join(sorted(node)) or "none"
-                return Problem("--set", ".".join(parts[: i + 1]), f"an existing entry (known: {known})", part)
+                return Problem("--set", ".".join(parts[: i + 1]),
+                               f"an existing entry (known: {known}){did_you_mean(part, list(node))}", part)
         node = node[part]
     node[parts[-1]] = value
     return None
 
 
 __all__ = ["ConfigError", "Problem", "load_config", "resolve", "with_overrides", "parse_value", "apply_override",
+           "did_you_mean", "parameter_paths",
            "field_at", "value_at", "schema", "BASELINE", "CONFIG_DIR", "find_config", "packaged_configs", "is_packaged",
            "SOURCE_CHECKOUT", "extend", "relabel", "read_toml", "read_scenario", "merge", "check_value",
            "check_references", "owned_watts_at", "RESERVED_IDS", "PUBLISHER_ID", "FRINGE_ID"]

@@ -49,8 +49,12 @@ def check_table(body: Any, table_schema: dict[str, Field], where: str, source: s
     out: dict = {}
     for key in body:
         if key not in table_schema:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), list(table_schema), n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(Problem(source, f"{where}.{key}",
-                                    "one of the keys " + ", ".join(table_schema), key))
+                                    "one of the keys " + ", ".join(table_schema) + hint, key))
     for key, f in table_schema.items():
         path = f"{where}.{key}"
         if key not in body:

@@ -154,3 +154,23 @@ def test_a_parents_ipo_before_it_owns_the_lab_is_refused(tmp_path):
     path = baseline_with(tmp_path, lambda r: r["labs"]["xai"].update(parent_ipo_month="2026-01"))
     [p] = problems(path)
     assert (p.key, p.found) == ("labs.xai.parent_ipo_month", "2026-01")
+
+
+@pytest.mark.parametrize("where, typo, meant", [
+    ("--set", "world.energy_usd_per_mhw=50", "world.energy_usd_per_mwh"),
+    ("--set", "labs.antrhopic.watts=1e9", "anthropic"),
+    ("file", "energy_usd_per_mhw = 50", "energy_usd_per_mwh"),
+])
+def test_a_misspelt_key_or_id_gets_a_did_you_mean(tmp_path, capsys, where, typo, meant):
+    """A near miss names what was meant; a key nothing resembles gets no guess."""
+    if where == "--set":
+        assert main(["run", "--set", typo, "--out", str(tmp_path / "o"), "--no-plots"]) == 2
+    else:
+        path = tmp_path / "typo.toml"
+        path.write_text(f'extends = "baseline.toml"\n[world]\n{typo}\n')
+        assert main(["run", str(path), "--out", str(tmp_path / "o"), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"(did you mean {meant}?)" in err
+    assert main(["run", "--set", "world.qqqqqq=1", "--out", str(tmp_path / "o"), "--no-plots"]) == 2
+    assert "did you mean" not in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written for a mistake
