@@ -50,8 +50,9 @@ def test_better_open_weights_take_developer_tokens_and_delay_self_funding(llama)
 
 
 @pytest.mark.slow
-def test_llama_report_has_its_figures_and_findings(llama):
+def test_llama_report_has_its_figures_and_findings(llama, capsys):
     written = {p.name for p in analyze(llama.folder)}
+    analysed = (llama.folder / "analysis.md").stat().st_mtime_ns
     assert {"fan_self_funding.png", "fan_revenue_per_token.png", "fan_operating_margin.png", "crossing_cdf.png",
             "outside_capital.png", "llama_prices_by_quality.png", "llama_lost_demand.png", "llama_heatmap.png",
             "llama_response.png", "findings.csv", "analysis.md"} <= written
@@ -59,7 +60,11 @@ def test_llama_report_has_its_figures_and_findings(llama):
     quality_on_rpt = findings[(findings["parameter"] == QUALITY) & findings["outcome"].str.startswith("revenue per token")]
     assert set(quality_on_rpt["lab"]) == set(LABS) and (quality_on_rpt["low"] <= quality_on_rpt["effect"]).all()
     assert (quality_on_rpt["effect"] <= quality_on_rpt["high"]).all()
+    capsys.readouterr()
     md, html = report(llama.folder)
+    # the analysis just written is reused, not run again (and the report says so)
+    assert (llama.folder / "analysis.md").stat().st_mtime_ns == analysed
+    assert "using the analysis already written" in capsys.readouterr().err
     text = md.read_text()
     assert text.startswith("# Study report: llama_small") and "each step moves" in text
     assert "wattyear version" in text and "| wattyear version | unknown |" not in text  # sweep.json is read

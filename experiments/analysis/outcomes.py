@@ -574,7 +574,10 @@ def analyze(folder: str | Path) -> list[Path]:
     lines += ["## Figures", ""] + [f"![{caption}]({path.name})\n" for caption, path in figures]
     written.append(folder / "analysis.md")
     written[-1].write_text("\n".join(lines) + "\n")
-    (folder / "analysis.json").write_text(json.dumps({"runs": int(data.runs["run_id"].nunique()),
+    from wattyear import __version__
+
+    (folder / "analysis.json").write_text(json.dumps({"wattyear": __version__,
+                                                      "runs": int(data.runs["run_id"].nunique()),
                                                       "horizon": data.horizon, "parameters": data.params,
                                                       "figures": [[c, p.name] for c, p in figures],
                                                       "notes": data.notes}, indent=2) + "\n")

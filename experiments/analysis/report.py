@@ -20,6 +20,7 @@ import base64
 import html
 import json
 import re
+import sys
 from pathlib import Path
 
 from wattyear.sim.config import ConfigError, Problem
@@ -90,13 +91,34 @@ def comparison_report(folder: Path) -> list[str]:
     return lines
 
 
+def analysis_is_current(folder: Path) -> bool:
+    """Whether the study's ``analysis.md`` was written after its last run was recorded (the manifest) and by
+    this version of wattyear: a report then reuses it instead of analysing the runs again."""
+    analysis, record = folder / "analysis.md", folder / "analysis.json"
+    runs = [p for p in (folder / "manifest.jsonl", folder / "manifest.parquet") if p.is_file()]
+    if not (analysis.is_file() and record.is_file() and runs):
+        return False
+    from wattyear import __version__
+
+    try:
+        written_by = json.loads(record.read_text()).get("wattyear")
+    except (OSError, ValueError):
+        return False
+    return written_by == __version__ and analysis.stat().st_mtime >= max(p.stat().st_mtime for p in runs)
+
+
 def study_report(folder: Path) -> list[str]:
     import pandas as pd
 
     from wattyear.experiments.analysis.outcomes import analyze
     from wattyear.experiments.studies.store import ResultStore
 
-    analyze(folder)
+    if analysis_is_current(folder):
+        print(f"report: using the analysis already written ({folder / 'analysis.md'})", file=sys.stderr, flush=True)
+    else:
+        print("report: analysing the study's runs (crossing dates, fan charts, findings)...", file=sys.stderr,
+              flush=True)
+        analyze(folder)
     manifest = ResultStore(folder).manifest()
     record = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
     import tomllib
