@@ -232,6 +232,28 @@ class StudyResult:
         """The study's report, Markdown and HTML (``wattyear report``)."""
         return report(self.folder)
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a study: its folder, its runs (finished and failed), what it sweeps and
+        what has been written from it."""
+        import html
+        import tomllib
+
+        manifest = self.manifest
+        try:
+            name = tomllib.loads(self.study).get("study", {}).get("name", self.folder.name)
+        except (OSError, tomllib.TOMLDecodeError):
+            name = self.folder.name
+        keys = {"run_id", "point", "replicate", "seed", "status", "error", "rows", "seconds", "note"}
+        swept = [c for c in manifest.columns if "." in c and c not in keys]
+        ok = int((manifest["status"] == "ok").sum()) if len(manifest) else 0
+        written = [f for f in ("analysis.md", "sensitivity.md", "report.html") if (self.folder / f).is_file()]
+        return (f"<div><strong>wattyear study</strong> {html.escape(str(name))} in "
+                f"<code>{html.escape(str(self.folder))}</code> · {len(manifest)} runs, {ok} finished, "
+                f"{len(manifest) - ok} failed"
+                f"<br>swept: {html.escape(', '.join(swept) or 'nothing (replicates only)')}"
+                f"<br>written: {html.escape(', '.join(written) or 'no analysis yet (.analyze(), .report())')}"
+                "</div>")
+
 
 def _refuse_in_worker_import(name: str) -> None:
     """A worker process of the pool imports the user's script as ``__mp_main__``: without the
@@ -246,15 +268,27 @@ def _refuse_in_worker_import(name: str) -> None:
         frame = frame.f_back
 
 
+def in_notebook() -> bool:
+    """Whether this is a Jupyter kernel (where a progress bar is a widget, and on by default)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
-          memory: int | str = "1GiB", scheduler: str | None = None, progress: bool = False) -> StudyResult:
+          memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None) -> StudyResult:
     """Run a study (a file, a packaged study's name such as ``"llama_pressure"``, or the file's tables
     as a dict) into ``out`` (default ``out/<study name>``), resuming what a folder already holds.
 
     ``workers``: local processes (default all cores); ``scheduler``: a Dask
-    scheduler's address; ``memory``: each worker's ensemble budget. In a
-    script, call it under ``if __name__ == "__main__":``: the worker processes
-    import the script, as with any Python process pool.
+    scheduler's address; ``memory``: each worker's ensemble budget;
+    ``progress``: a progress bar (default: in a Jupyter notebook, as a widget,
+    and not elsewhere). In a script, call it under ``if __name__ ==
+    "__main__":``: the worker processes import the script, as with any Python
+    process pool.
     """
     import argparse
 
@@ -273,8 +307,8 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
         raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
     study_ = load_study(study)
     folder = study_folder(study_, out)
-    run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
-              memory_bytes=budget)
+    run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True,
+              progress=in_notebook() if progress is None else progress, memory_bytes=budget)
     return StudyResult(folder)
 
 
@@ -286,7 +320,7 @@ def report(folder: str | Path) -> list[Path]:
 
 
 def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
-                memory: int | str = "1GiB", scheduler: str | None = None, progress: bool = False) -> StudyResult:
+                memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None) -> StudyResult:
     """Run a saltelli or morris study (``wattyear sensitivity``) and its SALib analysis: the result's
     folder holds ``sensitivity.csv`` and ``sensitivity.md``. In a script, call it under ``if __name__ ==
     "__main__":``."""

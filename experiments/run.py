@@ -18,6 +18,7 @@ from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
 from wattyear.experiments.analysis.summary import crossings, format_crossings, format_summary, summary_frame
 from wattyear.sim.model import WattyearModel
+from wattyear.sim.outputs import FILES as OUTPUT_FILES
 
 
 #: longest run folder name; longer names keep their start and end in a hash of the whole
@@ -142,6 +143,20 @@ class RunResult:
         write_outputs(self, folder, plots=plots)
         return folder
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a run: its name, seed and span, and the summary ``wattyear run`` prints
+        (per lab, start → end, in the units tables use; then the crossings and outside capital)."""
+        import html
+
+        months = self.metrics["step"].nunique()
+        dates = self._month_labels()
+        return (f"<div><strong>wattyear run</strong> {html.escape(self.label)} · seed {self.seed} · {months} months "
+                f"({dates[0]} to {dates[-1]}) · {self.metrics['agent'].nunique()} agents"
+                f"<pre>{html.escape(summary_text(self))}</pre>"
+                "<small>Tables: <code>.metrics</code>, <code>.market</code>, <code>.leases</code>, "
+                "<code>.funding</code>; <code>.costs()</code> per Mtok; <code>.save()</code> writes the folder."
+                "</small></div>")
+
     def __repr__(self) -> str:
         return (f"RunResult({self.label!r}, seed {self.seed}, {self.metrics['step'].nunique()} months, "
                 f"{self.metrics['agent'].nunique()} agents)")
@@ -241,6 +256,16 @@ def _toml_ready(value):
     return value
 
 
+def _write_parquet(frame: pd.DataFrame, path: Path, columns) -> None:
+    """A table as Parquet, each column carrying its unit and meaning (``sim.outputs.with_units``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from wattyear.sim.outputs import with_units
+
+    pq.write_table(with_units(pa.Table.from_pandas(frame, preserve_index=False), columns), path)
+
+
 def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> list[Path]:
     """Write the resolved config, run record, Parquet tables, plots and summary."""
     out_dir = Path(out_dir)
@@ -257,7 +282,7 @@ def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> li
     for name, frame in (("metrics.parquet", result.metrics), ("market.parquet", result.market),
                         ("leases.parquet", result.leases), ("funding.parquet", result.funding)):
         path = out_dir / name
-        _atomic_write(path, lambda p, f=frame: f.to_parquet(p, index=False))
+        _atomic_write(path, lambda p, f=frame, n=name: _write_parquet(f, p, OUTPUT_FILES[n][1]))
         written.append(path)
     summary = summary_text(result)
     summary_path = out_dir / "summary.txt"

@@ -269,6 +269,41 @@ FILES = {
     "funding.parquet": ("one row per raise and source", FUNDING),
 }
 
+#: every written column by name, as the first file that has it describes it (a name has one unit in every
+#: file: a test checks; ``step`` means a month in each, described for its rows)
+ALL_COLUMNS: dict[str, Column] = {}
+for _columns in (METRICS, MARKET, LEASES, FUNDING):
+    for _c in _columns:
+        ALL_COLUMNS.setdefault(_c.name, _c)
+
+
+def field_metadata(name: str, columns: tuple[Column, ...] | None = None) -> dict[bytes, bytes] | None:
+    """The Parquet field metadata of an output column: its unit and meaning, as ``columns`` (a file's
+    table) or else the first file that has it describes it; None for a column in none of them, such as a
+    study's run id or a swept parameter.
+
+    >>> field_metadata("revenue_per_token")[b"unit"]
+    b'$/token'
+    """
+    column = ({c.name: c for c in columns} if columns else ALL_COLUMNS).get(name)
+    if column is None:
+        return None
+    return {b"unit": column.unit.encode(), b"meaning": column.meaning.encode()}
+
+
+def with_units(table, columns: tuple[Column, ...] | None = None):
+    """A ``pyarrow.Table`` whose known columns carry their unit and meaning as field metadata (read with
+    ``pyarrow.parquet.read_schema(path).field(name).metadata``; pandas ignores it); ``columns``: the
+    file's table of columns (default: every file's, ``ALL_COLUMNS``)."""
+    import pyarrow as pa
+
+    fields = []
+    for field in table.schema:
+        meta = field_metadata(field.name, columns)
+        fields.append(field.with_metadata(meta) if meta else field)
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
 BEGIN, END = "<!-- outputs:begin -->", "<!-- outputs:end -->"
 
 

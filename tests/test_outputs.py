@@ -64,3 +64,49 @@ def test_market_parquet_columns_are_the_table(model):
 def test_leases_and_funding_parquet_columns_are_the_table(model):
     assert tuple(leases_frame(model).columns) == outputs.names(outputs.LEASES)
     assert tuple(funding_frame(model).columns) == outputs.names(outputs.FUNDING)
+
+
+def test_a_name_has_one_unit_in_every_file():
+    """A column name that appears in several files (step, date, watts, ...) has the same unit there."""
+    seen: dict[str, tuple[str, str]] = {}
+    for file, (_, columns) in outputs.FILES.items():
+        for c in columns:
+            if c.name in seen:
+                assert seen[c.name][0] == c.unit, f"{c.name}: {seen[c.name][0]} in {seen[c.name][1]}, {c.unit} in {file}"
+            seen.setdefault(c.name, (c.unit, file))
+
+
+def test_every_parquet_column_carries_its_unit(tmp_path, capsys):
+    """The four Parquet files of a run folder carry each column's unit and meaning as field metadata, and a
+    study's run files carry them for every output column (its run id and swept parameters have none).
+    Both results show themselves in a notebook; a complete study resumed says there is nothing to run
+    instead of drawing an empty bar."""
+    import pyarrow.parquet as pq
+
+    import wattyear
+
+    result = wattyear.run(months=3)
+    folder = result.save(tmp_path / "run", plots=False)
+    for file, (_, columns) in outputs.FILES.items():
+        schema = pq.read_schema(folder / file)
+        assert schema.names == list(outputs.names(columns)), file
+        for c in columns:
+            meta = schema.field(c.name).metadata
+            assert meta[b"unit"].decode() == c.unit and meta[b"meaning"].decode() == c.meaning, (file, c.name)
+    back = wattyear.load_results(folder)
+    assert back.metrics.equals(result.metrics)  # pandas reads the files as before
+    study = wattyear.sweep({"study": {"name": "u", "base": "baseline", "months": 3, "replicates": 1},
+                            "grid": {"open_weights.quality_fraction": [0.6]}}, tmp_path / "study", workers=1,
+                           progress=False)
+    run_file = next((tmp_path / "study" / "runs").glob("*.parquet"))
+    schema = pq.read_schema(run_file)
+    assert schema.field("revenue_per_token").metadata[b"unit"] == b"$/token"
+    assert len(study.metrics) > 0
+    shown = result._repr_html_()
+    assert "wattyear run" in shown and "RPT $/Mtok" in shown and "seed 42" in shown
+    assert "1 runs, 1 finished, 0 failed" in study._repr_html_()
+    assert "open_weights.quality_fraction" in study._repr_html_()
+    capsys.readouterr()
+    wattyear.sweep({"study": {"name": "u", "base": "baseline", "months": 3, "replicates": 1},
+                    "grid": {"open_weights.quality_fraction": [0.6]}}, tmp_path / "study", workers=1, progress=True)
+    assert "nothing to run" in capsys.readouterr().out

@@ -30,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wattyear.sim.outputs import with_units
+
 
 def arrow_table(columns: dict) -> pa.Table:
     """Columns (arrays, or scalars repeated down the table) as an Arrow table with the types pandas
@@ -179,9 +181,9 @@ class ResultStore:
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
         try:
             if isinstance(table, pd.DataFrame):
-                table.to_parquet(tmp, index=False)
+                pq.write_table(with_units(pa.Table.from_pandas(table, preserve_index=False)), tmp)
             else:
-                pq.write_table(arrow_table(table), tmp, write_statistics=False, use_dictionary=False)
+                pq.write_table(with_units(arrow_table(table)), tmp, write_statistics=False, use_dictionary=False)
             os.replace(tmp, path)
         except BaseException as exc:  # a full disk, or killed mid-write: no half-written file is left
             tmp.unlink(missing_ok=True)

@@ -269,9 +269,13 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
+    """A progress bar over ``total`` runs (a notebook's widget in Jupyter, text elsewhere); none when nothing
+    is left to run (a resumed sweep that is complete says so instead of drawing an empty bar)."""
+    from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, unit="run", dynamic_ncols=True)
+    if enabled and total == 0:
+        print("every run of the study is already in the folder: nothing to run", flush=True)
+    return tqdm(total=total, disable=not enabled or total == 0, unit="run", dynamic_ncols=True)
 
 
 def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
