@@ -51,21 +51,29 @@ def _body(markdown_text: str) -> str:
     return re.sub(r"^(#+) ", r"#\1 ", re.sub(r"\A# .*\n+", "", markdown_text), flags=re.M)
 
 
+def fenced(text: str, info: str = "") -> list[str]:
+    """``text`` as a fenced code block whose fence nothing inside it can close."""
+    fence = "`" * max(3, max((len(run) + 1 for run in re.findall(r"`{3,}", text)), default=3))
+    return [fence + info, text.rstrip(), fence]
+
+
 def run_report(folder: Path) -> list[str]:
     from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
     from wattyear.experiments.run import load_run
 
     result = load_run(folder)
     record = result.record
-    lines = [f"# Run report: {result.label}", "", "## What was run", "", "| | |", "|---|---|"]
+    lines = [f"# Run report: {md_text(result.label)}", "", "## What was run", "", "| | |", "|---|---|"]
     for key, label in (("config", "config"), ("overrides", "overrides"), ("seed", "seed"), ("start", "start"),
                        ("months", "months"), ("wattyear", "wattyear version"), ("git_commit", "git commit"),
                        ("python", "Python"), ("numpy", "numpy")):
         value = record.get(key)
         if key == "overrides":
-            value = ", ".join(f"`{k} = {v}`" for k, v in (value or {}).items()) or "none"
-        lines.append(f"| {label} | {value if value is not None else 'unknown'} |")
-    lines += ["", "## Summary", "", "```", (folder / "summary.txt").read_text().rstrip(), "```", "", "## Figures", ""]
+            value = ", ".join(md_code(f"{k} = {v}") for k, v in (value or {}).items()) or "none"
+        else:
+            value = md_text(value) if value is not None else "unknown"
+        lines.append(f"| {label} | {value} |")
+    lines += ["", "## Summary", "", *fenced((folder / "summary.txt").read_text()), "", "## Figures", ""]
     plots = {"per_watt_metrics.png": lambda p: plot_per_watt(result.metrics, p, title=result.label),
              "market.png": lambda p: plot_market(result.market, p, title=result.label),
              "self_funding.png": lambda p: plot_self_funding(result.metrics, result.funding, p, title=result.label)}
@@ -83,8 +91,8 @@ def comparison_report(folder: Path) -> list[str]:
     lines = ["# Comparison report", "", "## What was compared", "", "| run | config | overrides | seed |",
              "|---|---|---|---|"]
     for r in runs:
-        overrides = ", ".join(f"`{k} = {v}`" for k, v in (r.get("overrides") or {}).items()) or "none"
-        lines.append(f"| {r['label']} | {r['config']} | {overrides} | {r['seed']} |")
+        overrides = ", ".join(md_code(f"{k} = {v}") for k, v in (r.get("overrides") or {}).items()) or "none"
+        lines.append(f"| {md_text(r['label'])} | {md_text(r['config'])} | {overrides} | {md_text(r['seed'])} |")
     lines += ["", _body((folder / "comparison.md").read_text()), "## Figures", ""]
     lines += [f"![{p.stem.removeprefix('compare_').replace('_', ' ')}]({p.name})\n"
               for p in sorted(folder.glob("compare_*.png"))]
@@ -131,18 +139,19 @@ def study_report(folder: Path) -> list[str]:
     common = tomllib.loads(study_text).get("study", {}).get("common_seeds", False) if study_text else False
     seeds = ("one seed per replicate, shared by every design point (common random numbers)" if common else
              "one seed per run")
-    lines = [f"# Study report: {name}", "", "## What was run", "",
+    lines = [f"# Study report: {md_text(name)}", "", "## What was run", "",
              f"{len(manifest)} runs recorded ({points} design points, up to {replicates} replicate(s) each); "
              f"{len(manifest) - failed} finished, {failed} failed. Seeds are spawned from the study's master seed: "
              f"{seeds}; each run's is in the manifest.", "", "| | |", "|---|---|"]
     for key, label in (("wattyear", "wattyear version"), ("git_commit", "git commit"), ("python", "Python"),
                        ("numpy", "numpy"), ("started", "sweep started")):
-        lines.append(f"| {label} | {record.get(key, 'unknown')} |")
-    lines += ["", "The study file:", "", "```toml", study_text.rstrip(), "```", ""]
+        lines.append(f"| {label} | {md_text(record.get(key, 'unknown'))} |")
+    lines += ["", "The study file:", "", *fenced(study_text, "toml"), ""]
     if failed:
         bad = manifest[manifest["status"] != "ok"].head(5)
-        lines += ["Failed runs (first five):", ""] + [f"- `{r.run_id}`: {str(r.error).splitlines()[-1] if r.error else ''}"
-                                                       for r in bad.itertuples()] + [""]
+        lines += ["Failed runs (first five):", ""] + [
+            f"- {md_code(r.run_id)}: {md_text(str(r.error).splitlines()[-1]) if r.error else ''}"
+            for r in bad.itertuples()] + [""]
     lines += ["## Analysis", "", _body((folder / "analysis.md").read_text())]
     if (folder / "sensitivity.md").is_file():
         lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text())]
@@ -152,20 +161,79 @@ def study_report(folder: Path) -> list[str]:
     return lines
 
 
-def to_html(markdown_text: str, folder: Path, title: str) -> str:
-    """The report as one HTML file: tables and code rendered, every figure inlined as a data URI."""
-    import markdown
+#: PNG files are recognised by their first eight bytes; a figure larger than this is not inlined
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURE_BYTES = 50 * 2**20
+#: the tags and attributes a report's HTML may hold (anything else, script above all, is removed)
+TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul",
+        "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "img", "a"}
+ATTRIBUTES = {"img": {"src", "alt"}, "a": {"href"}}
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+
+def png_data(folder: Path, name: str) -> bytes | None:
+    """The bytes of the figure ``name`` of ``folder``, or None: a plain file name (no folder part, not
+    hidden), a regular file opened without following a symlink, at most ``MAX_FIGURE_BYTES``, that is a
+    PNG. Anything else a report refers to is left out of the HTML, never inlined."""
+    import os
+    import stat
+
+    if not name or name != Path(name).name or name.startswith(".") or not name.endswith(".png"):
+        return None
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FIGURE_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FIGURE_BYTES + 1)
+    finally:
+        os.close(fd)
+    return data if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_FIGURE_BYTES else None
+
+
+def md_code(text) -> str:
+    """``text`` as a Markdown code span that nothing in it can close (a backtick fence longer than any run of
+    backticks inside), with table bars escaped and line breaks folded.
+
+    >>> md_code("a`b")
+    '`` a`b ``'
+    """
+    text = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if fence != "`" else f"`{text}`"
+
+
+def md_text(text) -> str:
+    r"""``text`` (a name, a label, a message) as plain Markdown text: HTML escaped, and the characters that
+    would make a code span, a link, an image or a table cell (\ ` [ ] ! |) escaped; line breaks folded.
+
+    >>> print(md_text("<img src=x> ![a](b) | c_d (e)"))
+    &lt;img src=x&gt; \!\[a\](b) \| c_d (e)
+    """
+    text = html.escape(str(text).replace("\r", " ").replace("\n", " "), quote=False)
+    return re.sub(r"([\\`\[\]!|])", r"\\\1", text)
+
+
+def to_html(markdown_text: str, folder: Path, title: str) -> str:
+    """The report as one HTML file: the Markdown rendered, then cleaned to an allow-list of tags and
+    attributes (no script, no event handler, no URL scheme but relative paths and http(s)), then every
+    figure that ``png_data`` accepts inlined as a data URI; a figure it refuses is dropped."""
+    import markdown
+    import nh3
+
+    body = nh3.clean(markdown.markdown(markdown_text, extensions=["tables", "fenced_code"]), tags=TAGS,
+                     attributes=ATTRIBUTES, url_schemes={"http", "https"}, link_rel="noopener noreferrer")
 
     def inline(match: re.Match) -> str:
-        path = folder / html.unescape(match.group(2))
-        if not path.is_file():
-            return match.group(0)
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f'{match.group(1)}data:image/png;base64,{data}"'
+        data = png_data(folder, html.unescape(match.group(2)))
+        if data is None:
+            return match.group(1) + '"'
+        return f'{match.group(1)}data:image/png;base64,{base64.b64encode(data).decode("ascii")}"'
 
-    body = re.sub(r'(<img[^>]*src=")([^"]+\.png)"', inline, body)
+    body = re.sub(r'(<img[^>]*src=")([^"]*)"', inline, body)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
