@@ -138,7 +138,7 @@ def check_references(cfg: dict, source: str) -> list[Problem]:
     """Cross-table rules: ids that must exist, sums that must add up."""
     problems: list[Problem] = []
     for check in (check_nonempty, check_unique_ids, check_hardware_refs, check_owner_refs, check_segment_maps,
-                  check_stakes, check_leases, check_funding):
+                  check_stakes, check_leases, check_commitments, check_hardware_dates, check_funding):
         problems.extend(check(cfg, source))
     return problems
 
@@ -203,6 +203,45 @@ def check_hardware_refs(cfg, source):
             if vintage["hardware"] not in cfg["hardware"]:
                 out.append(Problem(source, f"{path}.fleet.{i}.hardware", "one of " + ", ".join(known),
                                    vintage["hardware"]))
+    return out
+
+
+def check_hardware_dates(cfg, source):
+    """No watts of a generation before it is on sale (``available_from``): an owner's starting hardware is on
+    sale by the start, and a planned vintage enters service no earlier than its hardware's first month."""
+    out = []
+    hardware = cfg["hardware"]
+    tables = dict(_owners(cfg))
+    tables["fringe"] = cfg["fringe"]
+    start = cfg["run"]["start"]
+    for path, body in tables.items():
+        hw = body.get("hardware")
+        if hw in hardware and body.get("watts", 0) > 0 and month_index(hardware[hw]["available_from"], start) > 0:
+            out.append(Problem(source, f"{path}.hardware", f"a generation on sale by the start ({start}): "
+                               f"{hw} is on sale from {hardware[hw]['available_from']}", hw))
+        for i, vintage in enumerate(body.get("fleet", [])):
+            hw = vintage["hardware"]
+            if hw in hardware and month_index(vintage["in_service"], hardware[hw]["available_from"]) < 0:
+                out.append(Problem(source, f"{path}.fleet.{i}.in_service",
+                                   f"a month from {hardware[hw]['available_from']}, when {hw} is first on sale",
+                                   vintage["in_service"]))
+    return out
+
+
+def check_commitments(cfg, source):
+    """A commitment's lessor is an owner that builds (a lab or a hyperscaler) and its lessee a lab other
+    than the lessor: the rules leases follow (the lessor builds the watts to suit, so it owns them)."""
+    out = []
+    builders = sorted([*cfg["labs"], *cfg["hyperscalers"]])
+    for i, deal in enumerate(cfg["commitments"]):
+        if deal["lessor"] not in builders:
+            out.append(Problem(source, f"commitments.{i}.lessor", "a lab or hyperscaler id among "
+                               + ", ".join(builders), deal["lessor"]))
+        if deal["lessee"] not in cfg["labs"]:
+            out.append(Problem(source, f"commitments.{i}.lessee", "a lab id among " + ", ".join(sorted(cfg["labs"])),
+                               deal["lessee"]))
+        elif deal["lessee"] == deal["lessor"]:
+            out.append(Problem(source, f"commitments.{i}.lessee", "a lab other than the lessor", deal["lessee"]))
     return out
 
 

@@ -25,7 +25,28 @@ def run(*args, config="c.toml"):
     return ["run", config, "--out", "out/x", "--months", "3", "--no-plots", *args]
 
 
+COMMITMENT = ('[[commitments]]\nlessor = "{lessor}"\nlessee = "{lessee}"\nwatts = 1e8\nstart = "2026-06"\n'
+              'months = 12\nprice_usd_per_w_year = 20.0\n')
+
+
+def commitment(lessor="amazon", lessee="anthropic") -> str:
+    return BASE + COMMITMENT.format(lessor=lessor, lessee=lessee)
+
+
 CASES = [
+    # commitments follow the rules leases follow; no watts of a generation before it is on sale
+    ("commitment from nobody", run(), {"c.toml": commitment(lessor="nobody")}, ["c.toml", ".lessor", "nobody"]),
+    ("commitment to a cloud", run(), {"c.toml": commitment(lessee="microsoft")},
+     ["c.toml", ".lessee", "a lab id", "microsoft"]),
+    ("commitment to itself", run(), {"c.toml": commitment(lessor="xai", lessee="xai")},
+     ["c.toml", ".lessee", "other than the lessor"]),
+    ("commitment via --set", run("--set", 'commitments.0.lessee="nobody"', config="baseline"), {},
+     ["commitments.0.lessee", "nobody"]),
+    ("vintage before its hardware", run(), {"c.toml": BASE + '[[labs.xai.fleet]]\nhardware = "rubin"\nwatts = 1e8\n'
+                                                          'in_service = "2026-06"\n'},
+     ["labs.xai.fleet.2.in_service", "2027-01", "2026-06"]),
+    ("starting on hardware not yet sold", run("--set", 'labs.xai.hardware="rubin"', config="baseline"), {},
+     ["labs.xai.hardware", "on sale by the start", "rubin"]),
     # files that are not configs
     ("not utf-8", run(), {"c.toml": b'x = "\xff\xfe"\n'}, ["c.toml", "(encoding)", "UTF-8"]),
     ("nested 3000 deep", run(), {"c.toml": "a = " + "[" * 3000 + "]" * 3000 + "\n"}, ["c.toml", "nested"]),
