@@ -33,7 +33,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     return resolve(raw, source=str(path), overrides=overrides)
 
 
-def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | None = None) -> dict:
+class ResolvedConfig(dict):
+    """A config dict as ``resolve`` returns it: validated, defaults filled. ``WattyearModel`` validates any
+    other dict it is given (a plain dict, however it was made, is checked like a file), and trusts this
+    one (a copy stays one; mutating it afterwards is the caller's responsibility)."""
+
+
+def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | None = None) -> ResolvedConfig:
     """Validate a raw config dict (plus overrides) and return it with defaults."""
     raw = copy.deepcopy(raw)
     problems: list[Problem] = []
@@ -52,7 +58,7 @@ def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | Non
         # a value that came from --set is reported as coming from there
         raise ConfigError([Problem("--set", p.key, p.expected, p.found) if _overridden(p, overrides or {}) else p
                            for p in problems])
-    return cfg
+    return ResolvedConfig(cfg)
 
 
 def _overridden(problem: Problem, overrides: dict) -> bool:
@@ -108,7 +114,8 @@ def with_overrides(cfg: dict, overrides: dict[str, Any]) -> dict:
                     for p in check_references(out, "<config>")]
     if problems:
         raise ConfigError(problems)
-    return out
+    # the rest was checked when cfg was resolved: the result is as trusted as cfg
+    return ResolvedConfig(out) if isinstance(cfg, ResolvedConfig) else out
 
 
 # ---------------------------------------------------------------- overrides
@@ -207,7 +214,7 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
     return None
 
 
-__all__ = ["ConfigError", "Problem", "load_config", "resolve", "with_overrides", "parse_value", "apply_override",
+__all__ = ["ConfigError", "Problem", "ResolvedConfig", "load_config", "resolve", "with_overrides", "parse_value", "apply_override",
            "did_you_mean", "parameter_paths",
            "field_at", "value_at", "schema", "BASELINE", "CONFIG_DIR", "find_config", "packaged_configs", "is_packaged",
            "SOURCE_CHECKOUT", "extend", "relabel", "read_toml", "read_scenario", "merge", "check_value",

@@ -45,7 +45,7 @@ from wattyear.sim import clearing, guard, investment, kernel, supply as supply_s
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
 from wattyear.sim.capital_market import FundingBook
-from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, load_config, resolve
+from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, ResolvedConfig, load_config, resolve
 from wattyear.sim.observe import observe
 from wattyear.sim.records import Books, MarketMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
 from wattyear.sim.state import remember, starting_state
@@ -93,7 +93,8 @@ class WattyearModel(mesa.Model):
     def __init__(self, config: dict | str | Path | list[dict] | None = None, *, rng: Any = None,
                  seeds: list[int] | None = None, **overrides: Any):
         if isinstance(config, (list, tuple)):
-            configs = [resolve(c, overrides=overrides) if overrides else c for c in config]
+            configs = [resolve(c, overrides=overrides) if overrides or not isinstance(c, ResolvedConfig) else c
+                       for c in config]
             if seeds is None:
                 seeds = [c["run"]["seed"] for c in configs]
             if len(seeds) != len(configs):
@@ -102,7 +103,10 @@ class WattyearModel(mesa.Model):
             if config is None or isinstance(config, (str, Path)):
                 cfg = load_config(config, overrides=overrides)
             else:
-                cfg = resolve(config, overrides=overrides) if overrides else config
+                # a dict that did not come from resolve() is checked like a file (mesa.batch_run and direct
+                # API use pass dicts)
+                cfg = (resolve(config, source="<dict>", overrides=overrides)
+                       if overrides or not isinstance(config, ResolvedConfig) else config)
             configs = [cfg] * (1 if seeds is None else len(seeds))
         cfg = stack(configs)
         seed = configs[0]["run"]["seed"] if rng is None else rng

@@ -174,3 +174,26 @@ def test_a_misspelt_key_or_id_gets_a_did_you_mean(tmp_path, capsys, where, typo,
     assert main(["run", "--set", "world.qqqqqq=1", "--out", str(tmp_path / "o"), "--no-plots"]) == 2
     assert "did you mean" not in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written for a mistake
+
+
+def test_a_plain_dict_given_to_the_model_is_checked_like_a_file():
+    """WattyearModel(dict) — the path direct API use and mesa.batch_run take — validates a dict that did not
+    come from resolve(): negative customers are refused, not run into negative tokens and revenue. A resolved
+    config (and one with overrides applied by with_overrides) is trusted and not checked again."""
+    import copy
+
+    from wattyear.sim.config import ResolvedConfig, with_overrides
+    from wattyear.sim.model import WattyearModel
+
+    cfg = load_config(overrides={"run.months": 2})
+    assert isinstance(cfg, ResolvedConfig) and isinstance(copy.deepcopy(cfg), ResolvedConfig)
+    assert isinstance(with_overrides(cfg, {"open_weights.quality_fraction": 0.8}), ResolvedConfig)
+    raw = copy.deepcopy(dict(cfg))
+    raw["segments"] = {k: dict(v) for k, v in raw["segments"].items()}
+    raw["segments"]["api"]["customers"] = -5.0
+    with pytest.raises(ConfigError) as info:
+        WattyearModel(raw)
+    assert "segments.api.customers" in str(info.value) and "<dict>" in str(info.value)
+    with pytest.raises(ConfigError):
+        WattyearModel([raw, raw], seeds=[1, 2])
+    WattyearModel(dict(cfg)).run()  # a plain copy of a valid config passes the check and runs
