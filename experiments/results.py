@@ -98,8 +98,11 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
         cols[key] = np.concatenate([arr, unserved if key in ("first_choice_tokens", "asked_tokens") else zeros],
                                    axis=2)
     usage = np.concatenate([stack("usage"), np.ones_like(unserved)], axis=2)
-    cols["share"] = np.divide(np.concatenate([served, unserved], axis=2) / usage, demand[..., None],
-                              out=np.zeros((n_steps, n_seg, n_prov + 1)), where=demand[..., None] > 0)
+    # served tokens in units of the segment's trend use (a provider whose customers use nothing serves none)
+    trend = np.divide(np.concatenate([served, unserved], axis=2), usage, out=np.zeros(usage.shape),
+                      where=usage > 0)
+    cols["share"] = np.divide(trend, demand[..., None], out=np.zeros((n_steps, n_seg, n_prov + 1)),
+                              where=demand[..., None] > 0)
     cols["usage"] = usage
     cols["capacity_shadow_price_usd_per_mtok"] = np.concatenate(
         [stack("capacity_shadow_price_usd_per_mtok"), zeros], axis=2)

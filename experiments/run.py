@@ -17,6 +17,7 @@ import tomli_w
 from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
 from wattyear.experiments.analysis.summary import crossings, format_crossings, format_summary, summary_frame
+from wattyear.sim.guard import check_frame
 from wattyear.sim.model import WattyearModel
 from wattyear.sim.outputs import FILES as OUTPUT_FILES
 
@@ -57,12 +58,16 @@ def run_name(config_name: str, overrides: dict | None = None) -> str:
     'baseline'
     >>> run_name("baseline", {"open_weights.quality_fraction": 0.9, "run.seed": 7})
     'baseline+open_weights.quality_fraction=0.9+run.seed=7'
+    >>> run_name(".."), run_name(".hidden")
+    ('_.', '_hidden')
     """
     import hashlib
     import re
 
     name = "+".join([config_name, *(f"{k}={format_value(v)}" for k, v in (overrides or {}).items())])
     name = re.sub(r"[^A-Za-z0-9._=+-]", "_", name)
+    if name.startswith("."):  # '..' or '.': one safe path component, never the folder above or this one
+        name = "_" + name[1:]
     if len(name) > MAX_NAME:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
         name = f"{name[:MAX_NAME - 11]}~{digest}"
@@ -170,9 +175,12 @@ def run(config: dict, seed: int | None = None, *, config_name: str = "config",
     t0 = time.perf_counter()
     model = WattyearModel(config).run()
     seconds = time.perf_counter() - t0
-    result = RunResult(metrics_frame(model), market_frame(model), leases_frame(model), funding_frame(model),
-                       config=model.scenario_config(0), config_name=config_name, overrides=dict(overrides or {}),
-                       seconds=seconds, model=model)
+    tables = {"metrics": metrics_frame(model), "market": market_frame(model), "leases": leases_frame(model),
+              "funding": funding_frame(model)}
+    for name, frame in tables.items():  # the derived columns too, before anything is written
+        check_frame(name, frame)
+    result = RunResult(*tables.values(), config=model.scenario_config(0), config_name=config_name,
+                       overrides=dict(overrides or {}), seconds=seconds, model=model)
     result.record = run_record(result)
     return result
 

@@ -108,3 +108,26 @@ def check_month(world: World, step: int, books: Books, market: MarketMonth, toke
     if off.any():
         fail(off, agents, "cash_usd", lambda s, x: f"moved by {change[s, x]:.12g} but its flows add up to "
                                                    f"{flows[s, x]:.12g}")
+
+
+def check_frame(name: str, frame, scenario: int = 0) -> None:
+    """Raise ``ModelError`` if a numeric column of an output table (``metrics``, ``market``, ``leases``,
+    ``funding``) holds a non-finite value: the guard checks the arrays the model records each month, and this
+    checks the columns derived from them afterwards, before anything is written. Names the month, the row's
+    agent (or segment and provider) and the column; ``scenario``: the run's place in its ensemble."""
+    import pandas as pd
+
+    numeric = frame.select_dtypes(include=[np.number])
+    if numeric.empty:
+        return
+    values = numeric.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    record = frame.iloc[int(row)]
+    step = int(record["step"]) if "step" in frame and pd.notna(record["step"]) else -1
+    date = str(record["date"])[:7] if "date" in frame else "?"
+    who = "/".join(str(record[k]) for k in ("agent", "segment", "provider", "lessor", "lab") if k in frame)
+    raise ModelError(step, date, scenario, who or name, f"{name}.{numeric.columns[col]}",
+                     f"is {values[row, col]} (not a finite number)")

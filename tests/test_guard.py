@@ -114,3 +114,21 @@ def test_the_run_that_breaks_an_ensemble_fails_alone(tmp_path, monkeypatch):
         if path.stem == clean.set_index("seed").loc[bad_seed, "run_id"]:
             path.unlink()
     assert_same_results(tmp_path / "clean", tmp_path / "broken")
+
+
+def test_a_derived_column_that_is_not_finite_stops_the_run_before_anything_is_written():
+    """The guard checks the arrays the model records; check_frame checks the columns derived from them
+    (market shares, lease and funding rows) before a run's tables are kept, naming the month, the row and
+    the column. Shares where a provider's customers use nothing are 0, not 0/0."""
+    import numpy as np
+    import pandas as pd
+
+    from wattyear.sim.guard import ModelError, check_frame
+
+    frame = pd.DataFrame({"step": [0, 1], "date": pd.to_datetime(["2026-01-01", "2026-02-01"]),
+                          "segment": ["api", "api"], "provider": ["openai", "xai"], "share": [0.5, np.nan]})
+    with pytest.raises(ModelError) as info:
+        check_frame("market", frame, scenario=3)
+    assert info.value.scenario == 3 and "market.share" in str(info.value) and "api/xai" in str(info.value)
+    assert "2026-02" in str(info.value)
+    check_frame("market", frame.fillna(0.0))  # finite: nothing to say

@@ -46,7 +46,7 @@ from wattyear.experiments.studies.store import ResultStore, WriteError, write_er
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
 from wattyear.sim.capital_market import crossing_steps
-from wattyear.sim.guard import ModelError
+from wattyear.sim.guard import ModelError, check_frame
 
 
 @dataclass
@@ -254,6 +254,7 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
         metrics_path, *others = run_files(run["path"], task.get("tables", ("metrics",)))
         for path in others:
             frame = frames[path.parent.name](model, scenario)
+            check_frame(path.parent.name, frame, scenario)  # derived columns, before anything is written
             if "step" in frame and path.parent.name == "market":
                 frame = frame[np.isin(frame["step"].to_numpy(), steps)]
             if frame.empty:  # no raise, no lease: no file (an empty one has no column types to merge with)
