@@ -50,3 +50,16 @@ def test_month_from_which_a_lab_raises_no_more():
             ("c", 0, 0.0), ("c", 1, 0.0), ("c", 2, 0.0), ("c", 3, 1.0)]  # still raising at the end
     frame = pd.DataFrame(rows, columns=["agent", "step", "raised_usd"]).assign(kind="lab")
     assert no_more_outside_capital(frame) == {"a": 3, "b": 0, "c": None}
+
+
+def test_a_config_whose_name_is_dots_writes_under_out(tmp_path, monkeypatch):
+    """A config file named '...toml' (stem '..') gets a folder of its own under out/, never the working
+    folder or the one above it."""
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "...toml").write_text('extends = "baseline.toml"\n')
+    assert main(["run", "sub/...toml", "--months", "2", "--no-plots"]) == 0
+    written = [p.relative_to(tmp_path) for p in tmp_path.rglob("metrics.parquet")]
+    assert len(written) == 1 and written[0].parts[0] == "out" and written[0].parts[1].startswith("_")

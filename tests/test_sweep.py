@@ -150,6 +150,7 @@ def test_unknown_parameter_fails_before_any_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert f"{path}: grid.labs.anthropic.wats: expected a parameter of the base config" in err
+    assert "(did you mean labs.anthropic.watts?)" in err
     assert not (tmp_path / "out").exists()
     bad = study_file(tmp_path, '[sample]\nn = 4\n[sample.ranges]\n"world.pue" = [2.0, 1.0]\n', "b.toml")
     with pytest.raises(ConfigError) as info:

@@ -487,7 +487,10 @@ def _check_parameter(base: dict, key: str, values: list, src: str, where: str, p
     except KeyError:
         f = None
     if f is None:
-        problems.append(Problem(src, where, "a parameter of the base config (see docs/parameters.md)", key))
+        from wattyear.sim.config import did_you_mean, parameter_paths
+
+        problems.append(Problem(src, where, "a parameter of the base config (`wattyear params` lists them)"
+                                + did_you_mean(key, parameter_paths(base)), key))
         return False
     for value in values:
         try:
