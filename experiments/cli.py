@@ -42,6 +42,8 @@ MAX_SCENARIOS = 10_000
 #: a run the run-time guard stopped (``sim.guard``): the config passed validation, the model broke
 EXIT_MODEL = 3
 EXIT_INTERRUPTED = 130
+#: most problems a mistake prints (a file with 300,000 unknown keys printed 300,001 lines)
+MAX_PROBLEMS_SHOWN = 50
 
 
 def _integer(text: str) -> int:
@@ -97,8 +99,18 @@ def _parse_sets(items: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError([Problem("--set", item, "PATH=VALUE, e.g. labs.anthropic.watts=2e9", item)])
         path, value = item.split("=", 1)
+        if "\n" in item or "\r" in item:
+            raise ConfigError([Problem("--set", path.strip(), "a value on one line (a line break would drop the "
+                                       "rest of it)", value)])
         overrides[path.strip()] = parse_value(value.strip())
     return overrides
+
+
+def _check_out(args) -> None:
+    """``--out ''`` is refused (it would mean the default folder to one command and the working folder to
+    another)."""
+    if getattr(args, "out", None) is not None and not str(args.out).strip():
+        raise ConfigError([Problem("--out", "--out", "a folder name (leave --out out for the default)", args.out)])
 
 
 def _blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
@@ -111,10 +123,13 @@ def _blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
 def cmd_run(args) -> int:
     overrides = _parse_sets(args.set or [])
     flags = {}
-    if args.months is not None:
-        overrides["run.months"], flags["run.months"] = args.months, "--months"
-    if args.seed is not None:
-        overrides["run.seed"], flags["run.seed"] = args.seed, "--seed"
+    for flag, key, value in (("--months", "run.months", args.months), ("--seed", "run.seed", args.seed)):
+        if value is None:
+            continue
+        if key in overrides and overrides[key] != value:
+            raise ConfigError([Problem(flag, key, f"one value: {flag} {value} and --set {key}={overrides[key]} "
+                                       "disagree", overrides[key])])
+        overrides[key], flags[key] = value, flag
     path = find_config(args.config)
     try:
         config = load_config(path, overrides=overrides)
@@ -556,11 +571,14 @@ def main(argv: list[str] | None = None) -> int:
     # numbers and stops a run, naming the month, agent and quantity, before any bad number is reported
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"wattyear\..*")
     try:
+        _check_out(args)
         return args.func(args)
     except ConfigError as exc:
         print("wattyear: invalid configuration:", file=sys.stderr)
-        for problem in exc.problems:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             print(f"  {problem}", file=sys.stderr)
+        if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+            print(f"  … and {len(exc.problems) - MAX_PROBLEMS_SHOWN:,} more", file=sys.stderr)
         return EXIT_USAGE
     except ModelError as exc:  # the run-time guard stopped a run: a config the model cannot compute
         print(f"wattyear: the run stopped: {exc}. The model cannot compute this config's values there; "

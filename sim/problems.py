@@ -19,7 +19,17 @@ class Problem:
 
     def __str__(self) -> str:
         found = "nothing (missing)" if self.found is MISSING else repr(self.found)
-        return f"{self.source}: {self.key}: expected {self.expected}, found {found}"
+        return f"{shown(self.source)}: {shown(self.key)}: expected {shown(self.expected)}, found {found}"
+
+
+def shown(text: Any) -> str:
+    r"""``text`` safe to print on a terminal: every character that is not printable (escape sequences,
+    bidirectional overrides, line breaks) written as its escape, the rest as it is.
+
+    >>> print(shown("labs.\x1b[31mred"), shown("name\u202egnp.exe"), shown("ø × ok"))
+    labs.\x1b[31mred name\u202egnp.exe ø × ok
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
 
 
 class ConfigError(Exception):

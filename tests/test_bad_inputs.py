@@ -34,6 +34,15 @@ def commitment(lessor="amazon", lessee="anthropic") -> str:
 
 
 CASES = [
+    # flags that say two things, and words that must not reach a terminal raw
+    ("--set with a line break", run("--set", 'labs.xai.name="a\nb"', config="baseline"), {},
+     ["--set", "labs.xai.name", "one line"]),
+    ("--months and --set disagree", run("--set", "run.months=6", config="baseline"), {}, ["--months", "disagree"]),
+    ("an empty --out", ["run", "baseline", "--out", "", "--no-plots"], {}, ["--out", "a folder name"]),
+    ("an escape sequence in a key", run("--set", "labs.xai.\x1b[31mname=1", config="baseline"), {},
+     ["--set", "labs.xai.\\x1b[31mname"]),
+    ("200 unknown keys", run(), {"c.toml": BASE + "[world]\n" + "".join(f"k{i} = 1\n" for i in range(200))},
+     ["world.k0", "… and 150 more"]),
     # commitments follow the rules leases follow; no watts of a generation before it is on sale
     ("commitment from nobody", run(), {"c.toml": commitment(lessor="nobody")}, ["c.toml", ".lessor", "nobody"]),
     ("commitment to a cloud", run(), {"c.toml": commitment(lessee="microsoft")},
@@ -211,6 +220,8 @@ def test_a_mistake_gets_exit_2_its_key_and_writes_nothing(name, argv, files, say
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
+    assert "\x1b" not in err and "\u202e" not in err  # nothing a terminal would act on
+    assert err.count("\n") <= 60  # a cap on the problems printed
     for text in says:
         assert text in err, f"{text!r} not in: {err}"
     assert not (tmp_path / "out").exists(), "something was written"

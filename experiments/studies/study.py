@@ -157,7 +157,7 @@ def load_study(study: str | Path | dict) -> Study:
         need(key in STUDY_KEYS, f"study.{key}", "one of " + ", ".join(sorted(STUDY_KEYS)), key)
     name = st.get("name", path.stem)
     need(safe_name(name), "study.name", "a plain folder name, as it names the output folder out/<name> (no / \\ : "
-         "or control characters, not starting with '.', at most 100 characters)", name)
+         "or control characters, not starting with '.' or a space, at most 100 characters)", name)
     base_path = BASELINE
     if "base" in st:  # a file relative to the study, else a packaged config's name ("baseline")
         if need(isinstance(st["base"], str) and st["base"] != "", "study.base",
@@ -266,11 +266,16 @@ def safe_name(name) -> bool:
     """Whether ``name`` is one plain path component: a study's name is its default output folder, so a
     name such as ``../../x`` or ``/etc`` must never lead outside ``out/``.
 
+    Nor may it hide what it is: no leading or trailing space, and every character printable (a
+    right-to-left override or an escape sequence would show another name than the folder's).
+
     >>> [safe_name(n) for n in ("llama-pressure", "run 2", "../x", "/etc", ".", ".hidden", "", "a/b")]
     [True, True, False, False, False, False, False, False]
+    >>> [safe_name(n) for n in (" x", "x\u202etxt", "x\x1b[0m")]
+    [False, False, False]
     """
-    return (isinstance(name, str) and 0 < len(name) <= 100 and not name.startswith(".")
-            and not name.endswith(" ") and not _UNSAFE & set(name))
+    return (isinstance(name, str) and 0 < len(name) <= 100 and not name.startswith((".", " "))
+            and not name.endswith(" ") and name.isprintable() and not _UNSAFE & set(name))
 
 
 def _base_config(base_path: Path, months: int | None, src: str) -> dict:
