@@ -397,20 +397,38 @@ def check_leases(cfg, source):
         return out
     spans = [(month_index(lease["start"], start), month_index(lease["start"], start) + lease["months"])
              for lease in cfg["leases"]]
-    owned_rows = {lessor: _owned_rows(cfg, ids[lessor]) for lessor in {lease["lessor"] for lease in cfg["leases"]}}
+    horizon = cfg["run"]["months"]
+    found: dict[int, Problem] = {}  # lease index → its problem (reported in the leases' order)
+    by_lessor: dict[str, list[int]] = {}
     for i, lease in enumerate(cfg["leases"]):
-        first, last = spans[i]
-        # the let total and the owned watts only change where a lease or a vintage starts or ends
-        mine = [j for j, other in enumerate(cfg["leases"]) if other["lessor"] == lease["lessor"]]
-        rows = owned_rows[lease["lessor"]]
-        changes = ({max(first, 0)} | {m for j in mine for m in spans[j]}
-                   | {m for _, b, e in rows for m in (b, e) if m is not None})
-        for month in sorted(m for m in changes if max(first, 0) <= m < min(last, cfg["run"]["months"])):
-            let = sum(cfg["leases"][j]["watts"] for j in mine if spans[j][0] <= month < spans[j][1])
-            owned = sum(w for w, b, e in rows if b <= month and (e is None or month < e))
-            if let > owned * (1 + 1e-12):
-                out.append(Problem(source, f"leases.{i}.watts",
-                                   f"at most the {owned:.4g} W that {lease['lessor']} owns in month {month} "
-                                   "(all its leases together)", let))
-                break
-    return out
+        by_lessor.setdefault(lease["lessor"], []).append(i)
+    for lessor, mine in by_lessor.items():
+        # one sweep over the months where the let total or the owned watts change (a lease or a vintage
+        # starting or ending): linear in the leases and vintages, after a sort
+        events: dict[int, list[float]] = {}  # month → [change in let, change in owned]
+        for j in mine:
+            events.setdefault(spans[j][0], [0.0, 0.0])[0] += cfg["leases"][j]["watts"]
+            events.setdefault(spans[j][1], [0.0, 0.0])[0] -= cfg["leases"][j]["watts"]
+        for w, b, e in _owned_rows(cfg, ids[lessor]):
+            events.setdefault(b, [0.0, 0.0])[1] += w
+            if e is not None:
+                events.setdefault(e, [0.0, 0.0])[1] -= w
+        let = owned = 0.0
+        # (first month, let, owned, month it ends) of each stretch in which it lets more than it owns (a
+        # milliwatt of rounding in the running sums aside)
+        stretches: list[list] = []
+        for month in sorted(events):
+            if stretches and stretches[-1][3] is None:
+                stretches[-1][3] = month  # the stretch before this change ends here
+            let, owned = let + events[month][0], owned + events[month][1]
+            if month < horizon and let > owned * (1 + 1e-12) + 1e-3:
+                stretches.append([month, let, owned, None])
+        for i in mine:
+            first, last = max(spans[i][0], 0), min(spans[i][1], horizon)
+            for m, over, had, end in stretches:  # the first stretch over its owned watts within this term
+                if m < last and (end if end is not None else horizon) > first:
+                    found[i] = Problem(source, f"leases.{i}.watts",
+                                       f"at most the {had:.4g} W that {cfg['leases'][i]['lessor']} owns in month "
+                                       f"{max(m, first)} (all its leases together)", over)
+                    break
+    return out + [found[i] for i in sorted(found)]
