@@ -144,6 +144,9 @@ def cmd_run(args) -> int:
     out_dir = Path(args.out) if args.out else Path("out") / run_name(config_name, shown)
     if not args.out and out_dir.resolve() == path.parent.resolve():
         out_dir = out_dir.with_name(out_dir.name + "-rerun")
+    from wattyear.experiments.folders import check_kind
+
+    check_kind(out_dir, "run")  # before the run: a study's or a comparison's folder is not a run's
     result = run(config, config_name=config_name, overrides=shown)
     files = write_outputs(result, out_dir, plots=not args.no_plots)
     print(summary_text(result))
@@ -156,6 +159,10 @@ def cmd_compare(args) -> int:
     from wattyear.experiments.analysis.compare import check_month, compare, default_folder, resolve_input, write_comparison
 
     check_month(args.at)  # before any run
+    if args.out:
+        from wattyear.experiments.folders import check_kind
+
+        check_kind(Path(args.out), "comparison")
     runs = [resolve_input(spec) for spec in args.runs]
     comparison = compare(runs, at=args.at)
     out = Path(args.out) if args.out else default_folder(runs)

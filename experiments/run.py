@@ -275,8 +275,12 @@ def _write_parquet(frame: pd.DataFrame, path: Path, columns) -> None:
 
 
 def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> list[Path]:
-    """Write the resolved config, run record, Parquet tables, plots and summary."""
+    """Write the resolved config, run record, Parquet tables, plots and summary (into a new folder or a run
+    folder, whose old plots, report and cost view go: ``experiments.folders.claim``)."""
+    from wattyear.experiments.folders import claim
+
     out_dir = Path(out_dir)
+    claim(out_dir, "run")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     cfg_path = out_dir / "config.resolved.toml"

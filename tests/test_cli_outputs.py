@@ -63,3 +63,19 @@ def test_a_config_whose_name_is_dots_writes_under_out(tmp_path, monkeypatch):
     assert main(["run", "sub/...toml", "--months", "2", "--no-plots"]) == 0
     written = [p.relative_to(tmp_path) for p in tmp_path.rglob("metrics.parquet")]
     assert len(written) == 1 and written[0].parts[0] == "out" and written[0].parts[1].startswith("_")
+
+
+def test_a_run_folder_written_again_keeps_nothing_stale(tmp_path, monkeypatch):
+    """A run folder rewritten with --no-plots loses its old plots, report and cost view (they describe the
+    old tables); the new tables are there."""
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--out", "r", "--months", "2"]) == 0
+    assert main(["report", "r"]) == 0 and main(["costs", "r", "--no-plots"]) == 0
+    assert (tmp_path / "r" / "market.png").is_file() and (tmp_path / "r" / "report.html").is_file()
+    assert main(["run", "--out", "r", "--months", "3", "--no-plots"]) == 0
+    left = {p.name for p in (tmp_path / "r").iterdir()}
+    assert not left & {"market.png", "per_watt_metrics.png", "self_funding.png", "report.md", "report.html",
+                       "costs.csv"}
+    assert {"metrics.parquet", "run.json", "summary.txt"} <= left

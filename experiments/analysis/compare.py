@@ -250,7 +250,11 @@ def default_folder(runs: list[RunResult]) -> Path:
 
 def write_comparison(comparison: Comparison, folder: Path, *, plots: bool = True) -> list[Path]:
     """``comparison.md``, ``comparison.csv`` (tidy), ``runs.json`` (what was compared), the plots, and
-    the tables of each run made for the comparison (from a config) under ``runs/<name>/``."""
+    the tables of each run made for the comparison (from a config) under ``runs/<name>/``; into a new folder
+    or a comparison folder, whose old plots and report go (``experiments.folders.claim``)."""
+    from wattyear.experiments.folders import claim
+
+    claim(folder, "comparison")
     folder.mkdir(parents=True, exist_ok=True)
     for result in comparison.runs:
         if result.model is not None:

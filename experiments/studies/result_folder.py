@@ -27,7 +27,10 @@ LOCK = "sweep.lock"
 def study_folder(study: Study, out: str | Path | None) -> Path:
     """The folder a study's results go to (default ``out/<study name>``); one that holds results of
     another study, base config, design or wattyear version is refused (``check_identity``)."""
+    from wattyear.experiments.folders import check_kind
+
     folder = Path(out) if out is not None else Path("out") / study.name
+    check_kind(folder, "study")
     check_identity(study, folder)
     return folder
 

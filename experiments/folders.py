@@ -1,0 +1,48 @@
+"""What kind of result a folder holds, so one kind is never written into another.
+
+A run folder (``wattyear run``) has ``run.json``; a comparison (``wattyear compare``) ``comparison.csv``; a
+study (``wattyear sweep`` / ``sensitivity``) ``identity.json`` or ``manifest.jsonl``; a posterior
+(``wattyear calibrate --posterior``) ``posterior.json``. Writing a run into a study's folder (or the reverse)
+would leave neither readable, so it is refused, naming the flag and the folder. A folder of the same kind
+written again loses the outputs derived from its old contents that the new write does not make (plots after
+``--no-plots``, a report, a cost view), so nothing stale is shown beside the new tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wattyear.sim.problems import ConfigError, Problem
+
+MARKERS = {"run": ("run.json",), "comparison": ("comparison.csv",), "study": ("identity.json", "manifest.jsonl"),
+           "posterior": ("posterior.json",)}
+#: outputs derived from a folder's tables, by kind: removed before the folder is written again
+DERIVED = {"run": ("per_watt_metrics.png", "market.png", "self_funding.png", "report.md", "report.html",
+                   "costs.csv", "segment_prices.csv", "costs.png"),
+           "comparison": ("compare_*.png", "report.md", "report.html")}
+
+
+def kinds_in(folder: Path) -> list[str]:
+    """The kinds of result ``folder`` holds (none for a new or unrelated folder)."""
+    folder = Path(folder)
+    return [kind for kind, names in MARKERS.items() if any((folder / name).exists() for name in names)]
+
+
+def check_kind(folder: Path, kind: str, flag: str = "--out") -> None:
+    """Refuse a folder that holds results of another kind than ``kind`` (before anything is run)."""
+    others = [k for k in kinds_in(folder) if k != kind]
+    if others:
+        raise ConfigError([Problem(flag, str(folder), f"a new folder or a {kind} folder (writing a {kind} here "
+                                   f"would leave the {others[0]} it holds unreadable)", f"a {others[0]} folder")])
+
+
+def claim(folder: Path, kind: str, flag: str = "--out") -> None:
+    """Refuse to write a ``kind`` result into a folder holding another kind; clear the derived outputs of
+    a folder of the same kind (they would describe the old tables)."""
+    folder = Path(folder)
+    check_kind(folder, kind, flag)
+    if kind in kinds_in(folder):
+        for pattern in DERIVED.get(kind, ()):
+            for path in folder.glob(pattern):
+                if path.is_symlink() or path.is_file():  # (a link is removed, never followed)
+                    path.unlink()
