@@ -194,6 +194,9 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
                        "them)" + did_you_mean(path, parameter_paths(raw)), path)
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, (dict, list)) or (isinstance(node, list) and not part.isdigit()):
+            where = ".".join(parts[:i]) or path
+            return Problem("--set", where, "a table (its values are set by path)", node)
         if isinstance(node, list):
             idx = int(part)
             if idx >= len(node):
@@ -210,6 +213,8 @@ def apply_override(raw: dict, path: str, value: Any) -> Problem | None:
                 return Problem("--set", ".".join(parts[: i + 1]),
                                f"an existing entry (known: {known}){did_you_mean(part, list(node))}", part)
         node = node[part]
+    if not isinstance(node, dict):  # e.g. run = [1, 2] in the file, then --months
+        return Problem("--set", ".".join(parts[:-1]), "a table (its values are set by path)", node)
     node[parts[-1]] = value
     return None
 

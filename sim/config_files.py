@@ -34,6 +34,9 @@ def find_config(name: str | Path | None, folder: Path | None = None) -> Path:
     """
     if name is None:
         return BASELINE
+    if not str(name).strip():
+        raise ConfigError([Problem(repr(str(name)), "(file)", "a TOML file or a packaged config (" +
+                                   ", ".join(packaged_configs()) + ")", "an empty name")])
     path = Path(name)
     local = path if folder is None or path.is_absolute() else folder / path
     if local.is_file():
@@ -121,6 +124,8 @@ def parse_toml(text: str, source: str) -> dict:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(source, "(syntax)", "valid TOML", str(exc))]) from None
+    except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
+        raise ConfigError([Problem(source, "(syntax)", "numbers of at most 4,300 digits", str(exc)[:120])]) from None
     except RecursionError:
         raise ConfigError([Problem(source, "(syntax)", f"tables nested at most {MAX_DEPTH} deep",
                                    "deeper nesting than the parser can follow")]) from None

@@ -7,6 +7,7 @@ Power is in watts (IT power at the accelerator racks; facility draw is
 from __future__ import annotations
 
 import datetime as _dt
+import re
 
 #: Seconds in one Julian year (365.25 days): 1 watt-year = 31,557,600 J.
 SECONDS_PER_YEAR = 31_557_600.0
@@ -45,12 +46,27 @@ def per_mtok(usd_per_token):
 FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
+def _ok(text: str) -> bool:
+    try:
+        parse_month(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_month(text: str) -> tuple[int, int]:
     """Parse ``"YYYY-MM"`` into ``(year, month)``; the year within ``FIRST_YEAR`` … ``LAST_YEAR``.
 
     >>> parse_month("2026-01")
     (2026, 1)
+
+    Only ASCII digits: ``int()`` would also take ``"+1"``, ``" 1"``, ``"1_0"`` or other scripts' digits.
+
+    >>> [_ok(t) for t in ("2026-+1", "2026- 1", "2_26-01", "２０２６-01")]
+    [False, False, False, False]
     """
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", text):
+        raise ValueError(text)
     year_s, month_s = text.split("-")
     year, month = int(year_s), int(month_s)
     if not 1 <= month <= 12 or len(year_s) != 4 or len(month_s) != 2 or not FIRST_YEAR <= year <= LAST_YEAR:

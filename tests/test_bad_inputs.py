@@ -34,6 +34,20 @@ def commitment(lessor="amazon", lessee="anthropic") -> str:
 
 
 CASES = [
+    # one kind of result folder is never written into another
+    ("a run into a study's folder", ["run", "baseline", "--out", "s", "--months", "2", "--no-plots"],
+     {"s/identity.json": "{}"}, ["--out", "a study folder"]),
+    ("a comparison into a run's folder", ["compare", "baseline", "baseline+run.months=2", "--out", "r"],
+     {"r/run.json": "{}"}, ["--out", "a run folder"]),
+    ("a sweep into a run's folder", ["sweep", "st.toml", "--out", "r", "--workers", "1", "--no-progress"],
+     {"r/run.json": "{}", "st.toml": '[study]\nname = "st"\nmonths = 2\n[grid]\n"run.seed" = [1]\n'},
+     ["--out", "a run folder"]),
+    ("an integer of 5,000 digits", run(), {"c.toml": BASE + "[run]\nseed = " + "9" * 5000 + "\n"},
+     ["c.toml", "(syntax)", "4,300 digits"]),
+    ("an empty config name", run(config=""), {}, ["(file)", "an empty name"]),
+    ("extends nothing", run(), {"c.toml": 'extends = ""\n'}, ["c.toml", "extends"]),
+    ("a table given as a list", run(), {"c.toml": BASE + "run = [1, 2]\n"}, ["run", "a table", "[1, 2]"]),
+    ("a month with a sign", run("--set", 'run.start="2026-+1"', config="baseline"), {}, ["run.start", "2026-+1"]),
     # flags that say two things, and words that must not reach a terminal raw
     ("--set with a line break", run("--set", 'labs.xai.name="a\nb"', config="baseline"), {},
      ["--set", "labs.xai.name", "one line"]),
