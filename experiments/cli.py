@@ -276,6 +276,9 @@ def _calibrate_posterior(args, path: Path) -> int:
         raise ConfigError([Problem("--targets", "(file)", "an outcomes table to fit to (with --posterior)",
                                    "none given")])
     targets = find_table(args.targets)
+    if args.parameters is not None and not any(p.strip() for p in args.parameters.split(",")):
+        raise ConfigError([Problem("--parameters", "--parameters", "dotted paths A,B,… (leave the flag out for "
+                                   "every parameter with bounds)", args.parameters)])
     paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
     extra = None
     if args.affinities:

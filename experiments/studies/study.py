@@ -437,8 +437,8 @@ def _outputs(out: dict, need) -> tuple[str, int, list[str], list[str], list[str]
 
         listed = isinstance(columns, list) and all(isinstance(c, str) for c in columns)
         unknown = [c for c in columns if c not in METRIC_COLUMNS] if listed else columns
-        need(listed and not unknown, "outputs.columns", "a list of metric columns of metrics.parquet",
-             unknown or columns)
+        need(listed and bool(columns) and not unknown, "outputs.columns", "a non-empty list of metric columns of "
+             "metrics.parquet (leave it out to keep them all)", unknown or columns)
     return keep, every, kinds, tables, columns
 
 
@@ -484,6 +484,12 @@ def _file_ranges(file: Path, base: dict, src: str, problems: list[Problem]) -> d
     return ranges
 
 
+#: parameters a study cannot sweep, and why: each run's seed is drawn from the study's (a swept one was
+#: recorded and ignored: identical runs), and the analysis reads every run on the first run's calendar
+UNSWEPT = {"run.seed": "run.seed is drawn for each run from [study] seed: use replicates for more seeds",
+           "run.start": "every run of a study is read on one calendar: make one study per start"}
+
+
 def _check_parameter(base: dict, key: str, values: list, src: str, where: str, problems: list[Problem]) -> bool:
     """A swept parameter must exist in the base config and accept each value."""
     f = field_at(key)
@@ -496,6 +502,9 @@ def _check_parameter(base: dict, key: str, values: list, src: str, where: str, p
 
         problems.append(Problem(src, where, "a parameter of the base config (`wattyear params` lists them)"
                                 + did_you_mean(key, parameter_paths(base)), key))
+        return False
+    if key in UNSWEPT:
+        problems.append(Problem(src, where, f"a parameter a study can vary ({UNSWEPT[key]})", key))
         return False
     for value in values:
         try:
