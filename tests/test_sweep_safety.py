@@ -174,6 +174,19 @@ def test_a_file_with_the_wrong_row_count_is_redone_and_unrecorded_files_are_coun
     assert_same_results(clean.out, out)
 
 
+def test_a_file_copied_over_another_runs_is_redone(clean, tmp_path):
+    """Each run file names its run in its footer: one run's file copied over another's (same rows, other
+    numbers) is found on resume and that run is redone."""
+    out = copy_of(clean, tmp_path)
+    source, target = out / "runs" / "p00000-r000.parquet", out / "runs" / "p00001-r001.parquet"
+    shutil.copyfile(source, target)
+    report = run_sweep(load_study(clean.study), out, workers=1, progress=False)
+    assert (report.done, report.skipped) == (1, 3)
+    manifest = ResultStore(out).manifest().set_index("run_id")
+    assert manifest.loc[target.stem, "note"] == "redone on resume: its file is run 'p00000-r000''s"
+    assert_same_results(clean.out, out)
+
+
 # ------------------------------------------------------------------------------ 4. append-safe manifest
 
 

@@ -32,6 +32,9 @@ import pyarrow.parquet as pq
 
 from wattyear.sim.outputs import with_units
 
+#: the footer key of a run file naming its run (``ResultStore.verify`` checks it on resume)
+RUN_ID_KEY = b"wattyear.run_id"
+
 
 def arrow_table(columns: dict) -> pa.Table:
     """Columns (arrays, or scalars repeated down the table) as an Arrow table with the types pandas
@@ -180,10 +183,15 @@ class ResultStore:
         leaves either no file or the whole file."""
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
         try:
+            arrow = with_units(pa.Table.from_pandas(table, preserve_index=False) if isinstance(table, pd.DataFrame)
+                               else arrow_table(table))
+            # the run the file belongs to, in its footer: resume checks it (a file copied over another run's
+            # would otherwise pass for that run)
+            arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), RUN_ID_KEY: path.stem.encode()})
             if isinstance(table, pd.DataFrame):
-                pq.write_table(with_units(pa.Table.from_pandas(table, preserve_index=False)), tmp)
+                pq.write_table(arrow, tmp)
             else:
-                pq.write_table(with_units(arrow_table(table)), tmp, write_statistics=False, use_dictionary=False)
+                pq.write_table(arrow, tmp, write_statistics=False, use_dictionary=False)
             os.replace(tmp, path)
         except BaseException as exc:  # a full disk, or killed mid-write: no half-written file is left
             tmp.unlink(missing_ok=True)
@@ -264,20 +272,25 @@ class ResultStore:
 
     def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
         """The finished runs among ``expected`` (run id: the rows its metrics file must hold) whose files
-        cannot be trusted, with why: a metrics file whose footer does not read or holds another number
-        of rows, or another kept table whose bytes are cut short. Reads footers only (well under a
+        cannot be trusted, with why: a metrics file whose footer does not read, names another run or holds
+        another number of rows, or another kept table whose bytes are cut short. Reads footers only (well under a
         millisecond a run), so resuming 10⁴ runs takes seconds."""
         others = [self.folder / t for t in tables if t != "metrics"]
         damaged = {}
         for run_id, rows in expected.items():
             path = self.run_path(run_id)
             try:
-                found = pq.read_metadata(path).num_rows
+                footer = pq.read_metadata(path)
+                found = footer.num_rows
             except Exception as exc:  # Arrow's errors for a cut or empty file vary: any is a damaged file
                 damaged[run_id] = f"its file did not read ({type(exc).__name__}: {str(exc)[:120]})"
                 continue
             if found != rows:
                 damaged[run_id] = f"its file held {found} rows, not {rows}"
+                continue
+            owner = (footer.metadata or {}).get(RUN_ID_KEY, b"").decode(errors="replace")
+            if owner != run_id:
+                damaged[run_id] = f"its file is run {owner!r}'s" if owner else "its file names no run"
                 continue
             broken = [f"{d.name}/" for d in others if (d / path.name).exists() and not parquet_intact(d / path.name)]
             if broken:
