@@ -22,6 +22,10 @@ working folder, never into the installed package.
 A user mistake (bad config, unknown key, bad --set) prints one message per
 problem, naming file, key, what was expected and what was found, and exits
 with status 2, without a traceback.
+
+This module builds the parser and runs the commands on runs and studies; the words of the command line
+become checked values in ``experiments.arguments``, the calibration commands live in
+``experiments.calibration.commands`` and the dashboard's in ``experiments.dashboard.command``.
 """
 
 from __future__ import annotations
@@ -30,98 +34,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
-                                 load_config, parse_value, value_at)
+from wattyear.experiments.arguments import (EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, MAX_PROBLEMS_SHOWN,
+                                            MAX_SCENARIOS, blame_flags, bounded_int, check_out, integer,
+                                            parse_sets, parse_years, port_number, positive_int, positive_seconds,
+                                            seed_number)
+from wattyear.experiments.calibration.commands import cmd_calibrate, cmd_validate
+from wattyear.experiments.dashboard.command import cmd_dash
 from wattyear.experiments.studies import memory_size
+from wattyear.sim.config import BASELINE, ConfigError, Problem, find_config, load_config
 from wattyear.sim.guard import ModelError
 
-EXIT_USAGE = 2
-#: most scenarios one command steps together (validate's scenarios, a posterior's particles): their arrays
-#: are held at once (~100 kB a scenario over a decade), so 10,000 is about a gigabyte
-MAX_SCENARIOS = 10_000
-#: a run the run-time guard stopped (``sim.guard``): the config passed validation, the model broke
-EXIT_MODEL = 3
-EXIT_INTERRUPTED = 130
-#: most problems a mistake prints (a file with 300,000 unknown keys printed 300,001 lines)
-MAX_PROBLEMS_SHOWN = 50
-
-
-def _integer(text: str) -> int:
-    """An integer written in ASCII digits (``int()`` also takes other scripts' digits and underscores)."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not (body.isascii() and body.isdigit()):
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}")
-    return int(text)
-
-
-def bounded_int(low: int, high: int | None = None):
-    """An argparse type: an integer from ``low`` to ``high``, the bounds in the message."""
-    def parse(text: str) -> int:
-        value = _integer(text)
-        if value < low or (high is not None and value > high):
-            span = f"from {low:,} to {high:,}" if high is not None else f"of at least {low:,}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {span}, found {text!r}")
-        return value
-
-    return parse
-
-
-positive_int = bounded_int(1)
-#: a seed of numpy's generators: a non-negative 64-bit integer
-seed_number = bounded_int(0, 2**63 - 1)
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
-    return value
-
-
-def port_number(text: str) -> int:
-    try:
-        if not (text.isascii() and text.isdigit()):
-            raise ValueError(text)
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {value}")
-    return value
-
-
-def _parse_sets(items: list[str]) -> dict:
-    overrides = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError([Problem("--set", item, "PATH=VALUE, e.g. labs.anthropic.watts=2e9", item)])
-        path, value = item.split("=", 1)
-        if "\n" in item or "\r" in item:
-            raise ConfigError([Problem("--set", path.strip(), "a value on one line (a line break would drop the "
-                                       "rest of it)", value)])
-        overrides[path.strip()] = parse_value(value.strip())
-    return overrides
-
-
-def _check_out(args) -> None:
-    """``--out ''`` is refused (it would mean the default folder to one command and the working folder to
-    another)."""
-    if getattr(args, "out", None) is not None and not str(args.out).strip():
-        raise ConfigError([Problem("--out", "--out", "a folder name (leave --out out for the default)", args.out)])
-
-
-def _blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
-    """The same problems, with a value that came from a flag (``--seed``, ``--months``) blamed on the flag
-    rather than on ``--set``."""
-    return ConfigError([Problem(flags[p.key], p.key, p.expected, p.found) if p.source == "--set" and p.key in flags
-                        else p for p in exc.problems])
-
-
 def cmd_run(args) -> int:
-    overrides = _parse_sets(args.set or [])
+    overrides = parse_sets(args.set or [])
     flags = {}
     for flag, key, value in (("--months", "run.months", args.months), ("--seed", "run.seed", args.seed)):
         if value is None:
@@ -134,7 +58,7 @@ def cmd_run(args) -> int:
     try:
         config = load_config(path, overrides=overrides)
     except ConfigError as exc:
-        raise _blame_flags(exc, flags) from None
+        raise blame_flags(exc, flags) from None
 
     from wattyear.experiments.run import identity, run, run_name, summary_text, write_outputs
 
@@ -176,7 +100,7 @@ def cmd_costs(args) -> int:
     from wattyear.experiments.analysis.compare import resolve_input
     from wattyear.experiments.analysis.costs import cost_stack, cost_text, default_years, write_costs
 
-    years = _years(args.years) if args.years else None
+    years = parse_years(args.years) if args.years else None
     spec = args.run or BASELINE.stem
     result = resolve_input(spec)
     stack = cost_stack(result.metrics)
@@ -190,128 +114,6 @@ def cmd_costs(args) -> int:
     files = write_costs(result.metrics, result.market, out, shown, plots=not args.no_plots)
     print(cost_text(stack, shown))
     print(f"wrote {len(files)} files to {out}/")
-    return 0
-
-
-def _years(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError([Problem("--years", "years", "years such as 2026,2030", text)]) from None
-
-
-def cmd_calibrate(args) -> int:
-    import json
-
-    from wattyear.experiments.calibration import least_squares as calibration
-
-    path = find_config(args.config)
-    config = load_config(path)
-    if args.posterior:
-        return _calibrate_posterior(args, path)
-    calibration.check_world(config, str(path))
-    if args.apply:  # a file --apply cannot write is refused before the fit runs and before anything is written
-        calibration.fitted_text(path, {p.path: value_at(config, p.path) for p in calibration.FREE})
-    fit_result = None
-    if args.fit or args.apply:
-        fit_result = calibration.fit(config, max_evaluations=args.max_evaluations)
-        print(f"fit: {fit_result.evaluations} evaluations, cost {fit_result.cost:.4g} ({fit_result.message})")
-        for name, value in fit_result.fitted.items():
-            print(f"  {name} = {value:.4g}")
-        out = Path(args.report).parent
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "fit.json").write_text(json.dumps({"start": fit_result.start, "fitted": fit_result.fitted,
-                                                  "residuals": fit_result.residuals, "cost": fit_result.cost,
-                                                  "evaluations": fit_result.evaluations}, indent=2) + "\n")
-    if args.apply:
-        text = calibration.fitted_text(path, fit_result.fitted)  # checked before anything is written
-        if is_packaged(path) and not SOURCE_CHECKOUT:
-            # never write into the installed package: the fitted config goes beside the report
-            target = Path(args.report).parent / f"{path.stem}.fitted.toml"
-            if target.exists() and not target.read_text().startswith(calibration.FITTED_HEADER):
-                raise ConfigError([Problem(str(target), "(file)", "no file, or a fitted copy made by wattyear "
-                                           "calibrate --apply (another --report folder keeps yours)",
-                                           "another file")])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            text = f"{calibration.FITTED_HEADER} the packaged {path.name} with fitted values\n{text}"
-            path = target
-        path.write_text(text)
-        config = load_config(path)
-        print(f"wrote the fitted values into {path}")
-    try:
-        name = str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        name = str(path)
-    text = calibration.report(config, fit_result, config_name=name, applied=args.apply)
-    report_path = Path(args.report)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(text)
-    rows = [line for line in text.splitlines() if line.startswith("| ") and line.endswith(("| yes |", "| **no** |"))]
-    misses = [row.split("|")[1].strip() for row in rows if row.endswith("| **no** |")]
-    print(f"{len(rows) - len(misses)} of {len(rows)} targets within the promised error; report: {report_path}")
-    for name in misses:
-        print(f"  outside: {name}")
-    return 0
-
-
-def find_table(name: str) -> Path:
-    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``)."""
-    from wattyear.sim.config import CONFIG_DIR
-
-    path = Path(name)
-    if path.is_file():
-        return path
-    packaged = CONFIG_DIR / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
-    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "sources":
-        return packaged
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.csv") if p.stem != "sources")
-    raise ConfigError([Problem(name, "(file)", "an existing CSV file or a packaged outcomes table (" +
-                               ", ".join(names) + ")", "no such file")])
-
-
-def _calibrate_posterior(args, path: Path) -> int:
-    from wattyear.experiments.calibration.posterior import calibrate
-
-    if not args.targets:
-        raise ConfigError([Problem("--targets", "(file)", "an outcomes table to fit to (with --posterior)",
-                                   "none given")])
-    targets = find_table(args.targets)
-    if args.parameters is not None and not any(p.strip() for p in args.parameters.split(",")):
-        raise ConfigError([Problem("--parameters", "--parameters", "dotted paths A,B,… (leave the flag out for "
-                                   "every parameter with bounds)", args.parameters)])
-    paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
-    extra = None
-    if args.affinities:
-        from wattyear.experiments.calibration.least_squares import FREE
-        from wattyear.sim.config import field_at
-
-        extra = {f.path: (f.low, f.high) for f in FREE if field_at(f.path).varies}
-    out = Path(args.out) if args.out else Path("out") / "posterior" / path.stem
-    report = lambda g, gen: print(f"generation {g}: tolerance {gen.epsilon:.3g}, {gen.simulations} simulations, "  # noqa: E731
-                                  f"acceptance {gen.acceptance:.1%}, effective sample size {gen.ess:.0f}")
-    post = calibrate(path, targets, out, paths=paths, extra=extra, particles=args.particles,
-                     generations=args.generations, seed=args.seed, progress=report)
-    print(post.quantiles().rename(columns=lambda q: f"{q:.0%}").to_string())
-    print(f"wrote the posterior sample and its diagnostics to {out}/")
-    return 0
-
-
-def cmd_validate(args) -> int:
-    from wattyear.experiments.calibration.validate import validate
-
-    table = find_table(args.outcomes)
-    if args.posterior and args.config:
-        raise ConfigError([Problem("--posterior", args.posterior, "either a posterior folder or a config, not both",
-                                   f"both ({args.config})")])
-    result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed)
-    source = f"posterior {args.posterior}" if args.posterior else f"config {args.config or BASELINE.stem}"
-    text = result.markdown(f"Validation: {table.name} against {source}")
-    out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
-    out.mkdir(parents=True, exist_ok=True)
-    result.rows.to_csv(out / "validation.csv", index=False)
-    (out / "validation.md").write_text(text)
-    print(text)
-    print(f"wrote validation.csv and validation.md to {out}/")
     return 0
 
 
@@ -396,64 +198,6 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-def _port_free(host: str, port: int) -> str | None:
-    """None if the dashboard can listen on host:port, else why not."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        return f"unknown host ({exc.strerror})"
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will (old connections don't block)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            return exc.strerror or str(exc)
-    return None
-
-
-def cmd_dash(args) -> int:
-    import os
-
-    path = find_config(args.config)
-    load_config(path)  # a bad config is refused here, with the usual message, before any server starts
-    if args.posterior:  # its draws must read and apply to this config: found here, not in the page
-        from wattyear.experiments.dashboard.model import check_posterior
-
-        check_posterior(load_config(path), args.posterior)
-    try:
-        import mesa.visualization  # noqa: F401
-        import solara  # noqa: F401
-        from solara.__main__ import cli as solara_cli
-    except ImportError as exc:
-        print(f"wattyear: the dashboard needs the [dash] extra ({exc.name} is missing): "
-              "pip install 'wattyear[dash]'", file=sys.stderr)
-        return EXIT_USAGE
-    problem = _port_free(args.host, args.port)
-    if problem:
-        hint = "choose another with --port" if "in use" in problem else "check --host"
-        print(f"wattyear: cannot listen on {args.host}:{args.port}: {problem} ({hint})", file=sys.stderr)
-        return EXIT_USAGE
-    os.environ["WATTYEAR_DASH_CONFIG"] = str(path.resolve())
-    if args.posterior:
-        os.environ["WATTYEAR_DASH_POSTERIOR"] = str(Path(args.posterior).resolve())
-    os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no usage reports leave the machine
-    import warnings
-
-    # Solara's note that its session cookie falls back to SameSite=Lax over plain http on localhost: expected
-    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"wattyear: listening on {args.host}: anyone who can reach this address can use the dashboard "
-              "(it has no login)", file=sys.stderr)
-    print(f"wattyear: dashboard of {path.stem} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    solara_cli.main(["run", "wattyear.experiments.dashboard.app", "--host", args.host, "--port", str(args.port),
-                      "--production", "--no-open", "--no-check-version", "--log-level", "warning"],
-                     prog_name="wattyear dash", standalone_mode=True)
-    return 0
-
-
 def cmd_params(args) -> int:
     from wattyear.sim.docs import parameter_table
 
@@ -470,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one config and write metrics, market, plots and a summary")
     p.add_argument("config", nargs="?", help=f"TOML config or packaged config name (default: {BASELINE.stem})")
     p.add_argument("--out", help="output folder (default: out/<config name>[+PATH=VALUE for each override])")
-    p.add_argument("--seed", type=_integer, help="seed of the model's generator (default: the config's run.seed)")
+    p.add_argument("--seed", type=integer, help="seed of the model's generator (default: the config's run.seed)")
     p.add_argument("--months", type=positive_int, help="horizon in months (default: the config's run.months)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value by its dotted path, e.g. labs.anthropic.watts=2e9")
@@ -581,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     # numbers and stops a run, naming the month, agent and quantity, before any bad number is reported
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"wattyear\..*")
     try:
-        _check_out(args)
+        check_out(args)
         return args.func(args)
     except ConfigError as exc:
         print("wattyear: invalid configuration:", file=sys.stderr)

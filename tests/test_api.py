@@ -233,7 +233,7 @@ def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkey
     """As an installed package: the packaged config stays as it is (here a copy stands in for it, so a
     failure cannot touch the repository's file); the fitted copy goes beside the report, and a user's
     file of that name is never overwritten."""
-    from wattyear.experiments import cli
+    from wattyear.experiments.calibration import commands
     from wattyear.experiments.calibration import least_squares as calibration
 
     package = tmp_path / "site-packages" / "wattyear" / "configs"
@@ -245,9 +245,9 @@ def test_calibrate_apply_never_writes_into_an_installed_package(tmp_path, monkey
                           evaluations=1, message="stub")
     monkeypatch.setattr(calibration, "fit", lambda config, max_evaluations: fit)
     monkeypatch.setattr(calibration, "report", lambda *a, **k: "report\n")
-    monkeypatch.setattr(cli, "find_config", lambda name: packaged)
-    monkeypatch.setattr(cli, "is_packaged", lambda path: path == packaged)
-    monkeypatch.setattr(cli, "SOURCE_CHECKOUT", False)
+    monkeypatch.setattr(commands, "find_config", lambda name: packaged)
+    monkeypatch.setattr(commands, "is_packaged", lambda path: path == packaged)
+    monkeypatch.setattr(commands, "SOURCE_CHECKOUT", False)
     monkeypatch.chdir(tmp_path)
     assert main(["calibrate", "--apply", "--report", "cal/report.md"]) == 0
     assert packaged.read_bytes() == original

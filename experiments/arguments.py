@@ -1,0 +1,100 @@
+"""The command line's words turned into checked values: exit codes, argument types (whole numbers in
+ranges, seconds, ports), ``--set PATH=VALUE`` pairs, ``--years`` lists, and the refusal of an empty
+``--out``. Every mistake is a ``ConfigError`` (or argparse's own message), never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+
+from wattyear.sim.config import ConfigError, Problem, parse_value
+
+EXIT_USAGE = 2
+#: most scenarios one command steps together (validate's scenarios, a posterior's particles): their arrays
+#: are held at once (~100 kB a scenario over a decade), so 10,000 is about a gigabyte
+MAX_SCENARIOS = 10_000
+#: a run the run-time guard stopped (``sim.guard``): the config passed validation, the model broke
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+#: most problems a mistake prints (a file with 300,000 unknown keys printed 300,001 lines)
+MAX_PROBLEMS_SHOWN = 50
+
+
+def integer(text: str) -> int:
+    """An integer written in ASCII digits (``int()`` also takes other scripts' digits and underscores)."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (body.isascii() and body.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}")
+    return int(text)
+
+
+def bounded_int(low: int, high: int | None = None):
+    """An argparse type: an integer from ``low`` to ``high``, the bounds in the message."""
+    def parse(text: str) -> int:
+        value = integer(text)
+        if value < low or (high is not None and value > high):
+            span = f"from {low:,} to {high:,}" if high is not None else f"of at least {low:,}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, found {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+#: a seed of numpy's generators: a non-negative 64-bit integer
+seed_number = bounded_int(0, 2**63 - 1)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(text)
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), found {value}")
+    return value
+
+
+def parse_sets(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError([Problem("--set", item, "PATH=VALUE, e.g. labs.anthropic.watts=2e9", item)])
+        path, value = item.split("=", 1)
+        if "\n" in item or "\r" in item:
+            raise ConfigError([Problem("--set", path.strip(), "a value on one line (a line break would drop the "
+                                       "rest of it)", value)])
+        overrides[path.strip()] = parse_value(value.strip())
+    return overrides
+
+
+def check_out(args) -> None:
+    """``--out ''`` is refused (it would mean the default folder to one command and the working folder to
+    another)."""
+    if getattr(args, "out", None) is not None and not str(args.out).strip():
+        raise ConfigError([Problem("--out", "--out", "a folder name (leave --out out for the default)", args.out)])
+
+
+def blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
+    """The same problems, with a value that came from a flag (``--seed``, ``--months``) blamed on the flag
+    rather than on ``--set``."""
+    return ConfigError([Problem(flags[p.key], p.key, p.expected, p.found) if p.source == "--set" and p.key in flags
+                        else p for p in exc.problems])
+
+
+def parse_years(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError([Problem("--years", "years", "years such as 2026,2030", text)]) from None
