@@ -94,7 +94,8 @@ def blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:
 
 
 def parse_years(text: str) -> list[int]:
+    """``--years 2026,2030`` as years (ASCII digits only, as every whole number the command line takes)."""
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
+        return [integer(part.strip()) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
         raise ConfigError([Problem("--years", "years", "years such as 2026,2030", text)]) from None

@@ -22,7 +22,7 @@ from wattyear.sim.config_checks import (FRINGE_ID, PUBLISHER_ID, RESERVED_IDS, _
                                         check_value, owned_watts_at)
 from wattyear.sim.config_files import (BASELINE, CONFIG_DIR, SOURCE_CHECKOUT, extend, find_config, is_packaged,
                                        merge, packaged_configs, read_scenario, read_toml)
-from wattyear.sim.problems import ConfigError, Problem, relabel
+from wattyear.sim.problems import ConfigError, Problem, did_you_mean, relabel
 from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
@@ -166,20 +166,6 @@ def parameter_paths(raw: dict) -> list[str]:
         for entity in (raw.get(head) or {}):
             out += [f"{head}.{entity}.{key}" for key in fields]
     return out
-
-
-def did_you_mean(found: str, candidates) -> str:
-    """' (did you mean …?)' naming the closest candidate to a misspelt key or path, or '' if none is close.
-
-    >>> did_you_mean("world.energy_usd_per_mhw", ["world.energy_usd_per_mwh", "world.pue"])
-    ' (did you mean world.energy_usd_per_mwh?)'
-    >>> did_you_mean("antrhopic", ["anthropic", "openai"]), did_you_mean("zzz", ["anthropic"])
-    (' (did you mean anthropic?)', '')
-    """
-    import difflib
-
-    close = difflib.get_close_matches(str(found), [str(c) for c in candidates], n=1, cutoff=0.75)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def apply_override(raw: dict, path: str, value: Any) -> Problem | None:

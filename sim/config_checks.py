@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from wattyear.sim.kernel import starting_cohorts
-from wattyear.sim.problems import MISSING, Problem
+from wattyear.sim.problems import MISSING, Problem, did_you_mean
 from wattyear.sim.schema import COLLECTIONS, LISTS, SECTIONS, Field, FundingSource, Pricing
 from wattyear.sim.units import month_index, parse_month
 
@@ -49,12 +49,8 @@ def check_table(body: Any, table_schema: dict[str, Field], where: str, source: s
     out: dict = {}
     for key in body:
         if key not in table_schema:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), list(table_schema), n=1, cutoff=0.75)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.append(Problem(source, f"{where}.{key}",
-                                    "one of the keys " + ", ".join(table_schema) + hint, key))
+            problems.append(Problem(source, f"{where}.{key}", "one of the keys " + ", ".join(table_schema)
+                                    + did_you_mean(key, table_schema), key))
     for key, f in table_schema.items():
         path = f"{where}.{key}"
         if key not in body:

@@ -45,3 +45,17 @@ def relabel(exc: ConfigError, source: str) -> ConfigError:
     compared run's name) instead."""
     return ConfigError([Problem(source, p.key, p.expected, p.found) if p.source == "--set" else p
                         for p in exc.problems])
+
+
+def did_you_mean(found: str, candidates) -> str:
+    """' (did you mean …?)' naming the closest candidate to a misspelt key or path, or '' if none is close.
+
+    >>> did_you_mean("world.energy_usd_per_mhw", ["world.energy_usd_per_mwh", "world.pue"])
+    ' (did you mean world.energy_usd_per_mwh?)'
+    >>> did_you_mean("antrhopic", ["anthropic", "openai"]), did_you_mean("zzz", ["anthropic"])
+    (' (did you mean anthropic?)', '')
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(found), [str(c) for c in candidates], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -196,12 +196,12 @@ def png_data(folder: Path, name: str) -> bytes | None:
 
 def md_code(text) -> str:
     """``text`` as a Markdown code span that nothing in it can close (a backtick fence longer than any run of
-    backticks inside), with table bars escaped and line breaks folded.
+    backticks inside), line breaks folded (a bar inside a code span stays in its table cell).
 
     >>> md_code("a`b")
     '`` a`b ``'
     """
-    text = str(text).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    text = str(text).replace("\r", " ").replace("\n", " ")
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     return f"{fence} {text} {fence}" if fence != "`" else f"`{text}`"
 
@@ -230,10 +230,10 @@ def to_html(markdown_text: str, folder: Path, title: str) -> str:
     def inline(match: re.Match) -> str:
         data = png_data(folder, html.unescape(match.group(2)))
         if data is None:
-            return match.group(1) + '"'
-        return f'{match.group(1)}data:image/png;base64,{base64.b64encode(data).decode("ascii")}"'
+            return ""  # a figure it refuses is dropped, not left as a broken image
+        return f'{match.group(1)}data:image/png;base64,{base64.b64encode(data).decode("ascii")}"{match.group(3)}'
 
-    body = re.sub(r'(<img[^>]*src=")([^"]*)"', inline, body)
+    body = re.sub(r'(<img[^>]*src=")([^"]*)"([^>]*>)', inline, body)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 

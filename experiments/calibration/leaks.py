@@ -96,7 +96,10 @@ def read_leaks(path: Path = LEAKS) -> dict[str, dict[str, str]]:
 
 
 def leak_markdown(config: Path, cutoff: tuple[int, int], path: Path = LEAKS) -> str:
-    """The known leaks of a backtest world as a Markdown table, by kind (worst first)."""
+    """The known leaks of a backtest world as a Markdown table, by kind (worst first); text from the files
+    escaped as the reports escape it."""
+    from wattyear.experiments.analysis.report import md_text
+
     leaks = read_leaks(path)
     late = sorted(late_citations(config, cutoff), key=lambda c: (-KINDS.index(leaks.get(c.key, {"kind": "demand"})
                                                                                 ["kind"]), c.key))
@@ -109,5 +112,5 @@ def leak_markdown(config: Path, cutoff: tuple[int, int], path: Path = LEAKS) -> 
     for c in late:
         leak = leaks.get(c.key, {"kind": "unlisted", "reason": ""})
         inputs = "; ".join(c.inputs[:3]) + (f"; and {len(c.inputs) - 3} more" if len(c.inputs) > 3 else "")
-        lines.append(f"| `{c.key}` | {c.as_of} | {leak['kind']} | {inputs} | {leak['reason']} |")
+        lines.append(f"| `{c.key}` | {md_text(c.as_of)} | {leak['kind']} | {md_text(inputs)} | {md_text(leak['reason'])} |")
     return "\n".join(lines) + "\n"
