@@ -6,7 +6,14 @@ import numpy as np
 
 from wattyear.sim import investment, kernel
 from wattyear.sim.fleet import REPLACEMENT_LEAD_MONTHS
-from wattyear.sim.records import BuildOrder
+from wattyear.sim.records import BuildOrder, LeaseAsk
+
+def fewest_over(watts_at, start: int, months: int) -> np.ndarray:
+    """(S,) the fewest of ``watts_at(step)`` over the ``months`` from ``start``, read at their start, middle and
+    last month (what a lease of that term can be let from: a vintage retiring within it, or watts promised to a
+    contract that starts within it, cannot be let for it)."""
+    return np.minimum.reduce([watts_at(step) for step in (start, start + months // 2, start + months - 1)])
+
 
 class CapacityOwner:
     """Mixin for agents that own watts and build (labs, hyperscalers, the publisher).
@@ -61,6 +68,15 @@ class CapacityOwner:
         wanted = self.needed_watts(retire_step) - self.held_watts(retire_step)
         keep = np.clip(kernel.safe_divide(wanted, retiring), 0.0, 1.0)
         return np.where(np.isinf(wanted), 1.0, keep)
+
+    def short_ask(self, full: np.ndarray, price: np.ndarray, spare_for) -> tuple[LeaseAsk, ...]:
+        """The short spot offer beside its full-term one (``full`` watts, (S,)): what ``spare_for(months)``
+        says it has spare over ``world.short_lease_term_months`` beyond ``full``, at the same ``price``, for that
+        term; none where short leases are off or no shorter than its own term."""
+        months = self.world.config["world"]["short_lease_term_months"]
+        if not 0 < months < self.profile["lease_term_months"]:
+            return ()
+        return (LeaseAsk(self.column, np.maximum(spare_for(months) - full, 0.0), price, months),)
 
     def held_watts(self, step: int) -> np.ndarray:
         """(S,) the watts set against its need at ``step``: those it will operate (``planned_watts``)."""

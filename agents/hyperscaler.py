@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.agents.base import EconomicAgent
-from wattyear.agents.builder import CapacityOwner
+from wattyear.agents.builder import CapacityOwner, fewest_over
 from wattyear.sim import investment, kernel
 from wattyear.sim.supply import PIPELINE_LAST_ORDER
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
@@ -31,7 +31,7 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
       hardware rents at ``cloud_rent_usd_per_w_year`` at the cost of capital
       at which that rent was observed (``rent_cost_of_capital``).
       Energy is passed through to whoever operates the watts.
-    * ``capacity_ask``: spot offer of watts neither let nor used by other
+    * ``capacity_asks``: spot offers of watts neither let nor used by other
       cloud customers.
     * ``plan_capacity``: builds so that at the end of its lead time it owns
       what it has let (commitments and renewals included) plus other cloud
@@ -111,20 +111,16 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         p = self.profile
         return p["business_revenue_usd_per_year"] / 12 * kernel.grown(p["business_growth_per_year"], step / 12)
 
-    def capacity_ask(self, obs: Observation) -> LeaseAsk:
-        """Spot offer: its spare watts when a new lease would start (``spare_watts``)."""
-        return LeaseAsk(self.column, self.spare_watts(obs.step), self.rent_usd_per_w_year(obs.step).copy(),
-                        self.profile["lease_term_months"])
-
-    def spare_watts(self, t: int) -> np.ndarray:
-        """(S,) the watts it will own when a lease signed in month ``t`` would start (``world.lease_lead_months``
-        on), less all it has let by then (built-to-suit contracts are covered by their own builds) and other
-        customers' watts."""
-        c, model = self.column, self.model
-        start = t + self.world.config["world"]["lease_lead_months"]
-        owned = model.fleet.owned_watts(start).sum(axis=1)[:, c]
-        let = model.leases.nominal_watts(start, c, "lessor")
-        return np.maximum(owned - let - self.third_party_watts(start), 0.0)
+    def capacity_asks(self, obs: Observation) -> tuple[LeaseAsk, ...]:
+        """Spot offers at its rent: the watts it will have spare over the whole term of a lease signed now
+        (``spare_then`` from ``world.lease_lead_months`` on), so a spot lease never takes watts promised to a
+        contract that starts later; and, for ``world.short_lease_term_months``, the further watts spare that
+        long but not for its full term (``short_ask``)."""
+        start = obs.step + self.world.config["world"]["lease_lead_months"]
+        full = self.spare_then(start)
+        rent = self.rent_usd_per_w_year(obs.step).copy()
+        return (LeaseAsk(self.column, full, rent, self.profile["lease_term_months"]),
+                *self.short_ask(full, rent, lambda months: self.spare_then(start, months)))
 
     def held_watts(self, step: int) -> np.ndarray:
         """(S,) the watts set against its need: those it will own (it lets them, it does not operate them)."""
@@ -177,12 +173,12 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self._programme = np.where(adjust > 0, self._programme + share * (wanted - self._programme), 0.0)
         return self._programme
 
-    def spare_then(self, start: int) -> np.ndarray:
+    def spare_then(self, start: int, term: int | None = None) -> np.ndarray:
         """(S,) watts it will own and neither have let nor need for other customers from ``start`` through a
-        lease term (at its start, middle and end: a vintage retiring unreplaced within it cannot be let)."""
-        term = self.profile["lease_term_months"]
-        return np.minimum.reduce([np.maximum(self.owned_then(step) - self.needed_watts(step), 0.0)
-                                  for step in (start, start + term // 2, start + term - 1)])
+        lease of ``term`` months (its lease term by default), at its start, middle and end: a vintage retiring
+        unreplaced within it cannot be let, nor can watts promised to a contract that starts later."""
+        term = self.profile["lease_term_months"] if term is None else term
+        return fewest_over(lambda step: np.maximum(self.owned_then(step) - self.needed_watts(step), 0.0), start, term)
 
     def build_to_suit(self, lab_column: int, lab_id: str, watts: np.ndarray,
                       t: int) -> tuple[tuple[BuildOrder, ...], NewLease | None]:
@@ -199,14 +195,12 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
     def commit_capacity(self, lab_column: int, lab_id: str, commitment_usd: np.ndarray, months: int,
                         t: int) -> tuple[np.ndarray, NewLease | None]:
         """A lease to the lab worth ``commitment_usd`` over ``months`` at its rent, as far as its spare
-        watts go; the watts leased, shape (S,), and the lease (None where it has none to spare)."""
-        model, c = self.model, self.column
+        watts over those months go (``spare_then``); the watts leased, shape (S,), and the lease (None where it
+        has none to spare)."""
+        c = self.column
         rent = self.rent_usd_per_w_year(t)
         wanted = kernel.safe_divide(commitment_usd, rent * months / 12)
-        owned_next = model.fleet.owned_watts(t + 1)
-        let = model.leases.let_watts(t + 1, owned_next, party=c)
-        spare = np.maximum(owned_next.sum(axis=1)[:, c] - let - self.third_party_watts(t + 1), 0.0)
-        watts = np.minimum(wanted, spare)
+        watts = np.minimum(wanted, self.spare_then(t + 1, months))
         if not np.any(watts > 0):
             return watts, None
         return watts, NewLease(c, lab_column, watts, t + 1, months, rent, f"{lab_id} commitment", renew=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattyear.agents.base import EconomicAgent
-from wattyear.agents.builder import CapacityOwner
+from wattyear.agents.builder import CapacityOwner, fewest_over
 from wattyear.sim import capital_market, investment, kernel, lease_market, pricing
 from wattyear.sim.records import CapacityPlan, Distress, FreeTierRouting, LeaseAsk, LeaseBid, Observation, Payout, \
     Prices, Raise, TrainingStep
@@ -62,7 +62,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
       its training share; the gap is built (within secured power, if a new
       watt's NPV at its cost of capital is positive and it can fund it) or
       contracted from hyperscalers (built to suit, take-or-pay).
-    * ``capacity_bid`` / ``capacity_ask``: the spot lease market — rate-limited
+    * ``capacity_bid`` / ``capacity_asks``: the spot lease market — rate-limited
       labs bid for the watts that would serve the paid tokens they turned away,
       less those already signed for that arrive within the lease lead time;
       idle labs offer idle owned watts at cost × (1 + markup).
@@ -362,29 +362,34 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         keep = np.where(np.isinf(wanted), 1.0, keep)  # no plan yet: it renews what it has
         return np.where(self.lets_leases_lapse(t), 0.0, keep)
 
-    def capacity_ask(self, obs: Observation) -> LeaseAsk:
-        """Spot market: (idle owned watts offered, asking rent $/W-yr), each shape (S,).
+    def capacity_asks(self, obs: Observation) -> tuple[LeaseAsk, ...]:
+        """Spot market: idle owned watts offered at its owned cost per W-yr × (1 + ``lease_markup``), each (S,).
 
         Idle watts are those not needed to serve this month's tokens at the
         reachable utilisation; only watts it owns and has not let can be let, and
         only those it will still own, not let, at the start, middle and end of
-        the lease term (a vintage retiring within it cannot be let for it).
+        the lease term (a vintage retiring within it cannot be let for it). Idle
+        watts it holds for ``world.short_lease_term_months`` but not for its whole
+        term (a vintage in its last year) are offered for that shorter term.
         """
         c, p = self.column, self.profile
         per_watt = obs.tpwy[:, c] * DT_YEARS * obs.reachable[:, c]
         needed = kernel.safe_divide(obs.served_compute[:, c], per_watt)
         idle = np.maximum(obs.watts[:, c] - needed, 0.0)
         free_owned = np.maximum(obs.owned_watts[:, c] - obs.leased_out_watts[:, c], 0.0)
-        # only watts it will still own, and not have let, over the whole term (a vintage that retires
-        # unreplaced within it cannot be let for it)
         offered = np.minimum(idle * p["idle_offered"], free_owned)
-        if np.any(offered > 0):
-            start = obs.step + self.world.config["world"]["lease_lead_months"]
-            for step in (start, start + p["lease_term_months"] // 2, start + p["lease_term_months"] - 1):
-                offered = np.minimum(offered, np.maximum(
-                    self.owned_then(step) - self.model.leases.nominal_watts(step, c, "lessor"), 0.0))
-        return LeaseAsk(c, offered, obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"]),
-                        p["lease_term_months"])
+        start = obs.step + self.world.config["world"]["lease_lead_months"]
+
+        def spare_for(months):  # the idle watts it will still own, and not have let, over the months from start
+            if not np.any(offered > 0):
+                return offered
+            return np.minimum(offered, fewest_over(
+                lambda step: np.maximum(self.owned_then(step) - self.model.leases.nominal_watts(step, c, "lessor"), 0.0),
+                start, months))
+
+        full = spare_for(p["lease_term_months"])
+        price = obs.owned_cost_per_watt_year[:, c] * (1 + p["lease_markup"])
+        return (LeaseAsk(c, full, price, p["lease_term_months"]), *self.short_ask(full, price, spare_for))
 
     # ------------------------------------------------------------ finance
     def valuation_usd(self, obs: Observation) -> np.ndarray:

@@ -94,7 +94,7 @@ def clear_spot_leases(model, obs: Observation) -> tuple[np.ndarray, ...]:
     s, n_agents = obs.watts.shape
     lead = model.world.config["world"]["lease_lead_months"]
     bids = [lab.capacity_bid(obs) for lab in model.labs]
-    asks = [owner.capacity_ask(obs) for owner in [*model.labs, *model.hyperscalers]]
+    asks = [ask for owner in [*model.labs, *model.hyperscalers] for ask in owner.capacity_asks(obs)]
     bid_watts = np.stack([b.watts for b in bids], axis=-1)
     bid_price = np.stack([b.price_usd_per_w_year for b in bids], axis=-1)
     ask_watts = np.stack([a.watts for a in asks], axis=-1)
@@ -114,9 +114,9 @@ def clear_spot_leases(model, obs: Observation) -> tuple[np.ndarray, ...]:
     for i, bid in enumerate(bids):
         bid_out[:, bid.column] = bid_watts[:, i]
         traded_in[:, bid.column] = trade[:, i, :].sum(axis=-1)
-    for j, ask in enumerate(asks):
-        asked_out[:, ask.column] = ask_watts[:, j]
-        traded_out[:, ask.column] = trade[:, :, j].sum(axis=-1)
+    for j, ask in enumerate(asks):  # (an owner may offer a full and a short term)
+        asked_out[:, ask.column] += ask_watts[:, j]
+        traded_out[:, ask.column] += trade[:, :, j].sum(axis=-1)
     return bid_out, asked_out, traded_in, traded_out
 
 

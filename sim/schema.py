@@ -123,6 +123,10 @@ WORLD = {
     "min_lease_watts": F("float", "W", "smallest capacity-market trade worth a contract", default=2e7, min=0),
     "lease_lead_months": F("int", "months", "from a capacity-market deal to the lessee using the watts",
                            default=1, min=1),
+    "short_lease_term_months": F("int", "months", "term of a short spot lease: watts an owner holds spare for this "
+                                 "long but not for its full lease term (a vintage near retirement, watts promised "
+                                 "to a contract that starts later) are offered for it (0: none offered)",
+                                 default=0, min=0),
     "demand_shock_persistence": F("float", "-", "AR(1) coefficient of monthly log-demand shocks",
                                   default=0.8, min=0, max=0.999),
     "serving_multiplier_halflife_years": F("float", "years", "the growth rate of m(t) halves over this time "

@@ -4,12 +4,14 @@ what it has spare: tiny worlds worked out on paper."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from tests.test_leases_and_funding import landlord
 from tests.worlds import resolved, tiny_world
+from wattyear.sim.clearing import sign_lease
 from wattyear.sim.model import WattyearModel
 from wattyear.sim.units import SECONDS_PER_YEAR
 
@@ -89,6 +91,56 @@ def test_a_contract_is_let_from_spare_watts_before_anything_is_built():
         assert sum(float(b.watts[0]) for b in builds) == pytest.approx(built, rel=1e-12)
         assert float(lease.watts[0]) == 500.0 and lease.start_step == 6
         assert float(lease.price_usd_per_w_year[0]) == pytest.approx(12.0, rel=1e-12)
+
+
+def test_watts_promised_to_a_later_contract_are_not_let_again_on_the_spot_market():
+    """'cloud' owns 600 W nobody uses and lets 500 W of them to a lab's contract from month 6 (the end of its
+    build lead), nothing built. A spot lease signed in month 0 would start at month 3 (the lease lead) and run
+    through the contract's start, so the cloud offers only the 100 W spare over the whole of it: 600 W at
+    month 3 less 500 W let from month 6 (before, it offered all 600 W, letting 500 W twice from month 6)."""
+    raw = cloud_world(1, watts=600.0)
+    raw["world"]["starting_fleet_age_months"] = 0
+    raw["world"]["lease_lead_months"] = 3
+    model = WattyearModel(resolved(raw))
+    cloud, lab = model.by_id["cloud"], model.by_id["solo"]
+    assert float(cloud.capacity_asks(SimpleNamespace(step=0))[0].watts[0]) == pytest.approx(600.0, rel=1e-12)
+    builds, lease = cloud.build_to_suit(lab.column, "solo", np.array([500.0]), 0)
+    assert not builds and lease.start_step == 6
+    sign_lease(model, lease)
+    assert float(cloud.capacity_asks(SimpleNamespace(step=0))[0].watts[0]) == pytest.approx(100.0, rel=1e-12)
+
+
+def test_watts_held_for_a_later_contract_are_let_for_a_year_meanwhile():
+    """'cloud' (600 W spare, an 18-month build lead, 24-month leases) lets 500 W to a contract from month 18. A
+    spot lease signed in month 0 starts at month 3: over a full term (months 3–26) only 100 W are spare, but
+    over a one-year lease (months 3–14, ``world.short_lease_term_months`` 12) all 600 W are, so it offers
+    100 W for 24 months and the other 500 W for 12, at its rent; with short leases off, only the 100 W."""
+    for short, expected in ((12, [(100.0, 24), (500.0, 12)]), (0, [(100.0, 24)])):
+        raw = cloud_world(1, watts=600.0, build_lead_months=18, lease_term_months=24)
+        raw["world"].update(starting_fleet_age_months=0, lease_lead_months=3, short_lease_term_months=short)
+        model = WattyearModel(resolved(raw))
+        cloud, lab = model.by_id["cloud"], model.by_id["solo"]
+        builds, lease = cloud.build_to_suit(lab.column, "solo", np.array([500.0]), 0)
+        assert not builds and lease.start_step == 18
+        sign_lease(model, lease)
+        asks = cloud.capacity_asks(SimpleNamespace(step=0))
+        assert [(float(a.watts[0]), a.term_months) for a in asks] == [pytest.approx(e) for e in expected]
+        assert all(float(a.price_usd_per_w_year[0]) == pytest.approx(12.0, rel=1e-12) for a in asks)
+
+
+def test_a_lab_lets_a_vintage_in_its_last_year_for_a_year():
+    """'solo' owns 1,000 W of hopper, new, with a 15-month life, and uses next to none of it (100 customers
+    ask 1,000 tokens a month: 10⁵/2,629,800 W). A spot lease signed in month 0 starts at month 3; the watts
+    retire in month 15, inside its 24-month term, so none can be let for it, but they can for a one-year
+    lease (months 3–14): it offers all its idle watts for that."""
+    idle = 1000.0 - 1e5 / 2_629_800
+    for short, expected in ((12, idle), (0, 0.0)):
+        raw = tiny_world(**{"run.months": 1, "hardware.hopper.life_years": 1.25, "labs.solo.lease_term_months": 24,
+                            "labs.solo.idle_offered": 1.0, "world.starting_fleet_age_months": 0,
+                            "world.lease_lead_months": 3, "world.short_lease_term_months": short})
+        model = WattyearModel(resolved(raw)).run()
+        asked = model.history[0].books.asked_watts[0, model.by_id["solo"].column]
+        assert asked == pytest.approx(expected, rel=1e-9, abs=1e-9), short
 
 
 def test_a_rivals_announced_capacity_lowers_a_labs_target():
