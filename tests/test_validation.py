@@ -189,3 +189,17 @@ def test_every_input_of_the_backtest_world_dated_after_its_cut_off_is_a_listed_l
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "validation.md").read_text()
     assert leak_markdown(CONFIG_DIR / "backtest_2025.toml", CUTOFF) in doc
+
+
+def test_default_priors_leave_out_what_the_world_does_not_have():
+    """The backtest world (2025) has no parent for xAI, so a parent's funding share cannot be set there and the
+    default parameter set it is fitted over leaves it out (it used to stop `make backtest` with a config error);
+    the baseline, where SpaceX owns xAI, keeps it."""
+    import wattyear
+    from wattyear.experiments.calibration.posterior import priors
+    from wattyear.sim.config import CONFIG_DIR
+
+    backtest = priors(config=wattyear.load_config(CONFIG_DIR / "backtest_2025.toml"))
+    baseline = priors(config=wattyear.load_config())
+    assert "labs.xai.parent_funding_share" in baseline and "labs.xai.parent_funding_share" not in backtest
+    assert set(backtest) == set(baseline) - {"labs.xai.parent_funding_share"}

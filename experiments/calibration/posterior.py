@@ -38,16 +38,19 @@ from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
 
-def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]] | None = None
-           ) -> dict[str, tuple[float, float]]:
+def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]] | None = None,
+           config: dict | None = None) -> dict[str, tuple[float, float]]:
     """Uniform priors from ``bounds.toml``: the given dotted paths, or every parameter there that may
     differ between the scenarios of an ensemble (those that set the model's structure cannot be
-    calibrated on the scenario axis); ``extra`` adds ranges of other parameters (the backtest adds the
-    affinities ``wattyear calibrate --fit`` fits, over the ranges that fit searches)."""
+    calibrated on the scenario axis) and, given the ``config`` they will be set in, that it takes at both
+    ends of its range (a parent's funding share means nothing in a world where the lab has no parent);
+    ``extra`` adds ranges of other parameters (the backtest adds the affinities ``wattyear calibrate --fit``
+    fits, over the ranges that fit searches)."""
     bounds = tomllib.loads(BOUNDS.read_text())["bounds"] | {k: {"low": lo, "high": hi}
                                                             for k, (lo, hi) in (extra or {}).items()}
     if paths is None:
-        paths = [p for p in bounds if p not in (extra or {}) and (f := field_at(p)) is not None and f.varies]
+        paths = [p for p in bounds if p not in (extra or {}) and (f := field_at(p)) is not None and f.varies
+                 and (config is None or applies(config, p, (bounds[p]["low"], bounds[p]["high"])))]
     paths = list(dict.fromkeys([*paths, *(extra or {})]))  # an extra range is calibrated, or refused below
     def why(p: str) -> str | None:
         if field_at(p) is None:
@@ -62,6 +65,16 @@ def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]]
     if problems:
         raise ConfigError(problems)
     return {p: (float(bounds[p]["low"]), float(bounds[p]["high"])) for p in paths}
+
+
+def applies(config: dict, path: str, values) -> bool:
+    """Whether ``config`` takes ``path`` set to each of ``values`` (integer parameters rounded)."""
+    for value in values:
+        try:
+            with_overrides(config, overrides_of([path], np.array([[value]], dtype=float))[0])
+        except ConfigError:
+            return False
+    return True
 
 
 def overrides_of(names: list[str], rows: np.ndarray) -> list[dict]:
@@ -88,7 +101,7 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
     check_rows(table, str(targets), agents=list(model.world.agent_ids), segments=[s.agent_id for s in model.segments],
                start=start, months=cfg["run"]["months"])
     months = max(month_index(e, start) for e in table["end"]) + 1
-    bounds = priors(paths, extra)
+    bounds = priors(paths, extra, config=cfg)
     names = list(bounds)
     observed = table["value"].to_numpy(float)
     zero = table[table["value"] == 0]
