@@ -141,13 +141,13 @@ def field_at(path: str, raw: dict | None = None) -> Field | None:
     if head in SECTIONS and len(parts) == 3:
         f = SECTIONS[head].get(parts[1])
         if f is not None and f.kind in ("segment_map", "lab_map"):
-            return Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min)
+            return Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min, unset=f.unset)
     if head in COLLECTIONS and len(parts) == 3:
         return COLLECTIONS[head].get(parts[2])
     if head in COLLECTIONS and len(parts) == 4:
         f = COLLECTIONS[head].get(parts[2])
         if f is not None and f.kind in ("segment_map", "lab_map"):
-            return Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min)
+            return Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min, unset=f.unset)
     if head in LISTS and len(parts) == 3 and parts[1].isdigit():
         return LISTS[head].get(parts[2])
     # an entry of a list inside a table: labs.xai.fleet.0.watts, open_weights.fleet.1.in_service

@@ -94,6 +94,8 @@ def check_value(value: Any, f: Field, path: str, source: str, problems: list[Pro
         if isinstance(value, int) and abs(value) > (INT64_MAX if f.kind == "int" else 1e300):
             problems.append(bad())
             return value
+        if f.unset is not None and value == f.unset:  # the value that means "not set"
+            return float(value) if f.kind == "float" else value
         if f.min is not None and (value < f.min or (f.exclusive_min and value == f.min)):
             problems.append(bad())
         if f.max is not None and value > f.max:

@@ -393,6 +393,18 @@ def training_share(run_compute_wy_per_year, training_efficiency, watts, cap):
 
 # ---------------------------------------------------------------- books
 
+def revenue_ratio_year(now_usd, year_ago_usd):
+    """R(t)/R(t − 12), the business's growth overhead may follow: with no revenue a year ago, infinite where
+    there is revenue now (a business started within the year: overhead grows at its own rate) and 1 where there
+    is none (no business yet: overhead held).
+
+    >>> revenue_ratio_year(np.array([6.0, 5.0, 0.0, 0.0]), np.array([4.0, 0.0, 0.0, 2.0])).tolist()
+    [1.5, inf, 1.0, 0.0]
+    """
+    now, then = np.asarray(now_usd, dtype=float), np.asarray(year_ago_usd, dtype=float)
+    return np.where(then > 0, safe_divide(now, then), np.where(now > 0, np.inf, 1.0))
+
+
 def overhead_next_month(overhead_usd_per_year, growth_per_year, revenue_ratio_year):
     """Next month's overhead: it grows at its yearly rate, but no faster than the business (its revenue over
     what it was a year ago, R(t)/R(t − 12)), so it shrinks with a business that shrinks (a lab that

@@ -43,6 +43,8 @@ class Field:
     item: dict | None = field(default=None, hash=False, compare=False)
     #: may differ between the scenarios of one ensemble (default: numbers yes, integers and text no)
     per_scenario: bool | None = None
+    #: the one number outside [min, max] a number may take, meaning "not set" (e.g. −1: use another key)
+    unset: float | None = None
 
     @property
     def required(self) -> bool:
@@ -79,7 +81,8 @@ class Field:
             bounds.append(f"{'>' if self.exclusive_min else '≥'} {shown(self.min)}")
         if self.max is not None:
             bounds.append(f"≤ {shown(self.max)}")
-        return noun + (" " + " and ".join(bounds) if bounds else "")
+        ranged = noun + (" " + " and ".join(bounds) if bounds else "")
+        return ranged if self.unset is None else f"{shown(self.unset)} (not set) or {ranged}"
 
 
 def F(kind, unit, doc, default=REQUIRED, **kw) -> Field:
@@ -233,8 +236,8 @@ LAB = {
     "max_training_share": F("float", "fraction", "most of its operated watts a training run may take", min=0,
                             max=0.95),
     "long_run_training_share": F("float", "fraction", "the cap on its training share moves toward this as "
-                                 "inference grows to dominate compute (default: no shift)", default=-1.0,
-                                 min=-1.0, max=0.95),
+                                 "inference grows to dominate compute (-1, the default: no shift)", default=-1.0,
+                                 min=0, max=0.95, unset=-1.0),
     "run_months": F("int", "months", "planned length of a training run: its watts = the run's compute over "
                     "this time", default=6, min=1, per_scenario=True),
     "generation_compute_multiple": F("float", "x", "g: compute of each training run over the last",
@@ -304,8 +307,8 @@ HYPERSCALER = {
     "cloud_rent_usd_per_w_year": F("float", "$/W-yr", "rent earned on watts used by other cloud customers", min=0),
     "rent_cost_of_capital": F("float", "1/yr", "cost of capital at which cloud_rent_usd_per_w_year was observed: "
                               "its rent markup is set at it, so a scenario's dearer cost_of_capital raises its rent "
-                              "(-1: its cost_of_capital, and rents do not follow it)", default=-1.0, min=-1.0,
-                              max=1),
+                              "(-1: its cost_of_capital, and rents do not follow it)", default=-1.0, min=0,
+                              max=1, unset=-1.0),
     "third_party_utilization": F("float", "fraction", "share of its unleased watts rented to other cloud "
                                  "customers at the start (sets their demand in watts)", min=0, max=1),
     "third_party_growth_per_year": F("float", "1/yr", "growth of other cloud customers' AI demand in watts "

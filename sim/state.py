@@ -118,8 +118,7 @@ def remember(st: WorldState, obs: Observation, tokens: TokenMonth, replacement_c
     st.revenue_history = _push(st.revenue_history, obs.revenue_usd, first)
     if overhead_growth_per_year is not None:
         n_labs = st.overhead.shape[1]
-        year = kernel.safe_divide(st.revenue_history[:, -1, :n_labs], st.revenue_history[:, 0, :n_labs])
-        year = np.where(st.revenue_history[:, 0, :n_labs] > 0, year, 1.0)  # (no revenue a year ago: no fall)
+        year = kernel.revenue_ratio_year(st.revenue_history[:, -1, :n_labs], st.revenue_history[:, 0, :n_labs])
         st.overhead = kernel.overhead_next_month(st.overhead, overhead_growth_per_year, year)
     st.ocf_history = np.roll(st.ocf_history, -1, axis=1)
     st.ocf_history[:, -1, :] = obs.operating_cash_flow_usd

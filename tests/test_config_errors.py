@@ -2,6 +2,7 @@
 
 import tomllib
 
+import numpy as np
 import pytest
 
 from wattyear.experiments.cli import main
@@ -197,3 +198,26 @@ def test_a_plain_dict_given_to_the_model_is_checked_like_a_file():
     with pytest.raises(ConfigError):
         WattyearModel([raw, raw], seeds=[1, 2])
     WattyearModel(dict(cfg)).run()  # a plain copy of a valid config passes the check and runs
+
+
+@pytest.mark.parametrize("path, value", [("hyperscalers.microsoft.rent_cost_of_capital", -0.5),
+                                         ("labs.openai.long_run_training_share", -0.2)])
+def test_a_not_set_value_is_exactly_its_marker(path, value):
+    """−1 means "not set" for these two; any other negative is a mistake, not another way of saying it (it
+    used to be read as not set), and the message says both what is allowed and what −1 means. −1 itself and a
+    value in range load."""
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={path: value})
+    assert f"{path}: expected -1 (not set) or a number ≥ 0 and ≤ " in str(info.value), str(info.value)
+    for fine in (-1.0, 0.3):
+        assert load_config(overrides={path: fine})
+
+
+def test_overhead_of_a_business_started_within_the_year_grows_at_its_rate():
+    """A lab with no revenue a year ago and revenue now grows its overhead at its rate (before, it was held
+    flat, as for a lab with no business at all); with no revenue now either it is held."""
+    from wattyear.sim import kernel
+
+    ratio = kernel.revenue_ratio_year(np.array([5e9, 0.0]), np.array([0.0, 0.0]))
+    grown = kernel.overhead_next_month(10e9, 0.2, ratio)
+    assert grown.tolist() == pytest.approx([10e9 * 1.2 ** (1 / 12), 10e9], rel=1e-12)
