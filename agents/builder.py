@@ -114,16 +114,20 @@ class CapacityOwner:
         leased = self.model.state.next_cluster_watts[:, self.column] * np.where(np.isfinite(rent), rent, 0.0)
         return np.where(self.builds_its_own() | ~np.isfinite(rent), build, leased)
 
+    def annual_cost_usd_per_w_year(self, hardware: dict, rate=None) -> np.ndarray:
+        """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex
+        (``investment.equivalent_annual_cost_usd_per_w_year``) at its cost of capital (or ``rate``) over its
+        build lead and life, plus site opex."""
+        return np.broadcast_to(investment.equivalent_annual_cost_usd_per_w_year(
+            hardware["capex_usd_per_w"], hardware["life_years"], self.profile["cost_of_capital"] if rate is None
+            else rate, self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"]),
+            (self.model.n_scenarios,))
+
     def build_cost_usd_per_w_year(self, t: int, anyway: bool = False) -> np.ndarray:
-        """(S,) what a watt of its newest hardware ordered now costs it a year (``investment.
-        equivalent_annual_cost_usd_per_w_year`` at its cost of capital, site opex included); inf for an
-        owner with no power of its own to build on (``builds_its_own`` false) unless ``anyway``."""
-        hw = self.newest_hardware(t)
-        cost = investment.equivalent_annual_cost_usd_per_w_year(
-            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"],
-            self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"])
-        return np.broadcast_to(cost, (self.model.n_scenarios,)).copy() if anyway else \
-            np.where(self.builds_its_own(), cost, np.inf)
+        """(S,) what a watt of its newest hardware ordered now costs it a year (``annual_cost_usd_per_w_year``);
+        inf for an owner with no power of its own to build on (``builds_its_own`` false) unless ``anyway``."""
+        cost = self.annual_cost_usd_per_w_year(self.newest_hardware(t))
+        return cost.copy() if anyway else np.where(self.builds_its_own(), cost, np.inf)
 
     def build_pays(self, revenue_usd_per_w_year, t: int) -> np.ndarray:
         """Whether a new watt of its newest hardware earning ``revenue_usd_per_w_year`` (net of the

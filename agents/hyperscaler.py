@@ -6,7 +6,7 @@ import numpy as np
 
 from wattyear.agents.base import EconomicAgent
 from wattyear.agents.builder import CapacityOwner, fewest_over
-from wattyear.sim import investment, kernel
+from wattyear.sim import kernel
 from wattyear.sim.supply import PIPELINE_LAST_ORDER
 from wattyear.sim.records import BuildOrder, CapacityPlan, CashSettlement, LeaseAsk, NewLease, Observation
 from wattyear.sim.units import DT_YEARS
@@ -55,15 +55,6 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self._own_labs: list[int] | None = None  #: ledger columns of the labs it owns
         self._programme: np.ndarray | None = None  #: (S,) its build programme's order rate, W/month
 
-    def _capital_cost(self, hardware: str, rate=None) -> np.ndarray:
-        """(S,) what a watt of ``hardware`` it builds costs it a year: the equivalent annual cost of its capex at
-        its cost of capital (or ``rate``) over its build lead and life, plus site opex."""
-        hw = self.world.hardware[hardware]
-        return np.broadcast_to(investment.equivalent_annual_cost_usd_per_w_year(
-            hw["capex_usd_per_w"], hw["life_years"], self.profile["cost_of_capital"] if rate is None else rate,
-            self.profile["build_lead_months"] / 12, self.world.config["world"]["site_opex_usd_per_w_year"]),
-            (self.model.n_scenarios,))
-
     @property
     def rent_markup(self) -> np.ndarray:
         """Markup of its rent over the annual cost of a watt of its starting hardware at the cost of capital at
@@ -71,12 +62,13 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         capital then raises its rent."""
         p = self.profile
         reference = np.where(np.asarray(p["rent_cost_of_capital"]) < 0, p["cost_of_capital"], p["rent_cost_of_capital"])
-        return p["cloud_rent_usd_per_w_year"] / self._capital_cost(p["hardware"], reference) - 1.0
+        starting = self.world.hardware[p["hardware"]]
+        return p["cloud_rent_usd_per_w_year"] / self.annual_cost_usd_per_w_year(starting, reference) - 1.0
 
     def rent_usd_per_w_year(self, t: int) -> np.ndarray:
         """(S,) asking rent for a watt leased from month ``t`` (do not modify the result)."""
         if t not in self._rents:
-            self._rents[t] = (self._capital_cost(self.world.hardware.newest(self.family(), t))
+            self._rents[t] = (self.annual_cost_usd_per_w_year(self.newest_hardware(t))
                               * (1.0 + self.rent_markup))
         return self._rents[t]
 
