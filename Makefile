@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run dash test bench docs calibrate backtest golden clean
+.PHONY: sbc setup run dash test bench docs calibrate backtest golden clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -43,6 +43,9 @@ calibrate: $(STAMP)
 
 backtest: $(STAMP)
 	$(BIN)/python -m wattyear.experiments.calibration.backtest --particles 500 --generations 8 --scenarios 200 --doc docs/validation.md
+
+sbc: $(STAMP)
+	$(BIN)/python -m wattyear.experiments.calibration.sbc --replicates 100 --particles 100 --generations 3 --doc docs/sbc.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

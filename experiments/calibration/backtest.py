@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
               "structure (its customer classes), so it cannot vary across an ensemble and keeps the baseline's "
               "value, fitted to an April-2026 figure; it does not move revenue much.",
               "- The posterior's intervals carry parameter uncertainty and seed noise, not the model's structural "
-              "error: a coverage well under 90% says that error is larger than both.", ""]
+              "error: a coverage well under 90% says that error is larger than both.",
+              "- Whether the sampler itself returns posteriors of the right width at this world's budget is "
+              "checked by simulation-based calibration: [sbc.md](sbc.md) (`make sbc`).", ""]
     lines += ["## Inputs dated after the cut-off", "", leak_markdown(config, CUTOFF)]
     for name, result in checks.items():
         body = result.markdown(name).split("\n", 2)[2]
