@@ -229,3 +229,29 @@ def test_the_sampler_is_calibrated_on_a_tiny_world():
     assert ((cal.histogram() >= low) & (cal.histogram() <= high)).all(), (cal.histogram(), low, high)
     assert cal.p_values()[0] > 0.01
     assert cal.contraction[0] < 0.25  # measured: 0.14
+
+
+@pytest.mark.slow
+def test_rolling_origins_fit_only_what_ended_and_widen_by_earlier_misses_only(tmp_path):
+    """Two origins on the baseline world with a tiny budget: each fits only the figures whose period ended by
+    its cut-off and forecasts the rest with their horizons; the first origin has no discrepancy term, the
+    second's σ_d is exactly the root mean square of the first's log ratios (never of the figures it is judged
+    against), and its intervals with the term are wider than without."""
+    from wattyear.experiments.calibration.rolling import discrepancy_sigma, rolling_origins
+    from wattyear.sim.config import CONFIG_DIR
+
+    base = wattyear.run(months=5, seed=4).metrics
+    openai = base[base["agent"] == "openai"].set_index("step")["revenue_usd"] * 12
+    pool = pd.DataFrame({"key": ["m1", "m3", "m5"], "metric": "revenue_run_rate_usd", "agent": "openai",
+                         "start": ["2026-01", "2026-03", "2026-05"], "end": ["2026-01", "2026-03", "2026-05"],
+                         "value": [openai[0], openai[2] * 1.3, openai[4] * 0.8], "source": "the model, moved"})
+    table = rolling_origins(CONFIG_DIR / "baseline.toml", pool, ["2026-01", "2026-03"], tmp_path, particles=24,
+                            generations=1, scenarios=8, seed=0, progress=lambda _: None)
+    assert table.groupby("origin")["key"].apply(list).to_dict() == {"2026-01": ["m3", "m5"], "2026-03": ["m5"]}
+    assert table["horizon"].tolist() == [2, 4, 2]
+    for origin, fitted in (("2026-01", ["m1"]), ("2026-03", ["m1", "m3"])):
+        assert pd.read_csv(tmp_path / f"origin_{origin}" / "targets.csv")["key"].tolist() == fitted
+    first, second = table[table["origin"] == "2026-01"], table[table["origin"] == "2026-03"]
+    assert first["sigma_d"].isna().all()
+    assert second["sigma_d"].iloc[0] == discrepancy_sigma(first["log_ratio"]) > 0
+    assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["q95"] - second["q05"]).iloc[0]

@@ -1,0 +1,190 @@
+"""Rolling-origin backtests and a model-discrepancy term: how far to trust a forecast, by how far ahead it is.
+
+At each information cut-off (an *origin*) the backtest world is fitted by ABC-SMC to the figures whose period
+ends by it and forecasts every figure whose period ends after it; each forecast row gets its horizon (months
+from the origin to the end of the figure's period) and the model's quantiles over posterior scenarios.
+
+The posterior's scenarios carry parameter uncertainty and seed noise, not the model's structural error, so its
+intervals are too narrow (``docs/validation.md``). The **discrepancy term** is a multiplicative log-normal
+error: a forecast's predictive distribution is the scenarios' values × exp(σ_d·z), z ~ N(0, 1), with σ_d the
+root mean square of the log ratios (observed / model median) of the forecasts made at *earlier* origins only,
+pooled over metrics (with sixteen figures in all, a σ per metric family would rest on two or three
+residuals). The first origin has no earlier residuals and gets no term; nothing a forecast is judged against
+ever sets its own σ_d.
+
+Figures are dated here by the end of the period they measure; a figure is published some weeks after that, so
+an origin's fit may use a figure a forecaster at that date would not yet have had (stated in the docs).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wattyear.sim.units import month_index
+
+#: horizon buckets, months ahead (inclusive ranges), for the summary by horizon
+HORIZONS = ((1, 3), (4, 6), (7, 12), (13, 24))
+#: draws of the discrepancy per model scenario when its quantiles are taken
+DISCREPANCY_DRAWS = 20
+
+
+def split_at(pool: pd.DataFrame, cutoff: str, start: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figures whose period ends by ``cutoff`` (YYYY-MM, fitted) and those that end after it (forecast),
+    each with ``horizon``: months from the cut-off to the end of its period (≤ 0 for fitted rows).
+
+    >>> pool = pd.DataFrame({"key": ["a", "b", "c"], "start": ["2025-01", "2025-01", "2025-09"],
+    ...                      "end": ["2025-02", "2025-12", "2025-09"]})
+    >>> fit, ahead = split_at(pool, "2025-08", "2025-01")
+    >>> fit["key"].tolist(), ahead["key"].tolist(), ahead["horizon"].tolist()
+    (['a'], ['b', 'c'], [4, 1])
+    """
+    cut = month_index(cutoff, start)
+    horizon = pool["end"].map(lambda e: month_index(e, start)) - cut
+    rows = pool.assign(horizon=horizon.astype(int))
+    return rows[rows["horizon"] <= 0].reset_index(drop=True), rows[rows["horizon"] > 0].reset_index(drop=True)
+
+
+def discrepancy_sigma(log_ratios) -> float:
+    """σ_d: the root mean square of earlier forecasts' log ratios (NaN with none; infinite ones dropped).
+
+    >>> round(discrepancy_sigma([0.3, -0.4]), 4), discrepancy_sigma([])
+    (0.3536, nan)
+    """
+    r = np.asarray(log_ratios, dtype=float)
+    r = r[np.isfinite(r)]
+    return float(np.sqrt(np.mean(r ** 2))) if r.size else math.nan
+
+
+def with_discrepancy(values: np.ndarray, sigma: float, rng: np.random.Generator,
+                     draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
+    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1). A
+    negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the values (repeated).
+
+    >>> v = np.array([[10.0, 20.0]])
+    >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
+    [[10.0, 10.0, 20.0, 20.0]]
+    """
+    repeated = np.repeat(values, draws, axis=1)
+    if not sigma or not np.isfinite(sigma):
+        return repeated
+    return repeated * np.exp(sigma * rng.standard_normal(repeated.shape))
+
+
+def score(rows: pd.DataFrame, values: np.ndarray, prefix: str = "") -> pd.DataFrame:
+    """Quantiles of ``values`` (rows × draws), the observed / median ratio, its |log|, and whether the observed
+    value lies in the 50% and 90% intervals, as columns named with ``prefix``."""
+    q05, q25, q50, q75, q95 = np.nanquantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+    observed = rows["value"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = observed / q50
+        log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), np.inf)
+    return pd.DataFrame({f"{prefix}median": q50, f"{prefix}q05": q05, f"{prefix}q95": q95,
+                         f"{prefix}log_ratio": log_ratio,
+                         f"{prefix}in_50": (observed >= q25) & (observed <= q75),
+                         f"{prefix}in_90": (observed >= q05) & (observed <= q95)})
+
+
+def forecast_values(config: dict, table: pd.DataFrame, posterior: Path, scenarios: int, seed: int) -> np.ndarray:
+    """(rows, scenarios) values of the figures in ``table`` over ``scenarios`` posterior draws, each with its
+    own seed (as ``wattyear validate --posterior`` draws them)."""
+    import wattyear
+    from wattyear.experiments.calibration.outcomes import model_values
+    from wattyear.experiments.calibration.posterior import draws
+    from wattyear.sim.config import with_overrides
+    from wattyear.sim.model import WattyearModel
+
+    seeds = [int(s.generate_state(1, np.uint64)[0] >> np.uint64(1))
+             for s in np.random.SeedSequence(seed).spawn(scenarios)]
+    base, overrides = draws(posterior, scenarios, seed)
+    cfg = wattyear.load_config(base)
+    months = max(month_index(e, cfg["run"]["start"]) for e in table["end"]) + 1
+    short = with_overrides(cfg, {"run.months": months})
+    return model_values(table, WattyearModel([with_overrides(short, o) for o in overrides], seeds=seeds).run())
+
+
+def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: Path, *, particles: int,
+                    generations: int, scenarios: int, seed: int, progress=print) -> pd.DataFrame:
+    """Fit at each cut-off, forecast what ends after it; one row per origin × forecast figure, with the
+    model's quantiles and coverage without and with the discrepancy term (σ_d from earlier origins only)."""
+    import wattyear
+    from wattyear.experiments.calibration.posterior import calibrate
+
+    start = wattyear.load_config(config)["run"]["start"]
+    scored, earlier = [], []
+    for k, cutoff in enumerate(cutoffs):
+        fit, ahead = split_at(pool, cutoff, start)
+        folder = out / f"origin_{cutoff}"
+        folder.mkdir(parents=True, exist_ok=True)
+        columns = ["key", "metric", "agent", "start", "end", "value", "source"]
+        fit[columns].to_csv(folder / "targets.csv", index=False)
+        progress(f"origin {cutoff}: fitting {len(fit)} figures, forecasting {len(ahead)}")
+        calibrate(config, folder / "targets.csv", folder / "posterior", particles=particles, generations=generations,
+                  seed=seed + k)
+        values = forecast_values(wattyear.load_config(config), ahead, folder / "posterior", scenarios, seed + 100 + k)
+        sigma = discrepancy_sigma(earlier)
+        rng = np.random.default_rng(np.random.SeedSequence(seed + 200 + k))
+        plain = score(ahead, values)
+        wide = score(ahead, with_discrepancy(values, sigma, rng), prefix="d_")
+        rows = pd.concat([ahead[["key", "metric", "agent", "end", "value", "horizon"]], plain, wide], axis=1)
+        rows.insert(0, "origin", cutoff)
+        rows["sigma_d"] = sigma
+        rows["fitted"] = len(fit)
+        scored.append(rows)
+        earlier += plain["log_ratio"].tolist()
+    return pd.concat(scored, ignore_index=True)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """By horizon bucket and overall: rows, the median |log ratio|, and the 50%/90% coverage without and with
+    the discrepancy term (the latter over the origins that have one)."""
+    out = []
+    buckets = [(f"{lo}–{hi} months", table["horizon"].between(lo, hi)) for lo, hi in HORIZONS]
+    for name, chosen in [*buckets, ("all", pd.Series(True, index=table.index))]:
+        t = table[chosen]
+        if t.empty:
+            continue
+        d = t[np.isfinite(t["sigma_d"])]
+        out.append({"horizon": name, "rows": len(t), "median_abs_log_ratio": float(np.median(np.abs(t["log_ratio"]))),
+                    "cover_50": float(t["in_50"].mean()), "cover_90": float(t["in_90"].mean()),
+                    "rows_with_term": len(d),
+                    "cover_50_without": float(d["in_50"].mean()) if len(d) else math.nan,
+                    "cover_90_without": float(d["in_90"].mean()) if len(d) else math.nan,
+                    "cover_50_with": float(d["d_in_50"].mean()) if len(d) else math.nan,
+                    "cover_90_with": float(d["d_in_90"].mean()) if len(d) else math.nan})
+    return pd.DataFrame(out)
+
+
+def markdown(table: pd.DataFrame, command: str) -> str:
+    """The rolling-origin section of docs/validation.md."""
+    pct = lambda x: "—" if x != x else f"{x:.0%}"  # noqa: E731
+    s = summary(table)
+    per_origin = table.groupby("origin", sort=False)[["sigma_d", "fitted"]].first()
+    lines = ["## Rolling origins", "",
+             "The same world fitted at several information cut-offs, each to the figures whose period ends by it, "
+             "forecasting every figure that ends after it (`experiments/calibration/rolling.py`). The "
+             "discrepancy term widens a forecast by a log-normal error whose σ is the root mean square of the "
+             "log ratios of the forecasts made at earlier origins only (pooled over metrics); the first origin has "
+             "none. Coverage with and without it is compared over the same rows (the origins that have it).", "",
+             "Reproduce (part of `make backtest`):", "", "```sh", command, "```", "",
+             "| origin | figures fitted | figures forecast | σ_d (from earlier origins) |", "|---|---|---|---|"]
+    for origin, (sigma, fitted) in per_origin.iterrows():
+        n_ahead = int((table["origin"] == origin).sum())
+        lines.append(f"| {origin} | {int(fitted)} | {n_ahead} | "
+                     f"{'none' if sigma != sigma else f'{sigma:.2f} (×{math.exp(sigma):.2f})'} |")
+    lines += ["", "| horizon | forecasts | median abs log ratio (× factor) | 50% / 90% coverage, all origins | "
+              "rows with the term | 50% / 90% without the term | 50% / 90% with it |", "|---|---|---|---|---|---|---|"]
+    for r in s.itertuples():
+        lines.append(f"| {r.horizon} | {r.rows} | {r.median_abs_log_ratio:.3f} (×{math.exp(r.median_abs_log_ratio):.2f})"
+                     f" | {pct(r.cover_50)} / {pct(r.cover_90)} | {r.rows_with_term} | {pct(r.cover_50_without)} / "
+                     f"{pct(r.cover_90_without)} | {pct(r.cover_50_with)} / {pct(r.cover_90_with)} |")
+    lines += ["", "| origin | key | ends | months ahead | observed | median | 90% interval | with the term | "
+              "observed / median |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        term = "—" if r.sigma_d != r.sigma_d else f"{r.d_q05:.3g} – {r.d_q95:.3g}"
+        lines.append(f"| {r.origin} | `{r.key}` | {r.end} | {r.horizon} | {r.value:.4g} | {r.median:.4g} | "
+                     f"{r.q05:.3g} – {r.q95:.3g} | {term} | {r.value / r.median:.2f} |")
+    return "\n".join(lines) + "\n"
