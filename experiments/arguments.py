@@ -54,6 +54,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def log_sd(text: str) -> float:
+    """A log-normal error's sd (a multiplicative spread: 0.5 is about ×1.65 either way), 0 to 5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a log-sd between 0 and 5 (e.g. 0.5), found {text!r}") from None
+    if not 0 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"expected a log-sd between 0 and 5 (e.g. 0.5), found {text!r}")
+    return value
+
+
 def port_number(text: str) -> int:
     try:
         if not (text.isascii() and text.isdigit()):

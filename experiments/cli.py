@@ -9,7 +9,7 @@
     wattyear report FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear calibrate CONFIG --posterior --targets CSV [--particles N] [--generations N] [--out DIR]
-    wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--out DIR]
+    wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--discrepancy SIGMA] [--out DIR]
     wattyear dash [CONFIG] [--port N] [--host H] [--posterior DIR]
     wattyear params
     wattyear --version
@@ -36,8 +36,8 @@ from pathlib import Path
 
 from wattyear.experiments.arguments import (EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, MAX_PROBLEMS_SHOWN,
                                             MAX_SCENARIOS, blame_flags, bounded_int, check_out, integer,
-                                            parse_sets, parse_years, port_number, positive_int, positive_seconds,
-                                            seed_number)
+                                            log_sd, parse_sets, parse_years, port_number, positive_int,
+                                            positive_seconds, seed_number)
 from wattyear.experiments.calibration.commands import cmd_calibrate, cmd_validate
 from wattyear.experiments.dashboard.command import cmd_dash
 from wattyear.experiments.studies import memory_size
@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", type=bounded_int(1, MAX_SCENARIOS), default=50,
                    help=f"scenarios (seeds, or posterior draws; default 50, at most {MAX_SCENARIOS:,})")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the draws and of the runs' seeds (default 0)")
+    p.add_argument("--discrepancy", type=log_sd, default=0.0, metavar="SIGMA",
+                   help="widen the model's bands by a log-normal model error of this sd (docs/validation.md sizes it "
+                        "from earlier forecasts' misses, about 0.5; default 0: seeds and parameters only)")
     p.add_argument("--out", help="output folder (default: out/validation/<table name>)")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("dash", help="the interactive dashboard in the browser (extra [dash])")

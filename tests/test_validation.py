@@ -255,3 +255,31 @@ def test_rolling_origins_fit_only_what_ended_and_widen_by_earlier_misses_only(tm
     assert first["sigma_d"].isna().all()
     assert second["sigma_d"].iloc[0] == discrepancy_sigma(first["log_ratio"]) > 0
     assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["q95"] - second["q05"]).iloc[0]
+
+
+def test_a_discrepancy_term_and_a_figures_own_uncertainty_widen_the_bands(tmp_path, capsys):
+    """The tiny world has no randomness, so its bands are points: observed figures at 2×, 0.5× and 1.25× the
+    model are outside the 90% interval. A model-discrepancy log-sd of 0.5 puts the 90% interval at about
+    ×e^(±1.645·0.5) = ×2.3 either way: all three are inside; at 0.3 (×1.64) only the 1.25× one is. A figure's own
+    `uncertainty` (log-sd, a table column) widens its row alone. The report says what the bands carry."""
+    rows = ("b,revenue_run_rate_usd,solo,2026-02,2026-02,4.8,hand{}\n"
+            "c,tokens_served,solo,2026-03,2026-03,50000,hand{}\n"
+            "e,operating_profit_usd,solo,2026-01,2026-02,-911.2916675,hand{}\n")
+    path = outcomes(tmp_path, rows.format("", "", ""))
+    assert validate(path, config=tiny_world(), scenarios=3).rows["in_90"].tolist() == [False, False, False]
+    wide = validate(path, config=tiny_world(), scenarios=3, discrepancy=0.5)
+    assert wide.rows["in_90"].tolist() == [True, True, True]
+    assert wide.rows["median"].tolist() == pytest.approx([2.4, 100000.0, -729.033335], rel=0.05)
+    assert "a model-discrepancy term (log-sd 0.5)" in wide.markdown("t")
+    assert validate(path, config=tiny_world(), scenarios=3, discrepancy=0.3).rows["in_90"].tolist() == \
+        [False, False, True]
+    (tmp_path / "u.csv").write_text(HEADER.strip() + ",uncertainty\n" + rows.format(",0.5", ",", ","))
+    own = validate(tmp_path / "u.csv", config=tiny_world(), scenarios=3)
+    assert own.rows["in_90"].tolist() == [True, False, False]
+    assert "each figure's own uncertainty" in own.markdown("t")
+    (tmp_path / "bad.csv").write_text(HEADER.strip() + ",uncertainty\n" + rows.format(",lots", ",", ","))
+    with pytest.raises(ConfigError, match="line 2: uncertainty: expected the figure's own log-sd"):
+        validate(tmp_path / "bad.csv", config=tiny_world(), scenarios=3)
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate", str(path), "--discrepancy", "-1"])
+    assert exit_.value.code == 2 and "expected a log-sd between 0 and 5" in capsys.readouterr().err

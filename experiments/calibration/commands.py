@@ -112,7 +112,8 @@ def cmd_validate(args) -> int:
     if args.posterior and args.config:
         raise ConfigError([Problem("--posterior", args.posterior, "either a posterior folder or a config, not both",
                                    f"both ({args.config})")])
-    result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed)
+    result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed,
+                      discrepancy=args.discrepancy)
     source = f"posterior {args.posterior}" if args.posterior else f"config {args.config or BASELINE.stem}"
     text = result.markdown(f"Validation: {table.name} against {source}")
     out = Path(args.out) if args.out else Path("out") / "validation" / table.stem

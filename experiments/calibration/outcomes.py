@@ -1,6 +1,9 @@
 """Outcome tables: dated observed figures, one a row, and the model's value for each.
 
-A table has the columns ``key, metric, agent, start, end, value, source``;
+A table has the columns ``key, metric, agent, start, end, value, source``
+and, optionally, ``uncertainty``: the figure's own spread as a log-sd (0.1 for
+"about ±10%", 0.3 for a "reportedly" or a range of ×1.35 either way; blank or
+0 for a figure taken as exact), which ``validate`` adds to the model's bands;
 dates are ``YYYY-MM``; ``agent`` is a model agent id (a segment id for
 ``customers``). The metrics:
 
@@ -100,11 +103,22 @@ def read_outcomes(path: str | Path) -> pd.DataFrame:
         except (TypeError, ValueError):
             problems.append(Problem(src, where("value"), "a finite number", row["value"]))
             bad = True
+        uncertainty = 0.0
+        if (row.get("uncertainty") or "").strip():
+            try:
+                uncertainty = float(row["uncertainty"])
+                if not 0 <= uncertainty <= 5:
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems.append(Problem(src, where("uncertainty"), "the figure's own log-sd, 0 to 5 (e.g. 0.1 for "
+                                        "about ±10%), or blank", row["uncertainty"]))
+                bad = True
         if not bad and month_index(row["end"], row["start"]) < 0:
             problems.append(Problem(src, where("end"), f"a month at or after start ({row['start']})", row["end"]))
             bad = True
         if not bad:
-            out.append({**{c: row[c] for c in COLUMNS}, "key": key, "value": value, "line": line})
+            out.append({**{c: row[c] for c in COLUMNS}, "key": key, "value": value, "uncertainty": uncertainty,
+                        "line": line})
     if problems:
         raise ConfigError(problems)
     if not out:

@@ -59,19 +59,21 @@ def discrepancy_sigma(log_ratios) -> float:
     return float(np.sqrt(np.mean(r ** 2))) if r.size else math.nan
 
 
-def with_discrepancy(values: np.ndarray, sigma: float, rng: np.random.Generator,
+def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
                      draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
-    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1). A
-    negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the values (repeated).
+    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1), with σ one
+    log-sd or one per row. A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the
+    values (repeated).
 
     >>> v = np.array([[10.0, 20.0]])
     >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
     [[10.0, 10.0, 20.0, 20.0]]
     """
     repeated = np.repeat(values, draws, axis=1)
-    if not sigma or not np.isfinite(sigma):
+    sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), (len(values),)), nan=0.0)
+    if not np.any(sigma > 0):
         return repeated
-    return repeated * np.exp(sigma * rng.standard_normal(repeated.shape))
+    return repeated * np.exp(sigma[:, None] * rng.standard_normal(repeated.shape))
 
 
 def score(rows: pd.DataFrame, values: np.ndarray, prefix: str = "") -> pd.DataFrame:

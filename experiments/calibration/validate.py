@@ -27,6 +27,8 @@ class Validation:
 
     rows: pd.DataFrame
     scenarios: int
+    #: what the model's bands carry: seed noise, parameter uncertainty, a discrepancy term, the figures' own spread
+    carries: str = "seed noise"
 
     @property
     def median_abs_log_ratio(self) -> float:
@@ -47,7 +49,8 @@ class Validation:
         return {"50%": float(self.rows["in_50"].mean()), "90%": float(self.rows["in_90"].mean())}
 
     def markdown(self, title: str) -> str:
-        lines = [f"# {title}", "", f"{len(self.rows)} observed outcomes against {self.scenarios} model scenarios.",
+        lines = [f"# {title}", "", f"{len(self.rows)} observed outcomes against {self.scenarios} model scenarios. "
+                 f"The bands carry {self.carries}.",
                  "", f"- median absolute log ratio (observed / model median): **{self.median_abs_log_ratio:.3f}** "
                  f"(a factor of {math.exp(self.median_abs_log_ratio):.2f}; rows of the wrong sign count as "
                  f"infinitely far: {self.wrong_sign})",
@@ -63,8 +66,22 @@ class Validation:
         return "\n".join(lines) + "\n"
 
 
-def compare_rows(table: pd.DataFrame, values: np.ndarray) -> Validation:
-    """The per-row comparison of observed values with the scenarios' values (rows × scenarios)."""
+def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
+                 carries: str = "seed noise") -> Validation:
+    """The per-row comparison of observed values with the scenarios' values (rows × scenarios). With a
+    ``discrepancy`` (a log-sd of model error) or rows with an ``uncertainty`` (the figure's own log-sd), each
+    scenario's value is spread by exp(s·z), z ~ N(0, 1), with s = √(discrepancy² + uncertainty²) of its row
+    (``rolling.with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise."""
+    from wattyear.experiments.calibration.rolling import with_discrepancy
+
+    n_scenarios = values.shape[1]
+    own = table["uncertainty"].to_numpy(float) if "uncertainty" in table else np.zeros(len(table))
+    spread = np.sqrt(discrepancy ** 2 + own ** 2)
+    if np.any(spread > 0):
+        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1]))
+        parts = [carries] + ([f"a model-discrepancy term (log-sd {discrepancy:g})"] if discrepancy > 0 else []) + \
+            (["each figure's own uncertainty (its table's column)"] if np.any(own > 0) else [])
+        carries = ", ".join(parts[:-1]) + " and " + parts[-1]
     q = np.nanquantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
     rows = table[["key", "metric", "agent", "start", "end", "value", "source"]].copy()
     rows["q05"], rows["q25"], rows["median"], rows["q75"], rows["q95"] = q
@@ -72,14 +89,15 @@ def compare_rows(table: pd.DataFrame, values: np.ndarray) -> Validation:
         rows["ratio"] = rows["value"] / rows["median"]
     rows["in_50"] = (rows["value"] >= rows["q25"]) & (rows["value"] <= rows["q75"])
     rows["in_90"] = (rows["value"] >= rows["q05"]) & (rows["value"] <= rows["q95"])
-    return Validation(rows.reset_index(drop=True), values.shape[1])
+    return Validation(rows.reset_index(drop=True), n_scenarios, carries)
 
 
 def validate(outcomes: str | Path, *, config: str | Path | None = None, posterior: str | Path | None = None,
-             scenarios: int = 20, seed: int = 0) -> Validation:
+             scenarios: int = 20, seed: int = 0, discrepancy: float = 0.0) -> Validation:
     """The model against an outcomes table: ``scenarios`` runs of ``config`` (seeds spawned from ``seed``),
     or ``scenarios`` draws from a posterior sample (``wattyear calibrate --posterior``'s folder), each
-    with its own seed."""
+    with its own seed; bands widened by a ``discrepancy`` log-sd and each row's ``uncertainty``
+    (``compare_rows``)."""
     import wattyear
     from wattyear.experiments.calibration.posterior import draws
     from wattyear.sim.model import WattyearModel
@@ -104,4 +122,5 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
                start=cfg["run"]["start"], months=cfg["run"]["months"])
     short = with_overrides(cfg, {"run.months": months})
     model = WattyearModel([with_overrides(short, o) for o in overrides], seeds=seeds).run()
-    return compare_rows(table, model_values(table, model))
+    carries = "seed noise and parameter uncertainty (posterior draws)" if posterior is not None else "seed noise"
+    return compare_rows(table, model_values(table, model), discrepancy=discrepancy, seed=seed, carries=carries)
