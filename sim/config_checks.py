@@ -123,7 +123,7 @@ def check_value(value: Any, f: Field, path: str, source: str, problems: list[Pro
         if not isinstance(value, dict):
             problems.append(bad())
             return {}
-        number = Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min)
+        number = Field("float", f.unit, f.doc, min=f.min, max=f.max, exclusive_min=f.exclusive_min, unset=f.unset)
         return {k: check_value(v, number, f"{path}.{k}", source, problems) for k, v in value.items()}
     if f.kind == "table_list":
         return check_list(value, f.item, path, source, problems)

@@ -164,7 +164,8 @@ def test_a_sobol_study_runs_end_to_end_and_reports(tmp_path, monkeypatch, capsys
 def test_the_colossus_lease_lowers_anthropics_rate_limited_share(seed):
     """The Colossus 1 lease as filed (300 MW from 2026-05 to 2029-04) against the baseline, where the capacity
     market finds Anthropic spot watts of its own: while the lease runs, Anthropic is rate-limited on a smaller
-    share of what it is asked (measured: 0.9–3.4% against 2.0–6.4%, seeds 1–5, months 4–39). After it ends the
+    share of what it is asked (measured over seeds 1–5: 0.9–3.4% against 2.0–6.4%, months 4–39; the test runs
+    seeds 1–3). After it ends the
     two can go either way (Anthropic planned around watts it no longer has: seed 1's 2029 is worse)."""
     base = wattyear.run(months=40, seed=seed)
     lease = wattyear.run("colossus_lease", months=40, seed=seed)

@@ -134,8 +134,8 @@ def test_capacity_market_relieves_anthropic_and_pays_xai():
     """Against a world where the labs keep their idle watts and the clouds have all theirs rented to other
     customers: Anthropic operates the same watts in its first year (the clouds' new builds have room for a
     year before the contracts they were built for start, let as one-year leases) but pays less for them,
-    renting xAI's idle Colossus watts (measured: $12.31 against $13.09 a watt-year, seeds 1–5), and xAI earns
-    lease income."""
+    renting xAI's idle Colossus watts (measured: $12.31 against $13.09 a watt-year in each of seeds 1–5; the
+    test runs seed 4), and xAI earns lease income."""
     nobody = tuple([*((f"labs.{lab}.idle_offered", 0.0) for lab in CLOSED_LABS),
                     *((f"hyperscalers.{h}.third_party_utilization", 1.0)
                       for h in ("microsoft", "amazon", "google", "neoclouds"))])

@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("particles", "generations", "scenarios"):
         if getattr(args, name) < (2 if name == "particles" else 1):
             parser.error(f"--{name}: expected at least {2 if name == 'particles' else 1}, found {getattr(args, name)}")
+    from wattyear.experiments.calibration.rolling import check_cutoffs
+
+    try:
+        origins = check_cutoffs([o.strip() for o in args.origins.split(",") if o.strip()], "2025-01")
+    except ValueError as exc:
+        parser.error(f"--origins: {exc}")
     out = Path(args.out)
     config, targets, holdout = (CONFIG_DIR / "backtest_2025.toml", CONFIG_DIR / "backtest_targets.csv",
                                 CONFIG_DIR / "backtest_holdout.csv")
@@ -72,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
             "2026 figures, some of them held out here)": validate(holdout, config=config, scenarios=args.scenarios,
                                                                   seed=args.seed + 3),
         }
-        origins = [o.strip() for o in args.origins.split(",") if o.strip()]
         rolling = None
         if origins:
             import pandas as pd
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             pool = pd.concat([read_outcomes(targets), read_outcomes(holdout)], ignore_index=True)
             rolling = rolling_origins(config, pool, origins, out / "rolling", particles=args.particles,
                                       generations=args.generations, scenarios=args.scenarios, seed=args.seed,
-                                      progress=lambda m: print(m, flush=True))
+                                      extra=affinities, progress=lambda m: print(m, flush=True))
             rolling.to_csv(out / "rolling.csv", index=False)
     except ConfigError as exc:
         print(f"backtest: {exc}", file=sys.stderr)

@@ -7,10 +7,10 @@ from the origin to the end of the figure's period) and the model's quantiles ove
 The posterior's scenarios carry parameter uncertainty and seed noise, not the model's structural error, so its
 intervals are too narrow (``docs/validation.md``). The **discrepancy term** is a multiplicative log-normal
 error: a forecast's predictive distribution is the scenarios' values × exp(σ_d·z), z ~ N(0, 1), with σ_d the
-root mean square of the log ratios (observed / model median) of the forecasts made at *earlier* origins only,
-pooled over metrics (with sixteen figures in all, a σ per metric family would rest on two or three
-residuals). The first origin has no earlier residuals and gets no term; nothing a forecast is judged against
-ever sets its own σ_d.
+root mean square of the log ratios (observed / model median) of forecasts made at *earlier* origins of
+figures that had *ended by this origin's cut-off* (what a forecaster then could have scored), pooled over
+metrics (with sixteen figures in all, a σ per metric family would rest on two or three residuals). An origin
+with no such residuals gets no term; nothing a forecast is judged against ever sets its own σ_d.
 
 Figures are dated here by the end of the period they measure; a figure is published some weeks after that, so
 an origin's fit may use a figure a forecaster at that date would not yet have had (stated in the docs).
@@ -90,7 +90,7 @@ def score(rows: pd.DataFrame, values: np.ndarray, prefix: str = "") -> pd.DataFr
                          f"{prefix}in_90": (observed >= q05) & (observed <= q95)})
 
 
-def forecast_values(config: dict, table: pd.DataFrame, posterior: Path, scenarios: int, seed: int) -> np.ndarray:
+def forecast_values(table: pd.DataFrame, posterior: Path, scenarios: int, seed: int) -> np.ndarray:
     """(rows, scenarios) values of the figures in ``table`` over ``scenarios`` posterior draws, each with its
     own seed (as ``wattyear validate --posterior`` draws them)."""
     import wattyear
@@ -108,26 +108,52 @@ def forecast_values(config: dict, table: pd.DataFrame, posterior: Path, scenario
     return model_values(table, WattyearModel([with_overrides(short, o) for o in overrides], seeds=seeds).run())
 
 
+def check_cutoffs(cutoffs: list[str], start: str) -> list[str]:
+    """The cut-offs as months ``YYYY-MM`` in time order, each after ``start``; a ValueError names a bad one.
+
+    >>> check_cutoffs(["2025-12", "2025-04"], "2025-01")
+    ['2025-04', '2025-12']
+    """
+    from wattyear.sim.units import parse_month
+
+    for c in cutoffs:
+        try:
+            parse_month(c)
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError(f'expected months "YYYY-MM", found {c!r}') from None
+        if month_index(c, start) < 0:
+            raise ValueError(f"expected cut-offs from the world's start ({start}) on, found {c}")
+    return sorted(dict.fromkeys(cutoffs), key=lambda c: month_index(c, start))
+
+
 def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: Path, *, particles: int,
-                    generations: int, scenarios: int, seed: int, progress=print) -> pd.DataFrame:
-    """Fit at each cut-off, forecast what ends after it; one row per origin × forecast figure, with the
-    model's quantiles and coverage without and with the discrepancy term (σ_d from earlier origins only)."""
+                    generations: int, scenarios: int, seed: int, extra: dict | None = None,
+                    progress=print) -> pd.DataFrame:
+    """Fit at each cut-off (the parameters with bounds, and ``extra`` ranges, as ``calibrate`` takes them),
+    forecast what ends after it; one row per origin × forecast figure, with the model's quantiles and coverage
+    without and with the discrepancy term (σ_d from earlier origins' forecasts of figures ended by then)."""
     import wattyear
     from wattyear.experiments.calibration.posterior import calibrate
 
     start = wattyear.load_config(config)["run"]["start"]
-    scored, earlier = [], []
+    cutoffs = check_cutoffs(cutoffs, start)
+    scored = []
+    earlier: list[tuple[int, float]] = []  # (month the figure's period ends, log ratio) of earlier forecasts
     for k, cutoff in enumerate(cutoffs):
         fit, ahead = split_at(pool, cutoff, start)
         folder = out / f"origin_{cutoff}"
         folder.mkdir(parents=True, exist_ok=True)
         columns = ["key", "metric", "agent", "start", "end", "value", "source"]
         fit[columns].to_csv(folder / "targets.csv", index=False)
+        if fit.empty or ahead.empty:
+            progress(f"origin {cutoff}: {len(fit)} figures to fit, {len(ahead)} to forecast: skipped")
+            continue
         progress(f"origin {cutoff}: fitting {len(fit)} figures, forecasting {len(ahead)}")
-        calibrate(config, folder / "targets.csv", folder / "posterior", particles=particles, generations=generations,
-                  seed=seed + k)
-        values = forecast_values(wattyear.load_config(config), ahead, folder / "posterior", scenarios, seed + 100 + k)
-        sigma = discrepancy_sigma(earlier)
+        calibrate(config, folder / "targets.csv", folder / "posterior", extra=extra, particles=particles,
+                  generations=generations, seed=seed + k)
+        values = forecast_values(ahead, folder / "posterior", scenarios, seed + 100 + k)
+        cut = month_index(cutoff, start)
+        sigma = discrepancy_sigma([r for end, r in earlier if end <= cut])
         rng = np.random.default_rng(np.random.SeedSequence(seed + 200 + k))
         plain = score(ahead, values)
         wide = score(ahead, with_discrepancy(values, sigma, rng), prefix="d_")
@@ -136,7 +162,10 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
         rows["sigma_d"] = sigma
         rows["fitted"] = len(fit)
         scored.append(rows)
-        earlier += plain["log_ratio"].tolist()
+        ends = ahead["end"].map(lambda e: month_index(e, start)).tolist()
+        earlier += list(zip(ends, plain["log_ratio"].tolist()))
+    if not scored:
+        raise ValueError("no cut-off has figures both to fit and to forecast")
     return pd.concat(scored, ignore_index=True)
 
 
@@ -169,8 +198,8 @@ def markdown(table: pd.DataFrame, command: str) -> str:
              "The same world fitted at several information cut-offs, each to the figures whose period ends by it, "
              "forecasting every figure that ends after it (`experiments/calibration/rolling.py`). The "
              "discrepancy term widens a forecast by a log-normal error whose σ is the root mean square of the "
-             "log ratios of the forecasts made at earlier origins only (pooled over metrics); the first origin has "
-             "none. Coverage with and without it is compared over the same rows (the origins that have it).", "",
+             "log ratios of forecasts made at earlier origins of figures that had ended by this cut-off (what a "
+             "forecaster then could have scored; pooled over metrics); an origin with none gets no term. Coverage with and without it is compared over the same rows (the origins that have it).", "",
              "Reproduce (part of `make backtest`):", "", "```sh", command, "```", "",
              "| origin | figures fitted | figures forecast | σ_d (from earlier origins) |", "|---|---|---|---|"]
     for origin, (sigma, fitted) in per_origin.iterrows():

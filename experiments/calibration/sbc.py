@@ -31,8 +31,9 @@ import numpy as np
 
 from wattyear.experiments.calibration.abc import abc_smc
 
-#: posterior draws each replicate's rank is taken among (ranks run 0…DRAWS)
-DRAWS = 20
+#: posterior draws each replicate's rank is taken among (ranks run 0…DRAWS: 20 values, so the BINS bins of the
+#: histogram hold four ranks each and are equally likely when calibrated)
+DRAWS = 19
 #: bins of the rank histogram the uniformity check uses
 BINS = 5
 
@@ -47,7 +48,10 @@ class Calibration:
     contraction: np.ndarray  #: (D,) mean posterior sd over the prior's sd
 
     def histogram(self, bins: int = BINS) -> np.ndarray:
-        """(D, bins) counts of ranks, the ranks 0…draws split into ``bins`` equal runs of values."""
+        """(D, bins) counts of ranks, the ranks 0…draws split into ``bins`` equal runs of values (``draws + 1``
+        must be a multiple of ``bins``, or the bins would not be equally likely)."""
+        if (self.draws + 1) % bins:
+            raise ValueError(f"{self.draws + 1} ranks do not split into {bins} equal bins")
         edges = np.linspace(0, self.draws + 1, bins + 1)
         return np.stack([np.histogram(self.ranks[:, j], bins=edges)[0] for j in range(len(self.names))])
 
@@ -119,8 +123,9 @@ def plot(cal: Calibration, path: Path, title: str, bins: int = BINS) -> Path:
 
 
 def backtest_world(months: int = 8):
-    """The backtest world's simulator of its in-sample summaries (its targets' metrics), its priors, and the
-    table of targets: what ``make backtest`` fits, at the months the targets span."""
+    """The backtest world's simulator of its in-sample summaries (its targets' metrics) and its priors: the
+    parameters ``make backtest`` fits (those with bounds the world takes, and the demand affinities over the
+    ranges ``wattyear calibrate --fit`` searches), at the months the targets span."""
     import wattyear
     from wattyear.experiments.calibration.outcomes import model_values, read_outcomes
     from wattyear.experiments.calibration.posterior import overrides_of, priors
@@ -129,7 +134,10 @@ def backtest_world(months: int = 8):
 
     cfg = wattyear.load_config(CONFIG_DIR / "backtest_2025.toml")
     table = read_outcomes(CONFIG_DIR / "backtest_targets.csv")
-    bounds = priors(config=cfg)
+    from wattyear.experiments.calibration.least_squares import FREE
+    from wattyear.sim.config import field_at
+
+    bounds = priors(extra={f.path: (f.low, f.high) for f in FREE if field_at(f.path).varies}, config=cfg)
     names = list(bounds)
     short = with_overrides(cfg, {"run.months": months})
 

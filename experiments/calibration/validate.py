@@ -78,7 +78,8 @@ def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float 
     own = table["uncertainty"].to_numpy(float) if "uncertainty" in table else np.zeros(len(table))
     spread = np.sqrt(discrepancy ** 2 + own ** 2)
     if np.any(spread > 0):
-        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1]))
+        # its own stream: not a spawn of ``seed``, whose children seed the scenarios
+        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence([seed, 0x5D15C])))
         parts = [carries] + ([f"a model-discrepancy term (log-sd {discrepancy:g})"] if discrepancy > 0 else []) + \
             (["each figure's own uncertainty (its table's column)"] if np.any(own > 0) else [])
         carries = ", ".join(parts[:-1]) + " and " + parts[-1]
