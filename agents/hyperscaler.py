@@ -165,6 +165,14 @@ class Hyperscaler(CapacityOwner, EconomicAgent):
         self._programme = np.where(adjust > 0, self._programme + share * (wanted - self._programme), 0.0)
         return self._programme
 
+    def replacement_share(self, retire_step: int, retiring: np.ndarray) -> np.ndarray:
+        """(S,) share of its ``retiring`` watts it replaces: what it needs without them at their retirement or at
+        any point of a lease term after it (start, middle, end), over them, in [0, 1]: watts promised to a
+        contract that starts soon after a vintage retires are rebuilt, not let twice."""
+        term = self.profile["lease_term_months"]
+        short = fewest_over(lambda step: self.held_watts(step) - self.needed_watts(step), retire_step, term)
+        return np.clip(kernel.safe_divide(-short, retiring), 0.0, 1.0)
+
     def spare_then(self, start: int, term: int | None = None) -> np.ndarray:
         """(S,) watts it will own and neither have let nor need for other customers from ``start`` through a
         lease of ``term`` months (its lease term by default), at its start, middle and end: a vintage retiring
