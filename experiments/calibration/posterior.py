@@ -78,9 +78,18 @@ def applies(config: dict, path: str, values) -> bool:
 
 
 def overrides_of(names: list[str], rows: np.ndarray) -> list[dict]:
-    """Parameter rows as config overrides (integer parameters rounded)."""
+    """Parameter rows as config overrides (integer parameters rounded; a number smaller in size than the configs'
+    smallest non-zero value, ``TINY``, is 0: a draw at the edge of a prior starting at 0 lands within 1e-15 of it,
+    which the configs refuse as a typo).
+
+    >>> overrides_of(["world.power_growth_per_year", "world.lease_lead_months"], np.array([[1.1e-15, 2.6]]))
+    [{'world.power_growth_per_year': 0.0, 'world.lease_lead_months': 3}]
+    """
+    from wattyear.sim.config_checks import TINY
+
     ints = [field_at(n).kind == "int" for n in names]
-    return [{n: int(round(v)) if i else float(v) for n, v, i in zip(names, row, ints)} for row in rows]
+    return [{n: int(round(v)) if i else (float(v) if abs(v) >= TINY else 0.0) for n, v, i in zip(names, row, ints)}
+            for row in rows]
 
 
 def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths: list[str] | None = None,
