@@ -44,25 +44,24 @@ positive_int = bounded_int(1)
 seed_number = bounded_int(0, 2**63 - 1)
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, found {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
-    return value
+def bounded_float(expected: str, low: float, high: float = float("inf"), *, open_low: bool = False):
+    """An argparse type: a number from ``low`` (excluded with ``open_low``) to ``high``, inf and NaN refused;
+    ``expected`` words the message."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (low < value if open_low else low <= value) or not value <= high or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text!r}")
+        return value
+
+    return parse
 
 
-def log_sd(text: str) -> float:
-    """A log-normal error's sd (a multiplicative spread: 0.5 is about ×1.65 either way), 0 to 5."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a log-sd between 0 and 5 (e.g. 0.5), found {text!r}") from None
-    if not 0 <= value <= 5:
-        raise argparse.ArgumentTypeError(f"expected a log-sd between 0 and 5 (e.g. 0.5), found {text!r}")
-    return value
+positive_seconds = bounded_float("a positive number of seconds", 0.0, open_low=True)
+#: a log-normal error's sd (a multiplicative spread: 0.5 is about ×1.65 either way)
+log_sd = bounded_float("a log-sd between 0 and 5 (e.g. 0.5)", 0.0, 5.0)
 
 
 def port_number(text: str) -> int:

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wattyear.experiments.calibration.validate import compare_rows
 from wattyear.sim.units import month_index
 
 #: horizon buckets, months ahead (inclusive ranges), for the summary by horizon
 HORIZONS = ((1, 3), (4, 6), (7, 12), (13, 24))
-#: draws of the discrepancy per model scenario when its quantiles are taken
-DISCREPANCY_DRAWS = 20
 
 
 def split_at(pool: pd.DataFrame, cutoff: str, start: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -59,35 +58,18 @@ def discrepancy_sigma(log_ratios) -> float:
     return float(np.sqrt(np.mean(r ** 2))) if r.size else math.nan
 
 
-def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
-                     draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
-    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1), with σ one
-    log-sd or one per row. A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the
-    values (repeated).
-
-    >>> v = np.array([[10.0, 20.0]])
-    >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
-    [[10.0, 10.0, 20.0, 20.0]]
-    """
-    repeated = np.repeat(values, draws, axis=1)
-    sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), (len(values),)), nan=0.0)
-    if not np.any(sigma > 0):
-        return repeated
-    return repeated * np.exp(sigma[:, None] * rng.standard_normal(repeated.shape))
-
-
-def score(rows: pd.DataFrame, values: np.ndarray, prefix: str = "") -> pd.DataFrame:
-    """Quantiles of ``values`` (rows × draws), the observed / median ratio, its |log|, and whether the observed
-    value lies in the 50% and 90% intervals, as columns named with ``prefix``."""
-    q05, q25, q50, q75, q95 = np.nanquantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
-    observed = rows["value"].to_numpy(float)
+def score(rows: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
+          prefix: str = "") -> pd.DataFrame:
+    """``validate.compare_rows`` of ``values`` (rows × scenarios), widened by a ``discrepancy`` log-sd (NaN: none):
+    the median, the 90% interval, |log(observed / median)| and whether the observed value lies in the 50% and 90%
+    intervals, as columns named with ``prefix``."""
+    term = discrepancy if np.isfinite(discrepancy) else 0.0
+    r = compare_rows(rows, values, discrepancy=term, seed=seed).rows
+    ratio = r["ratio"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = observed / q50
         log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), np.inf)
-    return pd.DataFrame({f"{prefix}median": q50, f"{prefix}q05": q05, f"{prefix}q95": q95,
-                         f"{prefix}log_ratio": log_ratio,
-                         f"{prefix}in_50": (observed >= q25) & (observed <= q75),
-                         f"{prefix}in_90": (observed >= q05) & (observed <= q95)})
+    return pd.DataFrame({f"{prefix}median": r["median"], f"{prefix}q05": r["q05"], f"{prefix}q95": r["q95"],
+                         f"{prefix}log_ratio": log_ratio, f"{prefix}in_50": r["in_50"], f"{prefix}in_90": r["in_90"]})
 
 
 def forecast_values(table: pd.DataFrame, posterior: Path, scenarios: int, seed: int) -> np.ndarray:
@@ -154,9 +136,8 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
         values = forecast_values(ahead, folder / "posterior", scenarios, seed + 100 + k)
         cut = month_index(cutoff, start)
         sigma = discrepancy_sigma([r for end, r in earlier if end <= cut])
-        rng = np.random.default_rng(np.random.SeedSequence(seed + 200 + k))
         plain = score(ahead, values)
-        wide = score(ahead, with_discrepancy(values, sigma, rng), prefix="d_")
+        wide = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="d_")
         rows = pd.concat([ahead[["key", "metric", "agent", "end", "value", "horizon"]], plain, wide], axis=1)
         rows.insert(0, "origin", cutoff)
         rows["sigma_d"] = sigma

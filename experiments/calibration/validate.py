@@ -66,14 +66,33 @@ class Validation:
         return "\n".join(lines) + "\n"
 
 
+#: draws of a discrepancy term per model scenario when its quantiles are taken
+DISCREPANCY_DRAWS = 20
+
+
+def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
+                     draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
+    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1), with σ one
+    log-sd or one per row. A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the
+    values (repeated).
+
+    >>> v = np.array([[10.0, 20.0]])
+    >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
+    [[10.0, 10.0, 20.0, 20.0]]
+    """
+    repeated = np.repeat(values, draws, axis=1)
+    sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), (len(values),)), nan=0.0)
+    if not np.any(sigma > 0):
+        return repeated
+    return repeated * np.exp(sigma[:, None] * rng.standard_normal(repeated.shape))
+
+
 def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
                  carries: str = "seed noise") -> Validation:
     """The per-row comparison of observed values with the scenarios' values (rows × scenarios). With a
     ``discrepancy`` (a log-sd of model error) or rows with an ``uncertainty`` (the figure's own log-sd), each
     scenario's value is spread by exp(s·z), z ~ N(0, 1), with s = √(discrepancy² + uncertainty²) of its row
-    (``rolling.with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise."""
-    from wattyear.experiments.calibration.rolling import with_discrepancy
-
+    (``with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise."""
     n_scenarios = values.shape[1]
     own = table["uncertainty"].to_numpy(float) if "uncertainty" in table else np.zeros(len(table))
     spread = np.sqrt(discrepancy ** 2 + own ** 2)
