@@ -57,6 +57,18 @@ def fenced(text: str, info: str = "") -> list[str]:
     return [fence + info, text.rstrip(), fence]
 
 
+def provenance(key: str, value) -> str:
+    """A cell of a report's "what was run" table: the value, or what is known of a value not recorded (a run
+    made from an installed package, not a git checkout, has no commit).
+
+    >>> provenance("git_commit", None), provenance("seed", 42), provenance("python", "")
+    ('unknown (not run from a git checkout)', '42', 'unknown')
+    """
+    if value is None or value == "":
+        return "unknown (not run from a git checkout)" if key == "git_commit" else "unknown"
+    return md_text(value)
+
+
 def run_report(folder: Path) -> list[str]:
     from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
     from wattyear.experiments.run import load_run
@@ -71,7 +83,7 @@ def run_report(folder: Path) -> list[str]:
         if key == "overrides":
             value = ", ".join(md_code(f"{k} = {v}") for k, v in (value or {}).items()) or "none"
         else:
-            value = md_text(value) if value is not None else "unknown"
+            value = provenance(key, value)
         lines.append(f"| {label} | {value} |")
     lines += ["", "## Summary", "", *fenced((folder / "summary.txt").read_text()), "", "## Figures", ""]
     plots = {"per_watt_metrics.png": lambda p: plot_per_watt(result.metrics, p, title=result.label),
@@ -145,7 +157,7 @@ def study_report(folder: Path) -> list[str]:
              f"{seeds}; each run's is in the manifest.", "", "| | |", "|---|---|"]
     for key, label in (("wattyear", "wattyear version"), ("git_commit", "git commit"), ("python", "Python"),
                        ("numpy", "numpy"), ("started", "sweep started")):
-        lines.append(f"| {label} | {md_text(record.get(key, 'unknown'))} |")
+        lines.append(f"| {label} | {provenance(key, record.get(key))} |")
     lines += ["", "The study file:", "", *fenced(study_text, "toml"), ""]
     if failed:
         bad = manifest[manifest["status"] != "ok"].head(5)
