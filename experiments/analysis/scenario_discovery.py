@@ -194,21 +194,26 @@ def run_prim(x: pd.DataFrame, split: Split, *, peel_alpha: float = 0.05, mass_mi
     return out
 
 
-def _plots(found: Discovery, crossing: np.ndarray, months: int, out: Path) -> list[str]:
+def _plots(found: Discovery, crossing: np.ndarray, months: int, out: Path, start: str = "2026-01") -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from wattyear.experiments import style
+
+    style.apply_style()
     written = []
     fig, ax = plt.subplots(figsize=(7, 3.5))
     within = crossing[crossing < months]
-    ax.hist(within, bins=np.arange(0, months + 6, 6), color="#4c72b0")
+    ax.hist(within, bins=np.arange(0, months + 6, 6), color=style.colour(found.split.lab))
     ax.axvline(found.split.threshold, color="k", ls="--", label=f"{found.split.year}-01 (threshold)")
-    ax.set_xlabel(f"{found.split.lab}: months from the start to the first month of self-funding ratio ≥ 1")
+    style.months_axis(ax, start)  # months from the start read as dates, as on every other figure
+    ax.set_xlabel(f"{found.split.lab}: first month of self-funding ratio ≥ 1 (6-month bins)")
     ax.set_title(f"{len(crossing) - len(within)} of {len(crossing)} runs never cross within {months} months "
                  "(not shown)", fontsize=10)
     ax.set_ylabel("runs")
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "crossing_months.png", dpi=120)
@@ -219,7 +224,7 @@ def _plots(found: Discovery, crossing: np.ndarray, months: int, out: Path) -> li
         return written
     fig = box.show_tradeoff(annotated=False)
     ax = fig.axes[0]
-    for i, colour, label in ((found.peeled, "orange", "peeled box"), (found.chosen, "red", "chosen box")):
+    for i, colour, label in ((found.peeled, "#ff7f0e", "peeled box"), (found.chosen, "#d62728", "chosen box")):
         row = box.peeling_trajectory.iloc[i]
         ax.scatter([row["coverage"]], [row["density"]], s=160, facecolors="none", edgecolors=colour,
                    label=f"{label} ({i})")
@@ -353,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     pd.concat([x, outcomes, pd.Series(split.y, name="case")], axis=1).to_csv(out / "experiments.csv", index=False)
     if found.prim_box is not None:
         found.prim_box.peeling_trajectory.to_csv(out / "peeling_trajectory.csv", index=False)
-    plots = _plots(found, outcomes[f"{LAB}_crossing_month"].to_numpy(), args.months, out)
+    plots = _plots(found, outcomes[f"{LAB}_crossing_month"].to_numpy(), args.months, out, start)
     command = "python -m wattyear.experiments.analysis.scenario_discovery " + " ".join(
         f"--{k} {v}" for k, v in (("scenarios", args.scenarios), ("replicates", args.replicates),
                                   ("months", args.months), ("out", args.out), ("seed", args.seed),
