@@ -161,20 +161,23 @@ def number(x, sig: int = 3, signed: bool = False, missing: str = MISSING) -> str
     return f"{_sign(x, signed)}{text}"
 
 
-def value(x, unit: str, signed: bool = False, missing: str = MISSING) -> str:
+def value(x, unit: str, signed: bool = False, missing: str = MISSING, bare: bool = False) -> str:
     """``x`` in the way its unit (as ``sim.outputs`` names units) is shown: ``$`` and ``$/yr`` as money,
     other ``$/…`` as a price, fractions and shares as percent (a signed difference in points), anything
-    else as a number. The one formatter behind the summary, comparison and report tables.
+    else as a number. The one formatter behind the summary, comparison and report tables (``bare``: a price
+    without its "/Mtok", for a column whose heading names the unit).
 
     >>> value(3e10, "$"), value(0.0962, "$/Mtok"), value(25.5, "$/W-yr"), value(0.21, "fraction")
     ('$30.0B', '$0.0962/Mtok', '$25.5/W-yr', '21%')
     >>> value(0.0123, "share of revenue", signed=True), value(1.5, "ratio"), value(float("nan"), "$")
     ('+1.2 pp', '1.50', 'n/a')
+    >>> value(0.0962, "$/Mtok", bare=True)
+    '$0.0962'
     """
     if unit in ("$", "$/yr", "$B"):
         return money(x * (1e9 if unit == "$B" else 1), signed, missing) if not _is_missing(x) else missing
     if unit.startswith("$/"):
-        return price(x, unit[1:], signed, missing)
+        return price(x, "" if bare else unit[1:], signed, missing)
     if unit in ("fraction", "share") or unit.startswith("share of"):
         return points(x, missing=missing) if signed else percent(x, missing=missing)
     return number(x, signed=signed, missing=missing)
@@ -199,16 +202,21 @@ def symlog_label(x: float, pos=None) -> str:
 
 def symlog_ticks(lo: float, hi: float, linthresh: float = 1.0) -> list[float]:
     """Ticks of a symmetric-log axis from ``lo`` to ``hi``: 0, ±half the linear threshold, ±the threshold
-    and its powers of ten.
+    and its powers of ten (and 2 and 5 times them where the axis spans less than two decades beyond the
+    threshold).
 
     >>> symlog_ticks(-15, 3)
-    [-10.0, -1.0, -0.5, 0.0, 0.5, 1.0]
+    [-10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+    >>> symlog_ticks(-400, 1)
+    [-100.0, -10.0, -1.0, -0.5, 0.0, 0.5, 1.0]
     """
+    top = max(abs(lo), abs(hi)) * 1.0000001
+    steps = (1.0, 2.0, 5.0) if top < 100 * linthresh else (1.0,)
     ticks = {0.0, linthresh / 2, -linthresh / 2}
-    step = linthresh
-    while step <= max(abs(lo), abs(hi)) * 1.0000001:
-        ticks |= {step, -step}
-        step *= 10
+    decade = linthresh
+    while decade <= top:
+        ticks |= {m * decade for m in steps} | {-m * decade for m in steps}
+        decade *= 10
     return sorted(t for t in ticks if lo <= t <= hi)
 
 
@@ -276,7 +284,8 @@ def margin_axis(ax, lo: float = MARGIN_RANGE[0], hi: float = MARGIN_RANGE[1], ax
 
     pad = (hi - lo) * 0.02
     (ax.set_ylim if axis == "y" else ax.set_xlim)(lo - pad, hi + pad)
-    ticks = [t for t in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0) if lo < t < hi]
+    room = 0.1 * (hi - lo)  # no tick crowds the marked ends
+    ticks = [t for t in (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0) if lo + room < t < hi - room]
     ticks = [lo, *ticks, hi]
 
     def label(v, pos=None):
