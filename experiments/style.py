@@ -202,16 +202,16 @@ def symlog_label(x: float, pos=None) -> str:
 
 def symlog_ticks(lo: float, hi: float, linthresh: float = 1.0) -> list[float]:
     """Ticks of a symmetric-log axis from ``lo`` to ``hi``: 0, ±half the linear threshold, ±the threshold
-    and its powers of ten (and 2 and 5 times them where the axis spans less than two decades beyond the
+    and its powers of ten (and 2 and 5 times them where the axis reaches less than a decade beyond the
     threshold).
 
-    >>> symlog_ticks(-15, 3)
-    [-10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+    >>> symlog_ticks(-3, 1.2)
+    [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0]
     >>> symlog_ticks(-400, 1)
     [-100.0, -10.0, -1.0, -0.5, 0.0, 0.5, 1.0]
     """
     top = max(abs(lo), abs(hi)) * 1.0000001
-    steps = (1.0, 2.0, 5.0) if top < 100 * linthresh else (1.0,)
+    steps = (1.0, 2.0, 5.0) if top < 10 * linthresh else (1.0,)
     ticks = {0.0, linthresh / 2, -linthresh / 2}
     decade = linthresh
     while decade <= top:
@@ -296,6 +296,14 @@ def margin_axis(ax, lo: float = MARGIN_RANGE[0], hi: float = MARGIN_RANGE[1], ax
     target.set_major_locator(ticker.FixedLocator(ticks))
     target.set_major_formatter(ticker.FuncFormatter(label))
     (ax.axhline if axis == "y" else ax.axvline)(0.0, color="black", lw=0.5)
+
+
+def dollar_axis(ax, axis: str = "y") -> None:
+    """Ticks of a price or dollar-rate axis written $0.10, $1.50, $25 (the unit in the axis label)."""
+    from matplotlib import ticker
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
+        ticker.FuncFormatter(lambda v, pos=None: price(v, unit="") if v else "$0"))
 
 
 def money_axis(ax, axis: str = "y") -> None:
