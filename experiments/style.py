@@ -303,7 +303,19 @@ def dollar_axis(ax, axis: str = "y") -> None:
     from matplotlib import ticker
 
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
-        ticker.FuncFormatter(lambda v, pos=None: price(v, unit="") if v else "$0"))
+        ticker.FuncFormatter(lambda v, pos=None: dollar_tick(v)))
+
+
+def dollar_tick(v: float, pos=None) -> str:
+    """A tick of a price axis: whole dollars plain, cents to two decimals, less with its figures.
+
+    >>> [dollar_tick(v) for v in (0, 0.1, 0.25, 0.004, 2.5, 80.0, -5.0)]
+    ['$0', '$0.10', '$0.25', '$0.004', '$2.5', '$80', '−$5']
+    """
+    if v == 0:
+        return "$0"
+    text = f"{abs(v):,g}" if abs(v) >= 1 else significant(v, 2, 2)
+    return f"{MINUS if v < 0 else ''}${text}"
 
 
 def money_axis(ax, axis: str = "y") -> None:

@@ -101,7 +101,7 @@ def plot_per_watt(metrics: pd.DataFrame, path: Path, title: str | None = None) -
         style.agent_line(axes[0, 2], agent, x, shown(g, "cost_usd_per_watt_year").to_numpy(dtype=float), ls="--",
                          label=None)
     axes[0, 2].set(title="Revenue (solid) vs cost (dashed) per watt-year", ylabel="$ / W-yr")
-    axes[0, 2].yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, pos=None: f"${v:g}"))
+    style.dollar_axis(axes[0, 2])
     _lines(axes[1, 0], labs, "utilization")
     axes[1, 0].set(title="Utilisation (tokens served / capacity)", ylim=(0, 1))
     _lines(axes[1, 1], labs, "rate_limited_share")
@@ -140,7 +140,7 @@ def plot_market(market: pd.DataFrame, path: Path, title: str | None = None) -> P
         else:
             axes[0, j].set(title=f"{seg}: price", ylabel="$ / M tokens")
             axes[0, j].set_ylim(bottom=0)
-            axes[0, j].yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, pos=None: f"${v:g}"))
+            style.dollar_axis(axes[0, j])
         order = list(dict.fromkeys(sub["provider"]))
         wide = sub.pivot(index="date", columns="provider", values="share")[order]
         wide = wide.loc[:, (wide.fillna(0.0) > 0).any()]
