@@ -89,7 +89,7 @@ def money(x, signed: bool = False, missing: str = MISSING) -> str:
     >>> money(3.0e10), money(8.5e8), money(1.23e12), money(-4.48e10), money(1.5e6), money(12.0)
     ('$30.0B', '$850M', '$1.2T', '−$44.8B', '$1.5M', '$12.00')
     >>> money(4.65e9, signed=True), money(-2.0e8, signed=True), money(0.0, signed=True), money(float("nan"))
-    ('+$4.7B', '−$200M', '$0.00', 'n/a')
+    ('+$4.7B', '−$200M', '$0', 'n/a')
     >>> money(999.96e6)
     '$1.0B'
     """
@@ -103,7 +103,7 @@ def money(x, signed: bool = False, missing: str = MISSING) -> str:
     for size, suffix in ((1e6, "M"), (1e3, "K")):
         if float(significant(a / size, 3, 0)) >= 1:
             return f"{_sign(x, signed)}${significant(a / size, 3, 0)}{suffix}"
-    return f"{_sign(x, signed)}${a:,.2f}"
+    return "$0" if a == 0 else f"{_sign(x, signed)}${a:,.2f}"
 
 
 def price(x, unit: str = "/Mtok", signed: bool = False, missing: str = MISSING) -> str:
