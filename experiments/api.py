@@ -222,6 +222,17 @@ class StudyResult:
         """The study that made the folder, as TOML."""
         return (self.folder / "study.toml").read_text()
 
+    def crossings(self) -> pd.DataFrame:
+        """One row per run × lab, as ``crossings.parquet`` of ``wattyear analyze``: ``run_id``, ``agent``,
+        ``seed``, ``crossing_step`` (the sustained self-funding crossing, 0 = the first month; NaN: not
+        within the horizon), ``crossing_date`` (NaT), ``censored`` (True: not crossed by the horizon, a
+        right-censored time for ``wattyear.experiments.analysis.survival``), ``first_touch_step`` /
+        ``first_touch_date`` (the first kept month the ratio reached 1), ``failed`` / ``failed_step``,
+        the swept parameters and the outcomes the analysis reads."""
+        from wattyear.experiments.analysis.outcomes import crossings_table, load
+
+        return crossings_table(load(self.folder))
+
     def analyze(self) -> list[Path]:
         """Fan charts, crossing dates, Llama figures and effect sizes (``wattyear analyze``)."""
         from wattyear.experiments.analysis.outcomes import analyze

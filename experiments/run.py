@@ -16,7 +16,7 @@ import tomli_w
 
 from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
-from wattyear.experiments.analysis.summary import crossings, format_crossings, format_summary, summary_frame
+from wattyear.experiments.analysis.summary import format_crossings, format_summary, summary_frame
 from wattyear.sim.guard import check_frame
 from wattyear.sim.model import WattyearModel
 from wattyear.sim.outputs import FILES as OUTPUT_FILES
@@ -120,11 +120,15 @@ class RunResult:
         """One row per lab: the start and end value of each summary metric."""
         return summary_frame(self.metrics)
 
-    def crossings(self) -> dict[str, str | None]:
-        """The month (``YYYY-MM``) from which each lab funds its next cluster from operations (its self-funding
-        ratio ≥ 1 for 12 months with no outside raise), or None."""
-        dates = self._month_labels()
-        return {lab: None if step is None else dates[step] for lab, step in crossings(self.metrics).items()}
+    def crossings(self) -> pd.DataFrame:
+        """One row per lab: the month from which it funds its next cluster from operations (its self-funding
+        ratio ≥ 1 for 12 months with no outside raise): ``crossing_step`` (0 = the first month; NaN: not
+        within the horizon) and ``crossing_date`` (NaT); ``censored`` (True: not crossed by the horizon);
+        ``first_touch_step`` / ``first_touch_date`` (the first month its ratio reached 1); ``failed`` and
+        ``failed_step``. ``dict(zip(t.agent, t.crossing_date))`` gives the mapping of earlier versions."""
+        from wattyear.experiments.analysis.outcomes import run_crossings
+
+        return run_crossings(self.metrics)
 
     def costs(self) -> pd.DataFrame:
         """Each provider's cost stack per million tokens served, year by year, against its revenue per

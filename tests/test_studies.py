@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import wattyear
-from wattyear.experiments.analysis.outcomes import QUALITY, analyze, crossings_table, load
+from wattyear.experiments.analysis import survival
+from wattyear.experiments.analysis.outcomes import QUALITY, RESTRICTED, analyze, crossings_table, load
 from wattyear.experiments.cli import main
 from wattyear.experiments.analysis.report import report
 from wattyear.experiments.studies.study import load_study
@@ -43,8 +44,9 @@ def test_better_open_weights_take_developer_tokens_and_delay_self_funding(llama)
     assert closed[0.95] < closed[0.5]
     crossings = pd.read_parquet(llama.folder / "crossings.parquet") if (llama.folder / "crossings.parquet").exists() \
         else crossings_table(load(llama.folder))
-    month = crossings.assign(month=crossings["crossing_step"].fillna(49))
-    median = month.groupby(["agent", QUALITY])["month"].median().unstack(QUALITY)
+    # the Kaplan–Meier median crossing month over the replicates and cadences (not reached: infinitely late)
+    median = crossings.groupby(["agent", QUALITY])["crossing_step"].apply(
+        lambda m: survival.summarise(m, 47).median or np.inf).unstack(QUALITY)
     assert (median[0.95] >= median[0.5]).all(), median
     assert (median[0.95] > median[0.5]).any(), median
 
@@ -196,24 +198,27 @@ def small(tmp_path, name, body, *, months=24):
 
 
 def test_sampled_designs_small_studies_and_switches_analyse_and_report(tmp_path, monkeypatch):
-    """No grid over quality × cadence (a sampled design): no heatmap, binned quality lines; two runs: too
-    few for effect sizes, said so; a switch as a parameter: its effect is on vs off; every dated label
-    counts from the run's start even when only every 12th month is kept."""
+    """No grid over quality × cadence (a sampled design): no heatmap or response curves, binned quality
+    lines; two runs: too few for effect sizes, said so; a switch as a parameter: its effect is on vs off;
+    every dated label counts from the run's start even when only every 12th month is kept."""
     monkeypatch.chdir(tmp_path)
     lhs = small(tmp_path, "lhs", f'[sample]\nn = 12\n[sample.ranges]\n"{QUALITY}" = [0.5, 0.95]\n'
                                  '"open_weights.release_every_months" = [3, 18]\n'
                                  '[outputs]\nkeep = "every"\nevery_months = 12\nkinds = ["lab"]\n', months=48)
     assert main(["sweep", str(lhs), "--workers", "2", "--no-progress", "--report"]) == 0
     folder = tmp_path / "out" / "lhs"
-    assert not (folder / "llama_heatmap.png").exists() and (folder / "llama_response.png").exists()
-    # the horizon starts at the run's start: each lab's earliest crossing is labelled with the month it
+    assert not (folder / "llama_heatmap.png").exists() and not (folder / "llama_response.png").exists()
+    assert (folder / "llama_prices_by_quality.png").exists()
+    # the horizon starts at the run's start: each lab's crossing dates are labelled with the month they
     # happened, counted from 2026-01, not from the first kept month (2026-12)
     text = (folder / "analysis.md").read_text()
-    crossed = crossings_table(load(folder)).dropna(subset=["crossing_step"])
-    assert len(crossed)
-    for lab, steps in crossed.groupby("agent")["crossing_step"]:
-        first = (pd.Timestamp("2026-01-01") + pd.DateOffset(months=int(steps.min()))).strftime("%Y-%m")
-        assert f"| {lab} |" in text and f"{first} to" in text, (lab, first)
+    table = crossings_table(load(folder))
+    assert table["crossing_step"].notna().any()
+    for lab, steps in table.groupby("agent")["crossing_step"]:
+        quarter = survival.median_crossing(survival.survival_table(steps, 47), share=0.25)
+        when = "not by 2029-12" if quarter is None else \
+            (pd.Timestamp("2026-01-01") + pd.DateOffset(months=int(quarter))).strftime("%Y-%m")
+        assert f"| {when} |" in text.split(f"| {lab} |")[1].split("\n")[0], (lab, when)
     two = small(tmp_path, "two", f'[grid]\n"{QUALITY}" = [0.6, 0.9]\n')
     assert main(["sweep", str(two), "--workers", "1", "--no-progress", "--report"]) == 0
     assert "Too few runs (2) to estimate the effects" in (tmp_path / "out" / "two" / "report.md").read_text()
@@ -232,8 +237,8 @@ def test_fully_censored_outcomes_get_no_effect_that_would_read_as_a_precise_null
     openai = findings[findings["lab"] == "openai"]  # never crosses in 48 months
     assert not openai["outcome"].str.contains("self-funding").any()
     assert "openai crosses in every run or in none" in (llama.folder / "analysis.md").read_text()
-    gemini = findings[findings["lab"] == "gemini"]  # crosses in every run: its month has an effect, its chance none
-    assert "self-funding month" in set(gemini["outcome"])
+    gemini = findings[findings["lab"] == "gemini"]  # crosses in every run: its months have an effect, its chance none
+    assert RESTRICTED in set(gemini["outcome"])
     assert "chance of self-funding within the horizon" not in set(gemini["outcome"])
 
 
