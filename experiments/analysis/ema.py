@@ -29,8 +29,10 @@ Outcomes (one value per experiment: the median over its replicates):
 - ``<lab>_crossing_month``: months from the run's start (``run.start``, 2026-01
   in the baseline) to the first month the lab's self-funding ratio is ≥ 1
   (0 = the first month). A lab that never reaches 1 within the horizon is
-  **censored at the horizon** (120 for the 120-month baseline, months 0-119: the first month after the run, as in ``wattyear analyze``): read any value
-  above the horizon as "not within the horizon", not as a date;
+  **censored at the horizon** (120 for the 120-month baseline, months 0-119: the first month after the
+  run): read the horizon as "not within the horizon", not as a date. Over replicates the outcome is the
+  Kaplan–Meier median (``experiments.analysis.survival``): the first month by which half the replicates
+  have crossed, or the horizon when fewer than half cross, never an average with a censored value;
 - ``<lab>_final_margin``: operating margin (a fraction, operating profit over
   revenue) in the last month;
 - ``<lab>_outside_capital_bn``: outside capital raised since the start, in
@@ -244,9 +246,8 @@ class Experiment:
     ``wattyear.run_ensemble`` of the replicate seeds → the median of each outcome over replicates.
 
     A module-level class, so a model built on it pickles (``MultiprocessingEvaluator`` works).
-    Integer parameters are rounded (``int(round(x))``) before they become overrides. With an even
-    number of replicates the median of a crossing month averages the two middle replicates, a
-    censored one included; use an odd number for a median that is always some replicate's value.
+    Integer parameters are rounded (``int(round(x))``) before they become overrides. A crossing month's
+    median over replicates is ``crossing_median``: some replicate's month, or the horizon (not reached).
     """
 
     def __init__(self, base: Any, paths: Sequence[str], *, months: int | None, seeds: Sequence[int],
@@ -284,7 +285,27 @@ class Experiment:
 
     def __call__(self, **params) -> dict[str, float]:
         table = self.replicate_outcomes(**params)
-        return {name: float(np.median(table[name].to_numpy())) for name in table.columns}
+        horizon = int(self.months) if self.months is not None else None
+        return {name: crossing_median(table[name].to_numpy(), horizon) if name.endswith("_crossing_month")
+                else float(np.median(table[name].to_numpy())) for name in table.columns}
+
+
+def crossing_median(months: np.ndarray, horizon: int | None = None) -> float:
+    """The Kaplan–Meier median of replicates' crossing months, each censored at ``horizon`` (default: the
+    largest value, which is the horizon wherever some replicate does not cross): the first month by which
+    half the replicates have crossed, or ``horizon`` when fewer than half do. With one horizon for all
+    replicates this is the lower middle replicate's month, never an average with a censored value (so
+    taking the largest value as the horizon changes nothing: the median is the ⌈n/2⌉-th smallest either way).
+
+    >>> crossing_median(np.array([22.0, 24.0]), 24), crossing_median(np.array([5.0, 24.0, 24.0]), 24)
+    (22.0, 24.0)
+    """
+    from wattyear.experiments.analysis.survival import survival_table, median_crossing
+
+    horizon = float(np.max(months)) if horizon is None else float(horizon)
+    crossed = np.where(months < horizon, months, np.nan)
+    median = median_crossing(survival_table(crossed, horizon - 1))
+    return horizon if median is None else median
 
 
 def model(base: str | Path | dict = "baseline", *, paths: list[str] | None = None, months: int | None = None,
