@@ -159,10 +159,18 @@ class StudyResult:
     """A sweep's folder: ``manifest`` (one row per run: id, design point, replicate, seed, status and
     one column per swept parameter) and ``metrics`` (every finished run's kept rows, with run_id,
     seed and the swept parameters, and ``crossing_step``, read from every month; read when first asked
-    for); ``market``, ``funding`` and ``leases`` when the study keeps them."""
+    for); ``market``, ``funding`` and ``leases`` when the study keeps them.
+
+    Tables are read from the study's packed files (one a table, written at the end of a sweep); a folder
+    whose runs changed since is packed again when first read, which ``progress`` shows (default: in a
+    Jupyter notebook, as a widget, and not elsewhere)."""
 
     folder: Path
     _metrics: pd.DataFrame | None = field(default=None, repr=False)
+    progress: bool | None = field(default=None, repr=False)
+
+    def _shows_progress(self) -> bool:
+        return in_notebook() if self.progress is None else self.progress
 
     @property
     def manifest(self) -> pd.DataFrame:
@@ -182,7 +190,7 @@ class StudyResult:
         if self._metrics is None:
             from wattyear.experiments.studies.store import ResultStore
 
-            self._metrics = ResultStore(self.folder).load()
+            self._metrics = ResultStore(self.folder).load(progress=self._shows_progress())
         return self._metrics
 
     @property
@@ -207,7 +215,7 @@ class StudyResult:
             raise ConfigError([Problem(str(self.folder), name, f'a study that keeps it (tables = ["{name}"] in its '
                                        "[outputs])", "not kept")])
         store = ResultStore(self.folder)
-        rows = store.load(name)
+        rows = store.load(name, progress=self._shows_progress())
         if rows.empty:
             return rows
         return rows[rows["run_id"].isin(store.finished())].reset_index(drop=True)  # runs with metrics only
@@ -318,9 +326,10 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
         raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
     study_ = load_study(study)
     folder = study_folder(study_, out)
-    run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True,
-              progress=in_notebook() if progress is None else progress, memory_bytes=budget)
-    return StudyResult(folder)
+    progress = in_notebook() if progress is None else progress
+    run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
+              memory_bytes=budget)
+    return StudyResult(folder, progress=progress)
 
 
 def report(folder: str | Path) -> list[Path]:
@@ -342,7 +351,7 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
     study_ = load_study(study)
     check_analysable(study_)
     result = sweep(study, out, workers=workers, memory=memory, scheduler=scheduler, progress=progress)
-    analyze_study(result.folder, study_)
+    analyze_study(result.folder, study_, progress=result._shows_progress())
     return result
 
 
@@ -366,14 +375,15 @@ def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:
     return draws(folder, n, seed)[1]
 
 
-def load_results(folder: str | Path) -> RunResult | StudyResult:
+def load_results(folder: str | Path, *, progress: bool | None = None) -> RunResult | StudyResult:
     """Read back a run folder (``wattyear run``, ``RunResult.save``) as a ``RunResult``, or a sweep's
-    folder (``wattyear sweep``, ``sweep``) as a ``StudyResult``."""
+    folder (``wattyear sweep``, ``sweep``) as a ``StudyResult``; ``progress``: show what reading a study
+    does when it is long (default: in a Jupyter notebook)."""
     folder = Path(folder)
     if (folder / "run.json").is_file():
         return load_run(folder)
     if (folder / "runs").is_dir():
-        return StudyResult(folder)
+        return StudyResult(folder, progress=progress)
     raise ConfigError([Problem(str(folder), "(folder)", "a run folder (with run.json) or a sweep folder (with "
                                "runs/)", "neither" if folder.is_dir() else "no such folder")])
 

@@ -109,4 +109,4 @@ def test_every_parquet_column_carries_its_unit(tmp_path, capsys):
     capsys.readouterr()
     wattyear.sweep({"study": {"name": "u", "base": "baseline", "months": 3, "replicates": 1},
                     "grid": {"open_weights.quality_fraction": [0.6]}}, tmp_path / "study", workers=1, progress=True)
-    assert "nothing to run" in capsys.readouterr().out
+    assert "nothing to run" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import wattyear
@@ -466,3 +467,75 @@ def test_analysing_a_study_that_kept_no_rows_says_why(tmp_path, capsys):
     assert len(done.manifest) == 1
     assert main(["analyze", str(tmp_path / "k")]) == 2
     assert "the study keeps no agent's rows (kinds = [] in its [outputs])" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- 7. the packed file of a study
+
+
+def packed_rows(out: Path, table: str = "metrics") -> pd.DataFrame:
+    return pd.read_parquet(ResultStore(out).packed_path(table))
+
+
+def test_a_sweep_packs_its_runs_into_one_file_that_reads_as_the_run_files(clean):
+    """runs.parquet holds every run file's rows in run order, bit for bit, names no single run in its
+    footer, and is what a study's metrics are read from."""
+    store = ResultStore(clean.out)
+    path = store.packed_path()
+    assert path == clean.out / "runs.parquet" and store.packed() == path
+    packed = packed_rows(clean.out)
+    pd.testing.assert_frame_equal(packed, pd.read_parquet(clean.out / "runs"), check_exact=True)
+    assert list(packed["run_id"].unique()) == ["p00000-r000", "p00000-r001", "p00001-r000", "p00001-r001"]
+    footer = pq.read_schema(path)
+    assert store_module.RUN_ID_KEY not in footer.metadata and footer.metadata[b"wattyear.run_files"] == b"4"
+    assert footer.field("revenue_usd_per_mtok").metadata[b"unit"] == b"$/Mtok"  # the units travel with the rows
+    pd.testing.assert_frame_equal(wattyear.load_results(clean.out).metrics, packed, check_exact=True)
+
+
+@pytest.mark.parametrize("change", ["removed", "copied over another", "added"])
+def test_a_packed_file_is_never_read_once_the_run_files_changed(clean, tmp_path, change):
+    """A run file removed, replaced (here by another run's, its time kept as cp -p keeps it) or added
+    makes the packed file stale: the study is read from its run files and packed again."""
+    out = copy_of(clean, tmp_path)
+    runs = out / "runs"
+    if change == "removed":
+        (runs / "p00001-r001.parquet").unlink()
+    elif change == "copied over another":
+        shutil.copy2(runs / "p00000-r000.parquet", runs / "p00000-r001.parquet")
+    else:
+        shutil.copy2(runs / "p00000-r000.parquet", runs / "p00002-r000.parquet")
+    store = ResultStore(out)
+    assert store.packed() is None
+    metrics = wattyear.load_results(out).metrics
+    pd.testing.assert_frame_equal(metrics, pd.read_parquet(runs), check_exact=True)
+    assert store.packed() == out / "runs.parquet"
+    pd.testing.assert_frame_equal(packed_rows(out), metrics, check_exact=True)
+
+
+def test_a_resume_drops_the_packed_file_and_packs_the_redone_runs(clean, tmp_path):
+    out = copy_of(clean, tmp_path)
+    cut = out / "runs" / "p00000-r001.parquet"
+    cut.write_bytes(cut.read_bytes()[:100])
+    store = ResultStore(out)
+    assert store.packed() is None
+    report = run_sweep(load_study(clean.study), out, workers=1, progress=False)
+    assert (report.done, report.skipped) == (1, 3)
+    assert store.packed() == out / "runs.parquet"
+    pd.testing.assert_frame_equal(packed_rows(out), packed_rows(clean.out), check_exact=True)
+
+
+def test_a_study_is_read_from_its_run_files_while_a_sweep_writes_there(clean, tmp_path):
+    out = copy_of(clean, tmp_path)
+    (out / "runs.parquet").unlink()
+    with open(out / LOCK, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        metrics = wattyear.load_results(out).metrics
+    assert not (out / "runs.parquet").exists()  # nothing written into a folder a sweep holds
+    pd.testing.assert_frame_equal(metrics, packed_rows(clean.out), check_exact=True)
+
+
+def test_each_kept_table_is_packed_beside_its_folder(tmp_path):
+    done = wattyear.sweep({"study": {"name": "t", "months": 2, "replicates": 2},
+                           "outputs": {"tables": ["market"]}}, tmp_path / "t", workers=1, progress=False)
+    assert ResultStore(done.folder).packed("market") == tmp_path / "t" / "market.parquet"
+    pd.testing.assert_frame_equal(done.market, pd.read_parquet(tmp_path / "t" / "market"), check_exact=True)
+    assert done.market["run_id"].nunique() == 2

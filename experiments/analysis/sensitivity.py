@@ -187,17 +187,33 @@ def check_analysable(study) -> None:
         raise ConfigError(problems)
 
 
-def analyze_study(folder: str | Path, study) -> list[Path]:
+def _say(progress: bool | None, text: str) -> None:
+    """A line on stderr saying what the analysis does next (none with ``progress=False``)."""
+    if progress is not False:
+        import sys
+
+        print(f"sensitivity: {text}", file=sys.stderr, flush=True)
+
+
+def analyze_study(folder: str | Path, study, progress: bool | None = None) -> list[Path]:
     """Indices of every lab's outcomes in a finished saltelli or morris study: its self-funding month
     (read from every month; a run that never crosses is censored at the horizon + 1, and the table says
     how many) and its revenue per watt-year in ``analysis.OUTCOME_MONTH`` (or the last kept month before
     it). Replicates of a design point are averaged first. Writes ``sensitivity.csv``, ``sensitivity.md``
-    and a bar chart per lab and outcome into ``folder``."""
+    and a bar chart per lab and outcome into ``folder``.
+
+    ``progress``: None, a line on stderr before each long step and a bar over the indices on a terminal;
+    True, both anywhere (a widget in a notebook); False, silent."""
+    from tqdm.auto import tqdm
+
     from wattyear.experiments.analysis.outcomes import AnalysisError, crossings_table, load
 
     folder = Path(folder)
     check_analysable(study)
+    _say(progress, f"reading the labs' rows of {len(study.runs):,} runs from {folder}…")
     data = load(folder)
+    _say(progress, f"each run's self-funding month and outcomes ({data.runs['run_id'].nunique():,} runs × "
+                   f"{len(data.labs)} labs)…")
     table = crossings_table(data)
     point = {r.run_id: r.point for r in study.runs}
     table["point"] = table["run_id"].map(point)
@@ -211,11 +227,15 @@ def analyze_study(folder: str | Path, study) -> list[Path]:
               "Ranges:", "", "| parameter | low | high |", "|---|---|---|"]
     lines += [f"| `{k}` | {lo:g} | {hi:g} |" for k, (lo, hi) in study.ranges.items()]
     lines += ["", "Integer parameters are run at the nearest integer; the indices use the design's values.", ""]
+    kind = "Sobol' indices" if study.sample_method == "saltelli" else "Morris elementary effects"
+    outcomes = [("crossing", "crossing_step")] + ([("rpwy", rpwy)] if rpwy is not None else [])
+    _say(progress, f"{kind} of {len(outcomes)} outcome(s) for each of {len(data.labs)} labs, and their charts…")
+    bar = tqdm(total=len(data.labs) * len(outcomes), unit="index", desc=kind, leave=False, dynamic_ncols=True,
+               disable=None if progress is None else not progress)
     for lab in data.labs:
         g = table[table["agent"] == lab]
-        for key, column in (("crossing", "crossing_step"), ("rpwy", rpwy)):
-            if column is None:
-                continue
+        for key, column in outcomes:
+            bar.set_postfix_str(f"{lab}: {key}")
             values = g[column].to_numpy(float)
             n_censored = 0
             if key == "crossing":
@@ -245,6 +265,8 @@ def analyze_study(folder: str | Path, study) -> list[Path]:
             for _, r in result.sort_values(order, ascending=False).iterrows():
                 lines.append(f"| `{r['parameter']}` | " + " | ".join(f"{r[c]:.3g}" for c in cols) + " |")
             lines += ["", f"![{lab}: {name}]({png.name})", ""]
+            bar.update(1)
+    bar.close()
     meaning = ("S1: share of the outcome's variance due to the parameter alone; ST: including its interactions; "
                "_conf: half-width of the 95% confidence interval (bootstrap)." if study.sample_method == "saltelli"
                else "mu_star: mean absolute elementary effect (the parameter's overall influence, in the "

@@ -8,32 +8,47 @@ Layout of a sweep folder::
     runs/<run_id>.parquet one per finished run (written to a temporary name, then renamed)
     manifest.jsonl        one line per run attempt: run id, parameters, seed, status, error, wall time
     manifest.parquet      the last record of every run, rewritten at the end of a sweep
+    runs.parquet          every finished run's rows in one file, packed at the end of a sweep (and
+                          ``market.parquet`` … for each other table kept: ``<table>/`` packed)
 
 A run is finished when its Parquet file exists and its footer holds the rows
 the run has (``verify``: a file cut short by a crash or a full disk is
 redone); a sweep run again into the same folder (or with ``--resume``) skips
-finished runs, so no run is ever stored twice. Load all results as one table
-with ``pandas.read_parquet(folder / "runs")``,
-``pyarrow.dataset.dataset(folder / "runs")`` or DuckDB's
-``SELECT * FROM 'folder/runs/*.parquet'``.
+finished runs, so no run is ever stored twice.
+
+The run files are the record; a packed file is a copy for reading, made because reading thousands of
+small files costs a few milliseconds each (5,376 run files: 8.5 s, their packed file: 0.6 s). Its footer
+holds a fingerprint of the run files it was packed from (names, inodes, sizes, modification times), and
+it is read only while that fingerprint matches the folder: a run redone, removed or added since makes it
+stale, and the next load packs the folder again. A sweep removes the packed files before it writes a
+run. Load all results as one table with ``StudyResult.metrics`` (``wattyear.load_results(folder)``),
+``pandas.read_parquet(folder / "runs.parquet")`` after a finished sweep, or, from the run files,
+``pyarrow.dataset.dataset(folder / "runs")`` or DuckDB's ``SELECT * FROM 'folder/runs/*.parquet'``.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from wattyear.sim.outputs import with_units
 
 #: the footer key of a run file naming its run (``ResultStore.verify`` checks it on resume)
 RUN_ID_KEY = b"wattyear.run_id"
+#: the footer key of a packed file: the fingerprint of the run files it was packed from (``ResultStore.files``)
+PACKED_FROM_KEY = b"wattyear.packed_from"
+#: rows per row group of a packed file (the run files' rows are gathered into groups this large)
+PACKED_ROW_GROUP = 1 << 16
 
 
 def arrow_table(columns: dict) -> pa.Table:
@@ -340,11 +355,136 @@ class ResultStore:
             raise write_error(exc, path) from exc
         return path
 
-    def load(self, table: str = "metrics") -> pd.DataFrame:
+    # ------------------------------------------------------------------------------ reading a study back
+
+    def table_dir(self, table: str = "metrics") -> Path:
+        """The folder of a table's run files: ``runs/`` for metrics, ``<table>/`` for the others."""
+        return self.runs_dir if table == "metrics" else self.folder / table
+
+    def packed_path(self, table: str = "metrics") -> Path:
+        """The packed file of a table, beside its folder of run files: ``runs.parquet``, ``market.parquet``…"""
+        folder = self.table_dir(table)
+        return folder.with_name(f"{folder.name}.parquet")
+
+    def files(self, table: str = "metrics") -> tuple[list[Path], bytes]:
+        """A table's run files in name order (the order every reader gives their rows), and their
+        fingerprint: a hash of each file's name, inode, size and modification time. A file rewritten
+        (always to a new inode: written to a temporary name, then renamed), removed or added changes it.
+        Names starting with ``.`` or ``_`` are left out, as Arrow's and pandas' readers leave them out."""
+        folder = self.table_dir(table)
+        try:
+            entries = sorted((e for e in os.scandir(folder) if e.name.endswith(".parquet")
+                              and not e.name.startswith((".", "_")) and e.is_file()), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        digest = hashlib.sha256()
+        for entry in entries:
+            st = entry.stat()
+            digest.update(f"{entry.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return [Path(e.path) for e in entries], digest.hexdigest().encode()
+
+    def packed(self, table: str = "metrics", fingerprint: bytes | None = None) -> Path | None:
+        """The table's packed file if it holds exactly the run files there are now, else None."""
+        path = self.packed_path(table)
+        if fingerprint is None:
+            fingerprint = self.files(table)[1]
+        try:
+            held = (pq.read_schema(path).metadata or {}).get(PACKED_FROM_KEY)
+        except (OSError, pa.ArrowException):  # none yet, or a damaged one: pack again
+            return None
+        return path if held == fingerprint else None
+
+    def drop_packed(self, tables: tuple[str, ...] = ("metrics",)) -> None:
+        """Remove the packed files (a sweep does, before it writes a run: they would go stale)."""
+        for table in tables:
+            self.packed_path(table).unlink(missing_ok=True)
+
+    def pack(self, table: str = "metrics", progress: bool | None = None) -> Path | None:
+        """Gather a table's run files into its packed file, unless it is current; return it (None: no run
+        file). Streams the rows a row group at a time, so memory stays flat however many runs there are.
+        ``progress``: None, a line saying what it does and a bar on a terminal; True, both anywhere; False,
+        silent. Raises WriteError if the file cannot be written (the run files are untouched)."""
+        files, fingerprint = self.files(table)
+        path = self.packed_path(table)
+        if not files:
+            path.unlink(missing_ok=True)
+            return None
+        if self.packed(table, fingerprint) is not None:
+            return path
+        dataset = ds.dataset(files, format="parquet")  # the first file's schema, as pandas' reader takes it
+        metadata = {k: v for k, v in (dataset.schema.metadata or {}).items() if k != RUN_ID_KEY}
+        schema = dataset.schema.with_metadata({**metadata, PACKED_FROM_KEY: fingerprint,
+                                               b"wattyear.run_files": str(len(files)).encode()})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        bar = _bar(len(files), f"packing {len(files):,} {table} run files into {path.name} (read from it from now on)",
+                   progress)
+        try:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, bar:
+                pending, rows, last = [], 0, None
+                for tagged in dataset.scanner().scan_batches():
+                    if tagged.fragment.path != last:
+                        if last is not None:
+                            bar.update(1)
+                        last = tagged.fragment.path
+                    if tagged.record_batch.num_rows:
+                        pending.append(tagged.record_batch)
+                        rows += tagged.record_batch.num_rows
+                    if rows >= PACKED_ROW_GROUP:
+                        writer.write_table(pa.Table.from_batches(pending), row_group_size=PACKED_ROW_GROUP)
+                        pending, rows = [], 0
+                if pending:
+                    writer.write_table(pa.Table.from_batches(pending), row_group_size=PACKED_ROW_GROUP)
+                bar.update(1)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise write_error(exc, path) from exc
+            raise
+        return path
+
+    def _readable(self, table: str, progress: bool | None) -> Path | list[Path] | None:
+        """What to read a table from: its packed file, packed now if it is stale and no sweep is writing
+        into the folder (a read-only folder, or a sweep under way, reads the run files); None if there are
+        no run files."""
+        from wattyear.experiments.studies.result_folder import sweep_lock
+        from wattyear.sim.config import ConfigError
+
+        files, fingerprint = self.files(table)
+        if not files:
+            return None
+        current = self.packed(table, fingerprint)
+        if current is not None:
+            return current
+        try:
+            with sweep_lock(self.folder):
+                return self.pack(table, progress) or files
+        except (ConfigError, OSError, pa.ArrowException):
+            # another sweep writes there, the folder is read-only, or a run file is damaged (its readers name it)
+            return files
+
+    def dataset(self, table: str = "metrics", progress: bool | None = None) -> ds.Dataset:
+        """A table's rows as a ``pyarrow.dataset`` (read lazily, only the columns and rows asked for): its
+        packed file, packed first if stale (``_readable``); with no run file yet, the (empty) folder's."""
+        source = self._readable(table, progress)
+        return ds.dataset(self.table_dir(table) if source is None else source, format="parquet")
+
+    def load(self, table: str = "metrics", progress: bool | None = None) -> pd.DataFrame:
         """All runs' rows of one table (``metrics``, or a table the study keeps: ``market``, ``funding``,
-        ``leases``)."""
-        folder = self.runs_dir if table == "metrics" else self.folder / table
-        if not any(folder.glob("*.parquet")):  # e.g. no run raised: no funding file was written
+        ``leases``), in run order, read from the table's packed file (packed first if stale; ``pack`` says
+        what ``progress`` shows)."""
+        source = self._readable(table, progress)
+        if source is None:  # e.g. no run raised: no funding file was written
             return pd.DataFrame()
-        return read_table(folder, f"the {table} files of a sweep (a damaged run file is redone when the sweep "
-                                  "is run again)")
+        return read_table(source if isinstance(source, Path) else self.table_dir(table),
+                          f"the {table} files of a sweep (a damaged run file is redone when the sweep is run again)")
+
+
+def _bar(total: int, what: str, progress: bool | None):
+    """A progress bar over ``total`` files, after a line saying ``what`` is done (see ``ResultStore.pack``)."""
+    from tqdm.auto import tqdm
+
+    if progress is not False:
+        print(what + "…", file=sys.stderr, flush=True)
+    return tqdm(total=total, unit="run", disable=None if progress is None else not progress, leave=False,
+                dynamic_ncols=True)

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -275,7 +276,7 @@ def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     if enabled and total == 0:
-        print("every run of the study is already in the folder: nothing to run", flush=True)
+        print("every run of the study is already in the folder: nothing to run", file=sys.stderr, flush=True)
     return tqdm(total=total, disable=not enabled or total == 0, unit="run", dynamic_ncols=True)
 
 
@@ -296,6 +297,8 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
             _write_study(study, store.folder)
             store.prepare(study.tables)
             todo, redone = _unfinished(study, store, resume)
+            if todo:  # the packed files would go stale as runs are written
+                store.drop_packed(study.tables)
 
             def make_tasks(slots: int) -> Iterator[dict]:
                 return tasks_for(study, todo, store, memory_bytes=memory_bytes, workers=slots)
@@ -320,10 +323,22 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
                     bar.update(len(entries))
                     bar.set_postfix(done=done, failed=failed)
             store.write_manifest_table()
+            _pack(store, study.tables, progress)
     finally:
         if client is not None:
             client.close()
     return SweepReport(len(study.runs), done, failed, len(study.runs) - len(todo), time.perf_counter() - t0)
+
+
+def _pack(store: ResultStore, tables: tuple[str, ...], progress: bool) -> None:
+    """Pack each table's run files into one file (``ResultStore.pack``): loading the study then reads one
+    file, not one a run. A folder that cannot take it (a full disk) keeps its runs and is read from them."""
+    for table in tables:
+        try:
+            store.pack(table, progress=progress)
+        except WriteError as exc:
+            print(f"could not pack the {table} run files ({exc.strerror}: {exc.filename}); loading reads them one "
+                  "by one", file=sys.stderr, flush=True)
 
 
 def _write_study(study: Study, folder: Path) -> None:
