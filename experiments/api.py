@@ -3,7 +3,7 @@
     >>> import wattyear
     >>> result = wattyear.run(months=12)                    # the calibrated baseline, one year
     >>> result.metrics.query("kind == 'lab'").shape
-    (48, 66)
+    (48, 67)
 
 Configs are named as on the command line: a TOML file, the name of a packaged
 config (``"baseline"``, ``"colossus_lease"``) or a config dict; ``overrides``
@@ -356,13 +356,16 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
 
 
 def validate(outcomes: str | Path, config: str | Path | dict | None = None, *, posterior: str | Path | None = None,
-             scenarios: int = 50, seed: int = 0):
+             scenarios: int = 50, seed: int = 0, discrepancy: float = 0.0):
     """The model against a table of observed outcomes (``wattyear validate``): per row the model's median and
     50%/90% intervals over ``scenarios`` seeds of ``config`` (or draws from a ``posterior`` folder), the ratio
-    and whether the observed value falls inside; ``.median_abs_log_ratio`` and ``.coverage`` overall."""
+    and whether the observed value falls inside; ``.median_abs_log_ratio`` and ``.coverage`` overall.
+    ``discrepancy``: a log-normal model-discrepancy sd that widens the bands (``docs/validation.md`` sizes it
+    from the rolling-origin backtests); ``.carries`` says what the bands carry."""
     from wattyear.experiments.calibration.validate import validate as run_validation
 
-    return run_validation(outcomes, config=config, posterior=posterior, scenarios=scenarios, seed=seed)
+    return run_validation(outcomes, config=config, posterior=posterior, scenarios=scenarios, seed=seed,
+                          discrepancy=discrepancy)
 
 
 def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:

@@ -30,7 +30,14 @@ def stacked_metrics(model, steps=None, columns=None) -> dict[str, np.ndarray]:
     """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario. With
     ``steps`` (and ``columns``), only those months (and metrics), in that order."""
     history = model.history if steps is None else [model.history[t] for t in steps]
-    return {col: np.stack([getattr(r.books, col) for r in history]) for col in columns or METRIC_COLUMNS}
+    stacked = {}
+    for col in columns or METRIC_COLUMNS:
+        if col in outputs.DERIVED_METRICS:  # a lab's status, from its failed flag
+            failed = np.stack([r.books.failed for r in history])
+            stacked[col] = np.where(failed, "failed", "active")
+        else:
+            stacked[col] = np.stack([getattr(r.books, col) for r in history])
+    return stacked
 
 
 def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
@@ -148,7 +155,7 @@ def funding_frame(model, scenario: int = 0) -> pd.DataFrame:
         "date": np.array([np.datetime64(model.date(r["step"]), "D") for r in recs], dtype=DATE),
         "lab": [r["lab"] for r in recs],
         "source": [r["source"] for r in recs],
-        "partner": [r["partner"] for r in recs],
+        "partner": [r["partner"] or None for r in recs],  # (null: not a cloud partner)
         "amount_usd": [float(r["amount_usd"][scenario]) for r in recs],
         "cloud_commitment_usd": [float(r["cloud_commitment_usd"][scenario]) for r in recs],
         "commitment_watts": [float(r["commitment_watts"][scenario]) for r in recs],

@@ -18,7 +18,7 @@ from wattyear.sim.supply import fringe_rent_usd_per_w_year
 from wattyear.sim.records import Accounts, MarketMonth, OutsideIncome, SupplyMonth, TokenMonth
 from wattyear.sim.state import WorldState
 from wattyear.sim.token_month import paid_usd_per_mtok, segment_sums, spend_usd
-from wattyear.sim.units import DT_YEARS, per_mtok
+from wattyear.sim.units import DT_YEARS, TOKENS_PER_MTOK, per_mtok
 from wattyear.sim.world import World
 
 
@@ -119,8 +119,19 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
     for c, h_id in zip(hyperscalers, world.hyperscaler_ids):
         for lab_id, frac in cfg["hyperscalers"][h_id]["stakes"].items():
             stake_income[:, c] += frac * profit[:, world.column(lab_id)]
-    quality = np.zeros((s, n_agents))
+    # what the books record as undefined (NaN; ``sim.outputs`` says when each is): the model decides on
+    # the zero-safe ratios above, the records keep missing values missing
+    no_tokens = econ.tokens_capacity <= 0.0
+    sells_none = no_tokens | (np.arange(n_agents) >= n_prov)  # (hyperscalers and the publisher sell no tokens)
+    mtok_per_watt_year = np.where(no_tokens, np.nan, econ.tokens_per_watt_year / TOKENS_PER_MTOK)
+    revenue_usd_per_mtok = np.where(sells_none, np.nan, per_mtok(econ.revenue_per_token))
+    quality = np.full((s, n_agents), np.nan)
     quality[:, :n_prov] = st.quality
+    quality[:, : st.failed.shape[1]][st.failed] = np.nan
+    no_revenue = np.abs(revenue) <= kernel.MONEY_FLOOR_USD
+    no_token_revenue = np.abs(token_revenue) <= kernel.MONEY_FLOOR_USD
+    per_served = lambda cost_usd: np.where(tokens_served < 1.0, np.nan, per_mtok(  # noqa: E731
+        kernel.safe_divide(cost_usd, tokens_served, floor=1.0)))
 
     return Accounts(
         watts=econ.watts,
@@ -129,14 +140,14 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         leased_out_watts=leased_out,
         tokens_capacity=econ.tokens_capacity,
         tokens_served=econ.tokens_served,
-        tokens_per_watt_year=econ.tokens_per_watt_year,
-        revenue_per_token=econ.revenue_per_token,
-        revenue_per_watt_year=econ.revenue_per_watt_year,
-        cost_per_watt_year=econ.cost_per_watt_year,
-        blended_price_usd_per_mtok=per_mtok(econ.blended_price_usd_per_token),
-        utilization=econ.utilization,
-        peak_load=peak_load,
-        rate_limited_share=rate_limited,
+        mtok_per_watt_year=mtok_per_watt_year,
+        revenue_usd_per_mtok=revenue_usd_per_mtok,
+        revenue_usd_per_watt_year=mtok_per_watt_year * revenue_usd_per_mtok,  # RPWY = TPWY × RPT, to the bit
+        cost_usd_per_watt_year=np.where(econ.watts <= 0.0, np.nan, econ.cost_per_watt_year),
+        blended_price_usd_per_mtok=np.where(tokens_served <= 0.0, np.nan, per_mtok(econ.blended_price_usd_per_token)),
+        utilization=np.where(sells_none, np.nan, econ.utilization),
+        peak_load=np.where(sells_none, np.nan, peak_load),
+        rate_limited_share=np.where(asked <= 0.0, np.nan, rate_limited),
         quality=quality,
         token_revenue_usd=token_revenue,
         lease_income_usd=rent_recv,
@@ -146,9 +157,9 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         revenue_usd=revenue,
         operating_cost_usd=cost,
         operating_profit_usd=profit,
-        operating_margin=kernel.safe_divide(profit, revenue, floor=kernel.MONEY_FLOOR_USD),
-        gross_margin=kernel.safe_divide(token_revenue - operating_cost * (1 - supply.training_share),
-                                           token_revenue, floor=kernel.MONEY_FLOOR_USD),
+        operating_margin=np.where(no_revenue, np.nan, kernel.safe_divide(profit, revenue, floor=kernel.MONEY_FLOOR_USD)),
+        gross_margin=np.where(no_token_revenue, np.nan, kernel.safe_divide(
+            token_revenue - operating_cost * (1 - supply.training_share), token_revenue, floor=kernel.MONEY_FLOOR_USD)),
         energy_usd=energy,
         interest_usd=interest,
         depreciation_usd=depreciation,
@@ -156,16 +167,15 @@ def book_month(world: World, st: WorldState, fleet: Fleet, t: int, supply: Suppl
         watt_site_opex_usd=running * (1 - out_share),
         watt_rent_usd=rent_paid + np.where(np.arange(n_agents) == fringe, fringe_rent[:, None], 0.0),
         # (per token served: under one token served a month there is no cost per token, as none served)
-        cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost, tokens_served, floor=1.0)),
-        serving_cost_usd_per_mtok=per_mtok(kernel.safe_divide(operating_cost * (1 - supply.training_share),
-                                                              tokens_served, floor=1.0)),
+        cost_usd_per_mtok=per_served(operating_cost),
+        serving_cost_usd_per_mtok=per_served(operating_cost * (1 - supply.training_share)),
         capex_usd=capex,
         cash_flow_usd=cash_flow,
         operating_cash_flow_usd=kernel.operating_cash_flow_usd(profit, depreciation),
         owned_cost_per_watt_year=kernel.safe_divide(owned_cost / DT_YEARS, owned),
         stake_income_usd=stake_income,
         revenue_at_risk_usd=revenue_at_risk,
-        customers_over_1m=outside.large_customers,
+        customers_over_1m=np.rint(outside.large_customers).astype(np.int64),
         # for agents' observation
         capacity_cost_usd=capacity_cost,
         outlays_usd=cost - depreciation + capex,

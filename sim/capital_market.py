@@ -58,14 +58,15 @@ def source_shares(shares, available):
 def self_funding_ratio(trailing_fcf_usd_per_year, next_cluster_usd_per_year):
     """SFR = trailing-12-month free cash flow / what the next cluster costs a year (its capex over the build
     lead time in years, or a year of its rent). SFR ≥ 1: operations could pay for it. No next cluster
-    (cost 0) gives SFR 0: nothing to fund is not being self-funded.
+    (cost 0) gives no ratio (NaN): with nothing to fund, being self-funded is undefined, and a crossing
+    (SFR ≥ 1) is not made of it.
 
-    >>> float(self_funding_ratio(30e9, 60e9 / 2))
-    1.0
+    >>> self_funding_ratio(np.array([30e9, 30e9]), np.array([60e9 / 2, 0.0]))
+    array([ 1., nan])
     """
     annual = np.asarray(next_cluster_usd_per_year, float)
-    return np.divide(trailing_fcf_usd_per_year, annual, out=np.zeros(np.broadcast(trailing_fcf_usd_per_year,
-                                                                                  annual).shape),
+    return np.divide(trailing_fcf_usd_per_year, annual,
+                     out=np.full(np.broadcast(trailing_fcf_usd_per_year, annual).shape, np.nan),
                      where=annual > 0.01)  # (a cent a year of capex is no cluster: the ratio would overflow)
 
 

@@ -259,7 +259,7 @@ def capital_month(model, obs: Observation) -> CapitalMonth:
     debt_before = st.debt.copy()
     for record in clear_capital_market(model, obs):
         model.funding.add(**record)
-    failed = np.zeros(st.cash.shape)
+    failed = np.zeros(st.cash.shape, dtype=bool)
     failed[:, : st.failed.shape[1]] = st.failed
     return CapitalMonth(
         cash_usd=st.cash.copy(), raised_usd=st.raised.copy(), invested_usd=st.invested.copy(),
@@ -294,5 +294,6 @@ def self_funding(model, t: int) -> SelfFunding:
     token_business = ocf - replacement
     for lab in model.labs:
         token_business[:, lab.column] -= lease_income[:, lab.column]
-    return SelfFunding(ocf, ocf - replacement, lease_income, capex, cost,
-                       capital_market.self_funding_ratio(token_business, cost))
+    ratio = capital_market.self_funding_ratio(token_business, cost)
+    ratio[:, : st.failed.shape[1]][st.failed] = np.nan  # a failed lab funds nothing
+    return SelfFunding(ocf, ocf - replacement, lease_income, capex, cost, ratio)

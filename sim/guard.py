@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wattyear.sim.outputs import MAY_BE_NAN
 from wattyear.sim.records import Books, MarketMonth, TokenMonth, as_dict
 from wattyear.sim.units import step_date
 from wattyear.sim.world import World
@@ -59,7 +60,9 @@ def check_month(world: World, step: int, books: Books, market: MarketMonth, toke
 
     for table, names in ((as_dict(books), agents), (as_dict(market), segments)):
         for key, arr in table.items():
-            finite = np.isfinite(arr)
+            # a ratio the books record as undefined is NaN by construction (its denominator, an amount,
+            # is checked here too); it may never be infinite
+            finite = (~np.isinf(arr)) if key in MAY_BE_NAN else np.isfinite(arr)
             if not finite.all():
                 bad = ~finite.reshape(arr.shape[0], -1) if arr.ndim > 1 else ~finite[:, None]
                 cols = bad.shape[1]
@@ -112,7 +115,8 @@ def check_month(world: World, step: int, books: Books, market: MarketMonth, toke
 
 def check_frame(name: str, frame, scenario: int = 0) -> None:
     """Raise ``ModelError`` if a numeric column of an output table (``metrics``, ``market``, ``leases``,
-    ``funding``) holds a non-finite value: the guard checks the arrays the model records each month, and this
+    ``funding``) holds a non-finite value (NaN is let through in the metrics ``sim.outputs`` may leave
+    undefined): the guard checks the arrays the model records each month, and this
     checks the columns derived from them afterwards, before anything is written. Names the month, the row's
     agent (or segment and provider) and the column; ``scenario``: the run's place in its ensemble."""
     import pandas as pd
@@ -121,7 +125,8 @@ def check_frame(name: str, frame, scenario: int = 0) -> None:
     if numeric.empty:
         return
     values = numeric.to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
+    may_be_nan = np.array([c in MAY_BE_NAN and name == "metrics" for c in numeric.columns])
+    bad = np.isinf(values) | (np.isnan(values) & ~may_be_nan)
     if not bad.any():
         return
     row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)

@@ -59,7 +59,7 @@ from wattyear.sim.world import World, build_world
 STARTING_SHARE_ITERATIONS = 60
 
 #: what Mesa's DataCollector records of each lab every month: the month's books at scenario 0 …
-LAB_REPORTS = ("watts", "revenue_per_token", "revenue_per_watt_year", "cost_per_watt_year", "utilization",
+LAB_REPORTS = ("watts", "revenue_usd_per_mtok", "revenue_usd_per_watt_year", "cost_usd_per_watt_year", "utilization",
                "rate_limited_share", "operating_profit_usd", "cash_usd", "self_funding_ratio", "outside_capital_usd")
 
 

@@ -8,10 +8,16 @@ generated from here (``markdown_list``; ``python -m wattyear.sim.outputs README.
 rewrites them), and ``tests/test_outputs.py`` keeps code, table and README in
 step.
 
-Conventions: money (``$``) is an amount for the month unless the meaning says
-it is a stock (``cash_usd``, ``debt_usd``, ``outside_capital_usd``) or a
-yearly rate (``$/yr``); a ratio is 0 where its denominator is 0; per-agent
-columns an agent has no part in (a hyperscaler's tokens, a lab's debt) are 0.
+Conventions: a column holds its values in the unit its name carries, in every
+file, table, plot, summary, report, the dashboard and the API (``revenue_usd_per_mtok``
+is $/Mtok wherever it appears: no table rescales a column it keeps the name of). Money
+(``$``) is an amount for the month unless the meaning says it is a stock
+(``cash_usd``, ``debt_usd``, ``outside_capital_usd``) or a yearly rate (``$/yr``).
+Missing is missing: a ratio whose denominator is 0 (no watts, no tokens, no
+revenue, no next cluster) and a quantity an agent has no part in (a hyperscaler's
+quality or utilisation) are NaN, said in each column's ``undefined``; an amount an
+agent has none of (a hyperscaler's tokens, a lab's debt) is a true 0. Flags are
+booleans and counts integers.
 """
 
 from __future__ import annotations
@@ -20,22 +26,27 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from wattyear.sim.units import TOKENS_PER_MTOK
 
 
 @dataclass(frozen=True)
 class Column:
-    """One output column: its name in the Parquet file, its unit, a one-line meaning, and the unit
-    tables and plots show it in with the factor from the stored unit (``display``)."""
+    """One output column: its name in the Parquet file, its unit, a one-line meaning, and when it is
+    NaN (``undefined``: empty for a column that is always defined)."""
 
     name: str
     unit: str
     meaning: str
-    shown_unit: str = ""
-    shown_scale: float = 1.0
+    undefined: str = ""
 
 
 C = Column
+
+#: when a ratio is undefined, shared by the per-watt columns
+NO_TOKENS = "no tokens capacity (no operated watts: a failed lab, an owner that lets all its watts)"
+SELLS_NONE = ("it sells no tokens: agents other than providers (hyperscalers, the publisher), or no tokens "
+              "capacity (a failed lab)")
+NO_WATTS = "no operated watts (a failed lab; an owner that lets all its watts)"
+NO_SERVED = "no tokens served"
 
 #: the keys of metrics.parquet, before the metrics
 METRIC_KEYS = (
@@ -53,21 +64,24 @@ METRIC_VALUES = (
     C("owned_watts", "W", "IT watts owned and in service, leased out or not"),
     C("leased_in_watts", "W", "watts leased in and delivered this month"),
     C("leased_out_watts", "W", "watts let to others this month"),
-    C("tokens_per_watt_year", "tokens/W-yr", "TPWY: tokens the operated fleet could produce in a year at full "
-      "load, per operated watt (in tokens of its own models)", "Mtok/W-yr", 1.0 / TOKENS_PER_MTOK),
-    C("revenue_per_token", "$/token", "RPT: token revenue / tokens capacity (= blended price × utilisation)",
-      "$/Mtok", TOKENS_PER_MTOK),
-    C("revenue_per_watt_year", "$/W-yr", "RPWY = TPWY × RPT: token revenue, annualised, per operated watt"),
-    C("cost_per_watt_year", "$/W-yr", "CPWY: cost of the operated watts (energy; depreciation and site opex of "
-      "owned watts in use; rent of leased-in watts), annualised, per operated watt"),
+    C("mtok_per_watt_year", "Mtok/W-yr", "TPWY: million tokens the operated fleet could produce in a year at "
+      "full load, per operated watt (in tokens of its own models)", NO_TOKENS),
+    C("revenue_usd_per_mtok", "$/Mtok", "RPT: token revenue / tokens capacity, per million tokens (= blended "
+      "price × utilisation)", SELLS_NONE),
+    C("revenue_usd_per_watt_year", "$/W-yr", "RPWY = TPWY × RPT: token revenue, annualised, per operated watt",
+      SELLS_NONE),
+    C("cost_usd_per_watt_year", "$/W-yr", "CPWY: cost of the operated watts (energy; depreciation and site opex of "
+      "owned watts in use; rent of leased-in watts), annualised, per operated watt", NO_WATTS),
     C("utilization", "fraction", "tokens served / tokens capacity (capacity in flagship tokens at full load; a "
-      "provider serving smaller or larger models than its flagship can read above or below its compute load)"),
+      "provider serving smaller or larger models than its flagship can read above or below its compute load)",
+      SELLS_NONE),
     C("peak_load", "fraction", "share of its operated watts busy at the evening peak: training share + serving "
-      "share × compute served × peak-to-average / compute at full load (1: compute-constrained; providers only)"),
+      "share × compute served × peak-to-average / compute at full load (1: compute-constrained)", SELLS_NONE),
     C("rate_limited_share", "fraction", "share of the tokens customers asked of it (spill-over included) that it "
-      "turned away"),
-    C("blended_price_usd_per_mtok", "$/Mtok", "token revenue / tokens served (free tokens at a price of 0)"),
-    C("quality", "index", "quality of its models this month (providers; 0 for other agents)"),
+      "turned away", "no tokens were asked of it (agents other than providers; a failed lab)"),
+    C("blended_price_usd_per_mtok", "$/Mtok", "token revenue / tokens served (free tokens at a price of 0)",
+      NO_SERVED),
+    C("quality", "index", "quality of its models this month", "agents other than providers; a failed lab"),
     C("tokens_capacity", "tokens", "tokens the operated fleet could produce this month at full load, training "
       "watts included"),
     C("tokens_served", "tokens", "tokens served this month, sold or given away"),
@@ -84,24 +98,24 @@ METRIC_VALUES = (
     C("operating_cost_usd", "$", "all operating cost: depreciation and site opex of owned watts, rent paid, "
       "energy, overhead and other costs, interest"),
     C("operating_profit_usd", "$", "revenue_usd − operating_cost_usd"),
-    C("operating_margin", "fraction", "operating_profit_usd / revenue_usd"),
+    C("operating_margin", "fraction", "operating_profit_usd / revenue_usd", "no revenue (under a cent)"),
     C("gross_margin", "fraction", "(token revenue − cost of serving watts) / token revenue; serving cost = cost "
-      "of the operated watts (as in CPWY) × (1 − training share)"),
+      "of the operated watts (as in CPWY) × (1 − training share)", "no token revenue (under a cent)"),
     C("energy_usd", "$", "electricity of the operated watts, PUE included, idle watts drawing "
       "`world.idle_power_fraction`; paid by whoever operates the watts"),
     C("interest_usd", "$", "interest on the debt carried into the month (`world.debt_interest_per_year`)"),
     C("depreciation_usd", "$", "straight-line depreciation of owned watts in service, leased out or not"),
     # the cost stack of the watts it operates: energy_usd + watt_depreciation_usd + watt_site_opex_usd +
-    # watt_rent_usd = cost_per_watt_year × watts / 12
+    # watt_rent_usd = cost_usd_per_watt_year × watts / 12
     C("watt_depreciation_usd", "$", "cost stack: depreciation of the owned watts it operates (not those it lets)"),
     C("watt_site_opex_usd", "$", "cost stack: site opex of the owned watts it operates (not those it lets)"),
     C("watt_rent_usd", "$", "cost stack: rent of the watts it leases in (the fringe's rent of its watts included); "
       "with energy_usd, watt_depreciation_usd and watt_site_opex_usd the cost of its watts, "
-      "cost_per_watt_year × watts / 12"),
+      "cost_usd_per_watt_year × watts / 12"),
     C("cost_usd_per_mtok", "$/Mtok", "the cost of its watts (the stack above) per million tokens served: training's "
-      "watts included (0 if it served less than a token)"),
+      "watts included", "it served less than a token"),
     C("serving_cost_usd_per_mtok", "$/Mtok", "the serving share of the cost of its watts (1 − training_share) per "
-      "million tokens served: what a served token cost it to produce (0 if it served less than a token)"),
+      "million tokens served: what a served token cost it to produce", "it served less than a token"),
     C("capex_usd", "$", "capex paid: each build in equal parts over its lead time, replacements included"),
     # cash
     C("cash_usd", "$", "stock: cash at the end of the month, after raises, borrowing, write-offs and payouts"),
@@ -113,13 +127,13 @@ METRIC_VALUES = (
       "`ai_substitution` × the share of consumer tokens served by providers "
       "other than its own labs"),
     C("customers_over_1m", "customers", "customers whose spend at this provider runs above $1M a year (the "
-      "month's spend × 12)"),
+      "month's spend × 12), to the nearest whole customer (an integer)"),
     C("training_share", "fraction", "share of a lab's operated watts on training this month"),
     # self-funding
     C("self_funding_ratio", "ratio", "SFR: trailing free cash flow of the token business (trailing_free_cash_flow_usd, "
       "less trailing_lease_income_usd for a lab) / what the next cluster costs a year "
-      "(next_cluster_cost_usd_per_year); ≥ 1: operations could pay for it; 0 with no next cluster (labs and "
-      "hyperscalers)"),
+      "(next_cluster_cost_usd_per_year); ≥ 1: operations could pay for it (labs and hyperscalers)",
+      "no next cluster planned (under a cent a year); agents that plan none; a failed lab"),
     C("trailing_operating_cash_flow_usd", "$/yr", "operating cash flow over the last 12 months, this one included "
       "(scaled to a year while fewer have passed)"),
     C("trailing_free_cash_flow_usd", "$/yr", "trailing operating cash flow less replacement capex over the same "
@@ -144,7 +158,8 @@ METRIC_VALUES = (
       "rather than hold negative cash)"),
     C("written_off_usd", "$", "unpaid bills of a failing lab written off by its creditors (outside the model: "
       "money in from outside, like a raise)"),
-    C("failed", "0/1", "1 once a lab has failed (out of the market for good)"),
+    C("failed", "bool", "true once a lab has failed (out of the market for good)"),
+    C("status", "-", "`active`, or `failed` from the month a lab fails (labs; every other agent is `active`)"),
     C("watts_under_construction", "W", "watts ordered and not yet in service (builds to suit included, on the "
       "builder's row)"),
     # capacity market and contracts
@@ -158,6 +173,11 @@ METRIC_VALUES = (
 )
 
 METRICS = (*METRIC_KEYS, *METRIC_VALUES)
+
+#: metrics that may be NaN (undefined), by name: the guard lets these, and only these, be NaN
+MAY_BE_NAN = frozenset(c.name for c in METRIC_VALUES if c.undefined)
+#: metrics written from the model's books that are derived after the month (not fields of ``Books``)
+DERIVED_METRICS = {"status": "failed"}
 
 
 
@@ -173,18 +193,6 @@ def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
 #: names of the metrics written to metrics.parquet (after its keys), for code
 METRIC_NAMES = names(METRIC_VALUES)
 
-
-def display(name: str) -> tuple[str, float]:
-    """(unit, factor) a metric is shown in by tables, plots and the dashboard: the stored value times
-    the factor is in that unit. Every presentation path takes its scale from here.
-
-    >>> display("revenue_per_token")
-    ('$/Mtok', 1000000.0)
-    >>> display("cost_per_watt_year")
-    ('$/W-yr', 1.0)
-    """
-    column = _BY_NAME[name]
-    return (column.shown_unit, column.shown_scale) if column.shown_unit else (column.unit, 1.0)
 
 #: keys of the model's per-month metrics (``WattyearModel.history``) that are not written:
 #: inputs of the agents' observation and of the conservation checks
@@ -252,7 +260,8 @@ FUNDING = (
     C("lab", "-", "lab id"),
     C("source", "-", "`investors`, `ipo`, `cloud_partner`, `sovereign_fund`, or `parent` (a parent company "
       "outside the model that owns the lab)"),
-    C("partner", "-", "hyperscaler id for a cloud partner, else empty"),
+    C("partner", "-", "hyperscaler id for a cloud partner", "null (None in pandas): a source that is not a cloud "
+      "partner"),
     C("amount_usd", "$", "money raised from this source"),
     C("cloud_commitment_usd", "$", "part of the amount to be spent back on the partner's cloud"),
     C("commitment_watts", "W", "watts the partner leased to the lab for that commitment, as far as its spare "
@@ -282,13 +291,16 @@ def field_metadata(name: str, columns: tuple[Column, ...] | None = None) -> dict
     table) or else the first file that has it describes it; None for a column in none of them, such as a
     study's run id or a swept parameter.
 
-    >>> field_metadata("revenue_per_token")[b"unit"]
-    b'$/token'
+    >>> field_metadata("revenue_usd_per_mtok")[b"unit"]
+    b'$/Mtok'
     """
     column = ({c.name: c for c in columns} if columns else ALL_COLUMNS).get(name)
     if column is None:
         return None
-    return {b"unit": column.unit.encode(), b"meaning": column.meaning.encode()}
+    meta = {b"unit": column.unit.encode(), b"meaning": column.meaning.encode()}
+    if column.undefined:
+        meta[b"nan_when"] = column.undefined.encode()
+    return meta
 
 
 def with_units(table, columns: tuple[Column, ...] | None = None):
@@ -311,13 +323,13 @@ def markdown_list() -> str:
     """The README's column tables of the four Parquet files, as Markdown.
 
     >>> text = markdown_list()
-    >>> "| `gross_margin` | fraction |" in text and text.count("| column | unit | meaning |") == 4
+    >>> "| `gross_margin` | fraction |" in text and text.count("| column | unit | meaning | NaN when |") == 4
     True
     """
     lines = []
     for file, (rows, columns) in FILES.items():
-        lines += [f"#### `{file}`: {rows}", "", "| column | unit | meaning |", "| --- | --- | --- |"]
-        lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in columns]
+        lines += [f"#### `{file}`: {rows}", "", "| column | unit | meaning | NaN when |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{c.name}` | {c.unit} | {c.meaning} | {c.undefined} |" for c in columns]
         lines.append("")
     return "\n".join(lines) + "\n"
 

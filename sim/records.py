@@ -134,10 +134,10 @@ class Accounts:
     leased_out_watts: np.ndarray
     tokens_capacity: np.ndarray
     tokens_served: np.ndarray
-    tokens_per_watt_year: np.ndarray
-    revenue_per_token: np.ndarray
-    revenue_per_watt_year: np.ndarray
-    cost_per_watt_year: np.ndarray
+    mtok_per_watt_year: np.ndarray
+    revenue_usd_per_mtok: np.ndarray
+    revenue_usd_per_watt_year: np.ndarray
+    cost_usd_per_watt_year: np.ndarray
     blended_price_usd_per_mtok: np.ndarray
     utilization: np.ndarray
     peak_load: np.ndarray
@@ -212,7 +212,7 @@ class CapitalMonth:
     borrowed_usd: np.ndarray
     debt_usd: np.ndarray
     outside_capital_usd: np.ndarray
-    failed: np.ndarray  #: 1.0 for a failed lab, else 0.0
+    failed: np.ndarray  #: bool: true for a failed lab
     watts_under_construction: np.ndarray
     next_cluster_watts: np.ndarray
 

@@ -136,30 +136,31 @@ def test_compare_finds_differences_known_by_construction(tmp_path):
     crossing = lambda at: (lambda v, step: np.where(step >= at, 2.0, -1.0))  # noqa: E731 - SFR reaches 1 at ``at``
     a = shifted(a, gemini={"self_funding_ratio": crossing(10)}, xai={"self_funding_ratio": crossing(99)})
     a.config_name = "a"
-    b = shifted(a, anthropic={"revenue_per_token": lambda v, _: v + 1e-6},      # +$1 per M tokens
+    b = shifted(a, anthropic={"revenue_usd_per_mtok": lambda v, _: v + 1.0},      # +$1 per M tokens
                 openai={"outside_capital_usd": lambda v, _: v + 10e9},          # +$10B raised
                 gemini={"self_funding_ratio": crossing(16)})                    # crosses 6 months later
     table = compare([a, b]).table.set_index(["lab", "metric", "run"])
     delta = lambda lab, metric: table.loc[(lab, metric, "shifted"), "difference"]  # noqa: E731
-    assert delta("anthropic", "revenue_per_token") == pytest.approx(1.0, abs=1e-9)
-    assert delta("openai", "outside_capital_usd") == pytest.approx(10.0, abs=1e-9)
+    assert delta("anthropic", "revenue_usd_per_mtok") == pytest.approx(1.0, abs=1e-9)
+    assert delta("openai", "outside_capital_usd") == pytest.approx(10e9, abs=1e-3)  # in $, as the column is
     assert delta("gemini", "self_funding_crossing") == 6
     assert table.loc[("gemini", "self_funding_crossing", "a"), "value"] == 10
     assert np.isnan(table.loc[("xai", "self_funding_crossing", "a"), "value"])  # never crosses in either run
     assert np.isnan(delta("xai", "self_funding_crossing"))
     untouched = [(lab, m) for lab in ("openai", "anthropic", "xai", "gemini") for m, *_ in COMPARED
-                 if (lab, m) not in {("anthropic", "revenue_per_token"), ("openai", "outside_capital_usd")}]
+                 if (lab, m) not in {("anthropic", "revenue_usd_per_mtok"), ("openai", "outside_capital_usd")}]
     assert all(delta(lab, m) == 0 for lab, m in untouched)
     # the same through the command line, from the runs' folders
     a.save(tmp_path / "a", plots=False)
     b.save(tmp_path / "b", plots=False)
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")]) == 0
     csv = pd.read_csv(tmp_path / "cmp" / "comparison.csv").set_index(["lab", "metric", "run"])
-    assert csv.loc[("anthropic", "revenue_per_token", "shifted"), "difference"] == pytest.approx(1.0, abs=1e-9)
+    assert csv.loc[("anthropic", "revenue_usd_per_mtok", "shifted"), "difference"] == pytest.approx(1.0, abs=1e-9)
     assert {p.name for p in (tmp_path / "cmp").glob("compare_*.png")} == \
         {f"compare_{m}.png" for m, *_ in COMPARED} | {"compare_self_funding_ratio.png"}
     md = (tmp_path / "cmp" / "comparison.md").read_text()
-    assert "- **A** (reference): a\n- **B**: shifted" in md and "| gemini | 2026-11 | 2027-05 | +6 |" in md
+    assert "- **a** (reference)\n- **shifted**" in md and "| lab | a | shifted | Δ shifted |" in md
+    assert "| gemini | 2026-11 | 2027-05 | +6 months |" in md and "| xai | not within the horizon | " in md
 
 
 def test_compare_configs_run_them_and_a_shorter_horizon_changes_nothing_it_shares(tmp_path, monkeypatch):
@@ -208,7 +209,7 @@ def test_compare_by_direction_better_open_weights_lower_the_cheapest_labs_revenu
     rate-limited, it loses mostly customers it could not serve. (xAI sells few tokens and its revenue per
     token follows its leases: −5% here, not asserted.)"""
     base, pressed = wattyear.run(months=24), wattyear.run(months=24, overrides={"open_weights.quality_fraction": 0.95})
-    rpt = wattyear.compare(base, pressed).wide("revenue_per_token")
+    rpt = wattyear.compare(base, pressed).wide("revenue_usd_per_mtok")
     change = rpt.iloc[:, -1] / rpt.iloc[:, 0]
     assert (change[["openai", "gemini"]] < -0.005).all(), rpt
     assert abs(change["anthropic"]) < 0.02, rpt

@@ -24,8 +24,8 @@ def test_usage_mix_openai_lowest_price_per_token_served_and_anthropic_highest_re
     first, _ = start
     three = first.loc[["openai", "anthropic", "xai"]]
     assert three["blended_price_usd_per_mtok"].idxmin() == "openai"
-    assert three["revenue_per_token"].idxmax() == "anthropic"
-    assert three["revenue_per_watt_year"].idxmin() == "xai"
+    assert three["revenue_usd_per_mtok"].idxmax() == "anthropic"
+    assert three["revenue_usd_per_watt_year"].idxmin() == "xai"
 
 
 def test_anthropic_rate_limited_and_xai_least_utilised(start):
@@ -42,7 +42,7 @@ def test_anthropic_rate_limited_and_xai_least_utilised(start):
 def test_google_lowest_cost_per_watt_year(start):
     first, _ = start
     labs = first[first["kind"] == "lab"]
-    assert labs["cost_per_watt_year"].idxmin() == "gemini"
+    assert labs["cost_usd_per_watt_year"].idxmin() == "gemini"
 
 
 def test_no_lab_profitable_or_self_funded_at_the_start(start):
@@ -53,7 +53,7 @@ def test_no_lab_profitable_or_self_funded_at_the_start(start):
     labs = first[first["kind"] == "lab"]
     assert (labs["operating_profit_usd"] < 0).all()
     independent = labs.loc[["openai", "anthropic", "xai"]]
-    assert (independent["revenue_per_watt_year"] < independent["cost_per_watt_year"]).all()
+    assert (independent["revenue_usd_per_watt_year"] < independent["cost_usd_per_watt_year"]).all()
     assert (labs["self_funding_ratio"] < 1).all()
 
 

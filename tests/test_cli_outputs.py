@@ -7,8 +7,8 @@ import pandas as pd
 
 from wattyear.experiments.cli import main
 
-REQUIRED_METRICS = {"step", "date", "agent", "kind", "watts", "tokens_per_watt_year", "revenue_per_token",
-                    "revenue_per_watt_year", "cost_per_watt_year", "utilization", "rate_limited_share",
+REQUIRED_METRICS = {"step", "date", "agent", "kind", "watts", "mtok_per_watt_year", "revenue_usd_per_mtok",
+                    "revenue_usd_per_watt_year", "cost_usd_per_watt_year", "utilization", "rate_limited_share",
                     "revenue_usd", "operating_profit_usd", "cash_usd"}
 
 
@@ -79,3 +79,53 @@ def test_a_run_folder_written_again_keeps_nothing_stale(tmp_path, monkeypatch):
     assert not left & {"market.png", "per_watt_metrics.png", "self_funding.png", "report.md", "report.html",
                        "costs.csv"}
     assert {"metrics.parquet", "run.json", "summary.txt"} <= left
+
+
+def test_the_summary_writes_each_unit_one_way():
+    """One lab, two months: RPT $0.703 → $0.0967/Mtok, margins −109% → 15%, shares as percent; an
+    undefined value (a NaN ratio) reads n/a, never 0."""
+    from wattyear.experiments.analysis.summary import SUMMARY_COLUMNS, format_summary
+
+    start = {"mtok_per_watt_year": 14.8, "revenue_usd_per_mtok": 0.703, "revenue_usd_per_watt_year": 10.41,
+             "cost_usd_per_watt_year": 16.45, "utilization": 0.32, "rate_limited_share": 0.0,
+             "operating_margin": -1.09}
+    end = start | {"mtok_per_watt_year": 263.56, "revenue_usd_per_mtok": 0.0967, "operating_margin": 0.15,
+                   "utilization": float("nan")}
+    frame = pd.DataFrame([{"agent": "openai", "kind": "lab", "step": s} | v for s, v in ((0, start), (1, end))])
+    assert {c for c, *_ in SUMMARY_COLUMNS} <= set(frame)
+    text = format_summary(frame, "2026-01", "2026-02")
+    row = next(line for line in text.splitlines() if line.startswith("openai"))
+    for cell in ("14.8 → 264", "$0.703 → $0.0967", "$10.4 → $10.4", "32% → n/a", "−109% → 15%"):
+        assert cell in row
+
+
+def test_comparison_tables_name_the_runs_and_label_missing_cells_honestly():
+    """Two labs in 'base'; 'cheap' lacks lab b. Columns are the runs' names; a censored crossing reads 'not within
+    the horizon' and its difference 'censored'; a lab not in a run reads –; money $30.0B, shares in points."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from wattyear.experiments.analysis.compare import COMPARED, CROSSING, Comparison
+
+    values = {("a", "base"): 1.0, ("a", "cheap"): 0.5, ("b", "base"): 2.0}
+    scale = {"revenue_usd_per_mtok": 0.1, "operating_margin": 0.1, "outside_capital_usd": 3e10}
+    rows = []
+    for metric, unit in [(c[0], c[2]) for c in COMPARED] + [(CROSSING[0], CROSSING[2])]:
+        for lab in ("a", "b"):
+            ref = values[(lab, "base")] * scale.get(metric, 1.0) if metric != CROSSING[0] else 14.0
+            for run in ("base", "cheap"):
+                there = (lab, run) in values
+                v = (values[(lab, run)] * scale.get(metric, 1.0) if metric != CROSSING[0] and there else
+                     (14.0 if run == "base" else np.nan) if there else np.nan)
+                rows.append({"lab": lab, "metric": metric, "unit": unit, "run": run, "value": v, "reference": ref,
+                             "difference": v - ref, "in_run": there})
+    run = SimpleNamespace(metrics=pd.DataFrame({"date": [pd.Timestamp("2026-01-01")]}),
+                          config={"run": {"start": "2026-01"}})
+    text = Comparison([run, run], ["base", "cheap"], "2030-12", pd.DataFrame(rows)).markdown()
+    assert "| lab | base | cheap | Δ cheap |" in text and "| A |" not in text and "Δ B" not in text
+    assert "| a | $0.10 | $0.05 | −$0.05 |" in text
+    assert "| b | $0.20 | – | – |" in text
+    assert "| a | $30.0B | $15.0B | −$15.0B |" in text
+    assert "| a | 10% | 5% | −5.0 pp |" in text
+    assert "| a | 2027-03 | not within the horizon | censored |" in text

@@ -15,7 +15,7 @@ def month(agent, step, tokens, energy, depreciation, site, rent, theta, operatin
     return {"agent": agent, "kind": "lab", "step": step, "date": pd.Timestamp(2026, step + 1, 1),
             "tokens_served": tokens, "energy_usd": energy, "watt_depreciation_usd": depreciation,
             "watt_site_opex_usd": site, "watt_rent_usd": rent, "training_share": theta,
-            "cost_per_watt_year": 12.0 * (energy + depreciation + site + rent), "watts": 1.0,
+            "cost_usd_per_watt_year": 12.0 * (energy + depreciation + site + rent), "watts": 1.0,
             "operating_cost_usd": operating, "token_revenue_usd": revenue}
 
 

@@ -74,7 +74,7 @@ def events(metrics: pd.DataFrame, funding: pd.DataFrame) -> list[tuple]:
                 last = before.loc[agent]
                 for column, what in (("owned_watts", "in service"), ("leased_in_watts", "leased in"),
                                      ("leased_out_watts", "leased out"), ("quality", "quality")):
-                    if row[column] != last[column]:
+                    if row[column] != last[column] and not pd.isna(row[column]):  # (NaN: no models, or failed)
                         amount = row[column] if column == "quality" else row[column] - last[column]
                         out.append((step, what, agent, round(amount, 4)))
             if row["failed"] and (before is None or not before.loc[agent]["failed"]):

@@ -55,12 +55,12 @@ def test_lease_two_owners_one_bidder_exact_watts_and_rents():
     # depreciation or site opex is a cost of watts it operates; 'dear' lets half and carries the other half
     assert m.watt_rent_usd[0, lab] == pytest.approx(100 * 10 / 12 + 50 * 20 / 12, rel=1e-12)
     stack = m.energy_usd + m.watt_depreciation_usd + m.watt_site_opex_usd + m.watt_rent_usd
-    assert stack[0, lab] == pytest.approx(m.cost_per_watt_year[0, lab] * 1150.0 / 12, rel=1e-12)
+    assert stack[0, lab] == pytest.approx(m.cost_usd_per_watt_year[0, lab] * 1150.0 / 12, rel=1e-12)
     assert m.watts[0, cheap] == 0.0 and m.depreciation_usd[0, cheap] > 0 and stack[0, cheap] == 0.0
     assert m.watts[0, dear] == pytest.approx(50.0, rel=1e-12)
     assert m.watt_depreciation_usd[0, dear] == pytest.approx(m.depreciation_usd[0, dear] / 2, rel=1e-12)
     assert m.watt_rent_usd[0, dear] == 0.0
-    assert stack[0, dear] == pytest.approx(m.cost_per_watt_year[0, dear] * 50.0 / 12, rel=1e-12)
+    assert stack[0, dear] == pytest.approx(m.cost_usd_per_watt_year[0, dear] * 50.0 / 12, rel=1e-12)
 
 
 def test_lab_out_of_cash_raises_with_recorded_sources():

@@ -23,9 +23,9 @@ def test_datacollector_records_labs_each_month():
     model = WattyearModel(**{"run.months": 3}).run()
     labs = model.datacollector.get_agenttype_vars_dataframe(model.labs[0].__class__)
     assert len(labs) == 3 * len(model.labs)
-    assert list(labs.columns) == ["agent", "watts", "revenue_per_token", "revenue_per_watt_year", "cost_per_watt_year",
+    assert list(labs.columns) == ["agent", "watts", "revenue_usd_per_mtok", "revenue_usd_per_watt_year", "cost_usd_per_watt_year",
                                   "utilization", "rate_limited_share", "operating_profit_usd", "cash_usd", "quality",
                                   "self_funding_ratio", "outside_capital_usd"]
     last = model.last_books
     row = labs.xs(3, level="Step").iloc[1]  # the second lab in month 3: the month's books, scenario 0
-    assert row["cash_usd"] == last.cash_usd[0, 1] and row["revenue_per_token"] == last.revenue_per_token[0, 1]
+    assert row["cash_usd"] == last.cash_usd[0, 1] and row["revenue_usd_per_mtok"] == last.revenue_usd_per_mtok[0, 1]

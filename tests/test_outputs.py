@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from wattyear.experiments.results import METRIC_COLUMNS, funding_frame, leases_frame, market_frame, metrics_frame
@@ -36,7 +37,7 @@ def test_every_column_has_a_unit_and_a_meaning_once():
 
 
 def test_metrics_parquet_columns_are_the_table(model):
-    produced = set(as_dict(model.history[0].books))
+    produced = set(as_dict(model.history[0].books)) | set(outputs.DERIVED_METRICS)
     missing = [c for c in outputs.METRIC_NAMES if c not in produced]
     assert not missing, f"sim.outputs.METRICS lists metrics the model no longer produces: {missing}"
     unlisted = sorted(produced - set(outputs.METRIC_NAMES) - set(outputs.INTERNAL_METRICS))
@@ -100,7 +101,7 @@ def test_every_parquet_column_carries_its_unit(tmp_path, capsys):
                            progress=False)
     run_file = next((tmp_path / "study" / "runs").glob("*.parquet"))
     schema = pq.read_schema(run_file)
-    assert schema.field("revenue_per_token").metadata[b"unit"] == b"$/token"
+    assert schema.field("revenue_usd_per_mtok").metadata[b"unit"] == b"$/Mtok"
     assert len(study.metrics) > 0
     shown = result._repr_html_()
     assert "wattyear run" in shown and "RPT $/Mtok" in shown and "seed 42" in shown
@@ -110,3 +111,39 @@ def test_every_parquet_column_carries_its_unit(tmp_path, capsys):
     wattyear.sweep({"study": {"name": "u", "base": "baseline", "months": 3, "replicates": 1},
                     "grid": {"open_weights.quality_fraction": [0.6]}}, tmp_path / "study", workers=1, progress=True)
     assert "nothing to run" in capsys.readouterr().err
+
+
+def test_a_name_keeps_its_unit_in_every_table_and_api_frame(tmp_path):
+    """The same column name means the same numbers in the run's metrics, the summary table, a comparison
+    (its frame, its wide view and comparison.csv), an ensemble's and a study's frames, and the dashboard's
+    series: no table rescales a column it keeps the name of (revenue_usd_per_mtok was $/token in
+    metrics.parquet and $/Mtok in comparison.csv)."""
+    import wattyear
+    from wattyear.experiments.analysis.compare import COMPARED
+    from wattyear.experiments.cli import main
+
+    base = wattyear.run(months=6)
+    other = wattyear.run(months=6, overrides={"open_weights.quality_fraction": 0.9})
+    labs = base.metrics.query("kind == 'lab'")
+    last = labs[labs["step"] == labs["step"].max()].set_index("agent")
+    comparison = wattyear.compare(base, other)
+    for metric, *_ in COMPARED:
+        assert set(comparison.table.loc[comparison.table["metric"] == metric, "unit"]) == \
+            {outputs.ALL_COLUMNS[metric].unit}, metric
+        wide = comparison.wide(metric)[comparison.labels[0]]
+        np.testing.assert_array_equal(wide.to_numpy(float), last.loc[wide.index, metric].to_numpy(float), metric)
+    summary = base.summary().set_index("agent")
+    for column in ("mtok_per_watt_year", "revenue_usd_per_mtok", "revenue_usd_per_watt_year",
+                   "cost_usd_per_watt_year", "operating_margin"):
+        np.testing.assert_array_equal(summary[f"{column}_end"].to_numpy(float),
+                                      last.loc[summary.index, column].to_numpy(float), column)
+    base.save(tmp_path / "a", plots=False), other.save(tmp_path / "b", plots=False)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp"),
+                 "--no-plots"]) == 0
+    csv = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    rpt = csv[(csv["metric"] == "revenue_usd_per_mtok") & (csv["run"] == comparison.labels[0])].set_index("lab")
+    np.testing.assert_allclose(rpt["value"], last.loc[rpt.index, "revenue_usd_per_mtok"], rtol=1e-12)
+    ensemble = wattyear.run_ensemble(overrides=[{"run.months": 6}, {"run.months": 6, "run.seed": 1}])
+    pd.testing.assert_frame_equal(ensemble.run(0).metrics.reset_index(drop=True), base.metrics.reset_index(drop=True))
+    stacked = ensemble.metrics[ensemble.metrics["scenario"] == 0].drop(columns=["scenario", "name", "seed"])
+    pd.testing.assert_frame_equal(stacked.reset_index(drop=True), base.metrics.reset_index(drop=True))

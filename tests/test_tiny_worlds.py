@@ -31,11 +31,11 @@ def test_one_lab_one_segment_exact_month():
     assert m.token_revenue_usd[0, lab] == pytest.approx(0.2, rel=1e-12)
     assert m.operating_profit_usd[0, lab] == pytest.approx(0.2 - 73.05 - 500 / 12 - 250, rel=1e-12)
     assert m.cash_usd[0, lab] == pytest.approx(1000 + 0.2 - 73.05 - 500 / 12, rel=1e-12)
-    assert m.cost_per_watt_year[0, lab] == pytest.approx(4.3766, rel=1e-12)
-    assert m.tokens_per_watt_year[0, lab] == pytest.approx(SECONDS_PER_YEAR, rel=1e-14)
+    assert m.cost_usd_per_watt_year[0, lab] == pytest.approx(4.3766, rel=1e-12)
+    assert m.mtok_per_watt_year[0, lab] == pytest.approx(SECONDS_PER_YEAR / 1e6, rel=1e-14)  # 1 token/W-s
     assert m.utilization[0, lab] == pytest.approx(1e5 / (1000 * MONTH_SECONDS), rel=1e-12)
     assert m.rate_limited_share[0, lab] == 0.0
-    assert m.revenue_per_watt_year[0, lab] == pytest.approx(0.2 * 12 / 1000, rel=1e-12)
+    assert m.revenue_usd_per_watt_year[0, lab] == pytest.approx(0.2 * 12 / 1000, rel=1e-12)
 
 
 def test_two_labs_one_over_capacity_spill_over_on_paper():

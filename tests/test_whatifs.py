@@ -153,7 +153,7 @@ def test_dearer_energy_raises_every_providers_cost_per_watt_year(seed):
     the watts they operate) and the open-weights fringe see a higher cost per watt-year."""
     base, dear = run(1, seed), run(1, seed, (("world.energy_usd_per_mwh", 155.0),))
     for agent in (*CLOSED_LABS, "open_weights_fringe"):
-        assert series(dear, "cost_per_watt_year", agent)[0] > series(base, "cost_per_watt_year", agent)[0], agent
+        assert series(dear, "cost_usd_per_watt_year", agent)[0] > series(base, "cost_usd_per_watt_year", agent)[0], agent
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -23,20 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wattyear.experiments import style
 from wattyear.experiments.run import RunResult, identity, load_run, run, run_name
 from wattyear.experiments.analysis.summary import crossings
 from wattyear.sim.config import ConfigError, Problem, find_config, load_config, parse_value, relabel
-from wattyear.sim import outputs
 from wattyear.sim.units import parse_month
 
 #: (metric column, heading, unit, scale to the unit) of the compared per-watt economics, read in one month
 COMPARED = (
-    ("revenue_per_token", "revenue per token", *outputs.display("revenue_per_token")),
-    ("revenue_per_watt_year", "revenue per watt-year", "$/W-yr", 1.0),
-    ("cost_per_watt_year", "cost per watt-year", "$/W-yr", 1.0),
-    ("operating_margin", "operating margin", "share of revenue", 1.0),
-    ("rate_limited_share", "rate-limited share", "share of demand", 1.0),
-    ("outside_capital_usd", "outside capital raised to date", "$B", 1e-9),
+    ("revenue_usd_per_mtok", "revenue per token", "$/Mtok", 1.0),
+    ("revenue_usd_per_watt_year", "revenue per watt-year", "$/W-yr", 1.0),
+    ("cost_usd_per_watt_year", "cost per watt-year", "$/W-yr", 1.0),
+    ("operating_margin", "operating margin (of revenue)", "fraction", 1.0),
+    ("rate_limited_share", "rate-limited share (of tokens asked)", "fraction", 1.0),
+    ("outside_capital_usd", "outside capital raised to date", "$", 1.0),
 )
 #: the month from which a lab's self-funding ratio stays ≥ 1 (12 months, no raise), in months from the reference's start
 CROSSING = ("self_funding_crossing", "self-funding crossing", "months from the reference's start")
@@ -121,44 +121,63 @@ class Comparison:
         return out.loc[list(dict.fromkeys(sub["lab"]))]
 
     def markdown(self) -> str:
-        """The comparison as Markdown: a key to the runs (A is the reference), then a table per metric
-        with each run's value and, for B, C…, the difference from A."""
-        keys = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(self.labels))]
+        """The comparison as Markdown: the runs (the first is the reference), then a table per metric whose
+        columns are the runs, by name, and each other run's difference from the reference; every cell written
+        as every table writes its unit (``experiments.style.value``)."""
+        names = [_header(label) for label in self.labels]
         lines = [f"# Comparison in {self.month}", ""]
-        lines += [f"- **{k}**{' (reference)' if i == 0 else ''}: {label}"
-                  for i, (k, label) in enumerate(zip(keys, self.labels))]
+        lines += [f"- **{name}**{' (reference)' if i == 0 else ''}" for i, name in enumerate(names)]
         lines += ["", f"Values in {self.month} (the last month all runs share, unless chosen with `--at`); "
-                  "Δ B is B − A. The self-funding crossing is the month from which a lab's trailing-12-month free "
-                  "cash flow covers what its next cluster costs a year, for 12 months with no outside raise, over "
-                  "the whole run; its Δ is in months. – : the lab is not in that run.", ""]
+                  f"Δ *run* is that run − {names[0]} (shares and margins in percentage points). The self-funding "
+                  "crossing is the month from which a lab's trailing-12-month free cash flow covers what its next "
+                  "cluster costs a year, for 12 months with no outside raise, over the whole run; its Δ is in months. "
+                  "*not within the horizon*: the lab had not crossed when its run ended (censored: the month is later "
+                  "than the run shows), and a Δ with such a run is *censored* (not known); *n/a*: not defined in that "
+                  "month (a failed lab's ratios, a margin without revenue); –: the lab is not in that run.", ""]
         starts = {str(r.metrics["date"].min())[:7] for r in self.runs}
         if len(starts) > 1:
             lines += [f"The runs start in different months ({', '.join(sorted(starts))}): outside capital is "
                       "counted from each run's own start.", ""]
         for metric, heading, unit, _ in (*COMPARED, (*CROSSING, 1.0)):
             wide = self.wide(metric)
-            names = keys + [f"Δ {k}" for k in keys[1:]]
-            lines += [f"## {heading} ({unit})", "", "| lab | " + " | ".join(names) + " |",
-                      "|---" * (len(names) + 1) + "|"]
+            shown = unit if metric != CROSSING[0] else "month; Δ in months"
+            columns = names + [f"Δ {n}" for n in names[1:]]
+            lines += [f"## {heading} ({shown})", "", "| lab | " + " | ".join(columns) + " |",
+                      "|---" + "|--:" * len(columns) + "|"]
+            present = self._present(metric)
             for lab, row in wide.iterrows():
-                cells = [self._cell(metric, col, v) for col, v in row.items()]
+                cells = [self._cell(metric, unit, col, v, lab, present) for col, v in row.items()]
                 lines.append(f"| {lab} | " + " | ".join(cells) + " |")
             lines.append("")
         return "\n".join(lines)
 
-    def _cell(self, metric: str, column: str, value: float) -> str:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "not within the horizon" if metric == CROSSING[0] and not column.startswith("Δ") else "–"
-        if metric == CROSSING[0] and not column.startswith("Δ"):
-            return _month_label(self.runs[0], int(value))
-        sign = "+" if column.startswith("Δ") else ""
-        return f"{value:{sign}.4g}"
+    def _present(self, metric: str) -> dict[tuple[str, str], bool]:
+        sub = self.table[self.table["metric"] == metric]
+        flags = sub["in_run"] if "in_run" in sub else sub["value"].notna()
+        return {(lab, run): bool(f) for lab, run, f in zip(sub["lab"], sub["run"], flags)}
+
+    def _cell(self, metric: str, unit: str, column: str, value: float, lab: str,
+              present: dict[tuple[str, str], bool]) -> str:
+        """One table cell: the value or difference in its unit; – for a lab not in a run, "not within the
+        horizon" for a crossing the run did not reach, "censored" for a difference with one, n/a for a value
+        not defined in that month."""
+        delta = column.startswith("Δ ")
+        runs = [self.labels[0], column[2:]] if delta else [column]
+        if not all(present.get((lab, r), False) for r in runs):
+            return "–"
+        if metric == CROSSING[0]:
+            if value is None or np.isnan(value):
+                return "censored" if delta else "not within the horizon"
+            if delta:
+                months = int(round(value))
+                return f"{'+' if months > 0 else style.MINUS if months < 0 else ''}{abs(months)} months"
+            return style.month_text(self.runs[0].config["run"]["start"], int(value))
+        return style.value(value, unit, signed=delta, bare=True)
 
 
-def _month_label(reference: RunResult, months: int) -> str:
-    year, month = (int(x) for x in reference.config["run"]["start"].split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12}-{index % 12 + 1:02d}"
+def _header(label: str) -> str:
+    """A run's label as a Markdown table header: its bars escaped."""
+    return str(label).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _month_index(date) -> int:
@@ -188,9 +207,12 @@ def compare(runs: list[RunResult], at: str | None = None) -> Comparison:
     rows = []
     values: dict[tuple[str, str], dict[str, float]] = {}
     labs: list[str] = []
+    present: dict[str, set[str]] = {}  #: the runs each lab is in
     for r, label in zip(runs, labels):
         m = r.metrics[r.metrics["kind"] == "lab"]
         labs += [a for a in dict.fromkeys(m["agent"]) if a not in labs]
+        for agent in dict.fromkeys(m["agent"]):
+            present.setdefault(agent, set()).add(label)
         month = m[m["date"] == when].set_index("agent")
         for metric, _, _, scale in COMPARED:
             for agent, v in month[metric].items():
@@ -208,39 +230,66 @@ def compare(runs: list[RunResult], at: str | None = None) -> Comparison:
             for label in labels:
                 value = by_run.get(label, np.nan)
                 rows.append({"lab": lab, "metric": metric, "unit": units[metric], "run": label, "value": value,
-                             "reference": reference, "difference": value - reference})
+                             "reference": reference, "difference": value - reference,
+                             "in_run": label in present.get(lab, ())})
     return Comparison(runs, labels, str(when)[:7], pd.DataFrame(rows))
 
 
 def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
-    """One PNG per compared metric: a panel per lab, a line per run (the reference solid, black)."""
-    from wattyear.experiments.analysis.plots import plt, save
+    """One PNG per compared metric: a panel per lab, a line per run (the reference solid black, the others in
+    the lab's colour, dashed); margins in percent clipped to −100%…+60% (months beyond marked on the edge),
+    shares in percent, money in $B, the self-funding ratio on a symmetric-log axis, dates on every panel."""
+    from matplotlib.lines import Line2D
+
+    from wattyear.experiments.analysis.plots import plt, save, shown
 
     runs = comparison.runs
     labs = list(dict.fromkeys(comparison.table["lab"]))
     title = " vs ".join(comparison.labels)
+    dashes = ("--", ":", "-.")
     written = []
     for metric, heading, unit, scale in (*COMPARED, ("self_funding_ratio", "self-funding ratio", "ratio", 1.0)):
         cols = min(len(labs), 4)
         rows = -(-len(labs) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), sharex=True, squeeze=False)
-        for ax, lab in zip(axes.flat, labs):
+        for k, (ax, lab) in enumerate(zip(axes.flat, labs)):
             for i, r in enumerate(runs):
                 g = r.metrics[r.metrics["agent"] == lab]
-                style = {"color": "black", "lw": 1.8} if i == 0 else {"lw": 1.3, "ls": ("--", ":", "-.")[(i - 1) % 3]}
-                ax.plot(g["date"], g[metric] * scale, label=comparison.labels[i], **style)
-            ax.set(title=lab, ylabel=unit)
+                kw = ({"color": "black", "lw": 1.8} if i == 0 else
+                      {"color": style.colour(lab), "lw": 1.3, "ls": dashes[(i - 1) % 3]})
+                y = shown(g, metric).to_numpy(dtype=float) * scale
+                if metric == "operating_margin":
+                    style.plot_clipped(ax, g["date"].to_numpy(), y, **kw)
+                else:
+                    ax.plot(g["date"], y, **kw)
+            ax.set(title=lab, ylabel=(_axis_unit(unit) if k % cols == 0 else None))
             if metric == "self_funding_ratio":
                 ax.axhline(1.0, color="grey", lw=0.8)
-                ax.set_yscale("symlog", linthresh=1.0)
+                style.symlog_axis(ax, linthresh=1.0)
+            elif metric == "operating_margin":
+                style.margin_axis(ax)
+            elif unit.startswith("share"):
+                style.percent_axis(ax)
+            elif unit == "$":
+                style.money_axis(ax)
+                ax.set_ylim(bottom=0)
+            elif unit.startswith("$/"):
+                style.dollar_axis(ax)
         for ax in list(axes.flat)[len(labs):]:
             ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(runs), 2), fontsize=8, frameon=False)
+        handles = [Line2D([], [], color="black", lw=1.8)] + [
+            Line2D([], [], color="#555555", lw=1.3, ls=dashes[(i - 1) % 3]) for i in range(1, len(runs))]
+        fig.legend(handles, [f"{label}{' (reference)' if i == 0 else ''}" for i, label in enumerate(comparison.labels)],
+                   loc="lower center", ncol=min(len(runs), 2), fontsize=8, frameon=False)
         legend_rows = -(-len(runs) // 2)
         bottom = min(0.4, 0.05 * legend_rows / rows + 0.04)
         written.append(save(fig, folder / f"compare_{metric}.png", f"{heading}: {title}", bottom=bottom))
     return written
+
+
+def _axis_unit(unit: str) -> str:
+    """An axis label for a unit whose ticks already carry the $ or % sign."""
+    return {"$": "$ (to date)", "share of revenue": "% of revenue", "share of demand": "% of demand"}.get(unit, unit)
 
 
 def default_folder(runs: list[RunResult]) -> Path:

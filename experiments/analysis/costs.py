@@ -39,7 +39,7 @@ def cost_stack(metrics: pd.DataFrame) -> pd.DataFrame:
     d["year"] = pd.to_datetime(d["date"]).dt.year
     d["watts_usd"] = sum(d[col] for col in STACK.values())
     d["training_usd"] = d["training_share"] * d["watts_usd"]
-    d["cpwy_usd"] = d["cost_per_watt_year"] * d["watts"] / 12.0
+    d["cpwy_usd"] = d["cost_usd_per_watt_year"] * d["watts"] / 12.0
     sums = {part: (col, "sum") for part, col in STACK.items()}
     g = d.groupby(["agent", "year"], sort=False).agg(
         months=("step", "size"), tokens=("tokens_served", "sum"), **sums, watts=("watts_usd", "sum"),
@@ -123,10 +123,14 @@ def plot_costs(stack: pd.DataFrame, path: Path, years: list[int] | None = None) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from wattyear.experiments import style
+
+    style.apply_style()
     years = years or default_years(stack)
-    fig, axes = plt.subplots(1, len(years), figsize=(4.2 * len(years), 4.2), squeeze=False, sharey=False)
-    colors = {"energy": "#f2a541", "depreciation": "#4c72b0", "site_opex": "#8da0cb", "rent": "#55a868",
-              "other": "#bbbbbb"}
+    fig, axes = plt.subplots(1, len(years), figsize=(4.2 * len(years), 4.4), squeeze=False, sharey=False)
+    # the parts of a cost, not agents: colours apart from the agents' palette
+    colors = {"energy": "#e8c547", "depreciation": "#3b4b8c", "site_opex": "#9aa6d1", "rent": "#7fb3a3",
+              "other": "#cfcfcf"}
     for ax, year in zip(axes[0], years):
         rows = stack[(stack["year"] == year) & (stack["mtok"] > 0)]
         x = np.arange(len(rows))
@@ -136,10 +140,13 @@ def plot_costs(stack: pd.DataFrame, path: Path, years: list[int] | None = None) 
             ax.bar(x, values, bottom=bottom, color=color, label=part.replace("_", " "), width=0.7)
             bottom += values
         ax.scatter(x, rows["revenue"], marker="_", s=400, color="black", zorder=3, label="revenue")
-        ax.set_xticks(x, [a.replace("open_weights_fringe", "open weights") for a in rows["agent"]], rotation=30,
-                      ha="right")
+        ax.set_xticks(x, [style.label(a) for a in rows["agent"]], rotation=30, ha="right")
+        for tick, agent in zip(ax.get_xticklabels(), rows["agent"]):
+            tick.set_color(style.colour(agent))
+        ax.grid(axis="x", visible=False)
         ax.set_title(str(year))
-        ax.set_ylabel("$ per million tokens")
+        style.dollar_axis(ax)
+    axes[0][0].set_ylabel("$ per million tokens served")
     axes[0][0].legend(fontsize=8, frameon=False)
     fig.suptitle("Cost stack per million tokens served, against revenue per token")
     fig.tight_layout()

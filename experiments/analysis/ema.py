@@ -51,7 +51,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from wattyear.sim import outputs
 from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at
 
 #: the labs of the baseline config; ``model()`` uses the labs of its base config
@@ -222,11 +221,11 @@ def outcome_values(metrics: pd.DataFrame, *, rpt_month: str = RPT_MONTH, labs: S
         hit = crossing_step(g["self_funding_ratio"].to_numpy(),
                             g["raised_usd"].to_numpy() if "raised_usd" in g else None)
         last = g.iloc[-1]
-        at = g.loc[g["date"] == when, "revenue_per_token"]
+        at = g.loc[g["date"] == when, "revenue_usd_per_mtok"]
         out[f"{lab}_crossing_month"] = float(horizon if hit is None else hit)
         out[f"{lab}_final_margin"] = float(last["operating_margin"])
         out[f"{lab}_outside_capital_bn"] = float(last["outside_capital_usd"]) / 1e9
-        out[f"{lab}_rpt_{tag}"] = float(at.iloc[0]) * outputs.display("revenue_per_token")[1] if len(at) else float("nan")
+        out[f"{lab}_rpt_{tag}"] = float(at.iloc[0]) * 1.0 if len(at) else float("nan")
     return out
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from wattyear.experiments import style
 from wattyear.sim.config import ConfigError, Problem
 
 METHODS = ("saltelli", "morris")
@@ -134,16 +135,22 @@ def plot_indices(table: pd.DataFrame, method: str, title: str, path: str | Path)
     ordered = table.sort_values(bars[0][0], ascending=True, kind="stable")
     y = np.arange(len(ordered))
     height = 0.4
+    style.apply_style()
     fig = Figure(figsize=(9, 1.5 + 0.45 * len(ordered)))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     # the first bar (the total effect) sits above the second within each parameter's slot
-    for offset, (column, conf, label) in zip((height / 2, -height / 2), bars):
+    # bars are indices, not agents: the total effect dark, the other index light, neither an agent's colour
+    for offset, (column, conf, label), colour in zip((height / 2, -height / 2), bars, ("#393b79", "#b8b8d8")):
         xerr = ordered[conf] if conf else None
-        ax.barh(y + offset, ordered[column], height, xerr=xerr, capsize=3, label=label)
+        ax.barh(y + offset, ordered[column], height, xerr=xerr, capsize=3, label=label, color=colour,
+                error_kw={"ecolor": "#555555", "lw": 0.8})
     ax.set_yticks(y, ordered["parameter"])
+    ax.grid(axis="y", visible=False)
     ax.axvline(0, color="black", lw=0.5)
     ax.set(title=title, xlabel=xlabel)
+    if method == "saltelli":
+        style.percent_axis(ax, axis="x")  # a Sobol' index is a share of the variance
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     path = Path(path)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -179,7 +186,7 @@ def check_analysable(study) -> None:
     if "lab" not in study.kinds:
         problems.append(Problem(str(study.path), "outputs.kinds", "a list with \"lab\" (the outcomes are the "
                                 "labs')", list(study.kinds)))
-    missing = [c for c in ("self_funding_ratio", "revenue_per_watt_year") if study.columns and c not in study.columns]
+    missing = [c for c in ("self_funding_ratio", "revenue_usd_per_watt_year") if study.columns and c not in study.columns]
     if missing:
         problems.append(Problem(str(study.path), "outputs.columns", f"the columns the analysis reads: {missing}",
                                 list(study.columns)))
@@ -240,6 +247,10 @@ def analyze_study(folder: str | Path, study, progress: bool | None = None) -> li
             n_censored = 0
             if key == "crossing":
                 values, n_censored = censor(values, data.horizon)
+            else:  # a lab that operates no watts then (failed, or letting them all) has no revenue per watt
+                # (NaN in the runs' files): it earns no token revenue, and counts $0 per watt-year
+                gone = np.isnan(values) & g["run_id"].isin(data.runs["run_id"]).to_numpy()
+                values, n_censored = np.where(gone, 0.0, values), int(gone.sum())
             by_point = pd.Series(values).groupby(g["point"].to_numpy()).mean().reindex(range(n_points))
             if by_point.isna().any():
                 missing = int(by_point.isna().sum())
@@ -259,6 +270,10 @@ def analyze_study(folder: str | Path, study, progress: bool | None = None) -> li
             if key == "crossing" and n_censored:
                 lines += [f"{n_censored} of {len(values)} runs never cross within the horizon; they count as "
                           f"crossing in month {data.horizon + 1} (censored).", ""]
+            elif n_censored:
+                lines += [f"In {n_censored} of {len(values)} runs the lab operated no watts then (it had failed, or "
+                          "let all its watts); it counts $0 per watt-year there (the runs' files leave the ratio "
+                          "undefined).", ""]
             cols = COLUMNS[study.sample_method]
             lines += ["| parameter | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
             order = "ST" if study.sample_method == "saltelli" else "mu_star"

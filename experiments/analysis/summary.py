@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from wattyear.sim import outputs
+from wattyear.experiments import style
 from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step, first_touch_step
 
-#: (column, heading, scale, format) of the summary table
+#: (column, heading, unit) of the summary table; cells are written by ``experiments.style.value`` from the unit
 SUMMARY_COLUMNS = (
-    ("tokens_per_watt_year", "TPWY Mtok/W-yr", outputs.display("tokens_per_watt_year")[1], "{:8.2f}"),
-    ("revenue_per_token", "RPT $/Mtok", outputs.display("revenue_per_token")[1], "{:7.3f}"),
-    ("revenue_per_watt_year", "RPWY $/W-yr", 1.0, "{:7.2f}"),
-    ("cost_per_watt_year", "CPWY $/W-yr", 1.0, "{:7.2f}"),
-    ("utilization", "util", 1.0, "{:5.2f}"),
-    ("rate_limited_share", "rate-ltd", 1.0, "{:5.2f}"),
-    ("operating_margin", "op. margin", 1.0, "{:6.2f}"),
+    ("mtok_per_watt_year", "TPWY Mtok/W-yr", "Mtok/W-yr"),
+    ("revenue_usd_per_mtok", "RPT $/Mtok", "$/Mtok"),
+    ("revenue_usd_per_watt_year", "RPWY $/W-yr", "$/W-yr"),
+    ("cost_usd_per_watt_year", "CPWY $/W-yr", "$/W-yr"),
+    ("utilization", "util", "fraction"),
+    ("rate_limited_share", "rate-ltd", "fraction"),
+    ("operating_margin", "op. margin", "fraction"),
 )
 
 
@@ -35,16 +35,18 @@ def summary_frame(metrics: pd.DataFrame, kinds: tuple[str, ...] = ("lab",)) -> p
 
 
 def format_summary(metrics: pd.DataFrame, start_label: str, end_label: str) -> str:
-    """The table printed after a run: each cell shows start → end."""
+    """The table printed after a run: each cell shows start → end, written as every table writes its unit
+    (``experiments.style.value``: $0.703 → $0.097, 32% → 21%, −109% → 15%; n/a where a value is undefined)."""
     table = summary_frame(metrics)
-    head = f"{'lab':<12}" + "".join(f"{h:>22}" for _, h, _, _ in SUMMARY_COLUMNS)
+    cells = [[f"{style.value(row[f'{col}_start'], unit, bare=True)} → "
+              f"{style.value(row[f'{col}_end'], unit, bare=True)}" for col, _, unit in SUMMARY_COLUMNS]
+             for _, row in table.iterrows()]
+    widths = [max([len(heading)] + [len(r[i]) for r in cells]) + 3 for i, (_, heading, _) in enumerate(SUMMARY_COLUMNS)]
+    name = max([3] + [len(a) for a in table["agent"]]) + 1 if len(table) else 12
+    head = f"{'lab':<{name}}" + "".join(f"{h:>{w}}" for (_, h, _), w in zip(SUMMARY_COLUMNS, widths))
     lines = [f"Per-watt economics of the labs, {start_label} → {end_label}", head, "-" * len(head)]
-    for _, row in table.iterrows():
-        cells = []
-        for col, _, scale, fmt in SUMMARY_COLUMNS:
-            a, b = row[f"{col}_start"] * scale, row[f"{col}_end"] * scale
-            cells.append(f"{fmt.format(a).strip()} → {fmt.format(b).strip()}".rjust(22))
-        lines.append(f"{row['agent']:<12}" + "".join(cells))
+    for agent, row in zip(table["agent"], cells):
+        lines.append(f"{agent:<{name}}" + "".join(c.rjust(w) for c, w in zip(row, widths)))
     return "\n".join(lines)
 
 
@@ -90,8 +92,8 @@ def format_crossings(metrics: pd.DataFrame, date_of) -> str:
     for agent, step in crossings(metrics).items():
         rows = metrics[metrics["agent"] == agent]
         raised = rows["outside_capital_usd"].max()
-        failed = rows["failed"].max() > 0 if "failed" in rows else False
-        tail = "  FAILED" if failed else ""
+        failed_at = rows.loc[rows["failed"].astype(bool), "step"] if "failed" in rows else rows["step"].iloc[:0]
+        tail = f"  FAILED in {label(int(failed_at.min()))}" if len(failed_at) else ""
         lines.append(f"  {agent:<12} {label(step):<26} first touch: {label(touches[agent]):<26} "
-                     f"no more outside capital from: {label(independent[agent]):<26} raised: ${raised / 1e9:,.1f}B{tail}")
+                     f"no more outside capital from: {label(independent[agent]):<26} raised: {style.money(raised)}{tail}")
     return "\n".join(lines)

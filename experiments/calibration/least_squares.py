@@ -147,7 +147,7 @@ TARGETS = (
            lambda p: -12 * p.metric("operating_profit_usd", "xai"), "$B/yr", 1e-9, tolerance=0.35,
            note="model operating loss at the start vs reported net loss"),
     Target("Cost per watt-year, Hopper-class owner (xAI)", ("ai_dc_annual_tco_per_mw_usd", "ai_dc_annual_tco_per_mw_h100_usd"),
-           lambda p: p.metric("cost_per_watt_year", "xai") * 1e6, "$/W-yr", 1e-6),
+           lambda p: p.metric("cost_usd_per_watt_year", "xai") * 1e6, "$/W-yr", 1e-6),
     Target("Anthropic gross margin, 2025", ("anthropic_gross_margin_2025",),
            lambda p: p.metric("gross_margin", "anthropic", 0), "share", tolerance=0.35,
            note="token revenue less the cost of serving watts (rent, depreciation, site opex, energy), in January 2026: the 2025 figure against the month closest to it"),

@@ -23,7 +23,6 @@ import numpy as np
 from wattyear.sim.config import ConfigError, Problem, load_config, relabel, resolve
 from wattyear.sim.config_files import find_config, read_toml
 from wattyear.sim.paths import set_at, value_at
-from wattyear.sim import outputs
 from wattyear.sim.model import WattyearModel
 
 #: where the Colossus switch takes its lease from: the packaged what-if, so the two always agree
@@ -195,10 +194,10 @@ class Series:
 
 #: per lab panels: metric → display scale (tokens per watt-year in millions, revenue per token in $/Mtok)
 LAB_METRICS = {
-    "tokens_per_watt_year": outputs.display("tokens_per_watt_year")[1],
-    "revenue_per_token": outputs.display("revenue_per_token")[1],
-    "revenue_per_watt_year": 1.0,
-    "cost_per_watt_year": 1.0,
+    "mtok_per_watt_year": 1.0,
+    "revenue_usd_per_mtok": 1.0,
+    "revenue_usd_per_watt_year": 1.0,
+    "cost_usd_per_watt_year": 1.0,
     "self_funding_ratio": 1.0,
     "owned_watts": 1e-9,
     "leased_in_watts": 1e-9,
@@ -306,10 +305,10 @@ def _with_draw(config: dict, source: str, overrides: dict) -> dict:
 TABLE_COLUMNS = (
     ("owned_watts", "Owned GW", "{:.2f}"),
     ("leased_in_watts", "Leased-in GW", "{:.2f}"),
-    ("tokens_per_watt_year", "TPWY (M tok/W-yr)", "{:.1f}"),
-    ("revenue_per_token", "RPT ($/Mtok)", "{:.3g}"),
-    ("revenue_per_watt_year", "RPWY ($/W-yr)", "{:.1f}"),
-    ("cost_per_watt_year", "CPWY ($/W-yr)", "{:.1f}"),
+    ("mtok_per_watt_year", "TPWY (M tok/W-yr)", "{:.1f}"),
+    ("revenue_usd_per_mtok", "RPT ($/Mtok)", "{:.3g}"),
+    ("revenue_usd_per_watt_year", "RPWY ($/W-yr)", "{:.1f}"),
+    ("cost_usd_per_watt_year", "CPWY ($/W-yr)", "{:.1f}"),
     ("self_funding_ratio", "SFR", "{:.2f}"),
 )
 
