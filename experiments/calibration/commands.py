@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wattyear.experiments.calibration.outcomes import find_table
 from wattyear.sim.config import (BASELINE, SOURCE_CHECKOUT, ConfigError, Problem, find_config, is_packaged,
                                  load_config, value_at)
 
@@ -61,21 +62,6 @@ def cmd_calibrate(args) -> int:
     for name in misses:
         print(f"  outside: {name}")
     return 0
-
-
-def find_table(name: str) -> Path:
-    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``)."""
-    from wattyear.sim.config import CONFIG_DIR
-
-    path = Path(name)
-    if path.is_file():
-        return path
-    packaged = CONFIG_DIR / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
-    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "sources":
-        return packaged
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.csv") if p.stem != "sources")
-    raise ConfigError([Problem(name, "(file)", "an existing CSV file or a packaged outcomes table (" +
-                               ", ".join(names) + ")", "no such file")])
 
 
 def _calibrate_posterior(args, path: Path) -> int:

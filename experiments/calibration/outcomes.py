@@ -48,9 +48,25 @@ METRICS = {
 COLUMNS = ("key", "metric", "agent", "start", "end", "value", "source")
 
 
+def find_table(name: str) -> Path:
+    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``)."""
+    from wattyear.sim.config import CONFIG_DIR
+
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = CONFIG_DIR / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
+    if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "sources":
+        return packaged
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.csv") if p.stem != "sources")
+    raise ConfigError([Problem(name, "(file)", "an existing CSV file or a packaged outcomes table (" +
+                               ", ".join(names) + ")", "no such file")])
+
+
 def read_outcomes(path: str | Path) -> pd.DataFrame:
-    """Read and check an outcomes table; every problem names the file, the line and the column."""
-    path = Path(path)
+    """Read and check an outcomes table (a CSV file, or a packaged table's name: ``find_table``); every
+    problem names the file, the line and the column."""
+    path = Path(path) if Path(path).is_file() else find_table(str(path))
     src = str(path)
     rows = []
     try:
