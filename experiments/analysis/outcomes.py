@@ -728,11 +728,22 @@ def crossing_lines(crossings: pd.DataFrame, data: SweepData) -> list[str]:
     return lines
 
 
+def _say(text: str) -> None:
+    """What the analysis does next, on stderr (a study of thousands of runs takes a minute or more)."""
+    import sys
+
+    print(f"analysis: {text}", file=sys.stderr, flush=True)
+
+
 def analyze(folder: str | Path) -> list[Path]:
-    """Write the crossing table, findings, figures and ``analysis.md`` into ``folder``."""
+    """Write the crossing table, findings, figures and ``analysis.md`` into ``folder``, saying on stderr
+    what it does at each step."""
+    _say(f"reading the labs' rows from {folder}…")
     data = load(folder)
     folder = data.folder
+    _say(f"each run's crossing month and outcomes ({data.runs['run_id'].nunique():,} runs × {len(data.labs)} labs)…")
     crossings = crossings_table(data)
+    _say("fan charts, crossing curves and the study's figures…")
     written = [folder / "crossings.parquet"]
     crossings.to_parquet(written[0], index=False)
     figures: list[tuple[str, Path]] = []
@@ -784,6 +795,8 @@ def analyze(folder: str | Path) -> list[Path]:
         else:
             data.notes.append("No quality heatmap or response curves: open-weights quality is sampled, not on "
                               "the study's [grid], so no level has runs of its own (the lines by quality bin it).")
+    _say(f"effect sizes of {len(data.params)} parameter(s) on each lab's outcomes, with {BOOTSTRAP:,} bootstrap "
+         "fits each…")
     effects = findings(crossings, data)
     effects.to_csv(folder / "findings.csv", index=False)
     written += [folder / "findings.csv", *(p for _, p in figures)]
