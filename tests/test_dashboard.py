@@ -221,3 +221,43 @@ def test_dash_refuses_a_port_that_is_not_one(port, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["dash", "--port", port])
     assert exit_.value.code == 2 and "port number" in capsys.readouterr().err
+
+
+def test_lab_lines_take_the_shared_palette_and_the_ratio_the_static_plots_axis(base):
+    """The page draws each lab in ``experiments.style.colour``'s colour (as every PNG does), the comparison
+    dashed in the same colour, and the self-funding ratio as ``plot_self_funding`` does: a symmetric log
+    axis linear within ±1 and a dashed black line at SFR = 1."""
+    pytest.importorskip("solara")
+    from wattyear.experiments.dashboard import app
+    from wattyear.experiments.style import colour
+
+    model = d.DashboardModel(base, months=12)
+    while model.running:
+        model.step()
+    s = d.series(model)
+    ref = d.reference(d.dashboard_config(base, months=12))
+    ax = app.lab_metric_figure(model, s, ref, **app.SFR_PANEL).axes[0]
+    assert ax.get_yscale() == "symlog" and ax.yaxis.get_transform().linthresh == 1.0
+    threshold = [line for line in ax.lines if list(line.get_ydata()) == [1.0, 1.0]]
+    assert len(threshold) == 1
+    assert threshold[0].get_linestyle() == "--" and threshold[0].get_color() == "k"
+    drawn = {line.get_label(): line for line in ax.lines}
+    for lab, name in zip(s.labs, s.lab_names):
+        assert drawn[name].get_color() == colour(lab) and drawn[name].get_linestyle() == "-"
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--" and line not in threshold]
+    assert sorted(line.get_color() for line in dashed) == sorted(colour(lab) for lab in s.labs)
+
+
+def test_the_sidebar_holds_the_knobs_and_no_display_settings():
+    """Reset builds the model from the config and every knob (nothing of Mesa's play or render settings),
+    and each knob's value reads as the readout beside it shows it."""
+    pytest.importorskip("solara")
+    from wattyear.experiments.dashboard import app
+
+    params = app.model_params()
+    assert set(params) == {"config", *(k.name for k in d.knobs_for(app.CONFIG))}
+    assert params["config"] is app.CONFIG and params["open_weights_quality"] == 0.85
+    knob = {k.name: k for k in d.knobs_for(app.CONFIG)}
+    assert app.knob_text(knob["energy_usd_per_mwh"], 77.5) == "77.5"
+    assert app.knob_text(knob["power_gemini"], 2.0) == "2"
+    assert app.knob_text(knob["colossus_lease"], False) == "off"

@@ -1,17 +1,25 @@
-"""The dashboard page: Mesa's SolaraViz around ``experiments.dashboard.model.DashboardModel``.
+"""The dashboard page: Mesa's controls and panel grid around ``experiments.dashboard.model.DashboardModel``.
 
 Started by ``wattyear dash [CONFIG]``, which passes the config (and a posterior folder, if any) in the
-environment and runs this module with Solara's server. The sidebar is SolaraViz's: Reset / Play / Step and
-the knobs (``dashboard.KNOBS`` and a power slider per lab); a changed knob takes effect on Reset, as in
-every Mesa app. Two tabs of panels follow the model month by month:
+environment and runs this module with Solara's server. The page is SolaraViz's parts put together without
+its display settings: the sidebar holds Mesa's Reset / Play / Step (``ModelController``, a month per step)
+and the knobs (``dashboard.KNOBS`` and a power slider per lab), each with its value beside it; a changed
+knob takes effect on Reset, as in every Mesa app. Two tabs of panels (Mesa's ``ComponentsView``) follow the
+model month by month:
 
 * Page 0, per-watt economics: the month's table, "Run to horizon" (in a thread, with progress), the
   comparison (the config as loaded, or a posterior band, computed in a thread with progress), tokens per
   watt-year, revenue per token, revenue vs cost per watt-year, the self-funding ratio with its threshold.
 * Page 1, market and power: shares and prices by segment, owned vs leased-in watts.
 
+Every panel is a Solara component made once, at import. Mesa wraps a plain function in a component class
+it makes anew on each render of the grid, and the grid renders again about a second after the page
+appears (the browser reports its layout back): every panel was then built afresh, and a click on the
+first "Run to horizon" went to a button already taken down. The button also stays disabled until its
+click handler is attached.
+
 Figures are matplotlib ``Figure`` objects (no pyplot state: each session draws its own), PNGs the page
-holds without any network.
+holds without any network; lab colours come from ``experiments.style.colour``, as in every plot.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ import matplotlib
 import numpy as np
 import solara
 from matplotlib.figure import Figure
-from mesa.visualization import SolaraViz
+from mesa.visualization.solara_viz import ComponentsView, ModelController
 from mesa.visualization.utils import force_update, update_counter
 
 from wattyear.experiments.dashboard import model as d
+from wattyear.experiments.style import colour
 from wattyear.sim.config import load_config
 
 matplotlib.use("Agg")
@@ -40,6 +49,8 @@ POSTERIOR_ENV = "WATTYEAR_DASH_POSTERIOR"
 BAND_DRAWS = 40
 #: while running to the horizon, the panels are redrawn at most this often
 REDRAW_SECONDS = 1.0
+#: Play's pause between months (Mesa's play interval; each frame redraws every panel, which takes longer)
+PLAY_INTERVAL_MS = 150
 
 CONFIG_NAME = Path(os.environ.get(CONFIG_ENV) or "baseline").stem
 CONFIG = load_config(os.environ.get(CONFIG_ENV) or None)  # read and checked once per server
@@ -54,8 +65,6 @@ _references: dict[tuple, d.Reference] = {}
 MAX_REFERENCES = 16
 _references_lock = threading.Lock()
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-
 
 def reference_key(model: d.DashboardModel, kind: str) -> tuple:
     return (kind, model.knobs["months"], model.knobs["seed"])
@@ -68,18 +77,65 @@ def current_reference(model: d.DashboardModel) -> d.Reference | None:
 
 
 def model_params() -> dict:
-    """SolaraViz's parameters: the config (fixed) and one input per knob."""
-    params: dict = {"config": CONFIG}
-    for knob in d.knobs_for(CONFIG):
-        value = d.knob_default(knob, CONFIG)
-        if knob.kind == "bool":
-            params[knob.name] = {"type": "Checkbox", "value": value, "label": knob.label}
-        else:
-            # a config outside the slider's usual range widens it: the slider must show the value that runs
-            params[knob.name] = {"type": "SliderInt" if knob.kind == "int" else "SliderFloat", "value": value,
-                                 "label": knob.label, "min": min(knob.min, value), "max": max(knob.max, value),
-                                 "step": knob.step}
-    return params
+    """What Reset builds the model from: the config (fixed) and each knob at the config's value."""
+    return {"config": CONFIG, **d.defaults(CONFIG)}
+
+
+#: a slider's label and value on a line above its track; the slider keeps its own label for screen readers
+#: (and the browser test), hidden from sight
+KNOBS_CSS = """
+.wattyear-knobs .wattyear-knob-head { font-size: 14px; color: rgba(0, 0, 0, 0.7); margin-bottom: -6px; }
+.wattyear-knobs .wattyear-knob-value { font-weight: 500; font-variant-numeric: tabular-nums; }
+.wattyear-knobs .v-input__slider .v-label { position: absolute !important; width: 1px; height: 1px; overflow: hidden;
+    clip-path: inset(50%); white-space: nowrap; }
+"""
+
+
+def knob_text(knob: d.Knob, value) -> str:
+    """A knob's value as its readout shows it.
+
+    >>> knob_text(d.KNOBS[0], 0.8500000000000001), knob_text(d.KNOBS[1], 6), knob_text(d.KNOBS[2], True)
+    ('0.85', '6', 'on')
+    """
+    if knob.kind == "bool":
+        return "on" if value else "off"
+    return f"{value:.4g}"
+
+
+@solara.component
+def KnobInput(knob: d.Knob, value, on_value):
+    """One knob: a slider (its range widened to take a config's value outside it) under its label and value,
+    or a switch."""
+    if knob.kind == "bool":
+        solara.Checkbox(label=knob.label, value=bool(value), on_value=on_value)
+        return
+    cast = int if knob.kind == "int" else (lambda v: round(float(v), 10))  # no 0.30000000000000004
+    start = d.knob_default(knob, CONFIG)
+    with solara.Column(gap="0px"):
+        with solara.Row(justify="space-between", classes=["wattyear-knob-head"]):
+            solara.Text(knob.label)
+            solara.v.Html(tag="span", children=[knob_text(knob, value)], class_="wattyear-knob-value",
+                          attributes={"data-knob": knob.name})
+        solara.v.Slider(v_model=value, on_v_model=lambda v: on_value(cast(v)), label=knob.label,
+                        min=min(knob.min, start), max=max(knob.max, start), step=knob.step, thumb_label=False,
+                        hide_details=True, dense=True)
+
+
+@solara.component
+def Knobs(model: d.DashboardModel, parameters: solara.Reactive[dict]):
+    """The knobs, each with its value; those moved since the running model was built are listed, as
+    Reset will apply them."""
+    values = parameters.value
+    solara.Style(KNOBS_CSS)
+    with solara.Column(classes=["wattyear-knobs"], gap="4px"):
+        for knob in d.knobs_for(CONFIG):
+            KnobInput(knob, values[knob.name],
+                      lambda v, name=knob.name: parameters.set({**parameters.value, name: v}))
+    pending = [k for k in d.knobs_for(CONFIG) if values[k.name] != model.knobs[k.name]]
+    if pending:
+        solara.Text("Reset to apply: " + ", ".join(
+            f"{k.name} {knob_text(k, model.knobs[k.name])} → {knob_text(k, values[k.name])}" for k in pending),
+            style={"font-size": "12px", "color": "#b45309"})
 
 
 # ---------------------------------------------------------------- the month, and long work
@@ -96,10 +152,7 @@ def month_html(model: d.DashboardModel, s: d.Series, ref: d.Reference | None) ->
     head = (f'<div id="wattyear-status" data-month="{done}" data-horizon="{total}">'
             f"<b>{html.escape(CONFIG_NAME)}</b> · month {done} of {total} · {date}"
             + (" · changed: " + ", ".join(f"{html.escape(k)} = {shown(v)}" for k, v in changed.items())
-               if changed else " · knobs at the config's values") + "</div>"
-            + '<div style="font-size:11px;color:#666">running with: '
-            + ", ".join(f"{html.escape(k.label)} {shown(model.knobs[k.name])}" for k in d.knobs_for(CONFIG))
-            + "</div>")
+               if changed else " · knobs at the config's values") + "</div>")
     if not rows:
         return head + "<p>Press Step or Play (sidebar), or Run to horizon.</p>"
     cols = [(key, label, fmt) for key, label, fmt in d.TABLE_COLUMNS]
@@ -127,6 +180,7 @@ def month_html(model: d.DashboardModel, s: d.Series, ref: d.Reference | None) ->
     return head + "".join(out)
 
 
+@solara.component
 def MonthPanel(model: d.DashboardModel):
     update_counter.get()
     s = d.series(model)
@@ -134,6 +188,7 @@ def MonthPanel(model: d.DashboardModel):
     solara.HTML(tag="div", unsafe_innerHTML=month_html(model, s, ref))
 
 
+@solara.component
 def LongWork(model: d.DashboardModel):
     """Running to the horizon and the comparison: both in threads, with progress."""
     update_counter.get()
@@ -145,7 +200,12 @@ def LongWork(model: d.DashboardModel):
 @solara.component
 def RunToHorizon(model: d.DashboardModel):
     """Steps the model to its horizon in a thread: the page stays live, the panels redraw once a second. An
-    error (the run-time guard stopping the run) is shown in one line, not as a traceback over the page."""
+    error (the run-time guard stopping the run) is shown in one line, not as a traceback over the page.
+
+    The button is enabled by an effect of this component, which runs after the button's own effect has
+    attached its click handler: a click the browser lets through always reaches ``run``."""
+    live = solara.use_reactive(False)
+    solara.use_effect(lambda: live.set(True), [])
 
     def run():
         total, drawn = model.horizon, time.monotonic()
@@ -161,8 +221,9 @@ def RunToHorizon(model: d.DashboardModel):
 
     task = solara.lab.use_task(run, dependencies=None, raise_error=False)
     with solara.Row(style={"align-items": "center"}):
-        solara.Button("Run to horizon", on_click=task, disabled=task.pending or not model.running,
-                      color="primary", outlined=True, classes=["wattyear-run-all"])
+        solara.Button("Run to horizon", on_click=task,
+                      disabled=not live.value or task.pending or not model.running, color="primary", outlined=True,
+                      classes=["wattyear-run-all"])
         if task.pending:
             solara.Button("Stop", on_click=task.cancel, text=True)
     if task.pending:
@@ -210,6 +271,9 @@ def CompareWith(model: d.DashboardModel):
 
 
 # ---------------------------------------------------------------- plots
+#: the self-funding ratio's axis is linear within ±1 and logarithmic beyond, as in the static plot
+SFR_LINTHRESH = 1.0
+
 def _figure(nrows: int = 1, ncols: int = 1, height: float = 3.2):
     """A figure with fixed margins (a layout engine would double the time each frame takes to draw)."""
     fig = Figure(figsize=(6.4, height))
@@ -246,7 +310,7 @@ def _lab_lines(ax, model, s: d.Series, key: str, ref: d.Reference | None, labs=N
     for i, lab in enumerate(s.labs):
         if labs is not None and i not in labs:
             continue
-        color = COLORS[i % len(COLORS)]
+        color = colour(lab)
         if ref is not None:
             r = ref.series.lab[key]
             _reference_line(ax, r[..., i] if ref.band else r[:, i], ref.series.months, ref.band, color)
@@ -260,28 +324,39 @@ def _show(fig, model, name: str) -> None:
                                                              id(model), name])
 
 
-def lab_metric_panel(key: str, title: str, ylabel: str, threshold: float | None = None, log: bool = False):
+def lab_metric_figure(model: d.DashboardModel, s: d.Series, ref: d.Reference | None, key: str, title: str,
+                      ylabel: str, threshold: float | None = None, symlog: bool = False) -> Figure:
+    """One metric, a line per lab in its colour (``experiments.style.colour``), the comparison dashed behind
+    it; ``threshold`` a dashed black line; ``symlog``: the static self-funding plot's scale
+    (``analysis.plots.plot_self_funding``: linear within ±1, logarithmic beyond)."""
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    _lab_lines(ax, model, s, key, ref)
+    if threshold is not None:
+        ax.axhline(threshold, color="k", lw=1, ls="--", label="self-funding threshold")
+    if symlog:
+        ax.set_yscale("symlog", linthresh=SFR_LINTHRESH)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=9)
+    _date_axis(ax, s, model)
+    if s.lab or threshold is not None:
+        ax.legend(fontsize=7, ncol=2, loc="best")
+    return fig
+
+
+def lab_metric_panel(key: str, title: str, ylabel: str, threshold: float | None = None, symlog: bool = False):
+    """The panel of ``lab_metric_figure``, redrawn as the model steps."""
+
+    @solara.component
     def Panel(model: d.DashboardModel):
         update_counter.get()
         s, ref = d.series(model), current_reference(model)
-        fig, axes = _figure()
-        ax = axes[0, 0]
-        _lab_lines(ax, model, s, key, ref)
-        if threshold is not None:
-            ax.axhline(threshold, color="k", lw=1, ls=":", label="self-funding threshold")
-        if log:
-            ax.set_yscale("symlog", linthresh=0.1)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(ylabel, fontsize=9)
-        _date_axis(ax, s, model)
-        if s.lab or threshold is not None:
-            ax.legend(fontsize=7, ncol=2, loc="best")
-        _show(fig, model, key)
+        _show(lab_metric_figure(model, s, ref, key, title, ylabel, threshold, symlog), model, key)
 
-    Panel.__name__ = f"Panel_{key}"
     return Panel
 
 
+@solara.component
 def RpwyVsCpwy(model: d.DashboardModel):
     """Revenue (solid) against cost (dotted) per watt-year, a small panel per lab."""
     update_counter.get()
@@ -309,6 +384,7 @@ def RpwyVsCpwy(model: d.DashboardModel):
 def segment_panel(key: str, title: str, ylabel: str, priced_only: bool = False):
     """A small panel per segment (only those with prices if ``priced_only``), a line per provider."""
 
+    @solara.component
     def Panel(model: d.DashboardModel):
         update_counter.get()
         s, ref = d.series(model), current_reference(model)
@@ -320,7 +396,7 @@ def segment_panel(key: str, title: str, ylabel: str, priced_only: bool = False):
         for j, k in enumerate(shown):
             ax = axes[j // cols, j % cols]
             for p, provider in enumerate(s.providers):
-                color = COLORS[p % len(COLORS)]
+                color = colour(provider)
                 if ref is not None:
                     r = ref.series.market[key]
                     _reference_line(ax, r[..., k, p] if ref.band else r[:, k, p], ref.series.months, ref.band, color)
@@ -338,10 +414,10 @@ def segment_panel(key: str, title: str, ylabel: str, priced_only: bool = False):
         fig.suptitle(title, fontsize=10)
         _show(fig, model, key)
 
-    Panel.__name__ = f"Segments_{key}"
     return Panel
 
 
+@solara.component
 def OwnedVsLeased(model: d.DashboardModel):
     """Owned (solid) and leased-in (dashed) watts per lab; the comparison run dotted."""
     update_counter.get()
@@ -349,7 +425,7 @@ def OwnedVsLeased(model: d.DashboardModel):
     fig, axes = _figure()
     ax = axes[0, 0]
     for i, name in enumerate(s.lab_names):
-        color = COLORS[i % len(COLORS)]
+        color = colour(s.labs[i])
         if ref is not None:
             for key in ("owned_watts", "leased_in_watts"):
                 r = ref.series.lab[key]
@@ -365,14 +441,16 @@ def OwnedVsLeased(model: d.DashboardModel):
     _show(fig, model, "watts")
 
 
+#: the self-funding ratio's panel: the threshold and scale of the static plot
+SFR_PANEL = dict(key="self_funding_ratio", title="Self-funding ratio", ylabel="SFR (symmetric log: linear within ±1)",
+                 threshold=d.SELF_FUNDING_THRESHOLD, symlog=True)
 COMPONENTS = [
     (MonthPanel, 0),
     (LongWork, 0),
     (lab_metric_panel("tokens_per_watt_year", "Tokens per watt-year (supply)", "M tokens / W-yr"), 0),
     (lab_metric_panel("revenue_per_token", "Revenue per token (= price × utilisation × mix)", "$ / Mtok"), 0),
     (RpwyVsCpwy, 0),
-    (lab_metric_panel("self_funding_ratio", "Self-funding ratio", "ratio", threshold=d.SELF_FUNDING_THRESHOLD,
-                      log=True), 0),
+    (lab_metric_panel(**SFR_PANEL), 0),
     (segment_panel("share", "Market share of each segment's demand", "share"), 1),
     (segment_panel("price_usd_per_mtok", "List prices by priced segment ($/Mtok)", "$/Mtok", priced_only=True), 1),
     (OwnedVsLeased, 1),
@@ -381,9 +459,23 @@ COMPONENTS = [
 
 @solara.component
 def Page():
-    model = solara.use_memo(lambda: d.DashboardModel(CONFIG), [])
-    SolaraViz(model, components=COMPONENTS, model_params=model_params(), name=f"wattyear · {CONFIG_NAME}",
-              play_interval=150)
+    """SolaraViz's page without its display settings (play and render intervals, threads): Play steps a
+    month every ``PLAY_INTERVAL_MS``, Step one month; the model is built before anything renders."""
+    first = solara.use_memo(lambda: d.DashboardModel(CONFIG), [])
+    model = solara.use_reactive(first)
+    parameters = solara.use_reactive(model_params())
+    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
+    render_interval = solara.use_reactive(1)
+    use_threads = solara.use_reactive(False)
+    with solara.AppBar():
+        solara.AppBarTitle(f"wattyear · {CONFIG_NAME}")
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Run"):
+            ModelController(model, model_parameters=parameters, play_interval=play_interval,
+                            render_interval=render_interval, use_threads=use_threads)
+        with solara.Card("Knobs", subtitle="applied on Reset"):
+            Knobs(model.value, parameters)
+    ComponentsView(COMPONENTS, model.value)
 
 
 page = Page
