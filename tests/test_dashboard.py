@@ -80,7 +80,7 @@ def test_the_page_shows_what_a_run_computes(base):
     frame, s = metrics_frame(alone), d.series(model)
     for i, lab in enumerate(s.labs):
         rows = frame[frame.agent == lab]
-        np.testing.assert_array_equal(s.lab["revenue_per_token"][:, i], rows.revenue_per_token.to_numpy() * 1e6)
+        np.testing.assert_array_equal(s.lab["revenue_usd_per_mtok"][:, i], rows.revenue_usd_per_mtok.to_numpy())
         np.testing.assert_array_equal(s.lab["self_funding_ratio"][:, i], rows.self_funding_ratio.to_numpy())
     table = {r["lab"]: r for r in d.month_table(s, 11)}
     market = alone.history[11].market.price_usd_per_mtok[0]
@@ -116,12 +116,12 @@ def test_a_posterior_band_is_the_pages_config_with_the_posteriors_parameters(tmp
     ref = d.reference(cfg, posterior=tmp_path, draws=8)
     assert ref.band and tmp_path.name in ref.label
     assert ref.series.dates[0] == "2026-01" and ref.series.labs == list(base["labs"])
-    rpt = ref.series.lab["revenue_per_token"]
+    rpt = ref.series.lab["revenue_usd_per_mtok"]
     assert rpt.shape == (3, 12, len(base["labs"])) and np.any(rpt[2] > rpt[0])
     from wattyear.experiments.calibration.posterior import draws
 
     # the band is the percentiles of the draws run one by one (an ensemble member is its run alone)
-    alone = [d.series(WattyearModel(resolve(cfg, overrides=o), rng=5 + i).run()).lab["revenue_per_token"]
+    alone = [d.series(WattyearModel(resolve(cfg, overrides=o), rng=5 + i).run()).lab["revenue_usd_per_mtok"]
              for i, o in enumerate(draws(tmp_path, 8)[1])]
     np.testing.assert_array_equal(rpt, np.percentile(np.stack(alone), [5, 50, 95], axis=0))
 

@@ -168,7 +168,7 @@ def month_html(model: d.DashboardModel, s: d.Series, ref: d.Reference | None) ->
         out.append(f'<tr><td>{html.escape(row["name"])}</td>')
         for key, _, fmt in cols:
             text = fmt.format(row[key])
-            if ref_rows is not None and key in ("revenue_per_token", "self_funding_ratio"):
+            if ref_rows is not None and key in ("revenue_usd_per_mtok", "self_funding_ratio"):
                 delta = row[key] - ref_rows[row["lab"]][key]
                 text += f' <span style="color:#777">({delta:+.3g})</span>'
             out.append(f'<td style="padding:1px 4px;text-align:right" data-lab="{row["lab"]}" data-key="{key}" '
@@ -366,9 +366,9 @@ def RpwyVsCpwy(model: d.DashboardModel):
     fig, axes = _figure((n + cols - 1) // cols, cols, height=1.9 * ((n + cols - 1) // cols) + 0.4)
     for i in range(n):
         ax = axes[i // cols, i % cols]
-        _lab_lines(ax, model, s, "revenue_per_watt_year", ref, labs=[i], label_suffix=" RPWY")
+        _lab_lines(ax, model, s, "revenue_usd_per_watt_year", ref, labs=[i], label_suffix=" RPWY")
         if s.lab:
-            ax.plot(_x(s), s.lab["cost_per_watt_year"][:, i], color="k", lw=1.2, ls=":", label="CPWY")
+            ax.plot(_x(s), s.lab["cost_usd_per_watt_year"][:, i], color="k", lw=1.2, ls=":", label="CPWY")
         ax.set_title(s.lab_names[i], fontsize=9)
         _date_axis(ax, s, model, small=True)
         if i == 0:
@@ -447,8 +447,8 @@ SFR_PANEL = dict(key="self_funding_ratio", title="Self-funding ratio", ylabel="S
 COMPONENTS = [
     (MonthPanel, 0),
     (LongWork, 0),
-    (lab_metric_panel("tokens_per_watt_year", "Tokens per watt-year (supply)", "M tokens / W-yr"), 0),
-    (lab_metric_panel("revenue_per_token", "Revenue per token (= price × utilisation × mix)", "$ / Mtok"), 0),
+    (lab_metric_panel("mtok_per_watt_year", "Tokens per watt-year (supply)", "M tokens / W-yr"), 0),
+    (lab_metric_panel("revenue_usd_per_mtok", "Revenue per token (= price × utilisation × mix)", "$ / Mtok"), 0),
     (RpwyVsCpwy, 0),
     (lab_metric_panel(**SFR_PANEL), 0),
     (segment_panel("share", "Market share of each segment's demand", "share"), 1),
