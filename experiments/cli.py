@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         check_out(args)
         return args.func(args)
     except ConfigError as exc:
-        print("wattyear: invalid configuration:", file=sys.stderr)
+        print(f"wattyear: {exc.kind}:", file=sys.stderr)
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             print(f"  {problem}", file=sys.stderr)
         if len(exc.problems) > MAX_PROBLEMS_SHOWN:

@@ -33,11 +33,51 @@ def shown(text: Any) -> str:
 
 
 class ConfigError(Exception):
-    """One or more problems in a config; ``str()`` lists them one per line."""
+    """One or more problems in a config; ``str()`` lists them one per line; ``kind`` says what failed."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    @property
+    def kind(self) -> str:
+        """What failed, for the first line of an error message, read from where the first problem is.
+
+        >>> ConfigError([Problem("mine", "(file)", "an existing TOML file", "no such file")]).kind
+        'input not found'
+        >>> ConfigError([Problem("--set", "labs.x.watts", "a number", -1)]).kind
+        'invalid --set value'
+        >>> ConfigError([Problem("configs/mine.toml", "world.pue", "a number", "x")]).kind
+        'invalid configuration'
+        >>> ConfigError([Problem("s.toml", "sample.n", "a power of 2", 6)]).kind
+        'invalid study'
+        >>> ConfigError([Problem("out/s", "design", "the design its runs were made with", "another")]).kind
+        'output folder holds other results'
+        """
+        first = self.problems[0] if self.problems else Problem("", "", "", "")
+        source, key, found = str(first.source), str(first.key), str(first.found)
+        if key in ("(file)", "(folder)", "(run)", "(posterior)") and ("no such" in found or "none of" in found):
+            return "input not found"
+        if source == "--set":
+            return "invalid --set value"
+        if key in FOLDER_KEYS:
+            return "output folder holds other results"
+        if key.split(".")[0] in STUDY_TABLES or source in ("sweep", "sensitivity", "ema"):
+            return "invalid study"
+        if source.endswith(".csv") or key.startswith("line "):
+            return "invalid outcomes table"
+        if source.startswith("--") or source in ("compare", "compare --at", "validate", "run_ensemble"):
+            return "invalid option"
+        if key.startswith("(") or not key:
+            return "cannot read the input"
+        return "invalid configuration"
+
+
+#: a study file's tables: a problem in one of them is a problem in a study
+STUDY_TABLES = ("study", "grid", "sample", "outputs")
+#: what a study folder's identity check compares: a problem there is a folder holding another study's runs
+FOLDER_KEYS = ("design", "study.toml", "base config", "wattyear version", "model code", "identity.json",
+               "sweep.lock", "runs/")
 
 
 def relabel(exc: ConfigError, source: str) -> ConfigError:

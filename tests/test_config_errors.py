@@ -221,3 +221,18 @@ def test_overhead_of_a_business_started_within_the_year_grows_at_its_rate():
     ratio = kernel.revenue_ratio_year(np.array([5e9, 0.0]), np.array([0.0, 0.0]))
     grown = kernel.overhead_next_month(10e9, 0.2, ratio)
     assert grown.tolist() == pytest.approx([10e9 * 1.2 ** (1 / 12), 10e9], rel=1e-12)
+
+
+@pytest.mark.parametrize("argv, kind", [
+    (["run", "--set", "labs.openai.watts=-5"], "invalid --set value"),
+    (["run", "no_such_config"], "input not found"),
+    (["validate", "no_such_table"], "input not found"),
+    (["compare", "a", "b"], "input not found"),
+])
+def test_an_error_says_what_failed_in_its_first_line(argv, kind, capsys, tmp_path, monkeypatch):
+    """Every config error used to open with 'invalid configuration'; the first line now says what failed."""
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) != 0
+    assert capsys.readouterr().err.splitlines()[0] == f"wattyear: {kind}:"
