@@ -226,7 +226,7 @@ def test_dash_refuses_a_port_that_is_not_one(port, capsys):
 def test_lab_lines_take_the_shared_palette_and_the_ratio_the_static_plots_axis(base):
     """The page draws each lab in ``experiments.style.colour``'s colour (as every PNG does), the comparison
     dashed in the same colour, and the self-funding ratio as ``plot_self_funding`` does: a symmetric log
-    axis linear within ±1 and a dashed black line at SFR = 1."""
+    axis linear within ±1 whose ticks read as numbers, and a dashed black line at SFR = 1."""
     pytest.importorskip("solara")
     from wattyear.experiments.dashboard import app
     from wattyear.experiments.style import colour
@@ -238,6 +238,8 @@ def test_lab_lines_take_the_shared_palette_and_the_ratio_the_static_plots_axis(b
     ref = d.reference(d.dashboard_config(base, months=12))
     ax = app.lab_metric_figure(model, s, ref, **app.SFR_PANEL).axes[0]
     assert ax.get_yscale() == "symlog" and ax.yaxis.get_transform().linthresh == 1.0
+    ticks = ax.yaxis.get_major_formatter()
+    assert [ticks(v) for v in (1.0, 0.5, 0.0, -1.0, -10.0)] == ["1", "0.5", "0", "−1", "−10"]  # not 10^0
     threshold = [line for line in ax.lines if list(line.get_ydata()) == [1.0, 1.0]]
     assert len(threshold) == 1
     assert threshold[0].get_linestyle() == "--" and threshold[0].get_color() == "k"

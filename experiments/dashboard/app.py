@@ -38,6 +38,7 @@ from mesa.visualization.solara_viz import ComponentsView, ModelController
 from mesa.visualization.utils import force_update, update_counter
 
 from wattyear.experiments.dashboard import model as d
+from wattyear.experiments import style
 from wattyear.experiments.style import colour
 from wattyear.sim.config import load_config
 
@@ -325,17 +326,20 @@ def _show(fig, model, name: str) -> None:
 
 
 def lab_metric_figure(model: d.DashboardModel, s: d.Series, ref: d.Reference | None, key: str, title: str,
-                      ylabel: str, threshold: float | None = None, symlog: bool = False) -> Figure:
+                      ylabel: str, threshold: float | None = None, symlog: bool = False,
+                      dollars: bool = False) -> Figure:
     """One metric, a line per lab in its colour (``experiments.style.colour``), the comparison dashed behind
     it; ``threshold`` a dashed black line; ``symlog``: the static self-funding plot's scale
-    (``analysis.plots.plot_self_funding``: linear within ±1, logarithmic beyond)."""
+    (``analysis.plots.plot_self_funding``: linear within ±1, logarithmic beyond); ``dollars``: ticks $0.25."""
     fig, axes = _figure()
     ax = axes[0, 0]
     _lab_lines(ax, model, s, key, ref)
     if threshold is not None:
-        ax.axhline(threshold, color="k", lw=1, ls="--", label="self-funding threshold")
+        ax.axhline(threshold, color="k", lw=1, ls="--", label=f"self-funding threshold ({threshold:g})")
     if symlog:
-        ax.set_yscale("symlog", linthresh=SFR_LINTHRESH)
+        style.symlog_axis(ax, linthresh=SFR_LINTHRESH)  # ticks read 1, 0.5, 0, −1, −10 as in the PNGs
+    if dollars:
+        style.dollar_axis(ax)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=9)
     _date_axis(ax, s, model)
@@ -344,14 +348,15 @@ def lab_metric_figure(model: d.DashboardModel, s: d.Series, ref: d.Reference | N
     return fig
 
 
-def lab_metric_panel(key: str, title: str, ylabel: str, threshold: float | None = None, symlog: bool = False):
+def lab_metric_panel(key: str, title: str, ylabel: str, threshold: float | None = None, symlog: bool = False,
+                     dollars: bool = False):
     """The panel of ``lab_metric_figure``, redrawn as the model steps."""
 
     @solara.component
     def Panel(model: d.DashboardModel):
         update_counter.get()
         s, ref = d.series(model), current_reference(model)
-        _show(lab_metric_figure(model, s, ref, key, title, ylabel, threshold, symlog), model, key)
+        _show(lab_metric_figure(model, s, ref, key, title, ylabel, threshold, symlog, dollars), model, key)
 
     return Panel
 
@@ -407,6 +412,8 @@ def segment_panel(key: str, title: str, ylabel: str, priced_only: bool = False):
             _date_axis(ax, s, model, small=True)
             if j % cols == 0:
                 ax.set_ylabel(ylabel, fontsize=8)
+            if priced_only:  # the prices' panels: ticks $0.25, as on the run's PNGs
+                style.dollar_axis(ax)
             if j == 0 and s.market:
                 ax.legend(fontsize=6, ncol=2)
         for j in range(len(shown), axes.size):
@@ -448,7 +455,8 @@ COMPONENTS = [
     (MonthPanel, 0),
     (LongWork, 0),
     (lab_metric_panel("mtok_per_watt_year", "Tokens per watt-year (supply)", "M tokens / W-yr"), 0),
-    (lab_metric_panel("revenue_usd_per_mtok", "Revenue per token (= price × utilisation × mix)", "$ / Mtok"), 0),
+    (lab_metric_panel("revenue_usd_per_mtok", "Revenue per token (= price × utilisation × mix)", "$ / Mtok",
+                      dollars=True), 0),
     (RpwyVsCpwy, 0),
     (lab_metric_panel(**SFR_PANEL), 0),
     (segment_panel("share", "Market share of each segment's demand", "share"), 1),
