@@ -19,6 +19,7 @@ from wattyear.experiments.results import funding_frame, leases_frame, market_fra
 from wattyear.experiments.analysis.summary import format_crossings, format_summary, summary_frame
 from wattyear.sim.guard import check_frame
 from wattyear.sim.model import WattyearModel
+from wattyear.sim import outputs
 from wattyear.sim.outputs import FILES as OUTPUT_FILES
 
 
@@ -342,5 +343,6 @@ def load_run(folder: str | Path) -> RunResult:
     config = resolve(read_toml(folder / "config.resolved.toml"), source=str(folder / "config.resolved.toml"))
     tables = {n: read_table(folder / f"{n}.parquet", f"a run's {n} table (written by wattyear run)", KEYS[n])
               for n in ("metrics", "market", "leases", "funding")}
+    tables["metrics"] = outputs.upgrade(tables["metrics"])  # (a folder from before 0.2.0: today's names)
     return RunResult(**tables, config=config, config_name=record.get("config", folder.name),
                      overrides=record.get("overrides", {}), seconds=record.get("run_seconds", 0.0), record=record)

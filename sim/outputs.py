@@ -174,6 +174,37 @@ METRIC_VALUES = (
 
 METRICS = (*METRIC_KEYS, *METRIC_VALUES)
 
+#: columns of folders written before version 0.2.0, when four names did not carry their units:
+#: old name → (name now, factor from the old unit to the new)
+RENAMED = {
+    "tokens_per_watt_year": ("mtok_per_watt_year", 1e-6),
+    "revenue_per_token": ("revenue_usd_per_mtok", 1e6),
+    "revenue_per_watt_year": ("revenue_usd_per_watt_year", 1.0),
+    "cost_per_watt_year": ("cost_usd_per_watt_year", 1.0),
+}
+
+
+def upgrade(frame):
+    """A metrics table read from an older folder with today's names and units (the one place old names are
+    read): each old column renamed, in place of the old one, and scaled; a table with today's names is
+    returned as it is. Older folders' zeros where values are undefined stay zeros: they cannot be told from
+    true zeros.
+
+    >>> import pandas as pd
+    >>> upgrade(pd.DataFrame({"agent": ["a"], "revenue_per_token": [1e-7]})).round(9).to_dict("list")
+    {'agent': ['a'], 'revenue_usd_per_mtok': [0.1]}
+    """
+    old = [c for c in frame.columns if c in RENAMED and RENAMED[c][0] not in frame.columns]
+    if not old:
+        return frame
+    frame = frame.rename(columns={c: RENAMED[c][0] for c in old})
+    for c in old:
+        name, factor = RENAMED[c]
+        if factor != 1.0:
+            frame[name] = frame[name] * factor
+    return frame
+
+
 #: metrics that may be NaN (undefined), by name: the guard lets these, and only these, be NaN
 MAY_BE_NAN = frozenset(c.name for c in METRIC_VALUES if c.undefined)
 #: metrics written from the model's books that are derived after the month (not fields of ``Books``)

@@ -147,3 +147,20 @@ def test_a_name_keeps_its_unit_in_every_table_and_api_frame(tmp_path):
     pd.testing.assert_frame_equal(ensemble.run(0).metrics.reset_index(drop=True), base.metrics.reset_index(drop=True))
     stacked = ensemble.metrics[ensemble.metrics["scenario"] == 0].drop(columns=["scenario", "name", "seed"])
     pd.testing.assert_frame_equal(stacked.reset_index(drop=True), base.metrics.reset_index(drop=True))
+
+
+def test_a_folder_written_before_the_units_were_in_the_names_reads_with_todays(tmp_path):
+    """A run folder from before 0.2.0 (tokens_per_watt_year in tokens/W-yr, revenue_per_token in $/token)
+    loads with today's names and units, the same numbers as the run saved today."""
+    import wattyear
+
+    result = wattyear.run(months=3)
+    folder = result.save(tmp_path / "run", plots=False)
+    old = pd.read_parquet(folder / "metrics.parquet")
+    old = old.rename(columns={new: name for name, (new, _) in outputs.RENAMED.items()})
+    old["tokens_per_watt_year"] *= 1e6
+    old["revenue_per_token"] /= 1e6
+    old.to_parquet(folder / "metrics.parquet")
+    back = wattyear.load_results(folder).metrics
+    assert list(back.columns) == list(result.metrics.columns)
+    pd.testing.assert_frame_equal(back, result.metrics, rtol=1e-14)

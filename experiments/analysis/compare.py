@@ -241,7 +241,7 @@ def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
     shares in percent, money in $B, the self-funding ratio on a symmetric-log axis, dates on every panel."""
     from matplotlib.lines import Line2D
 
-    from wattyear.experiments.analysis.plots import plt, save, shown
+    from wattyear.experiments.analysis.plots import plt, save
 
     runs = comparison.runs
     labs = list(dict.fromkeys(comparison.table["lab"]))
@@ -257,7 +257,7 @@ def plot_comparison(comparison: Comparison, folder: Path) -> list[Path]:
                 g = r.metrics[r.metrics["agent"] == lab]
                 kw = ({"color": "black", "lw": 1.8} if i == 0 else
                       {"color": style.colour(lab), "lw": 1.3, "ls": dashes[(i - 1) % 3]})
-                y = shown(g, metric).to_numpy(dtype=float) * scale
+                y = g[metric].to_numpy(dtype=float) * scale
                 if metric == "operating_margin":
                     style.plot_clipped(ax, g["date"].to_numpy(), y, **kw)
                 else:

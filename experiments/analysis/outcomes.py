@@ -55,15 +55,13 @@ import pyarrow.dataset as ds  # noqa: E402
 from wattyear.experiments.analysis import survival  # noqa: E402
 from wattyear.experiments.studies.store import ResultStore  # noqa: E402
 from wattyear.experiments.style import colour  # noqa: E402
+from wattyear.sim import outputs  # noqa: E402
 from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step, first_touch_step  # noqa: E402
 
 NEEDED = ("run_id", "seed", "step", "date", "agent", "kind", "self_funding_ratio")
 #: metrics the figures and findings use when the study kept them
 OPTIONAL = ("revenue_usd_per_mtok", "blended_price_usd_per_mtok", "operating_margin", "outside_capital_usd",
             "revenue_usd_per_watt_year", "crossing_step", "failed", "raised_usd")
-#: columns of folders written before the names carried their units: (name now, factor to its unit)
-OLD_NAMES = {"revenue_per_token": ("revenue_usd_per_mtok", 1e6),
-             "revenue_per_watt_year": ("revenue_usd_per_watt_year", 1.0)}
 QUALITY = "open_weights.quality_fraction"
 CADENCE = "open_weights.release_every_months"
 #: the month outcomes such as revenue per token are read in (or the last kept month before it)
@@ -163,7 +161,7 @@ def load(folder: str | Path) -> SweepData:
         raise AnalysisError(f"{folder}: the runs hold no rows: the study keeps no agent's rows (kinds = [] in its "
                             "[outputs]) or no run has finished; keep kinds = [\"lab\"] to analyse it")
     params = [n for n in names if "." in n]
-    old = [c for c in OLD_NAMES if c in names and OLD_NAMES[c][0] not in names]
+    old = [c for c in outputs.RENAMED if c in names and outputs.RENAMED[c][0] not in names]  # an older folder
     columns = [*NEEDED, *[c for c in OPTIONAL if c in names], *old, *params]
     try:
         runs = dataset.to_table(columns=columns, filter=ds.field("kind") == "lab").to_pandas()
@@ -173,9 +171,7 @@ def load(folder: str | Path) -> SweepData:
                             "damaged runs") from None
     if runs.empty:
         raise AnalysisError(f"{folder}: no lab rows; keep kinds = [\"lab\"] in the study's [outputs]")
-    for name in old:  # a folder from before the units were in the names
-        now, factor = OLD_NAMES[name]
-        runs[now] = runs.pop(name) * factor
+    runs = outputs.upgrade(runs)
     # numbers and switches (a switch's effect is on vs off); text parameters are not regressed on
     params = [p for p in params if pd.api.types.is_numeric_dtype(runs[p]) and runs[p].nunique() > 1]
     first = runs.iloc[0]  # the run's first month: a kept row's date less its step (the first month may not be kept)

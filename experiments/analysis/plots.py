@@ -23,28 +23,6 @@ from wattyear.sim.units import TOKENS_PER_MTOK  # noqa: E402
 
 style.apply_style()
 
-#: the per-watt metrics in the unit figures and tables show them: (name with its unit, older name, factor from
-#: the older name's stored unit). Folders written before the columns carried their units read the same.
-SHOWN = {
-    "mtok_per_watt_year": ("tokens_per_watt_year", 1.0 / TOKENS_PER_MTOK),
-    "revenue_usd_per_mtok": ("revenue_per_token", TOKENS_PER_MTOK),
-    "revenue_usd_per_watt_year": ("revenue_per_watt_year", 1.0),
-    "cost_usd_per_watt_year": ("cost_per_watt_year", 1.0),
-}
-
-
-def shown(frame: pd.DataFrame, name: str) -> pd.Series:
-    """Column ``name`` of ``frame`` in its shown unit: as stored, or read from its older name and scaled.
-
-    >>> shown(pd.DataFrame({"revenue_per_token": [1e-7]}), "revenue_usd_per_mtok").round(6).tolist()
-    [0.1]
-    """
-    if name in frame or name not in SHOWN:
-        return frame[name]
-    old, factor = SHOWN[name]
-    return frame[old] * factor
-
-
 def save(fig, path: Path, title: str | None = None, bottom: float = 0.0) -> Path:
     """Dates on every month axis, the run's name as the figure's title, and a PNG (``bottom``: the share of the
     height kept free below the panels, for a figure legend)."""
@@ -64,7 +42,7 @@ def save(fig, path: Path, title: str | None = None, bottom: float = 0.0) -> Path
 
 def _lines(ax, frame: pd.DataFrame, column: str, **kw) -> None:
     for agent, g in frame.groupby("agent", sort=False):
-        style.agent_line(ax, agent, g["date"].to_numpy(), shown(g, column).to_numpy(dtype=float), **kw)
+        style.agent_line(ax, agent, g["date"].to_numpy(), g[column].to_numpy(dtype=float), **kw)
         _mark_failure(ax, g, column, agent)
 
 
@@ -75,7 +53,7 @@ def _mark_failure(ax, g: pd.DataFrame, column: str, agent: str) -> None:
     before = g[~g["failed"].astype(bool)]
     if len(before):
         last = before.iloc[-1]
-        ax.scatter([last["date"]], [shown(before, column).iloc[-1]], marker="x", s=30, color=style.colour(agent),
+        ax.scatter([last["date"]], [before[column].iloc[-1]], marker="x", s=30, color=style.colour(agent),
                    zorder=4, label="_nolegend_")
 
 
@@ -97,8 +75,8 @@ def plot_per_watt(metrics: pd.DataFrame, path: Path, title: str | None = None) -
     _dollar_log_axis(axes[0, 1])
     for agent, g in labs.groupby("agent", sort=False):
         x = g["date"].to_numpy()
-        style.agent_line(axes[0, 2], agent, x, shown(g, "revenue_usd_per_watt_year").to_numpy(dtype=float))
-        style.agent_line(axes[0, 2], agent, x, shown(g, "cost_usd_per_watt_year").to_numpy(dtype=float), ls="--",
+        style.agent_line(axes[0, 2], agent, x, g["revenue_usd_per_watt_year"].to_numpy(dtype=float))
+        style.agent_line(axes[0, 2], agent, x, g["cost_usd_per_watt_year"].to_numpy(dtype=float), ls="--",
                          label=None)
     axes[0, 2].set(title="Revenue (solid) vs cost (dashed) per watt-year", ylabel="$ / W-yr")
     style.dollar_axis(axes[0, 2])
@@ -181,4 +159,4 @@ def plot_self_funding(metrics: pd.DataFrame, funding: pd.DataFrame, path: Path, 
     return save(fig, path, title)
 
 
-__all__ = ["np", "plot_market", "plot_per_watt", "plot_self_funding", "plt", "save", "shown"]
+__all__ = ["np", "plot_market", "plot_per_watt", "plot_self_funding", "plt", "save"]
