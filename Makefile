@@ -9,12 +9,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: sbc setup run dash test bench docs calibrate backtest golden clean
 
+# the first time (and after pyproject.toml changes): a venv with wattyear installed editable, so an edit to the
+# source takes effect without reinstalling. pip runs quietly: these lines say what it is doing meanwhile
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12+ not found (set PYTHON=/path/to/python3.12)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@echo "make: installing wattyear and its dependencies into $(VENV) (numpy, pandas, Mesa, Dask, SALib, the" \
+	      "dashboard's Solara, pytest, Playwright): about a minute the first time, a few seconds after..."
+	@$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "make: installed $$($(BIN)/wattyear --version) in $(VENV) (its command: $(BIN)/wattyear)"
 
 setup: $(STAMP)
 
@@ -33,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kernel_ceiling.py
 	$(BIN)/python benchmarks/sweep_vs_batch_run.py --sobol 10000
 	$(BIN)/python benchmarks/sweep_vs_batch_run.py --memory-scaling 1000,100000 --memory 128MiB
+	$(BIN)/python benchmarks/study_loading.py out/sensitivity
 
 docs: $(STAMP)
 	$(BIN)/wattyear params > docs/parameters.md
