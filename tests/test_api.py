@@ -295,3 +295,27 @@ def test_a_script_without_the_main_guard_is_told_why(tmp_path):
                                                                           GUARDLESS.strip().splitlines()))
     done = subprocess.run([sys.executable, "t.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_progress_is_a_tqdm_auto_bar_on_by_default_in_a_notebook_only(tmp_path, monkeypatch):
+    """In a Jupyter kernel (IPython's ZMQInteractiveShell) sweep() and a loaded study show progress, as a
+    widget (tqdm.auto); elsewhere they are quiet unless asked."""
+    import IPython
+    from tqdm.auto import tqdm as auto_tqdm
+
+    from wattyear.experiments import api
+    from wattyear.experiments.studies import sweep as sweep_module
+
+    assert not api.in_notebook()  # pytest is no kernel
+    ZMQInteractiveShell = type("ZMQInteractiveShell", (), {})
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    assert api.in_notebook()
+    seen = []
+    monkeypatch.setattr(sweep_module, "run_sweep", lambda *a, **k: seen.append(k["progress"]))
+    study = {"study": {"name": "p", "months": 2}}
+    assert wattyear.sweep(study, tmp_path / "p", workers=1)._shows_progress() is True
+    assert wattyear.sweep(study, tmp_path / "p", workers=1, progress=False)._shows_progress() is False
+    assert seen == [True, False]
+    assert api.StudyResult(tmp_path / "p")._shows_progress() is True
+    with sweep_module._progress(3, True) as bar:
+        assert isinstance(bar, auto_tqdm)
