@@ -110,7 +110,7 @@ def test_a_new_user_runs_calibrates_sweeps_and_uses_the_api_outside_the_reposito
 
     (work / "example.py").write_text(API_EXAMPLE)
     out = sh([str(bin_ / "python"), "example.py"], work, env)
-    assert out.strip() == "(1200, 66) baseline"
+    assert out.strip() == "(1200, 67) baseline"
 
     for generic in ("sim", "agents", "experiments", "configs"):  # only wattyear is importable
         code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({generic!r}) is not None)"

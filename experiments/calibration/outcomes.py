@@ -66,7 +66,7 @@ def find_table(name: str) -> Path:
 def read_outcomes(path: str | Path) -> pd.DataFrame:
     """Read and check an outcomes table (a CSV file, or a packaged table's name: ``find_table``); every
     problem names the file, the line and the column."""
-    path = Path(path) if Path(path).is_file() else find_table(str(path))
+    path = Path(path) if Path(path).exists() else find_table(str(path))
     src = str(path)
     rows = []
     try:
