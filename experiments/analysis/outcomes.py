@@ -638,6 +638,11 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
     if not params:
         return pd.DataFrame(columns=FINDINGS_COLUMNS)
     steps = {p: effect_step(p, crossings[p]) for p in params}
+    from tqdm.auto import tqdm
+
+    # the longest step of an analysis (BOOTSTRAP least-squares fits per lab and outcome): a bar on a terminal
+    bar = tqdm(total=crossings["agent"].nunique() * len(outcomes), unit="outcome", desc="effect sizes", leave=False,
+               disable=None, dynamic_ncols=True)
     for lab, g in crossings.groupby("agent", sort=False):
         never = int(g["crossing_step"].isna().sum())
         g = g.assign(crossing=months_without(g["crossing_step"], data.horizon),
@@ -645,6 +650,7 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
         X = np.column_stack([np.ones(len(g)), *[g[p].to_numpy(float) for p in params]])
         draws = rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))
         for column, outcome, unit in outcomes:
+            bar.update(1)
             if column == "crossing" and never > MOST_CENSORED * len(g):
                 continue
             y = g[column].to_numpy(float)
@@ -663,6 +669,7 @@ def findings(crossings: pd.DataFrame, data: SweepData, seed: int = 0) -> pd.Data
                 rows.append({"lab": lab, "parameter": p, "step": label, "outcome": outcome, "unit": unit,
                              "effect": est, "low": lo, "high": hi, "runs": int(ok.sum()),
                              "censored": never if column in ("crossing", "crossed") else 0})
+    bar.close()
     return pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
 
 
