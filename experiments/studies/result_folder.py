@@ -8,20 +8,17 @@ ends, however it ends) refuses a second sweep into a folder while one writes the
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
-from wattyear.experiments.studies.store import write_error
+from wattyear.experiments.studies.store import LOCK, sweep_lock, write_error  # noqa: F401  (the lock lives with the files)
 from wattyear.experiments.studies.study import Study
 from wattyear.sim.config import ConfigError, Problem
 
-#: what a result folder's runs came from, and the lock a sweep holds on the folder
+#: what a result folder's runs came from
 IDENTITY = "identity.json"
-LOCK = "sweep.lock"
 
 
 def study_folder(study: Study, out: str | Path | None) -> Path:
@@ -123,37 +120,3 @@ def write_text(path: Path, text: str) -> None:
         raise write_error(exc, path) from exc
 
 
-@contextmanager
-def sweep_lock(folder: Path):
-    """Hold ``sweep.lock`` in ``folder`` for a whole sweep, and refuse a second sweep into it meanwhile
-    (the two would compute every run twice and record each twice). An OS lock (flock): the kernel
-    releases it when the process ends, however it ends, so a killed sweep never leaves it held. The
-    file stays (removing it could let two sweeps lock two different files); it names the holder."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this system: no lock
-        yield
-        return
-    path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise write_error(exc, path) from exc
-            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
-            who = f" (pid {holder[0]} on {holder[1]})" if len(holder) == 2 else ""
-            raise ConfigError([Problem(str(folder), LOCK, "a folder no other sweep is writing to: wait for it to "
-                                       "end, or sweep into another folder (--out)",
-                                       f"another sweep is writing there{who}")]) from None
-        import socket
-
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)

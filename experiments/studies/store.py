@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from wattyear.sim.outputs import with_units
+from wattyear.sim.problems import ConfigError, Problem
 
 #: the footer key of a run file naming its run (``ResultStore.verify`` checks it on resume)
 RUN_ID_KEY = b"wattyear.run_id"
@@ -113,7 +115,6 @@ class WriteError(OSError):
 def read_table(path: str | Path, what: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """A Parquet table (a file, or a folder of them) a user points wattyear at, with the columns it must
     have. A damaged, truncated or foreign file is a ConfigError naming it, never a reader's traceback."""
-    from wattyear.sim.config import ConfigError, Problem
 
     path = Path(path)
     try:
@@ -131,7 +132,6 @@ def read_table(path: str | Path, what: str, columns: tuple[str, ...] = ()) -> pd
 def read_json(path: str | Path, what: str, keys: tuple[str, ...] = ()) -> dict:
     """A JSON object a user points wattyear at, with the keys it must have; anything else is a ConfigError
     naming the file."""
-    from wattyear.sim.config import ConfigError, Problem
     from wattyear.sim.config_files import read_text_file
 
     path = Path(path)
@@ -150,6 +150,46 @@ def read_json(path: str | Path, what: str, keys: tuple[str, ...] = ()) -> dict:
 def write_error(exc: OSError, path: Path) -> WriteError:
     """``exc`` as a WriteError naming ``path`` (Arrow's and ``write()``'s errors name no file)."""
     return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path))
+
+
+#: the lock a sweep holds on its folder
+LOCK = "sweep.lock"
+
+
+@contextmanager
+def sweep_lock(folder: Path):
+    """Hold ``sweep.lock`` in ``folder`` for a whole sweep, and refuse a second sweep into it meanwhile
+    (the two would compute every run twice and record each twice). An OS lock (flock): the kernel
+    releases it when the process ends, however it ends, so a killed sweep never leaves it held. The
+    file stays (removing it could let two sweeps lock two different files); it names the holder."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this system: no lock
+        yield
+        return
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise write_error(exc, path) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise write_error(exc, path) from exc
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+            who = f" (pid {holder[0]} on {holder[1]})" if len(holder) == 2 else ""
+            raise ConfigError([Problem(str(folder), LOCK, "a folder no other sweep is writing to: wait for it to "
+                                       "end, or sweep into another folder (--out)",
+                                       f"another sweep is writing there{who}")]) from None
+        import socket
+
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def parquet_intact(path: Path) -> bool:
@@ -447,8 +487,6 @@ class ResultStore:
         """What to read a table from: its packed file, packed now if it is stale and no sweep is writing
         into the folder (a read-only folder, or a sweep under way, reads the run files); None if there are
         no run files."""
-        from wattyear.experiments.studies.result_folder import sweep_lock
-        from wattyear.sim.config import ConfigError
 
         files, fingerprint = self.files(table)
         if not files:
