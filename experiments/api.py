@@ -189,8 +189,10 @@ class StudyResult:
     def metrics(self) -> pd.DataFrame:
         if self._metrics is None:
             from wattyear.experiments.studies.store import ResultStore
+            from wattyear.sim.outputs import upgrade
 
-            self._metrics = ResultStore(self.folder).load(progress=self._shows_progress())
+            # (a folder from before 0.2.0 reads with today's names)
+            self._metrics = upgrade(ResultStore(self.folder).load(progress=self._shows_progress()))
         return self._metrics
 
     @property
