@@ -205,8 +205,9 @@ def check_hardware_refs(cfg, source):
 
 
 def check_hardware_dates(cfg, source):
-    """No watts of a generation before it is on sale (``available_from``): an owner's starting hardware is on
-    sale by the start, and a planned vintage enters service no earlier than its hardware's first month."""
+    """No watts of a generation before it is on sale (``available_from``): an owner's hardware is on sale by the
+    start (with no starting watts too: its builds and pipeline take the newest generation of its family on
+    sale, and one must be), and a planned vintage enters service no earlier than its hardware's first month."""
     out = []
     hardware = cfg["hardware"]
     tables = dict(_owners(cfg))
@@ -214,7 +215,7 @@ def check_hardware_dates(cfg, source):
     start = cfg["run"]["start"]
     for path, body in tables.items():
         hw = body.get("hardware")
-        if hw in hardware and body.get("watts", 0) > 0 and month_index(hardware[hw]["available_from"], start) > 0:
+        if hw in hardware and month_index(hardware[hw]["available_from"], start) > 0:
             out.append(Problem(source, f"{path}.hardware", f"a generation on sale by the start ({start}): "
                                f"{hw} is on sale from {hardware[hw]['available_from']}", hw))
         for i, vintage in enumerate(body.get("fleet", [])):

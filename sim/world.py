@@ -64,8 +64,8 @@ class HardwareCatalogue:
             hw = self._hardware
             on_sale = [h for h in self.ids
                        if hw[h]["family"] == family and month_index(hw[h]["available_from"], self._start) <= t]
-            if not on_sale:
-                on_sale = [h for h in self.ids if hw[h]["family"] == family]
+            if not on_sale:  # (validation keeps every owner's family on sale from the start)
+                raise ValueError(f"no generation of hardware family {family!r} is on sale in month {t}")
             self._newest[key] = max(on_sale, key=lambda h: (month_index(hw[h]["available_from"], self._start),
                                                             self.ids.index(h)))
         return self._newest[key]

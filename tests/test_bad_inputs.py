@@ -287,3 +287,16 @@ def test_a_files_mistake_is_not_blamed_on_a_set_beside_it(tmp_path, monkeypatch,
     assert main(run("--set", f"leases.{n}.watts=2e8")) == 2
     err = capsys.readouterr().err
     assert f"c.toml: leases.{n}.lessor" in err and f"--set: leases.{n}.lessor" not in err, err
+
+
+def test_an_owner_without_starting_watts_still_builds_only_what_is_on_sale(tmp_path):
+    """An owner with no watts at the start whose hardware is not yet on sale was let through: its builds took
+    the not-yet-sold generation from the second month (a fallback in World.newest). Refused now, by name."""
+    from wattyear.sim.config import ConfigError, load_config
+
+    path = tmp_path / "fut.toml"
+    path.write_text('extends = "baseline"\n[hardware.future]\nfamily = "fut"\navailable_from = "2030-01"\n'
+                    'tokens_per_joule = 1.0\ncapex_usd_per_w = 40.0\nlife_years = 5.0\n'
+                    '[hyperscalers.amazon]\nhardware = "future"\nwatts = 0.0\n')
+    with pytest.raises(ConfigError, match=r"hyperscalers.amazon.hardware: expected a generation on sale by the start"):
+        load_config(path)
