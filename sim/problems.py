@@ -10,6 +10,10 @@ from typing import Any
 MISSING = type("_Missing", (), {"__repr__": lambda self: "missing"})()
 
 
+#: characters of a found value a message shows
+FOUND_SHOWN = 120
+
+
 @dataclass(frozen=True)
 class Problem:
     source: str  #: file name, or "--set"
@@ -18,7 +22,15 @@ class Problem:
     found: Any
 
     def __str__(self) -> str:
+        """One line; a found value longer than ``FOUND_SHOWN`` characters is cut, with its length.
+
+        >>> str(Problem("--set", "run.months", "an integer", "9" * 5000)).endswith(
+        ...     "999… (5,002 characters, the first 120 shown)")
+        True
+        """
         found = "nothing (missing)" if self.found is MISSING else repr(self.found)
+        if len(found) > FOUND_SHOWN:
+            found = f"{found[:FOUND_SHOWN]}… ({len(found):,} characters, the first {FOUND_SHOWN} shown)"
         return f"{shown(self.source)}: {shown(self.key)}: expected {shown(self.expected)}, found {found}"
 
 

@@ -236,3 +236,12 @@ def test_an_error_says_what_failed_in_its_first_line(argv, kind, capsys, tmp_pat
     monkeypatch.chdir(tmp_path)
     assert main(argv) != 0
     assert capsys.readouterr().err.splitlines()[0] == f"wattyear: {kind}:"
+
+
+def test_a_5000_digit_set_value_is_one_short_line(capsys):
+    """--set run.months=<5,000 nines> ended in Python's int-conversion traceback; now a refusal whose found
+    value is cut to its first 120 characters, with its length."""
+    assert main(["run", "--set", "run.months=" + "9" * 5000]) == 2
+    err = capsys.readouterr().err
+    assert "run.months: expected an integer" in err and "(5,002 characters, the first 120 shown)" in err
+    assert max(len(line) for line in err.splitlines()) < 300

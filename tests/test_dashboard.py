@@ -263,3 +263,27 @@ def test_the_sidebar_holds_the_knobs_and_no_display_settings():
     assert app.knob_text(knob["energy_usd_per_mwh"], 77.5) == "77.5"
     assert app.knob_text(knob["power_gemini"], 2.0) == "2"
     assert app.knob_text(knob["colossus_lease"], False) == "off"
+
+
+def test_the_printed_address_of_an_ipv6_host_is_a_url(monkeypatch, capsys):
+    """`dash --host ::1` printed http://::1:PORT, which no browser opens; an IPv6 host is bracketed."""
+    pytest.importorskip("solara")
+    import socket
+
+    import solara.__main__
+
+    from wattyear.experiments.cli import main
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    monkeypatch.setattr(solara.__main__.cli, "main", lambda *a, **k: None)
+    for name in ("WATTYEAR_DASH_CONFIG", "WATTYEAR_DASH_POSTERIOR", "SOLARA_TELEMETRY_MIXPANEL_ENABLE"):
+        monkeypatch.delenv(name, raising=False)  # (the command sets them for the server: restored after)
+    with socket.socket(socket.AF_INET6) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        port = probe.getsockname()[1]
+    assert main(["dash", "--host", "::1", "--port", str(port)]) == 0
+    assert f"at http://[::1]:{port} " in capsys.readouterr().out

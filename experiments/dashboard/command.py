@@ -60,7 +60,8 @@ def cmd_dash(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"wattyear: listening on {args.host}: anyone who can reach this address can use the dashboard "
               "(it has no login)", file=sys.stderr)
-    print(f"wattyear: dashboard of {path.stem} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address is bracketed in a URL
+    print(f"wattyear: dashboard of {path.stem} at http://{host}:{args.port} (Ctrl-C stops it)", flush=True)
     solara_cli.main(["run", "wattyear.experiments.dashboard.app", "--host", args.host, "--port", str(args.port),
                       "--production", "--no-open", "--no-check-version", "--log-level", "warning"],
                      prog_name="wattyear dash", standalone_mode=True)
