@@ -2,6 +2,7 @@
 file, an append-safe manifest, workers that end with their coordinator, Dask addresses and
 timeouts, write errors, and every study-file mistake a clear error."""
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -278,8 +280,17 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("address, found", [("garbage://x:1", "the unknown scheme garbage://"),
                                             ("tcp://host", "missing port number"),
-                                            ("tcp://host:99999", "the port 99999")])
+                                            ("tcp://host:99999", "the port 99999"),
+                                            ("", "''"),
+                                            ("inproc://x", "inproc://, which reaches only a scheduler started in "
+                                                           "this same process"),
+                                            ("inproc://127.0.0.1/1/1", "inproc://, which reaches only"),
+                                            ("tls://127.0.0.1:1", "tls:// with no TLS files in Dask's settings"),
+                                            ("wss://127.0.0.1:1", "wss:// with no TLS files in Dask's settings"),
+                                            ("ucx://127.0.0.1:1", "ucx:// without its transport installed")])
 def test_a_malformed_scheduler_address_is_refused_before_connecting(tmp_path, capsys, address, found):
+    """Before: '' ran locally, inproc:// a ValueError, tls:// a TypeError (no ssl_context), ucx:// a TypeError
+    (abstract UCXConnector), each a traceback."""
     pytest.importorskip("distributed")
     out = tmp_path / "out"
     t0 = time.perf_counter()
@@ -289,11 +300,72 @@ def test_a_malformed_scheduler_address_is_refused_before_connecting(tmp_path, ca
     assert time.perf_counter() - t0 < 5 and not out.exists()
 
 
-@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "localhost:8786", "tls://head.example:8786",
-                                     "tcp://[::1]:8786", "inproc://10.0.0.1/42/1"])
+def test_the_schemes_offered_are_those_usable_here():
+    pytest.importorskip("distributed")
+    with pytest.raises(ConfigError) as info:
+        executors.check_scheduler("garbage://x:1")
+    assert "(tcp://, ws://)" in str(info.value)  # no TLS files, no UCX transport, inproc only in-process
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "localhost:8786", "tcp://[::1]:8786", "ws://head:8786"])
 def test_scheduler_addresses_dask_accepts_pass_the_check(address):
     pytest.importorskip("distributed")
     assert executors.check_scheduler(address) == address
+
+
+def test_tls_passes_the_check_once_tls_files_are_configured(monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(executors, "_tls_context", lambda: object())
+    assert executors.check_scheduler("tls://head.example:8786") == "tls://head.example:8786"
+
+
+def test_an_inproc_scheduler_of_this_process_passes_the_check():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("inproc://") and executors.check_scheduler(address) == address
+    with pytest.raises(ConfigError, match="reaches only a scheduler started in this same process"):
+        executors.check_scheduler(address)  # gone with its cluster
+
+
+@contextlib.contextmanager
+def fake_server(greeting: bytes | None):
+    """A TCP port on loopback that accepts and sends ``greeting`` (None: nothing, as an HTTP server waiting
+    for a request), then keeps the connection open."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        if greeting is not None:
+            conn.sendall(greeting)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("greeting, found", [(None, "no answer within 1 s"),
+                                             (b"SSH-2.0-OpenSSH_9.6 banner line\r\n",
+                                              "an answer that is not a Dask scheduler's (MemoryError)")])
+def test_a_server_that_is_not_a_dask_scheduler_is_one_line(greeting, found):
+    """Before: a silent server (an HTTP port) was waited on for ever, a banner read as a frame length a
+    MemoryError traceback (2.82 EiB)."""
+    pytest.importorskip("distributed")
+    with fake_server(greeting) as address, pytest.raises(ConfigError) as info:
+        executors.connect(address, timeout=1)
+    assert f"--scheduler: {address}: expected a running Dask scheduler at this address" in str(info.value)
+    assert found in str(info.value)
 
 
 def test_an_unreachable_scheduler_is_named_within_the_timeout(tmp_path):

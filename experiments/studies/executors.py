@@ -26,9 +26,47 @@ SCHEDULER_TIMEOUT = 10.0
 WORKER_TIMEOUT = 60.0
 
 
+def _security():
+    """The security Dask's client has when given none: its ``distributed.comm.tls`` settings."""
+    from distributed.security import Security
+
+    return Security()
+
+
+def _tls_context():
+    """The TLS context of Dask's settings (None: no TLS files configured)."""
+    return _security().get_connection_args("client")["ssl_context"]
+
+
+def _usable(scheme: str, location: str = "") -> str | None:
+    """Why a transport Dask lists cannot carry a sweep from here (None: it can). Dask registers
+    ``tls``, ``wss`` and ``ucx`` whatever is installed or configured, and ``inproc`` reaches only
+    this very process: tried anyway, they fail deep inside Dask with a TypeError."""
+    if scheme in ("tls", "wss"):
+        if _tls_context() is None:
+            return f"{scheme}:// with no TLS files in Dask's settings (distributed.comm.tls)"
+    elif scheme == "ucx":
+        import importlib.util
+
+        if importlib.util.find_spec("distributed_ucxx") is None:
+            return "ucx:// without its transport installed (pip install distributed-ucxx)"
+    elif scheme == "inproc":
+        from distributed.comm.inproc import global_manager
+
+        try:
+            listening = global_manager.get_listener_for(location) is not None
+        except ValueError:  # another host or process, or not ip/pid/n
+            listening = False
+        if not listening:
+            return "inproc://, which reaches only a scheduler started in this same process (use tcp://)"
+    return None
+
+
 def check_scheduler(address) -> str:
-    """A Dask scheduler's address, checked before any connection is tried: a scheme Dask knows
-    (``tcp://host:8786``, ``tls://``…; a bare ``host:port`` is TCP) with a host and a port."""
+    """A Dask scheduler's address, checked before any connection is tried: a transport installed and usable
+    here (``tcp://host:8786``; ``tls://`` and ``wss://`` with TLS files configured; ``ucx://`` with its
+    package; ``inproc://`` only for a scheduler in this process; a bare ``host:port`` is TCP) with a host
+    and a port."""
     import importlib.util
 
     if importlib.util.find_spec("distributed") is None:
@@ -37,14 +75,14 @@ def check_scheduler(address) -> str:
     from distributed.comm import registry
     from distributed.comm.addressing import parse_address, parse_host_port
 
-    schemes = sorted(registry.backends)
+    schemes = [s for s in sorted(registry.backends) if s != "inproc" and _usable(s) is None]
     expected = "a Dask scheduler address such as tcp://host:8786 (" + ", ".join(f"{s}://" for s in schemes) + ")"
 
     def refuse(found) -> ConfigError:
         return ConfigError([Problem("--scheduler", str(address), expected, found)])
 
     if not isinstance(address, str) or not address.strip():
-        raise refuse(address)
+        raise refuse(address if isinstance(address, str) else type(address).__name__)
     try:
         scheme, location = parse_address(address, strict=False)
     except ValueError as exc:
@@ -52,6 +90,9 @@ def check_scheduler(address) -> str:
     if scheme not in registry.backends:
         raise refuse(f"the unknown scheme {scheme}://")
     if scheme == "inproc":  # a scheduler in this very process (LocalCluster(processes=False))
+        why = _usable(scheme, location)
+        if why:
+            raise refuse(why)
         return address
     try:
         host, port = parse_host_port(location)
@@ -59,21 +100,70 @@ def check_scheduler(address) -> str:
         raise refuse(str(exc)) from None
     if not host or not 1 <= port <= 65535:
         raise refuse("no host" if not host else f"the port {port} (1-65535)")
+    why = _usable(scheme, location)
+    if why:
+        raise refuse(why)
     return address
 
 
+async def _identity(address: str, timeout: float, connection_args: dict) -> dict:
+    """What the server at ``address`` says it is (a Dask scheduler says ``{"type": "Scheduler", …}``)."""
+    from distributed.comm import connect as open_comm
+    from distributed.core import send_recv
+
+    comm = await open_comm(address, timeout=timeout, **connection_args)
+    try:
+        return await send_recv(comm, op="identity")
+    finally:
+        comm.abort()
+
+
+def _probe(address: str, timeout: float, connection_args: dict) -> dict:
+    """``_identity`` within ``timeout`` seconds overall, on a loop of its own in a thread of its own (the
+    caller's thread may run a loop already: a Jupyter kernel does). A server that accepts and then says
+    nothing (an HTTP port) is a TimeoutError, not a wait for ever."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def bounded():
+        return await asyncio.wait_for(_identity(address, timeout, connection_args), timeout)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="wattyear-scheduler-probe")
+    try:
+        return pool.submit(asyncio.run, bounded()).result(timeout + 5)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def connect(address: str, timeout: float = SCHEDULER_TIMEOUT):
-    """A client of the Dask scheduler at ``address``; one that does not answer within ``timeout``
-    seconds is a ConfigError naming the address (not a wait of Dask's own 30 s and an OSError)."""
+    """A client of the Dask scheduler at ``address``. Within ``timeout`` seconds overall, the server must
+    answer as a Dask scheduler; anything else (no answer, a server that says nothing or speaks another
+    protocol, an error inside Dask) is one ConfigError naming the address, never a traceback or a wait."""
     check_scheduler(address)
     from distributed import Client
 
+    def refuse(found: str) -> ConfigError:
+        return ConfigError([Problem("--scheduler", address, "a running Dask scheduler at this address (dask "
+                                    "scheduler --host …; see docs/studies.md)", found)])
+
+    def said(exc: BaseException) -> str:
+        return ((str(exc).splitlines() or [""])[0][:200] or type(exc).__name__)
+
+    security = _security()
     try:
-        return Client(address, timeout=timeout)
+        if not address.startswith("inproc://"):  # an inproc scheduler is this process's own
+            identity = _probe(address, timeout, security.get_connection_args("client"))
+            if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+                kind = identity.get("type") if isinstance(identity, dict) else None
+                raise refuse(f"a Dask {kind}, not its scheduler" if isinstance(kind, str)
+                             else "an answer that is not a Dask scheduler's")
+        return Client(address, timeout=timeout, security=security)
+    except ConfigError:
+        raise
     except (OSError, TimeoutError) as exc:
-        raise ConfigError([Problem("--scheduler", address, "a running Dask scheduler at this address (dask scheduler "
-                                   "--host …; see docs/studies.md)",
-                                   f"no answer within {timeout:g} s ({str(exc)[:200]})")]) from None
+        raise refuse(f"no answer within {timeout:g} s ({said(exc)})") from None
+    except Exception as exc:  # a banner read as a frame length, a protocol mismatch: Dask's errors vary
+        raise refuse(f"an answer that is not a Dask scheduler's ({type(exc).__name__})") from None
 
 
 def _no_workers(client, timeout: float) -> ConfigError:

@@ -286,7 +286,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     """Run every unfinished run of ``study`` into ``out`` in ensembles of at most ``memory_bytes`` each;
     return the counts. On Dask, the scheduler must answer within ``connect_timeout`` seconds, and the
     sweep stops if the cluster has no worker for ``worker_timeout`` seconds."""
-    client = connect(scheduler, connect_timeout) if scheduler else None  # before anything is written
+    client = connect(scheduler, connect_timeout) if scheduler is not None else None  # before anything is written
     try:
         t0 = time.perf_counter()
         store = ResultStore(out)
