@@ -269,6 +269,25 @@ def test_workers_end_when_the_coordinator_is_killed(tmp_path):
                 pass
 
 
+def die_on_b(task: dict) -> list[dict]:
+    """A pool task: task ``b`` kills its worker, as the out-of-memory killer would (SIGKILL)."""
+    if task["runs"][0]["run_id"] == "b":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return task["runs"]
+
+
+def test_a_killed_pool_worker_is_one_message_naming_the_runs_lost(capsys):
+    """Before: a BrokenProcessPool traceback (exit 1), though a rerun resumes exactly."""
+    tasks = [{"runs": [{"run_id": "a"}]}, {"runs": [{"run_id": "b"}]}]
+    with pytest.raises(executors.WorkerLost) as info:
+        list(executors.execute(die_on_b, lambda slots: iter(tasks), workers=2, client=None))
+    assert "b" in info.value.run_ids and set(info.value.run_ids) <= {"a", "b"}
+    assert info.value.kind == "a worker process was killed; nothing finished is lost"
+    assert "run the same command again to resume" in str(info.value) and "fewer --workers" in str(info.value)
+    assert isinstance(info.value, ConfigError)  # the command line prints it as one message, exit 2
+
+
 # ------------------------------------------------------------------------------------------------- 6. Dask
 
 

@@ -16,6 +16,7 @@ import select
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from wattyear.sim.config import ConfigError, Problem
@@ -259,6 +260,7 @@ def execute(run_task, make_tasks, workers: int | None, client, worker_timeout: f
 
     ``make_tasks(slots)`` packs the study for that many workers (on Dask, the cluster's threads). A
     bounded number of tasks is in flight (two a worker): memory stays flat however many a study has.
+    A pool worker killed mid-task (the out-of-memory killer) is a ``WorkerLost`` naming the runs in flight.
     """
     if client is not None:
         yield from _dask_results(client, run_task, make_tasks, worker_timeout)
@@ -275,15 +277,39 @@ def execute(run_task, make_tasks, workers: int | None, client, worker_timeout: f
                                     "wattyear.experiments.results"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch_coordinator,
                              initargs=(os.getpid(),)) as pool:
-        pending = {pool.submit(run_task, task) for task in itertools.islice(tasks, 2 * workers)}
+        pending = {pool.submit(run_task, task): task for task in itertools.islice(tasks, 2 * workers)}
         try:
             while pending:  # keep a bounded number of tasks in flight: flat memory
                 finished = next(as_completed(pending))
-                pending.remove(finished)
+                task = pending.pop(finished)
+                try:
+                    result = finished.result()
+                except BrokenProcessPool:
+                    raise WorkerLost([task, *pending.values()]) from None
                 nxt = next(tasks, None)
                 if nxt is not None:
-                    pending.add(pool.submit(run_task, nxt))
-                yield finished.result()
+                    pending[pool.submit(run_task, nxt)] = nxt
+                yield result
         finally:  # stopped by an error (a full disk): what has not started never starts
             for future in pending:
                 future.cancel()
+
+
+class WorkerLost(ConfigError):
+    """A pool worker ended mid-task, killed by a signal (the kernel's out-of-memory killer sends SIGKILL):
+    the pool is broken and every task in flight lost with it. Nothing recorded is lost, and a sweep run
+    again resumes exactly; one message says so, names the runs, and points at memory."""
+
+    def __init__(self, tasks: list):
+        ids = [run["run_id"] for task in tasks if isinstance(task, dict) for run in task.get("runs", ())]
+        named = ", ".join(ids[:5]) + (f" and {len(ids) - 5:,} more" if len(ids) > 5 else "")
+        self.run_ids = ids
+        super().__init__([Problem(
+            "--workers", f"{len(ids):,} run(s) in flight, not recorded ({named})" if ids else "the runs in flight",
+            "each worker to finish its runs: run the same command again to resume (finished runs are kept); "
+            "if memory ran out, use fewer --workers or a smaller --memory",
+            "a worker process killed mid-run (by a signal, as the out-of-memory killer sends)")])
+
+    @property
+    def kind(self) -> str:
+        return "a worker process was killed; nothing finished is lost"
