@@ -223,6 +223,30 @@ def test_resume_after_a_torn_line_and_lines_that_are_not_records(clean, tmp_path
     assert_same_results(clean.out, out)
 
 
+@pytest.mark.parametrize("field, value", [("rows", "12"), ("seed", "7"), ("point", 0.5), ("status", 1),
+                                          ("error", None), ("wall_seconds", "0.1"), ("params", [1]), ("rows", -1),
+                                          ("replicate", True)])
+def test_a_manifest_record_with_a_wrongly_typed_field_is_skipped_as_a_torn_line_is(clean, tmp_path, field, value):
+    """Before: ``"rows": "12"`` (or a text seed…) ended the finished sweep in an ArrowTypeError. The line is
+    not a record: the run keeps its last good record, and its file is verified as usual."""
+    out = copy_of(clean, tmp_path)
+    first = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    with (out / "manifest.jsonl").open("a") as fh:
+        fh.write(json.dumps({**first, field: value, "note": "edited"}) + "\n")
+    report = run_sweep(load_study(clean.study), out, workers=1, progress=False)
+    assert (report.done, report.skipped) == (0, 4)
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert manifest.equals(pd.read_parquet(clean.out / "manifest.parquet"))
+    assert_same_results(clean.out, out)
+
+
+def test_a_manifest_key_of_mixed_types_is_kept_as_text(tmp_path):
+    store = ResultStore(tmp_path)
+    for run_id, extra in (("a", 1), ("b", "x"), ("c", True), ("d", None)):
+        store.record({"run_id": run_id, "status": "ok", "extra": extra})
+    assert pq.read_table(store.write_manifest_table()).column("extra").to_pylist() == ["1", "x", "true", None]
+
+
 # --------------------------------------------------------------------- 5. workers end with the coordinator
 
 

@@ -76,34 +76,64 @@ MANIFEST_ORDER = ("run_id", "point", "replicate", "params", "seed", "status", "e
 
 
 def _arrow_type(key: str, seen: set[str]) -> pa.DataType:
-    """The column type of a manifest key from the Python types its values had."""
+    """The column type of a manifest key from the Python types its values had: numbers as numbers, flags
+    as flags, anything else or a mixture as text."""
     seen = seen - {"NoneType"}
-    if key == "params" or "str" in seen or "dict" in seen or "list" in seen:
+    if key == "params" or not seen:
         return pa.large_string()
-    if "float" in seen:
-        return pa.float64()
-    if "int" in seen:
-        return pa.int64()
+    if seen <= {"int", "float"}:
+        return pa.float64() if "float" in seen else pa.int64()
     if seen == {"bool"}:
         return pa.bool_()
     return pa.large_string()
 
 
-def _cell(key: str, value):
-    """A manifest value as its column stores it: parameters as sorted JSON text."""
+def _cell(key: str, value, kind: pa.DataType):
+    """A manifest value as its column stores it: parameters as sorted JSON text, and any other value that
+    is not text in a text column (a key of a newer version whose values vary in type) as JSON text too."""
     if key == "params" or isinstance(value, (dict, list)):
         return json.dumps(value if value is not None else {}, sort_keys=True)
+    if pa.types.is_large_string(kind) and value is not None and not isinstance(value, str):
+        return json.dumps(value)
     return value
 
 
+def _whole(value) -> bool:
+    return type(value) is int
+
+
+def _number(value) -> bool:
+    return type(value) in (int, float)
+
+
+#: what each field of a manifest record holds (the sweep writes them; ``_record_of`` checks them)
+MANIFEST_FIELDS = {
+    "run_id": lambda v: type(v) is str,
+    "point": _whole, "replicate": _whole, "seed": _whole,
+    "params": lambda v: type(v) is dict,
+    "status": lambda v: v in ("ok", "failed"),
+    "error": lambda v: type(v) is str, "note": lambda v: type(v) is str,
+    "rows": lambda v: v is None or (_whole(v) and v >= 0),
+    "wall_seconds": lambda v: v is None or _number(v),
+    "pid": lambda v: v is None or _whole(v), "ensemble": lambda v: v is None or _whole(v),
+}
+
+
 def _record_of(line: bytes) -> dict | None:
-    """A manifest line as a record, or None if it is not one: torn by a crash, or valid JSON of another
-    shape (a number, a list, an object without a text ``run_id``), which resume skips rather than trip on."""
+    """A manifest line as a record, or None if it is not one: torn by a crash, valid JSON of another shape
+    (a number, a list, an object without a text ``run_id``), or a record with a field of the wrong type
+    (``"rows": "12"``, a text seed: ``MANIFEST_FIELDS``). Resume skips such a line, as it skips a torn one,
+    rather than trip on it: the run is then judged by its file alone (kept and recorded again if its file
+    verifies, redone if not), which loses nothing the line could be trusted for."""
     try:
         record = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("run_id"), str) else None
+    if not isinstance(record, dict) or "run_id" not in record:
+        return None
+    if not all(check(record[key]) for key, check in MANIFEST_FIELDS.items() if key in record):
+        return None
+    return record
 
 
 class WriteError(OSError):
@@ -387,7 +417,8 @@ class ResultStore:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for i in range(0, len(ids), batch):
                     records = self._read_records([last[r] for r in ids[i: i + batch]])
-                    columns = {key: [_cell(key, record.get(key)) for record in records] for key in kinds}
+                    columns = {key: [_cell(key, record.get(key), schema.field(key).type) for record in records]
+                               for key in kinds}
                     writer.write_table(pa.table(columns, schema=schema))
             os.replace(tmp, path)
         except OSError as exc:
