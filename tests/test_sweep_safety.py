@@ -110,16 +110,24 @@ def test_a_resume_by_another_wattyear_version_is_refused(clean, tmp_path, monkey
     assert snapshot(out) == before
 
 
-def test_a_folder_from_before_identity_json_is_compared_by_its_study_and_adopted(clean, tmp_path):
+def test_a_folder_whose_runs_have_no_identity_is_refused_unless_adopted(clean, tmp_path):
+    """identity.json removed (or a folder from before it): a sweep went on and mixed runs of an edited base
+    config with the old ones. It is refused, naming the flag that adopts the runs; adopted, the folder
+    gets this study's identity; a folder whose study.toml is another study's is refused even then."""
     out = copy_of(clean, tmp_path)
     (out / "identity.json").unlink()
-    report = run_sweep(load_study(clean.study), out, workers=1, progress=False)
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match=r"identity.json: expected the record of what the folder's runs came "
+                                          r"from .*--adopt.*found 'runs with no record'"):
+        run_sweep(load_study(clean.study), out, workers=1, progress=False)
+    assert snapshot(out) == before
+    report = run_sweep(load_study(clean.study), out, workers=1, progress=False, adopt=True)
     assert (report.done, report.skipped) == (0, 4)
     assert json.loads((out / "identity.json").read_text())["wattyear"] == wattyear.__version__
     (out / "identity.json").unlink()
     other = study_file(tmp_path, TINY.replace("0.9]", "0.8]"), name="other.toml")
     with pytest.raises(ConfigError, match="study.toml: expected the same study as other.toml"):
-        study_folder(load_study(other), out)
+        study_folder(load_study(other), out, adopt=True)
 
 
 # ---------------------------------------------------------------------------------------------- 2. lock
@@ -188,6 +196,23 @@ def test_a_file_copied_over_another_runs_is_redone(clean, tmp_path):
     manifest = ResultStore(out).manifest().set_index("run_id")
     assert manifest.loc[target.stem, "note"] == "redone on resume: its file is run 'p00000-r000''s"
     assert_same_results(clean.out, out)
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_loading_refuses_a_run_file_copied_over_another_runs(clean, tmp_path, locked):
+    """Before: with no packed file, the copy was read as its target: p00000-r000's rows twice, p00000-r001's
+    lost, silently. Whether the load packs (no sweep there) or reads the run files (a sweep holds the lock)."""
+    out = copy_of(clean, tmp_path)
+    (out / "runs.parquet").unlink()
+    shutil.copyfile(out / "runs" / "p00000-r000.parquet", out / "runs" / "p00000-r001.parquet")
+    with open(out / LOCK, "a+") as held:
+        if locked:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ConfigError) as info:
+            ResultStore(out).load()
+    assert f"{out / 'runs' / 'p00000-r001.parquet'}: (file): expected the rows of run p00000-r001" in str(info.value)
+    assert "found \"run p00000-r000's rows (a file copied over another run's?)\"" in str(info.value)
+    assert not (out / "runs.parquet").exists()
 
 
 # ------------------------------------------------------------------------------ 4. append-safe manifest
@@ -606,18 +631,23 @@ def test_a_sweep_packs_its_runs_into_one_file_that_reads_as_the_run_files(clean)
     pd.testing.assert_frame_equal(wattyear.load_results(clean.out).metrics, packed, check_exact=True)
 
 
-@pytest.mark.parametrize("change", ["removed", "copied over another", "added"])
+@pytest.mark.parametrize("change", ["removed", "rewritten", "added"])
 def test_a_packed_file_is_never_read_once_the_run_files_changed(clean, tmp_path, change):
-    """A run file removed, replaced (here by another run's, its time kept as cp -p keeps it) or added
-    makes the packed file stale: the study is read from its run files and packed again."""
+    """A run file removed, rewritten (here a copy of itself put in its place, its time kept as cp -p keeps
+    it) or added makes the packed file stale: the study is read from its run files and packed again. (A
+    file copied over another run's is refused: test_loading_refuses_a_run_file_copied_over_another_runs.)"""
     out = copy_of(clean, tmp_path)
     runs = out / "runs"
     if change == "removed":
         (runs / "p00001-r001.parquet").unlink()
-    elif change == "copied over another":
-        shutil.copy2(runs / "p00000-r000.parquet", runs / "p00000-r001.parquet")
-    else:
-        shutil.copy2(runs / "p00000-r000.parquet", runs / "p00002-r000.parquet")
+    elif change == "rewritten":
+        shutil.copy2(runs / "p00000-r001.parquet", tmp_path / "copy.parquet")
+        os.replace(tmp_path / "copy.parquet", runs / "p00000-r001.parquet")
+    else:  # a run of its own name
+        table = pq.read_table(runs / "p00000-r000.parquet")
+        pq.write_table(table.replace_schema_metadata({**table.schema.metadata,
+                                                      store_module.RUN_ID_KEY: b"p00002-r000"}),
+                       runs / "p00002-r000.parquet")
     store = ResultStore(out)
     assert store.packed() is None
     metrics = wattyear.load_results(out).metrics

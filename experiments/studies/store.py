@@ -136,6 +136,10 @@ def _record_of(line: bytes) -> dict | None:
     return record
 
 
+class MisplacedRunFiles(ConfigError):
+    """Run files whose footers name other runs (``ResultStore.check_owners``)."""
+
+
 class WriteError(OSError):
     """A result that could not be written (a full disk, a read-only or vanished folder), naming the
     file. A sweep stops on it rather than recording the run as failed: every run after it would fail
@@ -482,6 +486,7 @@ class ResultStore:
             return None
         if self.packed(table, fingerprint) is not None:
             return path
+        self.check_owners(files)
         dataset = ds.dataset(files, format="parquet")  # the first file's schema, as pandas' reader takes it
         metadata = {k: v for k, v in (dataset.schema.metadata or {}).items() if k != RUN_ID_KEY}
         schema = dataset.schema.with_metadata({**metadata, PACKED_FROM_KEY: fingerprint,
@@ -514,6 +519,26 @@ class ResultStore:
             raise
         return path
 
+    @staticmethod
+    def check_owners(files: list[Path]) -> None:
+        """Refuse run files whose footer names another run (one run's file copied over another's would be
+        read as that run: one run twice, another lost). Reads footers only (well under a millisecond a
+        file); a file that does not read is left to its reader to name, one without a run id (written
+        before run ids were) passes."""
+        wrong = []
+        for path in files:
+            try:
+                metadata = pq.read_metadata(path).metadata or {}
+            except Exception:  # Arrow's errors for a cut or empty file vary: its reader names it
+                continue
+            owner = metadata.get(RUN_ID_KEY)
+            if owner is not None and owner.decode(errors="replace") != path.stem:
+                wrong.append(Problem(str(path), "(file)", f"the rows of run {path.stem} (its name): run the sweep "
+                                     "again to redo it", f"run {owner.decode(errors='replace')}'s rows (a file copied "
+                                     "over another run's?)"))
+        if wrong:
+            raise MisplacedRunFiles(wrong)
+
     def _readable(self, table: str, progress: bool | None) -> Path | list[Path] | None:
         """What to read a table from: its packed file, packed now if it is stale and no sweep is writing
         into the folder (a read-only folder, or a sweep under way, reads the run files); None if there are
@@ -528,8 +553,11 @@ class ResultStore:
         try:
             with sweep_lock(self.folder):
                 return self.pack(table, progress) or files
+        except MisplacedRunFiles:
+            raise
         except (ConfigError, OSError, pa.ArrowException):
             # another sweep writes there, the folder is read-only, or a run file is damaged (its readers name it)
+            self.check_owners(files)
             return files
 
     def dataset(self, table: str = "metrics", progress: bool | None = None) -> ds.Dataset:
