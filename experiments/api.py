@@ -300,7 +300,8 @@ def in_notebook() -> bool:
 
 
 def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
-          memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None) -> StudyResult:
+          memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None,
+          adopt: bool = False) -> StudyResult:
     """Run a study (a file, a packaged study's name such as ``"llama_pressure"``, or the file's tables
     as a dict) into ``out`` (default ``out/<study name>``), resuming what a folder already holds.
 
@@ -309,7 +310,8 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     ``progress``: a progress bar (default: in a Jupyter notebook, as a widget,
     and not elsewhere). In a script, call it under ``if __name__ ==
     "__main__":``: the worker processes import the script, as with any Python
-    process pool.
+    process pool. ``adopt``: resume a folder whose runs have no identity.json, taking them as this study's
+    as it is now (``wattyear sweep --adopt``).
     """
     import argparse
 
@@ -327,10 +329,10 @@ def sweep(study: str | Path | dict, out: str | Path | None = None, *, workers: i
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError([Problem("sweep", "workers", "an integer ≥ 1 (or None: all cores)", workers)])
     study_ = load_study(study)
-    folder = study_folder(study_, out)
+    folder = study_folder(study_, out, adopt)
     progress = in_notebook() if progress is None else progress
     run_sweep(study_, folder, workers=workers, scheduler=scheduler, resume=True, progress=progress,
-              memory_bytes=budget)
+              memory_bytes=budget, adopt=adopt)
     return StudyResult(folder, progress=progress)
 
 
@@ -342,7 +344,8 @@ def report(folder: str | Path) -> list[Path]:
 
 
 def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, workers: int | None = None,
-                memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None) -> StudyResult:
+                memory: int | str = "1GiB", scheduler: str | None = None, progress: bool | None = None,
+                adopt: bool = False) -> StudyResult:
     """Run a saltelli or morris study (``wattyear sensitivity``) and its SALib analysis: the result's
     folder holds ``sensitivity.csv`` and ``sensitivity.md``. In a script, call it under ``if __name__ ==
     "__main__":``."""
@@ -352,7 +355,7 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
     _refuse_in_worker_import("sensitivity")
     study_ = load_study(study)
     check_analysable(study_)
-    result = sweep(study, out, workers=workers, memory=memory, scheduler=scheduler, progress=progress)
+    result = sweep(study, out, workers=workers, memory=memory, scheduler=scheduler, progress=progress, adopt=adopt)
     analyze_study(result.folder, study_, progress=result._shows_progress())
     return result
 

@@ -122,10 +122,11 @@ def _run_study(study, args, design: str):
     from wattyear.experiments.studies.result_folder import study_folder
     from wattyear.experiments.studies.sweep import run_sweep
 
-    out = study_folder(study, args.out)
+    out = study_folder(study, args.out, args.adopt)
     print(f"{study.name}: {len(study.runs)} runs ({design}) into {out}/")
     report = run_sweep(study, out, workers=args.workers, scheduler=args.scheduler, resume=True,
-                       progress=not args.no_progress, memory_bytes=args.memory, worker_timeout=args.worker_timeout)
+                       progress=not args.no_progress, memory_bytes=args.memory, worker_timeout=args.worker_timeout,
+                       adopt=args.adopt)
     print(report.line())
     return out, report
 
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted sweep (also what rerunning into the same folder does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report", action="store_true", help="then write the study's report (wattyear report)")
+    p.add_argument("--adopt", action="store_true",
+                   help="resume a folder whose runs have no identity.json (from an older wattyear, or removed): "
+                        "its runs are taken to come from this study, base config and version as they are now")
     p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("sensitivity", help="a Sobol' (saltelli) or Morris study: run it, then its SALib indices")
     p.add_argument("study", help="study file (TOML) with a saltelli or morris [sample], or a packaged study name, "
@@ -264,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on Dask, give up after this long without a live worker (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report", action="store_true", help="then write the study's report (wattyear report)")
+    p.add_argument("--adopt", action="store_true",
+                   help="resume a folder whose runs have no identity.json (from an older wattyear, or removed): "
+                        "its runs are taken to come from this study, base config and version as they are now")
     p.set_defaults(func=cmd_sensitivity)
     p = sub.add_parser("report", help="a self-contained Markdown and HTML report of a run, comparison or study folder")
     p.add_argument("folder", help="a folder made by wattyear run, compare, sweep or sensitivity")
@@ -341,8 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wattyear: the run stopped: {exc}. The model cannot compute this config's values there; "
               "nothing was written for the run (see 'When things go wrong' in the README)", file=sys.stderr)
         return EXIT_MODEL
-    except OSError as exc:  # an output folder that cannot be made or written
-        print(f"wattyear: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # a file that cannot be written, made or read: its name and what the system said
+        from wattyear.experiments.studies.store import WriteError
+
+        name = exc.filename or ""
+        if isinstance(exc, WriteError):  # (raised where a result is written: the verb is known)
+            print(f"wattyear: cannot write {name}: {exc.strerror or exc}", file=sys.stderr)
+        else:
+            print(f"wattyear: {name + ': ' if name else ''}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\nwattyear: interrupted; finished runs are kept (a sweep resumes where it stopped)",

@@ -10,6 +10,8 @@ written again loses the outputs derived from its old contents that the new write
 
 from __future__ import annotations
 
+import functools
+import shutil
 from pathlib import Path
 
 from wattyear.sim.problems import ConfigError, Problem
@@ -19,7 +21,7 @@ MARKERS = {"run": ("run.json",), "comparison": ("comparison.csv",), "study": ("i
 #: outputs derived from a folder's tables, by kind: removed before the folder is written again
 DERIVED = {"run": ("per_watt_metrics.png", "market.png", "self_funding.png", "report.md", "report.html",
                    "costs.csv", "segment_prices.csv", "costs.png"),
-           "comparison": ("compare_*.png", "report.md", "report.html")}
+           "comparison": ("compare_*.png", "report.md", "report.html", "runs/*")}
 
 
 def kinds_in(folder: Path) -> list[str]:
@@ -46,3 +48,24 @@ def claim(folder: Path, kind: str, flag: str = "--out") -> None:
             for path in folder.glob(pattern):
                 if path.is_symlink() or path.is_file():  # (a link is removed, never followed)
                     path.unlink()
+                elif path.is_dir() and "run" in kinds_in(path):  # a run a comparison made: it may not be in
+                    shutil.rmtree(path)  # the new one (only run folders are removed: nothing else of the user's)
+
+
+def writes(function):
+    """Mark a function that writes a result: an ``OSError`` it raises (a full disk, a folder that cannot be
+    made, a file in the way) becomes a ``WriteError`` naming the file, so the message says "cannot write".
+    Other OSErrors are reported without a verb, as the command cannot tell a read from a write."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from wattyear.experiments.studies.store import WriteError, write_error
+
+        try:
+            return function(*args, **kwargs)
+        except WriteError:
+            raise
+        except OSError as exc:
+            raise write_error(exc, Path(exc.filename or "")) from exc
+
+    return wrapper

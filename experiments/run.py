@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
+from wattyear.experiments.folders import writes
 from wattyear.experiments.analysis.plots import plot_market, plot_per_watt, plot_self_funding
 from wattyear.experiments.results import funding_frame, leases_frame, market_frame, metrics_frame
 from wattyear.experiments.analysis.summary import format_crossings, format_summary, summary_frame
@@ -279,6 +280,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path, columns) -> None:
     pq.write_table(with_units(pa.Table.from_pandas(frame, preserve_index=False), columns), path)
 
 
+@writes
 def write_outputs(result: RunResult, out_dir: Path, *, plots: bool = True) -> list[Path]:
     """Write the resolved config, run record, Parquet tables, plots and summary (into a new folder or a run
     folder, whose old plots, report and cost view go: ``experiments.folders.claim``)."""

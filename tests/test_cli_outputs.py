@@ -129,3 +129,37 @@ def test_comparison_tables_name_the_runs_and_label_missing_cells_honestly():
     assert "| a | $30.0B | $15.0B | −$15.0B |" in text
     assert "| a | 10% | 5% | −5.0 pp |" in text
     assert "| a | 2027-03 | not within the horizon | censored |" in text
+
+
+def test_a_comparison_written_again_with_fewer_runs_keeps_none_of_the_old_runs(tmp_path, monkeypatch):
+    """compare A B C then compare A B into the same folder left C's run folder under runs/ (and runs.json
+    named two runs beside three folders). A comparison's run folders go with its other derived outputs; a
+    folder of the user's under runs/ that is not a run stays."""
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    specs = ["baseline+run.months=2", "baseline+run.months=2+fringe.margin=0.1", "baseline+run.months=2+fringe.margin=0.2"]
+    assert main(["compare", *specs, "--out", "c", "--no-plots"]) == 0
+    (tmp_path / "c" / "runs" / "notes").mkdir()
+    assert len([p for p in (tmp_path / "c" / "runs").iterdir() if (p / "run.json").exists()]) == 3
+    assert main(["compare", *specs[:2], "--out", "c", "--no-plots"]) == 0
+    kept = sorted(p.name for p in (tmp_path / "c" / "runs").iterdir())
+    assert len(kept) == 3 and "notes" in kept and not any("0.2" in name for name in kept)
+
+
+def test_a_file_that_cannot_be_read_is_not_reported_as_one_that_cannot_be_written(tmp_path, capsys):
+    """Every OSError was 'cannot write …', reads included; a read names the file and what the system said,
+    and a write still says 'cannot write'."""
+    import wattyear
+    from wattyear.experiments.cli import main
+
+    folder = wattyear.run(months=2).save(tmp_path / "r", plots=False)
+    (folder / "metrics.parquet").unlink()
+    (folder / "metrics.parquet").mkdir()  # a folder where a table should be: unreadable as a file
+    code = main(["costs", str(folder), "--out", str(tmp_path / "k"), "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" not in err and "metrics.parquet" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "--months", "1", "--no-plots", "--out", str(blocker / "out")]) == 2
+    assert "cannot write" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import pytest
 
 import wattyear
 from wattyear.experiments.analysis.report import png_data, report
+from wattyear.sim.config import ConfigError
 
 PAYLOAD = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
@@ -98,3 +99,23 @@ def test_the_comparison_report_is_inert(tmp_path):
     write_comparison(compare([a, b]), out, plots=True)
     md, page = report(out)
     assert_inert(page.read_text())
+
+
+def test_a_dangling_link_in_place_of_a_figure_is_not_written_through(run_folder):
+    """A run folder's market.png that is a link to a file that does not exist: the report redrew the figure
+    and wrote it where the link pointed, outside the folder. It draws only where nothing is now."""
+    (run_folder / "market.png").unlink()
+    target = run_folder.parent / "elsewhere.png"
+    os.symlink(target, run_folder / "market.png")
+    md, page = report(run_folder)
+    assert not target.exists() and (run_folder / "market.png").is_symlink()
+    assert page.read_text().count("data:image/png;base64,") == 2  # the two real figures only
+    assert_inert(page.read_text())
+
+
+def test_a_device_in_place_of_a_folder_text_is_refused_not_read(run_folder):
+    """summary.txt linked to /dev/zero was read until memory ran out; it is refused by name."""
+    (run_folder / "summary.txt").unlink()
+    os.symlink("/dev/zero", run_folder / "summary.txt")
+    with pytest.raises(ConfigError, match=r"summary.txt: \(file\): expected a run's summary .*not a regular file"):
+        report(run_folder)

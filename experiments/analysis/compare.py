@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wattyear.experiments.folders import writes
 from wattyear.experiments import style
 from wattyear.experiments.run import RunResult, identity, load_run, run, run_name
 from wattyear.experiments.analysis.summary import crossings
@@ -297,6 +298,7 @@ def default_folder(runs: list[RunResult]) -> Path:
     return Path("out") / "compare" / run_name("--vs--".join(r.name for r in runs))
 
 
+@writes
 def write_comparison(comparison: Comparison, folder: Path, *, plots: bool = True) -> list[Path]:
     """``comparison.md``, ``comparison.csv`` (tidy), ``runs.json`` (what was compared), the plots, and
     the tables of each run made for the comparison (from a config) under ``runs/<name>/``; into a new folder

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wattyear.experiments.folders import writes
+
 #: the parts of the cost of the watts a provider operates, as metrics.parquet names them
 STACK = {"energy": "energy_usd", "depreciation": "watt_depreciation_usd", "site_opex": "watt_site_opex_usd",
          "rent": "watt_rent_usd"}
@@ -155,6 +157,7 @@ def plot_costs(stack: pd.DataFrame, path: Path, years: list[int] | None = None) 
     return path
 
 
+@writes
 def write_costs(metrics: pd.DataFrame, market: pd.DataFrame, folder: Path, years: list[int] | None = None,
                 plots: bool = True) -> list[Path]:
     """``costs.csv`` (the stack by provider and year), ``segment_prices.csv`` and ``costs.png`` in ``folder``."""

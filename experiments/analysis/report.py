@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 
+from wattyear.experiments.folders import writes
 from wattyear.sim.config import ConfigError, Problem
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
@@ -85,27 +86,55 @@ def run_report(folder: Path) -> list[str]:
         else:
             value = provenance(key, value)
         lines.append(f"| {label} | {value} |")
-    lines += ["", "## Summary", "", *fenced((folder / "summary.txt").read_text()), "", "## Figures", ""]
+    lines += ["", "## Summary", "", *fenced(_text(folder, "summary.txt", "a run's summary (written by wattyear run)")),
+              "", "## Figures", ""]
     plots = {"per_watt_metrics.png": lambda p: plot_per_watt(result.metrics, p, title=result.label),
              "market.png": lambda p: plot_market(result.market, p, title=result.label),
              "self_funding.png": lambda p: plot_self_funding(result.metrics, result.funding, p, title=result.label)}
     captions = {"per_watt_metrics.png": "Per-watt economics of each lab over time",
                 "market.png": "Prices and shares by segment", "self_funding.png": "Trajectories to self-funding"}
     for name, draw in plots.items():
-        if not (folder / name).is_file():
-            draw(folder / name)
+        path = folder / name
+        if not path.exists() and not path.is_symlink():  # drawn only where nothing is: never written through a
+            draw(path)  # link (a dangling one pointed the figure outside the folder), a pipe or a device
         lines.append(f"![{captions[name]}]({name})\n")
     return lines
 
 
+def _text(folder: Path, name: str, what: str, absent: str | None = None) -> str:
+    """A text file of the folder being reported, with the checks a config gets (a regular file, at most 16 MiB,
+    UTF-8: a link to a device or a huge file is refused by name, never read into memory); ``absent``: what a
+    missing file reads as (None: it must be there)."""
+    from wattyear.sim.config_files import read_text_file
+
+    path = folder / name
+    if absent is not None and not path.exists() and not path.is_symlink():
+        return absent
+    return read_text_file(path, what)
+
+
+def _json(folder: Path, name: str, what: str, absent):
+    """A JSON record of the folder (``_text``'s checks); a damaged one is refused by name."""
+    from wattyear.sim.config import ConfigError, Problem
+
+    text = _text(folder, name, what, "")
+    if not text:
+        return absent
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError([Problem(str(folder / name), "(syntax)", f"{what} (JSON)", str(exc)[:120])]) from None
+
+
 def comparison_report(folder: Path) -> list[str]:
-    runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
+    runs = _json(folder, "runs.json", "a comparison's record of its runs (written by wattyear compare)", [])
     lines = ["# Comparison report", "", "## What was compared", "", "| run | config | overrides | seed |",
              "|---|---|---|---|"]
     for r in runs:
         overrides = ", ".join(md_code(f"{k} = {v}") for k, v in (r.get("overrides") or {}).items()) or "none"
         lines.append(f"| {md_text(r['label'])} | {md_text(r['config'])} | {overrides} | {md_text(r['seed'])} |")
-    lines += ["", _body((folder / "comparison.md").read_text()), "## Figures", ""]
+    lines += ["", _body(_text(folder, "comparison.md", "a comparison's table (written by wattyear compare)")),
+              "## Figures", ""]
     lines += [f"![{p.stem.removeprefix('compare_').replace('_', ' ')}]({p.name})\n"
               for p in sorted(folder.glob("compare_*.png"))]
     return lines
@@ -140,10 +169,10 @@ def study_report(folder: Path) -> list[str]:
               flush=True)
         analyze(folder)
     manifest = ResultStore(folder).manifest()
-    record = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+    record = _json(folder, "sweep.json", "a sweep's record (written by wattyear sweep)", {})
     import tomllib
 
-    study_text = (folder / "study.toml").read_text() if (folder / "study.toml").is_file() else ""
+    study_text = _text(folder, "study.toml", "the study file a sweep copied", "")
     name = tomllib.loads(study_text).get("study", {}).get("name", folder.name) if study_text else folder.name
     failed = int((manifest["status"] != "ok").sum()) if len(manifest) else 0
     points = manifest["point"].nunique() if len(manifest) else 0
@@ -164,9 +193,10 @@ def study_report(folder: Path) -> list[str]:
         lines += ["Failed runs (first five):", ""] + [
             f"- {md_code(r.run_id)}: {md_text(str(r.error).splitlines()[-1]) if r.error else ''}"
             for r in bad.itertuples()] + [""]
-    lines += ["## Analysis", "", _body((folder / "analysis.md").read_text())]
-    if (folder / "sensitivity.md").is_file():
-        lines += ["## Sensitivity", "", _body((folder / "sensitivity.md").read_text())]
+    lines += ["## Analysis", "", _body(_text(folder, "analysis.md", "the study's analysis (written by wattyear analyze)"))]
+    sensitivity = _text(folder, "sensitivity.md", "the study's indices (written by wattyear sensitivity)", "")
+    if sensitivity:
+        lines += ["## Sensitivity", "", _body(sensitivity)]
     if (folder / "findings.csv").is_file():
         rows = len(pd.read_csv(folder / "findings.csv"))
         lines += ["", f"The findings as a table: `findings.csv` ({rows} rows)."]
@@ -256,7 +286,12 @@ def report(folder: str | Path) -> list[Path]:
     kind = kind_of(folder)
     lines = {"run": run_report, "comparison": comparison_report, "study": study_report}[kind](folder)
     text = "\n".join(lines).rstrip() + "\n"
+    return _write_report(folder, text, to_html(text, folder, lines[0].lstrip("# ")))
+
+
+@writes
+def _write_report(folder: Path, text: str, html: str) -> list[Path]:
     md, page = folder / "report.md", folder / "report.html"
     md.write_text(text)
-    page.write_text(to_html(text, folder, lines[0].lstrip("# ")))
+    page.write_text(html)
     return [md, page]

@@ -21,14 +21,14 @@ from wattyear.sim.config import ConfigError, Problem
 IDENTITY = "identity.json"
 
 
-def study_folder(study: Study, out: str | Path | None) -> Path:
+def study_folder(study: Study, out: str | Path | None, adopt: bool = False) -> Path:
     """The folder a study's results go to (default ``out/<study name>``); one that holds results of
     another study, base config, design or wattyear version is refused (``check_identity``)."""
     from wattyear.experiments.folders import check_kind
 
     folder = Path(out) if out is not None else Path("out") / study.name
     check_kind(folder, "study")
-    check_identity(study, folder)
+    check_identity(study, folder, adopt)
     return folder
 
 
@@ -67,21 +67,34 @@ def model_sha256() -> str:
 _ELSEWHERE = "; to run this, sweep into a new folder (--out) or delete this one"
 
 
-def check_identity(study: Study, folder: Path) -> None:
+def check_identity(study: Study, folder: Path, adopt: bool = False) -> None:
     """Refuse a sweep into ``folder`` if its runs came from anything else than ``study`` now gives
     (``identity.json``): one folder never mixes two studies', two configs' or two versions' results.
-    A folder from before identity.json is compared by its study.toml alone."""
+    A folder with runs but no identity.json (from before it, or with it removed) is refused: nothing says
+    what its runs came from. With ``adopt`` it is taken as this study's, as it is now, if its study.toml (if
+    any) is this study's; the sweep then records the identity."""
+    from wattyear.sim.config_files import read_text_file
+
     path = folder / IDENTITY
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         previous = folder / "study.toml"
-        if previous.exists() and previous.read_text() != study.text:
+        if previous.exists() and read_text_file(previous, "the study file a sweep copied") != study.text:
             raise ConfigError([Problem(str(folder), "study.toml", f"the same study as {study.path.name}{_ELSEWHERE}",
                                        "a different study's results")])
+        has_runs = any((folder / "runs").glob("*.parquet")) or any(
+            (folder / name).exists() for name in ("manifest.jsonl", "manifest.parquet"))
+        if has_runs and not adopt:
+            raise ConfigError([Problem(str(folder), IDENTITY, "the record of what the folder's runs came from (its "
+                                       "study, base config, design and wattyear version); to take its runs as this "
+                                       "study's as they are now, sweep again with --adopt (adopt=True)"
+                                       f"{_ELSEWHERE.replace('; to run this,', ', or')}", "runs with no record")])
         return
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(read_text_file(path, "the record of what the folder's runs came from"))
         if not isinstance(old, dict):
             raise ValueError(f"a {type(old).__name__}")
+    except ConfigError:
+        raise
     except (OSError, ValueError) as exc:
         raise ConfigError([Problem(str(folder), IDENTITY, "the record of what the folder's runs came from "
                                    f"(written by wattyear sweep){_ELSEWHERE}", f"unreadable ({exc})")]) from None

@@ -282,18 +282,20 @@ def _progress(total: int, enabled: bool):
 
 def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               resume: bool = True, progress: bool = True, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-              connect_timeout: float = SCHEDULER_TIMEOUT, worker_timeout: float = WORKER_TIMEOUT) -> SweepReport:
+              connect_timeout: float = SCHEDULER_TIMEOUT, worker_timeout: float = WORKER_TIMEOUT,
+              adopt: bool = False) -> SweepReport:
     """Run every unfinished run of ``study`` into ``out`` in ensembles of at most ``memory_bytes`` each;
     return the counts. On Dask, the scheduler must answer within ``connect_timeout`` seconds, and the
-    sweep stops if the cluster has no worker for ``worker_timeout`` seconds."""
+    sweep stops if the cluster has no worker for ``worker_timeout`` seconds. ``adopt``: take the runs of a
+    folder with no identity.json as this study's (``check_identity``)."""
     client = connect(scheduler, connect_timeout) if scheduler is not None else None  # before anything is written
     try:
         t0 = time.perf_counter()
         store = ResultStore(out)
-        check_identity(study, store.folder)  # a refused folder is left as it is, lock file and all
+        check_identity(study, store.folder, adopt)  # a refused folder is left as it is, lock file and all
         store.folder.mkdir(parents=True, exist_ok=True)
         with sweep_lock(store.folder):
-            check_identity(study, store.folder)  # again, now that no other sweep can write meanwhile
+            check_identity(study, store.folder, adopt)  # again, now that no other sweep can write meanwhile
             _write_study(study, store.folder)
             store.prepare(study.tables)
             todo, redone = _unfinished(study, store, resume)
