@@ -272,6 +272,44 @@ def test_a_manifest_key_of_mixed_types_is_kept_as_text(tmp_path):
     assert pq.read_table(store.write_manifest_table()).column("extra").to_pylist() == ["1", "x", "true", None]
 
 
+@pytest.mark.parametrize("target, found", [("/dev/zero", "a symbolic link"), (None, "a symbolic link"),
+                                           ("fifo", "not a regular file (a device, pipe or socket)"),
+                                           ("folder", "a folder")])
+def test_a_manifest_that_is_not_a_regular_file_is_refused(clean, tmp_path, target, found):
+    """Before: a link to the zero device was read until memory ran out (a MemoryError), a pipe waited on
+    for ever, and a record through a link pointing nowhere created its target outside the folder."""
+    out = copy_of(clean, tmp_path)
+    manifest = out / "manifest.jsonl"
+    manifest.unlink()
+    if target == "fifo":
+        os.mkfifo(manifest)
+    elif target == "folder":
+        manifest.mkdir()
+    else:
+        manifest.symlink_to(target or tmp_path / "nowhere.jsonl")
+    for read in (ResultStore(out).manifest, lambda: ResultStore(out).record({"run_id": "x"}),
+                 lambda: run_sweep(load_study(clean.study), out, workers=1, progress=False)):
+        with pytest.raises(ConfigError) as info:
+            read()
+        assert str(info.value) == f"{manifest}: (file): expected a sweep's manifest, a regular file, found {found!r}"
+    assert not (tmp_path / "nowhere.jsonl").exists()
+
+
+def test_a_manifest_line_without_end_is_not_held_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "MAX_RECORD_BYTES", 64)
+    store = ResultStore(tmp_path)
+    store.record({"run_id": "a", "status": "ok"})
+    with store.manifest_path.open("ab") as fh:
+        fh.write(b"x" * 1000 + b"\n")  # a line longer than any record
+    store.record({"run_id": "b", "status": "ok"})
+    assert sorted(store.manifest()["run_id"]) == ["a", "b"]
+
+
+def test_a_parquet_path_that_is_a_device_is_refused():
+    with pytest.raises(ConfigError, match="not a regular file"):
+        store_module.read_table("/dev/zero", "an outcomes table")
+
+
 # --------------------------------------------------------------------- 5. workers end with the coordinator
 
 

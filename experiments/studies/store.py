@@ -32,6 +32,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,31 @@ def _record_of(line: bytes) -> dict | None:
     return record
 
 
+#: the longest manifest line read as a record (a record is a few hundred bytes; a failed run's error is
+#: cut to 2,000 characters): a longer line, or a file without line breaks, is not read into memory whole
+MAX_RECORD_BYTES = 1 << 20
+#: the largest manifest read: 10⁶ runs (a study's limit) of failed records, with their errors, fit
+MAX_MANIFEST_BYTES = 4 << 30
+
+
+def _lines(fh):
+    """(byte offset, line) of each line of a binary file; a line longer than ``MAX_RECORD_BYTES`` is
+    yielded as an empty line (not a record), without holding it."""
+    offset = 0
+    while True:
+        line = fh.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        start = offset
+        offset += len(line)
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # skip the rest of the long line
+                line = fh.readline(MAX_RECORD_BYTES)
+                offset += len(line)
+            line = b""
+        yield start, line
+
+
 class MisplacedRunFiles(ConfigError):
     """Run files whose footers name other runs (``ResultStore.check_owners``)."""
 
@@ -151,6 +177,12 @@ def read_table(path: str | Path, what: str, columns: tuple[str, ...] = ()) -> pd
     have. A damaged, truncated or foreign file is a ConfigError naming it, never a reader's traceback."""
 
     path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None  # the reader says why
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a pipe would be waited on for ever
+        raise ConfigError([Problem(str(path), "(file)", what, "not a regular file (a device, pipe or socket)")])
     try:
         table = pd.read_parquet(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -292,7 +324,7 @@ class ResultStore:
         """Append one manifest line and flush it to disk, as a line of its own (``_end_torn_line``)."""
         line = (json.dumps(entry, sort_keys=True) + "\n").encode()
         try:
-            with self.manifest_path.open("ab+") as fh:
+            with self._open_manifest(write=True) as fh:
                 self._end_torn_line(fh)
                 fh.write(line)
                 fh.flush()
@@ -321,7 +353,7 @@ class ResultStore:
                 start += cut + 1
                 break
         fh.seek(start)
-        if _record_of(fh.read()) is not None:
+        if size - start <= MAX_RECORD_BYTES and _record_of(fh.read()) is not None:
             fh.write(b"\n")
         else:
             fh.truncate(start)
@@ -335,28 +367,65 @@ class ResultStore:
         """(byte offset, rows) of the last manifest record of each run, by run id. Lines that are not
         records (torn, or valid JSON of another shape such as ``42``) are skipped."""
         last: dict[str, tuple[int, int | None]] = {}
-        if self.manifest_path.exists():
-            with self.manifest_path.open("rb") as fh:
-                offset = 0
-                for line in fh:
-                    record = _record_of(line)
-                    if record is not None:
-                        rows = record.get("rows")
-                        ok = record.get("status") == "ok" and type(rows) is int
-                        last[record["run_id"]] = (offset, rows if ok else None)
-                    offset += len(line)
+        fh = self._open_manifest()
+        if fh is None:
+            return last
+        with fh:
+            for offset, line in _lines(fh):
+                record = _record_of(line)
+                if record is not None:
+                    rows = record.get("rows")
+                    ok = record.get("status") == "ok" and type(rows) is int
+                    last[record["run_id"]] = (offset, rows if ok else None)
         return last
+
+    def _open_manifest(self, write: bool = False):
+        """The manifest opened for reading (None if there is none yet) or for appending (created if need
+        be), refused unless it is a regular file of at most ``MAX_MANIFEST_BYTES``: never through a symbolic
+        link (a link to the zero device read into a MemoryError; one pointing nowhere would have a record
+        create its target outside the folder), never a device or a pipe (opening a pipe waits for ever)."""
+        path = self.manifest_path
+
+        def refuse(found: str) -> ConfigError:
+            return ConfigError([Problem(str(path), "(file)", "a sweep's manifest, a regular file", found)])
+
+        flags = (os.O_RDWR | os.O_APPEND | os.O_CREAT if write else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except FileNotFoundError:
+            if not write:
+                return None
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EISDIR):
+                raise refuse("a symbolic link" if exc.errno == errno.ELOOP else "a folder") from None
+            raise
+        info = os.fstat(fd)
+        found = ("a folder" if stat.S_ISDIR(info.st_mode) else None if stat.S_ISREG(info.st_mode)
+                 else "not a regular file (a device, pipe or socket)")
+        if found is None and info.st_size > MAX_MANIFEST_BYTES:
+            found = f"{info.st_size:,} bytes (at most {MAX_MANIFEST_BYTES:,} are read)"
+        if found is not None:
+            os.close(fd)
+            raise refuse(found)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab+" if write else "rb")
 
     def recorded_rows(self) -> dict[str, int | None]:
         """The rows each run's last record says it stored (None: not an ``ok`` record with a count)."""
         return {run_id: rows for run_id, (_, rows) in self._last_lines().items()}
 
     def _read_records(self, offsets: list[int]) -> list[dict]:
-        with self.manifest_path.open("rb") as fh:
+        """The records at ``offsets`` (found by ``_last_lines``, so each is a record of at most
+        ``MAX_RECORD_BYTES``)."""
+        fh = self._open_manifest()
+        if fh is None:
+            return []
+        with fh:
             records = []
             for offset in offsets:
                 fh.seek(offset)
-                records.append(_record_of(fh.readline()))
+                records.append(_record_of(fh.readline(MAX_RECORD_BYTES + 1)))
         return records
 
     def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
