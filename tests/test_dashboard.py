@@ -105,7 +105,16 @@ def _posterior(folder, fitted_on) -> None:
     draws = np.random.default_rng(0).uniform([60.0, 0.7], [95.0, 0.95], size=(30, 2))
     pd.DataFrame({"world.energy_usd_per_mwh": draws[:, 0], "open_weights.quality_fraction": draws[:, 1],
                   "weight": 1.0, "distance": 0.1}).to_parquet(folder / "posterior.parquet")
-    (folder / "posterior.json").write_text(json.dumps({"config": str(fitted_on)}))
+    _record(folder, fitted_on, {"world.energy_usd_per_mwh": [60.0, 95.0], "open_weights.quality_fraction": [0.7, 0.95]})
+
+
+def _record(folder, fitted_on, priors) -> None:
+    """posterior.json as ``wattyear calibrate --posterior`` writes it (the config's hash, the priors)."""
+    import hashlib
+
+    digest = hashlib.sha256(fitted_on.read_bytes()).hexdigest()
+    (folder / "posterior.json").write_text(json.dumps({"config": str(fitted_on), "config_sha256": digest,
+                                                       "priors": priors, "months": 3}))
 
 
 def test_a_posterior_band_is_the_pages_config_with_the_posteriors_parameters(tmp_path, base):
@@ -129,7 +138,7 @@ def test_a_posterior_band_is_the_pages_config_with_the_posteriors_parameters(tmp
 def test_a_posterior_that_does_not_fit_the_config_is_refused_by_name(tmp_path, base):
     pd.DataFrame({"labs.mistral.quality": [1.0], "weight": [1.0], "distance": [0.1]}).to_parquet(
         tmp_path / "posterior.parquet")
-    (tmp_path / "posterior.json").write_text(json.dumps({"config": str(d.find_config(None))}))
+    _record(tmp_path, d.find_config(None), {"labs.mistral.quality": [0.5, 1.5]})
     with pytest.raises(ConfigError) as err:
         d.check_posterior(base, tmp_path)
     assert "mistral" in str(err.value) and "(posterior)" in str(err.value)
@@ -191,7 +200,7 @@ def test_raising_open_weights_quality_lowers_closed_lab_prices(base, seed):
 
 @pytest.mark.parametrize("argv, says", [
     (["dash", "no_such_config"], "no_such_config"),
-    (["dash", "--posterior", "/no/such/folder"], "/no/such/folder: posterior.parquet"),
+    (["dash", "--posterior", "/no/such/folder"], "/no/such/folder: (posterior)"),
     (["dash", "--host", "no-such-host.invalid"], "check --host"),
 ])
 def test_dash_refuses_bad_input_before_starting_a_server(argv, says, capsys):

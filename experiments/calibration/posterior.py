@@ -26,7 +26,9 @@ API use to run scenarios with parameter uncertainty as well as seed noise.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,8 @@ import pandas as pd
 
 from wattyear.experiments.calibration.abc import Posterior, abc_smc
 from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find_config, with_overrides
+from wattyear.sim.config_files import read_text_file
+from wattyear.sim.problems import MISSING
 
 BOUNDS = CONFIG_DIR / "bounds.toml"
 
@@ -82,11 +86,25 @@ def overrides_of(names: list[str], rows: np.ndarray) -> list[dict]:
     smallest non-zero value, ``TINY``, is 0: a draw at the edge of a prior starting at 0 lands within 1e-15 of it,
     which the configs refuse as a typo).
 
+    A name that is no parameter, or a value that is not a finite number (a NaN would otherwise become 0), is a
+    ConfigError naming it.
+
     >>> overrides_of(["world.power_growth_per_year", "world.lease_lead_months"], np.array([[1.1e-15, 2.6]]))
     [{'world.power_growth_per_year': 0.0, 'world.lease_lead_months': 3}]
+    >>> overrides_of(["world.pue"], np.array([[np.nan]]))
+    Traceback (most recent call last):
+    wattyear.sim.problems.ConfigError: parameters: world.pue: expected a finite number, found 'nan (row 1)'
     """
     from wattyear.sim.config_checks import TINY
 
+    rows = np.asarray(rows, dtype=float)
+    problems = [Problem("parameters", n, "a parameter of the config (docs/parameters.md)", n)
+                for n in names if field_at(n) is None]
+    problems += [Problem("parameters", n, "a finite number", f"{rows[i, j]} (row {i + 1})")
+                 for j, n in enumerate(names) if field_at(n) is not None and len(rows)
+                 for i in np.flatnonzero(~np.isfinite(rows[:, j]))[:1]]
+    if problems:
+        raise ConfigError(problems)
     ints = [field_at(n).kind == "int" for n in names]
     return [{n: int(round(v)) if i else (float(v) if abs(v) >= TINY else 0.0) for n, v, i in zip(names, row, ints)}
             for row in rows]
@@ -214,17 +232,177 @@ def write(post: Posterior, out: Path, *, config: Path, targets: Path, settings: 
 
 
 def draws(folder: str | Path, n: int, seed: int = 0) -> tuple[Path, list[dict]]:
-    """(the config the posterior was fitted on, n parameter sets resampled by weight as overrides)."""
-    folder = Path(folder)
-    if not (folder / "posterior.parquet").is_file() or not (folder / "posterior.json").is_file():
-        raise ConfigError([Problem(str(folder), "posterior.parquet", "a posterior folder (wattyear calibrate "
-                                   "--posterior)", "no posterior")])
+    """(the config the posterior was fitted on, n parameter sets resampled by weight as overrides), from a
+    posterior folder ``read_posterior`` has checked."""
+    posterior = read_posterior(folder)
+    return posterior.config, posterior.draws(n, seed)
+
+
+#: what a posterior folder's two files are, in messages
+RECORD = "a posterior's record (wattyear calibrate --posterior)"
+SAMPLE = "a posterior sample (wattyear calibrate --posterior)"
+#: the largest posterior sample read (400 particles of 40 parameters take about 130 kB)
+MAX_SAMPLE_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class PosteriorSample:
+    """A checked posterior folder: the config it was fitted on, its priors, a row per particle of parameter
+    values and the particles' weights (normalised to sum to 1)."""
+
+    folder: Path
+    config: Path
+    priors: dict[str, tuple[float, float]]
+    values: pd.DataFrame
+    weights: np.ndarray
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.values.columns)
+
+    def draws(self, n: int, seed: int = 0) -> list[dict]:
+        """n parameter sets resampled by weight, as config overrides."""
+        picks = np.random.default_rng(seed).choice(len(self.values), size=n, p=self.weights)
+        return overrides_of(self.names, self.values.to_numpy(float)[picks])
+
+
+def read_posterior(folder: str | Path) -> PosteriorSample:
+    """Read and check a posterior folder (``wattyear calibrate --posterior``): the one check every reader of
+    one (``validate --posterior``, a posterior study, the API, the dashboard) relies on. Every problem is a
+    ConfigError naming the folder's file, the key or column and what was found:
+
+    - ``posterior.json`` and ``posterior.parquet`` regular files, readable (a JSON object, a Parquet table);
+    - the record's ``config`` an existing config whose sha256 is still the recorded ``config_sha256`` (the
+      draws belong to the config as it was fitted), its ``priors`` a [low, high] range per parameter;
+    - the sample a column per prior's parameter (a parameter of the config) and ``weight``, at least one row,
+      every value a finite number within its prior, the weights finite, ≥ 0 and not all 0.
+    """
+    import os
+    import stat
+
     from wattyear.experiments.studies.store import read_json, read_table
 
-    meta = read_json(folder / "posterior.json", "a posterior's record (wattyear calibrate --posterior)", ("config",))
-    sample = read_table(folder / "posterior.parquet", "a posterior sample (wattyear calibrate --posterior)",
-                        ("weight",))
-    names = [c for c in sample.columns if c not in ("weight", "distance")]
-    w = sample["weight"].to_numpy(float)
-    picks = np.random.default_rng(seed).choice(len(sample), size=n, p=w / w.sum())
-    return Path(meta["config"]), overrides_of(names, sample[names].to_numpy(float)[picks])
+    folder = Path(folder)
+    record, table = folder / "posterior.json", folder / "posterior.parquet"
+    if not folder.is_dir():
+        raise ConfigError([Problem(str(folder), "(posterior)", "a posterior folder (wattyear calibrate --posterior)",
+                                   "no such folder" if not folder.exists() else "not a folder")])
+    meta = read_json(record, RECORD)
+    try:
+        info = os.stat(table)
+    except OSError as exc:
+        raise ConfigError([Problem(str(table), "(file)", SAMPLE, "no such file" if isinstance(exc, FileNotFoundError)
+                                   else exc.strerror or str(exc))]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError([Problem(str(table), "(file)", SAMPLE, "a folder" if stat.S_ISDIR(info.st_mode)
+                                   else "not a regular file (a device, pipe or socket)")])
+    if info.st_size > MAX_SAMPLE_BYTES:
+        raise ConfigError([Problem(str(table), "(file)", SAMPLE, f"{info.st_size:,} bytes (at most "
+                                   f"{MAX_SAMPLE_BYTES:,} are read)")])
+    sample = read_table(table, SAMPLE)
+    problems: list[Problem] = []
+    config = _fitted_config(meta, record, problems)
+    bounds = _recorded_priors(meta.get("priors", MISSING), record, problems)
+    months = meta.get("months", MISSING)
+    if not (isinstance(months, int) and not isinstance(months, bool) and months >= 1):
+        problems.append(Problem(str(record), "months", "the months simulated, an integer ≥ 1", months))
+    names = [str(c) for c in sample.columns if c not in ("weight", "distance")]
+    if len(set(sample.columns)) < len(sample.columns):
+        problems.append(Problem(str(table), "(columns)", "each column once",
+                                sorted({c for c in sample.columns if list(sample.columns).count(c) > 1})))
+        raise ConfigError(problems)
+    if "weight" not in sample.columns:
+        problems.append(Problem(str(table), "(columns)", "a weight column (each particle's weight)", "no column weight"))
+    if sample.empty:
+        problems.append(Problem(str(table), "(rows)", "at least one particle", "none"))
+    if bounds is not None:
+        missing = [p for p in bounds if p not in names]
+        if missing:
+            problems.append(Problem(str(table), "(columns)", f"a column for each parameter of the priors in "
+                                    f"{record.name}", "no column " + ", ".join(missing)))
+    for name in names:
+        where = f"column {name}"
+        if field_at(name) is None:
+            problems.append(Problem(str(table), where, "a parameter of the config (docs/parameters.md)", name))
+            continue
+        if bounds is not None and name not in bounds:
+            problems.append(Problem(str(table), where, f"a parameter with a prior in {record.name}", name))
+            continue
+        column = _numbers(sample[name], str(table), where, problems)
+        if column is None or bounds is None:
+            continue
+        low, high = bounds[name]
+        outside = np.flatnonzero((column < low) | (column > high))
+        if len(outside):
+            problems.append(Problem(str(table), where, f"values within its prior, {low:g} to {high:g}",
+                                    f"{column[outside[0]]:g} in row {outside[0] + 1}" + _more(outside)))
+    weights = _numbers(sample["weight"], str(table), "column weight", problems) if "weight" in sample else None
+    if weights is not None and len(weights):
+        if (weights < 0).any():
+            negative = np.flatnonzero(weights < 0)
+            problems.append(Problem(str(table), "column weight", "weights ≥ 0",
+                                    f"{weights[negative[0]]:g} in row {negative[0] + 1}" + _more(negative)))
+        elif not weights.sum() > 0:
+            problems.append(Problem(str(table), "column weight", "weights not all 0", f"{len(weights)} zeros"))
+    if problems:
+        raise ConfigError(problems)
+    return PosteriorSample(folder, config, bounds, sample[names].astype(float), weights / weights.sum())
+
+
+def _fitted_config(meta: dict, record: Path, problems: list[Problem]) -> Path | None:
+    """The config a posterior was fitted on, found and unchanged since (its sha256 as recorded)."""
+    import hashlib
+
+    name, digest = meta.get("config", MISSING), meta.get("config_sha256", MISSING)
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(str(record), "config", "the config the posterior was fitted on, as a path", name))
+        return None
+    try:
+        path = find_config(name, folder=record.parent)
+        read_text_file(path, "a config file")  # a regular file of a sensible size
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    except ConfigError as exc:
+        problems.append(Problem(str(record), "config", "the config the posterior was fitted on, an existing file",
+                                f"{name}: {exc.problems[0].found}" if exc.problems else name))
+        return None
+    if not isinstance(digest, str):
+        problems.append(Problem(str(record), "config_sha256", "the sha256 of the config it was fitted on", digest))
+    elif digest != actual:
+        problems.append(Problem(str(record), "config_sha256", f"the sha256 of {path.name} as fitted: the config "
+                                "has changed since (fit the posterior again)",
+                                f"{digest[:12]}… recorded, {actual[:12]}… now"))
+    return path
+
+
+def _recorded_priors(priors, record: Path, problems: list[Problem]) -> dict[str, tuple[float, float]] | None:
+    """A posterior record's priors: a [low, high] range (finite, low < high) per parameter; None if damaged."""
+    def is_range(r) -> bool:
+        return (isinstance(r, list) and len(r) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                            and math.isfinite(v) for v in r) and r[0] < r[1])
+
+    if not isinstance(priors, dict) or not priors:
+        problems.append(Problem(str(record), "priors", "each parameter's prior range, {path: [low, high]}", priors))
+        return None
+    bad = {k: r for k, r in priors.items() if not is_range(r)}
+    for key, r in bad.items():
+        problems.append(Problem(str(record), f"priors.{key}", "[low, high] with low < high", r))
+    return None if bad else {k: (float(lo), float(hi)) for k, (lo, hi) in priors.items()}
+
+
+def _more(rows: np.ndarray) -> str:
+    """' and N more' after the first of ``rows`` named in a message, or ''."""
+    return f" and {len(rows) - 1:,} more" if len(rows) > 1 else ""
+
+
+def _numbers(column: pd.Series, src: str, where: str, problems: list[Problem]) -> np.ndarray | None:
+    """A column's values as floats, or None (and a problem) unless every one is a finite number."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        first = column.iloc[0] if len(column) else None
+        problems.append(Problem(src, where, "numbers", f"{column.dtype} values such as {first!r}"))
+        return None
+    values = column.to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        problems.append(Problem(src, where, "a finite number in every row", f"{values[bad[0]]} in row {bad[0] + 1}" + _more(bad)))
+        return None
+    return values

@@ -19,6 +19,7 @@ import pandas as pd
 
 from wattyear.experiments.calibration.outcomes import check_rows, model_values, read_outcomes
 from wattyear.sim.config import ConfigError, Problem, with_overrides
+from wattyear.sim.problems import relabel
 from wattyear.sim.units import month_index
 
 @dataclass
@@ -141,6 +142,12 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
     check_rows(table, str(outcomes), agents=list(model.world.agent_ids), segments=[s.agent_id for s in model.segments],
                start=cfg["run"]["start"], months=cfg["run"]["months"])
     short = with_overrides(cfg, {"run.months": months})
-    model = WattyearModel([with_overrides(short, o) for o in overrides], seeds=seeds).run()
+    try:
+        configs = [with_overrides(short, o) for o in overrides]
+    except ConfigError as exc:  # a draw the config refuses is the posterior's problem, not an override's
+        if posterior is None:
+            raise
+        raise relabel(exc, str(Path(posterior) / "posterior.parquet")) from None
+    model = WattyearModel(configs, seeds=seeds).run()
     carries = "seed noise and parameter uncertainty (posterior draws)" if posterior is not None else "seed noise"
     return compare_rows(table, model_values(table, model), discrepancy=discrepancy, seed=seed, carries=carries)

@@ -377,22 +377,21 @@ def _posterior_file(value, folder: Path, need) -> Path | None:
 def _posterior_ranges(file: Path, base: dict, base_path: Path, st: dict, src: str, need,
                       problems: list[Problem]) -> dict[str, tuple[float, float]]:
     """A posterior's parameters and their ranges, checked against the base config, which must be the
-    config the posterior was fitted on (``posterior.json``)."""
-    meta_path = file.parent / "posterior.json"
+    config the posterior was fitted on (``posterior.json``); the folder itself is checked as every reader
+    of one checks it (``calibration.posterior.read_posterior``)."""
+    from wattyear.experiments.calibration.posterior import read_posterior
+
     try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        table = pd.read_parquet(file).drop(columns=["weight", "distance"], errors="ignore")
-    except (OSError, ValueError) as exc:  # an unreadable posterior is the user's folder, reported as such
-        problems.append(Problem(str(file.parent), "(posterior)", "a readable posterior.parquet and posterior.json",
-                                str(exc)[:200]))
+        posterior = read_posterior(file.parent)
+    except ConfigError as exc:  # a damaged posterior is the user's folder, reported file by file
+        problems.extend(exc.problems)
         return {}
-    fitted = Path(str(meta.get("config", ""))) if isinstance(meta, dict) else Path("")
-    need(fitted.is_file() and fitted.resolve() == Path(base_path).resolve(), "study.base",
-         f"the config the posterior was fitted on ({fitted.name or 'unknown'}): its draws belong to it",
+    need(posterior.config.resolve() == Path(base_path).resolve(), "study.base",
+         f"the config the posterior was fitted on ({posterior.config.name}): its draws belong to it",
          str(st.get("base", BASELINE.stem)))
     ranges = {}
-    for key in table.columns:
-        low, high = table[key].min().item(), table[key].max().item()
+    for key in posterior.names:
+        low, high = posterior.values[key].min().item(), posterior.values[key].max().item()
         if _check_parameter(base, key, [low, high], src, f"sample.path: column {key}", problems):
             ranges[key] = (float(low), float(high))
     return ranges

@@ -1,0 +1,123 @@
+"""Damaged inputs of calibration and studies, each refused in one line naming the file, the key or column and
+what was found: posterior folders (``validate --posterior``, posterior studies), outcomes tables, study
+designs and the folders calibration and validation write into."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattyear.experiments.calibration.posterior import draws, read_posterior
+from wattyear.experiments.studies.study import load_study
+from wattyear.sim.config import ConfigError, find_config
+
+PARAMS = {"world.pue": (1.1, 1.58), "open_weights.quality_fraction": (0.6, 0.9)}
+
+
+def posterior(folder, **json_changes):
+    """A posterior folder as ``wattyear calibrate --posterior`` writes one, fitted on the baseline: four particles
+    of two parameters, weights 0.1, 0.2, 0.3, 0.4."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = find_config("baseline").resolve()
+    pd.DataFrame({"world.pue": [1.2, 1.3, 1.4, 1.5], "open_weights.quality_fraction": [0.7, 0.75, 0.8, 0.85],
+                  "weight": [0.1, 0.2, 0.3, 0.4], "distance": 0.5}).to_parquet(folder / "posterior.parquet")
+    record = {"config": str(config), "targets": "t.csv", "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+              "priors": {k: list(v) for k, v in PARAMS.items()}, "particles": 4, "generations": 1, "seed": 0,
+              "months": 3}
+    record.update(json_changes)
+    (folder / "posterior.json").write_text(json.dumps({k: v for k, v in record.items() if v is not DROP}))
+    return folder
+
+
+DROP = object()
+
+
+def sample_with(folder, **columns):
+    table = pd.read_parquet(folder / "posterior.parquet")
+    for name, values in columns.items():
+        if values is DROP:
+            table = table.drop(columns=[name])
+        else:
+            table[name] = values
+    table.to_parquet(folder / "posterior.parquet")
+
+
+# (name, what to change, the file named, the key named, what the message says was found)
+DAMAGES = [
+    ("config an integer", {"json": {"config": 5}}, "posterior.json", "config", "found 5"),
+    ("config missing", {"json": {"config": DROP}}, "posterior.json", "config", "missing"),
+    ("a changed config", {"json": {"config_sha256": "00"}}, "posterior.json", "config_sha256", "00… recorded"),
+    ("no priors", {"json": {"priors": DROP}}, "posterior.json", "priors", "missing"),
+    ("other priors", {"json": {"priors": {"fringe.margin": [0, 1]}}}, "posterior.parquet", "(columns)",
+     "no column fringe.margin"),
+    ("a prior upside down", {"json": {"priors": {"world.pue": [2, 1], "open_weights.quality_fraction": [0.6, 0.9]}}},
+     "posterior.json", "priors.world.pue", "[2, 1]"),
+    ("months a text", {"json": {"months": "x"}}, "posterior.json", "months", "'x'"),
+    ("a text parameter", {"columns": {"world.pue": "abc"}}, "posterior.parquet", "column world.pue",
+     "str values such as 'abc'"),
+    ("a NaN parameter", {"columns": {"world.pue": [1.2, np.nan, 1.4, np.nan]}}, "posterior.parquet",
+     "column world.pue", "nan in row 2 and 1 more"),
+    ("a parameter outside its prior", {"columns": {"world.pue": [1.2, 1.3, -5.0, 1.5]}}, "posterior.parquet",
+     "column world.pue", "-5 in row 3"),
+    ("an unknown parameter", {"columns": {"world.nope": 1.0}}, "posterior.parquet", "column world.nope",
+     "a parameter of the config"),
+    ("no weight column", {"columns": {"weight": DROP}}, "posterior.parquet", "(columns)", "no column weight"),
+    ("NaN weights", {"columns": {"weight": np.nan}}, "posterior.parquet", "column weight", "nan in row 1 and 3 more"),
+    ("zero weights", {"columns": {"weight": 0.0}}, "posterior.parquet", "column weight", "4 zeros"),
+    ("negative weights", {"columns": {"weight": [0.5, -0.1, 0.3, 0.3]}}, "posterior.parquet", "column weight",
+     "-0.1 in row 2"),
+    ("no rows", {"rows": 0}, "posterior.parquet", "(rows)", "none"),
+]
+
+
+def damaged(tmp_path, change) -> "Path":  # noqa: F821
+    folder = posterior(tmp_path / "post", **change.get("json", {}))
+    if "columns" in change:
+        sample_with(folder, **change["columns"])
+    if "rows" in change:
+        pd.read_parquet(folder / "posterior.parquet").iloc[:0].to_parquet(folder / "posterior.parquet")
+    return folder
+
+
+def test_an_intact_posterior_is_read_and_drawn_by_weight(tmp_path):
+    folder = posterior(tmp_path / "post")
+    post = read_posterior(folder)
+    assert post.names == list(PARAMS) and post.weights.tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    config, sets = draws(folder, 3, seed=1)
+    assert config == find_config("baseline").resolve() and len(sets) == 3
+    assert all(s["world.pue"] in (1.2, 1.3, 1.4, 1.5) for s in sets)
+
+
+@pytest.mark.parametrize("name, change, file, key, found", DAMAGES, ids=[d[0] for d in DAMAGES])
+def test_a_damaged_posterior_is_one_problem_naming_file_key_and_value(name, change, file, key, found, tmp_path):
+    """The same check answers ``validate --posterior`` (through ``draws``) and a posterior study: before,
+    six of these were tracebacks, a NaN parameter became 0.0, and the rest were accepted."""
+    folder = damaged(tmp_path, change)
+    with pytest.raises(ConfigError) as err:
+        draws(folder, 2)
+    assert f"{folder / file}: {key}: expected" in str(err.value) and found in str(err.value), str(err.value)
+    study = {"study": {"name": "ps", "months": 2}, "sample": {"method": "posterior", "path": str(folder), "n": 2}}
+    with pytest.raises(ConfigError) as err:
+        load_study(study)
+    assert f"{folder / file}: {key}: expected" in str(err.value) and found in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("damage, found", [("garbage", "(syntax)"), ("zero device", "not a regular file"),
+                                           ("missing", "no such file")])
+def test_an_unreadable_posterior_record_is_not_a_study_base_mismatch(damage, found, tmp_path):
+    """Before, a posterior.json that could not be read was reported as ``study.base`` not being the fitted config."""
+    folder = posterior(tmp_path / "post")
+    record = folder / "posterior.json"
+    record.unlink()
+    if damage == "garbage":
+        record.write_text("{not json")
+    elif damage == "zero device":
+        record.symlink_to("/dev/zero")
+    study = {"study": {"name": "ps", "months": 2}, "sample": {"method": "posterior", "path": str(folder), "n": 2}}
+    with pytest.raises(ConfigError) as err:
+        load_study(study)
+    assert str(record) in str(err.value) and found in str(err.value) and "study.base" not in str(err.value)
