@@ -40,6 +40,22 @@ def bounded_int(low: int, high: int | None = None):
 
 
 positive_int = bounded_int(1)
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a whole number from 1 to the machine's bound (``executors.max_workers``: a few per
+    core), refused as argparse refuses any other value."""
+    from wattyear.experiments.studies.executors import max_workers
+
+    limit = max_workers()
+    try:
+        value = integer(text) if len(text) <= 20 else 0  # (int() refuses more than 4,300 digits)
+    except argparse.ArgumentTypeError:
+        value = 0
+    if not 1 <= value <= limit:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {limit:,} (a few workers per core of "
+                                         f"this machine), found {text!r}")
+    return value
 #: a seed of numpy's generators: a non-negative 64-bit integer
 seed_number = bounded_int(0, 2**63 - 1)
 

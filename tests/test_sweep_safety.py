@@ -375,6 +375,32 @@ def test_a_killed_pool_worker_is_one_message_naming_the_runs_lost(capsys):
     assert isinstance(info.value, ConfigError)  # the command line prints it as one message, exit 2
 
 
+@pytest.mark.parametrize("workers", ["1000000", "99999999999999999999"])
+def test_workers_beyond_the_machine_are_refused_before_anything_is_written(tmp_path, capsys, workers):
+    """Before: 10⁶ workers were accepted, 10²⁰ ended in an OverflowError traceback."""
+    limit = executors.max_workers()
+    out = tmp_path / "out"
+    assert main(["sweep", str(study_file(tmp_path)), "--out", str(out), "--workers", workers, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--workers: workers: expected a whole number from 1 to {limit:,} (4 per core of this machine's " \
+           f"{limit // 4:,}), found {int(workers)}" in err and not out.exists()
+
+
+def test_the_workers_bound_is_four_a_core(monkeypatch):
+    import argparse
+
+    from wattyear.experiments.arguments import worker_count
+
+    monkeypatch.setattr(executors.os, "process_cpu_count", lambda: 3)
+    assert executors.max_workers() == 12 and worker_count("12") == 12 and executors.check_workers(12) == 12
+    for text in ("13", "0", "9" * 5000, "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected a whole number from 1 to 12"):
+            worker_count(text)
+    for value in (13, 0, 2.0, True):
+        with pytest.raises(ConfigError, match="from 1 to 12"):
+            executors.check_workers(value)
+
+
 # ------------------------------------------------------------------------------------------------- 6. Dask
 
 

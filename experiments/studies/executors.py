@@ -27,6 +27,27 @@ SCHEDULER_TIMEOUT = 10.0
 WORKER_TIMEOUT = 60.0
 
 
+#: local workers a sweep may start per core: a sweep steps numpy arrays, so more workers than cores only
+#: share the cores (and each holds its memory budget); a few per core leave room for a machine's own count
+WORKERS_PER_CORE = 4
+
+
+def max_workers() -> int:
+    """The most local workers a sweep starts on this machine: ``WORKERS_PER_CORE`` per core it may use."""
+    cores = os.process_cpu_count() if hasattr(os, "process_cpu_count") else os.cpu_count()
+    return WORKERS_PER_CORE * (cores or 1)
+
+
+def check_workers(workers) -> int | None:
+    """``workers`` if it is None (all cores) or a whole number from 1 to ``max_workers()``; else a
+    ConfigError naming ``--workers`` (10⁶ workers were accepted, and 10²⁰ ended in an OverflowError)."""
+    limit = max_workers()
+    if workers is None or (type(workers) is int and 1 <= workers <= limit):
+        return workers
+    raise ConfigError([Problem("--workers", "workers", f"a whole number from 1 to {limit:,} ({WORKERS_PER_CORE} "
+                               f"per core of this machine's {limit // WORKERS_PER_CORE:,})", workers)])
+
+
 def _security():
     """The security Dask's client has when given none: its ``distributed.comm.tls`` settings."""
     from distributed.security import Security

@@ -41,7 +41,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from wattyear.experiments.studies.executors import SCHEDULER_TIMEOUT, WORKER_TIMEOUT, connect, execute
+from wattyear.experiments.studies.executors import (SCHEDULER_TIMEOUT, WORKER_TIMEOUT, check_workers, connect,
+                                                     execute)
 from wattyear.experiments.studies.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
 from wattyear.experiments.studies.store import ResultStore, WriteError, write_error
 from wattyear.experiments.studies.study import RunSpec, Study
@@ -288,6 +289,7 @@ def run_sweep(study: Study, out: str | Path, *, workers: int | None = None, sche
     return the counts. On Dask, the scheduler must answer within ``connect_timeout`` seconds, and the
     sweep stops if the cluster has no worker for ``worker_timeout`` seconds. ``adopt``: take the runs of a
     folder with no identity.json as this study's (``check_identity``)."""
+    check_workers(workers)  # before anything is written, as the scheduler
     client = connect(scheduler, connect_timeout) if scheduler is not None else None  # before anything is written
     try:
         t0 = time.perf_counter()
