@@ -93,6 +93,12 @@ def port_number(text: str) -> int:
 
 
 def parse_sets(items: list[str]) -> dict:
+    """``--set PATH=VALUE`` pairs as overrides by dotted path. A path set twice to different values is
+    refused (the last would silently win); the same value repeated passes.
+
+    >>> parse_sets(["run.months=6", "fringe.margin=0.1", "fringe.margin=0.10"])
+    {'run.months': 6, 'fringe.margin': 0.1}
+    """
     overrides = {}
     for item in items:
         if "=" not in item:
@@ -101,7 +107,10 @@ def parse_sets(items: list[str]) -> dict:
         if "\n" in item or "\r" in item:
             raise ConfigError([Problem("--set", path.strip(), "a value on one line (a line break would drop the "
                                        "rest of it)", value)])
-        overrides[path.strip()] = parse_value(value.strip())
+        key, parsed = path.strip(), parse_value(value.strip())
+        if key in overrides and (overrides[key] != parsed or type(overrides[key]) is not type(parsed)):
+            raise ConfigError([Problem("--set", key, f"one value (an earlier --set gives {overrides[key]!r})", parsed)])
+        overrides[key] = parsed
     return overrides
 
 

@@ -120,6 +120,8 @@ CASES = [
     # flags and overrides
     ("--set unknown path", ["run", "--out", "out/x", "--set", "labs.xai.wats=1"], {}, ["--set", "labs.xai.wats"]),
     ("--set without =", ["run", "--out", "out/x", "--set", "labs.xai.watts"], {}, ["--set", "PATH=VALUE"]),
+    ("--set twice, two values", ["run", "--out", "out/x", "--set", "fringe.margin=0.1", "--set", "fringe.margin=0.2"],
+     {}, ["--set: fringe.margin: expected one value (an earlier --set gives 0.1), found 0.2"]),
     ("--set negative", ["run", "--out", "out/x", "--set", "labs.xai.watts=-5"], {}, ["--set", "labs.xai.watts"]),
     ("--set unknown lab", ["run", "--out", "out/x", "--set", "labs.mistral.watts=1e9"], {}, ["--set", "mistral"]),
     ("--set fleet index", ["run", "--out", "out/x", "--set", "labs.xai.fleet.9.watts=1e9"], {},
