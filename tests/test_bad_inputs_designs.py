@@ -121,3 +121,42 @@ def test_an_unreadable_posterior_record_is_not_a_study_base_mismatch(damage, fou
     with pytest.raises(ConfigError) as err:
         load_study(study)
     assert str(record) in str(err.value) and found in str(err.value) and "study.base" not in str(err.value)
+
+
+STUDY = '[study]\nname = "st"\nmonths = 2\n[grid]\n"open_weights.lag_months" = [6]\n'
+POSTERIOR_FIT = ["calibrate", "backtest_2025", "--posterior", "--targets", "backtest_targets", "--particles", "4",
+                 "--generations", "1", "--parameters", "world.pue"]
+#: (name, argv, files made first, texts the message holds): exit 2, nothing written, no file changed
+CLI_CASES = [
+    ("a posterior into a sweep's folder", [*POSTERIOR_FIT, "--out", "s"], {"s/manifest.jsonl": "", "s/study.toml": STUDY},
+     ["--out", "s", "a study folder"]),
+    ("a posterior into a run's folder", [*POSTERIOR_FIT, "--out", "r"], {"r/run.json": "{}"}, ["--out", "a run folder"]),
+    ("a validation into a sweep's folder", ["validate", "backtest_holdout", "backtest_2025", "--scenarios", "1",
+                                            "--out", "s"], {"s/identity.json": "{}"}, ["--out", "a study folder"]),
+    ("a validation into a run's folder", ["validate", "backtest_holdout", "backtest_2025", "--scenarios", "1",
+                                          "--out", "r"], {"r/run.json": "{}"}, ["--out", "a run folder"]),
+    ("a validation into a comparison's folder", ["validate", "backtest_holdout", "backtest_2025", "--scenarios", "1",
+                                                 "--out", "c"], {"c/comparison.csv": ""}, ["--out", "a comparison folder"]),
+    ("--report ''", ["calibrate", "--fit", "--max-evaluations", "1", "--report", ""], {}, ["--report", "nothing"]),
+    ("--report a folder", ["calibrate", "--fit", "--max-evaluations", "1", "--report", "d"], {"d/keep": ""},
+     ["--report", "a folder"]),
+    ("--report through a file", ["calibrate", "--fit", "--max-evaluations", "1", "--report", "f/calibration.md"],
+     {"f": ""}, ["--report", "through f, which is not a folder"]),
+]
+
+
+@pytest.mark.parametrize("name, argv, files, says", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_a_mistake_is_found_before_anything_is_written(name, argv, files, says, tmp_path, monkeypatch, capsys):
+    """Before, a posterior or a validation was written into a sweep's or a run's folder at exit 0 (the sweep
+    could no longer resume), and ``calibrate --fit --report ''`` wrote ./fit.json before failing."""
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for path, content in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(content)
+    before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and all(text in err for text in says), err
+    assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before

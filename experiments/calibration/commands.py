@@ -19,6 +19,7 @@ def cmd_calibrate(args) -> int:
     config = load_config(path)
     if args.posterior:
         return _calibrate_posterior(args, path)
+    report_file(args.report)  # before the fit: nothing is written before a mistake is found
     calibration.check_world(config, str(path))
     if args.apply:  # a file --apply cannot write is refused before the fit runs and before anything is written
         calibration.fitted_text(path, {p.path: value_at(config, p.path) for p in calibration.FREE})
@@ -64,6 +65,27 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def report_file(text: str) -> Path:
+    """The file ``--report`` names, checked before anything runs: a file name (not empty, not a folder) whose
+    folders are folders."""
+    path = Path(text)
+    problem = None
+    if not str(text).strip():
+        problem = "nothing (leave --report out for the default)"
+    elif path.is_dir() or str(text).endswith(("/", "\\")):
+        problem = "a folder"
+    elif path.exists() and not path.is_file():
+        problem = "not a regular file (a device, pipe or socket)"
+    else:
+        blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            problem = f"a path through {blocked}, which is not a folder"
+    if problem:
+        raise ConfigError([Problem("--report", "--report", "a file name for the report (Markdown; fit.json goes "
+                                   "beside it)", problem)])
+    return path
+
+
 def _calibrate_posterior(args, path: Path) -> int:
     from wattyear.experiments.calibration.posterior import calibrate
 
@@ -94,15 +116,18 @@ def _calibrate_posterior(args, path: Path) -> int:
 def cmd_validate(args) -> int:
     from wattyear.experiments.calibration.validate import validate
 
+    from wattyear.experiments.folders import claim
+
     table = find_table(args.outcomes)
     if args.posterior and args.config:
         raise ConfigError([Problem("--posterior", args.posterior, "either a posterior folder or a config, not both",
                                    f"both ({args.config})")])
+    out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
+    claim(out, "validation")  # before the runs: a run's, a comparison's, a study's or a posterior's folder is not one
     result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed,
                       discrepancy=args.discrepancy)
     source = f"posterior {args.posterior}" if args.posterior else f"config {args.config or BASELINE.stem}"
     text = result.markdown(f"Validation: {table.name} against {source}")
-    out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
     out.mkdir(parents=True, exist_ok=True)
     result.rows.to_csv(out / "validation.csv", index=False)
     (out / "validation.md").write_text(text)

@@ -137,6 +137,9 @@ def calibrate(config: str | Path, targets: str | Path, out: str | Path, *, paths
                                    "log ratios)", r.value) for r in zero.itertuples()])
     if particles < 2:
         raise ConfigError([Problem("--particles", "particles", "at least 2", particles)])
+    from wattyear.experiments.folders import claim
+
+    claim(Path(out), "posterior")  # before the fit: a run's, a comparison's or a study's folder is not a posterior's
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])  # the sampler draws from the other
 
     short = with_overrides(cfg, {"run.months": months})
