@@ -54,6 +54,7 @@ import pyarrow.dataset as ds  # noqa: E402
 
 from wattyear.experiments.analysis import survival  # noqa: E402
 from wattyear.experiments.studies.store import ResultStore  # noqa: E402
+from wattyear.experiments import style  # noqa: E402
 from wattyear.experiments.style import colour  # noqa: E402
 from wattyear.sim import outputs  # noqa: E402
 from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step, first_touch_step  # noqa: E402
@@ -341,9 +342,33 @@ def _save(fig, path: Path, title: str, legend: bool = True) -> Path:
     return path
 
 
+def band_contents(data: SweepData) -> str:
+    """What a fan chart's bands carry, for its caption: the spread over the study's runs, made of their
+    seeds and of what the design varies; never the model's structural error.
+
+    >>> runs = pd.DataFrame({"run_id": ["p00000-r000", "p00000-r001", "p00001-r000", "p00001-r001"]})
+    >>> band_contents(SweepData(Path("."), runs, ["world.pue"], 12, pd.Timestamp("2026-01-01"), True,
+    ...                         design=Design(("world.pue",), None)))
+    'Bands: the spread over 4 runs: seed noise (2 replicates a point) and the varied parameter world.pue (a grid of 2 points). No model-discrepancy term: bands of seeds and parameters alone cover too little of what later happens (docs/validation.md).'
+    """
+    ids = data.runs["run_id"].drop_duplicates().astype(str)
+    points = ids.str.split("-r").str[0].nunique()
+    replicates = ids.str.split("-r").str[-1].nunique()
+    parts = [f"seed noise ({replicates} replicates a point)" if replicates > 1 else "one seed a point"]
+    varied = ", ".join(data.params)
+    if data.design.method == "posterior":
+        parts.append(f"parameter uncertainty ({points} posterior draws of {varied or 'the fitted parameters'})")
+    elif data.params:
+        how = f"a grid of {points} points" if data.design.method is None else f"{points} {data.design.method} points"
+        parts.append(f"the varied parameter{'s' if len(data.params) > 1 else ''} {varied} ({how})")
+    return (f"Bands: the spread over {len(ids):,} runs: {' and '.join(parts)}. No model-discrepancy term: bands of "
+            "seeds and parameters alone cover too little of what later happens (docs/validation.md).")
+
+
 def plot_fan(data: SweepData, column: str, path: Path, *, title: str, unit: str, scale: float = 1.0,
              yscale: str = "linear", threshold: float | None = None) -> Path:
-    """Per lab: the median across runs and the 50% and 90% bands of ``column`` over time."""
+    """Per lab: the median across runs and the 50% and 90% bands of ``column`` over time, with what the
+    bands carry (``band_contents``) under the legend."""
     labs = data.labs
     fig, axes = plt.subplots(1, len(labs), figsize=(4.2 * len(labs), 3.8), sharey=True, squeeze=False)
     for ax, lab in zip(axes[0], labs):
@@ -356,11 +381,14 @@ def plot_fan(data: SweepData, column: str, path: Path, *, title: str, unit: str,
         if threshold is not None:
             ax.axhline(threshold, color="black", ls="--", lw=1, label="self-funding threshold")
         if yscale == "symlog":
-            ax.set_yscale("symlog", linthresh=1.0)
+            style.symlog_axis(ax)  # (ticks 1, 0.5, 0, −1, −10, as every figure's)
         elif yscale == "log":
             ax.set_yscale("log")
+            if "$" in unit:
+                style.dollar_axis(ax)
         ax.set(title=f"{lab} ({wide.shape[1]} runs)", ylabel=unit if ax is axes[0, 0] else None)
     _legend_below(fig, axes[0])
+    fig.text(0.5, 0.005, band_contents(data), ha="center", va="bottom", fontsize=7, color="0.35", wrap=True)
     return _save(fig, path, title)
 
 
@@ -810,7 +838,8 @@ def analyze(folder: str | Path) -> list[Path]:
     lines += [f"> {note}" for note in data.notes] + ([""] if data.notes else [])
     lines += ["## Crossing the self-funding threshold", "", *crossing_lines(crossings, data)]
     lines += ["", "## Findings: what moves each lab's outcomes", "", *findings_lines(effects, data), ""]
-    lines += ["## Figures", ""] + [f"![{caption}]({path.name})\n" for caption, path in figures]
+    lines += ["## Figures", "", band_contents(data), ""]
+    lines += [f"![{caption}]({path.name})\n" for caption, path in figures]
     written.append(folder / "analysis.md")
     written[-1].write_text("\n".join(lines) + "\n")
     from wattyear import __version__

@@ -268,7 +268,9 @@ def CompareWith(model: d.DashboardModel):
         solara.Text(f"computing the comparison ({kind}) …")
     elif kind != NONE and key in _references:
         solara.Text(f"dashed: {CONFIG_NAME} {_references[key].label}"
-                    + (" (shaded band)" if _references[key].band else ""))
+                    + (" (shaded band: parameter uncertainty and seed noise; no model-discrepancy term, so it "
+                       "is narrower than the model's forecast error, see docs/validation.md)"
+                       if _references[key].band else ""))
 
 
 # ---------------------------------------------------------------- plots
