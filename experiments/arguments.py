@@ -115,10 +115,30 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def check_out(args) -> None:
-    """``--out ''`` is refused (it would mean the default folder to one command and the working folder to
-    another)."""
-    if getattr(args, "out", None) is not None and not str(args.out).strip():
-        raise ConfigError([Problem("--out", "--out", "a folder name (leave --out out for the default)", args.out)])
+    """``--out`` names a folder, or one to be made: ``''`` is refused (it would mean the default folder to one
+    command and the working folder to another), and so is a path that is there but is not a folder (a
+    file, ``/dev/null``) or a symbolic link pointing nowhere, which making the folder would report as
+    "File exists"."""
+    import os
+    import stat
+
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    if not str(out).strip():
+        raise ConfigError([Problem("--out", "--out", "a folder name (leave --out out for the default)", out)])
+    try:
+        mode = os.stat(out).st_mode
+    except FileNotFoundError:
+        if os.path.islink(out):
+            raise ConfigError([Problem("--out", str(out), "a folder, or the name of one to make",
+                                       f"a symbolic link pointing nowhere (to {os.readlink(out)})")]) from None
+        return
+    except OSError:  # unreadable on the way: the command names it when it writes there
+        return
+    if not stat.S_ISDIR(mode):
+        found = "a file" if stat.S_ISREG(mode) else "a device, pipe or socket"
+        raise ConfigError([Problem("--out", str(out), "a folder, or the name of one to make", f"not a folder: {found}")])
 
 
 def blame_flags(exc: ConfigError, flags: dict[str, str]) -> ConfigError:

@@ -8,6 +8,8 @@ files' mistakes are catalogued in ``tests/test_sweep_safety.py``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wattyear.experiments.cli import main
@@ -221,6 +223,22 @@ def _no_openai(tmp_path) -> None:
     for seg in cfg["segments"].values():
         seg.pop("affinity", None)
     (tmp_path / "c.toml").write_bytes(tomli_w.dumps(cfg).encode())
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("out, found", [("dangling", "'a symbolic link pointing nowhere (to nowhere/x)'"),
+                                        ("/dev/null", "'not a folder: a device, pipe or socket'"),
+                                        ("file.txt", "'not a folder: a file'")])
+def test_an_out_that_cannot_be_a_folder_is_named_as_such(command, out, found, tmp_path, capsys, monkeypatch):
+    """Before: 'cannot write dangling: File exists' for a dangling link and for /dev/null."""
+    monkeypatch.chdir(tmp_path)
+    Path("dangling").symlink_to("nowhere/x")
+    Path("file.txt").write_text("mine\n")
+    given = ["run", "baseline", "--months", "3", "--no-plots"] if command == "run" else ["sweep", "llama_pressure"]
+    assert main([*given, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert f"--out: {out}: expected a folder, or the name of one to make, found {found}" in err
+    assert not Path("nowhere").exists() and Path("file.txt").read_text() == "mine\n"
 
 
 @pytest.mark.parametrize("name, argv, files, says", CASES, ids=[c[0] for c in CASES])
