@@ -401,6 +401,19 @@ def test_the_workers_bound_is_four_a_core(monkeypatch):
             executors.check_workers(value)
 
 
+def test_memory_sizes_in_terabytes_are_read():
+    """Before: --memory 1TiB was refused as outside 'from 1 MiB to 1 PiB'."""
+    import argparse
+
+    from wattyear.experiments.studies import memory_size
+
+    assert memory_size("1TiB") == 2**40 and memory_size("1.5 TB") == 1_500_000_000_000
+    assert memory_size("1PiB") == 2**50
+    for text in ("2PiB", "1EiB", "512KiB"):
+        with pytest.raises(argparse.ArgumentTypeError, match="from 1 MiB to 1 PiB"):
+            memory_size(text)
+
+
 # ------------------------------------------------------------------------------------------------- 6. Dask
 
 
