@@ -160,3 +160,30 @@ def test_a_mistake_is_found_before_anything_is_written(name, argv, files, says, 
     err = capsys.readouterr().err
     assert "Traceback" not in err and all(text in err for text in says), err
     assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+
+ROW = "k{i},revenue_usd,openai,2025-01,2025-03,1e9,s\n"
+
+
+@pytest.mark.parametrize("name, write, found", [
+    ("a duplicated value column", lambda p: p.write_text("key,metric,agent,start,end,value,source,value\n"
+                                                          "a,revenue_usd,openai,2025-01,2025-03,1e9,s,2e9\n"),
+     "(header): expected each column once (which of two would count?), found 'value twice'"),
+    ("10,001 rows", lambda p: p.write_text("key,metric,agent,start,end,value,source\n"
+                                            + "".join(ROW.format(i=i) for i in range(10_001))),
+     "(rows): expected at most 10,000 rows (each a dated figure), found 'more than 10,000'"),
+    ("a link to the zero device", lambda p: p.symlink_to("/dev/zero"),
+     "(file): expected an outcomes table (a UTF-8 CSV file), found 'not a regular file (a device, pipe or socket)'"),
+    ("17 MiB", lambda p: p.write_bytes(b"key,metric,agent,start,end,value,source\n" + b"#" * (17 * 2**20)),
+     "(file): expected an outcomes table (a UTF-8 CSV file), found '17,825,832 bytes (at most 16,777,216 are read)'"),
+])
+def test_an_outcomes_table_is_read_whole_only_when_it_is_one(name, write, found, tmp_path):
+    """Before: a duplicated column silently used the last (2e9 here), 300,000 rows were read (27 s, 569 MB) and a
+    link to the zero device was 'no such file' (find_table) or read until memory ran out (read_outcomes)."""
+    from wattyear.experiments.calibration.outcomes import find_table, read_outcomes
+
+    path = tmp_path / "o.csv"
+    write(path)
+    with pytest.raises(ConfigError) as err:
+        read_outcomes(find_table(str(path)))
+    assert str(err.value) == f"{path}: {found}"

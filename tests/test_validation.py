@@ -147,7 +147,7 @@ def test_outcome_tables_from_spreadsheets_and_their_mistakes(tmp_path):
     text = str(info.value)
     assert "line 4: key: expected a key not already used (line 2)" in text and "line 5: key: expected the figure's" \
         in text and "line 6: (fields): expected 7 fields" in text
-    with pytest.raises(ConfigError, match="expected a readable CSV file"):
+    with pytest.raises(ConfigError, match="expected an outcomes table .* found .a folder."):
         validate(tmp_path, config=tiny_world())
 
 

@@ -25,6 +25,7 @@ fits parameters to one.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -48,13 +49,25 @@ METRICS = {
 COLUMNS = ("key", "metric", "agent", "start", "end", "value", "source")
 
 
+#: the most rows an outcomes table may have (the packaged ones have about 20: each is a dated public figure);
+#: a larger file is refused before its rows are checked (300,000 rows took 27 s and 569 MB)
+MAX_ROWS = 10_000
+#: the largest outcomes table read
+MAX_BYTES = 16 * 2**20
+WHAT = "an outcomes table (a UTF-8 CSV file)"
+
+
 def find_table(name: str) -> Path:
-    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``)."""
+    """An outcomes table: a CSV file, or the name of a packaged one (``backtest_targets``). A path that
+    exists but is no regular file (a folder, a device, a link to one) is refused as what it is."""
     from wattyear.sim.config import CONFIG_DIR
+    from wattyear.sim.config_files import read_text_file
 
     path = Path(name)
     if path.is_file():
         return path
+    if str(name).strip() and (path.exists() or path.is_symlink()):  # say what it is, not "no such file"
+        read_text_file(path, WHAT, limit=MAX_BYTES)
     packaged = CONFIG_DIR / (path.name if path.suffix == ".csv" else f"{path.name}.csv")
     if len(path.parts) == 1 and packaged.is_file() and packaged.stem != "sources":
         return packaged
@@ -66,22 +79,27 @@ def find_table(name: str) -> Path:
 def read_outcomes(path: str | Path) -> pd.DataFrame:
     """Read and check an outcomes table (a CSV file, or a packaged table's name: ``find_table``); every
     problem names the file, the line and the column."""
-    path = Path(path) if Path(path).exists() else find_table(str(path))
+    from wattyear.sim.config_files import read_text_file
+
+    path = Path(path) if Path(path).is_file() else find_table(str(path))
     src = str(path)
+    text = read_text_file(path, WHAT, limit=MAX_BYTES)  # a regular file of at most MAX_BYTES, UTF-8
     rows = []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's byte-order mark
-            reader = csv.DictReader(fh, restkey="(extra fields)")
-            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-            header = reader.fieldnames
-            for row in reader:
-                rows.append((reader.line_num, row))
-    except FileNotFoundError:
-        raise ConfigError([Problem(src, "(file)", "an existing CSV file", "no such file")]) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError([Problem(src, "(file)", "a UTF-8 CSV file", str(exc)[:120])]) from None
-    except OSError as exc:  # a folder, no permission
-        raise ConfigError([Problem(src, "(file)", "a readable CSV file", exc.strerror or str(exc))]) from None
+        reader = csv.DictReader(io.StringIO(text, newline=""), restkey="(extra fields)")
+        reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+        header = reader.fieldnames
+        for row in reader:
+            if len(rows) == MAX_ROWS:
+                raise ConfigError([Problem(src, "(rows)", f"at most {MAX_ROWS:,} rows (each a dated figure)",
+                                           f"more than {MAX_ROWS:,}")])
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise ConfigError([Problem(src, "(file)", "a CSV file", str(exc)[:120])]) from None
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise ConfigError([Problem(src, "(header)", "each column once (which of two would count?)",
+                                   ", ".join(twice) + " twice")])
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ConfigError([Problem(src, "(header)", "the columns " + ", ".join(COLUMNS), f"no {', '.join(missing)}")])
