@@ -37,7 +37,7 @@ from pathlib import Path
 from wattyear.experiments.arguments import (EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE, MAX_PROBLEMS_SHOWN,
                                             MAX_SCENARIOS, blame_flags, bounded_int, check_out, integer,
                                             log_sd, parse_sets, parse_years, port_number, positive_int,
-                                            positive_seconds, seed_number)
+                                            positive_seconds, seed_number, worker_count)
 from wattyear.experiments.calibration.commands import cmd_calibrate, cmd_validate
 from wattyear.experiments.dashboard.command import cmd_dash
 from wattyear.experiments.studies import memory_size
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a study: parameter sweeps x replicates, stored run by run, resumable")
     p.add_argument("study", help="study file (TOML) or packaged study name, e.g. llama_pressure")
     p.add_argument("--out", help="result folder (default: out/<study name>)")
-    p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--workers", type=worker_count, help="local worker processes (default: all cores; at most 4 a core)")
     p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
                    help="memory budget of each worker's ensemble: runs are stepped together as far as it "
                         "goes (default: 1GiB)")
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="study file (TOML) with a saltelli or morris [sample], or a packaged study name, "
                                  "e.g. sensitivity or screening")
     p.add_argument("--out", help="result folder (default: out/<study name>)")
-    p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--workers", type=worker_count, help="local worker processes (default: all cores; at most 4 a core)")
     p.add_argument("--memory", type=memory_size, default="1GiB", metavar="SIZE",
                    help="memory budget of each worker's ensemble (default: 1GiB)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
