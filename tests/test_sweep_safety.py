@@ -377,13 +377,17 @@ def test_a_killed_pool_worker_is_one_message_naming_the_runs_lost(capsys):
 
 @pytest.mark.parametrize("workers", ["1000000", "99999999999999999999"])
 def test_workers_beyond_the_machine_are_refused_before_anything_is_written(tmp_path, capsys, workers):
-    """Before: 10⁶ workers were accepted, 10²⁰ ended in an OverflowError traceback."""
+    """Before: 10⁶ workers were accepted, 10²⁰ ended in an OverflowError traceback. The command line refuses
+    them as it parses (argparse's exit 2), and run_sweep (the API's path) again before anything is written."""
     limit = executors.max_workers()
     out = tmp_path / "out"
-    assert main(["sweep", str(study_file(tmp_path)), "--out", str(out), "--workers", workers, "--no-progress"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", str(study_file(tmp_path)), "--out", str(out), "--workers", workers, "--no-progress"])
     err = capsys.readouterr().err
-    assert f"--workers: workers: expected a whole number from 1 to {limit:,} (4 per core of this machine's " \
-           f"{limit // 4:,}), found {int(workers)}" in err and not out.exists()
+    assert info.value.code == 2 and f"argument --workers: expected a whole number from 1 to {limit:,}" in err
+    with pytest.raises(ConfigError, match=f"workers: expected a whole number from 1 to {limit:,}"):
+        wattyear.sweep(str(study_file(tmp_path)), out, workers=int(workers))
+    assert not out.exists()
 
 
 def test_the_workers_bound_is_four_a_core(monkeypatch):
