@@ -187,3 +187,71 @@ def test_an_outcomes_table_is_read_whole_only_when_it_is_one(name, write, found,
     with pytest.raises(ConfigError) as err:
         read_outcomes(find_table(str(path)))
     assert str(err.value) == f"{path}: {found}"
+
+
+def study_with(tmp_path, tables: str, files: dict | None = None):
+    for name, content in (files or {}).items():
+        (tmp_path / name).write_bytes(content)
+    path = tmp_path / "s.toml"
+    path.write_text('[study]\nname = "s"\nmonths = 2\n' + tables)
+    return path
+
+
+@pytest.mark.parametrize("name, tables, files, says", [
+    ("a grid over the horizon", '[grid]\n"run.months" = [2, 4]\n', {},
+     "grid.run.months: expected a parameter a study can vary (every run of a study is analysed to one horizon"),
+    ("a design over the horizon", '[sample]\nmethod = "file"\npath = "d.csv"\n', {"d.csv": b"run.months\n2\n4\n"},
+     "sample.path: column run.months: expected a parameter a study can vary"),
+    ("an LHS range between two integers", '[sample]\nn = 4\n[sample.ranges]\n"open_weights.lag_months" = [6.2, 6.8]\n',
+     {}, "sample.ranges.open_weights.lag_months: expected a range holding at least 2 integers (an integer "
+         "parameter's sampled values are rounded: a narrower range gives values outside it, or one value and no "
+         "effect to measure), found '[6.2, 6.8]: no integer'"),
+    ("a Morris range holding one integer", '[sample]\nmethod = "morris"\nn = 2\n[sample.ranges]\n'
+     '"open_weights.lag_months" = [6.0, 6.4]\n"world.pue" = [1.1, 1.3]\n', {}, "found '[6, 6.4]: only 6'"),
+    ("a design column twice", '[sample]\nmethod = "file"\npath = "d.csv"\n',
+     {"d.csv": b"fringe.margin,fringe.margin\n0.1,0.2\n"},
+     "d.csv: (columns): expected each parameter's column once, found 'fringe.margin twice'"),
+])
+def test_a_study_design_that_cannot_mean_what_it_says_is_refused(name, tables, files, says, tmp_path):
+    """Before: a horizon grid ran (exit 0) and its analysis reported the horizon's 'effect'; [6.2, 6.8] on an
+    integer gave 6 and 7, both outside the range, and Morris [6.0, 6.4] gave only 6 (an index of 0); a repeated
+    design column was named fringe.margin.1."""
+    with pytest.raises(ConfigError) as err:
+        load_study(study_with(tmp_path, tables, files))
+    assert says in str(err.value), str(err.value)
+
+
+def test_an_integer_range_of_two_integers_is_sampled(tmp_path):
+    study = load_study(study_with(tmp_path, '[sample]\nn = 8\n[sample.ranges]\n"open_weights.lag_months" = [6, 7]\n'))
+    assert {run.params["open_weights.lag_months"] for run in study.runs} == {6, 7}
+
+
+def test_a_design_with_carriage_returns_counts_its_rows(tmp_path, monkeypatch):
+    """Line breaks of a lone CR (old Mac files) counted as 0 rows, so such a design passed the run limit whatever
+    its size; the rows are counted as the parser reads them. With the limit at 5 runs, 6 rows are refused."""
+    from wattyear.experiments.studies import study as study_module
+
+    monkeypatch.setattr(study_module, "MAX_RUNS", 5)
+    design = b"world.pue\r" + b"".join(b"1.%d\r" % i for i in range(1, 7))
+    with pytest.raises(ConfigError, match=r"sample.path: expected at most 5 runs .* found '6 runs"):
+        load_study(study_with(tmp_path, '[sample]\nmethod = "file"\npath = "d.csv"\n', {"d.csv": design}))
+
+
+def test_a_design_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from wattyear.experiments.studies import study as study_module
+
+    monkeypatch.setattr(study_module, "MAX_DESIGN_BYTES", 100)
+    with pytest.raises(ConfigError, match=r"sample.path: expected a design file of at most 100 bytes .* found "
+                                          r"'d.csv: 101 bytes'"):
+        load_study(study_with(tmp_path, '[sample]\nmethod = "file"\npath = "d.csv"\n',
+                              {"d.csv": b"world.pue\n" + b"1.2\n" * 22 + b"1.2"}))  # 101 bytes
+
+
+def test_calibrating_a_parameter_twice_is_refused(tmp_path, monkeypatch, capsys):
+    from wattyear.experiments.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "backtest_2025", "--posterior", "--targets", "backtest_targets", "--parameters",
+                 "world.pue,world.pue", "--out", "out/x"]) == 2
+    assert "--parameters: --parameters: expected each parameter once, found 'world.pue twice'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

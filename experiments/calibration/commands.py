@@ -97,6 +97,9 @@ def _calibrate_posterior(args, path: Path) -> int:
         raise ConfigError([Problem("--parameters", "--parameters", "dotted paths A,B,… (leave the flag out for "
                                    "every parameter with bounds)", args.parameters)])
     paths = [p.strip() for p in args.parameters.split(",")] if args.parameters else None
+    twice = sorted({p for p in paths or [] if paths.count(p) > 1})
+    if twice:
+        raise ConfigError([Problem("--parameters", "--parameters", "each parameter once", ", ".join(twice) + " twice")])
     extra = None
     if args.affinities:
         from wattyear.experiments.calibration.least_squares import FREE

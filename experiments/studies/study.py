@@ -34,6 +34,7 @@ file's row count before any design is made.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import itertools
 import json
@@ -71,6 +72,8 @@ KINDS = ("lab", "fringe", "hyperscaler", "open_weights")
 #: refused at once instead of filling the memory (a 10⁶-run design takes about 1.5 GB to make). Split a
 #: larger study into several, each in its own folder
 MAX_RUNS = 10**6
+#: the largest design file read: 10⁶ rows of a dozen parameters in CSV, with room to spare
+MAX_DESIGN_BYTES = 256 * 2**20
 #: the packaged studies (``llama_pressure``, ``sensitivity``) sit beside this module
 STUDY_DIR = Path(__file__).resolve().parent
 
@@ -337,18 +340,25 @@ def _sample_points(sample: dict, method: str | None, n: int, design_file: Path |
 
 
 def design_rows(file: Path) -> int:
-    """Rows of a design file, counted without loading it: a Parquet file's footer, a CSV's line breaks
-    (less the header; blank lines count, so this is an upper bound)."""
+    """Rows of a design file, counted without loading it: a Parquet file's footer, a CSV's records as the
+    parser reads them (any line break, ``\\r`` alone included; blank lines are not rows), less the header.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = path.write_bytes(b"world.pue\\r1.2\\r1.3\\r\\r1.4")
+    >>> design_rows(path)
+    3
+    """
     if file.suffix == ".parquet":
         try:
             return pq.read_metadata(file).num_rows
         except Exception:  # the reader reports an unreadable file
             return 0
-    lines, last = 0, b"\n"
-    with file.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
-    return max(lines + (last != b"\n") - 1, 0)
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as fh:
+            return max(sum(1 for row in csv.reader(fh) if row) - 1, 0)
+    except (OSError, UnicodeDecodeError, csv.Error):  # the reader reports an unreadable file
+        return 0
 
 
 def _check_size(sizes: dict[str, int], sample_points: int, replicates: int, src: str, method: str | None) -> None:
@@ -411,9 +421,34 @@ def _sample_ranges(given: dict, base: dict, src: str, need, problems: list[Probl
         if need(isinstance(rng, list) and len(rng) == 2
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in rng)
                 and rng[0] < rng[1], where, "[low, high] with low < high, or \"bounds\"", rng):
-            if _check_parameter(base, key, list(rng), src, where, problems):
+            if _check_parameter(base, key, list(rng), src, where, problems) and \
+                    need(_integers_in(field_at(key), rng) not in (0, 1), where, _FEW_INTEGERS, _held(rng)):
                 ranges[key] = (float(rng[0]), float(rng[1]))
     return ranges
+
+
+_FEW_INTEGERS = ("a range holding at least 2 integers (an integer parameter's sampled values are rounded: a "
+                 "narrower range gives values outside it, or one value and no effect to measure)")
+
+
+def _integers_in(f, rng) -> int | None:
+    """How many integers [low, high] holds, for an integer parameter (None for another kind).
+
+    >>> from wattyear.sim.config import field_at
+    >>> [_integers_in(field_at("world.lease_lead_months"), r) for r in ([6.2, 6.8], [6.0, 6.4], [6, 7], [0.5, 9])]
+    [0, 1, 2, 9]
+    >>> _integers_in(field_at("world.pue"), [1.1, 1.2]) is None
+    True
+    """
+    if f is None or f.kind != "int":
+        return None
+    return max(math.floor(rng[1]) - math.ceil(rng[0]) + 1, 0)
+
+
+def _held(rng) -> str:
+    """What [low, high] holds of the integers, for a message: 'no integer' or 'only 6'."""
+    low, high = math.ceil(rng[0]), math.floor(rng[1])
+    return f"[{rng[0]:g}, {rng[1]:g}]: " + ("no integer" if high < low else f"only {low}")
 
 
 def _outputs(out: dict, need) -> tuple[str, int, list[str], list[str], list[str] | None]:
@@ -452,7 +487,19 @@ def _design_file(value, folder: Path, src: str, need) -> Path | None:
                 "a CSV or Parquet file of parameter rows (a column per dotted parameter path)", value):
         return None
     file = (folder / value).resolve()
-    return file if need(file.is_file(), "sample.path", "an existing file (relative to the study)", value) else None
+    if not need(file.is_file(), "sample.path", "an existing file (relative to the study)", value):
+        return None
+    size = file.stat().st_size
+    return file if need(size <= MAX_DESIGN_BYTES, "sample.path", f"a design file of at most {MAX_DESIGN_BYTES:,} "
+                        f"bytes (split a larger study into several)", f"{value}: {size:,} bytes") else None
+
+
+def design_columns(file: Path) -> list[str]:
+    """A design's column names as the file writes them (pandas would rename a repeated one ``name.1``)."""
+    if file.suffix == ".parquet":
+        return list(pq.read_schema(file).names)
+    with file.open(newline="", encoding="utf-8-sig") as fh:
+        return [name.strip() for name in next(csv.reader(fh), [])]
 
 
 def read_design(file: Path) -> pd.DataFrame:
@@ -464,9 +511,14 @@ def _file_ranges(file: Path, base: dict, src: str, problems: list[Problem]) -> d
     """Check an explicit design's columns and values (each column's smallest and largest value are
     checked against the config, as a range is); return each column's range."""
     try:
+        names = design_columns(file)
         table = read_design(file)
     except Exception as exc:  # any reader error is the user's file, reported as such
         problems.append(Problem(str(file), "(file)", "a readable CSV or Parquet table", str(exc)[:200]))
+        return {}
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        problems.append(Problem(str(file), "(columns)", "each parameter's column once", ", ".join(twice) + " twice"))
         return {}
     ranges = {}
     if table.empty or not len(table.columns):
@@ -484,9 +536,12 @@ def _file_ranges(file: Path, base: dict, src: str, problems: list[Problem]) -> d
 
 
 #: parameters a study cannot sweep, and why: each run's seed is drawn from the study's (a swept one was
-#: recorded and ignored: identical runs), and the analysis reads every run on the first run's calendar
+#: recorded and ignored: identical runs), and the analysis reads every run on the first run's calendar and
+#: to the longest horizon
 UNSWEPT = {"run.seed": "run.seed is drawn for each run from [study] seed: use replicates for more seeds",
-           "run.start": "every run of a study is read on one calendar: make one study per start"}
+           "run.start": "every run of a study is read on one calendar: make one study per start",
+           "run.months": "every run of a study is analysed to one horizon, where a shorter run would count as "
+                         "censored and its horizon as an effect: set [study] months, one study per horizon"}
 
 
 def _check_parameter(base: dict, key: str, values: list, src: str, where: str, problems: list[Problem]) -> bool:
