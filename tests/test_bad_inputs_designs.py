@@ -74,7 +74,7 @@ DAMAGES = [
 ]
 
 
-def damaged(tmp_path, change) -> "Path":  # noqa: F821
+def damaged(tmp_path, change):
     folder = posterior(tmp_path / "post", **change.get("json", {}))
     if "columns" in change:
         sample_with(folder, **change["columns"])
@@ -203,11 +203,12 @@ def study_with(tmp_path, tables: str, files: dict | None = None):
     ("a design over the horizon", '[sample]\nmethod = "file"\npath = "d.csv"\n', {"d.csv": b"run.months\n2\n4\n"},
      "sample.path: column run.months: expected a parameter a study can vary"),
     ("an LHS range between two integers", '[sample]\nn = 4\n[sample.ranges]\n"open_weights.lag_months" = [6.2, 6.8]\n',
-     {}, "sample.ranges.open_weights.lag_months: expected a range holding at least 2 integers (an integer "
-         "parameter's sampled values are rounded: a narrower range gives values outside it, or one value and no "
-         "effect to measure), found '[6.2, 6.8]: no integer'"),
-    ("a Morris range holding one integer", '[sample]\nmethod = "morris"\nn = 2\n[sample.ranges]\n'
-     '"open_weights.lag_months" = [6.0, 6.4]\n"world.pue" = [1.1, 1.3]\n', {}, "found '[6, 6.4]: only 6'"),
+     {}, ("sample.ranges.open_weights.lag_months: expected a range holding at least 2 integers (an integer "
+          "parameter's sampled values are rounded: a narrower range gives values outside it, or one value and no "
+          "effect to measure), found '[6.2, 6.8]: no integer'")),
+    ("a Morris range holding one integer", ('[sample]\nmethod = "morris"\nn = 2\n[sample.ranges]\n'
+                                            '"open_weights.lag_months" = [6.0, 6.4]\n"world.pue" = [1.1, 1.3]\n'),
+     {}, "found '[6, 6.4]: only 6'"),
     ("a design column twice", '[sample]\nmethod = "file"\npath = "d.csv"\n',
      {"d.csv": b"fringe.margin,fringe.margin\n0.1,0.2\n"},
      "d.csv: (columns): expected each parameter's column once, found 'fringe.margin twice'"),

@@ -118,7 +118,6 @@ def _calibrate_posterior(args, path: Path) -> int:
 
 def cmd_validate(args) -> int:
     from wattyear.experiments.calibration.validate import validate
-
     from wattyear.experiments.folders import claim
 
     table = find_table(args.outcomes)

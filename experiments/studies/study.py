@@ -37,7 +37,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import itertools
-import json
 import math
 import tomllib
 from dataclasses import dataclass, field
