@@ -2,7 +2,7 @@
 
 A run folder (``wattyear run``) has ``run.json``; a comparison (``wattyear compare``) ``comparison.csv``; a
 study (``wattyear sweep`` / ``sensitivity``) ``identity.json`` or ``manifest.jsonl``; a posterior
-(``wattyear calibrate --posterior``) ``posterior.json``. Writing a run into a study's folder (or the reverse)
+(``wattyear calibrate --posterior``) ``posterior.json``; a validation (``wattyear validate``) ``validation.csv``. Writing a run into a study's folder (or the reverse)
 would leave neither readable, so it is refused, naming the flag and the folder. A folder of the same kind
 written again loses the outputs derived from its old contents that the new write does not make (plots after
 ``--no-plots``, a report, a cost view), so nothing stale is shown beside the new tables.
@@ -17,7 +17,7 @@ from pathlib import Path
 from wattyear.sim.problems import ConfigError, Problem
 
 MARKERS = {"run": ("run.json",), "comparison": ("comparison.csv",), "study": ("identity.json", "manifest.jsonl"),
-           "posterior": ("posterior.json",)}
+           "posterior": ("posterior.json",), "validation": ("validation.csv",)}
 #: outputs derived from a folder's tables, by kind: removed before the folder is written again
 DERIVED = {"run": ("per_watt_metrics.png", "market.png", "self_funding.png", "report.md", "report.html",
                    "costs.csv", "segment_prices.csv", "costs.png"),
@@ -34,8 +34,8 @@ def check_kind(folder: Path, kind: str, flag: str = "--out") -> None:
     """Refuse a folder that holds results of another kind than ``kind`` (before anything is run)."""
     others = [k for k in kinds_in(folder) if k != kind]
     if others:
-        raise ConfigError([Problem(flag, str(folder), f"a new folder or a {kind} folder (writing a {kind} here "
-                                   f"would leave the {others[0]} it holds unreadable)", f"a {others[0]} folder")])
+        raise ConfigError([Problem(flag, str(folder), f"a new folder or a {kind} folder (one folder holds one kind "
+                                   "of result, so each reads back as what it is)", f"a {others[0]} folder")])
 
 
 def claim(folder: Path, kind: str, flag: str = "--out") -> None:

@@ -65,6 +65,8 @@ class ConfigError(Exception):
         'invalid study'
         >>> ConfigError([Problem("out/s", "design", "the design its runs were made with", "another")]).kind
         'output folder holds other results'
+        >>> ConfigError([Problem("out/p/posterior.parquet", "weight", "finite weights", "nan")]).kind
+        'invalid posterior folder'
         """
         first = self.problems[0] if self.problems else Problem("", "", "", "")
         source, key, found = str(first.source), str(first.key), str(first.found)
@@ -74,6 +76,8 @@ class ConfigError(Exception):
             return "invalid --set value"
         if key in FOLDER_KEYS:
             return "output folder holds other results"
+        if key == "(posterior)" or source.endswith(("posterior.json", "posterior.parquet")):
+            return "invalid posterior folder"
         if key.split(".")[0] in STUDY_TABLES or source in ("sweep", "sensitivity", "ema"):
             return "invalid study"
         if source.endswith(".csv") or key.startswith("line "):
