@@ -41,13 +41,17 @@ class ResolvedConfig(dict):
 
 def resolve(raw: dict, source: str = "<config>", overrides: dict[str, Any] | None = None) -> ResolvedConfig:
     """Validate a raw config dict (plus overrides) and return it with defaults."""
-    raw = copy.deepcopy(raw)
+    written, raw = raw, copy.deepcopy(raw)  # (the caller's dict is never changed)
     problems: list[Problem] = []
     for path, value in (overrides or {}).items():
         problem = apply_override(raw, path, value)
         if problem:
             problems.append(problem)
     if problems:
+        if any(p.expected.startswith("a table (its values are set by path)") for p in problems):
+            # (an override into a file's non-table, such as run = [1, 2] with --months: the file's mistake)
+            own = _check_structure(copy.deepcopy(written), source)[1]
+            problems = own or problems
         raise ConfigError(problems)
     cfg, problems = _check_structure(raw, source)
     for hw_id, hw in cfg["hardware"].items():

@@ -245,3 +245,13 @@ def test_a_5000_digit_set_value_is_one_short_line(capsys):
     err = capsys.readouterr().err
     assert "run.months: expected an integer" in err and "(5,002 characters, the first 120 shown)" in err
     assert max(len(line) for line in err.splitlines()) < 300
+
+
+def test_an_override_into_a_files_non_table_blames_the_file(tmp_path, capsys):
+    """run = [1, 2] in a file, then --months 3: the message blamed --set ('invalid --set value'); the mistake
+    is the file's, and the message is the one the file alone gets."""
+    path = tmp_path / "runlist.toml"
+    path.write_text('extends = "baseline"\nrun = [1, 2]\n')
+    assert main(["run", str(path), "--months", "3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "wattyear: invalid configuration:" and err[1].endswith("runlist.toml: run: expected a table, found [1, 2]")
