@@ -259,6 +259,15 @@ def md_text(text) -> str:
     return re.sub(r"([\\`\[\]!|])", r"\\\1", text)
 
 
+def _plain(markdown_heading: str) -> str:
+    r"""A heading written with ``md_text`` as the plain text it shows (for the page's title, escaped once there).
+
+    >>> _plain(md_text("<img src=x> a|b"))
+    '<img src=x> a|b'
+    """
+    return html.unescape(re.sub(r"\\([\\`\[\]!|])", r"\1", markdown_heading))
+
+
 def to_html(markdown_text: str, folder: Path, title: str) -> str:
     """The report as one HTML file: the Markdown rendered, then cleaned to an allow-list of tags and
     attributes (no script, no event handler, no URL scheme but relative paths and http(s)), then every
@@ -276,7 +285,7 @@ def to_html(markdown_text: str, folder: Path, title: str) -> str:
         return f'{match.group(1)}data:image/png;base64,{base64.b64encode(data).decode("ascii")}"{match.group(3)}'
 
     body = re.sub(r'(<img[^>]*src=")([^"]*)"([^>]*>)', inline, body)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(_plain(title))}</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
