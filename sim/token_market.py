@@ -83,6 +83,10 @@ def nested_weights(utilities, outside_utility, nest_of=None, nest_scale=1.0) -> 
     return NestedWeights(within, top, lam, np.exp(outside - m), members)
 
 
+#: a cell whose largest remaining weight is below this (against its leader's 1) is rescaled before its sum
+FAINT_WEIGHT = 1e-250
+
+
 def nest_sums(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     """(..., G) sums of (..., P) values over each nest's members, slice after slice in provider order (the
     same bits for a scenario whatever the ensemble around it, as ``kernel.sum_last``; a batched matmul
@@ -101,13 +105,33 @@ def nest_sums(values: np.ndarray, members: np.ndarray) -> np.ndarray:
 def nested_shares(nw: NestedWeights, available=None, out=None) -> tuple[np.ndarray, np.ndarray]:
     """(shares of the providers (..., N, P), share of the outside option (..., N)) among the providers
     ``available`` (bool broadcastable to (..., N, P); default all) and the outside option; 0 where a
-    cell has no option with weight."""
+    cell has no option with weight.
+
+    The leader of a cell unavailable (full) and every other option over 708 utils below it: the remaining
+    weights are subnormal (their sum's inverse overflowed: NaN shares), and their shares are those of the
+    options left, e^-5 / (1 + e^-5) = 0.006693 and 0.993307:
+
+    >>> nw = nested_weights(np.array([[0.0, -720.0]]), np.array([-715.0]))
+    >>> shares, outside = nested_shares(nw, np.array([[False, True]]))
+    >>> [round(float(x), 6) for x in (*shares[0], outside[0])]
+    [0.0, 0.006693, 0.993307]
+    """
     e = nw.within if available is None else np.multiply(nw.within, available, out=out)
     nest_sum = nest_sums(e, nw.members)  # (..., N, G)
     top = nest_sum ** nw.scale[..., None]
     top *= nw.top
+    outside = nw.outside
+    # with the cell's leader unavailable, every remaining weight can sit hundreds of e-folds below it: their
+    # sum underflows toward a subnormal whose inverse overflows (inf × 0: NaN shares). Such cells are scaled
+    # by a power of two (exact) that brings their largest weight to [0.5, 1); other cells are left as they are
+    big = np.maximum(max_last(top), outside)
+    faint = (big > 0) & (big < FAINT_WEIGHT)
+    if faint.any():
+        exponent = np.where(faint, np.frexp(np.where(faint, big, 1.0))[1], 0)
+        top = np.ldexp(top, -exponent[..., None])
+        outside = np.ldexp(outside, -exponent)
     total = sum_last(top)
-    total += nw.outside
+    total += outside
     np.divide(1.0, total, out=total, where=total > 0)
     top *= total[..., None]  # each nest's share
     # s_j = (e_j / D_g) · s_g: the share within the nest first (≤ 1), so a nest whose available members all
@@ -115,7 +139,7 @@ def nested_shares(nw: NestedWeights, available=None, out=None) -> tuple[np.ndarr
     each_sum = nest_sum @ nw.members.T  # (..., P): D_g of each provider's nest (one nest each: exact)
     shares = np.divide(e, each_sum, out=e if e is not nw.within else np.zeros(e.shape), where=each_sum > 0)
     shares *= top @ nw.members.T
-    return shares, nw.outside * total
+    return shares, outside * total
 
 
 def logit_weights(utilities, outside_utility):

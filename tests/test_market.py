@@ -89,3 +89,19 @@ def test_a_nest_whose_leader_is_unavailable_keeps_its_share_without_overflow():
     assert shares[0, 0] == 0.0
     assert shares[0, 1] == pytest.approx(1 / (1 + np.exp(-24.0)), rel=1e-12)
     assert outside[0] == pytest.approx(np.exp(-24.0) / (1 + np.exp(-24.0)), rel=1e-9)
+
+
+def test_a_segment_whose_choices_sit_hundreds_of_utils_below_its_leader_clears(tmp_path):
+    """Values inside the schema (affinities down to -800, an outside option at -766): once the one lab near
+    the top is full, every remaining weight is subnormal, and the guard stopped the run in month 0
+    ('openai: tokens_served is nan'; 3 of 20 draws anywhere in the schema). It clears now."""
+    import wattyear
+
+    result = wattyear.run(months=2, overrides={
+        "labs.openai.affinity.consumer_paid": -812.8, "labs.openai.affinity.enterprise": -324.8,
+        "labs.anthropic.affinity.consumer_paid": -387.8, "labs.xai.affinity.consumer_paid": -586.0,
+        "labs.gemini.affinity.consumer_paid": -23.5, "segments.consumer_paid.outside_utility": -766.5,
+        "segments.consumer_paid.peak_to_average": 16.7})
+    paid = result.market[result.market["segment"] == "consumer_paid"]
+    assert np.isfinite(paid[["served_tokens", "share"]].to_numpy()).all()
+    assert paid.groupby("step")["share"].sum().between(0, 1 + 1e-12).all()
