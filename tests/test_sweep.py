@@ -183,15 +183,17 @@ def test_example_studies_are_valid():
 
 
 def test_ensembles_are_sized_by_their_own_horizon(tmp_path):
-    """A swept horizon is structure: each group is sized from its own config, so the long runs get
-    smaller ensembles within the same budget."""
-    body = 'replicates = 40\n[grid]\n"run.months" = [12, 120]\n'
-    study = load_study(study_file(tmp_path, body))
+    """Ensembles are sized from the study's config and horizon, so a ten-year study's runs go in smaller
+    ensembles than a one-year study's within the same budget (a study has one horizon: run.months cannot
+    be swept)."""
     budget = 64 << 20
-    tasks = list(tasks_for(study, study.runs, ResultStore(tmp_path / "x"), memory_bytes=budget, workers=1))
     sizes = {}
-    for task in tasks:
-        months = task["runs"][0]["params"]["run.months"]
-        sizes[months] = max(sizes.get(months, 0), len(task["runs"]))
+    for months in (12, 120):
+        folder = tmp_path / f"m{months}"
+        folder.mkdir()
+        study = load_study(study_file(folder, f'months = {months}\nreplicates = 40\n[grid]\n'
+                                              '"open_weights.quality_fraction" = [0.7, 0.9]\n'))
+        tasks = list(tasks_for(study, study.runs, ResultStore(folder / "x"), memory_bytes=budget, workers=1))
+        sizes[months] = max(len(task["runs"]) for task in tasks)
     long = load_config(overrides={"run.months": 120})
     assert sizes[120] <= ensemble_size(long, budget, 120) < sizes[12]
