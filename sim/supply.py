@@ -19,8 +19,9 @@ PIPELINE_LAST_ORDER = 11
 
 #: operated watts below this are rounding errors of a lessor that let everything it owns, and count as none
 MICROWATT = 1e-6
-#: ... as are operated watts below this share of all an agent owns (one ulp of 15 GW is 2e-6 W)
-ROUNDING_SHARE = 1e-9
+#: ... as are operated watts below this share of all an agent owns (one ulp of 15 GW is 2e-6 W: 1e-12 of it, 0.015 W, is
+#: well above rounding; 1e-9 zeroed real watts: 643 W unlet of 1.26 TW broke the watts identity)
+ROUNDING_SHARE = 1e-12
 
 
 def add_vintage(world: World, fleet: Fleet, column: int, hardware: str, watts, start_step: int,

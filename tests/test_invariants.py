@@ -120,3 +120,21 @@ def test_every_month_conserves_watts_money_and_identities(overrides):
         # market shares: served + outside + unserved = demand; shares within [0, 1]
         np.testing.assert_allclose(mk.served_demand + mk.outside + mk.unserved, mk.demand, rtol=1e-9)
         assert np.all((mk.rate_limited_share >= -1e-12) & (mk.rate_limited_share <= 1 + 1e-12))
+
+
+def test_a_cloud_that_lets_all_but_a_sliver_keeps_the_sliver():
+    """Microsoft letting all but 643 W of 1.26 TW (rent near 0, a pipeline of 517 GW a year): the watts it
+    still operated were zeroed as 'rounding' (below 1e-9 of what it owns), so operated and owned watts
+    differed and the guard stopped the run in 2028-09. Rounding is now below 1e-12 of it."""
+    from wattyear.sim.config import resolve
+
+    model = WattyearModel(resolve(BASE, overrides={
+        "hyperscalers.microsoft.cloud_rent_usd_per_w_year": 3.4e-10, "hyperscalers.microsoft.pipeline_w_per_year": 5.174e11,
+        "hyperscalers.microsoft.third_party_growth_halflife_years": 1.0924,
+        "hyperscalers.microsoft.third_party_growth_per_year": 9.7106,
+        "hyperscalers.microsoft.third_party_utilization": 2.6925e-05, "world.energy_usd_per_mwh": 3.994e-06,
+        "world.serving_multiplier": 2.7186e-10, "run.months": 33}), rng=771)
+    model.run()  # (the guard checks every month)
+    books = model.history[-1].books
+    microsoft = model.by_id["microsoft"].column
+    assert 0 < books.watts[0, microsoft] < 1e-6 * books.owned_watts[0, microsoft]
