@@ -6,7 +6,7 @@ the tests).
 Times, on a warm page cache: reading every run file as pandas did before packed files
 (``pandas.read_parquet(FOLDER / "runs")``), packing them (``ResultStore.pack``, what the end of a sweep
 does), ``StudyResult.metrics`` from the packed file, and the analysis' read of the labs' rows
-(``analysis.outcomes.load``). Packing writes ``FOLDER/runs.parquet`` (as any load of the folder would).
+(``analysis.study_data.load``). Packing writes ``FOLDER/runs.parquet`` (as any load of the folder would).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def timed(what: str, call, repeats: int = 3):
 
 def main(folder: Path) -> None:
     import wattyear
-    from wattyear.experiments.analysis.outcomes import load
+    from wattyear.experiments.analysis.study_data import load
     from wattyear.experiments.studies.store import ResultStore
 
     store = ResultStore(folder)
@@ -55,7 +55,7 @@ def main(folder: Path) -> None:
                   lambda: wattyear.load_results(folder, progress=False).metrics)
     pd.testing.assert_frame_equal(before, after, check_exact=True)
     print(f"  {'':<58} {len(after):,} rows x {after.shape[1]} columns, the same frame both ways")
-    timed("the analysis' read of the labs' rows (outcomes.load)", lambda: load(folder))
+    timed("the analysis' read of the labs' rows (study_data.load)", lambda: load(folder))
 
 
 if __name__ == "__main__":

@@ -239,7 +239,7 @@ class StudyResult:
         right-censored time for ``wattyear.experiments.analysis.survival``), ``first_touch_step`` /
         ``first_touch_date`` (the first kept month the ratio reached 1), ``failed`` / ``failed_step``,
         the swept parameters and the outcomes the analysis reads."""
-        from wattyear.experiments.analysis.outcomes import crossings_table, load
+        from wattyear.experiments.analysis.study_data import crossings_table, load
 
         return crossings_table(load(self.folder))
 

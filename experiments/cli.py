@@ -143,7 +143,7 @@ def cmd_sweep(args) -> int:
 
 
 def _write_report(folder: Path) -> int:
-    from wattyear.experiments.analysis.outcomes import AnalysisError
+    from wattyear.experiments.analysis.study_data import AnalysisError
     from wattyear.experiments.analysis.report import report
 
     try:
@@ -156,7 +156,7 @@ def _write_report(folder: Path) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from wattyear.experiments.analysis.outcomes import AnalysisError
+    from wattyear.experiments.analysis.study_data import AnalysisError
     from wattyear.experiments.analysis.sensitivity import analyze_study, check_analysable
     from wattyear.experiments.studies.study import load_study
 
@@ -183,7 +183,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from wattyear.experiments.analysis.outcomes import AnalysisError, analyze
+    from wattyear.experiments.analysis.study_data import AnalysisError
+    from wattyear.experiments.analysis.outcomes import analyze
 
     folder = Path(args.folder)
     if not (folder / "runs").is_dir():

@@ -128,7 +128,7 @@ class RunResult:
         within the horizon) and ``crossing_date`` (NaT); ``censored`` (True: not crossed by the horizon);
         ``first_touch_step`` / ``first_touch_date`` (the first month its ratio reached 1); ``failed`` and
         ``failed_step``. ``dict(zip(t.agent, t.crossing_date))`` gives the mapping of earlier versions."""
-        from wattyear.experiments.analysis.outcomes import run_crossings
+        from wattyear.experiments.analysis.study_data import run_crossings
 
         return run_crossings(self.metrics)
 

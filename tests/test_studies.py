@@ -7,7 +7,8 @@ import pytest
 
 import wattyear
 from wattyear.experiments.analysis import survival
-from wattyear.experiments.analysis.outcomes import QUALITY, RESTRICTED, analyze, crossings_table, load
+from wattyear.experiments.analysis.study_data import QUALITY, crossings_table, load
+from wattyear.experiments.analysis.outcomes import RESTRICTED, analyze
 from wattyear.experiments.cli import main
 from wattyear.experiments.analysis.report import report
 from wattyear.experiments.studies.study import load_study

@@ -7,7 +7,8 @@ import pytest
 
 import wattyear
 from wattyear.experiments.analysis import survival
-from wattyear.experiments.analysis.outcomes import QUALITY, analyze, crossings_table, load
+from wattyear.experiments.analysis.study_data import QUALITY, crossings_table, load
+from wattyear.experiments.analysis.outcomes import analyze
 
 
 def test_kaplan_meier_by_hand_with_an_early_censoring():

@@ -213,7 +213,7 @@ def analyze_study(folder: str | Path, study, progress: bool | None = None) -> li
     True, both anywhere (a widget in a notebook); False, silent."""
     from tqdm.auto import tqdm
 
-    from wattyear.experiments.analysis.outcomes import AnalysisError, crossings_table, load
+    from wattyear.experiments.analysis.study_data import AnalysisError, crossings_table, load
 
     folder = Path(folder)
     check_analysable(study)
