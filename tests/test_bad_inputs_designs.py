@@ -239,9 +239,9 @@ def test_a_design_with_carriage_returns_counts_its_rows(tmp_path, monkeypatch):
 
 
 def test_a_design_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
-    from wattyear.experiments.studies import study as study_module
+    from wattyear.experiments.studies import design as design_module
 
-    monkeypatch.setattr(study_module, "MAX_DESIGN_BYTES", 100)
+    monkeypatch.setattr(design_module, "MAX_DESIGN_BYTES", 100)
     with pytest.raises(ConfigError, match=r"sample.path: expected a design file of at most 100 bytes .* found "
                                           r"'d.csv: 101 bytes'"):
         load_study(study_with(tmp_path, '[sample]\nmethod = "file"\npath = "d.csv"\n',
