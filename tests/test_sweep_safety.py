@@ -296,7 +296,9 @@ def test_a_manifest_that_is_not_a_regular_file_is_refused(clean, tmp_path, targe
 
 
 def test_a_manifest_line_without_end_is_not_held_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "MAX_RECORD_BYTES", 64)
+    from wattyear.experiments.studies import manifest
+
+    monkeypatch.setattr(manifest, "MAX_RECORD_BYTES", 64)
     store = ResultStore(tmp_path)
     store.record({"run_id": "a", "status": "ok"})
     with store.manifest_path.open("ab") as fh:

@@ -1,4 +1,4 @@
-"""The result store of a sweep: one Parquet file per run, and a manifest.
+"""The result store of a sweep: one Parquet file per run, and a manifest (its records: ``manifest.py``).
 
 Layout of a sweep folder::
 
@@ -37,12 +37,14 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from wattyear.experiments.studies import manifest  # (its limits read as manifest.MAX_…: one value to patch)
+from wattyear.experiments.studies.manifest import (MANIFEST_ORDER, arrow_table, arrow_type, manifest_cell, record_lines,
+                                                   record_of)
 from wattyear.sim.outputs import with_units
 from wattyear.sim.problems import ConfigError, Problem
 
@@ -52,114 +54,6 @@ RUN_ID_KEY = b"wattyear.run_id"
 PACKED_FROM_KEY = b"wattyear.packed_from"
 #: rows per row group of a packed file (the run files' rows are gathered into groups this large)
 PACKED_ROW_GROUP = 1 << 16
-
-
-def arrow_table(columns: dict) -> pa.Table:
-    """Columns (arrays, or scalars repeated down the table) as an Arrow table with the types pandas
-    would give them: text as large strings, dates as millisecond timestamps. Several times faster
-    than going through a DataFrame for the small tables of a sweep's runs."""
-    rows = max((len(v) for v in columns.values() if isinstance(v, np.ndarray)), default=1)
-    arrays = []
-    for value in columns.values():
-        value = np.asarray(value) if isinstance(value, np.ndarray) else np.full(rows, value)
-        if value.dtype.kind in "OUS":
-            arrays.append(pa.array(value.tolist(), type=pa.large_string()))
-        elif value.dtype.kind == "M":
-            arrays.append(pa.array(value.astype("datetime64[ms]")))
-        else:
-            arrays.append(pa.array(value))
-    return pa.Table.from_arrays(arrays, names=list(columns))
-
-
-#: the columns of manifest.parquet, in this order (others after them, sorted)
-MANIFEST_ORDER = ("run_id", "point", "replicate", "params", "seed", "status", "error", "rows", "wall_seconds",
-                  "pid", "ensemble", "note")
-
-
-def _arrow_type(key: str, seen: set[str]) -> pa.DataType:
-    """The column type of a manifest key from the Python types its values had: numbers as numbers, flags
-    as flags, anything else or a mixture as text."""
-    seen = seen - {"NoneType"}
-    if key == "params" or not seen:
-        return pa.large_string()
-    if seen <= {"int", "float"}:
-        return pa.float64() if "float" in seen else pa.int64()
-    if seen == {"bool"}:
-        return pa.bool_()
-    return pa.large_string()
-
-
-def _cell(key: str, value, kind: pa.DataType):
-    """A manifest value as its column stores it: parameters as sorted JSON text, and any other value that
-    is not text in a text column (a key of a newer version whose values vary in type) as JSON text too."""
-    if key == "params" or isinstance(value, (dict, list)):
-        return json.dumps(value if value is not None else {}, sort_keys=True)
-    if pa.types.is_large_string(kind) and value is not None and not isinstance(value, str):
-        return json.dumps(value)
-    return value
-
-
-def _whole(value) -> bool:
-    return type(value) is int
-
-
-def _number(value) -> bool:
-    return type(value) in (int, float)
-
-
-#: what each field of a manifest record holds (the sweep writes them; ``_record_of`` checks them)
-MANIFEST_FIELDS = {
-    "run_id": lambda v: type(v) is str,
-    "point": _whole, "replicate": _whole, "seed": _whole,
-    "params": lambda v: type(v) is dict,
-    "status": lambda v: v in ("ok", "failed"),
-    "error": lambda v: type(v) is str, "note": lambda v: type(v) is str,
-    "rows": lambda v: v is None or (_whole(v) and v >= 0),
-    "wall_seconds": lambda v: v is None or _number(v),
-    "pid": lambda v: v is None or _whole(v), "ensemble": lambda v: v is None or _whole(v),
-}
-
-
-def _record_of(line: bytes) -> dict | None:
-    """A manifest line as a record, or None if it is not one: torn by a crash, valid JSON of another shape
-    (a number, a list, an object without a text ``run_id``), or a record with a field of the wrong type
-    (``"rows": "12"``, a text seed: ``MANIFEST_FIELDS``). Resume skips such a line, as it skips a torn one,
-    rather than trip on it: the run is then judged by its file alone (kept and recorded again if its file
-    verifies, redone if not), which loses nothing the line could be trusted for."""
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(record, dict) or "run_id" not in record:
-        return None
-    if not all(check(record[key]) for key, check in MANIFEST_FIELDS.items() if key in record):
-        return None
-    return record
-
-
-#: the longest manifest line read as a record (a record is a few hundred bytes; a failed run's error is
-#: cut to 2,000 characters): a longer line, or a file without line breaks, is not read into memory whole
-MAX_RECORD_BYTES = 1 << 20
-#: the largest manifest read: 10⁶ runs (a study's limit) of failed records, with their errors, fit
-MAX_MANIFEST_BYTES = 4 << 30
-
-
-def _lines(fh):
-    """(byte offset, line) of each line of a binary file; a line longer than ``MAX_RECORD_BYTES`` is
-    yielded as an empty line (not a record), without holding it."""
-    offset = 0
-    while True:
-        line = fh.readline(MAX_RECORD_BYTES + 1)
-        if not line:
-            return
-        start = offset
-        offset += len(line)
-        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):  # skip the rest of the long line
-                line = fh.readline(MAX_RECORD_BYTES)
-                offset += len(line)
-            line = b""
-        yield start, line
 
 
 class MisplacedRunFiles(ConfigError):
@@ -353,7 +247,7 @@ class ResultStore:
                 start += cut + 1
                 break
         fh.seek(start)
-        if size - start <= MAX_RECORD_BYTES and _record_of(fh.read()) is not None:
+        if size - start <= manifest.MAX_RECORD_BYTES and record_of(fh.read()) is not None:
             fh.write(b"\n")
         else:
             fh.truncate(start)
@@ -371,8 +265,8 @@ class ResultStore:
         if fh is None:
             return last
         with fh:
-            for offset, line in _lines(fh):
-                record = _record_of(line)
+            for offset, line in record_lines(fh):
+                record = record_of(line)
                 if record is not None:
                     rows = record.get("rows")
                     ok = record.get("status") == "ok" and type(rows) is int
@@ -381,7 +275,7 @@ class ResultStore:
 
     def _open_manifest(self, write: bool = False):
         """The manifest opened for reading (None if there is none yet) or for appending (created if need
-        be), refused unless it is a regular file of at most ``MAX_MANIFEST_BYTES``: never through a symbolic
+        be), refused unless it is a regular file of at most ``manifest.MAX_MANIFEST_BYTES``: never through a symbolic
         link (a link to the zero device read into a MemoryError; one pointing nowhere would have a record
         create its target outside the folder), never a device or a pipe (opening a pipe waits for ever)."""
         path = self.manifest_path
@@ -403,8 +297,8 @@ class ResultStore:
         info = os.fstat(fd)
         found = ("a folder" if stat.S_ISDIR(info.st_mode) else None if stat.S_ISREG(info.st_mode)
                  else "not a regular file (a device, pipe or socket)")
-        if found is None and info.st_size > MAX_MANIFEST_BYTES:
-            found = f"{info.st_size:,} bytes (at most {MAX_MANIFEST_BYTES:,} are read)"
+        if found is None and info.st_size > manifest.MAX_MANIFEST_BYTES:
+            found = f"{info.st_size:,} bytes (at most {manifest.MAX_MANIFEST_BYTES:,} are read)"
         if found is not None:
             os.close(fd)
             raise refuse(found)
@@ -417,7 +311,7 @@ class ResultStore:
 
     def _read_records(self, offsets: list[int]) -> list[dict]:
         """The records at ``offsets`` (found by ``_last_lines``, so each is a record of at most
-        ``MAX_RECORD_BYTES``)."""
+        ``manifest.MAX_RECORD_BYTES``)."""
         fh = self._open_manifest()
         if fh is None:
             return []
@@ -425,7 +319,7 @@ class ResultStore:
             records = []
             for offset in offsets:
                 fh.seek(offset)
-                records.append(_record_of(fh.readline(MAX_RECORD_BYTES + 1)))
+                records.append(record_of(fh.readline(manifest.MAX_RECORD_BYTES + 1)))
         return records
 
     def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
@@ -483,14 +377,14 @@ class ResultStore:
                     kinds.setdefault(key, set()).add(type(value).__name__)
         order = [k for k in MANIFEST_ORDER if k in kinds] + sorted(k for k in kinds if k not in MANIFEST_ORDER)
         kinds = {key: kinds[key] for key in order}
-        schema = pa.schema([(key, _arrow_type(key, seen)) for key, seen in kinds.items()])
+        schema = pa.schema([(key, arrow_type(key, seen)) for key, seen in kinds.items()])
         path = self.folder / "manifest.parquet"
         tmp = path.with_name(".manifest.parquet.tmp")
         try:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for i in range(0, len(ids), batch):
                     records = self._read_records([last[r] for r in ids[i: i + batch]])
-                    columns = {key: [_cell(key, record.get(key), schema.field(key).type) for record in records]
+                    columns = {key: [manifest_cell(key, record.get(key), schema.field(key).type) for record in records]
                                for key in kinds}
                     writer.write_table(pa.table(columns, schema=schema))
             os.replace(tmp, path)
