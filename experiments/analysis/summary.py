@@ -5,18 +5,22 @@ from __future__ import annotations
 import pandas as pd
 
 from wattyear.experiments import style
+from wattyear.sim import outputs
 from wattyear.sim.capital_market import SUSTAINED_MONTHS, crossing_step, first_touch_step
 
-#: (column, heading, unit) of the summary table; cells are written by ``experiments.style.value`` from the unit
-SUMMARY_COLUMNS = (
-    ("mtok_per_watt_year", "TPWY Mtok/W-yr", "Mtok/W-yr"),
-    ("revenue_usd_per_mtok", "RPT $/Mtok", "$/Mtok"),
-    ("revenue_usd_per_watt_year", "RPWY $/W-yr", "$/W-yr"),
-    ("cost_usd_per_watt_year", "CPWY $/W-yr", "$/W-yr"),
-    ("utilization", "util", "fraction"),
-    ("rate_limited_share", "rate-ltd", "fraction"),
-    ("operating_margin", "op. margin", "fraction"),
+#: (column, heading) of the summary table
+SUMMARY_HEADINGS = (
+    ("mtok_per_watt_year", "TPWY Mtok/W-yr"),
+    ("revenue_usd_per_mtok", "RPT $/Mtok"),
+    ("revenue_usd_per_watt_year", "RPWY $/W-yr"),
+    ("cost_usd_per_watt_year", "CPWY $/W-yr"),
+    ("utilization", "util"),
+    ("rate_limited_share", "rate-ltd"),
+    ("operating_margin", "op. margin"),
 )
+#: (column, heading, unit): the unit is the column's own (``sim.outputs``), from which ``experiments.style.value``
+#: writes each cell
+SUMMARY_COLUMNS = tuple((c, heading, outputs.ALL_COLUMNS[c].unit) for c, heading in SUMMARY_HEADINGS)
 
 
 def summary_frame(metrics: pd.DataFrame, kinds: tuple[str, ...] = ("lab",)) -> pd.DataFrame:
