@@ -111,10 +111,10 @@ def check_scheduler(address) -> str:
         raise refuse(str(exc)) from None
     if scheme not in registry.backends:
         raise refuse(f"the unknown scheme {scheme}://")
-    if scheme == "inproc":  # a scheduler in this very process (LocalCluster(processes=False))
-        why = _usable(scheme, location)
-        if why:
-            raise refuse(why)
+    why = _usable(scheme, location)
+    if why:
+        raise refuse(why)
+    if scheme == "inproc":  # a scheduler in this very process (LocalCluster(processes=False)): no host or port
         return address
     try:
         host, port = parse_host_port(location)
@@ -122,9 +122,6 @@ def check_scheduler(address) -> str:
         raise refuse(str(exc)) from None
     if not host or not 1 <= port <= 65535:
         raise refuse("no host" if not host else f"the port {port} (1-65535)")
-    why = _usable(scheme, location)
-    if why:
-        raise refuse(why)
     return address
 
 
