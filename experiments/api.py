@@ -16,6 +16,7 @@ the columns listed in the README.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -361,16 +362,17 @@ def sensitivity(study: str | Path | dict, out: str | Path | None = None, *, work
 
 
 def validate(outcomes: str | Path, config: str | Path | dict | None = None, *, posterior: str | Path | None = None,
-             scenarios: int = 50, seed: int = 0, discrepancy: float = 0.0):
+             scenarios: int = 50, seed: int = 0, discrepancy: float = 0.0, discrepancy_dof: float = math.inf):
     """The model against a table of observed outcomes (``wattyear validate``): per row the model's median and
     50%/90% intervals over ``scenarios`` seeds of ``config`` (or draws from a ``posterior`` folder), the ratio
     and whether the observed value falls inside; ``.median_abs_log_ratio`` and ``.coverage`` overall.
     ``discrepancy``: a log-normal model-discrepancy sd that widens the bands (``docs/validation.md`` sizes it
-    from the rolling-origin backtests); ``.carries`` says what the bands carry."""
+    from the rolling-origin backtests), with Student's t tails of ``discrepancy_dof`` degrees of freedom
+    when it rests on that many residuals; ``.carries`` says what the bands carry."""
     from wattyear.experiments.calibration.validate import validate as run_validation
 
     return run_validation(outcomes, config=config, posterior=posterior, scenarios=scenarios, seed=seed,
-                          discrepancy=discrepancy)
+                          discrepancy=discrepancy, discrepancy_dof=discrepancy_dof)
 
 
 def posterior_draws(folder: str | Path, n: int, seed: int = 0) -> list[dict]:

@@ -9,7 +9,7 @@
     wattyear report FOLDER
     wattyear calibrate [CONFIG] [--fit] [--apply] [--report PATH]
     wattyear calibrate CONFIG --posterior --targets CSV [--particles N] [--generations N] [--out DIR]
-    wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--discrepancy SIGMA] [--out DIR]
+    wattyear validate OUTCOMES.csv [CONFIG | --posterior DIR] [--scenarios N] [--discrepancy SIGMA [--discrepancy-dof N]] [--out DIR]
     wattyear dash [CONFIG] [--port N] [--host H] [--posterior DIR]
     wattyear params
     wattyear --version
@@ -312,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--discrepancy", type=log_sd, default=0.0, metavar="SIGMA",
                    help="widen the model's bands by a log-normal model error of this sd (docs/validation.md sizes it "
                         "from earlier forecasts' misses, about 0.5; default 0: seeds and parameters only)")
+    p.add_argument("--discrepancy-dof", type=bounded_int(1, 100_000), default=None, metavar="N",
+                   help="the number of residuals SIGMA was estimated from: the term gets Student's t tails with N "
+                        "degrees of freedom (default: normal tails, as if SIGMA were known)")
     p.add_argument("--out", help="output folder (default: out/validation/<table name>)")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("dash", help="the interactive dashboard in the browser (extra [dash])")

@@ -1,5 +1,7 @@
 """Validation against observed outcomes, ABC-SMC on a tiny world, and posterior draws."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -258,6 +260,21 @@ def test_rolling_origins_fit_only_what_ended_and_widen_by_earlier_misses_only(tm
     assert second["sigma_d"].iloc[0] == discrepancy_sigma(m3) == abs(m3.iloc[0]) > 0
     assert second["sigma_d"].iloc[0] != discrepancy_sigma(first["log_ratio"])
     assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["q95"] - second["q05"]).iloc[0]
+    # σ_d rests on one residual: its band has t₁ (Cauchy) tails, wider than the normal band of the same σ_d
+    assert second["residuals"].tolist() == [1]
+    assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["n_q95"] - second["n_q05"]).iloc[0]
+
+
+def test_a_discrepancy_estimated_from_few_residuals_has_students_t_tails():
+    """With σ = 0.5 and the values all 1, the 95th percentile of log(predictive) is σ·z₀.₉₅: 1.645σ with
+    normal tails, 2.353σ with t₃ (σ read off three residuals), 6.314σ with t₁ — to sampling error of 400,000
+    draws (about 0.01σ, 0.02σ and 0.2σ)."""
+    from wattyear.experiments.calibration.validate import with_discrepancy
+
+    one = np.ones((1, 1))
+    for dof, z95, tol in ((math.inf, 1.645, 0.02), (3, 2.353, 0.04), (1, 6.314, 0.3)):
+        draws = with_discrepancy(one, 0.5, np.random.default_rng(7), draws=400_000, dof=dof)
+        assert np.quantile(np.log(draws), 0.95) / 0.5 == pytest.approx(z95, abs=tol)
 
 
 def test_a_discrepancy_term_and_a_figures_own_uncertainty_widen_the_bands(tmp_path, capsys):
@@ -277,6 +294,11 @@ def test_a_discrepancy_term_and_a_figures_own_uncertainty_widen_the_bands(tmp_pa
     assert "a model-discrepancy term (log-sd 0.5)" in wide.markdown("t")
     assert validate(path, config=tiny_world(), scenarios=3, discrepancy=0.3).rows["in_90"].tolist() == \
         [False, False, True]
+    # the same σ read off one residual: t₁'s 95th percentile is 6.3σ = 1.9, wide enough for 2× and 0.5× (ln 2 =
+    # 0.69) even as a quantile of 60 draws
+    few = validate(path, config=tiny_world(), scenarios=3, discrepancy=0.3, discrepancy_dof=1)
+    assert few.rows["in_90"].tolist() == [True, True, True]
+    assert "Student's t tails with 1 degree of freedom" in few.markdown("t")
     (tmp_path / "u.csv").write_text(HEADER.strip() + ",uncertainty\n" + rows.format(",0.5", ",", ","))
     own = validate(tmp_path / "u.csv", config=tiny_world(), scenarios=3)
     assert own.rows["in_90"].tolist() == [True, False, False]

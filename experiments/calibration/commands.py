@@ -4,6 +4,8 @@ outcomes."""
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 from wattyear.experiments.calibration.outcomes import find_table
@@ -127,7 +129,8 @@ def cmd_validate(args) -> int:
     out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
     claim(out, "validation")  # before the runs: a run's, a comparison's, a study's or a posterior's folder is not one
     result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed,
-                      discrepancy=args.discrepancy)
+                      discrepancy=args.discrepancy,
+                      discrepancy_dof=math.inf if args.discrepancy_dof is None else args.discrepancy_dof)
     source = f"posterior {args.posterior}" if args.posterior else f"config {args.config or BASELINE.stem}"
     text = result.markdown(f"Validation: {table.name} against {source}")
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,12 @@ figures that had *ended by this origin's cut-off* (what a forecaster then could 
 metrics (with sixteen figures in all, a σ per metric family would rest on two or three residuals). An origin
 with no such residuals gets no term; nothing a forecast is judged against ever sets its own σ_d.
 
+σ_d is itself an estimate from n residuals, and a few residuals often understate the spread of the next one.
+The predictive of a new residual r given n earlier ones of mean zero and unknown variance is r/σ̂_d ~ t_n
+(Student's t with n degrees of freedom; e.g. Gelman et al., *Bayesian Data Analysis*, §3.2 with the mean
+known), so the reported band draws z from t_n, not N(0, 1): at n = 3 its 95th percentile is 2.35 σ̂_d
+instead of 1.64. Coverage with the normal term (σ_d taken as known) is reported beside it.
+
 Figures are dated here by the end of the period they measure; a figure is published some weeks after that, so
 an origin's fit may use a figure a forecaster at that date would not yet have had (stated in the docs).
 """
@@ -47,24 +53,30 @@ def split_at(pool: pd.DataFrame, cutoff: str, start: str) -> tuple[pd.DataFrame,
     return rows[rows["horizon"] <= 0].reset_index(drop=True), rows[rows["horizon"] > 0].reset_index(drop=True)
 
 
+def finite_residuals(log_ratios) -> np.ndarray:
+    """The log ratios a σ_d can be estimated from: the finite ones (a forecast of the wrong sign is dropped)."""
+    r = np.asarray(log_ratios, dtype=float)
+    return r[np.isfinite(r)]
+
+
 def discrepancy_sigma(log_ratios) -> float:
     """σ_d: the root mean square of earlier forecasts' log ratios (NaN with none; infinite ones dropped).
 
     >>> round(discrepancy_sigma([0.3, -0.4]), 4), discrepancy_sigma([])
     (0.3536, nan)
     """
-    r = np.asarray(log_ratios, dtype=float)
-    r = r[np.isfinite(r)]
+    r = finite_residuals(log_ratios)
     return float(np.sqrt(np.mean(r ** 2))) if r.size else math.nan
 
 
 def score(rows: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
-          prefix: str = "") -> pd.DataFrame:
-    """``validate.compare_rows`` of ``values`` (rows × scenarios), widened by a ``discrepancy`` log-sd (NaN: none):
-    the median, the 90% interval, |log(observed / median)| and whether the observed value lies in the 50% and 90%
-    intervals, as columns named with ``prefix``."""
+          prefix: str = "", dof: float = math.inf) -> pd.DataFrame:
+    """``validate.compare_rows`` of ``values`` (rows × scenarios), widened by a ``discrepancy`` log-sd (NaN: none)
+    with normal tails or, for a finite ``dof``, Student's t: the median, the 90% interval,
+    |log(observed / median)| and whether the observed value lies in the 50% and 90% intervals, as columns named
+    with ``prefix``."""
     term = discrepancy if np.isfinite(discrepancy) else 0.0
-    r = compare_rows(rows, values, discrepancy=term, seed=seed).rows
+    r = compare_rows(rows, values, discrepancy=term, seed=seed, dof=dof).rows
     ratio = r["ratio"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), np.inf)
@@ -135,12 +147,15 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
                   generations=generations, seed=seed + k)
         values = forecast_values(ahead, folder / "posterior", scenarios, seed + 100 + k)
         cut = month_index(cutoff, start)
-        sigma = discrepancy_sigma([r for end, r in earlier if end <= cut])
+        known = [r for end, r in earlier if end <= cut]
+        sigma, n = discrepancy_sigma(known), len(finite_residuals(known))
         plain = score(ahead, values)
-        wide = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="d_")
-        rows = pd.concat([ahead[["key", "metric", "agent", "end", "value", "horizon"]], plain, wide], axis=1)
+        normal = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="n_")
+        wide = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="d_", dof=max(n, 1))
+        rows = pd.concat([ahead[["key", "metric", "agent", "end", "value", "horizon"]], plain, normal, wide], axis=1)
         rows.insert(0, "origin", cutoff)
         rows["sigma_d"] = sigma
+        rows["residuals"] = n
         rows["fitted"] = len(fit)
         scored.append(rows)
         ends = ahead["end"].map(lambda e: month_index(e, start)).tolist()
@@ -151,8 +166,9 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """By horizon bucket and overall: rows, the median |log ratio|, and the 50%/90% coverage without and with
-    the discrepancy term (the latter over the origins that have one)."""
+    """By horizon bucket and overall: rows, the median |log ratio|, and the 50%/90% coverage without the
+    discrepancy term, with it as a known σ (normal tails) and with it as an estimate (Student's t tails) — the
+    last three over the origins that have one."""
     out = []
     buckets = [(f"{lo}–{hi} months", table["horizon"].between(lo, hi)) for lo, hi in HORIZONS]
     for name, chosen in [*buckets, ("all", pd.Series(True, index=table.index))]:
@@ -165,6 +181,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                     "rows_with_term": len(d),
                     "cover_50_without": float(d["in_50"].mean()) if len(d) else math.nan,
                     "cover_90_without": float(d["in_90"].mean()) if len(d) else math.nan,
+                    "cover_50_normal": float(d["n_in_50"].mean()) if len(d) else math.nan,
+                    "cover_90_normal": float(d["n_in_90"].mean()) if len(d) else math.nan,
                     "cover_50_with": float(d["d_in_50"].mean()) if len(d) else math.nan,
                     "cover_90_with": float(d["d_in_90"].mean()) if len(d) else math.nan})
     return pd.DataFrame(out)
@@ -174,27 +192,35 @@ def markdown(table: pd.DataFrame, command: str) -> str:
     """The rolling-origin section of docs/validation.md."""
     pct = lambda x: "—" if x != x else f"{x:.0%}"  # noqa: E731
     s = summary(table)
-    per_origin = table.groupby("origin", sort=False)[["sigma_d", "fitted"]].first()
+    per_origin = table.groupby("origin", sort=False)[["sigma_d", "fitted", "residuals"]].first()
     lines = ["## Rolling origins", "",
              "The same world fitted at several information cut-offs, each to the figures whose period ends by it, "
              "forecasting every figure that ends after it (`experiments/calibration/rolling.py`). The "
              "discrepancy term widens a forecast by a log-normal error whose σ is the root mean square of the "
              "log ratios of forecasts made at earlier origins of figures that had ended by this cut-off (what a "
-             "forecaster then could have scored; pooled over metrics); an origin with none gets no term. Coverage with and without it is compared over the same rows (the origins that have it).", "",
+             "forecaster then could have scored; pooled over metrics); an origin with none gets no term. "
+             "σ_d is an estimate from n such residuals, so the band draws the error from Student's t with n "
+             "degrees of freedom (the predictive of a new residual when the variance is estimated; at n = 3 the "
+             "95th percentile is 2.35 σ_d, not 1.64); coverage with normal tails (σ_d taken as known) is shown "
+             "beside it. Coverage without and with the term is compared over the same rows (the origins that "
+             "have it).", "",
              "Reproduce (part of `make backtest`):", "", "```sh", command, "```", "",
-             "| origin | figures fitted | figures forecast | σ_d (from earlier origins) |", "|---|---|---|---|"]
-    for origin, (sigma, fitted) in per_origin.iterrows():
+             "| origin | figures fitted | figures forecast | σ_d (from earlier origins) | residuals n |",
+             "|---|---|---|---|---|"]
+    for origin, (sigma, fitted, n) in per_origin.iterrows():
         n_ahead = int((table["origin"] == origin).sum())
         lines.append(f"| {origin} | {int(fitted)} | {n_ahead} | "
-                     f"{'none' if sigma != sigma else f'{sigma:.2f} (×{math.exp(sigma):.2f})'} |")
+                     f"{'none' if sigma != sigma else f'{sigma:.2f} (×{math.exp(sigma):.2f})'} | {int(n)} |")
     lines += ["", "| horizon | forecasts | median abs log ratio (× factor) | 50% / 90% coverage, all origins | "
-              "rows with the term | 50% / 90% without the term | 50% / 90% with it |", "|---|---|---|---|---|---|---|"]
+              "rows with the term | 50% / 90% without the term | 50% / 90% with it, normal tails | "
+              "50% / 90% with it, t tails |", "|---|---|---|---|---|---|---|---|"]
     for r in s.itertuples():
         lines.append(f"| {r.horizon} | {r.rows} | {r.median_abs_log_ratio:.3f} (×{math.exp(r.median_abs_log_ratio):.2f})"
                      f" | {pct(r.cover_50)} / {pct(r.cover_90)} | {r.rows_with_term} | {pct(r.cover_50_without)} / "
-                     f"{pct(r.cover_90_without)} | {pct(r.cover_50_with)} / {pct(r.cover_90_with)} |")
-    lines += ["", "| origin | key | ends | months ahead | observed | median | 90% interval | with the term | "
-              "observed / median |", "|---|---|---|---|---|---|---|---|---|"]
+                     f"{pct(r.cover_90_without)} | {pct(r.cover_50_normal)} / {pct(r.cover_90_normal)} | "
+                     f"{pct(r.cover_50_with)} / {pct(r.cover_90_with)} |")
+    lines += ["", "| origin | key | ends | months ahead | observed | median | 90% interval | with the term "
+              "(t tails) | observed / median |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         term = "—" if r.sigma_d != r.sigma_d else f"{r.d_q05:.3g} – {r.d_q95:.3g}"
         lines.append(f"| {r.origin} | `{r.key}` | {r.end} | {r.horizon} | {r.value:.4g} | {r.median:.4g} | "

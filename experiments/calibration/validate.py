@@ -69,13 +69,18 @@ class Validation:
 
 #: draws of a discrepancy term per model scenario when its quantiles are taken
 DISCREPANCY_DRAWS = 20
+#: the largest |log factor| a discrepancy draw applies (keeps heavy-tailed draws finite; e^50 ≈ 5·10²¹)
+MAX_LOG_FACTOR = 50.0
 
 
 def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
-                     draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
-    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), z ~ N(0, 1), with σ one
-    log-sd or one per row. A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the
-    values (repeated).
+                     draws: int = DISCREPANCY_DRAWS, dof: float = math.inf) -> np.ndarray:
+    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), with σ one log-sd or one
+    per row and z ~ N(0, 1), or Student's t with ``dof`` degrees of freedom when σ is itself an estimate from
+    ``dof`` residuals of known mean zero (the predictive of a new residual r given n earlier ones is
+    r/σ̂ ~ t_n, so a σ read off few misses widens the tails: 2.35 instead of 1.64 sd at the 95th percentile
+    for n = 3). A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the values
+    (repeated).
 
     >>> v = np.array([[10.0, 20.0]])
     >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
@@ -85,22 +90,28 @@ def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
     sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), (len(values),)), nan=0.0)
     if not np.any(sigma > 0):
         return repeated
-    return repeated * np.exp(sigma[:, None] * rng.standard_normal(repeated.shape))
+    z = rng.standard_normal(repeated.shape) if math.isinf(dof) else rng.standard_t(dof, repeated.shape)
+    # t's rare huge draws (t₁ is Cauchy) would overflow exp; a factor of e^±50 is far beyond any band's quantile
+    return repeated * np.exp(np.clip(sigma[:, None] * z, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
 
 
 def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
-                 carries: str = "seed noise") -> Validation:
+                 carries: str = "seed noise", dof: float = math.inf) -> Validation:
     """The per-row comparison of observed values with the scenarios' values (rows × scenarios). With a
     ``discrepancy`` (a log-sd of model error) or rows with an ``uncertainty`` (the figure's own log-sd), each
     scenario's value is spread by exp(s·z), z ~ N(0, 1), with s = √(discrepancy² + uncertainty²) of its row
-    (``with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise."""
+    (``with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise. A finite
+    ``dof`` (the residuals the discrepancy was estimated from) draws z from Student's t instead."""
     n_scenarios = values.shape[1]
     own = table["uncertainty"].to_numpy(float) if "uncertainty" in table else np.zeros(len(table))
     spread = np.sqrt(discrepancy ** 2 + own ** 2)
     if np.any(spread > 0):
         # its own stream: not a spawn of ``seed``, whose children seed the scenarios
-        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence([seed, 0x5D15C])))
-        parts = [carries] + ([f"a model-discrepancy term (log-sd {discrepancy:g})"] if discrepancy > 0 else []) + \
+        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence([seed, 0x5D15C])),
+                                  dof=dof)
+        tails = "" if math.isinf(dof) else f", Student's t tails with {dof:g} degree{'' if dof == 1 else 's'} of freedom"
+        parts = [carries] + ([f"a model-discrepancy term (log-sd {discrepancy:g}{tails})"]
+                             if discrepancy > 0 else []) + \
             (["each figure's own uncertainty (its table's column)"] if np.any(own > 0) else [])
         carries = ", ".join(parts[:-1]) + " and " + parts[-1]
     q = np.nanquantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
@@ -114,11 +125,13 @@ def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float 
 
 
 def validate(outcomes: str | Path, *, config: str | Path | None = None, posterior: str | Path | None = None,
-             scenarios: int = 20, seed: int = 0, discrepancy: float = 0.0) -> Validation:
+             scenarios: int = 20, seed: int = 0, discrepancy: float = 0.0,
+             discrepancy_dof: float = math.inf) -> Validation:
     """The model against an outcomes table: ``scenarios`` runs of ``config`` (seeds spawned from ``seed``),
     or ``scenarios`` draws from a posterior sample (``wattyear calibrate --posterior``'s folder), each
-    with its own seed; bands widened by a ``discrepancy`` log-sd and each row's ``uncertainty``
-    (``compare_rows``)."""
+    with its own seed; bands widened by a ``discrepancy`` log-sd (normal tails, or Student's t with
+    ``discrepancy_dof`` degrees of freedom: the number of residuals it was estimated from) and each row's
+    ``uncertainty`` (``compare_rows``)."""
     import wattyear
     from wattyear.experiments.calibration.posterior import draws
     from wattyear.sim.model import WattyearModel
@@ -150,4 +163,5 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
         raise relabel(exc, str(Path(posterior) / "posterior.parquet")) from None
     model = WattyearModel(configs, seeds=seeds).run()
     carries = "seed noise and parameter uncertainty (posterior draws)" if posterior is not None else "seed noise"
-    return compare_rows(table, model_values(table, model), discrepancy=discrepancy, seed=seed, carries=carries)
+    return compare_rows(table, model_values(table, model), discrepancy=discrepancy, seed=seed, carries=carries,
+                        dof=discrepancy_dof)
