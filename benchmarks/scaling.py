@@ -1,6 +1,7 @@
 """How the model scales with the number of scenarios stepped together (run on demand, never in the tests).
 
     .venv/bin/python benchmarks/scaling.py [--sizes 1,10,100,1000,10000] [--months 120] [--timeout 1800] [--same]
+        [--keep all|summary]
 
 For each size S the scenarios are run two ways, side by side in one fresh
 interpreter (after an untimed one-month warm-up run, so imports and first
@@ -19,6 +20,10 @@ Agent-steps are S x months x agents, with agents = ``len(model.ledger_agents)
 + len(model.segments)``. The speed-up is the one-at-a-time time over the
 ensemble's. A size that runs past ``--timeout`` or out of memory gets a row
 saying so instead of numbers.
+
+With ``--keep summary`` both ways keep only the last month's records (``WattyearModel(keep_months=...)``,
+what a study that keeps summaries does; crossings are still followed over every month), so memory shows what
+a scenario costs without its history.
 
 The S scenarios are S distinct design points: each perturbs
 ``world.energy_usd_per_mwh`` and ``open_weights.quality_fraction`` by up to
@@ -73,22 +78,27 @@ def warm_up() -> None:
     WattyearModel(load_config(overrides={"run.months": 1}), rng=0).run()
 
 
-def time_ensemble(n: int, months: int, distinct: bool) -> dict:
+def kept(months: int, keep: str) -> list[int] | None:
+    """The months a run keeps: all (None) or the last."""
+    return None if keep == "all" else [months - 1]
+
+
+def time_ensemble(n: int, months: int, distinct: bool, keep: str = "all") -> dict:
     """Step n scenarios as one ensemble; seconds, months, agents and this process's peak memory."""
     from wattyear.sim.model import WattyearModel
 
     configs = scenario_configs(n, months, distinct)
     warm_up()
     t0 = time.perf_counter()
-    model = WattyearModel(configs if distinct else configs[0], seeds=list(range(n)))
+    model = WattyearModel(configs if distinct else configs[0], seeds=list(range(n)), keep_months=kept(months, keep))
     model.run()
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "months": len(model.history),
+    return {"seconds": seconds, "months": model.months_run,
             "agents": len(model.ledger_agents) + len(model.segments),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def time_singles(n: int, months: int, distinct: bool) -> dict:
+def time_singles(n: int, months: int, distinct: bool, keep: str = "all") -> dict:
     """Time min(n, SINGLES_TIMED) single runs (seeds 0, 1, ...) and scale their time to n runs."""
     from wattyear.sim.model import WattyearModel
 
@@ -97,15 +107,15 @@ def time_singles(n: int, months: int, distinct: bool) -> dict:
     warm_up()
     t0 = time.perf_counter()
     for seed, cfg in enumerate(configs):
-        WattyearModel(cfg, rng=seed).run()
+        WattyearModel(cfg, rng=seed, keep_months=kept(months, keep)).run()
     seconds = time.perf_counter() - t0
     return {"seconds": seconds * n / timed, "timed": timed}
 
 
-def in_fresh_process(what: str, n: int, months: int, distinct: bool, timeout: float) -> dict:
+def in_fresh_process(what: str, n: int, months: int, distinct: bool, timeout: float, keep: str = "all") -> dict:
     """Time ``what`` ("both": one at a time, then the ensemble) for n scenarios in a new interpreter; the
     result, or why there is none."""
-    cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--months", str(months)]
+    cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--months", str(months), "--keep", keep]
     if not distinct:
         cmd.append("--same")
     try:
@@ -144,26 +154,29 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed each measurement of a size "
                         "(default %(default)s)")
     parser.add_argument("--same", action="store_true", help="the baseline S times (seeds only), not S design points")
+    parser.add_argument("--keep", choices=("all", "summary"), default="all",
+                        help="months each run keeps: all (default) or the last (a study keeping summaries)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     args.distinct = not args.same
 
     if args.child:  # one size: one at a time, then the ensemble, in this process
-        singles = time_singles(sizes[0], args.months, args.distinct)
-        print(json.dumps({"singles": singles, "ensemble": time_ensemble(sizes[0], args.months, args.distinct)}))
+        singles = time_singles(sizes[0], args.months, args.distinct, args.keep)
+        print(json.dumps({"singles": singles,
+                          "ensemble": time_ensemble(sizes[0], args.months, args.distinct, args.keep)}))
         return
 
     print(machine_header())
     rows, agents = [], None
     for n in sizes:
-        both = in_fresh_process("both", n, args.months, args.distinct, args.timeout)
+        both = in_fresh_process("both", n, args.months, args.distinct, args.timeout, args.keep)
         ensemble, singles = (both, both) if "failed" in both else (both["ensemble"], both["singles"])
         agents = ensemble.get("agents", agents)
         rows.append((n, ensemble, singles))
     scenarios = "S distinct configs (±10% on " + ", ".join(PERTURBED) + ")" if args.distinct else "the baseline"
-    print(f"\n{scenarios}, {args.months} months a run, {agents or '?'} agents (ledger agents + segments);"
-          f" times from construction to horizon")
+    print(f"\n{scenarios}, {args.months} months a run ({'every month kept' if args.keep == 'all' else 'the last month kept'}),"
+          f" {agents or '?'} agents (ledger agents + segments); times from construction to horizon")
     print(format_table(
         ["S", "ensemble s", "s/run", "agent-steps/s", "peak RSS MiB",
          "1-at-a-time s", "s/run", "agent-steps/s", "timed", "speed-up"],

@@ -26,10 +26,24 @@ def _dates(model, n_steps: int) -> np.ndarray:
     return cached
 
 
+def kept_records(model, steps=None) -> list:
+    """The month records of ``steps`` (default: every record the model kept), in that order; a month the model
+    did not keep (``WattyearModel.keep_months``) is a KeyError naming it."""
+    if steps is None:
+        return model.history
+    if model.keep_months is None:
+        return [model.history[t] for t in steps]
+    by_step = {r.step: r for r in model.history}
+    missing = [int(t) for t in steps if t not in by_step]
+    if missing:
+        raise KeyError(f"months {missing[:5]} were not kept (keep_months)")
+    return [by_step[t] for t in steps]
+
+
 def stacked_metrics(model, steps=None, columns=None) -> dict[str, np.ndarray]:
     """Every metric over the run, shape (months, S, A): stacked once, sliced per scenario. With
     ``steps`` (and ``columns``), only those months (and metrics), in that order."""
-    history = model.history if steps is None else [model.history[t] for t in steps]
+    history = kept_records(model, steps)
     stacked = {}
     for col in columns or METRIC_COLUMNS:
         if col in outputs.DERIVED_METRICS:  # a lab's status, from its failed flag
@@ -53,11 +67,12 @@ def metrics_frame(model, scenario: int = 0, stacked: dict | None = None, *, step
 def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, steps=None, agents=None,
                     columns=None) -> dict[str, np.ndarray]:
     """The columns of ``metrics_frame`` as arrays (what a sweep writes without building a DataFrame)."""
-    n_steps = len(model.history)
-    steps = np.arange(n_steps) if steps is None else np.asarray(steps)
+    n_steps = model.months_run
+    steps = np.array([r.step for r in model.history]) if steps is None else np.asarray(steps)
     rows = steps  # rows of ``stacked`` (all months unless it was stacked for ``steps`` only)
     if stacked is None:
-        stacked = stacked_metrics(model)
+        stacked = stacked_metrics(model, steps, columns)
+        rows = np.arange(len(steps))
     elif len(next(iter(stacked.values()))) == len(steps):
         rows = np.arange(len(steps))
     agents = np.arange(len(model.world.agent_ids)) if agents is None else np.asarray(agents)
@@ -80,11 +95,13 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
     Columns: price, first-choice and total tokens asked, tokens served, spend,
     share of the segment's demand served, rate-limited share, customers.
     """
-    n_steps = len(model.history)
+    records = kept_records(model)  # every month, or the months the model kept
+    n_steps = len(records)
+    steps = np.array([r.step for r in records], dtype=np.int64)
     seg_ids = [s.agent_id for s in model.segments]
     providers = model.world.agent_ids[: model.world.n_providers]
     n_seg, n_prov = len(seg_ids), len(providers)
-    stack = lambda key: np.stack([getattr(r.market, key)[scenario] for r in model.history])  # noqa: E731
+    stack = lambda key: np.stack([getattr(r.market, key)[scenario] for r in records])  # noqa: E731
     demand = stack("demand")  # (T, K)
     served = stack("served_tokens")  # (T, K, P)
     cols = {
@@ -115,8 +132,8 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
         [stack("capacity_shadow_price_usd_per_mtok"), zeros], axis=2)
     width = n_prov + 1
     data = {
-        "step": np.repeat(np.arange(n_steps), n_seg * width),
-        "date": np.repeat(_dates(model, n_steps), n_seg * width),
+        "step": np.repeat(steps, n_seg * width),
+        "date": np.repeat(_dates(model, model.months_run)[steps], n_seg * width),
         "segment": np.tile(np.repeat(np.array(seg_ids, dtype=object), width), n_steps),
         "provider": np.tile(np.array([*providers, "unserved"], dtype=object), n_steps * n_seg),
         "segment_demand_tokens": np.repeat(demand.reshape(-1), width),

@@ -98,6 +98,31 @@ def crossing_steps(sfr, raised=None, sustain: int = SUSTAINED_MONTHS) -> np.ndar
     return np.where(whole.any(axis=0), whole.argmax(axis=0), np.nan)
 
 
+class SelfFundingStreak:
+    """``crossing_steps`` followed month by month: each month's SFR and raises update a streak per (scenario,
+    agent) of months with SFR ≥ 1 and no raise; the first time a streak reaches ``sustain`` months, its first
+    month is the crossing. The first complete streak is the one that starts first, so this is
+    ``crossing_steps`` of the whole history without keeping it.
+
+    >>> streak = SelfFundingStreak((1,), sustain=3)
+    >>> for t, sfr in enumerate([0.5, 1.2, 1.1, 0.9, 1.0, 1.3, 1.5, 0.2]):
+    ...     streak.update(t, np.array([sfr]), np.array([0.0]))
+    >>> streak.crossing.tolist()
+    [4.0]
+    """
+
+    def __init__(self, shape: tuple[int, ...], sustain: int = SUSTAINED_MONTHS):
+        self.sustain = sustain
+        self.months = np.zeros(shape, dtype=np.int64)  #: the current streak's length
+        self.crossing = np.full(shape, np.nan)  #: the sustained crossing month, NaN while none
+
+    def update(self, step: int, sfr: np.ndarray, raised: np.ndarray) -> None:
+        ok = (sfr >= 1.0) & ~(raised > 0)  # NaN (no next cluster, failed) is not a crossing
+        self.months = np.where(ok, self.months + 1, 0)
+        new = (self.months >= self.sustain) & np.isnan(self.crossing)
+        self.crossing[new] = step - self.sustain + 1
+
+
 def crossing_step(sfr_by_step, raised_by_step=None, sustain: int = SUSTAINED_MONTHS):
     """The sustained crossing month of one series (``crossing_steps``), or None ("not within the horizon").
 

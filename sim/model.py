@@ -34,7 +34,7 @@ equation and decision rule.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import mesa
 import numpy as np
@@ -44,7 +44,7 @@ from wattyear.agents import lab as lab_agents
 from wattyear.sim import clearing, guard, investment, kernel, supply as supply_side, token_market
 from wattyear.sim.accounts import book_month, market_month
 from wattyear.sim.batch import stack, unstack
-from wattyear.sim.capital_market import FundingBook
+from wattyear.sim.capital_market import FundingBook, SelfFundingStreak
 from wattyear.sim.config import FRINGE_ID, PUBLISHER_ID, ResolvedConfig, load_config, resolve
 from wattyear.sim.observe import observe
 from wattyear.sim.records import Books, MarketMonth, MonthRecord, Observation, OutsideIncome, TokenMonth
@@ -83,6 +83,10 @@ class WattyearModel(mesa.Model):
             of its config with ``rng=seeds[i]``. With one config, every seed
             runs it; with a list, one seed per config (default: each config's
             ``run.seed``). Without either, one scenario drawing from ``rng``.
+        keep_months: the months whose records ``history`` keeps (default: every month). A study that
+            keeps summaries passes its kept months, so the model's memory stops growing with the
+            horizon; the sustained self-funding crossing (``crossing_step``) is followed month by
+            month whatever is kept.
         **overrides: dotted config paths, e.g. ``**{"labs.anthropic.watts": 2e9}``,
             validated like the file (this is how ``mesa.batch_run`` varies them).
 
@@ -91,7 +95,7 @@ class WattyearModel(mesa.Model):
     """
 
     def __init__(self, config: dict | str | Path | list[dict] | None = None, *, rng: Any = None,
-                 seeds: list[int] | None = None, **overrides: Any):
+                 seeds: list[int] | None = None, keep_months: Iterable[int] | None = None, **overrides: Any):
         if isinstance(config, (list, tuple)):
             configs = [resolve(c, overrides=overrides) if overrides or not isinstance(c, ResolvedConfig) else c
                        for c in config]
@@ -121,7 +125,9 @@ class WattyearModel(mesa.Model):
         self.n_scenarios = len(self.generators)
         #: the static side of the run; its config is the batch's: per-scenario parameters are (S,) arrays
         self.world: World = build_world(cfg, tuple(g.bit_generator.seed_seq.entropy for g in self.generators))
+        #: the months' records, in order: every month, or those of ``keep_months`` (each knows its ``step``)
         self.history: list[MonthRecord] = []
+        self.keep_months = None if keep_months is None else frozenset(int(t) for t in keep_months)
         self.last_books: Books | None = None  #: the last month's books (None before the first step)
         self.last_market: MarketMonth | None = None
         #: (months, S) best live lab quality of each month so far (a release copies a past frontier)
@@ -132,6 +138,9 @@ class WattyearModel(mesa.Model):
         self._build(cfg)
         #: (S, A) each agent's cash at the end of the month before (the guard checks it moves by its flows)
         self._cash_before = self.state.cash.copy()
+        #: (S, A) each agent's sustained self-funding crossing month so far (``capital_market.crossing_steps``
+        #: of every month's SFR and raises, followed online: ``SelfFundingStreak``), NaN while none
+        self._streak = SelfFundingStreak(self._cash_before.shape)
         self._tightness: dict = {}  #: (step, lead) → (S,) market tightness (``market_tightness``)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -195,6 +204,17 @@ class WattyearModel(mesa.Model):
     @property
     def horizon(self) -> int:
         return self.world.horizon
+
+    @property
+    def months_run(self) -> int:
+        """Months stepped so far (``history`` holds each of them unless ``keep_months`` chose some)."""
+        return self.months_remembered
+
+    @property
+    def crossing_step(self) -> np.ndarray:
+        """(S, A) each agent's sustained self-funding crossing month (``capital_market.crossing_steps``
+        over every month run), NaN where there is none yet: the same whichever months ``history`` keeps."""
+        return self._streak.crossing.copy()
 
     @property
     def start(self) -> str:
@@ -305,7 +325,9 @@ class WattyearModel(mesa.Model):
                               routing_used)
         guard.check_month(world, t, books, market, tokens, self._cash_before)
         self._cash_before = books.cash_usd
-        self.history.append(MonthRecord(t, books, market))
+        self._streak.update(t, books.self_funding_ratio, books.raised_usd)
+        if self.keep_months is None or t in self.keep_months:
+            self.history.append(MonthRecord(t, books, market))
         self.last_books, self.last_market = books, market
         self.datacollector.collect(self)
         if self.steps >= self.horizon:

@@ -146,3 +146,46 @@ def test_a_renewal_takes_each_scenarios_own_rent():
     book.add(0, 1, np.array([5.0, 5.0]), 0, 12, np.array([10.0, 10.0]), renew=True)
     book.renew_expiring(12, rent_now=np.array([[np.inf, np.nan], [12.5, np.nan]]))
     assert book.price_usd_per_w_year[:, -1].tolist() == [10.0, 12.5]
+
+
+def test_a_model_that_keeps_some_months_keeps_them_exactly_and_follows_crossings_over_all(design):
+    """``keep_months`` (what a study that keeps summaries asks): the kept months' records are the full run's
+    to the bit and no other month is kept; the crossing months followed online are ``crossing_steps`` of the
+    whole history, for every scenario and agent (some of them finite within 30 months)."""
+    from wattyear.experiments.results import kept_records
+    from wattyear.sim.capital_market import crossing_steps
+
+    _, configs, seeds = design
+    full = WattyearModel(configs, seeds=seeds).run()
+    kept = WattyearModel(configs, seeds=seeds, keep_months=[29, 5]).run()
+    assert [r.step for r in kept.history] == [5, 29] and kept.months_run == full.months_run == 30
+    for record in kept.history:
+        whole = full.history[record.step]
+        for key, value in as_dict(whole.books).items():
+            assert getattr(record.books, key).tobytes() == value.tobytes(), (record.step, key)
+        for key, value in as_dict(whole.market).items():
+            assert getattr(record.market, key).tobytes() == value.tobytes(), (record.step, key)
+    sfr = np.stack([r.books.self_funding_ratio for r in full.history])
+    raised = np.stack([r.books.raised_usd for r in full.history])
+    expected = crossing_steps(sfr, raised)
+    assert np.isfinite(expected).any() and np.isnan(expected).any()
+    np.testing.assert_array_equal(kept.crossing_step, expected)
+    np.testing.assert_array_equal(full.crossing_step, expected)
+    with pytest.raises(KeyError, match=r"months \[6\] were not kept"):
+        kept_records(kept, [5, 6])
+
+
+def test_the_online_crossing_is_the_crossing_of_the_whole_history():
+    """``SelfFundingStreak`` month by month against ``crossing_steps`` over random SFR paths with NaNs and
+    raises, at several streak lengths, including paths whose streak is cut by the horizon."""
+    from wattyear.sim.capital_market import SelfFundingStreak, crossing_steps
+
+    rng = np.random.default_rng(3)
+    for sustain in (1, 2, 5, 12):
+        sfr = rng.uniform(0.6, 1.6, size=(40, 50, 4))
+        sfr[rng.random(sfr.shape) < 0.05] = np.nan
+        raised = np.where(rng.random(sfr.shape) < 0.03, 1e9, 0.0)
+        streak = SelfFundingStreak(sfr.shape[1:], sustain=sustain)
+        for t in range(len(sfr)):
+            streak.update(t, sfr[t], raised[t])
+        np.testing.assert_array_equal(streak.crossing, crossing_steps(sfr, raised, sustain=sustain))

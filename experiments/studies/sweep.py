@@ -47,7 +47,6 @@ from wattyear.experiments.studies.result_folder import IDENTITY, check_identity,
 from wattyear.experiments.studies.store import ResultStore, WriteError, write_error
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
-from wattyear.sim.capital_market import crossing_steps
 from wattyear.sim.guard import ModelError, check_frame
 
 
@@ -74,12 +73,14 @@ ENSEMBLE_MAX = 4096
 def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     """Memory one scenario of an ensemble takes over ``base``'s horizon, bytes (an estimate).
 
-    The model keeps every month's metrics (agents × metric columns) and market
-    arrays (segments × providers) for each scenario, and the ``kept_months``
-    (default: all) are stacked once more while a run's table is cut out; a
-    scenario's watts tables and the month's working arrays come on top. The
-    factor 1.5 covers what the count leaves out; the estimate runs above the
-    measured peaks (``docs/performance.md``), so a worker stays inside its budget.
+    The model keeps the ``kept_months``' (default: all) metrics (agents × metric
+    columns) and market arrays (segments × providers) for each scenario
+    (``WattyearModel(keep_months=...)``), and they are stacked once more while a
+    run's table is cut out; a scenario's watts tables and the month's working
+    arrays come on top. The factor 1.5 covers what the count leaves out; the
+    estimate runs above the measured peaks (``docs/performance.md``: about
+    0.2 MB a scenario keeping the last month, 1.1 MB keeping all 120), so a
+    worker stays inside its budget.
     """
     from wattyear.sim.outputs import MARKET, METRICS
 
@@ -88,7 +89,7 @@ def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     agents = len(base["labs"]) + len(base["hyperscalers"]) + 2  # labs, hyperscalers, fringe, publisher
     providers = len(base["labs"]) + 1  # labs and the fringe
     cells = sum(seg["size_classes"] for seg in base["segments"].values())
-    history = 8 * months * (len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
+    history = 8 * kept * (len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
     stacked = 8 * kept * len(METRICS) * agents
     working = 8 * 60 * cells * providers + 64 * 1024  # about 60 (class, provider) arrays live in a month's market
     return int(1.5 * (history + stacked + working))
@@ -229,14 +230,6 @@ def run_files(metrics_path: str, tables: tuple[str, ...]) -> list[Path]:
     return [path] + [path.parent.parent / t / path.name for t in tables if t != "metrics"]
 
 
-def first_crossings(model) -> np.ndarray:
-    """(S, agents) each agent's sustained self-funding crossing (``capital_market.crossing_steps``), NaN if
-    none: read from every month, whichever months a study keeps."""
-    sfr = np.stack([r.books.self_funding_ratio for r in model.history])  # (months, S, agents)
-    raised = np.stack([r.books.raised_usd for r in model.history])
-    return crossing_steps(sfr, raised)
-
-
 def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
     """Step (config, run, manifest entry) members as one model; write each run's kept rows (and the other
     tables it keeps, before its metrics: a run with a metrics file has all its files)."""
@@ -244,12 +237,16 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
                                               stacked_metrics)
     from wattyear.sim.model import WattyearModel
 
-    model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members])
+    horizon = members[0][0]["run"]["months"]  # (the same for every run of a study: run.months is not swept)
+    steps = kept_steps(horizon, task)
+    # the model keeps only these months' records: memory per scenario does not grow with the horizon when a
+    # study keeps summaries; the crossing months are followed over every month (``crossing_step``)
+    model = WattyearModel([config for config, _, _ in members], seeds=[run["seed"] for _, run, _ in members],
+                          keep_months=steps)
     model.run()
-    steps = kept_steps(len(model.history), task)
     stacked = stacked_metrics(model, steps, task["columns"])  # the kept months only
     agents = np.flatnonzero(np.isin(np.array(model.world.agent_kinds, dtype=object), list(task["kinds"])))
-    crossings = first_crossings(model)
+    crossings = model.crossing_step
     frames = {"market": market_frame, "funding": funding_frame, "leases": leases_frame}
     for scenario, (_, run, entry) in enumerate(members):
         keys = {"run_id": run["run_id"], "seed": run["seed"], **run["params"]}
@@ -257,8 +254,6 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
         for path in others:
             frame = frames[path.parent.name](model, scenario)
             check_frame(path.parent.name, frame, scenario)  # derived columns, before anything is written
-            if "step" in frame and path.parent.name == "market":
-                frame = frame[np.isin(frame["step"].to_numpy(), steps)]
             if frame.empty:  # no raise, no lease: no file (an empty one has no column types to merge with)
                 continue
             frame = pd.concat([pd.DataFrame({k: [v] * len(frame) for k, v in keys.items()}, index=frame.index),
