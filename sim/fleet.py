@@ -54,6 +54,52 @@ def make_room(cache: dict, version: tuple, limit: int = 64) -> None:
         cache.clear()
 
 
+class RowSums:
+    """Sums of a growing table's chosen rows into cells, kept per question (``key``) and brought up to date
+    by the rows appended since, instead of summed again over every row.
+
+    ``sum_into`` adds each (scenario, cell)'s rows one after another in row order, starting from 0. A row
+    appended later comes last in that order, so the sum with it is the kept sum plus its value, the same
+    IEEE addition ``sum_into`` would make: an updated sum is bit-identical to a fresh one. Rows appended
+    together are added one at a time, in order. An edit of existing rows (``edits`` counts them: a cut, a
+    write-off, a renewal flag) makes every kept sum stale; they are dropped and summed again when asked.
+    Each month a table grows by a few rows while its owners ask the same questions many times between the
+    appends; the update costs O(S) per new row instead of O(S × rows).
+    """
+
+    def __init__(self, limit: int = 32):
+        self.limit = limit  #: questions kept at most (then all are dropped: a fresh sum is always right)
+        self._edits = -1
+        self._kept: dict = {}  #: key → (rows counted, (S, cells) sums, read-only)
+
+    def get(self, key, table: "Columns", edits: int, chosen, cell: np.ndarray, n_cells: int) -> np.ndarray:
+        """(S, n_cells) sums of ``table``'s columns over the rows ``chosen(first)`` picks (a bool array over rows
+        ``first`` … the last), each into its ``cell``; read-only (do not modify the result)."""
+        n_rows = table.n
+        if edits != self._edits:
+            self._kept.clear()
+            self._edits = edits
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == n_rows:
+            return kept[1]
+        if kept is None:
+            if len(self._kept) >= self.limit:
+                self._kept.clear()
+            rows = np.flatnonzero(chosen(0))
+            sums = sum_into(table.take(rows), cell[rows], n_cells)
+        else:
+            first, sums = kept
+            new = first + np.flatnonzero(chosen(first))
+            if new.size:
+                sums = sums.copy()
+                values = table.view
+                for row in new:  # one at a time, in row order: the order sum_into adds them in
+                    sums[:, cell[row]] += values[:, row]
+        sums.flags.writeable = False
+        self._kept[key] = (n_rows, sums)
+        return sums
+
+
 class Columns:
     """An (S, n) table of per-scenario values that grows by whole columns.
 
@@ -107,8 +153,8 @@ class Fleet:
         self._edits = 0  #: edits of existing rows (cuts, write-offs): a cached sum is stale after one
         self._committed_key: tuple = ()
         self._committed: np.ndarray | None = None
-        self._owned: dict = {}
-        self._retiring: dict = {}
+        self._owned = RowSums()
+        self._retiring = RowSums()
         self._ordered: dict = {}
 
     @property
@@ -153,15 +199,12 @@ class Fleet:
         return sum_into(values, self.owner[rows], self.n_agents)
 
     def owned_watts(self, step: int) -> np.ndarray:
-        """(S, H, A) watts in service (kept until the table changes; do not modify the result)."""
-        key = (step, len(self.owner), self._edits)
-        if key not in self._owned:
-            make_room(self._owned, key[-2:])
-            rows = np.flatnonzero(self.active(step))
-            owned = self.by_cell(rows, self._watts.take(rows))
-            owned.flags.writeable = False
-            self._owned[key] = owned
-        return self._owned[key]
+        """(S, H, A) watts in service (kept and brought up to date as rows are added: ``RowSums``; do not
+        modify the result)."""
+        chosen = lambda first: (self.start_step[first:] <= step) & (step < self.end_step[first:])  # noqa: E731
+        cells = self._owned.get(step, self._watts, self._edits, chosen, self.hardware * self.n_agents + self.owner,
+                                self.n_hardware * self.n_agents)
+        return cells.reshape(cells.shape[0], self.n_hardware, self.n_agents)
 
     def depreciation_usd_per_w_year(self, rows: np.ndarray) -> np.ndarray:
         """(S, len(rows)) straight-line depreciation of the given vintages over their lives (retirement −
@@ -207,14 +250,8 @@ class Fleet:
     def retiring_between(self, first: int, last: int) -> np.ndarray:
         """(S, A) watts of vintages whose life ends in steps first..last (kept until the table changes; do not
         modify the result)."""
-        key = (first, last, len(self.owner), self._edits)
-        if key not in self._retiring:
-            make_room(self._retiring, key[-2:])
-            rows = np.flatnonzero((self.end_step >= first) & (self.end_step <= last))
-            retiring = self.by_owner(rows, self._watts.take(rows))
-            retiring.flags.writeable = False
-            self._retiring[key] = retiring
-        return self._retiring[key]
+        chosen = lambda lo: (self.end_step[lo:] >= first) & (self.end_step[lo:] <= last)  # noqa: E731
+        return self._retiring.get((first, last), self._watts, self._edits, chosen, self.owner, self.n_agents)
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
@@ -290,7 +327,7 @@ class LeaseBook:
         self._price = Columns(np.zeros((s, 0)) if price_usd_per_w_year is None else price_usd_per_w_year)
         self.note: list[str] = []
         self._edits = 0  #: edits of existing rows (renewal flags, ended leases): a cached sum is stale after one
-        self._nominal: dict = {}
+        self._nominal = RowSums()
 
     @property
     def watts(self) -> np.ndarray:
@@ -349,12 +386,9 @@ class LeaseBook:
     def nominal_watts(self, step: int, party: int | None, role: str) -> np.ndarray:
         """Watts signed to be let at ``step`` (leases marked to renew counted as renewed), by
         ``role`` (``"lessee"`` or ``"lessor"``): (S,) for one ``party``, (S, A) for None."""
-        key = (step, role, len(self.lessor), self._edits)
-        if key not in self._nominal:
-            make_room(self._nominal, key[-2:])
-            rows = np.flatnonzero((self.start_step <= step) & ((step < self.end_step) | self.renew))
-            self._nominal[key] = self._by_party(rows, self._watts.take(rows), role)
-        by_party = self._nominal[key]
+        chosen = lambda lo: (self.start_step[lo:] <= step) & ((step < self.end_step[lo:]) | self.renew[lo:])  # noqa: E731
+        by_party = self._nominal.get((step, role), self._watts, self._edits, chosen,
+                                     self.lessee if role == "lessee" else self.lessor, self.n_agents)
         return by_party.copy() if party is None else by_party[:, party].copy()
 
     def active(self, step: int) -> np.ndarray:
@@ -382,16 +416,12 @@ class LeaseBook:
         """(S, A) watts each lessee has signed for that start after ``step``
         (and no later than ``step + within``, if given; do not modify the result: every lab bidding in
         a month reads the same sums)."""
-        key = ("pending", step, within, len(self.lessor), self._edits)
-        if key not in self._nominal:
-            make_room(self._nominal, key[-2:])
-            future = self.start_step > step
-            if within is not None:
-                future &= self.start_step <= step + within
-            rows = np.flatnonzero(future)
-            self._nominal[key] = pending = self._by_party(rows, self._watts.take(rows), "lessee")
-            pending.flags.writeable = False
-        return self._nominal[key]
+        def chosen(lo: int) -> np.ndarray:
+            future = self.start_step[lo:] > step
+            return future if within is None else future & (self.start_step[lo:] <= step + within)
+
+        return self._nominal.get(("pending", step, within), self._watts, self._edits, chosen, self.lessee,
+                                 self.n_agents)
 
     def pending_out(self, step: int) -> np.ndarray:
         """(S, A) watts each lessor has promised that start after ``step``."""

@@ -56,3 +56,41 @@ def test_rpwy_is_tpwy_times_rpt_exactly_for_any_leading_axes(data):
     assert np.all(e.utilization <= 1.0 + 1e-12)
     # RPT is the blended price times utilisation
     np.testing.assert_allclose(e.revenue_per_token, e.blended_price_usd_per_token * e.utilization, rtol=1e-9)
+
+
+def test_row_sums_kept_up_to_date_are_the_bits_of_a_fresh_sum():
+    """``fleet.RowSums``: a sum kept for a question and brought up to date by the rows appended since is,
+    to the bit, the fresh ``sum_into`` over all chosen rows (values of mixed magnitudes, where the order of
+    additions shows in the last bits), through appends of one and of several rows, questions asked between
+    them, and edits of existing rows (which drop every kept sum). By hand: 1e16 + 1 + 1 in row order is
+    1e16 (each 1 is lost), which a sum that added the two new rows first (2) would not give."""
+    from wattyear.sim.fleet import Columns, RowSums, sum_into
+
+    table, cell, start = Columns(np.array([[1e16]])), np.array([0]), np.array([0])
+    sums = RowSums()
+    chosen = lambda lo: start[lo:] <= 5  # noqa: E731
+    assert sums.get(5, table, 0, chosen, cell, 1).tolist() == [[1e16]]
+    for _ in range(2):
+        table.append([1.0])
+        cell, start = np.append(cell, 0), np.append(start, 0)
+    assert sums.get(5, table, 0, chosen, cell, 1).tolist() == [[1e16]]  # (1e16 + 2 would be 1.0000000000000002e16)
+
+    rng = np.random.default_rng(11)
+    s, n_cells = 7, 4
+    table = Columns(np.zeros((s, 0)))
+    cell, start, end = np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
+    sums, edits = RowSums(limit=5), 0
+    for month in range(60):
+        for _ in range(rng.integers(0, 4)):  # a few rows a month, of very different sizes
+            table.append(rng.choice([1e-3, 1.0, 1e9, 1e17]) * rng.random(s) * (rng.random(s) < 0.7))
+            cell = np.append(cell, rng.integers(n_cells))
+            start = np.append(start, month + rng.integers(0, 12))
+            end = np.append(end, start[-1] + rng.integers(1, 40))
+        if rng.random() < 0.1 and table.n:  # an edit of an existing row
+            table.view[:, rng.integers(table.n)] = 0.0
+            edits += 1
+        for step in rng.integers(month, month + 30, size=4):
+            chosen = lambda lo, step=step: (start[lo:] <= step) & (step < end[lo:])  # noqa: E731
+            got = sums.get(int(step), table, edits, chosen, cell, n_cells)
+            rows = np.flatnonzero(chosen(0))
+            assert got.tobytes() == sum_into(table.take(rows), cell[rows], n_cells).tobytes(), (month, step)
