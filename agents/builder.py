@@ -55,7 +55,7 @@ class CapacityOwner:
         then and will be replaced but whose replacement is not ordered yet (it is ordered
         ``REPLACEMENT_LEAD_MONTHS`` ahead of retirement, later than a build lead time ahead)."""
         model, c, t = self.model, self.column, self.model.steps - 1
-        owned = model.fleet.owned_watts(step).sum(axis=1)[:, c]
+        owned = model.fleet.owned_by_owner(step)[:, c]
         if self.world.config["world"]["replace_retiring"] and step > t + REPLACEMENT_LEAD_MONTHS:
             owned = owned + model.fleet.retiring_between(t + REPLACEMENT_LEAD_MONTHS + 1, step)[:, c]
         return owned

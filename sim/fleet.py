@@ -8,6 +8,7 @@ cells in table order (``sum_into``), never a loop in Python over rows.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,10 +68,11 @@ class RowSums:
     appends; the update costs O(S) per new row instead of O(S × rows).
     """
 
-    def __init__(self, limit: int = 32):
-        self.limit = limit  #: questions kept at most (then all are dropped: a fresh sum is always right)
+    def __init__(self, limit: int = 64):
+        self.limit = limit  #: questions kept at most (then the least recently asked goes: a fresh sum is always right)
         self._edits = -1
-        self._kept: dict = {}  #: key → (rows counted, (S, cells) sums, read-only)
+        self._kept: OrderedDict = OrderedDict()  #: key → (rows counted, (S, cells) sums, read-only), oldest first
+        self._derived: dict = {}  #: key → (the sums it was made from, a value made from them)
 
     def get(self, key, table: "Columns", edits: int, chosen, cell: np.ndarray, n_cells: int) -> np.ndarray:
         """(S, n_cells) sums of ``table``'s columns over the rows ``chosen(first)`` picks (a bool array over rows
@@ -78,13 +80,17 @@ class RowSums:
         n_rows = table.n
         if edits != self._edits:
             self._kept.clear()
+            self._derived.clear()
             self._edits = edits
         kept = self._kept.get(key)
-        if kept is not None and kept[0] == n_rows:
-            return kept[1]
+        if kept is not None:
+            self._kept.move_to_end(key)
+            if kept[0] == n_rows:
+                return kept[1]
         if kept is None:
             if len(self._kept) >= self.limit:
-                self._kept.clear()
+                gone, _ = self._kept.popitem(last=False)
+                self._derived.pop(gone, None)
             rows = np.flatnonzero(chosen(0))
             sums = sum_into(table.take(rows), cell[rows], n_cells)
         else:
@@ -98,6 +104,22 @@ class RowSums:
         sums.flags.writeable = False
         self._kept[key] = (n_rows, sums)
         return sums
+
+    def forget(self, stale) -> None:
+        """Drop the sums of the questions ``stale(key)`` marks (those of months gone by: never asked again)."""
+        for key in [k for k in self._kept if stale(k)]:
+            del self._kept[key]
+            self._derived.pop(key, None)
+
+    def derived(self, key, sums: np.ndarray, make) -> np.ndarray:
+        """``make(sums)`` for the sums ``get`` returned for ``key``, kept while those sums stand (asked for again
+        with the same sums, the same array; read-only)."""
+        kept = self._derived.get(key)
+        if kept is None or kept[0] is not sums:
+            value = make(sums)
+            value.flags.writeable = False
+            self._derived[key] = kept = (sums, value)
+        return kept[1]
 
 
 class Columns:
@@ -201,10 +223,25 @@ class Fleet:
     def owned_watts(self, step: int) -> np.ndarray:
         """(S, H, A) watts in service (kept and brought up to date as rows are added: ``RowSums``; do not
         modify the result)."""
-        chosen = lambda first: (self.start_step[first:] <= step) & (step < self.end_step[first:])  # noqa: E731
-        cells = self._owned.get(step, self._watts, self._edits, chosen, self.hardware * self.n_agents + self.owner,
-                                self.n_hardware * self.n_agents)
+        cells = self._owned_cells(step)
         return cells.reshape(cells.shape[0], self.n_hardware, self.n_agents)
+
+    def forget_before(self, step: int) -> None:
+        """Drop kept sums about months before ``step`` (the model moves on; nothing asks about them again)."""
+        self._owned.forget(lambda k: k < step)
+        self._retiring.forget(lambda k: k[1] < step)
+
+    def owned_by_owner(self, step: int) -> np.ndarray:
+        """(S, A) watts in service by owner, ``owned_watts(step).sum(axis=1)`` (kept beside it; do not modify)."""
+        cells = self._owned_cells(step)
+        return self._owned.derived(step, cells, lambda flat: flat.reshape(
+            flat.shape[0], self.n_hardware, self.n_agents).sum(axis=1))
+
+    def _owned_cells(self, step: int) -> np.ndarray:
+        """(S, H·A) watts in service by (hardware, owner) cell (``RowSums``: the same array while it stands)."""
+        chosen = lambda first: (self.start_step[first:] <= step) & (step < self.end_step[first:])  # noqa: E731
+        return self._owned.get(step, self._watts, self._edits, chosen, self.hardware * self.n_agents + self.owner,
+                               self.n_hardware * self.n_agents)
 
     def depreciation_usd_per_w_year(self, rows: np.ndarray) -> np.ndarray:
         """(S, len(rows)) straight-line depreciation of the given vintages over their lives (retirement −
@@ -393,6 +430,10 @@ class LeaseBook:
 
     def active(self, step: int) -> np.ndarray:
         return (self.start_step <= step) & (step < self.end_step)
+
+    def forget_before(self, step: int) -> None:
+        """Drop kept sums about months before ``step`` (the model moves on; nothing asks about them again)."""
+        self._nominal.forget(lambda k: (k[1] if k[0] == "pending" else k[0]) < step)
 
     def _by_party(self, rows: np.ndarray, values: np.ndarray, role: str) -> np.ndarray:
         """Sum (..., len(rows)) values of the given leases into (..., A) by lessor or lessee."""

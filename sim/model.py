@@ -337,6 +337,8 @@ class WattyearModel(mesa.Model):
         """Replacements of retiring vintages, of the share each owner still needs (``replacement_share``);
         lease roll-overs at the lessor's rent of the day, of the share of its expiring watts each lab still
         needs (``FrontierLab.renewal_share``)."""
+        self.fleet.forget_before(t)
+        self.leases.forget_before(t)
         supply_side.replace_retiring(self.world, self.fleet, t, keep=self._replacement_shares)
         keep = np.ones(self.state.cash.shape)
         for lab in self.labs:
