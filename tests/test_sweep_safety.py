@@ -168,6 +168,40 @@ def test_resume_redoes_cut_and_empty_run_files(clean, tmp_path):
     assert (manifest["status"] == "ok").all()
 
 
+def test_a_resume_trusts_files_with_the_stamp_their_record_holds_and_reads_the_others(clean, tmp_path, monkeypatch):
+    """Each ``ok`` record holds its files' stamp (size, time, inode). A resume in the folder the runs were
+    written to reads no footer at all; a file cut in place, or another run's file moved over it (its own
+    inode, time and size), no longer has its stamp, so its footer is read and the run redone."""
+    study = load_study(clean.study)
+    out = tmp_path / "out"
+    run_sweep(study, out, workers=1, progress=False)
+    rows, stamps = ResultStore(out).recorded_runs()
+    assert sorted(stamps) == sorted(rows) and all(s.count(";") == 0 and s.count(":") == 2 for s in stamps.values())
+    reads = []
+    real = pq.read_metadata
+    monkeypatch.setattr(store_module.pq, "read_metadata", lambda *a, **k: reads.append(a) or real(*a, **k))
+    table = (out / "manifest.parquet").stat().st_mtime_ns
+    report = run_sweep(study, out, workers=1, progress=False)
+    assert (report.done, report.skipped, reads) == (0, 4, [])
+    assert (out / "manifest.parquet").stat().st_mtime_ns == table  # current: not written again
+    cut, moved = out / "runs" / "p00000-r001.parquet", out / "runs" / "p00001-r001.parquet"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    os.replace(out / "runs" / "p00001-r000.parquet", moved)  # p00001-r000 is gone: not finished, simply redone
+    finished = sorted(ResultStore(out).finished())
+    assert len(finished) == 3
+    damaged = ResultStore(out).verify({r: rows[r] for r in finished}, study.tables, stamps)
+    assert sorted(damaged) == sorted([cut.stem, moved.stem]) and sorted(reads) == [(cut,), (moved,)]
+    report = run_sweep(study, out, workers=1, progress=False)
+    assert (report.done, report.skipped) == (3, 1)
+    assert (out / "manifest.parquet").stat().st_mtime_ns != table
+    assert set(pd.read_parquet(out / "manifest.parquet")["note"].fillna("")) == set(
+        ResultStore(out).manifest()["note"].fillna(""))
+    manifest = ResultStore(out).manifest().set_index("run_id")
+    assert manifest.loc[cut.stem, "note"].startswith("redone on resume: its file did not read")
+    assert manifest.loc[moved.stem, "note"] == "redone on resume: its file is run 'p00001-r000''s"
+    assert_same_results(clean.out, out)
+
+
 def test_a_file_with_the_wrong_row_count_is_redone_and_unrecorded_files_are_counted(clean, tmp_path):
     out = copy_of(clean, tmp_path)
     study = load_study(clean.study)

@@ -29,7 +29,7 @@ def arrow_table(columns: dict) -> pa.Table:
 
 #: the columns of manifest.parquet, in this order (others after them, sorted)
 MANIFEST_ORDER = ("run_id", "point", "replicate", "params", "seed", "status", "error", "rows", "wall_seconds",
-                  "pid", "ensemble", "note")
+                  "pid", "ensemble", "note", "files")
 
 
 def arrow_type(key: str, seen: set[str]) -> pa.DataType:
@@ -73,6 +73,7 @@ MANIFEST_FIELDS = {
     "rows": lambda v: v is None or (_whole(v) and v >= 0),
     "wall_seconds": lambda v: v is None or _number(v),
     "pid": lambda v: v is None or _whole(v), "ensemble": lambda v: v is None or _whole(v),
+    "files": lambda v: v is None or type(v) is str,  # the stamp of the run's files (``store.file_stamp``)
 }
 
 

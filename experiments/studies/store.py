@@ -52,6 +52,8 @@ from wattyear.sim.problems import ConfigError, Problem
 RUN_ID_KEY = b"wattyear.run_id"
 #: the footer key of a packed file: the fingerprint of the run files it was packed from (``ResultStore.files``)
 PACKED_FROM_KEY = b"wattyear.packed_from"
+#: the footer key of manifest.parquet: the stamp of the manifest.jsonl it was written from (``file_stamp``)
+MANIFEST_FROM_KEY = b"wattyear.manifest_from"
 #: rows per row group of a packed file (the run files' rows are gathered into groups this large)
 PACKED_ROW_GROUP = 1 << 16
 
@@ -150,6 +152,26 @@ def sweep_lock(folder: Path):
         yield
     finally:
         os.close(fd)
+
+
+def file_stamp(paths: list[Path]) -> str:
+    """What a run's files are on disk: size, modification time (ns) and inode of each (``-`` for a file that
+    is not there), as one text. Written to the run's manifest record when its files are; on resume a run
+    whose files still have the stamp its record holds is the run written then (a file rewritten, copied over
+    or cut since has another inode, time or size), so its footers need not be read again (``verify``).
+
+    >>> file_stamp([Path("/no/such/file")])
+    '-'
+    """
+    parts = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}")
+    return ";".join(parts)
 
 
 def parquet_intact(path: Path) -> bool:
@@ -255,12 +277,13 @@ class ResultStore:
     def _last_records(self) -> dict[str, int]:
         """The byte offset of the last manifest line of each run, by run id (a torn line from a crash
         is skipped). Offsets, not lines: a sweep of 10⁵ runs keeps a few megabytes, not its manifest."""
-        return {run_id: offset for run_id, (offset, _) in self._last_lines().items()}
+        return {run_id: offset for run_id, (offset, _, _) in self._last_lines().items()}
 
-    def _last_lines(self) -> dict[str, tuple[int, int | None]]:
-        """(byte offset, rows) of the last manifest record of each run, by run id. Lines that are not
-        records (torn, or valid JSON of another shape such as ``42``) are skipped."""
-        last: dict[str, tuple[int, int | None]] = {}
+    def _last_lines(self) -> dict[str, tuple[int, int | None, str | None]]:
+        """(byte offset, rows, file stamp) of the last manifest record of each run, by run id (rows and stamp
+        None unless it is an ``ok`` record with them). Lines that are not records (torn, or valid JSON of
+        another shape such as ``42``) are skipped."""
+        last: dict[str, tuple[int, int | None, str | None]] = {}
         fh = self._open_manifest()
         if fh is None:
             return last
@@ -270,7 +293,7 @@ class ResultStore:
                 if record is not None:
                     rows = record.get("rows")
                     ok = record.get("status") == "ok" and type(rows) is int
-                    last[record["run_id"]] = (offset, rows if ok else None)
+                    last[record["run_id"]] = (offset, rows if ok else None, record.get("files") if ok else None)
         return last
 
     def _open_manifest(self, write: bool = False):
@@ -307,7 +330,14 @@ class ResultStore:
 
     def recorded_rows(self) -> dict[str, int | None]:
         """The rows each run's last record says it stored (None: not an ``ok`` record with a count)."""
-        return {run_id: rows for run_id, (_, rows) in self._last_lines().items()}
+        return {run_id: rows for run_id, (_, rows, _) in self._last_lines().items()}
+
+    def recorded_runs(self) -> tuple[dict[str, int | None], dict[str, str]]:
+        """(the rows each run's last record says it stored, as ``recorded_rows``; the stamp of its files, where an
+        ``ok`` record has one: ``file_stamp``), read in one pass over the manifest."""
+        last = self._last_lines()
+        return ({run_id: rows for run_id, (_, rows, _) in last.items()},
+                {run_id: stamp for run_id, (_, _, stamp) in last.items() if stamp})
 
     def _read_records(self, offsets: list[int]) -> list[dict]:
         """The records at ``offsets`` (found by ``_last_lines``, so each is a record of at most
@@ -322,15 +352,21 @@ class ResultStore:
                 records.append(record_of(fh.readline(manifest.MAX_RECORD_BYTES + 1)))
         return records
 
-    def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",)) -> dict[str, str]:
+    def verify(self, expected: dict[str, int], tables: tuple[str, ...] = ("metrics",),
+               stamps: dict[str, str] | None = None) -> dict[str, str]:
         """The finished runs among ``expected`` (run id: the rows its metrics file must hold) whose files
         cannot be trusted, with why: a metrics file whose footer does not read, names another run or holds
-        another number of rows, or another kept table whose bytes are cut short. Reads footers only (well under a
-        millisecond a run), so resuming 10⁴ runs takes seconds."""
+        another number of rows, or another kept table whose bytes are cut short. A run whose files still have
+        the stamp its record holds (``stamps``, ``file_stamp``: one ``stat`` a file) was checked when it was
+        written; only the others' footers are read (well under a millisecond a run)."""
         others = [self.folder / t for t in tables if t != "metrics"]
+        stamps = stamps or {}
         damaged = {}
         for run_id, rows in expected.items():
             path = self.run_path(run_id)
+            stamp = stamps.get(run_id)
+            if stamp is not None and stamp == file_stamp(self.files_of(run_id, tables)):
+                continue
             try:
                 footer = pq.read_metadata(path)
                 found = footer.num_rows
@@ -349,10 +385,15 @@ class ResultStore:
                 damaged[run_id] = f"its {', '.join(broken)} file was cut short"
         return damaged
 
+    def files_of(self, run_id: str, tables: tuple[str, ...] = ("metrics",)) -> list[Path]:
+        """A run's files, its metrics first, then each other table it keeps (which may not exist: a run with no
+        raise has no funding file)."""
+        path = self.run_path(run_id)
+        return [path] + [self.folder / t / path.name for t in tables if t != "metrics"]
+
     def remove_run(self, run_id: str, tables: tuple[str, ...] = ("metrics",)) -> None:
         """Delete a run's files, its metrics first (so it counts as unfinished whatever happens next)."""
-        path = self.run_path(run_id)
-        for file in [path] + [self.folder / t / path.name for t in tables if t != "metrics"]:
+        for file in self.files_of(run_id, tables):
             file.unlink(missing_ok=True)
 
     def recorded(self) -> set[str]:
@@ -366,7 +407,17 @@ class ResultStore:
 
     def write_manifest_table(self, batch: int = 2_000) -> Path:
         """``manifest.parquet``: the last record of each run, sorted by run id (parameters as JSON text),
-        written a batch of runs at a time, so a sweep of 10⁵ runs never holds its whole manifest."""
+        written a batch of runs at a time, so a sweep of 10⁵ runs never holds its whole manifest. Its footer
+        holds the stamp of the ``manifest.jsonl`` it was written from (``file_stamp``); while that still
+        matches, it is current and is not written again (a resume with nothing to do rewrote 10⁴ records)."""
+        path = self.folder / "manifest.parquet"
+        source = file_stamp([self.manifest_path]).encode()
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode) and \
+                    (pq.read_schema(path).metadata or {}).get(MANIFEST_FROM_KEY) == source:
+                return path
+        except Exception:  # noqa: BLE001  (none yet, or unreadable: written afresh)
+            pass
         last = self._last_records()
         ids = sorted(last)
         # one type per column over the whole manifest (a batch alone may lack a note or hold only ints)
@@ -377,8 +428,8 @@ class ResultStore:
                     kinds.setdefault(key, set()).add(type(value).__name__)
         order = [k for k in MANIFEST_ORDER if k in kinds] + sorted(k for k in kinds if k not in MANIFEST_ORDER)
         kinds = {key: kinds[key] for key in order}
-        schema = pa.schema([(key, arrow_type(key, seen)) for key, seen in kinds.items()])
-        path = self.folder / "manifest.parquet"
+        schema = pa.schema([(key, arrow_type(key, seen)) for key, seen in kinds.items()],
+                           metadata={MANIFEST_FROM_KEY: source})
         tmp = path.with_name(".manifest.parquet.tmp")
         try:
             with pq.ParquetWriter(tmp, schema) as writer:

@@ -44,7 +44,7 @@ import pandas as pd
 from wattyear.experiments.studies.executors import (SCHEDULER_TIMEOUT, WORKER_TIMEOUT, check_workers, connect,
                                                      execute)
 from wattyear.experiments.studies.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
-from wattyear.experiments.studies.store import ResultStore, WriteError, write_error
+from wattyear.experiments.studies.store import ResultStore, WriteError, file_stamp, write_error
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
 from wattyear.sim.guard import ModelError, check_frame
@@ -263,7 +263,8 @@ def _run_ensemble(task: dict, members: list[tuple[dict, dict, dict]]) -> None:
                                            columns=task["columns"]),
                  "crossing_step": np.tile(crossings[scenario, agents], len(steps))}
         ResultStore.write_run(metrics_path, table)
-        entry.update(status="ok", error="", rows=len(table["step"]))
+        entry.update(status="ok", error="", rows=len(table["step"]),
+                     files=file_stamp([metrics_path, *run_files(run["path"], task.get("tables", ("metrics",)))[1:]]))
 
 
 def _progress(total: int, enabled: bool):
@@ -373,11 +374,11 @@ def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[list[Ru
     if not resume:
         return list(study.runs), {}
     present = store.finished()
-    rows = store.recorded_rows()
+    rows, stamps = store.recorded_runs()
     found = {r.run_id: r for r in study.runs if r.run_id in present}
     expected = {run_id: rows.get(run_id) if rows.get(run_id) is not None else expected_rows(study, run.params)
                 for run_id, run in found.items()}
-    damaged = store.verify(expected, study.tables)
+    damaged = store.verify(expected, study.tables, stamps)
     for run_id in damaged:
         store.remove_run(run_id, study.tables)
     for run_id, r in found.items():  # in run order
