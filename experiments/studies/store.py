@@ -154,6 +154,19 @@ def sweep_lock(folder: Path):
         os.close(fd)
 
 
+#: run files scanned as one dataset while packing: a dataset keeps what it learnt of every file it scanned
+#: (2,000 run files took 660 MiB scanned at once; 170 MiB in groups of 64, about as fast)
+PACK_FILES_AT_ONCE = 64
+
+
+def _batches(files: list[Path], schema: pa.Schema):
+    """The record batches of ``files`` in order (each tagged with its file), read ``PACK_FILES_AT_ONCE`` files
+    at a time with one ``schema``, so memory does not grow with the number of files."""
+    for i in range(0, len(files), PACK_FILES_AT_ONCE):
+        yield from ds.dataset(files[i: i + PACK_FILES_AT_ONCE], format="parquet", schema=schema).scanner() \
+            .scan_batches()
+
+
 def file_stamp(paths: list[Path]) -> str:
     """What a run's files are on disk: size, modification time (ns) and inode of each (``-`` for a file that
     is not there), as one text. Written to the run's manifest record when its files are; on resume a run
@@ -511,7 +524,7 @@ class ResultStore:
         try:
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, bar:
                 pending, rows, last = [], 0, None
-                for tagged in dataset.scanner().scan_batches():
+                for tagged in _batches(files, dataset.schema):
                     if tagged.fragment.path != last:
                         if last is not None:
                             bar.update(1)
