@@ -154,17 +154,21 @@ def sweep_lock(folder: Path):
         os.close(fd)
 
 
-#: run files scanned as one dataset while packing: a dataset keeps what it learnt of every file it scanned
-#: (2,000 run files took 660 MiB scanned at once; 170 MiB in groups of 64, about as fast)
-PACK_FILES_AT_ONCE = 64
+#: record batches gathered while packing before they are joined into one (thousands of a run's few rows each,
+#: 88 columns apiece, held 700 MiB for 10⁴ runs)
+PACK_BATCHES_AT_ONCE = 512
 
 
 def _batches(files: list[Path], schema: pa.Schema):
-    """The record batches of ``files`` in order (each tagged with its file), read ``PACK_FILES_AT_ONCE`` files
-    at a time with one ``schema``, so memory does not grow with the number of files."""
-    for i in range(0, len(files), PACK_FILES_AT_ONCE):
-        yield from ds.dataset(files[i: i + PACK_FILES_AT_ONCE], format="parquet", schema=schema).scanner() \
-            .scan_batches()
+    """(file, record batch) of ``files`` in order, each file read on its own (a dataset over every file keeps
+    what it learnt of each: 2,000 run files took 660 MiB scanned at once) and given ``schema`` (the first
+    file's, as pandas' reader takes it); a file whose columns differ is read as a dataset of it would be."""
+    for path in files:
+        table = pq.ParquetFile(path).read()
+        if not table.schema.equals(schema, check_metadata=False):
+            table = ds.dataset([path], format="parquet", schema=schema).to_table()
+        for batch in table.to_batches():
+            yield path, batch
 
 
 def file_stamp(paths: list[Path]) -> str:
@@ -524,14 +528,16 @@ class ResultStore:
         try:
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, bar:
                 pending, rows, last = [], 0, None
-                for tagged in _batches(files, dataset.schema):
-                    if tagged.fragment.path != last:
+                for file, batch in _batches(files, dataset.schema):
+                    if file != last:
                         if last is not None:
                             bar.update(1)
-                        last = tagged.fragment.path
-                    if tagged.record_batch.num_rows:
-                        pending.append(tagged.record_batch)
-                        rows += tagged.record_batch.num_rows
+                        last = file
+                    if batch.num_rows:
+                        pending.append(batch)
+                        rows += batch.num_rows
+                    if len(pending) >= PACK_BATCHES_AT_ONCE:  # one batch of them: the same rows, less held
+                        pending = pa.Table.from_batches(pending).combine_chunks().to_batches()
                     if rows >= PACKED_ROW_GROUP:
                         writer.write_table(pa.Table.from_batches(pending), row_group_size=PACKED_ROW_GROUP)
                         pending, rows = [], 0
