@@ -40,6 +40,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep_vs_batch_run.py --sobol 10000
 	$(BIN)/python benchmarks/sweep_vs_batch_run.py --memory-scaling 1000,100000 --memory 128MiB
 	$(BIN)/python benchmarks/study_loading.py out/sensitivity
+	$(BIN)/python benchmarks/scaling.py --sizes 1000,10000 --keep summary
+	$(BIN)/python benchmarks/resume.py --runs 10000 --folder out/bench_resume
+	$(BIN)/python benchmarks/dask_sweep.py --coordinator 1000000 --runs 100000
 
 docs: $(STAMP)
 	$(BIN)/wattyear params > docs/parameters.md
