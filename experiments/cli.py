@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the draws and of the runs' seeds (default 0)")
     p.add_argument("--discrepancy", type=log_sd, default=0.0, metavar="SIGMA",
                    help="widen the model's bands by a log-normal model error of this sd (docs/validation.md sizes it "
-                        "from earlier forecasts' misses, about 0.5; default 0: seeds and parameters only)")
+                        "from earlier forecasts' misses: 0.56 from 12 figures; default 0: seeds and parameters only)")
     p.add_argument("--discrepancy-dof", type=bounded_int(1, 100_000), default=None, metavar="N",
                    help="the number of residuals SIGMA was estimated from: the term gets Student's t tails with N "
                         "degrees of freedom (default: normal tails, as if SIGMA were known)")

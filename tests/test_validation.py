@@ -261,7 +261,7 @@ def test_rolling_origins_fit_only_what_ended_and_widen_by_earlier_misses_only(tm
     assert second["sigma_d"].iloc[0] != discrepancy_sigma(first["log_ratio"])
     assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["q95"] - second["q05"]).iloc[0]
     # σ_d rests on one residual: its band has t₁ (Cauchy) tails, wider than the normal band of the same σ_d
-    assert second["residuals"].tolist() == [1]
+    assert second["distinct_figures"].tolist() == [1]
     assert (second["d_q95"] - second["d_q05"]).iloc[0] > (second["n_q95"] - second["n_q05"]).iloc[0]
 
 
@@ -299,6 +299,14 @@ def test_a_discrepancy_term_and_a_figures_own_uncertainty_widen_the_bands(tmp_pa
     few = validate(path, config=tiny_world(), scenarios=3, discrepancy=0.3, discrepancy_dof=1)
     assert few.rows["in_90"].tolist() == [True, True, True]
     assert "Student's t tails with 1 degree of freedom" in few.markdown("t")
+    # a figure's own uncertainty is not read off misses: it keeps normal tails whatever the discrepancy's
+    (tmp_path / "own.csv").write_text(HEADER.strip() + ",uncertainty\n" + rows.format(",0.3", ",0.3", ",0.3"))
+    normal = validate(tmp_path / "own.csv", config=tiny_world(), scenarios=3)
+    assert validate(tmp_path / "own.csv", config=tiny_world(), scenarios=3, discrepancy_dof=1).rows.equals(normal.rows)
+    with pytest.raises(ConfigError, match="discrepancy_dof: expected the number of residuals"):
+        validate(path, config=tiny_world(), scenarios=3, discrepancy=0.3, discrepancy_dof=0)
+    assert main(["validate", str(path), "--discrepancy-dof", "3", "--out", str(tmp_path / "v")]) == 2
+    assert "--discrepancy-dof: 3: expected a --discrepancy SIGMA" in capsys.readouterr().err
     (tmp_path / "u.csv").write_text(HEADER.strip() + ",uncertainty\n" + rows.format(",0.5", ",", ","))
     own = validate(tmp_path / "u.csv", config=tiny_world(), scenarios=3)
     assert own.rows["in_90"].tolist() == [True, False, False]

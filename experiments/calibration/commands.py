@@ -126,6 +126,9 @@ def cmd_validate(args) -> int:
     if args.posterior and args.config:
         raise ConfigError([Problem("--posterior", args.posterior, "either a posterior folder or a config, not both",
                                    f"both ({args.config})")])
+    if args.discrepancy_dof is not None and args.discrepancy == 0:
+        raise ConfigError([Problem("--discrepancy-dof", args.discrepancy_dof, "a --discrepancy SIGMA to give the "
+                                   "tails of (the residuals SIGMA was read off)", "no --discrepancy")])
     out = Path(args.out) if args.out else Path("out") / "validation" / table.stem
     claim(out, "validation")  # before the runs: a run's, a comparison's, a study's or a posterior's folder is not one
     result = validate(table, config=args.config, posterior=args.posterior, scenarios=args.scenarios, seed=args.seed,

@@ -14,9 +14,12 @@ with no such residuals gets no term; nothing a forecast is judged against ever s
 
 σ_d is itself an estimate from n residuals, and a few residuals often understate the spread of the next one.
 The predictive of a new residual r given n earlier ones of mean zero and unknown variance is r/σ̂_d ~ t_n
-(Student's t with n degrees of freedom; e.g. Gelman et al., *Bayesian Data Analysis*, §3.2 with the mean
-known), so the reported band draws z from t_n, not N(0, 1): at n = 3 its 95th percentile is 2.35 σ̂_d
-instead of 1.64. Coverage with the normal term (σ_d taken as known) is reported beside it.
+(Student's t with n degrees of freedom; Gelman et al., *Bayesian Data Analysis*, 3rd ed., §2.6: normal data
+with a known mean), so the reported band draws z from t_n, not N(0, 1): at n = 3 its 95th percentile is
+2.35 σ̂_d instead of 1.64. n counts distinct figures: one figure forecast from two origins misses by nearly
+the same ratio twice, which is one piece of evidence, not two. The band is centred on the model's median on
+purpose (mean zero assumed): a bias read off a handful of misses would be noise. Coverage with the normal
+term (σ_d taken as known) is reported beside it.
 
 Figures are dated here by the end of the period they measure; a figure is published some weeks after that, so
 an origin's fit may use a figure a forecaster at that date would not yet have had (stated in the docs).
@@ -132,7 +135,7 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
     start = wattyear.load_config(config)["run"]["start"]
     cutoffs = check_cutoffs(cutoffs, start)
     scored = []
-    earlier: list[tuple[int, float]] = []  # (month the figure's period ends, log ratio) of earlier forecasts
+    earlier: list[tuple[int, str, float]] = []  # (month the figure's period ends, key, log ratio) of earlier forecasts
     for k, cutoff in enumerate(cutoffs):
         fit, ahead = split_at(pool, cutoff, start)
         folder = out / f"origin_{cutoff}"
@@ -147,19 +150,20 @@ def rolling_origins(config: Path, pool: pd.DataFrame, cutoffs: list[str], out: P
                   generations=generations, seed=seed + k)
         values = forecast_values(ahead, folder / "posterior", scenarios, seed + 100 + k)
         cut = month_index(cutoff, start)
-        known = [r for end, r in earlier if end <= cut]
-        sigma, n = discrepancy_sigma(known), len(finite_residuals(known))
+        known = [(key, r) for end, key, r in earlier if end <= cut]
+        sigma = discrepancy_sigma([r for _, r in known])
+        n = len({key for key, r in known if np.isfinite(r)})  # distinct figures: the evidence σ_d rests on
         plain = score(ahead, values)
         normal = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="n_")
-        wide = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="d_", dof=max(n, 1))
+        wide = score(ahead, values, discrepancy=sigma, seed=seed + 200 + k, prefix="d_", dof=n if n else math.inf)
         rows = pd.concat([ahead[["key", "metric", "agent", "end", "value", "horizon"]], plain, normal, wide], axis=1)
         rows.insert(0, "origin", cutoff)
         rows["sigma_d"] = sigma
-        rows["residuals"] = n
+        rows["distinct_figures"] = n
         rows["fitted"] = len(fit)
         scored.append(rows)
         ends = ahead["end"].map(lambda e: month_index(e, start)).tolist()
-        earlier += list(zip(ends, plain["log_ratio"].tolist()))
+        earlier += list(zip(ends, ahead["key"].tolist(), plain["log_ratio"].tolist()))
     if not scored:
         raise ValueError("no cut-off has figures both to fit and to forecast")
     return pd.concat(scored, ignore_index=True)
@@ -192,20 +196,20 @@ def markdown(table: pd.DataFrame, command: str) -> str:
     """The rolling-origin section of docs/validation.md."""
     pct = lambda x: "—" if x != x else f"{x:.0%}"  # noqa: E731
     s = summary(table)
-    per_origin = table.groupby("origin", sort=False)[["sigma_d", "fitted", "residuals"]].first()
+    per_origin = table.groupby("origin", sort=False)[["sigma_d", "fitted", "distinct_figures"]].first()
     lines = ["## Rolling origins", "",
              "The same world fitted at several information cut-offs, each to the figures whose period ends by it, "
              "forecasting every figure that ends after it (`experiments/calibration/rolling.py`). The "
              "discrepancy term widens a forecast by a log-normal error whose σ is the root mean square of the "
              "log ratios of forecasts made at earlier origins of figures that had ended by this cut-off (what a "
              "forecaster then could have scored; pooled over metrics); an origin with none gets no term. "
-             "σ_d is an estimate from n such residuals, so the band draws the error from Student's t with n "
-             "degrees of freedom (the predictive of a new residual when the variance is estimated; at n = 3 the "
-             "95th percentile is 2.35 σ_d, not 1.64); coverage with normal tails (σ_d taken as known) is shown "
-             "beside it. Coverage without and with the term is compared over the same rows (the origins that "
+             "σ_d is an estimate from the residuals of n distinct figures, so the band draws the error from "
+             "Student's t with n degrees of freedom (the predictive of a new residual when the variance is "
+             "estimated; at n = 3 the 95th percentile is 2.35 σ_d, not 1.64), centred on the model's median; "
+             "coverage with normal tails (σ_d taken as known) is shown beside it. Coverage without and with the term is compared over the same rows (the origins that "
              "have it).", "",
              "Reproduce (part of `make backtest`):", "", "```sh", command, "```", "",
-             "| origin | figures fitted | figures forecast | σ_d (from earlier origins) | residuals n |",
+             "| origin | figures fitted | figures forecast | σ_d (from earlier origins) | distinct figures n |",
              "|---|---|---|---|---|"]
     for origin, (sigma, fitted, n) in per_origin.iterrows():
         n_ahead = int((table["origin"] == origin).sum())

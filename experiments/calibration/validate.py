@@ -74,41 +74,50 @@ MAX_LOG_FACTOR = 50.0
 
 
 def with_discrepancy(values: np.ndarray, sigma, rng: np.random.Generator,
-                     draws: int = DISCREPANCY_DRAWS, dof: float = math.inf) -> np.ndarray:
-    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z), with σ one log-sd or one
-    per row and z ~ N(0, 1), or Student's t with ``dof`` degrees of freedom when σ is itself an estimate from
-    ``dof`` residuals of known mean zero (the predictive of a new residual r given n earlier ones is
-    r/σ̂ ~ t_n, so a σ read off few misses widens the tails: 2.35 instead of 1.64 sd at the 95th percentile
-    for n = 3). A negative value (a loss) is widened the same way in size; σ = 0 or NaN leaves the values
-    (repeated).
+                     draws: int = DISCREPANCY_DRAWS, dof: float = math.inf, own=None) -> np.ndarray:
+    """(rows, scenarios × draws) predictive values: each scenario's value × exp(σ·z + u·w). σ is the model
+    discrepancy (one log-sd or one per row) and z ~ N(0, 1), or Student's t with ``dof`` degrees of freedom
+    when σ is itself an estimate from ``dof`` residuals of known mean zero (the predictive of a new residual r
+    given n earlier ones is r/σ̂ ~ t_n, so a σ read off few misses widens the tails: 2.35 instead of 1.64 sd
+    at the 95th percentile for n = 3). u is each row's own log-sd (``own``: a figure's stated spread) and
+    w ~ N(0, 1): a figure's own spread is not read off misses, so it never gets t tails. A negative value (a
+    loss) is widened the same way in size; σ and u of 0 or NaN leave the values (repeated).
 
     >>> v = np.array([[10.0, 20.0]])
     >>> with_discrepancy(v, 0.0, np.random.default_rng(0), draws=2).tolist()
     [[10.0, 10.0, 20.0, 20.0]]
     """
     repeated = np.repeat(values, draws, axis=1)
-    sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), (len(values),)), nan=0.0)
-    if not np.any(sigma > 0):
+    rows = (len(values),)
+    sigma = np.nan_to_num(np.broadcast_to(np.asarray(sigma, dtype=float), rows), nan=0.0)
+    own = np.zeros(rows) if own is None else np.nan_to_num(np.broadcast_to(np.asarray(own, dtype=float), rows))
+    if not np.any(sigma > 0) and not np.any(own > 0):
         return repeated
-    z = rng.standard_normal(repeated.shape) if math.isinf(dof) else rng.standard_t(dof, repeated.shape)
+    log = np.zeros(repeated.shape)
+    if np.any(sigma > 0):
+        z = rng.standard_normal(repeated.shape) if math.isinf(dof) else rng.standard_t(dof, repeated.shape)
+        log += sigma[:, None] * z
+    if np.any(own > 0):
+        log += own[:, None] * rng.standard_normal(repeated.shape)
     # t's rare huge draws (t₁ is Cauchy) would overflow exp; a factor of e^±50 is far beyond any band's quantile
-    return repeated * np.exp(np.clip(sigma[:, None] * z, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
+    return repeated * np.exp(np.clip(log, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
 
 
 def compare_rows(table: pd.DataFrame, values: np.ndarray, *, discrepancy: float = 0.0, seed: int = 0,
                  carries: str = "seed noise", dof: float = math.inf) -> Validation:
     """The per-row comparison of observed values with the scenarios' values (rows × scenarios). With a
     ``discrepancy`` (a log-sd of model error) or rows with an ``uncertainty`` (the figure's own log-sd), each
-    scenario's value is spread by exp(s·z), z ~ N(0, 1), with s = √(discrepancy² + uncertainty²) of its row
-    (``with_discrepancy``), before the quantiles are taken; the median moves only by sampling noise. A finite
-    ``dof`` (the residuals the discrepancy was estimated from) draws z from Student's t instead."""
+    scenario's value is spread by exp(d·z + u·w) (``with_discrepancy``: log-sd √(d² + u²) with normal tails)
+    before the quantiles are taken; the median moves only by sampling noise. A finite ``dof`` (the residuals
+    the discrepancy was estimated from) draws the discrepancy's z from Student's t; the figure's own w stays
+    normal."""
     n_scenarios = values.shape[1]
     own = table["uncertainty"].to_numpy(float) if "uncertainty" in table else np.zeros(len(table))
-    spread = np.sqrt(discrepancy ** 2 + own ** 2)
-    if np.any(spread > 0):
+    dof = dof if discrepancy > 0 else math.inf
+    if discrepancy > 0 or np.any(own > 0):
         # its own stream: not a spawn of ``seed``, whose children seed the scenarios
-        values = with_discrepancy(values, spread, np.random.default_rng(np.random.SeedSequence([seed, 0x5D15C])),
-                                  dof=dof)
+        values = with_discrepancy(values, discrepancy,
+                                  np.random.default_rng(np.random.SeedSequence([seed, 0x5D15C])), dof=dof, own=own)
         tails = "" if math.isinf(dof) else f", Student's t tails with {dof:g} degree{'' if dof == 1 else 's'} of freedom"
         parts = [carries] + ([f"a model-discrepancy term (log-sd {discrepancy:g}{tails})"]
                              if discrepancy > 0 else []) + \
@@ -141,6 +150,13 @@ def validate(outcomes: str | Path, *, config: str | Path | None = None, posterio
                                    f"both ({posterior}, {config if not isinstance(config, dict) else 'a dict'})")])
     if scenarios < 1:
         raise ConfigError([Problem("validate", "scenarios", "at least 1", scenarios)])
+    try:
+        usable = float(discrepancy_dof) >= 1  # (NaN fails too)
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        raise ConfigError([Problem("validate", "discrepancy_dof", "the number of residuals the discrepancy was "
+                                   "estimated from, at least 1 (or inf: normal tails)", discrepancy_dof)])
     table = read_outcomes(outcomes)
     seeds = [int(s.generate_state(1, np.uint64)[0] >> np.uint64(1))
              for s in np.random.SeedSequence(seed).spawn(scenarios)]
