@@ -121,18 +121,21 @@ def dask_sweep(runs: int, months: int, workers: int) -> None:
             sweep = subprocess.Popen([str(BIN / "wattyear"), "sweep", str(study), "--out", str(d / "out"),
                                       "--scheduler", address, "--no-progress"], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-            sampler = threading.Thread(target=sample, args=([sweep.pid, worker.pid], done, peak))
+            sampler = threading.Thread(target=sample, args=([sweep.pid, worker.pid], done, peak), daemon=True)
             sampler.start()
-            out, err = sweep.communicate()
-            seconds = time.perf_counter() - t0
-            done.set()
-            sampler.join()
+            try:
+                out, err = sweep.communicate()
+            finally:
+                seconds = time.perf_counter() - t0
+                done.set()
+                sampler.join()
             if sweep.returncode != 0:
                 raise RuntimeError(f"wattyear sweep failed ({sweep.returncode}):\n{out}\n{err}")
         finally:
             for p in (worker, scheduler):
                 p.terminate()
                 p.wait(timeout=30)
+    runs = POINTS * max(1, runs // POINTS)  # the study's runs: whole replicates of every point
     print(f"Dask on loopback, {workers} worker processes of 1 thread, {runs:,} runs of {months} months "
           f"(the last month kept)")
     print(f"  {seconds:.1f} s, {runs / seconds:,.0f} runs/s; peak RSS: coordinator "

@@ -69,12 +69,22 @@ def metrics_columns(model, scenario: int = 0, stacked: dict | None = None, *, st
     """The columns of ``metrics_frame`` as arrays (what a sweep writes without building a DataFrame)."""
     n_steps = model.months_run
     steps = np.array([r.step for r in model.history]) if steps is None else np.asarray(steps)
-    rows = steps  # rows of ``stacked`` (all months unless it was stacked for ``steps`` only)
+    # rows of ``stacked``: stacked for ``steps`` only, or over every record the model kept (month t is row t
+    # only if it kept every month: ``keep_months``)
     if stacked is None:
         stacked = stacked_metrics(model, steps, columns)
         rows = np.arange(len(steps))
     elif len(next(iter(stacked.values()))) == len(steps):
         rows = np.arange(len(steps))
+    elif len(next(iter(stacked.values()))) == len(model.history):
+        position = {r.step: i for i, r in enumerate(model.history)}
+        missing = [int(t) for t in steps if t not in position]
+        if missing:
+            raise KeyError(f"months {missing[:5]} were not kept (keep_months)")
+        rows = np.array([position[t] for t in steps], dtype=np.int64)
+    else:
+        raise ValueError(f"stacked holds {len(next(iter(stacked.values())))} months: expected the {len(steps)} "
+                         f"asked for or the {len(model.history)} the model kept")
     agents = np.arange(len(model.world.agent_ids)) if agents is None else np.asarray(agents)
     n_agents = len(agents)
     dates = _dates(model, n_steps)[steps]

@@ -173,6 +173,11 @@ def test_a_model_that_keeps_some_months_keeps_them_exactly_and_follows_crossings
     np.testing.assert_array_equal(full.crossing_step, expected)
     with pytest.raises(KeyError, match=r"months \[6\] were not kept"):
         kept_records(kept, [5, 6])
+    # a table cut from the kept months' stack names each row by its month (month 29 is the stack's row 1)
+    from wattyear.experiments.results import metrics_frame, stacked_metrics
+
+    frame = metrics_frame(kept, 2, stacked_metrics(kept), steps=[29])
+    np.testing.assert_array_equal(frame["cash_usd"], full.history[29].books.cash_usd[2])
 
 
 def test_the_online_crossing_is_the_crossing_of_the_whole_history():

@@ -52,8 +52,10 @@ from wattyear.sim.problems import ConfigError, Problem
 RUN_ID_KEY = b"wattyear.run_id"
 #: the footer key of a packed file: the fingerprint of the run files it was packed from (``ResultStore.files``)
 PACKED_FROM_KEY = b"wattyear.packed_from"
-#: the footer key of manifest.parquet: the stamp of the manifest.jsonl it was written from (``file_stamp``)
+#: the footer key of manifest.parquet: the stamp of the manifest.jsonl it was written from (``file_stamp``),
+#: after the version of its format (a new format rewrites an old table whose manifest did not change)
 MANIFEST_FROM_KEY = b"wattyear.manifest_from"
+MANIFEST_TABLE_VERSION = 1
 #: rows per row group of a packed file (the run files' rows are gathered into groups this large)
 PACKED_ROW_GROUP = 1 << 16
 
@@ -374,16 +376,17 @@ class ResultStore:
         """The finished runs among ``expected`` (run id: the rows its metrics file must hold) whose files
         cannot be trusted, with why: a metrics file whose footer does not read, names another run or holds
         another number of rows, or another kept table whose bytes are cut short. A run whose files still have
-        the stamp its record holds (``stamps``, ``file_stamp``: one ``stat`` a file) was checked when it was
-        written; only the others' footers are read (well under a millisecond a run)."""
+        the stamp its record holds (``stamps``, ``file_stamp``: one ``stat`` a file) and whose metrics file is
+        whole at both ends (``parquet_intact``) was checked when it was written; only the others' footers are
+        read (well under a millisecond a run)."""
         others = [self.folder / t for t in tables if t != "metrics"]
         stamps = stamps or {}
         damaged = {}
         for run_id, rows in expected.items():
             path = self.run_path(run_id)
             stamp = stamps.get(run_id)
-            if stamp is not None and stamp == file_stamp(self.files_of(run_id, tables)):
-                continue
+            if stamp is not None and stamp == file_stamp(self.files_of(run_id, tables)) and parquet_intact(path):
+                continue  # (the 12 bytes of its ends too: a file lost in a crash may keep its size and time)
             try:
                 footer = pq.read_metadata(path)
                 found = footer.num_rows
@@ -428,7 +431,7 @@ class ResultStore:
         holds the stamp of the ``manifest.jsonl`` it was written from (``file_stamp``); while that still
         matches, it is current and is not written again (a resume with nothing to do rewrote 10⁴ records)."""
         path = self.folder / "manifest.parquet"
-        source = file_stamp([self.manifest_path]).encode()
+        source = f"{MANIFEST_TABLE_VERSION}|{file_stamp([self.manifest_path])}".encode()
         try:
             if stat.S_ISREG(os.lstat(path).st_mode) and \
                     (pq.read_schema(path).metadata or {}).get(MANIFEST_FROM_KEY) == source:

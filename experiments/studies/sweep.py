@@ -77,10 +77,11 @@ def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     columns) and market arrays (segments × providers) for each scenario
     (``WattyearModel(keep_months=...)``), and they are stacked once more while a
     run's table is cut out; a scenario's watts tables and the month's working
-    arrays come on top. The factor 1.5 covers what the count leaves out; the
-    estimate runs above the measured peaks (``docs/performance.md``: about
-    0.2 MB a scenario keeping the last month, 1.1 MB keeping all 120), so a
-    worker stays inside its budget.
+    arrays come on top, and the vintage and lease tables, whose rows (the union
+    of the scenarios' rows) grow about as the square of the horizon. The factor
+    1.5 covers what the count leaves out; the estimate runs above the measured
+    peaks (``docs/performance.md``: about 0.25 MB a ten-year scenario keeping
+    the last month, 1.1 MB keeping all 120), so a worker stays inside its budget.
     """
     from wattyear.sim.outputs import MARKET, METRICS
 
@@ -92,7 +93,10 @@ def scenario_bytes(base: dict, kept_months: int | None = None) -> int:
     history = 8 * kept * (len(METRICS) * agents + len(MARKET) * len(base["segments"]) * providers)
     stacked = 8 * kept * len(METRICS) * agents
     working = 8 * 60 * cells * providers + 64 * 1024  # about 60 (class, provider) arrays live in a month's market
-    return int(1.5 * (history + stacked + working))
+    # the vintage and lease tables: two (S, rows) tables each, rows the union of the scenarios' rows, which grows
+    # about as the square of the horizon (measured at S = 200: about 0.13·months² rows in all; 0.15 here)
+    tables = 8 * 2 * 0.15 * months ** 2
+    return int(1.5 * (history + stacked + working + tables))
 
 
 def ensemble_size(base: dict, memory_bytes: int = DEFAULT_MEMORY_BYTES, kept_months: int | None = None) -> int:
@@ -385,7 +389,8 @@ def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[list[Ru
         if run_id not in rows and run_id not in damaged:
             store.record({"run_id": r.run_id, "point": r.point, "replicate": r.replicate, "params": r.params,
                           "seed": r.seed, "status": "ok", "error": "", "rows": expected[run_id],
-                          "wall_seconds": None, "pid": None, "note": "found finished on resume"})
+                          "wall_seconds": None, "pid": None, "note": "found finished on resume",
+                          "files": file_stamp(store.files_of(run_id, study.tables))})
     finished = found.keys() - damaged.keys()
     return [r for r in study.runs if r.run_id not in finished], damaged
 
