@@ -95,3 +95,19 @@ def format_table(headers: list[str], rows: list[list]) -> str:
 
 if __name__ == "__main__":
     print(machine_header())
+
+
+def timed(what: str, call, repeats: int = 3, width: int = 58, digits: int = 2):
+    """Run ``call`` ``repeats`` times; print ``what`` (padded to ``width``) with the median wall time (to
+    ``digits`` decimals) and return the last result."""
+    import statistics
+    import time
+
+    seconds, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = call()
+        seconds.append(time.perf_counter() - t0)
+    print(f"  {what:<{width}} {statistics.median(seconds):7.{digits}f} s  (median of {repeats})", flush=True)
+    return result
+

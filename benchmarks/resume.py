@@ -14,20 +14,14 @@ same study is reused), then times, on a warm page cache:
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
+from functools import partial
 from pathlib import Path
 
+import machine
 
-def timed(what: str, call, repeats: int = 3):
-    """Run ``call`` ``repeats`` times; print and return the median wall time and the last result."""
-    seconds, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = call()
-        seconds.append(time.perf_counter() - t0)
-    print(f"  {what:<62} {statistics.median(seconds):7.3f} s  (median of {repeats})", flush=True)
-    return result
+#: the rows of this benchmark's table (``machine.timed``: the median of a few calls)
+timed = partial(machine.timed, width=62, digits=3)
 
 
 def study_text(runs: int) -> str:

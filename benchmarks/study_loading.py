@@ -11,23 +11,12 @@ does), ``StudyResult.metrics`` from the packed file, and the analysis' read of t
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-
-def timed(what: str, call, repeats: int = 3):
-    """Run ``call`` ``repeats`` times; print and return the median wall time and the last result."""
-    seconds, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = call()
-        seconds.append(time.perf_counter() - t0)
-    print(f"  {what:<58} {statistics.median(seconds):7.2f} s  (median of {repeats})", flush=True)
-    return result
+from machine import timed
 
 
 def main(folder: Path) -> None:

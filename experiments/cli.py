@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
               "nothing was written for the run (see 'When things go wrong' in the README)", file=sys.stderr)
         return EXIT_MODEL
     except OSError as exc:  # a file that cannot be written, made or read: its name and what the system said
-        from wattyear.experiments.studies.store import WriteError
+        from wattyear.experiments.studies.folder_files import WriteError
 
         name = exc.filename or ""
         if isinstance(exc, WriteError):  # (raised where a result is written: the verb is known)

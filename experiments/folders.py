@@ -59,7 +59,7 @@ def writes(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        from wattyear.experiments.studies.store import WriteError, write_error
+        from wattyear.experiments.studies.folder_files import WriteError, write_error
 
         try:
             return function(*args, **kwargs)

@@ -332,7 +332,7 @@ KEYS = {"metrics": ("step", "date", "agent", "kind"), "market": ("step", "date",
 
 def load_run(folder: str | Path) -> RunResult:
     """A run read back from its folder (``wattyear run`` or ``RunResult.save``)."""
-    from wattyear.experiments.studies.store import read_json, read_table
+    from wattyear.experiments.studies.folder_files import read_json, read_table
     from wattyear.sim.config import ConfigError, Problem, read_toml, resolve
 
     folder = Path(folder)

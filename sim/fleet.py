@@ -43,18 +43,6 @@ def sum_into(values: np.ndarray, index: np.ndarray, n_cells: int) -> np.ndarray:
     return out.reshape(lead + (n_cells,))
 
 
-def make_room(cache: dict, version: tuple, limit: int = 64) -> None:
-    """Before a new entry of a cache whose keys end with the table's ``version`` (rows, edits): drop entries
-    of older versions, which can never be asked for again (a table only grows and its edits only count up),
-    and everything if ``limit`` entries of this version are kept. Frees memory only: an entry is a sum the
-    table gives again."""
-    stale = [k for k in cache if k[-len(version):] != version]
-    for k in stale:
-        del cache[k]
-    if len(cache) > limit:
-        cache.clear()
-
-
 class RowSums:
     """Sums of a growing table's chosen rows into cells, kept per question (``key``) and brought up to date
     by the rows appended since, instead of summed again over every row.
@@ -177,7 +165,7 @@ class Fleet:
         self._committed: np.ndarray | None = None
         self._owned = RowSums()
         self._retiring = RowSums()
-        self._ordered: dict = {}
+        self._ordered = RowSums()
 
     @property
     def watts(self) -> np.ndarray:
@@ -230,6 +218,7 @@ class Fleet:
         """Drop kept sums about months before ``step`` (the model moves on; nothing asks about them again)."""
         self._owned.forget(lambda k: k < step)
         self._retiring.forget(lambda k: k[1] < step)
+        self._ordered.forget(lambda k: k[1] < step)
 
     def owned_by_owner(self, step: int) -> np.ndarray:
         """(S, A) watts in service by owner, ``owned_watts(step).sum(axis=1)`` (kept beside it; do not modify)."""
@@ -292,19 +281,14 @@ class Fleet:
 
     def ordered_between(self, first: int, last: int, growth_only: bool = False) -> np.ndarray:
         """(S, A) watts of builds ordered in steps first..last (replacements left out if ``growth_only``;
-        kept until the table changes)."""
-        key = (first, last, growth_only, len(self.owner), self._edits)
-        if key not in self._ordered:
-            make_room(self._ordered, key[-2:])
-            self._ordered[key] = self._ordered_between(first, last, growth_only)
-        return self._ordered[key].copy()
+        kept and brought up to date as rows are added: ``RowSums``)."""
+        def chosen(lo: int) -> np.ndarray:
+            order = self.order_step[lo:]
+            ordered = (order >= first) & (order <= last) & (order < self.start_step[lo:])
+            return ordered & ~self.replacement[lo:] if growth_only else ordered
 
-    def _ordered_between(self, first: int, last: int, growth_only: bool) -> np.ndarray:
-        ordered = (self.order_step >= first) & (self.order_step <= last) & (self.order_step < self.start_step)
-        if growth_only:
-            ordered &= ~self.replacement
-        rows = np.flatnonzero(ordered)
-        return self.by_owner(rows, self._watts.take(rows))
+        return self._ordered.get((first, last, growth_only), self._watts, self._edits, chosen, self.owner,
+                                 self.n_agents).copy()
 
     def capex_committed_usd(self, step: int, months: int) -> np.ndarray:
         """(S, A) capex already committed for the ``months`` after ``step`` (kept until the table changes)."""

@@ -22,10 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import wattyear
-from wattyear.experiments.studies import store as store_module
+from wattyear.experiments.studies import folder_files, store as store_module
 from wattyear.experiments.studies import executors
 from wattyear.experiments.cli import main
-from wattyear.experiments.studies.store import ResultStore, WriteError
+from wattyear.experiments.studies.folder_files import WriteError
+from wattyear.experiments.studies.store import ResultStore
 from wattyear.experiments.studies.study import MAX_RUNS, load_study
 from wattyear.experiments.studies.result_folder import LOCK, study_folder
 from wattyear.experiments.studies.sweep import expected_rows, run_sweep
@@ -343,7 +344,7 @@ def test_a_manifest_line_without_end_is_not_held_whole(tmp_path, monkeypatch):
 
 def test_a_parquet_path_that_is_a_device_is_refused():
     with pytest.raises(ConfigError, match="not a regular file"):
-        store_module.read_table("/dev/zero", "an outcomes table")
+        folder_files.read_table("/dev/zero", "an outcomes table")
 
 
 # --------------------------------------------------------------------- 5. workers end with the coordinator

@@ -283,7 +283,7 @@ def read_posterior(folder: str | Path) -> PosteriorSample:
     import os
     import stat
 
-    from wattyear.experiments.studies.store import read_json, read_table
+    from wattyear.experiments.studies.folder_files import read_json, read_table
 
     folder = Path(folder)
     record, table = folder / "posterior.json", folder / "posterior.parquet"

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from wattyear.experiments.studies.store import LOCK, sweep_lock, write_error  # noqa: F401  (the lock lives with the files)
+from wattyear.experiments.studies.folder_files import LOCK, sweep_lock, write_error  # noqa: F401  (the lock lives with the files)
 from wattyear.experiments.studies.study import Study
 from wattyear.sim.config import ConfigError, Problem
 

@@ -16,12 +16,8 @@ the run has (``verify``: a file cut short by a crash or a full disk is
 redone); a sweep run again into the same folder (or with ``--resume``) skips
 finished runs, so no run is ever stored twice.
 
-The run files are the record; a packed file is a copy for reading, made because reading thousands of
-small files costs a few milliseconds each (5,376 run files: 8.5 s, their packed file: 0.6 s). Its footer
-holds a fingerprint of the run files it was packed from (names, inodes, sizes, modification times), and
-it is read only while that fingerprint matches the folder: a run redone, removed or added since makes it
-stale, and the next load packs the folder again. A sweep removes the packed files before it writes a
-run. Load all results as one table with ``StudyResult.metrics`` (``wattyear.load_results(folder)``),
+The run files are the record; the packed files (``packing.py``) are copies for reading. A sweep removes the
+packed files before it writes a run. Load all results as one table with ``StudyResult.metrics`` (``wattyear.load_results(folder)``),
 ``pandas.read_parquet(folder / "runs.parquet")`` after a finished sweep, or, from the run files,
 ``pyarrow.dataset.dataset(folder / "runs")`` or DuckDB's ``SELECT * FROM 'folder/runs/*.parquet'``.
 """
@@ -29,187 +25,32 @@ run. Load all results as one table with ``StudyResult.metrics`` (``wattyear.load
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from wattyear.experiments.studies import manifest  # (its limits read as manifest.MAX_…: one value to patch)
+from wattyear.experiments.studies.folder_files import RUN_ID_KEY, file_stamp, parquet_intact, write_error
 from wattyear.experiments.studies.manifest import (MANIFEST_ORDER, arrow_table, arrow_type, manifest_cell, record_lines,
                                                    record_of)
+from wattyear.experiments.studies.packing import PackedTables
 from wattyear.sim.outputs import with_units
 from wattyear.sim.problems import ConfigError, Problem
 
-#: the footer key of a run file naming its run (``ResultStore.verify`` checks it on resume)
-RUN_ID_KEY = b"wattyear.run_id"
-#: the footer key of a packed file: the fingerprint of the run files it was packed from (``ResultStore.files``)
-PACKED_FROM_KEY = b"wattyear.packed_from"
 #: the footer key of manifest.parquet: the stamp of the manifest.jsonl it was written from (``file_stamp``),
 #: after the version of its format (a new format rewrites an old table whose manifest did not change)
 MANIFEST_FROM_KEY = b"wattyear.manifest_from"
 MANIFEST_TABLE_VERSION = 1
-#: rows per row group of a packed file (the run files' rows are gathered into groups this large)
-PACKED_ROW_GROUP = 1 << 16
 
 
-class MisplacedRunFiles(ConfigError):
-    """Run files whose footers name other runs (``ResultStore.check_owners``)."""
+class ResultStore(PackedTables):
+    """A sweep folder's run files and manifest (writing, resuming); packing and reading back: ``PackedTables``."""
 
-
-class WriteError(OSError):
-    """A result that could not be written (a full disk, a read-only or vanished folder), naming the
-    file. A sweep stops on it rather than recording the run as failed: every run after it would fail
-    the same way, and none of them is the model's fault."""
-
-
-def read_table(path: str | Path, what: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A Parquet table (a file, or a folder of them) a user points wattyear at, with the columns it must
-    have. A damaged, truncated or foreign file is a ConfigError naming it, never a reader's traceback."""
-
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        mode = None  # the reader says why
-    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a pipe would be waited on for ever
-        raise ConfigError([Problem(str(path), "(file)", what, "not a regular file (a device, pipe or socket)")])
-    try:
-        table = pd.read_parquet(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ConfigError([Problem(str(path), "(file)", what, f"unreadable: {first}")]) from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ConfigError([Problem(str(path), "(columns)", f"{what}, with the columns {', '.join(columns)}",
-                                   "no column " + ", ".join(missing))])
-    return table
-
-
-def read_json(path: str | Path, what: str, keys: tuple[str, ...] = ()) -> dict:
-    """A JSON object a user points wattyear at, with the keys it must have; anything else is a ConfigError
-    naming the file."""
-    from wattyear.sim.config_files import read_text_file
-
-    path = Path(path)
-    try:
-        value = json.loads(read_text_file(path, what))
-    except json.JSONDecodeError as exc:
-        raise ConfigError([Problem(str(path), "(syntax)", f"{what} (JSON)", str(exc))]) from None
-    if not isinstance(value, dict):
-        raise ConfigError([Problem(str(path), "(file)", f"{what}: a JSON object", type(value).__name__)])
-    missing = [k for k in keys if k not in value]
-    if missing:
-        raise ConfigError([Problem(str(path), ", ".join(missing), what, "missing")])
-    return value
-
-
-def write_error(exc: OSError, path: Path) -> WriteError:
-    """``exc`` as a WriteError naming ``path`` (Arrow's and ``write()``'s errors name no file)."""
-    return WriteError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path))
-
-
-#: the lock a sweep holds on its folder
-LOCK = "sweep.lock"
-
-
-@contextmanager
-def sweep_lock(folder: Path):
-    """Hold ``sweep.lock`` in ``folder`` for a whole sweep, and refuse a second sweep into it meanwhile
-    (the two would compute every run twice and record each twice). An OS lock (flock): the kernel
-    releases it when the process ends, however it ends, so a killed sweep never leaves it held. The
-    file stays (removing it could let two sweeps lock two different files); it names the holder."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this system: no lock
-        yield
-        return
-    path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise write_error(exc, path) from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise write_error(exc, path) from exc
-            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
-            who = f" (pid {holder[0]} on {holder[1]})" if len(holder) == 2 else ""
-            raise ConfigError([Problem(str(folder), LOCK, "a folder no other sweep is writing to: wait for it to "
-                                       "end, or sweep into another folder (--out)",
-                                       f"another sweep is writing there{who}")]) from None
-        import socket
-
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-#: record batches gathered while packing before they are joined into one (thousands of a run's few rows each,
-#: 88 columns apiece, held 700 MiB for 10⁴ runs)
-PACK_BATCHES_AT_ONCE = 512
-
-
-def _batches(files: list[Path], schema: pa.Schema):
-    """(file, record batch) of ``files`` in order, each file read on its own (a dataset over every file keeps
-    what it learnt of each: 2,000 run files took 660 MiB scanned at once) and given ``schema`` (the first
-    file's, as pandas' reader takes it); a file whose columns differ is read as a dataset of it would be."""
-    for path in files:
-        table = pq.ParquetFile(path).read()
-        if not table.schema.equals(schema, check_metadata=False):
-            table = ds.dataset([path], format="parquet", schema=schema).to_table()
-        for batch in table.to_batches():
-            yield path, batch
-
-
-def file_stamp(paths: list[Path]) -> str:
-    """What a run's files are on disk: size, modification time (ns) and inode of each (``-`` for a file that
-    is not there), as one text. Written to the run's manifest record when its files are; on resume a run
-    whose files still have the stamp its record holds is the run written then (a file rewritten, copied over
-    or cut since has another inode, time or size), so its footers need not be read again (``verify``).
-
-    >>> file_stamp([Path("/no/such/file")])
-    '-'
-    """
-    parts = []
-    for path in paths:
-        try:
-            info = os.stat(path)
-        except OSError:
-            parts.append("-")
-            continue
-        parts.append(f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}")
-    return ";".join(parts)
-
-
-def parquet_intact(path: Path) -> bool:
-    """Whether a Parquet file is whole as far as its bytes show: the magic number at both ends and a
-    footer no longer than the file. Reads 12 bytes: cheap enough for every kept table of every run."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-            size = fh.seek(0, os.SEEK_END)
-            if size < 12:
-                return False
-            fh.seek(size - 8)
-            tail = fh.read(8)
-    except OSError:
-        return False
-    return head == b"PAR1" and tail[4:] == b"PAR1" and int.from_bytes(tail[:4], "little") + 12 <= size
-
-
-class ResultStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.runs_dir = self.folder / "runs"
@@ -463,161 +304,3 @@ class ResultStore:
             tmp.unlink(missing_ok=True)
             raise write_error(exc, path) from exc
         return path
-
-    # ------------------------------------------------------------------------------ reading a study back
-
-    def table_dir(self, table: str = "metrics") -> Path:
-        """The folder of a table's run files: ``runs/`` for metrics, ``<table>/`` for the others."""
-        return self.runs_dir if table == "metrics" else self.folder / table
-
-    def packed_path(self, table: str = "metrics") -> Path:
-        """The packed file of a table, beside its folder of run files: ``runs.parquet``, ``market.parquet``…"""
-        folder = self.table_dir(table)
-        return folder.with_name(f"{folder.name}.parquet")
-
-    def files(self, table: str = "metrics") -> tuple[list[Path], bytes]:
-        """A table's run files in name order (the order every reader gives their rows), and their
-        fingerprint: a hash of each file's name, inode, size and modification time. A file rewritten
-        (always to a new inode: written to a temporary name, then renamed), removed or added changes it.
-        Names starting with ``.`` or ``_`` are left out, as Arrow's and pandas' readers leave them out."""
-        folder = self.table_dir(table)
-        try:
-            entries = sorted((e for e in os.scandir(folder) if e.name.endswith(".parquet")
-                              and not e.name.startswith((".", "_")) and e.is_file()), key=lambda e: e.name)
-        except (FileNotFoundError, NotADirectoryError):
-            entries = []
-        digest = hashlib.sha256()
-        for entry in entries:
-            st = entry.stat()
-            digest.update(f"{entry.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return [Path(e.path) for e in entries], digest.hexdigest().encode()
-
-    def packed(self, table: str = "metrics", fingerprint: bytes | None = None) -> Path | None:
-        """The table's packed file if it holds exactly the run files there are now, else None."""
-        path = self.packed_path(table)
-        if fingerprint is None:
-            fingerprint = self.files(table)[1]
-        try:
-            held = (pq.read_schema(path).metadata or {}).get(PACKED_FROM_KEY)
-        except (OSError, pa.ArrowException):  # none yet, or a damaged one: pack again
-            return None
-        return path if held == fingerprint else None
-
-    def drop_packed(self, tables: tuple[str, ...] = ("metrics",)) -> None:
-        """Remove the packed files (a sweep does, before it writes a run: they would go stale)."""
-        for table in tables:
-            self.packed_path(table).unlink(missing_ok=True)
-
-    def pack(self, table: str = "metrics", progress: bool | None = None) -> Path | None:
-        """Gather a table's run files into its packed file, unless it is current; return it (None: no run
-        file). Streams the rows a row group at a time, so memory stays flat however many runs there are.
-        ``progress``: None, a line saying what it does and a bar on a terminal; True, both anywhere; False,
-        silent. Raises WriteError if the file cannot be written (the run files are untouched)."""
-        files, fingerprint = self.files(table)
-        path = self.packed_path(table)
-        if not files:
-            path.unlink(missing_ok=True)
-            return None
-        if self.packed(table, fingerprint) is not None:
-            return path
-        self.check_owners(files)
-        dataset = ds.dataset(files, format="parquet")  # the first file's schema, as pandas' reader takes it
-        metadata = {k: v for k, v in (dataset.schema.metadata or {}).items() if k != RUN_ID_KEY}
-        schema = dataset.schema.with_metadata({**metadata, PACKED_FROM_KEY: fingerprint,
-                                               b"wattyear.run_files": str(len(files)).encode()})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        bar = _bar(len(files), f"packing {len(files):,} {table} run files into {path.name} (read from it from now on)",
-                   progress)
-        try:
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer, bar:
-                pending, rows, last = [], 0, None
-                for file, batch in _batches(files, dataset.schema):
-                    if file != last:
-                        if last is not None:
-                            bar.update(1)
-                        last = file
-                    if batch.num_rows:
-                        pending.append(batch)
-                        rows += batch.num_rows
-                    if len(pending) >= PACK_BATCHES_AT_ONCE:  # one batch of them: the same rows, less held
-                        pending = pa.Table.from_batches(pending).combine_chunks().to_batches()
-                    if rows >= PACKED_ROW_GROUP:
-                        writer.write_table(pa.Table.from_batches(pending), row_group_size=PACKED_ROW_GROUP)
-                        pending, rows = [], 0
-                if pending:
-                    writer.write_table(pa.Table.from_batches(pending), row_group_size=PACKED_ROW_GROUP)
-                bar.update(1)
-            os.replace(tmp, path)
-        except BaseException as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise write_error(exc, path) from exc
-            raise
-        return path
-
-    @staticmethod
-    def check_owners(files: list[Path]) -> None:
-        """Refuse run files whose footer names another run (one run's file copied over another's would be
-        read as that run: one run twice, another lost). Reads footers only (well under a millisecond a
-        file); a file that does not read is left to its reader to name, one without a run id (written
-        before run ids were) passes."""
-        wrong = []
-        for path in files:
-            try:
-                metadata = pq.read_metadata(path).metadata or {}
-            except Exception:  # Arrow's errors for a cut or empty file vary: its reader names it
-                continue
-            owner = metadata.get(RUN_ID_KEY)
-            if owner is not None and owner.decode(errors="replace") != path.stem:
-                wrong.append(Problem(str(path), "(file)", f"the rows of run {path.stem} (its name): run the sweep "
-                                     "again to redo it", f"run {owner.decode(errors='replace')}'s rows (a file copied "
-                                     "over another run's?)"))
-        if wrong:
-            raise MisplacedRunFiles(wrong)
-
-    def _readable(self, table: str, progress: bool | None) -> Path | list[Path] | None:
-        """What to read a table from: its packed file, packed now if it is stale and no sweep is writing
-        into the folder (a read-only folder, or a sweep under way, reads the run files); None if there are
-        no run files."""
-
-        files, fingerprint = self.files(table)
-        if not files:
-            return None
-        current = self.packed(table, fingerprint)
-        if current is not None:
-            return current
-        try:
-            with sweep_lock(self.folder):
-                return self.pack(table, progress) or files
-        except MisplacedRunFiles:
-            raise
-        except (ConfigError, OSError, pa.ArrowException):
-            # another sweep writes there, the folder is read-only, or a run file is damaged (its readers name it)
-            self.check_owners(files)
-            return files
-
-    def dataset(self, table: str = "metrics", progress: bool | None = None) -> ds.Dataset:
-        """A table's rows as a ``pyarrow.dataset`` (read lazily, only the columns and rows asked for): its
-        packed file, packed first if stale (``_readable``); with no run file yet, the (empty) folder's."""
-        source = self._readable(table, progress)
-        return ds.dataset(self.table_dir(table) if source is None else source, format="parquet")
-
-    def load(self, table: str = "metrics", progress: bool | None = None) -> pd.DataFrame:
-        """All runs' rows of one table (``metrics``, or a table the study keeps: ``market``, ``funding``,
-        ``leases``), in run order, read from the table's packed file (packed first if stale; ``pack`` says
-        what ``progress`` shows)."""
-        source = self._readable(table, progress)
-        if source is None:  # e.g. no run raised: no funding file was written
-            return pd.DataFrame()
-        return read_table(source if isinstance(source, Path) else self.table_dir(table),
-                          f"the {table} files of a sweep (a damaged run file is redone when the sweep is run again)")
-
-
-def _bar(total: int, what: str, progress: bool | None):
-    """A progress bar over ``total`` files, after a line saying ``what`` is done (see ``ResultStore.pack``)."""
-    from tqdm.auto import tqdm
-
-    if progress is not False:
-        print(what + "…", file=sys.stderr, flush=True)
-    return tqdm(total=total, unit="run", disable=None if progress is None else not progress, leave=False,
-                dynamic_ncols=True)

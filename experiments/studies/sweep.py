@@ -44,7 +44,8 @@ import pandas as pd
 from wattyear.experiments.studies.executors import (SCHEDULER_TIMEOUT, WORKER_TIMEOUT, check_workers, connect,
                                                      execute)
 from wattyear.experiments.studies.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
-from wattyear.experiments.studies.store import ResultStore, WriteError, file_stamp, write_error
+from wattyear.experiments.studies.folder_files import WriteError, file_stamp, write_error
+from wattyear.experiments.studies.store import ResultStore
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
 from wattyear.sim.guard import ModelError, check_frame
