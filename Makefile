@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sbc setup run dash test bench docs calibrate backtest golden clean
+.PHONY: growth sbc setup run dash test bench docs calibrate backtest golden clean
 
 # the first time (and after pyproject.toml changes): a venv with wattyear installed editable, so an edit to the
 # source takes effect without reinstalling. pip runs quietly: these lines say what it is doing meanwhile
@@ -53,6 +53,9 @@ calibrate: $(STAMP)
 
 backtest: $(STAMP)
 	$(BIN)/python -m wattyear.experiments.calibration.backtest --particles 500 --generations 8 --scenarios 200 --doc docs/validation.md
+
+growth: $(STAMP)
+	$(BIN)/python -m wattyear.experiments.calibration.growth --particles 1000 --generations 12 --draws 400 --doc docs/growth.md
 
 sbc: $(STAMP)
 	$(BIN)/python -m wattyear.experiments.calibration.sbc --replicates 100 --particles 100 --generations 3 --doc docs/sbc.md
