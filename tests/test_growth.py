@@ -77,3 +77,43 @@ def test_the_growth_fit_refuses_a_budget_it_cannot_run(capsys):
     with pytest.raises(SystemExit):
         growth.main(["--particles", "1"])
     assert "--particles: expected at least 2, found 1" in capsys.readouterr().err
+
+
+def test_the_forecast_reads_each_labs_revenue_of_each_scenario():
+    """forecast() against single runs of the same overrides and seeds: scenario by scenario, month by month."""
+    overrides = [{}, {"segments.api.usage_growth_per_year": 3.0}]
+    got = growth.forecast(overrides, [5, 6], months=4)
+    for s, (o, seed) in enumerate(zip(overrides, (5, 6))):
+        one = WattyearModel(resolve(load_config("baseline"), overrides={**o, "run.months": 4, "run.seed": seed})).run()
+        for lab in ("openai", "anthropic"):
+            expected = [r.books.revenue_usd[0, one.by_id[lab].column] for r in one.history]
+            np.testing.assert_array_equal(got[lab][s], expected)
+    assert got["openai"].shape == (2, 4) and not np.array_equal(got["openai"], got["anthropic"])
+
+
+def test_a_forecast_too_short_for_the_projections_is_refused():
+    with pytest.raises(ValueError, match="does not reach the end of 2028"):
+        growth.within_projections({"openai": np.zeros((1, 24)), "anthropic": np.zeros((1, 24))})
+
+
+def test_the_projections_are_cited_figures_dated_before_the_start():
+    with (CONFIG_DIR / "sources.csv").open(newline="") as fh:
+        dated = {row["key"]: as_of_month(row["as_of"]) for row in csv.DictReader(fh)}
+    assert all(dated[key] < (2026, 1) for _agent, _year, key, _value in growth.PROJECTIONS)
+
+
+def test_the_growth_fit_refuses_a_folder_of_another_kind_before_fitting(tmp_path, capsys):
+    """A run's folder as --out, or a study's where the carried posterior goes: refused at once, nothing written."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        growth.main(["--out", str(tmp_path / "run"), "--particles", "2", "--generations", "1", "--draws", "0"])
+    assert "found a run folder" in capsys.readouterr().err
+    (tmp_path / "g" / "baseline").mkdir(parents=True)
+    (tmp_path / "g" / "baseline" / "manifest.jsonl").write_text("")
+    assert growth.main(["--out", str(tmp_path / "g"), "--particles", "2", "--generations", "1", "--draws", "0"]) == 2
+    assert "a study folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["baseline"]
+    with pytest.raises(SystemExit):
+        growth.main(["--doc", str(tmp_path / "nowhere" / "g.md"), "--out", str(tmp_path / "h")])
+    assert "--doc: expected a file in an existing folder" in capsys.readouterr().err
