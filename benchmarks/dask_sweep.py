@@ -10,7 +10,7 @@ that many runs (a grid of open-weights quality × seeds, the last month kept), a
 a second, the coordinator's peak RSS and the largest worker's (psutil, sampled every 50 ms). The cluster is
 stopped at the end.
 
-``--coordinator``: in this process, loads a study of that many runs (its design: every run spec) and makes
+``--coordinator``: in this process, loads a study of that many runs (its design: points and seeds) and makes
 every task the sweep would hand its workers (``sweep.tasks_for``), without running any; reports the seconds
 and the peak RSS (``getrusage``) of each step.
 """
@@ -74,7 +74,8 @@ def coordinator_alone(runs: int, months: int) -> None:
         t0 = time.perf_counter()
         study = load_study(path)
         t1 = time.perf_counter()
-        print(f"  design: {len(study.runs):,} run specs in {t1 - t0:.1f} s; peak RSS {peak_rss_mib():,.0f} MiB "
+        print(f"  design: {len(study.runs):,} runs (points and seeds; each run spec is made when a task takes it) "
+              f"in {t1 - t0:.1f} s; peak RSS {peak_rss_mib():,.0f} MiB "
               f"(from {start:,.0f})")
         tasks = n_runs = 0
         for task in tasks_for(study, study.runs, ResultStore(Path(d) / "out"), workers=2):

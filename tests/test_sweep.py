@@ -59,6 +59,30 @@ def test_design_seeds_and_outputs(tmp_path):
     assert list(manifest["status"]) == ["ok"] * 8 and manifest["run_id"].is_unique
 
 
+def test_a_studys_runs_are_made_when_asked_with_the_designs_ids_seeds_and_points(tmp_path):
+    """The run list holds points and seeds, not a RunSpec a run; each run it makes is the one the design
+    defines: id p<point>-r<replicate>, its point's parameters, the seed SeedSequence(seed).spawn(n)[k] gives
+    (63 bits). Slices, the runs left to do on resume (``without``) and tasks keep run order."""
+    import numpy as np
+
+    from wattyear.experiments.studies.design import RunList, RunSpec
+
+    study = load_study(study_file(tmp_path, SMALL))
+    runs = study.runs
+    assert isinstance(runs, RunList) and len(runs.seeds) == len(runs) == 8
+    children = np.random.SeedSequence(11).spawn(8)
+    made = list(runs)
+    for k, run in enumerate(made):
+        point, replicate = divmod(k, 2)
+        assert run == RunSpec(f"p{point:05d}-r{replicate:03d}", point, replicate, runs.points[point],
+                              int(children[k].generate_state(1, np.uint64)[0] >> np.uint64(1)))
+    assert list(runs[2:5]) == made[2:5] and runs[-1] == made[-1] and list(runs[2:5][1:]) == made[3:5]
+    left = runs.without({made[0].run_id, made[5].run_id})
+    assert list(left) == [r for k, r in enumerate(made) if k not in (0, 5)] and runs.without(set()) is runs
+    assert [r["run_id"] for task in tasks_for(study, left, ResultStore(tmp_path / "x"), workers=1)
+            for r in task["runs"]] == [r.run_id for r in left]
+
+
 def test_packing_design_points_into_ensembles_changes_no_result(tmp_path):
     """Design points of different numbers (and a structural parameter, customer classes) run one run
     per ensemble or many per ensemble with the same bytes; the structural values never share one."""

@@ -10,6 +10,7 @@ import csv
 import itertools
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,71 @@ class RunSpec:
     replicate: int
     params: dict[str, Any]
     seed: int
+
+
+class RunList(Sequence):
+    """A study's runs, each ``RunSpec`` made when it is asked for: design points × replicates, in run-id order
+    (point by point, each point's replicates in turn), or the runs at ``indices`` of that order (``without``).
+
+    It holds the design points (shared by their replicates) and one 8-byte seed a run, not a ``RunSpec`` a run
+    (about 190 bytes each: 19 MB at 10⁵ runs), so a large study's coordinator does not grow with its runs.
+
+    >>> runs = RunList([{"x": 1}, {"x": 2}], replicates=2, seeds=np.array([7, 8, 9, 10], dtype=np.uint64))
+    >>> [(r.run_id, r.params["x"], r.seed) for r in runs]
+    [('p00000-r000', 1, 7), ('p00000-r001', 1, 8), ('p00001-r000', 2, 9), ('p00001-r001', 2, 10)]
+    >>> [r.run_id for r in runs.without({"p00000-r001"})][1:]
+    ['p00001-r000', 'p00001-r001']
+    >>> runs[-1].run_id, len(runs[1:3]), runs[1:3][0].run_id
+    ('p00001-r001', 2, 'p00000-r001')
+    """
+
+    def __init__(self, points: list[dict], replicates: int, seeds: np.ndarray, common_seeds: bool = False,
+                 indices: np.ndarray | None = None):
+        self.points, self.replicates, self.seeds, self.common_seeds = points, replicates, seeds, common_seeds
+        self.indices = indices  #: the runs kept, as positions in the whole design's order (None: all of them)
+
+    def __len__(self) -> int:
+        return len(self.points) * self.replicates if self.indices is None else len(self.indices)
+
+    def _spec(self, k: int) -> RunSpec:
+        i, r = divmod(k, self.replicates)
+        return RunSpec(f"p{i:05d}-r{r:03d}", i, r, self.points[i], int(self.seeds[r if self.common_seeds else k]))
+
+    def at(self, positions) -> "RunList":
+        """The runs at ``positions`` (of this list), in that order."""
+        whole = np.arange(len(self), dtype=np.int64) if self.indices is None else self.indices
+        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, whole[positions])
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return self.at(item)
+        n = len(self)
+        if not -n <= item < n:
+            raise IndexError(f"run {item} of {n}")
+        item %= n
+        return self._spec(item if self.indices is None else int(self.indices[item]))
+
+    def __iter__(self):
+        for k in (range(len(self)) if self.indices is None else self.indices.tolist()):
+            yield self._spec(k)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def without(self, run_ids) -> "RunList":
+        """The runs not in ``run_ids``, in run order (itself when there are none to leave out)."""
+        if not run_ids:
+            return self
+        keep = [k for k, run in zip(range(len(self)) if self.indices is None else self.indices.tolist(), self)
+                if run.run_id not in run_ids]
+        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, np.array(keep, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"RunList({len(self)} runs of {len(self.points)} points × {self.replicates} replicates)"
 
 
 def design_rows(file: Path) -> int:
@@ -231,7 +297,7 @@ def _cast(f, value):
     return value
 
 
-def design(study: "Study") -> list[RunSpec]:  # noqa: F821  (experiments.studies.study.Study, which imports this)
+def design(study: "Study") -> RunList:  # noqa: F821  (experiments.studies.study.Study, which imports this)
     """The runs: grid × sample design points, each with ``replicates`` seeds.
 
     Seeds: ``numpy.random.SeedSequence(master).spawn(n_runs)``, one per run in
@@ -267,11 +333,6 @@ def design(study: "Study") -> list[RunSpec]:  # noqa: F821  (experiments.studies
     points = [{**g, **s} for g in grid_points for s in sample_points]
     n_runs = study.replicates if study.common_seeds else len(points) * study.replicates
     # the children SeedSequence(seed).spawn(n_runs) would give, made one at a time (not n_runs objects at once)
-    seeds = [int(np.random.SeedSequence(study.seed, spawn_key=(k,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
-             for k in range(n_runs)]
-    runs = []
-    for i, params in enumerate(points):
-        for r in range(study.replicates):
-            k = r if study.common_seeds else i * study.replicates + r
-            runs.append(RunSpec(f"p{i:05d}-r{r:03d}", i, r, params, seeds[k]))
-    return runs
+    seeds = np.fromiter((np.random.SeedSequence(study.seed, spawn_key=(k,)).generate_state(1, np.uint64)[0]
+                         >> np.uint64(1) for k in range(n_runs)), dtype=np.uint64, count=n_runs)
+    return RunList(points, study.replicates, seeds, study.common_seeds)

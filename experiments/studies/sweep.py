@@ -34,6 +34,7 @@ import shutil
 import sys
 import time
 import traceback
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -46,6 +47,7 @@ from wattyear.experiments.studies.executors import (SCHEDULER_TIMEOUT, WORKER_TI
 from wattyear.experiments.studies.result_folder import IDENTITY, check_identity, study_identity, sweep_lock, write_text
 from wattyear.experiments.studies.folder_files import WriteError, file_stamp, write_error
 from wattyear.experiments.studies.store import ResultStore
+from wattyear.experiments.studies.design import RunList
 from wattyear.experiments.studies.study import RunSpec, Study
 from wattyear.sim.config import ConfigError, field_at, with_overrides
 from wattyear.sim.guard import ModelError, check_frame
@@ -116,17 +118,28 @@ def structure_of(params: dict) -> tuple:
     return tuple(sorted(fixed))
 
 
-def tasks_for(study: Study, runs: list[RunSpec], store: ResultStore, *, memory_bytes: int = DEFAULT_MEMORY_BYTES,
+def tasks_for(study: Study, runs: "RunList | list[RunSpec]", store: ResultStore, *, memory_bytes: int = DEFAULT_MEMORY_BYTES,
               workers: int = 1) -> Iterator[dict]:
     """Pack runs into ensemble tasks: runs of the same structure, in run order, as many as the memory
     budget allows, and few enough that every worker gets at least two tasks. Tasks are made as they
     are taken, so the coordinator never holds a whole large study's worth of them."""
-    groups: dict[tuple, list[RunSpec]] = {}
-    for run in runs:
-        groups.setdefault(structure_of(run.params), []).append(run)
+    groups: dict[tuple, list] = {}  # structure → positions in ``runs`` (runs are made when a task takes them)
+    structures: dict[int, tuple] = {}  # a design point's structure, worked out once (its replicates share it)
+    for k, run in enumerate(runs):
+        key = structures.get(run.point)
+        if key is None:
+            key = structures[run.point] = structure_of(run.params)
+        groups.setdefault(key, array("q")).append(k)
+    if len(groups) == 1:  # every run in one group (the usual case): the runs themselves, in order
+        groups = {key: None for key in groups}
     share = max(1, math.ceil(len(runs) / (2 * max(workers, 1))))
     for key, group in groups.items():
         # a group's runs share what sets memory (horizon, customer classes): size it from its own config
+        if group is None:
+            group = runs
+        else:
+            positions = np.frombuffer(group, dtype=np.int64)
+            group = runs.at(positions) if isinstance(runs, RunList) else [runs[k] for k in positions]
         config = study.base
         if key:
             try:
@@ -370,14 +383,14 @@ def expected_rows(study: Study, params: dict) -> int:
     return kept * sum(agents[kind] for kind in study.kinds)
 
 
-def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[list[RunSpec], dict[str, str]]:
+def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[RunList, dict[str, str]]:
     """(the runs to do, in run order; the finished-looking runs among them that are redone, with why).
 
     A run is finished when its files verify: its metrics file holds the rows the manifest recorded
     (or, for a run stored just before a crash and never recorded, the rows its kept months and agents
     make). A damaged run's files are deleted; a verified unrecorded one gets its record."""
     if not resume:
-        return list(study.runs), {}
+        return study.runs, {}
     present = store.finished()
     rows, stamps = store.recorded_runs()
     found = {r.run_id: r for r in study.runs if r.run_id in present}
@@ -393,7 +406,7 @@ def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[list[Ru
                           "wall_seconds": None, "pid": None, "note": "found finished on resume",
                           "files": file_stamp(store.files_of(run_id, study.tables))})
     finished = found.keys() - damaged.keys()
-    return [r for r in study.runs if r.run_id not in finished], damaged
+    return study.runs.without(finished), damaged
 
 
 def _write_record(folder: Path) -> None:
