@@ -91,6 +91,11 @@ def test_packing_design_points_into_ensembles_changes_no_result(tmp_path):
     assert len(study.runs) == 16
     tasks = list(tasks_for(study, study.runs, ResultStore(tmp_path / "x"), workers=1))
     assert [len(t["runs"]) for t in tasks] == [8, 8]  # one ensemble per count of classes
+    left = study.runs.without({"p00000-r000", "p00003-r001", "p00006-r000"})  # a resume's runs to do
+    picked = list(tasks_for(study, left, ResultStore(tmp_path / "x"), workers=1))
+    as_list = list(tasks_for(study, list(left), ResultStore(tmp_path / "x"), workers=1))
+    assert [[r["run_id"] for r in t["runs"]] for t in picked] == [[r["run_id"] for r in t["runs"]] for t in as_list]
+    assert sorted(r["run_id"] for t in picked for r in t["runs"]) == sorted(r.run_id for r in left) and len(left) == 13
     for task in tasks:
         assert len({r["params"]["segments.enterprise.size_classes"] for r in task["runs"]}) == 1
         assert len({r["point"] for r in task["runs"]}) == 4  # four design points in each

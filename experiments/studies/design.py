@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import operator
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,14 +67,22 @@ class RunList(Sequence):
         i, r = divmod(k, self.replicates)
         return RunSpec(f"p{i:05d}-r{r:03d}", i, r, self.points[i], int(self.seeds[r if self.common_seeds else k]))
 
+    def positions(self) -> np.ndarray:
+        """(len,) each run's position in the whole design's order."""
+        return np.arange(len(self), dtype=np.int64) if self.indices is None else self.indices
+
     def at(self, positions) -> "RunList":
-        """The runs at ``positions`` (of this list), in that order."""
-        whole = np.arange(len(self), dtype=np.int64) if self.indices is None else self.indices
-        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, whole[positions])
+        """The runs at ``positions`` (of this list: a slice or an integer array), in that order."""
+        if self.indices is None and isinstance(positions, slice):  # no arange of the whole design per slice
+            picked = np.arange(*positions.indices(len(self)), dtype=np.int64)
+        else:
+            picked = self.positions()[positions]
+        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, picked)
 
     def __getitem__(self, item):
         if isinstance(item, slice):
             return self.at(item)
+        item = operator.index(item)
         n = len(self)
         if not -n <= item < n:
             raise IndexError(f"run {item} of {n}")
@@ -92,12 +101,19 @@ class RunList(Sequence):
     __hash__ = None
 
     def without(self, run_ids) -> "RunList":
-        """The runs not in ``run_ids``, in run order (itself when there are none to leave out)."""
+        """The runs not in ``run_ids``, in run order (itself when there are none to leave out). An id is
+        read as its position (``p<point>-r<replicate>``); ids of no run of the design are ignored."""
         if not run_ids:
             return self
-        keep = [k for k, run in zip(range(len(self)) if self.indices is None else self.indices.tolist(), self)
-                if run.run_id not in run_ids]
-        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, np.array(keep, dtype=np.int64))
+        gone = []
+        for run_id in run_ids:
+            point, sep, replicate = str(run_id).partition("-r")
+            if sep and point[:1] == "p" and point[1:].isdigit() and replicate.isdigit() \
+                    and int(replicate) < self.replicates and int(point[1:]) < len(self.points):
+                gone.append(int(point[1:]) * self.replicates + int(replicate))
+        positions = self.positions()
+        keep = positions[~np.isin(positions, np.array(gone, dtype=np.int64))]
+        return RunList(self.points, self.replicates, self.seeds, self.common_seeds, keep)
 
     def __repr__(self) -> str:
         return f"RunList({len(self)} runs of {len(self.points)} points × {self.replicates} replicates)"

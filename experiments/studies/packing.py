@@ -115,7 +115,10 @@ class PackedTables:
         self.check_owners(files)
         # the first file's schema, as pandas' reader (a dataset over the files) takes it; read from that file
         # alone: a dataset over every file keeps about 2 KB of each (210 MiB at 10⁵ runs) just to give it
-        first = pq.read_schema(files[0])
+        try:
+            first = pq.read_schema(files[0])
+        except (OSError, pa.ArrowException) as exc:  # name the file (Arrow's message may not)
+            raise OSError(f"cannot read the schema of {files[0]}: {exc}") from exc
         metadata = {k: v for k, v in (first.metadata or {}).items() if k != RUN_ID_KEY}
         schema = first.with_metadata({**metadata, PACKED_FROM_KEY: fingerprint,
                                       b"wattyear.run_files": str(len(files)).encode()})

@@ -34,7 +34,6 @@ import shutil
 import sys
 import time
 import traceback
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -123,23 +122,34 @@ def tasks_for(study: Study, runs: "RunList | list[RunSpec]", store: ResultStore,
     """Pack runs into ensemble tasks: runs of the same structure, in run order, as many as the memory
     budget allows, and few enough that every worker gets at least two tasks. Tasks are made as they
     are taken, so the coordinator never holds a whole large study's worth of them."""
-    groups: dict[tuple, list] = {}  # structure → positions in ``runs`` (runs are made when a task takes them)
-    structures: dict[int, tuple] = {}  # a design point's structure, worked out once (its replicates share it)
-    for k, run in enumerate(runs):
-        key = structures.get(run.point)
-        if key is None:
-            key = structures[run.point] = structure_of(run.params)
-        groups.setdefault(key, array("q")).append(k)
-    if len(groups) == 1:  # every run in one group (the usual case): the runs themselves, in order
-        groups = {key: None for key in groups}
+    groups: dict[tuple, np.ndarray | None] = {}  # structure → positions in ``runs`` (None: all of them)
+    if isinstance(runs, RunList):  # read the points, not runs: a run is made only when a task takes it
+        points = runs.positions() // runs.replicates
+        keys = [structure_of(params) for params in runs.points]  # a point's replicates share its structure
+        by_key: dict[tuple, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_key.setdefault(key, []).append(i)
+        if len(by_key) == 1:
+            groups = {keys[0]: None} if len(runs) else {}
+        else:
+            point_group = np.empty(len(keys), dtype=np.int64)
+            for g, members in enumerate(by_key.values()):
+                point_group[members] = g
+            order = point_group[points]
+            groups = {key: np.flatnonzero(order == g) for g, key in enumerate(by_key) if np.any(order == g)}
+            groups = dict(sorted(groups.items(), key=lambda item: item[1][0]))  # groups in order of their first run
+    else:
+        listed: dict[tuple, list[int]] = {}
+        for k, run in enumerate(runs):
+            listed.setdefault(structure_of(run.params), []).append(k)
+        groups = {key: np.array(members, dtype=np.int64) for key, members in listed.items()}
     share = max(1, math.ceil(len(runs) / (2 * max(workers, 1))))
     for key, group in groups.items():
         # a group's runs share what sets memory (horizon, customer classes): size it from its own config
         if group is None:
             group = runs
         else:
-            positions = np.frombuffer(group, dtype=np.int64)
-            group = runs.at(positions) if isinstance(runs, RunList) else [runs[k] for k in positions]
+            group = runs.at(group) if isinstance(runs, RunList) else [runs[k] for k in group.tolist()]
         config = study.base
         if key:
             try:
@@ -406,7 +416,9 @@ def _unfinished(study: Study, store: ResultStore, resume: bool) -> tuple[RunList
                           "wall_seconds": None, "pid": None, "note": "found finished on resume",
                           "files": file_stamp(store.files_of(run_id, study.tables))})
     finished = found.keys() - damaged.keys()
-    return study.runs.without(finished), damaged
+    if isinstance(study.runs, RunList):
+        return study.runs.without(finished), damaged
+    return [r for r in study.runs if r.run_id not in finished], damaged
 
 
 def _write_record(folder: Path) -> None:
