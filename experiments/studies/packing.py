@@ -39,7 +39,7 @@ class MisplacedRunFiles(ConfigError):
 PACK_BATCHES_AT_ONCE = 512
 
 
-def _batches(files: list[Path], schema: pa.Schema):
+def _batches(files: list[str], schema: pa.Schema):
     """(file, record batch) of ``files`` in order, each file read on its own (a dataset over every file keeps
     what it learnt of each: 2,000 run files took 660 MiB scanned at once) and given ``schema`` (the first
     file's, as pandas' reader takes it); a file whose columns differ is read as a dataset of it would be."""
@@ -67,7 +67,7 @@ class PackedTables:
         folder = self.table_dir(table)
         return folder.with_name(f"{folder.name}.parquet")
 
-    def files(self, table: str = "metrics") -> tuple[list[Path], bytes]:
+    def files(self, table: str = "metrics") -> tuple[list[str], bytes]:
         """A table's run files in name order (the order every reader gives their rows), and their
         fingerprint: a hash of each file's name, inode, size and modification time. A file rewritten
         (always to a new inode: written to a temporary name, then renamed), removed or added changes it.
@@ -82,7 +82,8 @@ class PackedTables:
         for entry in entries:
             st = entry.stat()
             digest.update(f"{entry.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return [Path(e.path) for e in entries], digest.hexdigest().encode()
+        # paths as text: a Path a run once parsed holds its parts too (about 250 bytes a run, 25 MiB at 10⁵)
+        return [e.path for e in entries], digest.hexdigest().encode()
 
     def packed(self, table: str = "metrics", fingerprint: bytes | None = None) -> Path | None:
         """The table's packed file if it holds exactly the run files there are now, else None."""
@@ -153,7 +154,7 @@ class PackedTables:
         return path
 
     @staticmethod
-    def check_owners(files: list[Path]) -> None:
+    def check_owners(files: list[str] | list[Path]) -> None:
         """Refuse run files whose footer names another run (one run's file copied over another's would be
         read as that run: one run twice, another lost). Reads footers only (well under a millisecond a
         file); a file that does not read is left to its reader to name, one without a run id (written
@@ -165,14 +166,15 @@ class PackedTables:
             except Exception:  # Arrow's errors for a cut or empty file vary: its reader names it
                 continue
             owner = metadata.get(RUN_ID_KEY)
-            if owner is not None and owner.decode(errors="replace") != path.stem:
-                wrong.append(Problem(str(path), "(file)", f"the rows of run {path.stem} (its name): run the sweep "
+            stem = os.path.splitext(os.path.basename(path))[0]
+            if owner is not None and owner.decode(errors="replace") != stem:
+                wrong.append(Problem(str(path), "(file)", f"the rows of run {stem} (its name): run the sweep "
                                      "again to redo it", f"run {owner.decode(errors='replace')}'s rows (a file copied "
                                      "over another run's?)"))
         if wrong:
             raise MisplacedRunFiles(wrong)
 
-    def _readable(self, table: str, progress: bool | None) -> Path | list[Path] | None:
+    def _readable(self, table: str, progress: bool | None) -> Path | list[str] | None:
         """What to read a table from: its packed file, packed now if it is stale and no sweep is writing
         into the folder (a read-only folder, or a sweep under way, reads the run files); None if there are
         no run files."""
