@@ -54,9 +54,19 @@ SEGMENTS = ("enterprise", "api")
 #: the company projections dated before 2026 the decade is set beside: (agent, year, key in configs/sources.csv,
 #: value $). Each company's latest year: the one that carries the persistence. (Anthropic's projection also
 #: gives $15.2B for 2026, a point every scenario overshoots: the model starts 2026 at its $9B+ run-rate.)
-PROJECTIONS = (("openai", 2026, "openai_projected_revenue_2026_usd", 30e9),
-               ("anthropic", 2028, "anthropic_projected_revenue_2028_usd", 70e9))
 TARGETS = CONFIG_DIR / "growth_targets.csv"
+
+
+def _figure(key: str) -> float:
+    """The value of a cited figure of ``configs/sources.csv`` (the one place its number is written)."""
+    import csv
+
+    with (CONFIG_DIR / "sources.csv").open(newline="") as fh:
+        return next(float(row["value"]) for row in csv.DictReader(fh) if row["key"] == key)
+
+
+PROJECTIONS = tuple((agent, year, key, _figure(key)) for agent, year, key in (
+    ("openai", 2026, "openai_projected_revenue_2026_usd"), ("anthropic", 2028, "anthropic_projected_revenue_2028_usd")))
 
 
 def levels() -> dict[str, tuple[float, float]]:
@@ -68,12 +78,15 @@ def levels() -> dict[str, tuple[float, float]]:
 
 
 def carry(growth: np.ndarray, halflife: np.ndarray, years: float = 1.0) -> np.ndarray:
-    """The growth rate ``years`` on: g·2^(−years/h) (``DemandSegment.grow``'s g(t) = g₀·2^(−t/h)).
+    """The growth rate ``years`` on: g·2^(−years/h), the curve ``DemandSegment.usage_growth`` follows
+    (``kernel.halved``: no decay where h ≤ 0).
 
     >>> float(carry(np.array(3.0), np.array(1.0)))
     1.5
     """
-    return np.asarray(growth, float) * np.exp2(-years / np.asarray(halflife, float))
+    from wattyear.sim import kernel
+
+    return np.asarray(growth, float) * kernel.halved(years, halflife)
 
 
 def carried(sample: pd.DataFrame) -> pd.DataFrame:

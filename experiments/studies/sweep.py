@@ -136,7 +136,10 @@ def tasks_for(study: Study, runs: "RunList | list[RunSpec]", store: ResultStore,
             for g, members in enumerate(by_key.values()):
                 point_group[members] = g
             order = point_group[points]
-            groups = {key: np.flatnonzero(order == g) for g, key in enumerate(by_key) if np.any(order == g)}
+            for g, key in enumerate(by_key):
+                members = np.flatnonzero(order == g)
+                if members.size:
+                    groups[key] = members
             groups = dict(sorted(groups.items(), key=lambda item: item[1][0]))  # groups in order of their first run
     else:
         listed: dict[tuple, list[int]] = {}
