@@ -140,7 +140,8 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         plan includes, and a lab's plan fees change only by scenario).
 
         Best response (Lerner, nested logit): p* = c·η/(η − 1),
-        η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (``pricing.own_price_elasticity``),
+        η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε + (β_p/λ)·x (``pricing.own_price_elasticity``; x the
+        share of its customers' tokens they route to open weights),
         markup capped at ``max_markup``. When customers asked more compute than
         it could serve, the price m·p that would bring demand down to capacity
         (Σ_k D_k·m^(−η_k) = K) is the capacity-constrained answer; the lab
@@ -151,7 +152,7 @@ class FrontierLab(CapacityOwner, EconomicAgent):
         priced = world.segment_priced & ~world.segment_by_plan  # (1, K): plans keep their fees
         eta = pricing.own_price_elasticity(world.segment_beta_price, obs.own_share[:, :, c],
                                           world.segment_price_elasticity, obs.nest_share[:, :, c],
-                                          world.segment_nest_scale)
+                                          world.segment_nest_scale, obs.open_task_share[:, :, c])
         best = pricing.best_response_price(obs.marginal_cost_usd_per_mtok[:, :, c], eta, p["max_markup"][:, None])
         price = st.price[:, :, c]
         multiplier = pricing.capacity_price_multiplier(obs.asked_compute[:, :, c], np.where(priced, eta, 0.0),

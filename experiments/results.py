@@ -132,14 +132,21 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
         cols[key] = np.concatenate([arr, unserved if key in ("first_choice_tokens", "asked_tokens") else zeros],
                                    axis=2)
     usage = np.concatenate([stack("usage"), np.ones_like(unserved)], axis=2)
-    # served tokens in units of the segment's trend use (a provider whose customers use nothing serves none)
-    trend = np.divide(np.concatenate([served, unserved], axis=2), usage, out=np.zeros(usage.shape),
+    # served tokens in units of the segment's trend use (a provider whose customers use nothing serves none);
+    # the fringe's own customers only: the tasks closed labs' customers route to it are theirs
+    own = served.copy()
+    own[:, :, model.world.fringe_column] -= stack("routed_tokens")
+    trend = np.divide(np.concatenate([own, unserved], axis=2), usage, out=np.zeros(usage.shape),
                       where=usage > 0)
     cols["share"] = np.divide(trend, demand[..., None], out=np.zeros((n_steps, n_seg, n_prov + 1)),
                               where=demand[..., None] > 0)
     cols["usage"] = usage
     cols["capacity_shadow_price_usd_per_mtok"] = np.concatenate(
         [stack("capacity_shadow_price_usd_per_mtok"), zeros], axis=2)
+    cols["open_task_share"] = np.concatenate([stack("open_task_share"), zeros], axis=2)
+    routed = np.zeros((n_steps, n_seg, n_prov + 1))
+    routed[:, :, model.world.fringe_column] = stack("routed_tokens")
+    cols["routed_tokens"] = routed
     width = n_prov + 1
     data = {
         "step": np.repeat(steps, n_seg * width),

@@ -213,4 +213,6 @@ def market_month(world: World, tokens: TokenMonth, price: np.ndarray, shadow_pri
         outside=seg_sum(clearing.outside),
         customers=seg_sum(tokens.customers),
         capacity_shadow_price_usd_per_mtok=shadow_price_usd_per_mtok,
+        open_task_share=tokens.open_task_share,
+        routed_tokens=tokens.routed_served,
     )

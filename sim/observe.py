@@ -78,6 +78,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
         first_choice_compute=tokens.first_choice * phi,
         own_share=own_share,
         nest_share=nest_share,
+        open_task_share=tokens.open_task_share,
         marginal_cost_usd_per_mtok=marginal,
         rejected_paid_tokens=paid_rejected,
         paid_price_usd_per_token=kernel.safe_divide(rejected_value, paid_rejected),

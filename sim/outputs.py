@@ -259,14 +259,20 @@ MARKET = (
     C("served_customers", "customers", "customers whose tokens it served (in a plan segment: its subscribers)"),
     C("spend_usd", "$", "the segment's spend on its tokens (a plan: subscribers × fee)"),
     C("rate_limited_share", "fraction", "(asked − served) / asked"),
-    C("share", "fraction", "share of the segment's demand it served (its served tokens over its usage "
-      "multiplier, over segment demand; `unserved` row: unserved / demand); the rest chose the outside option"),
+    C("share", "fraction", "share of the segment's demand it served (its served tokens, less those routed to it, "
+      "over its usage multiplier, over segment demand; `unserved` row: unserved / demand); the rest chose the "
+      "outside option"),
     C("usage", "x", "tokens a customer of this provider uses relative to the segment's trend: "
       "(price / reference price)^(−price_elasticity), the reference being the segment's customer-weighted "
-      "geometric mean of the closed labs' starting prices (1 on `unserved` rows, in free and plan segments)"),
+      "geometric mean of the closed labs' starting prices, times 1 − open_task_share (1 on `unserved` rows, in "
+      "free and plan segments)"),
     C("capacity_shadow_price_usd_per_mtok", "$/Mtok", "capacity premium in the lab's target price set at the "
       "end of the month: the part above its best response passed on from the price that would bring demand "
       "down to its capacity (0 unless customers asked more than it could serve; 0 for the fringe)"),
+    C("open_task_share", "fraction", "share of the tokens of a closed lab's customers that they route, task by "
+      "task, to open weights (multi-homing; 0 for the fringe and `unserved` rows, in free and plan segments)"),
+    C("routed_tokens", "tokens", "of the fringe's served tokens, those closed labs' customers routed to it "
+      "(0 on other rows)"),
 )
 
 LEASES = (

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, nest_share=None, nest_scale=1.0):
+def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, nest_share=None, nest_scale=1.0,
+                         routed_share=0.0):
     """Elasticity of a provider's token demand to its own price: nested-logit choice, then usage.
 
     Customers choose a provider by a nested logit on −β_p·ln p (Berry 1994, with λ = 1 − σ): its share s
@@ -16,17 +17,23 @@ def own_price_elasticity(beta_price, own_share, usage_elasticity=0.0, nest_share
     η = β_p·(1/λ − (1/λ − 1)·s_(j|g) − s) + ε (the discrete–continuous demand of the IO literature). With
     λ = 1 (or alone in its nest, s_(j|g) = 1) this is the plain logit's β_p·(1 − s) + ε.
     ``own_share`` and ``nest_share`` are demand-weighted over the segment's customer classes (Σ d·s² / Σ d·s).
+    Customers who route a share x of their tasks to open weights by a logit at the nest's scale
+    (``routed_share``, ``token_month.open_task_share``) keep 1 − x at the lab, whose own-price elasticity
+    is (β_p/λ)·x, so η gains that term.
 
     >>> float(own_price_elasticity(3.0, 0.5, 1.0))
     2.5
     >>> float(own_price_elasticity(1.0, 0.2, 0.0, nest_share=0.5, nest_scale=0.5))  # 2 − 1·0.5 − 0.2
     1.3
+    >>> float(own_price_elasticity(1.0, 0.2, 0.0, nest_share=0.5, nest_scale=0.5, routed_share=0.25))  # + 2·0.25
+    1.8
     """
     s = np.asarray(own_share, dtype=float)
     lam = np.asarray(nest_scale, dtype=float)
     within = s if nest_share is None else np.asarray(nest_share, dtype=float)
     return (np.asarray(beta_price, dtype=float) * (1.0 / lam - (1.0 / lam - 1.0) * within - s)
-            + np.asarray(usage_elasticity, dtype=float))
+            + np.asarray(usage_elasticity, dtype=float)
+            + np.asarray(beta_price, dtype=float) / lam * np.asarray(routed_share, dtype=float))
 
 
 def best_response_price(marginal_cost, elasticity, max_markup):

@@ -102,6 +102,9 @@ class TokenMonth:
     served: np.ndarray  #: (S, K, P) tokens served, by segment
     first_choice: np.ndarray  #: (S, K, P) tokens asked by first choices, by segment
     served_customers: np.ndarray  #: (S, K, P) customers whose tokens it served (subscribers, by the month)
+    open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
+    routed_asked: np.ndarray  #: (S, K) tokens closed labs' customers routed to the fringe (in ``asked``)
+    routed_served: np.ndarray  #: (S, K) of those, tokens the fringe served (in ``served``)
 
     @property
     def served_compute(self) -> np.ndarray:
@@ -255,6 +258,8 @@ class MarketMonth:
     outside: np.ndarray  #: (S, K) demand that chose the outside option
     customers: np.ndarray  #: (S, K)
     capacity_shadow_price_usd_per_mtok: np.ndarray  #: (S, K, P) set by the labs' prices at the month's end
+    open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
+    routed_tokens: np.ndarray  #: (S, K) of the fringe's served tokens, those routed to it by closed labs' customers
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +296,7 @@ class Observation:
     first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
     nest_share: np.ndarray  #: (S, K, P) demand-weighted share of each provider within its nest
+    open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
     served_tokens: np.ndarray  #: (S, K, P) tokens served this month
     marginal_cost_usd_per_mtok: np.ndarray  #: (S, K, P) cost of serving one more Mtok in each segment
     rejected_paid_tokens: np.ndarray  #: (S, P) compute tokens of the paid tokens turned away

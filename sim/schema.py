@@ -403,6 +403,10 @@ SEGMENT = {
     "nest_parameter": F("float", "-", "σ of the nested logit: closed labs share a nest and the open-weights "
                         "fringe has its own (0: plain logit; toward 1: closed labs near-perfect substitutes for "
                         "one another, each far less so for open weights)", default=0.0, min=0, max=0.95),
+    "open_task_affinity": F("float", "utility", "appeal of open weights for a task of a closed lab's customer, who "
+                            "routes x = logistic([this + β_q·(Q_open − Q_lab) − β_p·(ln(p_open/p_ref) − "
+                            "ln(p_lab/p_lab,start))]/λ) of its tokens to them (multi-homing; -1000: none)",
+                            default=-1000.0),
     "premium_share": F("float", "fraction", "share of a subscription segment's subscribers on the premium tier",
                        default=0.0, min=0, max=1),
     "premium_fee_usd_per_month": F("float", "$/month", "fee of the premium tier (e.g. $100-200 plans)",
@@ -473,6 +477,7 @@ _CEILINGS = (
     (SEGMENT, "beta_quality", None, 50.0),
     (SEGMENT, "beta_price", None, 20.0),
     (SEGMENT, "outside_utility", -1000.0, 100.0),
+    (SEGMENT, "open_task_affinity", -1000.0, 20.0),
     (SEGMENT, "demand_shock_sigma", None, 2.0),
     (LAB, "affinity", -1000.0, 100.0),  # (a very negative affinity is how a world leaves a provider out)
     (FRINGE, "affinity", -1000.0, 100.0),

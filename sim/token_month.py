@@ -83,6 +83,44 @@ def usage(world: World, st: WorldState) -> np.ndarray:
     return ratio ** -world.segment_price_elasticity[:, :, None]
 
 
+#: the largest share of a closed lab's tokens its customers may route to open weights (keeps 1 − x > 0)
+MAX_OPEN_TASK_SHARE = 1.0 - 1e-9
+
+
+def open_task_share(world: World, st: WorldState, fringe_open: np.ndarray) -> np.ndarray:
+    """(S, K, P) share x of a closed lab's customers' tokens that they route, task by task, to open weights
+    (multi-homing: a developer or business with a closed lab's key also calls an open model for the tasks
+    it does well enough, cheaper); 0 for the fringe, in free and plan segments, and where the fringe has
+    no serving capacity (``fringe_open`` (S,) bool).
+
+    A task goes to open weights or stays with the customer's lab by a logit at the closed nest's scale (a
+    customer that already calls both moves a task between them as readily as between two closed labs):
+
+        x_kp = 1 / (1 + exp(−z)),  z = [a_k + β_q·(Q_o − Q_p) − β_p·(ln(p_o/p̄_k) − ln(p_kp/p_kp,0))] / λ_k
+
+    a_k the segment's ``open_task_affinity`` (−1000: nothing is routed), Q_o the open weights' quality,
+    p_o their price, p̄_k the segment's reference price, p_kp,0 the lab's starting price: its customers chose
+    it at that price, so a lab's own price enters as its move since the start (a dear lab's customers are
+    those who value it; a lab that raises its price sees more tasks leave). The customer's tokens at its
+    lab are then r·(1 − x) and those it routes r·x, so the lab's token demand has the extra own-price
+    elasticity ∂ln(1 − x)/∂ln p = (β_p/λ)·x (``pricing.own_price_elasticity``'s ``routed_share``)."""
+    n_labs, f = world.n_labs, world.fringe_column
+    floor = token_market.PRICE_FLOOR_USD_PER_MTOK
+    lam = world.segment_nest_scale[:, :, None]
+    ref = world.reference_price[:, :, None]
+    log_open = np.log(np.maximum(st.price[:, :, f:f + 1], floor)) - np.log(np.maximum(ref, floor))
+    log_move = (np.log(np.maximum(st.price[:, :, :n_labs], floor))
+                - np.log(np.maximum(world.start_price[:, :, :n_labs], floor)))
+    z = (world.segment_task_affinity[:, :, None]
+         + world.segment_beta_quality[:, :, None] * (st.quality[:, None, f:f + 1] - st.quality[:, None, :n_labs])
+         - world.segment_beta_price[:, :, None] * (log_open - log_move)) / lam
+    x = np.exp(-np.logaddexp(0.0, -z))  # the logistic, without overflow for any z
+    routes = (world.segment_priced & ~world.segment_by_plan)[:, :, None] & (ref > 0) & fringe_open[:, None, None]
+    out = np.zeros(st.price.shape)
+    out[:, :, :n_labs] = np.where(routes, np.minimum(x, MAX_OPEN_TASK_SHARE), 0.0)
+    return out
+
+
 def compute_per_token(world: World, st: WorldState, fringe_size_quality: np.ndarray) -> np.ndarray:
     """(S, K, P) compute a token of each segment takes at each provider (routing × quality cost).
 
@@ -109,10 +147,12 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     load, less its training share, over the peak-to-average of the load it
     would serve (weighted by first choices in compute).
     """
-    n_prov = world.n_providers
+    n_prov, f = world.n_providers, world.fringe_column
     u = utilities(world, st)
     phi = phi_segment.take(world.cell_segment, axis=1)  # (S, N, P)
-    usage_by_segment = usage(world, st)
+    routed_share = open_task_share(world, st, supply.capacity_year[:, f] > 0)
+    # the tokens a customer uses at its provider: its usage at that price, less the tasks it routes away
+    usage_by_segment = usage(world, st) * (1.0 - routed_share)
     cell_usage = usage_by_segment.take(world.cell_segment, axis=1)
     weights = choice_weights(world, u)
     first, _ = token_market.nested_shares(weights)
@@ -131,9 +171,35 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     # (divided last: a usage that underflows to almost nothing at an absurd price serves almost nobody)
     served_customers = kernel.safe_divide(cleared.served * kernel.safe_divide(customers, demand)[..., None],
                                           cell_usage)
+    asked, served = sums(cleared.asked), sums(cleared.served)
+    routed_asked, routed_served = route_tasks(served, routed_share, phi_segment[:, :, f], capacity[:, f], f)
+    asked[:, :, f] += routed_asked
+    served[:, :, f] += routed_served
     return TokenMonth(customers, demand, cleared, phi, cell_usage, usage_by_segment, peak, serving_share, capacity,
-                      phi_segment, sums(cleared.asked), sums(cleared.served), sums(cleared.first_choice),
-                      sums(served_customers))
+                      phi_segment, asked, served, sums(cleared.first_choice), sums(served_customers),
+                      routed_share, routed_asked, routed_served)
+
+
+def route_tasks(served: np.ndarray, routed_share: np.ndarray, fringe_phi: np.ndarray, fringe_capacity: np.ndarray,
+                fringe: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks closed labs' customers route to open weights, asked and served, (S, K) tokens each.
+
+    A lab that served T tokens of a segment to customers routing x of their tokens away sent
+    T·x/(1 − x) tokens to the fringe. The fringe serves them with the compute its own customers left
+    (``served`` (S, K, P) before routing; ``fringe_phi`` (S, K) its compute per token, ``fringe_capacity`` (S,)
+    in compute), pro rata across segments when they do not fit; what it cannot serve is unserved (its
+    rate limit), and it enters when busier than planned.
+
+    >>> served = np.array([[[60.0, 30.0]]]); x = np.array([[[0.25, 0.0]]])
+    >>> route_tasks(served, x, np.ones((1, 1)), np.array([40.0]), 1)  # 20 asked, 10 of capacity left
+    (array([[20.]]), array([[10.]]))
+    """
+    n_labs = fringe  # the closed labs are the columns before the fringe
+    routed = kernel.sum_last(served[:, :, :n_labs] * (routed_share[:, :, :n_labs] / (1.0 - routed_share[:, :, :n_labs])))
+    need = kernel.sum_last(routed * fringe_phi)
+    left = np.maximum(fringe_capacity - kernel.sum_last(served[:, :, fringe] * fringe_phi), 0.0)
+    fill = np.where(need > left, kernel.safe_divide(left, need), 1.0)
+    return routed, routed * fill[:, None]
 
 
 def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:

@@ -116,6 +116,7 @@ class World:
     segment_beta_price: np.ndarray  #: (S, K)
     segment_price_elasticity: np.ndarray  #: (S, K)
     segment_nest_scale: np.ndarray  #: (S, K) λ = 1 − σ of the nested logit
+    segment_task_affinity: np.ndarray  #: (S, K) appeal of open weights for a closed lab's customer's task
     nest_of: np.ndarray  #: (P,) each provider's nest: 0 the closed labs, 1 the open-weights fringe
     cell_nest_scale: np.ndarray  #: (S, N) λ of each customer class
     segment_peak: np.ndarray  #: (S, K) peak-to-average load
@@ -245,6 +246,7 @@ def build_world(cfg: dict, seeds: tuple) -> World:
         segment_beta_quality=seg_param("beta_quality"), segment_beta_price=seg_param("beta_price"),
         segment_price_elasticity=seg_param("price_elasticity"), segment_peak=seg_param("peak_to_average"),
         segment_nest_scale=1.0 - seg_param("nest_parameter"), nest_of=np.array([0] * n_labs + [1]),
+        segment_task_affinity=seg_param("open_task_affinity"),
         cell_nest_scale=np.ascontiguousarray(1.0 - seg_param("nest_parameter")[:, cell_segment]),
         segment_affinity=affinity, segment_routing=routing,
         cell_inertia=np.ascontiguousarray(seg_param("inertia")[:, cell_segment, None]),
