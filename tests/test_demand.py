@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import wattyear
 from wattyear.sim import kernel, pricing, token_market
 from wattyear.sim.model import WattyearModel
-from wattyear.sim.token_month import usage
+from wattyear.sim.token_month import open_task_share, usage
 from tests.worlds import resolved, tiny_world
 
 
@@ -113,6 +113,74 @@ def test_nested_water_fill_conserves_demand_and_respects_capacity(demand, u, cap
     assert np.all(c.served >= -1e-9)
 
 
+# ----------------------------------------------------------------- multi-homing: tasks routed to open weights
+def _task_world(affinity=-2.5, priced=True, by_plan=False):
+    return SimpleNamespace(n_labs=1, fringe_column=1, segment_nest_scale=np.array([[0.5]]),
+                           reference_price=np.array([[4.0]]), start_price=np.array([[[4.0, 0.5]]]),
+                           segment_task_affinity=np.array([[affinity]]), segment_beta_quality=np.array([[3.5]]),
+                           segment_beta_price=np.array([[1.25]]), segment_priced=np.array([[priced]]),
+                           segment_by_plan=np.array([[by_plan]]))
+
+
+def _task_share(world, lab_price, fringe_open=True):
+    st = SimpleNamespace(price=np.array([[[lab_price, 4.0 * np.exp(-2.0)]]]), quality=np.array([[1.0, 0.9]]))
+    return open_task_share(world, st, np.array([fringe_open]))[0, 0]
+
+
+def test_open_task_share_by_hand():
+    """One lab at its starting price $4 (the reference), open weights 0.1 of quality below it at 4e^−2 $/Mtok,
+    a = −2.5, β_q = 3.5, β_p = 1.25, λ = 0.5: z = (−2.5 − 0.35 + 1.25·2) / 0.5 = −0.7, so its customers route
+    x = 1/(1 + e^0.7) = 33.2% of their tokens to open weights. The lab raising its price e-fold adds
+    β_p/λ = 2.5 to z (x = 1/(1 + e^−1.8) = 85.8%). Nothing is routed where the fringe cannot serve, in a
+    plan segment or a free one, or at the affinity that switches the channel off; the fringe routes nothing."""
+    world = _task_world()
+    x = _task_share(world, 4.0)
+    assert x[0] == pytest.approx(1 / (1 + np.exp(0.7)), rel=1e-12) and x[1] == 0.0
+    assert _task_share(world, 4.0 * np.e)[0] == pytest.approx(1 / (1 + np.exp(-1.8)), rel=1e-12)
+    assert _task_share(world, 4.0, fringe_open=False)[0] == 0.0
+    assert _task_share(_task_world(by_plan=True), 4.0)[0] == 0.0
+    assert _task_share(_task_world(priced=False), 4.0)[0] == 0.0
+    assert _task_share(_task_world(affinity=-1000.0), 4.0)[0] == 0.0
+
+
+def test_routing_adds_its_share_times_the_nest_price_coefficient_to_the_elasticity():
+    """The lab keeps 1 − x of its customers' tokens; ∂ln(1 − x)/∂ln p = −(β_p/λ)·x, checked by finite
+    differences, and ``own_price_elasticity`` adds exactly that term."""
+    world, h = _task_world(), 1e-6
+    x = _task_share(world, 4.0)[0]
+    numeric = (np.log(1 - _task_share(world, 4.0 * np.exp(h))[0]) - np.log(1 - x)) / h
+    assert -numeric == pytest.approx(1.25 / 0.5 * x, rel=1e-5)
+    added = (pricing.own_price_elasticity(1.25, 0.2, 1.0, 0.4, 0.5, routed_share=x)
+             - pricing.own_price_elasticity(1.25, 0.2, 1.0, 0.4, 0.5))
+    assert added == pytest.approx(2.5 * x, rel=1e-12)
+
+
+@pytest.mark.parametrize("fringe_watts", [1.0, 1e-5])
+def test_routed_tasks_in_a_tiny_world(fringe_watts):
+    """One lab at $2 serving 100 customers × 1,000 tokens; the fringe has no customers of its own (affinity
+    −1000) and the lab's customers route x = 1/(1 + 3) = 25% of their tokens to it (a = −ln 3, no quality or
+    price term). The lab serves 75,000 tokens and earns 75,000 × $2/Mtok; with a watt, the fringe serves the
+    25,000 routed tokens at its price, counted as routed and not as its customers. With 10 µW (26 tokens a
+    month) it serves what it can and the rest is its rate limit."""
+    raw = tiny_world(**{"segments.api.open_task_affinity": -np.log(3.0), "fringe.watts": fringe_watts,
+                        "fringe.affinity": {"api": -1000.0}})
+    model = WattyearModel(resolved(raw))
+    model.step()
+    market = model.last_market
+    solo, fringe = 0, model.world.fringe_column
+    assert market.open_task_share[0, 0, solo] == pytest.approx(0.25, rel=1e-12)
+    assert market.served_tokens[0, 0, solo] == pytest.approx(75_000.0, rel=1e-12)
+    assert market.spend_usd[0, 0, solo] == pytest.approx(75_000.0 * 2.0 / 1e6, rel=1e-12)
+    served = market.served_tokens[0, 0, fringe]
+    assert market.routed_tokens[0, 0] == served and market.asked_tokens[0, 0, fringe] == pytest.approx(25_000.0)
+    assert market.spend_usd[0, 0, fringe] == pytest.approx(served * market.price_usd_per_mtok[0, 0, fringe] / 1e6)
+    if fringe_watts == 1.0:
+        assert served == pytest.approx(25_000.0, rel=1e-12)
+    else:
+        assert 0 < served < 30 and market.rate_limited_share[0, 0, fringe] > 0.99
+    assert market.first_choice_tokens[0, 0, fringe] < 1e-300  # routed tokens are not its customers' choice
+
+
 # ----------------------------------------------------------------- the baseline
 @pytest.fixture(scope="module")
 def baseline():
@@ -135,7 +203,8 @@ def test_spend_follows_each_labs_own_price_and_one_reference(baseline):
     openai = api[(api["provider"] == "openai") & (api["scenario"] == 0)].set_index("step")["price_usd_per_mtok"]
     assert openai.loc[24] < 0.8 * openai.loc[0]  # its price moved, and its revenue per token with it
     ent = k[(k["segment"] == "enterprise") & k["provider"].isin(["openai", "anthropic", "xai", "gemini"])]
-    reference = ent["usage"] ** (1 / 0.6) * ent["price_usd_per_mtok"]  # p·(p/ref)^(−1) = the reference
+    # p·(p/ref)^(−1) = the reference, usage net of the tasks routed to open weights
+    reference = (ent["usage"] / (1 - ent["open_task_share"])) ** (1 / 0.6) * ent["price_usd_per_mtok"]
     spread = reference.groupby([ent["scenario"], ent["step"]]).agg(lambda x: x.max() / x.min() - 1)
     assert spread.max() < 1e-9
 
@@ -154,10 +223,11 @@ def test_open_weights_hold_a_share_of_developer_tokens_and_little_of_enterprise(
     """Open weights' share of tokens, by year 2026–2030, median over seeds: API within 10–45% (public
     studies: a fifth to a third of router tokens), enterprise within 2–15%.
 
-    Measured: API 33%, 41%, 42%, 44% and 37% for 2026–2030 (the top, 2029, is where Gemini is short of watts:
-    its forecast of demand growing about 2.5x a year is capped at 1.6x, and the developers it turns away or
-    prices off go partly to open weights; one-year leases of watts the clouds hold for later contracts relieve
-    it, 15% of its asks unserved in 2029 without them and 3% with); enterprise 2–5%."""
+    Measured: API 33%, 40%, 42%, 42% and 37% for 2026–2030, of which 7–8 points are tasks closed labs'
+    customers route to open weights (the top, 2028–29, is where Gemini is short of watts: its forecast of
+    demand growing about 2.5x a year is capped at 1.6x, and the developers it turns away or prices off go
+    partly to open weights); enterprise 4.7%, then 8–10%, about half of it routed tasks (x ≈ 2–5% of a
+    closed lab's enterprise tokens)."""
     k = _by_year(baseline.market)
     k = k[k["provider"] != "unserved"]
     share = (k[k["provider"] == "open_weights_fringe"].groupby(["segment", "year", "scenario"])["served_tokens"].sum()
@@ -206,7 +276,8 @@ def test_moving_the_fringe_one_hardware_generation_is_no_knife_edge():
 @pytest.mark.slow
 def test_llama_quality_what_if_moves_open_share_and_closed_revenue():
     """Open-weights quality 0.6 → 0.9 over three seeds, 2028: the open API share rises by at least 10
-    points and every closed lab's 2026–2029 revenue falls (magnitudes in docs/model.md)."""
+    points and every closed lab's 2026–2029 revenue falls (magnitudes in docs/model.md §14; prices in
+    ``tests/test_whatifs.py``)."""
     def run(q):
         e = wattyear.run_ensemble(overrides={"open_weights.quality_fraction": q}, seeds=[42, 1, 2], months=48)
         k = _by_year(e.market)

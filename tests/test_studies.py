@@ -1,6 +1,8 @@
 """Studies users came for, shrunken: Llama price pressure, crossings from every month, kept tables,
 explicit designs, Sobol' and Morris studies, the Colossus lease what-if, and reports."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ import pytest
 import wattyear
 from wattyear.experiments.analysis import survival
 from wattyear.experiments.analysis.study_data import QUALITY, crossings_table, load
-from wattyear.experiments.analysis.outcomes import RESTRICTED, analyze
+from wattyear.experiments.analysis.outcomes import RESTRICTED, analyze, effect_step, findings, findings_lines
 from wattyear.experiments.cli import main
 from wattyear.experiments.analysis.report import report
 from wattyear.experiments.studies.study import load_study
@@ -238,9 +240,24 @@ def test_fully_censored_outcomes_get_no_effect_that_would_read_as_a_precise_null
     openai = findings[findings["lab"] == "openai"]  # never crosses in 48 months
     assert not openai["outcome"].str.contains("self-funding").any()
     assert "openai crosses in every run or in none" in (llama.folder / "analysis.md").read_text()
-    gemini = findings[findings["lab"] == "gemini"]  # crosses in every run: its months have an effect, its chance none
-    assert RESTRICTED in set(gemini["outcome"])
-    assert "chance of self-funding within the horizon" not in set(gemini["outcome"])
+
+
+def test_a_lab_crossing_in_every_run_gets_an_effect_on_its_months_and_none_on_its_chance():
+    """Twelve runs over two qualities: ``early`` crosses in every run (later at the higher quality), ``never`` in
+    none. Only ``early``'s months to self-funding get an effect (60 months per unit of quality, its months
+    rising from 12 to 18 over the grid's 0.5 → 0.6, times the step the table reports in); neither lab's chance
+    of self-funding does, and the report says why."""
+    q = np.repeat([0.5, 0.6], 6)
+    crossings = pd.DataFrame({"agent": ["early"] * 12 + ["never"] * 12, QUALITY: np.tile(q, 2),
+                              "crossing_step": np.concatenate([np.where(q > 0.55, 18.0, 12.0), np.full(12, np.nan)])})
+    data = SimpleNamespace(params=[QUALITY], horizon=48, labs=["early", "never"],
+                           runs=pd.DataFrame({"run_id": range(12)}))
+    table = findings(crossings, data)
+    assert set(table["lab"]) == {"early"} and set(table["outcome"]) == {RESTRICTED}
+    assert table["effect"].iloc[0] == pytest.approx(6.0 * float(effect_step(QUALITY, crossings[QUALITY])[0]) / 0.1)
+    text = "\n".join(findings_lines(table, data))
+    assert "early crosses in every run or in none, so no effect on its chance of self-funding can be estimated." in text
+    assert "never crosses in every run or in none" in text and "(nor on its months to self-funding)" in text
 
 
 def test_kept_tables_of_runs_without_metrics_and_empty_tables_are_left_out(tmp_path):

@@ -39,22 +39,19 @@ def segment_series(model, name, segment, agent):
 def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
     """Open-weights quality 0.6 → 0.9 of the frontier, over three seeds (measured: docs/model.md §14).
 
-    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (23% → 45%)
-    and of enterprise tokens at least doubles (1.6% → 5.6%); the fringe's sales grow 3–4×; OpenAI,
-    Anthropic and Gemini together sell 8% less in the API segment and about 1% less in enterprise;
-    the 2028 API prices of OpenAI, Anthropic and Gemini are no higher (OpenAI −0.25%, Anthropic −1.0% to −1.8%, Gemini −2.9%
-    to −3.1%); none of these three reaches sustained self-funding more than a month earlier (Anthropic
-    loses 8–10% of its decade's revenue, yet its crossing moves by a month either way: the next cluster
-    it plans shrinks with its demand; Gemini crosses 0–2 months later, OpenAI 0–1). xAI, with a few percent
-    of API tokens, prices at cost plus a near-constant markup, which is no higher: its price follows the
-    marginal cost of the watts it keeps after leasing out its idle ones (up to +3% in a seed), and it
-    reaches sustained self-funding in neither world.
+    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (20% → 44–46%)
+    and of enterprise tokens at least doubles (2.2–2.4% → 9.4–11.3%); the fringe's sales grow more than 2×
+    (3.6–3.7× in API, 6.2–6.3× in enterprise); OpenAI, Anthropic and Gemini together sell 17–18% less in the
+    API segment and 10% less in enterprise. Every closed lab's 2028 API price is 2–30% lower (OpenAI −4.5%,
+    Anthropic −6.6 to −8.5%, Gemini −9.7 to −10.7%, xAI −2.7 to −18%; −8% on average over labs and
+    seeds, against −0.2 to −3% before customers routed tasks to open weights), and OpenAI's, Anthropic's
+    and Gemini's enterprise prices too (−5 to −11%); their revenue over the decade falls 3–30% (measured
+    −6 to −20%), and none of them reaches sustained self-funding earlier (OpenAI's and Anthropic's
+    crossings in seeds 1–3 are gone; Gemini's 1–3 months later).
 
-    The price effects are small for a structural reason: the fringe's customers are few and heavy
-    (their usage answers its price 10× below the closed labs' with ε = 1), so open weights that double
-    their token share move the closed labs' *customer* shares, which set their Lerner markups under
-    the nested logit, by a point or two.
-    """
+    The channel: a closed lab's customers route a share x of their tasks to open weights at the closed
+    nest's price coefficient (docs/model.md §4), which a better open model raises (x ≈ 0.03 → 0.21 in the
+    API in 2028); each lab's own-price elasticity gains (β_p/λ)·x, so its Lerner markup falls."""
     labs = ("openai", "anthropic", "xai", "gemini")
     three = ("openai", "anthropic", "gemini")
     runs = {seed: (run(120, seed, (("open_weights.quality_fraction", 0.6),)),
@@ -62,27 +59,31 @@ def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
     spend = lambda m, seg, lab: segment_series(m, "spend_usd", seg, lab).sum()  # noqa: E731
     price_2028 = lambda m, seg, lab: segment_series(m, "price_usd_per_mtok", seg, lab)[24:36].mean()  # noqa: E731
 
-    def markup_2028(m, seg, lab):
-        return (segment_series(m, "price_usd_per_mtok", seg, lab)[24:36].mean()
-                / segment_series(m, "marginal_cost_usd_per_mtok", seg, lab)[24:36].mean())
-
     def open_share_2028(m, segment):
         served = {p: segment_series(m, "served_tokens", segment, p)[24:36].sum() for p in (*labs, "open_weights_fringe")}
         return served["open_weights_fringe"] / sum(served.values())
 
+    api_changes = []
     for low, high in runs.values():
         assert open_share_2028(high, "api") - open_share_2028(low, "api") >= 0.10
         assert open_share_2028(high, "enterprise") >= 2 * open_share_2028(low, "enterprise")
         for segment in ("api", "enterprise"):
             assert spend(high, segment, "open_weights_fringe") > 2 * spend(low, segment, "open_weights_fringe")
-        assert sum(spend(high, "api", lab) for lab in three) < 0.97 * sum(spend(low, "api", lab) for lab in three)
-        assert sum(spend(high, "enterprise", lab) for lab in three) < sum(spend(low, "enterprise", lab) for lab in three)
-        assert markup_2028(high, "api", "xai") <= markup_2028(low, "api", "xai") * (1 + 1e-9)
+        assert sum(spend(high, "api", lab) for lab in three) < 0.9 * sum(spend(low, "api", lab) for lab in three)
+        assert sum(spend(high, "enterprise", lab) for lab in three) < 0.97 * sum(spend(low, "enterprise", lab)
+                                                                                 for lab in three)
+        for lab in labs:
+            change = price_2028(high, "api", lab) / price_2028(low, "api", lab) - 1
+            assert -0.30 <= change <= -0.02, (lab, change)
+            api_changes.append(change)
         for lab in three:
-            assert price_2028(high, "api", lab) <= price_2028(low, "api", lab) * (1 + 1e-9), lab
+            assert -0.30 <= price_2028(high, "enterprise", lab) / price_2028(low, "enterprise", lab) - 1 <= -0.02, lab
+            revenue = series(high, "revenue_usd", lab).sum() / series(low, "revenue_usd", lab).sum() - 1
+            assert -0.30 <= revenue <= -0.03, (lab, revenue)
             cross_low, cross_high = (crossing_step(series(m, "self_funding_ratio", lab), series(m, "raised_usd", lab))
                                      for m in (low, high))
             assert cross_low is None or cross_high is None or cross_high >= cross_low - 1, lab
+    assert np.mean(api_changes) <= -0.05, api_changes
 
 
 #: OpenAI without its pre-signed Azure and Stargate tranches: its capacity follows its demand
@@ -199,29 +200,27 @@ def test_a_rivals_persistent_price_cut_lowers_the_prices_of_labs_it_meets():
                                                    ("open_weights.lag_months", 6, 2)])
 def test_faster_or_fresher_open_weights_take_a_little_more_of_the_api(parameter, slow, fast):
     """Releases every 3 months instead of 12, or 2 months behind the frontier instead of 6, over three
-    seeds: more of the API's customers choose open weights first in 2028 (their first-choice share of API
-    tokens rises by 1.8–3.9 points for the cadence and 1.0–3.6 for the lag, from about 41%; measured, seeds
-    1–3); OpenAI's, Anthropic's and Gemini's 2028 API prices are lower by at most 1.2%, or no more than 0.2%
-    higher (Anthropic, rate-limited, prices at its capacity, and a scenario whose capacity path differs a
-    little can leave its price 0.1% higher: seed 1, cadence). Small, because the frontier itself moves once
-    a year (annual runs), so a fresher copy of it gains little quality; nothing at all in 2026–27, when the
-    frontier has not moved since the first release. The share *served* moves less and in either direction
-    (−0.2 to +0.5 points for the cadence): the fringe rents as it goes and is itself short in 2028 (about 7%
-    of what it is asked), so the customers it gains are partly turned away to the closed labs. xAI, with
-    almost no API share, prices by its own costs (its price can rise)."""
+    seeds: open weights take more of the API in 2028, both as first choices (+1.4–4.1 points from about
+    32%) and served, their routed tasks included (+1.4–2.8 points from about 40%; measured, seeds 1–3), and
+    OpenAI's, Anthropic's and Gemini's 2028 API prices are lower, by 0.05–1.0% (closed labs' customers route
+    more tasks to a fresher open model, and their elasticity rises with it). Small, because the frontier itself
+    moves once a year (annual runs), so a fresher copy of it gains little quality; nothing at all in
+    2026–27, when the frontier has not moved since the first release. xAI, with almost no API share,
+    prices by its own costs (its price can rise)."""
     labs = ("openai", "anthropic", "xai", "gemini", "open_weights_fringe")
 
-    def first_choice_share_2028(m):
-        chosen = {p: segment_series(m, "first_choice_tokens", "api", p)[24:36].sum() for p in labs}
-        return chosen["open_weights_fringe"] / sum(chosen.values())
+    def share_2028(m, column):
+        tokens = {p: segment_series(m, column, "api", p)[24:36].sum() for p in labs}
+        return tokens["open_weights_fringe"] / sum(tokens.values())
 
     for seed in SEEDS:
         base, quick = run(48, seed, ((parameter, slow),)), run(48, seed, ((parameter, fast),))
-        assert 0.005 <= first_choice_share_2028(quick) - first_choice_share_2028(base) <= 0.06
+        for column in ("first_choice_tokens", "served_tokens"):
+            assert 0.005 <= share_2028(quick, column) - share_2028(base, column) <= 0.06, (seed, column)
         for lab in ("openai", "anthropic", "gemini"):
             before = segment_series(base, "price_usd_per_mtok", "api", lab)[24:36].mean()
             after = segment_series(quick, "price_usd_per_mtok", "api", lab)[24:36].mean()
-            assert before * 0.98 <= after <= before * 1.002, (seed, lab)
+            assert before * 0.98 <= after < before, (seed, lab)
 
 
 OWNERS = {"labs": ("openai", "anthropic", "xai", "gemini"),
