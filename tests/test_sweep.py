@@ -206,7 +206,7 @@ def test_analyze_a_sweep(tmp_path, capsys):
 
 def test_example_studies_are_valid():
     root = Path(__file__).resolve().parent.parent / "experiments" / "studies"
-    for name, runs in (("llama_pressure.toml", 64), ("sensitivity.toml", 6144), ("screening.toml", 408)):
+    for name, runs in (("llama_pressure.toml", 64), ("sensitivity.toml", 6656), ("screening.toml", 432)):
         study = load_study(root / name)
         assert len(study.runs) == runs
 

@@ -196,7 +196,9 @@ def test_every_input_of_the_backtest_world_dated_after_its_cut_off_is_a_listed_l
 def test_default_priors_leave_out_what_the_world_does_not_have():
     """The backtest world (2025) has no parent for xAI, so a parent's funding share cannot be set there and the
     default parameter set it is fitted over leaves it out (it used to stop `make backtest` with a config error);
-    the baseline, where SpaceX owns xAI, keeps it."""
+    the baseline, where SpaceX owns xAI, keeps it. Nor do its customers route tasks to open weights (its
+    ``open_task_affinity`` is at −1000, the value that switches the channel off): a prior on it would switch
+    the channel on in a world that predates it, so it is left out there and kept in the baseline."""
     import wattyear
     from wattyear.experiments.calibration.posterior import priors
     from wattyear.sim.config import CONFIG_DIR
@@ -204,7 +206,9 @@ def test_default_priors_leave_out_what_the_world_does_not_have():
     backtest = priors(config=wattyear.load_config(CONFIG_DIR / "backtest_2025.toml"))
     baseline = priors(config=wattyear.load_config())
     assert "labs.xai.parent_funding_share" in baseline and "labs.xai.parent_funding_share" not in backtest
-    assert set(backtest) == set(baseline) - {"labs.xai.parent_funding_share"}
+    routing = {"segments.api.open_task_affinity", "segments.enterprise.open_task_affinity"}
+    assert routing <= set(baseline) and not routing & set(backtest)
+    assert set(backtest) == set(baseline) - {"labs.xai.parent_funding_share"} - routing
 
 
 @pytest.mark.slow

@@ -47,14 +47,16 @@ def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]]
     """Uniform priors from ``bounds.toml``: the given dotted paths, or every parameter there that may
     differ between the scenarios of an ensemble (those that set the model's structure cannot be
     calibrated on the scenario axis) and, given the ``config`` they will be set in, that it takes at both
-    ends of its range (a parent's funding share means nothing in a world where the lab has no parent);
+    ends of its range (a parent's funding share means nothing in a world where the lab has no parent) and
+    does not hold at the value that switches its mechanism off (``switched_off``);
     ``extra`` adds ranges of other parameters (the backtest adds the affinities ``wattyear calibrate --fit``
     fits, over the ranges that fit searches)."""
     bounds = tomllib.loads(BOUNDS.read_text())["bounds"] | {k: {"low": lo, "high": hi}
                                                             for k, (lo, hi) in (extra or {}).items()}
     if paths is None:
         paths = [p for p in bounds if p not in (extra or {}) and (f := field_at(p)) is not None and f.varies
-                 and (config is None or applies(config, p, (bounds[p]["low"], bounds[p]["high"])))]
+                 and (config is None or (applies(config, p, (bounds[p]["low"], bounds[p]["high"]))
+                                         and not switched_off(config, p)))]
     paths = list(dict.fromkeys([*paths, *(extra or {})]))  # an extra range is calibrated, or refused below
     def why(p: str) -> str | None:
         if field_at(p) is None:
@@ -69,6 +71,31 @@ def priors(paths: list[str] | None = None, extra: dict[str, tuple[float, float]]
     if problems:
         raise ConfigError(problems)
     return {p: (float(bounds[p]["low"]), float(bounds[p]["high"])) for p in paths}
+
+
+#: parameters whose value in a config can switch their mechanism off: a config that holds one there leaves
+#: the mechanism out of its world, and a prior would switch it on (the 2025 backtest world predates the
+#: nested logit and the tasks customers route to open weights, and keeps them off)
+OFF_VALUES = {"open_task_affinity": -1000.0}
+
+
+def switched_off(config: dict, path: str) -> bool:
+    """Whether ``config`` holds ``path`` at the value that switches its mechanism off (``OFF_VALUES``).
+
+    >>> switched_off({"segments": {"api": {"open_task_affinity": -1000.0}}}, "segments.api.open_task_affinity")
+    True
+    >>> switched_off({"segments": {"api": {"open_task_affinity": -3.0}}}, "segments.api.open_task_affinity")
+    False
+    """
+    off = OFF_VALUES.get(path.rsplit(".", 1)[-1])
+    if off is None:
+        return False
+    node = config
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node == off
 
 
 def applies(config: dict, path: str, values) -> bool:
