@@ -133,9 +133,10 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
                                    axis=2)
     usage = np.concatenate([stack("usage"), np.ones_like(unserved)], axis=2)
     # served tokens in units of the segment's trend use (a provider whose customers use nothing serves none);
-    # the fringe's own customers only: the tasks closed labs' customers route to it are theirs
-    own = served.copy()
-    own[:, :, model.world.fringe_column] -= stack("routed_tokens")
+    # each provider's own customers only: the tasks closed labs' customers route (at the fringe, or back at
+    # their lab when the fringe is full) are counted apart
+    routed = stack("routed_tokens")
+    own = served - routed
     trend = np.divide(np.concatenate([own, unserved], axis=2), usage, out=np.zeros(usage.shape),
                       where=usage > 0)
     cols["share"] = np.divide(trend, demand[..., None], out=np.zeros((n_steps, n_seg, n_prov + 1)),
@@ -144,9 +145,7 @@ def market_frame(model, scenario: int = 0) -> pd.DataFrame:
     cols["capacity_shadow_price_usd_per_mtok"] = np.concatenate(
         [stack("capacity_shadow_price_usd_per_mtok"), zeros], axis=2)
     cols["open_task_share"] = np.concatenate([stack("open_task_share"), zeros], axis=2)
-    routed = np.zeros((n_steps, n_seg, n_prov + 1))
-    routed[:, :, model.world.fringe_column] = stack("routed_tokens")
-    cols["routed_tokens"] = routed
+    cols["routed_tokens"] = np.concatenate([routed, zeros], axis=2)
     width = n_prov + 1
     data = {
         "step": np.repeat(steps, n_seg * width),

@@ -259,7 +259,7 @@ MARKET = (
     C("served_customers", "customers", "customers whose tokens it served (in a plan segment: its subscribers)"),
     C("spend_usd", "$", "the segment's spend on its tokens (a plan: subscribers × fee)"),
     C("rate_limited_share", "fraction", "(asked − served) / asked"),
-    C("share", "fraction", "share of the segment's demand it served (its served tokens, less those routed to it, "
+    C("share", "fraction", "share of the segment's demand it served (its served tokens less routed_tokens, "
       "over its usage multiplier, over segment demand; `unserved` row: unserved / demand); the rest chose the "
       "outside option"),
     C("usage", "x", "tokens a customer of this provider uses relative to the segment's trend: "
@@ -271,8 +271,9 @@ MARKET = (
       "down to its capacity (0 unless customers asked more than it could serve; 0 for the fringe)"),
     C("open_task_share", "fraction", "share of the tokens of a closed lab's customers that they route, task by "
       "task, to open weights (multi-homing; 0 for the fringe and `unserved` rows, in free and plan segments)"),
-    C("routed_tokens", "tokens", "of the fringe's served tokens, those closed labs' customers routed to it "
-      "(0 on other rows)"),
+    C("routed_tokens", "tokens", "served tokens of tasks closed labs' customers routed to open weights: on the "
+      "fringe's row those it served, on a lab's row those the fringe could not take that came back to the lab "
+      "(0 on `unserved` rows)"),
 )
 
 LEASES = (

@@ -104,7 +104,7 @@ class TokenMonth:
     served_customers: np.ndarray  #: (S, K, P) customers whose tokens it served (subscribers, by the month)
     open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
     routed_asked: np.ndarray  #: (S, K) tokens closed labs' customers routed to the fringe (in ``asked``)
-    routed_served: np.ndarray  #: (S, K) of those, tokens the fringe served (in ``served``)
+    routed_served: np.ndarray  #: (S, K, P) of those, tokens served (in ``served``): by the fringe, or back at the lab
 
     @property
     def served_compute(self) -> np.ndarray:
@@ -259,7 +259,7 @@ class MarketMonth:
     customers: np.ndarray  #: (S, K)
     capacity_shadow_price_usd_per_mtok: np.ndarray  #: (S, K, P) set by the labs' prices at the month's end
     open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
-    routed_tokens: np.ndarray  #: (S, K) of the fringe's served tokens, those routed to it by closed labs' customers
+    routed_tokens: np.ndarray  #: (S, K, P) served tokens of routed tasks: the fringe's, and those back at their lab
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,8 +90,8 @@ MAX_OPEN_TASK_SHARE = 1.0 - 1e-9
 def open_task_share(world: World, st: WorldState, fringe_open: np.ndarray) -> np.ndarray:
     """(S, K, P) share x of a closed lab's customers' tokens that they route, task by task, to open weights
     (multi-homing: a developer or business with a closed lab's key also calls an open model for the tasks
-    it does well enough, cheaper); 0 for the fringe, in free and plan segments, and where the fringe has
-    no serving capacity (``fringe_open`` (S,) bool).
+    it does well enough, cheaper); 0 for the fringe and for failed labs, in free and plan segments, and where
+    the fringe has no serving capacity (``fringe_open`` (S,) bool).
 
     A task goes to open weights or stays with the customer's lab by a logit at the closed nest's scale (a
     customer that already calls both moves a task between them as readily as between two closed labs):
@@ -117,7 +117,7 @@ def open_task_share(world: World, st: WorldState, fringe_open: np.ndarray) -> np
     x = np.exp(-np.logaddexp(0.0, -z))  # the logistic, without overflow for any z
     routes = (world.segment_priced & ~world.segment_by_plan)[:, :, None] & (ref > 0) & fringe_open[:, None, None]
     out = np.zeros(st.price.shape)
-    out[:, :, :n_labs] = np.where(routes, np.minimum(x, MAX_OPEN_TASK_SHARE), 0.0)
+    out[:, :, :n_labs] = np.where(routes & ~st.failed[:, None, :], np.minimum(x, MAX_OPEN_TASK_SHARE), 0.0)
     return out
 
 
@@ -172,34 +172,52 @@ def clear_token_market(world: World, st: WorldState, supply: SupplyMonth, phi_se
     served_customers = kernel.safe_divide(cleared.served * kernel.safe_divide(customers, demand)[..., None],
                                           cell_usage)
     asked, served = sums(cleared.asked), sums(cleared.served)
-    routed_asked, routed_served = route_tasks(served, routed_share, phi_segment[:, :, f], capacity[:, f], f)
+    routed_asked, routed_served = route_tasks(served, routed_share, phi_segment, capacity, f)
     asked[:, :, f] += routed_asked
-    served[:, :, f] += routed_served
+    asked[:, :, :f] += routed_served[:, :, :f]  # tasks the fringe could not serve, asked back of their lab
+    served += routed_served
     return TokenMonth(customers, demand, cleared, phi, cell_usage, usage_by_segment, peak, serving_share, capacity,
                       phi_segment, asked, served, sums(cleared.first_choice), sums(served_customers),
                       routed_share, routed_asked, routed_served)
 
 
-def route_tasks(served: np.ndarray, routed_share: np.ndarray, fringe_phi: np.ndarray, fringe_capacity: np.ndarray,
+def route_tasks(served: np.ndarray, routed_share: np.ndarray, phi: np.ndarray, capacity: np.ndarray,
                 fringe: int) -> tuple[np.ndarray, np.ndarray]:
-    """The tasks closed labs' customers route to open weights, asked and served, (S, K) tokens each.
+    """The tasks closed labs' customers route to open weights: (S, K) tokens asked of the fringe, and (S, K, P)
+    tokens of routed tasks served, by the fringe (its column) and, where it could not, by their lab.
 
     A lab that served T tokens of a segment to customers routing x of their tokens away sent
     T·x/(1 − x) tokens to the fringe. The fringe serves them with the compute its own customers left
-    (``served`` (S, K, P) before routing; ``fringe_phi`` (S, K) its compute per token, ``fringe_capacity`` (S,)
-    in compute), pro rata across segments when they do not fit; what it cannot serve is unserved (its
-    rate limit), and it enters when busier than planned.
+    (``served`` (S, K, P) before routing, ``phi`` (S, K, P) compute per token, ``capacity`` (S, P) in
+    compute), pro rata across segments and labs when they do not fit. A task the fringe cannot take goes back
+    to the customer's lab, which does it with the compute its own customers left (pro rata across segments);
+    what neither can serve is the fringe's rate limit.
+
+    Lab 0 served 60 tokens to customers routing a quarter of theirs: 20 asked of the fringe, which has 10 of
+    its 40 left; the other 10 go back to lab 0, which has 5 left (capacity 65):
 
     >>> served = np.array([[[60.0, 30.0]]]); x = np.array([[[0.25, 0.0]]])
-    >>> route_tasks(served, x, np.ones((1, 1)), np.array([40.0]), 1)  # 20 asked, 10 of capacity left
-    (array([[20.]]), array([[10.]]))
+    >>> asked, done = route_tasks(served, x, np.ones((1, 1, 2)), np.array([[65.0, 40.0]]), 1)
+    >>> asked.tolist(), done.tolist()
+    ([[20.0]], [[[5.0, 10.0]]])
     """
     n_labs = fringe  # the closed labs are the columns before the fringe
-    routed = kernel.sum_last(served[:, :, :n_labs] * (routed_share[:, :, :n_labs] / (1.0 - routed_share[:, :, :n_labs])))
+    by_lab = served[:, :, :n_labs] * (routed_share[:, :, :n_labs] / (1.0 - routed_share[:, :, :n_labs]))
+    routed = kernel.sum_last(by_lab)
+    fringe_phi = phi[:, :, fringe]
     need = kernel.sum_last(routed * fringe_phi)
-    left = np.maximum(fringe_capacity - kernel.sum_last(served[:, :, fringe] * fringe_phi), 0.0)
+    left = np.maximum(capacity[:, fringe] - kernel.sum_last(served[:, :, fringe] * fringe_phi), 0.0)
     fill = np.where(need > left, kernel.safe_divide(left, need), 1.0)
-    return routed, routed * fill[:, None]
+    done = np.zeros(served.shape)
+    done[:, :, fringe] = routed * fill[:, None]
+    if np.any(fill < 1.0):  # back to their labs, within what each has left
+        back = by_lab * (1.0 - fill)[:, None, None]  # (S, K, L)
+        lab_phi = phi[:, :, :n_labs]
+        need_lab = kernel.sum_axis1(back * lab_phi)  # (S, L)
+        left_lab = np.maximum(capacity[:, :n_labs] - kernel.sum_axis1(served[:, :, :n_labs] * lab_phi), 0.0)
+        take = np.where(need_lab > left_lab, kernel.safe_divide(left_lab, need_lab), 1.0)
+        done[:, :, :n_labs] = back * take[:, None, :]
+    return routed, done
 
 
 def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:

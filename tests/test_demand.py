@@ -123,7 +123,8 @@ def _task_world(affinity=-2.5, priced=True, by_plan=False):
 
 
 def _task_share(world, lab_price, fringe_open=True):
-    st = SimpleNamespace(price=np.array([[[lab_price, 4.0 * np.exp(-2.0)]]]), quality=np.array([[1.0, 0.9]]))
+    st = SimpleNamespace(price=np.array([[[lab_price, 4.0 * np.exp(-2.0)]]]), quality=np.array([[1.0, 0.9]]),
+                         failed=np.array([[False]]))
     return open_task_share(world, st, np.array([fringe_open]))[0, 0]
 
 
@@ -159,9 +160,10 @@ def test_routing_adds_its_share_times_the_nest_price_coefficient_to_the_elastici
 def test_routed_tasks_in_a_tiny_world(fringe_watts):
     """One lab at $2 serving 100 customers × 1,000 tokens; the fringe has no customers of its own (affinity
     −1000) and the lab's customers route x = 1/(1 + 3) = 25% of their tokens to it (a = −ln 3, no quality or
-    price term). The lab serves 75,000 tokens and earns 75,000 × $2/Mtok; with a watt, the fringe serves the
-    25,000 routed tokens at its price, counted as routed and not as its customers. With 10 µW (26 tokens a
-    month) it serves what it can and the rest is its rate limit."""
+    price term). With a watt, the fringe serves the 25,000 routed tokens at its price, counted as routed and
+    not as its customers, and the lab serves 75,000 at $2/Mtok. With 10 µW (26 tokens a month) the fringe
+    serves what it can and the rest of the routed tasks go back to the lab, which has watts to spare: no
+    token is lost, and the lab's rate limit stays 0."""
     raw = tiny_world(**{"segments.api.open_task_affinity": -np.log(3.0), "fringe.watts": fringe_watts,
                         "fringe.affinity": {"api": -1000.0}})
     model = WattyearModel(resolved(raw))
@@ -169,15 +171,17 @@ def test_routed_tasks_in_a_tiny_world(fringe_watts):
     market = model.last_market
     solo, fringe = 0, model.world.fringe_column
     assert market.open_task_share[0, 0, solo] == pytest.approx(0.25, rel=1e-12)
-    assert market.served_tokens[0, 0, solo] == pytest.approx(75_000.0, rel=1e-12)
-    assert market.spend_usd[0, 0, solo] == pytest.approx(75_000.0 * 2.0 / 1e6, rel=1e-12)
-    served = market.served_tokens[0, 0, fringe]
-    assert market.routed_tokens[0, 0] == served and market.asked_tokens[0, 0, fringe] == pytest.approx(25_000.0)
-    assert market.spend_usd[0, 0, fringe] == pytest.approx(served * market.price_usd_per_mtok[0, 0, fringe] / 1e6)
+    at_fringe, back = market.routed_tokens[0, 0, fringe], market.routed_tokens[0, 0, solo]
+    assert market.served_tokens[0, 0, fringe] == at_fringe and market.asked_tokens[0, 0, fringe] == pytest.approx(25_000.0)
+    assert market.served_tokens[0, 0, solo] == pytest.approx(75_000.0 + back, rel=1e-12)
+    assert at_fringe + back == pytest.approx(25_000.0, rel=1e-12)
+    assert market.spend_usd[0, 0, solo] == pytest.approx((75_000.0 + back) * 2.0 / 1e6, rel=1e-12)
+    assert market.spend_usd[0, 0, fringe] == pytest.approx(at_fringe * market.price_usd_per_mtok[0, 0, fringe] / 1e6)
+    assert market.rate_limited_share[0, 0, solo] == 0.0
     if fringe_watts == 1.0:
-        assert served == pytest.approx(25_000.0, rel=1e-12)
+        assert at_fringe == pytest.approx(25_000.0, rel=1e-12) and back == 0.0
     else:
-        assert 0 < served < 30 and market.rate_limited_share[0, 0, fringe] > 0.99
+        assert 0 < at_fringe < 30 and market.rate_limited_share[0, 0, fringe] > 0.99
     assert market.first_choice_tokens[0, 0, fringe] < 1e-300  # routed tokens are not its customers' choice
 
 

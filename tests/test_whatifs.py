@@ -39,14 +39,14 @@ def segment_series(model, name, segment, agent):
 def test_better_open_weights_lower_closed_prices_revenue_and_self_funding():
     """Open-weights quality 0.6 → 0.9 of the frontier, over three seeds (measured: docs/model.md §14).
 
-    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (20% → 44–46%)
-    and of enterprise tokens at least doubles (2.2–2.4% → 9.4–11.3%); the fringe's sales grow more than 2×
-    (3.6–3.7× in API, 6.2–6.3× in enterprise); OpenAI, Anthropic and Gemini together sell 17–18% less in the
+    In every seed: open weights' share of API tokens in 2028 rises by at least 10 points (20% → 43–46%)
+    and of enterprise tokens at least doubles (2.2–2.4% → 9.2–11.3%); the fringe's sales grow more than 2×
+    (3.5–3.7× in API, 6.2–6.3× in enterprise); OpenAI, Anthropic and Gemini together sell 17–18% less in the
     API segment and 10% less in enterprise. Every closed lab's 2028 API price is 2–30% lower (OpenAI −4.5%,
     Anthropic −6.6 to −8.5%, Gemini −9.7 to −10.7%, xAI −2.7 to −18%; −8% on average over labs and
     seeds, against −0.2 to −3% before customers routed tasks to open weights), and OpenAI's, Anthropic's
     and Gemini's enterprise prices too (−5 to −11%); their revenue over the decade falls 3–30% (measured
-    −6 to −20%), and none of them reaches sustained self-funding earlier (OpenAI's and Anthropic's
+    −5.5 to −20%), and none of them reaches sustained self-funding earlier (OpenAI's and Anthropic's
     crossings in seeds 1–3 are gone; Gemini's 1–3 months later).
 
     The channel: a closed lab's customers route a share x of their tasks to open weights at the closed
@@ -201,7 +201,7 @@ def test_a_rivals_persistent_price_cut_lowers_the_prices_of_labs_it_meets():
 def test_faster_or_fresher_open_weights_take_a_little_more_of_the_api(parameter, slow, fast):
     """Releases every 3 months instead of 12, or 2 months behind the frontier instead of 6, over three
     seeds: open weights take more of the API in 2028, both as first choices (+1.4–4.1 points from about
-    32%) and served, their routed tasks included (+1.4–2.8 points from about 40%; measured, seeds 1–3), and
+    32%) and served, their routed tasks included (+1.2–2.4 points from about 40%; measured, seeds 1–3), and
     OpenAI's, Anthropic's and Gemini's 2028 API prices are lower, by 0.05–1.0% (closed labs' customers route
     more tasks to a fresher open model, and their elasticity rises with it). Small, because the frontier itself
     moves once a year (annual runs), so a fresher copy of it gains little quality; nothing at all in
