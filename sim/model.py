@@ -234,7 +234,8 @@ class WattyearModel(mesa.Model):
 
     def market_tightness(self, obs: Observation, lead_months: int) -> np.ndarray:
         """(S,) how much tighter (> 1) or looser (< 1) the token market will be ``lead_months`` from now than
-        it is (``investment.market_tightness``): the compute all providers' first-choice customers want, grown at
+        it is (``investment.market_tightness``): the compute all providers' first-choice customers want (the
+        tasks closed labs' customers route to open weights counted as the fringe's), grown at
         its yearly growth of the last year (``yearly_growth``, within the forecast cap), over the labs'
         capacity in place and on order then (their order books are public: builds, contracts and leases
         signed), at their tokens per watt now times the serving-stack gain by then; the fringe's capacity

@@ -75,7 +75,7 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
         served_compute=served_compute,
         served_tokens=tokens.served,
         asked_compute=asked_compute,
-        first_choice_compute=tokens.first_choice * phi,
+        first_choice_compute=_with_routed(tokens, world.fringe_column),
         own_share=own_share,
         nest_share=nest_share,
         open_task_share=tokens.open_task_share,
@@ -90,3 +90,11 @@ def observe(world: World, st: WorldState, leases: LeaseBook, t: int, supply: Sup
         outlays_usd=accounts.outlays_usd,
         cash_usd=st.cash.copy(),
     )
+
+
+def _with_routed(tokens: TokenMonth, fringe: int):
+    """(S, K, P) compute asked by first choices, the tasks closed labs' customers route to the fringe counted as
+    the fringe's (they are demand the market must serve: the order books' tightness counts them)."""
+    out = tokens.first_choice * tokens.phi_by_segment
+    out[:, :, fringe] += tokens.routed_asked * tokens.phi_by_segment[:, :, fringe]
+    return out

@@ -293,7 +293,7 @@ class Observation:
     # token market
     served_compute: np.ndarray  #: (S, P) compute tokens served
     asked_compute: np.ndarray  #: (S, K, P) compute tokens customers asked of each provider (spill-over included)
-    first_choice_compute: np.ndarray  #: (S, K, P) compute tokens of the customers who chose it first (no spill-over)
+    first_choice_compute: np.ndarray  #: (S, K, P) compute of first choices (the fringe's with routed tasks)
     own_share: np.ndarray  #: (S, K, P) demand-weighted logit share of each provider (Σ d·s² / Σ d·s)
     nest_share: np.ndarray  #: (S, K, P) demand-weighted share of each provider within its nest
     open_task_share: np.ndarray  #: (S, K, P) share of a closed lab's customers' tokens routed to open weights
