@@ -207,7 +207,7 @@ def route_tasks(served: np.ndarray, routed_share: np.ndarray, phi: np.ndarray, c
     fringe_phi = phi[:, :, fringe]
     need = kernel.sum_last(routed * fringe_phi)
     left = np.maximum(capacity[:, fringe] - kernel.sum_last(served[:, :, fringe] * fringe_phi), 0.0)
-    fill = np.where(need > left, kernel.safe_divide(left, need), 1.0)
+    fill = _share_that_fits(need, left)
     done = np.zeros(served.shape)
     done[:, :, fringe] = routed * fill[:, None]
     if np.any(fill < 1.0):  # back to their labs, within what each has left
@@ -215,9 +215,13 @@ def route_tasks(served: np.ndarray, routed_share: np.ndarray, phi: np.ndarray, c
         lab_phi = phi[:, :, :n_labs]
         need_lab = kernel.sum_axis1(back * lab_phi)  # (S, L)
         left_lab = np.maximum(capacity[:, :n_labs] - kernel.sum_axis1(served[:, :, :n_labs] * lab_phi), 0.0)
-        take = np.where(need_lab > left_lab, kernel.safe_divide(left_lab, need_lab), 1.0)
-        done[:, :, :n_labs] = back * take[:, None, :]
+        done[:, :, :n_labs] = back * _share_that_fits(need_lab, left_lab)[:, None, :]
     return routed, done
+
+
+def _share_that_fits(need: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """The share of ``need`` that ``left`` can serve, pro rata: 1 where it all fits."""
+    return np.where(need > left, kernel.safe_divide(left, need), 1.0)
 
 
 def paid_usd_per_mtok(world: World, tokens: TokenMonth, price: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from wattyear.experiments.calibration.abc import Posterior, abc_smc
 from wattyear.sim.config import CONFIG_DIR, ConfigError, Problem, field_at, find_config, with_overrides
+from wattyear.sim.paths import value_at
 from wattyear.sim.config_files import read_text_file
 from wattyear.sim.problems import MISSING
 
@@ -90,12 +91,10 @@ def switched_off(config: dict, path: str) -> bool:
     off = OFF_VALUES.get(path.rsplit(".", 1)[-1])
     if off is None:
         return False
-    node = config
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return node == off
+    try:
+        return value_at(config, path) == off
+    except KeyError:
+        return False
 
 
 def applies(config: dict, path: str, values) -> bool:
